@@ -1,0 +1,211 @@
+//! Command line and environment → validated [`Config`]. Binds no sockets and starts nothing,
+//! so tests build a `Config` directly.
+//!
+//! The flags, their `ECS_MOCK_*` environment fallbacks and the defaults are a contract that
+//! scripts outside this repository rely on: change them only by adding.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+
+use crate::clock::Clock;
+
+/// A deterministic, stateful mock of the Alibaba Cloud ECS key pair API (2014-05-26).
+///
+/// Point any Alibaba Cloud SDK at the printed address with protocol http. Every AccessKeyId
+/// is its own account with its own key pairs.
+#[derive(Debug, Parser)]
+#[command(name = "ecs-mock", version)]
+pub struct Cli {
+    /// Address to listen on; use port 0 to pick a free port (the real one is printed).
+    #[arg(long, env = "ECS_MOCK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Seed for every key, id and random decision; same seed + same requests = same bytes.
+    #[arg(long, env = "ECS_MOCK_SEED", default_value_t = 0)]
+    pub seed: u64,
+
+    /// Accept only this AccessKeyId with this secret (repeatable, AK_ID:SECRET). Without any,
+    /// every AccessKeyId is accepted with the default secret. The environment variable takes
+    /// a comma-separated list.
+    #[arg(
+        long = "credential",
+        env = "ECS_MOCK_CREDENTIALS",
+        value_name = "AK_ID:SECRET",
+        value_delimiter = ','
+    )]
+    pub credentials: Vec<String>,
+
+    /// Secret of every AccessKeyId when no --credential is given.
+    #[arg(long, env = "ECS_MOCK_DEFAULT_SECRET", default_value = "mock-secret")]
+    pub default_secret: String,
+
+    /// Do not check request signatures (any AccessKeyId, any or no signature).
+    #[arg(long, env = "ECS_MOCK_NO_SIGNATURE_CHECK")]
+    pub no_signature_check: bool,
+
+    /// Largest accepted request body, in bytes; larger bodies get HTTP 413 Request.TooLarge.
+    #[arg(long, env = "ECS_MOCK_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+
+    /// Most query + form parameters one request may carry.
+    #[arg(long, env = "ECS_MOCK_MAX_PARAMS", default_value_t = 1000)]
+    pub max_params: usize,
+
+    /// Seconds a client may take to send its request headers before the connection is closed.
+    #[arg(long, env = "ECS_MOCK_HEADER_TIMEOUT_SECS", default_value_t = 30)]
+    pub header_timeout_secs: u64,
+
+    /// Log filter (tracing syntax), e.g. `info` or `ecs_mock=debug`. Logs go to stderr.
+    #[arg(long, env = "ECS_MOCK_LOG", default_value = "warn")]
+    pub log: String,
+}
+
+/// Who may call, with which secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// Any AccessKeyId, all sharing one secret.
+    Open { default_secret: String },
+    /// Only these AccessKeyIds.
+    Fixed(HashMap<String, String>),
+}
+
+impl Credentials {
+    /// The secret of `access_key_id`, or `None` if that id does not exist.
+    pub fn secret_for(&self, access_key_id: &str) -> Option<&str> {
+        match self {
+            Credentials::Open { default_secret } => Some(default_secret),
+            Credentials::Fixed(map) => map.get(access_key_id).map(String::as_str),
+        }
+    }
+}
+
+/// Request-size and slow-client limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_params: usize,
+    pub header_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+            max_params: 1000,
+            header_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything the server needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub seed: u64,
+    pub credentials: Credentials,
+    pub verify_signatures: bool,
+    pub limits: Limits,
+    pub clock: Clock,
+}
+
+impl Config {
+    /// The embedded defaults (what `ecs-mock` with no arguments runs), listening on `listen`.
+    pub fn new(listen: SocketAddr, seed: u64) -> Self {
+        Self {
+            listen,
+            seed,
+            credentials: Credentials::Open {
+                default_secret: "mock-secret".into(),
+            },
+            verify_signatures: true,
+            limits: Limits::default(),
+            clock: Clock::system(),
+        }
+    }
+
+    /// Validates the command line.
+    ///
+    /// # Errors
+    /// A `--credential` without `:`, with an empty id or secret, or repeated; zero limits.
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
+        let credentials = if cli.credentials.is_empty() {
+            if cli.default_secret.is_empty() {
+                bail!("--default-secret must not be empty");
+            }
+            Credentials::Open {
+                default_secret: cli.default_secret.clone(),
+            }
+        } else {
+            let mut map = HashMap::new();
+            for c in &cli.credentials {
+                let (id, secret) = c
+                    .split_once(':')
+                    .with_context(|| format!("--credential {c:?} is not AK_ID:SECRET"))?;
+                if id.is_empty() || secret.is_empty() {
+                    bail!("--credential {c:?} has an empty AccessKeyId or secret");
+                }
+                if map.insert(id.to_string(), secret.to_string()).is_some() {
+                    bail!("--credential gives AccessKeyId {id:?} twice");
+                }
+            }
+            Credentials::Fixed(map)
+        };
+        if cli.max_body_bytes == 0 || cli.max_params == 0 || cli.header_timeout_secs == 0 {
+            bail!("--max-body-bytes, --max-params and --header-timeout-secs must be positive");
+        }
+        Ok(Self {
+            listen: cli.listen,
+            seed: cli.seed,
+            credentials,
+            verify_signatures: !cli.no_signature_check,
+            limits: Limits {
+                max_body_bytes: cli.max_body_bytes,
+                max_params: cli.max_params,
+                header_timeout: Duration::from_secs(cli.header_timeout_secs),
+            },
+            clock: Clock::system(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> anyhow::Result<Config> {
+        let cli = Cli::try_parse_from(std::iter::once("ecs-mock").chain(args.iter().copied()))?;
+        Config::from_cli(&cli)
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.seed, 0);
+        assert_eq!(c.credentials.secret_for("anything"), Some("mock-secret"));
+        assert!(c.verify_signatures);
+    }
+
+    #[test]
+    fn credentials_restrict_access_key_ids() {
+        let c = parse(&["--credential", "ak1:s1", "--credential", "ak2:s:2"]).unwrap();
+        assert_eq!(c.credentials.secret_for("ak1"), Some("s1"));
+        assert_eq!(
+            c.credentials.secret_for("ak2"),
+            Some("s:2"),
+            "secrets may contain ':'"
+        );
+        assert_eq!(c.credentials.secret_for("ak3"), None);
+        for bad in [
+            &["--credential", "nocolon"][..],
+            &["--credential", ":s"],
+            &["--credential", "a:1", "--credential", "a:2"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

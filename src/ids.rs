@@ -1,0 +1,110 @@
+//! Deterministic derivation of every "random" value the mock hands out.
+//!
+//! Each stream (key material, KeyPairIds, RequestIds, default resource groups, scenario draws)
+//! is derived from the configured seed plus stable inputs by [`derive`]: SHA-256 over a domain
+//! label, the seed and length-prefixed parts. The function is part of the mock's compatibility
+//! promise — changing it changes every key and id users have pinned — so it never uses
+//! `DefaultHasher` or anything else whose output may change between Rust releases.
+
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of `domain`, `seed` (little endian) and each part prefixed by its length.
+///
+/// Length prefixes keep `("ab", "c")` and `("a", "bc")` apart.
+pub fn derive(domain: &str, seed: u64, parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update((domain.len() as u64).to_le_bytes());
+    h.update(domain.as_bytes());
+    h.update(seed.to_le_bytes());
+    for part in parts {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
+/// An upper-case UUID-shaped RequestId, e.g. `473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E`.
+pub fn request_id(seed: u64, tenant: &str, ordinal: u64) -> String {
+    let d = derive(
+        "request-id",
+        seed,
+        &[tenant.as_bytes(), &ordinal.to_le_bytes()],
+    );
+    let hex: String = d[..16].iter().map(|b| format!("{b:02X}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+const ALNUM: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+
+/// `len` lower-case letters and digits drawn from a derived digest.
+pub fn lower_alnum(digest: &[u8; 32], len: usize) -> String {
+    assert!(len <= 32, "lower_alnum draws one character per digest byte");
+    digest[..len]
+        .iter()
+        .map(|b| ALNUM[(*b as usize) % ALNUM.len()] as char)
+        .collect()
+}
+
+/// The KeyPairId of the `generation`-th creation of `name` in a tenant's region: `ssh-` + 20 chars.
+pub fn key_pair_id(seed: u64, tenant: &str, region: &str, name: &str, generation: u64) -> String {
+    let d = derive(
+        "key-pair-id",
+        seed,
+        &[
+            tenant.as_bytes(),
+            region.as_bytes(),
+            name.as_bytes(),
+            &generation.to_le_bytes(),
+        ],
+    );
+    format!("ssh-{}", lower_alnum(&d, 20))
+}
+
+/// The id of a tenant's default resource group: `rg-` + 15 chars, stable per (seed, tenant).
+pub fn default_resource_group_id(seed: u64, tenant: &str) -> String {
+    let d = derive("default-resource-group", seed, &[tenant.as_bytes()]);
+    format!("rg-{}", lower_alnum(&d, 15))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_id_has_uuid_shape_and_is_stable() {
+        let id = request_id(42, "ak", 1);
+        assert_eq!(id.len(), 36);
+        assert!(id
+            .chars()
+            .all(|c| c == '-' || c.is_ascii_digit() || c.is_ascii_uppercase()));
+        assert_eq!(id, request_id(42, "ak", 1));
+        assert_ne!(id, request_id(43, "ak", 1));
+        assert_ne!(id, request_id(42, "ak", 2));
+        assert_ne!(id, request_id(42, "ak2", 1));
+    }
+
+    #[test]
+    fn length_prefixes_separate_parts() {
+        assert_ne!(
+            derive("d", 0, &[b"ab", b"c"]),
+            derive("d", 0, &[b"a", b"bc"])
+        );
+    }
+
+    #[test]
+    fn key_pair_id_format() {
+        let id = key_pair_id(0, "ak", "cn-hangzhou", "k1", 0);
+        assert!(id.starts_with("ssh-"));
+        assert_eq!(id.len(), 24);
+        assert!(id[4..]
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+    }
+}

@@ -1,0 +1,36 @@
+//! ecs-mock: a deterministic, stateful mock of the Alibaba Cloud ECS key pair API (2014-05-26).
+//!
+//! # Layout
+//!
+//! A request flows: [`server`] accepts a connection and hands each request to the one hyper
+//! service in [`service`], which collects the body under a cap and decodes it into a
+//! [`protocol::request::ApiRequest`]; the pipeline assigns a deterministic RequestId
+//! ([`ids`]), checks Version and Action, authenticates the tenant ([`auth`], with the
+//! canonicalisation and HMAC code in [`signature`]), and dispatches to one module per action
+//! under [`actions`]. Actions validate with [`validate`], change state in [`store`] (key
+//! generation runs in [`keypool`] off the runtime, deterministic by [`keygen`]), and return a
+//! JSON value that [`protocol::response`] renders as JSON or XML. Every error code, status and
+//! message lives in the catalogue in [`error`]. `/__mock/*` goes to [`control`].
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod actions;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod control;
+pub mod error;
+pub mod ids;
+pub mod keygen;
+pub mod keypool;
+pub mod protocol;
+pub mod regions;
+pub mod server;
+pub mod service;
+pub mod signature;
+pub mod sshkey;
+pub mod store;
+pub mod validate;
+
+pub use config::Config;
+pub use server::{run, Server};

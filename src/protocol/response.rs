@@ -1,0 +1,178 @@
+//! Rendering of success bodies and the error envelope, in JSON or XML: the only place where a
+//! response or an [`ApiError`] becomes bytes.
+//!
+//! Success bodies are built by each action as a `serde_json::Value` (field order preserved) and
+//! rendered to XML by one generic rule: an array under key `K` becomes repeated `<K>` elements,
+//! which is how `KeyPairs.KeyPair[]` maps to `<KeyPairs><KeyPair>…</KeyPair></KeyPairs>`.
+
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// Response format chosen by `Format` / `accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Xml,
+}
+
+/// Exactly what the Tea SDK's error parser keys on for XML (it compares the whole string).
+pub const XML_CONTENT_TYPE: &str = "text/xml;charset=utf-8";
+pub const JSON_CONTENT_TYPE: &str = "application/json;charset=utf-8";
+
+/// A response ready for the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => JSON_CONTENT_TYPE,
+            Format::Xml => XML_CONTENT_TYPE,
+        }
+    }
+}
+
+/// Renders a success body for `action` (XML root `<{action}Response>`).
+pub fn success(action: &str, format: Format, body: &Value) -> Rendered {
+    let bytes = match format {
+        Format::Json => serde_json::to_vec(body).expect("a serde_json::Value always serialises"),
+        Format::Xml => {
+            let mut out = String::from(XML_PROLOG);
+            element(&mut out, &format!("{action}Response"), body);
+            out.into_bytes()
+        }
+    };
+    Rendered {
+        status: 200,
+        content_type: format.content_type(),
+        body: bytes,
+    }
+}
+
+/// The diagnosis link newer gateways put in `Recommend`.
+pub fn recommend(code: &str, request_id: &str) -> String {
+    format!("https://api.aliyun.com/troubleshoot?q={code}&product=Ecs&requestId={request_id}")
+}
+
+/// The error envelope: `RequestId, HostId, Code, Message, Recommend` (XML root `<Error>`).
+pub fn error(err: &ApiError, request_id: &str, host_id: &str, format: Format) -> Rendered {
+    let code = err.code();
+    let mut map = serde_json::Map::new();
+    map.insert("RequestId".into(), request_id.into());
+    map.insert("HostId".into(), host_id.into());
+    map.insert("Code".into(), code.into());
+    map.insert("Message".into(), err.message().into());
+    map.insert("Recommend".into(), recommend(code, request_id).into());
+    let body = Value::Object(map);
+    let bytes = match format {
+        Format::Json => serde_json::to_vec(&body).expect("a serde_json::Value always serialises"),
+        Format::Xml => {
+            let mut out = String::from(XML_PROLOG);
+            element(&mut out, "Error", &body);
+            out.into_bytes()
+        }
+    };
+    Rendered {
+        status: err.status(),
+        content_type: format.content_type(),
+        body: bytes,
+    }
+}
+
+const XML_PROLOG: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
+
+fn element(out: &mut String, name: &str, value: &Value) {
+    match value {
+        Value::Array(items) => {
+            for item in items {
+                element(out, name, item);
+            }
+        }
+        Value::Null => {}
+        other => {
+            out.push('<');
+            out.push_str(name);
+            out.push('>');
+            match other {
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        element(out, k, v);
+                    }
+                }
+                Value::String(s) => escape_into(out, s),
+                Value::Number(n) => out.push_str(&n.to_string()),
+                Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                Value::Array(_) | Value::Null => unreachable!("handled by the outer match"),
+            }
+            out.push_str("</");
+            out.push_str(name);
+            out.push('>');
+        }
+    }
+}
+
+fn escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Kind;
+    use serde_json::json;
+
+    #[test]
+    fn arrays_become_repeated_elements() {
+        let body = json!({"RequestId": "R", "TotalCount": 2,
+            "KeyPairs": {"KeyPair": [{"KeyPairName": "a"}, {"KeyPairName": "b&c"}]}});
+        let r = success("DescribeKeyPairs", Format::Xml, &body);
+        assert_eq!(
+            String::from_utf8(r.body).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><DescribeKeyPairsResponse><RequestId>R</RequestId>\
+             <TotalCount>2</TotalCount><KeyPairs><KeyPair><KeyPairName>a</KeyPairName></KeyPair>\
+             <KeyPair><KeyPairName>b&amp;c</KeyPairName></KeyPair></KeyPairs></DescribeKeyPairsResponse>"
+        );
+        assert_eq!(r.content_type, "text/xml;charset=utf-8");
+    }
+
+    #[test]
+    fn empty_arrays_keep_their_wrapper() {
+        let body = json!({"KeyPairs": {"KeyPair": []}});
+        let xml = String::from_utf8(success("X", Format::Xml, &body).body).unwrap();
+        assert!(xml.ends_with("<XResponse><KeyPairs></KeyPairs></XResponse>"));
+        let json = String::from_utf8(success("X", Format::Json, &body).body).unwrap();
+        assert_eq!(json, r#"{"KeyPairs":{"KeyPair":[]}}"#);
+    }
+
+    #[test]
+    fn error_envelope_has_exactly_the_five_fields_in_order() {
+        let e = ApiError::new(Kind::KeyPairAlreadyExist);
+        let r = error(&e, "RID", "ecs.aliyuncs.com", Format::Json);
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            String::from_utf8(r.body).unwrap(),
+            r#"{"RequestId":"RID","HostId":"ecs.aliyuncs.com","Code":"KeyPair.AlreadyExist","Message":"The key pair already exist.","Recommend":"https://api.aliyun.com/troubleshoot?q=KeyPair.AlreadyExist&product=Ecs&requestId=RID"}"#
+        );
+        let x = error(&e, "RID", "h", Format::Xml);
+        assert_eq!(
+            String::from_utf8(x.body).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><RequestId>RID</RequestId><HostId>h</HostId>\
+             <Code>KeyPair.AlreadyExist</Code><Message>The key pair already exist.</Message>\
+             <Recommend>https://api.aliyun.com/troubleshoot?q=KeyPair.AlreadyExist&amp;product=Ecs&amp;requestId=RID</Recommend></Error>"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! Listener, accept loop (one task per connection) and graceful drain.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::service::{self, App};
+
+/// How long in-flight requests may run after shutdown starts.
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// A bound, not yet serving, server.
+pub struct Server {
+    listener: TcpListener,
+    app: Arc<App>,
+}
+
+impl Server {
+    /// Binds `config.listen`.
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub async fn bind(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        Ok(Self {
+            listener,
+            app: App::new(config),
+        })
+    }
+
+    /// The bound address (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// The shared application state (tests inspect the store through it).
+    pub fn app(&self) -> Arc<App> {
+        Arc::clone(&self.app)
+    }
+
+    /// Serves until `shutdown` resolves, then drains connections for at most [`GRACE`].
+    ///
+    /// # Errors
+    /// Never in practice; accept errors are logged and retried.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let graceful = GracefulShutdown::new();
+        let limits = self.app.config.limits;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // Typically EMFILE under a connection flood: back off instead of spinning.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let app = Arc::clone(&self.app);
+                    let svc = service_fn(move |req| service::handle(Arc::clone(&app), req));
+                    let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(limits.header_timeout)
+                        .max_buf_size(64 * 1024)
+                        .serve_connection(TokioIo::new(stream), svc);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(self.listener);
+        if tokio::time::timeout(GRACE, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over; dropping remaining connections");
+        }
+        Ok(())
+    }
+}
+
+/// Binds, prints the `listening on` line and serves until `shutdown`.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let server = Server::bind(config).await?;
+    let addr = server.local_addr();
+    announce(addr, &server.app.config);
+    server.serve(shutdown).await
+}
+
+/// The first stdout line is a contract: `ecs-mock listening on http://HOST:PORT`.
+fn announce(addr: SocketAddr, config: &Config) {
+    use std::io::Write;
+    let secret_hint = match &config.credentials {
+        crate::config::Credentials::Open { .. } => {
+            "any AccessKeyId (each is its own account) with the default secret (--default-secret, `mock-secret` unless set)"
+        }
+        crate::config::Credentials::Fixed(_) => "one of the --credential AccessKeyIds with its secret",
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "ecs-mock listening on http://{addr}");
+    let _ = writeln!(
+        out,
+        "point an SDK at it: endpoint {addr}, protocol http, region e.g. cn-hangzhou, credentials: {secret_hint}"
+    );
+    let _ = out.flush();
+}

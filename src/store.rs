@@ -1,0 +1,338 @@
+//! Domain state: tenants (one per AccessKeyId) → regions → key pairs, plus each tenant's
+//! resource groups.
+//!
+//! All state sits behind one `std::sync::Mutex`: every critical section is a few map
+//! operations and never spans an `.await`, so a sync lock is cheaper and simpler than an async
+//! one. RSA generation is the slow part of CreateKeyPair and must not run under the lock, so
+//! creation is split in two: [`Store::reserve`] claims the name (making concurrent creates of
+//! the same name and the per-region quota exact) and [`Reservation::commit`] stores the result.
+//! A reservation dropped without commit (error, client gone) frees the name again.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::{ApiError, Kind};
+use crate::ids;
+use crate::validate::Tag;
+
+/// Key pairs one account may hold in one region.
+pub const KEY_PAIR_QUOTA: usize = 500;
+
+/// How a key pair came to exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Origin {
+    Created,
+    Imported,
+}
+
+/// A stored key pair. The private key is never stored: the service returns it once.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyPair {
+    pub name: String,
+    pub id: String,
+    pub fingerprint: String,
+    /// OpenSSH `type base64` form, shown by `DescribeKeyPairs IncludePublicKey=true`.
+    pub public_key: String,
+    pub resource_group_id: String,
+    pub tags: Vec<Tag>,
+    /// Unix seconds.
+    pub creation_time: u64,
+    /// Position in the tenant's creation order; the listing order of DescribeKeyPairs.
+    pub sequence: u64,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Default)]
+struct RegionState {
+    key_pairs: BTreeMap<String, KeyPair>,
+    /// Names claimed by a create or import still generating or parsing.
+    pending: HashSet<String>,
+    /// How many times each name has been created in this region, deletions included:
+    /// the `generation` input of key derivation.
+    generations: HashMap<String, u64>,
+}
+
+/// One tenant's state.
+#[derive(Debug)]
+struct Account {
+    default_resource_group: String,
+    resource_groups: BTreeSet<String>,
+    regions: HashMap<String, RegionState>,
+    next_sequence: u64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    accounts: HashMap<String, Account>,
+    request_ordinals: HashMap<String, u64>,
+}
+
+/// The whole mock's state, shared by every connection.
+#[derive(Debug)]
+pub struct Store {
+    seed: u64,
+    inner: Mutex<Inner>,
+}
+
+impl Store {
+    pub fn new(seed: u64) -> Arc<Self> {
+        Arc::new(Self {
+            seed,
+            inner: Mutex::new(Inner::default()),
+        })
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a map half-updated (each section is a
+        // handful of infallible inserts/removes), so a poisoned lock is still consistent.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn account<'a>(seed: u64, inner: &'a mut Inner, tenant: &str) -> &'a mut Account {
+        inner.accounts.entry(tenant.to_string()).or_insert_with(|| {
+            let default_resource_group = ids::default_resource_group_id(seed, tenant);
+            Account {
+                resource_groups: BTreeSet::from([default_resource_group.clone()]),
+                default_resource_group,
+                regions: HashMap::new(),
+                next_sequence: 0,
+            }
+        })
+    }
+
+    /// The next RequestId ordinal for `tenant` (1, 2, …): RequestIds derive from it, so a
+    /// tenant's ids do not depend on other tenants' traffic.
+    pub fn next_request_ordinal(&self, tenant: &str) -> u64 {
+        let mut inner = self.lock();
+        let n = inner
+            .request_ordinals
+            .entry(tenant.to_string())
+            .or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    /// The tenant's default resource group id.
+    pub fn default_resource_group(&self, tenant: &str) -> String {
+        let mut inner = self.lock();
+        Self::account(self.seed, &mut inner, tenant)
+            .default_resource_group
+            .clone()
+    }
+
+    /// Resolves an optional `ResourceGroupId` to an existing group of the tenant.
+    ///
+    /// # Errors
+    /// `InvalidResourceGroup.NotFound` when the tenant has no such group.
+    pub fn resolve_resource_group(
+        &self,
+        tenant: &str,
+        requested: Option<&str>,
+    ) -> Result<String, ApiError> {
+        let mut inner = self.lock();
+        let account = Self::account(self.seed, &mut inner, tenant);
+        match requested {
+            None => Ok(account.default_resource_group.clone()),
+            Some(id) if account.resource_groups.contains(id) => Ok(id.to_string()),
+            Some(_) => Err(ApiError::new(Kind::InvalidResourceGroupNotFound)),
+        }
+    }
+
+    /// Claims `name` in the tenant's region for a create or import.
+    ///
+    /// # Errors
+    /// `KeyPair.AlreadyExist` if the name exists or is being created; `QuotaExceed.KeyPair`
+    /// if the region already holds (or is creating) [`KEY_PAIR_QUOTA`] key pairs.
+    pub fn reserve(
+        self: &Arc<Self>,
+        tenant: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Reservation, ApiError> {
+        let mut inner = self.lock();
+        let account = Self::account(self.seed, &mut inner, tenant);
+        let state = account.regions.entry(region.to_string()).or_default();
+        if state.key_pairs.contains_key(name) || state.pending.contains(name) {
+            return Err(ApiError::new(Kind::KeyPairAlreadyExist));
+        }
+        if state.key_pairs.len() + state.pending.len() >= KEY_PAIR_QUOTA {
+            return Err(ApiError::new(Kind::QuotaExceedKeyPair));
+        }
+        state.pending.insert(name.to_string());
+        let generation = state.generations.get(name).copied().unwrap_or(0);
+        Ok(Reservation {
+            store: Arc::clone(self),
+            tenant: tenant.to_string(),
+            region: region.to_string(),
+            name: name.to_string(),
+            generation,
+            done: false,
+        })
+    }
+
+    /// Key pairs of a tenant's region in creation order.
+    pub fn key_pairs(&self, tenant: &str, region: &str) -> Vec<KeyPair> {
+        let inner = self.lock();
+        let mut out: Vec<KeyPair> = inner
+            .accounts
+            .get(tenant)
+            .and_then(|a| a.regions.get(region))
+            .map(|r| r.key_pairs.values().cloned().collect())
+            .unwrap_or_default();
+        out.sort_by_key(|k| k.sequence);
+        out
+    }
+
+    fn release(&self, r: &Reservation) {
+        let mut inner = self.lock();
+        if let Some(state) = inner
+            .accounts
+            .get_mut(&r.tenant)
+            .and_then(|a| a.regions.get_mut(&r.region))
+        {
+            state.pending.remove(&r.name);
+        }
+    }
+}
+
+/// A claimed name; see [`Store::reserve`].
+#[derive(Debug)]
+pub struct Reservation {
+    store: Arc<Store>,
+    tenant: String,
+    region: String,
+    name: String,
+    generation: u64,
+    done: bool,
+}
+
+/// What the caller supplies to complete a reservation.
+#[derive(Debug, Clone)]
+pub struct NewKeyPair {
+    pub id: String,
+    pub fingerprint: String,
+    pub public_key: String,
+    pub resource_group_id: String,
+    pub tags: Vec<Tag>,
+    pub creation_time: u64,
+    pub origin: Origin,
+}
+
+impl Reservation {
+    /// How many times this name was created before in this tenant's region.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Stores the key pair under the claimed name and returns it.
+    pub fn commit(mut self, new: NewKeyPair) -> KeyPair {
+        self.done = true;
+        let mut inner = self.store.lock();
+        let account = Store::account(self.store.seed, &mut inner, &self.tenant);
+        let sequence = account.next_sequence;
+        account.next_sequence += 1;
+        let state = account.regions.entry(self.region.clone()).or_default();
+        state.pending.remove(&self.name);
+        *state.generations.entry(self.name.clone()).or_insert(0) += 1;
+        let kp = KeyPair {
+            name: self.name.clone(),
+            id: new.id,
+            fingerprint: new.fingerprint,
+            public_key: new.public_key,
+            resource_group_id: new.resource_group_id,
+            tags: new.tags,
+            creation_time: new.creation_time,
+            sequence,
+            origin: new.origin,
+        };
+        state.key_pairs.insert(self.name.clone(), kp.clone());
+        kp
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.done {
+            self.store.release(self);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_kp(id: &str) -> NewKeyPair {
+        NewKeyPair {
+            id: id.into(),
+            fingerprint: "fp".into(),
+            public_key: "ssh-rsa AAAA".into(),
+            resource_group_id: "rg".into(),
+            tags: vec![],
+            creation_time: 0,
+            origin: Origin::Created,
+        }
+    }
+
+    #[test]
+    fn a_name_can_be_claimed_once_and_freed_on_drop() {
+        let store = Store::new(0);
+        let r = store.reserve("t", "cn-hangzhou", "k").unwrap();
+        assert_eq!(
+            store.reserve("t", "cn-hangzhou", "k").unwrap_err().code(),
+            "KeyPair.AlreadyExist"
+        );
+        assert!(
+            store.reserve("t2", "cn-hangzhou", "k").is_ok(),
+            "tenants are isolated"
+        );
+        assert!(
+            store.reserve("t", "cn-beijing", "k").is_ok(),
+            "regions are isolated"
+        );
+        drop(r);
+        let r = store.reserve("t", "cn-hangzhou", "k").unwrap();
+        assert_eq!(r.generation(), 0, "a dropped reservation is not a creation");
+        r.commit(new_kp("ssh-1"));
+        assert_eq!(
+            store.reserve("t", "cn-hangzhou", "k").unwrap_err().code(),
+            "KeyPair.AlreadyExist"
+        );
+        assert_eq!(store.key_pairs("t", "cn-hangzhou").len(), 1);
+    }
+
+    #[test]
+    fn quota_counts_pending_claims() {
+        let store = Store::new(0);
+        let mut held = Vec::new();
+        for i in 0..KEY_PAIR_QUOTA {
+            held.push(store.reserve("t", "r", &format!("k{i}")).unwrap());
+        }
+        assert_eq!(
+            store.reserve("t", "r", "extra").unwrap_err().code(),
+            "QuotaExceed.KeyPair"
+        );
+        held.pop();
+        assert!(store.reserve("t", "r", "extra").is_ok());
+    }
+
+    #[test]
+    fn resource_groups_resolve_per_tenant() {
+        let store = Store::new(7);
+        let rg = store.default_resource_group("t");
+        assert_eq!(rg, ids::default_resource_group_id(7, "t"));
+        assert_eq!(store.resolve_resource_group("t", None).unwrap(), rg);
+        assert_eq!(store.resolve_resource_group("t", Some(&rg)).unwrap(), rg);
+        assert_eq!(
+            store
+                .resolve_resource_group("other", Some(&rg))
+                .unwrap_err()
+                .code(),
+            "InvalidResourceGroup.NotFound"
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! The RPC envelope: Action/Version checks, formats, booleans and hostile input.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
+
+use crate::support::{send, snapshot_settings, TestServer};
+
+#[tokio::test]
+async fn missing_unknown_action_and_wrong_version_get_their_documented_errors() {
+    let server = TestServer::start(0).await;
+    // Arrange/Act: a V1 request without Action.
+    let no_action = send(
+        server.addr,
+        Request::get("/?Version=2014-05-26&Format=JSON")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    // Assert: the mock answers a missing Action with MissingParameter naming it (see README).
+    no_action.assert_error(400, "MissingParameter");
+    assert!(no_action.message().contains("\"Action\""));
+    server
+        .call("t", "NoSuchAction")
+        .send()
+        .await
+        .assert_error(404, "InvalidAction.NotFound");
+    let mut wrong = server.call("t", "CreateKeyPair");
+    wrong.params.push(("Version".into(), "2016-01-01".into()));
+    // The first Version (the system one) wins; send one explicitly wrong instead:
+    let resp = send(
+        server.addr,
+        Request::get("/?Action=CreateKeyPair&Version=2016-01-01&Format=JSON")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    resp.assert_error(400, "InvalidVersion");
+    assert_eq!(resp.message(), "Specified parameter Version is not valid.");
+    let no_version = send(
+        server.addr,
+        Request::get("/?Action=CreateKeyPair&Format=JSON")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    no_version.assert_error(400, "MissingParameter");
+}
+
+#[tokio::test]
+async fn errors_follow_the_requested_format_and_xml_is_the_v1_default() {
+    let server = TestServer::start(0).await;
+    let xml = send(
+        server.addr,
+        Request::get("/?Action=Nope&Version=2014-05-26")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(xml.status, 404);
+    assert_eq!(xml.content_type, "text/xml;charset=utf-8");
+    assert_eq!(
+        xml.xml_field("Code").as_deref(),
+        Some("InvalidAction.NotFound")
+    );
+    assert_eq!(xml.xml_field("HostId").as_deref(), Some("ecs.aliyuncs.com"));
+    let json = send(
+        server.addr,
+        Request::get("/?Action=Nope&Version=2014-05-26")
+            .header("accept", "application/json")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(json.content_type, "application/json;charset=utf-8");
+    assert_eq!(json.code(), "InvalidAction.NotFound");
+    let lower = send(
+        server.addr,
+        Request::get("/?Action=Nope&Version=2014-05-26&Format=json")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(lower.code(), "InvalidAction.NotFound");
+}
+
+#[tokio::test]
+async fn unsupported_methods_and_paths_are_refused() {
+    let server = TestServer::start(0).await;
+    let put = send(
+        server.addr,
+        Request::put("/?Action=CreateKeyPair&Version=2014-05-26&Format=JSON")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    put.assert_error(400, "UnsupportedHTTPMethod");
+    let path = send(
+        server.addr,
+        Request::get("/other?Action=CreateKeyPair&Version=2014-05-26&Format=JSON")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    path.assert_error(404, "InvalidAction.NotFound");
+}
+
+#[tokio::test]
+async fn malformed_encoding_oversized_bodies_and_absurd_parameter_counts_get_clear_4xx_and_the_server_keeps_serving(
+) {
+    let server = TestServer::start(0).await;
+    let bad_pct = send(
+        server.addr,
+        Request::get("/?Action=CreateKeyPair&Format=JSON&KeyPairName=%zz")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    bad_pct.assert_error(400, "InvalidParameter.Encoding");
+    let bad_utf8 = send(
+        server.addr,
+        Request::get("/?Format=JSON&KeyPairName=%ff%fe")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    bad_utf8.assert_error(400, "InvalidParameter.Encoding");
+    let form = send(
+        server.addr,
+        Request::post("/?Format=JSON")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from_static(b"a=%G0")))
+            .unwrap(),
+    )
+    .await;
+    form.assert_error(400, "InvalidParameter.Encoding");
+    let huge = vec![b'a'; (1 << 20) + 1];
+    let big = send(
+        server.addr,
+        Request::post("/?Format=JSON")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(huge)))
+            .unwrap(),
+    )
+    .await;
+    big.assert_error(413, "Request.TooLarge");
+    let many: String = (0..1001)
+        .map(|i| format!("p{i}=1"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let count = send(
+        server.addr,
+        Request::post("/?Format=JSON")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(many)))
+            .unwrap(),
+    )
+    .await;
+    count.assert_error(400, "InvalidParameter.TooMany");
+    // Raw garbage on the socket closes that connection only.
+    let garbage = server.raw(b"\x00\x01 not http at all\r\n\r\n").await;
+    assert!(
+        garbage.is_empty() || garbage.starts_with("HTTP/1.1 400"),
+        "{garbage}"
+    );
+    // Still serving.
+    server
+        .call("t-alive", "CreateKeyPair")
+        .region("cn-hangzhou")
+        .param("KeyPairName", "alive")
+        .send()
+        .await
+        .assert_ok();
+}
+
+#[tokio::test]
+async fn the_health_endpoint_answers_without_a_signature() {
+    let server = TestServer::start(3).await;
+    let r = send(
+        server.addr,
+        Request::get("/__mock/health")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "ok");
+    assert_eq!(r.json()["seed"], 3);
+}
+
+#[tokio::test]
+async fn protocol_error_snapshots() {
+    let server = TestServer::start(0).await;
+    let settings = snapshot_settings();
+    let r = send(
+        server.addr,
+        Request::get("/?Action=Nope&Version=2014-05-26&Format=JSON&AccessKeyId=snap")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    settings.bind(|| insta::assert_json_snapshot!("protocol_error_unknown_action_json", r.json()));
+    let r = send(
+        server.addr,
+        Request::get("/?Action=Nope&Version=2014-05-26&AccessKeyId=snap")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    settings.bind(|| insta::assert_snapshot!("protocol_error_unknown_action_xml", r.body));
+}
