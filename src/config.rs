@@ -47,6 +47,11 @@ pub struct Cli {
     #[arg(long, env = "ECS_MOCK_NO_SIGNATURE_CHECK")]
     pub no_signature_check: bool,
 
+    /// Let ImportKeyPair accept `ssh-ed25519` keys, which the API reference does not list
+    /// (by default they get InvalidPublicKeyBody.Malformed, as documented).
+    #[arg(long, env = "ECS_MOCK_ALLOW_ED25519")]
+    pub allow_ed25519: bool,
+
     /// Largest accepted request body, in bytes; larger bodies get HTTP 413 Request.TooLarge.
     #[arg(long, env = "ECS_MOCK_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
@@ -110,6 +115,8 @@ pub struct Config {
     pub verify_signatures: bool,
     pub limits: Limits,
     pub clock: Clock,
+    /// ImportKeyPair accepts `ssh-ed25519`.
+    pub allow_ed25519: bool,
 }
 
 impl Config {
@@ -124,6 +131,7 @@ impl Config {
             verify_signatures: true,
             limits: Limits::default(),
             clock: Clock::system(),
+            allow_ed25519: false,
         }
     }
 
@@ -168,6 +176,7 @@ impl Config {
                 header_timeout: Duration::from_secs(cli.header_timeout_secs),
             },
             clock: Clock::system(),
+            allow_ed25519: cli.allow_ed25519,
         })
     }
 }

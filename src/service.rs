@@ -198,7 +198,7 @@ async fn run_action(
     let ctx = Ctx {
         store: &app.store,
         keys: &app.keys,
-        clock: app.config.clock,
+        config: &app.config,
         tenant: &tenant,
         request_id,
     };

@@ -42,9 +42,11 @@ pub struct KeyPair {
     pub origin: Origin,
 }
 
+/// A region of one account.
 #[derive(Debug, Default)]
-struct RegionState {
-    key_pairs: BTreeMap<String, KeyPair>,
+pub struct RegionState {
+    /// Key pairs by name.
+    pub key_pairs: BTreeMap<String, KeyPair>,
     /// Names claimed by a create or import still generating or parsing.
     pending: HashSet<String>,
     /// How many times each name has been created in this region, deletions included:
@@ -52,13 +54,65 @@ struct RegionState {
     generations: HashMap<String, u64>,
 }
 
-/// One tenant's state.
+impl RegionState {
+    /// Whether `name` exists or is being created.
+    pub fn is_taken(&self, name: &str) -> bool {
+        self.key_pairs.contains_key(name) || self.pending.contains(name)
+    }
+}
+
+/// The guest OS family of an instance: only Linux instances take key pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OsType {
+    Linux,
+    Windows,
+}
+
+/// An ECS instance of an account, declared by fixtures; key pairs attach to it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Instance {
+    pub id: String,
+    pub region_id: String,
+    /// `Running`, `Stopped`, … as the fixtures say; informational.
+    pub status: String,
+    pub os_type: OsType,
+    /// The attached key pair, if any (an instance holds at most one).
+    pub key_pair_name: Option<String>,
+}
+
+/// One tenant's state. Actions read and change it through [`Store::with_account`].
 #[derive(Debug)]
-struct Account {
-    default_resource_group: String,
-    resource_groups: BTreeSet<String>,
+pub struct Account {
+    /// The group resources join when no ResourceGroupId is given.
+    pub default_resource_group: String,
+    /// Every group of the account, the default one included.
+    pub resource_groups: BTreeSet<String>,
     regions: HashMap<String, RegionState>,
+    /// Instances by id.
+    pub instances: BTreeMap<String, Instance>,
     next_sequence: u64,
+}
+
+impl Account {
+    /// The state of `region` (created empty on first use).
+    pub fn region(&mut self, region: &str) -> &mut RegionState {
+        self.regions.entry(region.to_string()).or_default()
+    }
+
+    /// The state of `region` if anything ever happened there.
+    pub fn region_ref(&self, region: &str) -> Option<&RegionState> {
+        self.regions.get(region)
+    }
+
+    /// Ids of the instances in `region` that hold key pair `name`.
+    pub fn instances_holding(&self, region: &str, name: &str) -> Vec<String> {
+        self.instances
+            .values()
+            .filter(|i| i.region_id == region && i.key_pair_name.as_deref() == Some(name))
+            .map(|i| i.id.clone())
+            .collect()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -99,6 +153,7 @@ impl Store {
                 resource_groups: BTreeSet::from([default_resource_group.clone()]),
                 default_resource_group,
                 regions: HashMap::new(),
+                instances: BTreeMap::new(),
                 next_sequence: 0,
             }
         })
@@ -142,6 +197,14 @@ impl Store {
         }
     }
 
+    /// Runs `f` on the tenant's account under the store lock (created on first use).
+    ///
+    /// `f` must be quick and must not block: every request waits on this lock.
+    pub fn with_account<R>(&self, tenant: &str, f: impl FnOnce(&mut Account) -> R) -> R {
+        let mut inner = self.lock();
+        f(Self::account(self.seed, &mut inner, tenant))
+    }
+
     /// Claims `name` in the tenant's region for a create or import.
     ///
     /// # Errors
@@ -155,8 +218,8 @@ impl Store {
     ) -> Result<Reservation, ApiError> {
         let mut inner = self.lock();
         let account = Self::account(self.seed, &mut inner, tenant);
-        let state = account.regions.entry(region.to_string()).or_default();
-        if state.key_pairs.contains_key(name) || state.pending.contains(name) {
+        let state = account.region(region);
+        if state.is_taken(name) {
             return Err(ApiError::new(Kind::KeyPairAlreadyExist));
         }
         if state.key_pairs.len() + state.pending.len() >= KEY_PAIR_QUOTA {
@@ -235,7 +298,7 @@ impl Reservation {
         let account = Store::account(self.store.seed, &mut inner, &self.tenant);
         let sequence = account.next_sequence;
         account.next_sequence += 1;
-        let state = account.regions.entry(self.region.clone()).or_default();
+        let state = account.region(&self.region);
         state.pending.remove(&self.name);
         *state.generations.entry(self.name.clone()).or_insert(0) += 1;
         let kp = KeyPair {

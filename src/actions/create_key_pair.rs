@@ -111,7 +111,7 @@ impl CreateKeyPair {
             public_key: key.public_key_openssh.clone(),
             resource_group_id,
             tags: self.tags,
-            creation_time: ctx.clock.now_unix(),
+            creation_time: ctx.config.clock.now_unix(),
             origin: Origin::Created,
         });
         Ok(serde_json::to_value(Response {

@@ -6,43 +6,85 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::clock::Clock;
+use crate::config::Config;
 use crate::error::{ApiError, Kind};
 use crate::keypool::KeyPool;
 use crate::protocol::params::Params;
 use crate::regions::{self, Region};
 use crate::store::Store;
 
+pub mod attach_key_pair;
 pub mod create_key_pair;
+pub mod delete_key_pairs;
+pub mod describe_key_pairs;
+pub mod describe_regions;
+pub mod detach_key_pair;
+pub mod import_key_pair;
+pub mod join_resource_group;
+pub mod list_tag_resources;
+pub mod tag_resources;
+pub mod untag_resources;
 
 /// Everything an action may touch besides its parameters.
 pub struct Ctx<'a> {
     pub store: &'a Arc<Store>,
     pub keys: &'a KeyPool,
-    pub clock: Clock,
+    pub config: &'a Config,
     /// The authenticated AccessKeyId.
     pub tenant: &'a str,
     pub request_id: &'a str,
 }
 
 /// Every action this mock serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     CreateKeyPair,
+    ImportKeyPair,
+    DescribeKeyPairs,
+    DeleteKeyPairs,
+    AttachKeyPair,
+    DetachKeyPair,
+    DescribeRegions,
+    TagResources,
+    UntagResources,
+    ListTagResources,
+    JoinResourceGroup,
 }
 
 impl Action {
+    /// Every action, in API reference order.
+    pub const ALL: &'static [Action] = &[
+        Self::CreateKeyPair,
+        Self::ImportKeyPair,
+        Self::DescribeKeyPairs,
+        Self::DeleteKeyPairs,
+        Self::AttachKeyPair,
+        Self::DetachKeyPair,
+        Self::DescribeRegions,
+        Self::TagResources,
+        Self::UntagResources,
+        Self::ListTagResources,
+        Self::JoinResourceGroup,
+    ];
+
     /// The action named `name` (exact, case-sensitive like the gateway).
     pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "CreateKeyPair" => Some(Self::CreateKeyPair),
-            _ => None,
-        }
+        Self::ALL.iter().copied().find(|a| a.name() == name)
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Self::CreateKeyPair => "CreateKeyPair",
+            Self::ImportKeyPair => "ImportKeyPair",
+            Self::DescribeKeyPairs => "DescribeKeyPairs",
+            Self::DeleteKeyPairs => "DeleteKeyPairs",
+            Self::AttachKeyPair => "AttachKeyPair",
+            Self::DetachKeyPair => "DetachKeyPair",
+            Self::DescribeRegions => "DescribeRegions",
+            Self::TagResources => "TagResources",
+            Self::UntagResources => "UntagResources",
+            Self::ListTagResources => "ListTagResources",
+            Self::JoinResourceGroup => "JoinResourceGroup",
         }
     }
 
@@ -54,6 +96,16 @@ impl Action {
                     .execute(ctx)
                     .await
             }
+            Self::ImportKeyPair => import_key_pair::ImportKeyPair::parse(params)?.execute(ctx),
+            Self::DescribeKeyPairs => describe_key_pairs::DescribeKeyPairs::parse(params)?.execute(ctx),
+            Self::DeleteKeyPairs => delete_key_pairs::DeleteKeyPairs::parse(params)?.execute(ctx),
+            Self::AttachKeyPair => attach_key_pair::AttachKeyPair::parse(params)?.execute(ctx),
+            Self::DetachKeyPair => detach_key_pair::DetachKeyPair::parse(params)?.execute(ctx),
+            Self::DescribeRegions => describe_regions::DescribeRegions::parse(params)?.execute(ctx),
+            Self::TagResources => tag_resources::TagResources::parse(params)?.execute(ctx),
+            Self::UntagResources => untag_resources::UntagResources::parse(params)?.execute(ctx),
+            Self::ListTagResources => list_tag_resources::ListTagResources::parse(params)?.execute(ctx),
+            Self::JoinResourceGroup => join_resource_group::JoinResourceGroup::parse(params)?.execute(ctx),
         }
     }
 }

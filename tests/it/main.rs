@@ -3,6 +3,16 @@
 
 mod support;
 
+mod attach_key_pair;
 mod create_key_pair;
+mod delete_key_pairs;
+mod describe_key_pairs;
+mod describe_regions;
+mod detach_key_pair;
+mod import_key_pair;
+mod join_resource_group;
+mod list_tag_resources;
+mod tag_resources;
+mod untag_resources;
 mod protocol;
 mod signatures;

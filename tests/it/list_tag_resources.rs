@@ -1,0 +1,1 @@
+//! Tests for the action; filled by its implementer.
