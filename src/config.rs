@@ -52,6 +52,11 @@ pub struct Cli {
     #[arg(long, env = "ECS_MOCK_ALLOW_ED25519")]
     pub allow_ed25519: bool,
 
+    /// Seconds a signed request's timestamp may differ from the server clock; the same window
+    /// bounds nonce-replay detection. 0 turns both checks off (to replay old captures).
+    #[arg(long, env = "ECS_MOCK_REQUEST_WINDOW_SECS", default_value_t = 900)]
+    pub request_window_secs: u64,
+
     /// Largest accepted request body, in bytes; larger bodies get HTTP 413 Request.TooLarge.
     #[arg(long, env = "ECS_MOCK_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
@@ -117,6 +122,8 @@ pub struct Config {
     pub clock: Clock,
     /// ImportKeyPair accepts `ssh-ed25519`.
     pub allow_ed25519: bool,
+    /// Timestamp skew allowed and nonce memory; `None` disables both checks.
+    pub request_window: Option<Duration>,
 }
 
 impl Config {
@@ -132,6 +139,7 @@ impl Config {
             limits: Limits::default(),
             clock: Clock::system(),
             allow_ed25519: false,
+            request_window: Some(Duration::from_secs(900)),
         }
     }
 
@@ -177,6 +185,8 @@ impl Config {
             },
             clock: Clock::system(),
             allow_ed25519: cli.allow_ed25519,
+            request_window: (cli.request_window_secs > 0)
+                .then(|| Duration::from_secs(cli.request_window_secs)),
         })
     }
 }

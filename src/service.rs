@@ -26,12 +26,17 @@ use crate::protocol::response::{self, Format, Rendered};
 use crate::regions;
 use crate::store::Store;
 
+/// Most signature nonces remembered at once.
+pub const NONCE_CAPACITY: usize = 200_000;
+
 /// State shared by every connection.
 #[derive(Debug)]
 pub struct App {
     pub config: Config,
     pub store: Arc<Store>,
     pub keys: KeyPool,
+    /// Recently used signature nonces (replay detection).
+    pub nonces: auth::NonceCache,
 }
 
 impl App {
@@ -39,6 +44,7 @@ impl App {
         Arc::new(Self {
             store: Store::new(config.seed),
             keys: KeyPool::for_machine(),
+            nonces: auth::NonceCache::new(NONCE_CAPACITY),
             config,
         })
     }
@@ -195,6 +201,9 @@ async fn run_action(
     let action =
         Action::from_name(action_name).ok_or_else(|| ApiError::new(Kind::InvalidActionNotFound))?;
     let tenant = auth::authenticate(req, &app.config)?;
+    if app.config.verify_signatures {
+        auth::check_freshness(req, &tenant, &app.config, &app.nonces)?;
+    }
     let ctx = Ctx {
         store: &app.store,
         keys: &app.keys,

@@ -97,15 +97,21 @@ impl Action {
                     .await
             }
             Self::ImportKeyPair => import_key_pair::ImportKeyPair::parse(params)?.execute(ctx),
-            Self::DescribeKeyPairs => describe_key_pairs::DescribeKeyPairs::parse(params)?.execute(ctx),
+            Self::DescribeKeyPairs => {
+                describe_key_pairs::DescribeKeyPairs::parse(params)?.execute(ctx)
+            }
             Self::DeleteKeyPairs => delete_key_pairs::DeleteKeyPairs::parse(params)?.execute(ctx),
             Self::AttachKeyPair => attach_key_pair::AttachKeyPair::parse(params)?.execute(ctx),
             Self::DetachKeyPair => detach_key_pair::DetachKeyPair::parse(params)?.execute(ctx),
             Self::DescribeRegions => describe_regions::DescribeRegions::parse(params)?.execute(ctx),
             Self::TagResources => tag_resources::TagResources::parse(params)?.execute(ctx),
             Self::UntagResources => untag_resources::UntagResources::parse(params)?.execute(ctx),
-            Self::ListTagResources => list_tag_resources::ListTagResources::parse(params)?.execute(ctx),
-            Self::JoinResourceGroup => join_resource_group::JoinResourceGroup::parse(params)?.execute(ctx),
+            Self::ListTagResources => {
+                list_tag_resources::ListTagResources::parse(params)?.execute(ctx)
+            }
+            Self::JoinResourceGroup => {
+                join_resource_group::JoinResourceGroup::parse(params)?.execute(ctx)
+            }
         }
     }
 }

@@ -157,7 +157,12 @@ async fn all_sdk_captures_authenticate_over_http() {
     files.sort();
     assert_eq!(files.len(), 15);
     for secret in ["secret", "other"] {
-        let server = TestServer::with_credentials(0, &[("ak", secret)]).await;
+        let mut config = Config::new("127.0.0.1:0".parse().unwrap(), 0);
+        config.credentials =
+            ecs_mock::config::Credentials::Fixed([("ak".to_string(), secret.to_string())].into());
+        // The captures carry their capture-time timestamps and nonces.
+        config.request_window = None;
+        let server = TestServer::with_config(config).await;
         for file in &files {
             let cap: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
             let r = &cap["request"];
@@ -232,4 +237,101 @@ async fn signature_error_snapshots() {
         .send()
         .await;
     settings.bind(|| insta::assert_snapshot!("auth_error_unknown_access_key_xml", r.body));
+}
+
+#[tokio::test]
+async fn a_replayed_nonce_is_refused_for_v1_and_v3() {
+    let server = TestServer::start(0).await;
+    for (i, style) in [Style::V1Get, Style::V3].into_iter().enumerate() {
+        let nonce = format!("fixed-nonce-{i}");
+        // Arrange: a first request with this nonce succeeds.
+        server
+            .call("t-nonce", "CreateKeyPair")
+            .region("cn-hangzhou")
+            .param("KeyPairName", &format!("n{i}"))
+            .style(style)
+            .nonce(&nonce)
+            .send()
+            .await
+            .assert_ok();
+        // Act: the same nonce again (a different request, correctly signed).
+        let r = server
+            .call("t-nonce", "CreateKeyPair")
+            .region("cn-hangzhou")
+            .param("KeyPairName", &format!("m{i}"))
+            .style(style)
+            .nonce(&nonce)
+            .send()
+            .await;
+        // Assert
+        r.assert_error(400, "SignatureNonceUsed");
+        assert_eq!(r.message(), "Specified signature nonce was used already.");
+        // Another tenant may use the same nonce.
+        server
+            .call("t-nonce-2", "CreateKeyPair")
+            .region("cn-hangzhou")
+            .param("KeyPairName", &format!("n{i}"))
+            .style(style)
+            .nonce(&nonce)
+            .send()
+            .await
+            .assert_ok();
+    }
+}
+
+#[tokio::test]
+async fn stale_and_malformed_timestamps_are_refused() {
+    let server = TestServer::start(0).await;
+    for style in [Style::V1Get, Style::V3] {
+        let old = server
+            .call("t-time", "CreateKeyPair")
+            .region("cn-hangzhou")
+            .param("KeyPairName", "k")
+            .style(style)
+            .timestamp("2020-01-01T00:00:00Z")
+            .send()
+            .await;
+        old.assert_error(400, "InvalidTimeStamp.Expired");
+        assert_eq!(
+            old.message(),
+            "Specified time stamp or date value is expired."
+        );
+        let bad = server
+            .call("t-time", "CreateKeyPair")
+            .region("cn-hangzhou")
+            .param("KeyPairName", "k")
+            .style(style)
+            .timestamp("yesterday")
+            .send()
+            .await;
+        bad.assert_error(400, "InvalidTimeStamp.Format");
+        assert_eq!(
+            bad.message(),
+            "Specified time stamp or date value is not well formatted."
+        );
+    }
+}
+
+#[tokio::test]
+async fn replay_checks_follow_the_configured_clock() {
+    // A server whose clock is pinned to the captures' day accepts that day's timestamps.
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.clock = ecs_mock::clock::Clock::fixed(1_795_804_540); // 2026-11-27T18:35:40Z
+    let server = TestServer::with_config(config).await;
+    server
+        .call("t-clock", "CreateKeyPair")
+        .region("cn-hangzhou")
+        .param("KeyPairName", "k1")
+        .timestamp("2026-11-27T18:40:00Z")
+        .send()
+        .await
+        .assert_ok();
+    server
+        .call("t-clock", "CreateKeyPair")
+        .region("cn-hangzhou")
+        .param("KeyPairName", "k2")
+        .timestamp("2026-11-27T18:55:00Z")
+        .send()
+        .await
+        .assert_error(400, "InvalidTimeStamp.Expired");
 }

@@ -86,6 +86,8 @@ impl TestServer {
             params: Vec::new(),
             style: Style::V1Get,
             format: Some("JSON".into()),
+            nonce: None,
+            timestamp: None,
         }
     }
 
@@ -144,9 +146,21 @@ pub struct Call {
     pub params: Vec<(String, String)>,
     pub style: Style,
     pub format: Option<String>,
+    /// Fixed SignatureNonce / x-acs-signature-nonce (default: a fresh one per build).
+    pub nonce: Option<String>,
+    /// Fixed Timestamp / x-acs-date (default: now).
+    pub timestamp: Option<String>,
 }
 
 impl Call {
+    pub fn nonce(mut self, n: &str) -> Self {
+        self.nonce = Some(n.to_string());
+        self
+    }
+    pub fn timestamp(mut self, t: &str) -> Self {
+        self.timestamp = Some(t.to_string());
+        self
+    }
     pub fn param(mut self, k: &str, v: &str) -> Self {
         self.params.push((k.to_string(), v.to_string()));
         self
@@ -170,7 +184,11 @@ impl Call {
     /// Builds the signed HTTP request.
     pub fn build(&self) -> Request<Full<Bytes>> {
         let host = self.addr.to_string();
-        let nonce = format!("{:032x}", NONCE.fetch_add(1, Ordering::Relaxed));
+        let nonce = self
+            .nonce
+            .clone()
+            .unwrap_or_else(|| format!("{:032x}", NONCE.fetch_add(1, Ordering::Relaxed)));
+        let timestamp = self.timestamp.clone().unwrap_or_else(now_timestamp);
         match self.style {
             Style::V1Get | Style::V1PostQuery | Style::V1PostForm => {
                 let mut system = vec![
@@ -180,7 +198,7 @@ impl Call {
                     ("SignatureMethod".to_string(), "HMAC-SHA1".to_string()),
                     ("SignatureVersion".to_string(), "1.0".to_string()),
                     ("SignatureNonce".to_string(), nonce),
-                    ("Timestamp".to_string(), now_timestamp()),
+                    ("Timestamp".to_string(), timestamp),
                 ];
                 if let Some(f) = &self.format {
                     system.push(("Format".to_string(), f.clone()));
@@ -220,7 +238,7 @@ impl Call {
                     ("host".into(), host.clone()),
                     ("x-acs-action".into(), self.action.clone()),
                     ("x-acs-version".into(), "2014-05-26".into()),
-                    ("x-acs-date".into(), now_timestamp()),
+                    ("x-acs-date".into(), timestamp),
                     ("x-acs-signature-nonce".into(), nonce),
                     ("x-acs-content-sha256".into(), signature::sha256_hex(b"")),
                 ];
