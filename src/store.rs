@@ -399,3 +399,198 @@ mod tests {
         );
     }
 }
+
+/// The whole state as a document: what `--state-file` and `/__mock/state` save and restore.
+///
+/// Maps are ordered so that the same state always serialises to the same bytes. Claims in
+/// flight (`pending`) are not state: a request still generating its key when the snapshot is
+/// taken simply finishes after it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateDoc {
+    /// Format version; bumped on incompatible change.
+    pub version: u32,
+    /// The seed the state was made with: keys and ids only continue correctly under it.
+    pub seed: u64,
+    pub accounts: BTreeMap<String, AccountDoc>,
+    /// Per-tenant RequestId counters.
+    pub request_ordinals: BTreeMap<String, u64>,
+}
+
+/// One account in a [`StateDoc`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountDoc {
+    pub default_resource_group: String,
+    pub resource_groups: BTreeSet<String>,
+    pub instances: BTreeMap<String, Instance>,
+    pub next_sequence: u64,
+    pub regions: BTreeMap<String, RegionDoc>,
+}
+
+/// One region of an account in a [`StateDoc`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionDoc {
+    pub key_pairs: BTreeMap<String, KeyPair>,
+    pub generations: BTreeMap<String, u64>,
+}
+
+/// The current [`StateDoc::version`].
+pub const STATE_VERSION: u32 = 1;
+
+impl Store {
+    /// A consistent copy of all state (taken under the lock).
+    pub fn export(&self) -> StateDoc {
+        let inner = self.lock();
+        StateDoc {
+            version: STATE_VERSION,
+            seed: self.seed,
+            accounts: inner
+                .accounts
+                .iter()
+                .map(|(tenant, a)| {
+                    let regions = a
+                        .regions
+                        .iter()
+                        .map(|(id, r)| {
+                            (
+                                id.clone(),
+                                RegionDoc {
+                                    key_pairs: r.key_pairs.clone(),
+                                    generations: r
+                                        .generations
+                                        .iter()
+                                        .map(|(k, v)| (k.clone(), *v))
+                                        .collect(),
+                                },
+                            )
+                        })
+                        .collect();
+                    (
+                        tenant.clone(),
+                        AccountDoc {
+                            default_resource_group: a.default_resource_group.clone(),
+                            resource_groups: a.resource_groups.clone(),
+                            instances: a.instances.clone(),
+                            next_sequence: a.next_sequence,
+                            regions,
+                        },
+                    )
+                })
+                .collect(),
+            request_ordinals: inner
+                .request_ordinals
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+        }
+    }
+
+    /// Replaces all state with `doc`.
+    ///
+    /// # Errors
+    /// A document of another version or made with another seed (its keys could not continue
+    /// deterministically), or one whose key pairs are filed under the wrong name.
+    pub fn restore(&self, doc: StateDoc) -> Result<(), String> {
+        if doc.version != STATE_VERSION {
+            return Err(format!(
+                "state version {} is not supported (expected {STATE_VERSION})",
+                doc.version
+            ));
+        }
+        if doc.seed != self.seed {
+            return Err(format!(
+                "state was saved with seed {} but the server runs with seed {}",
+                doc.seed, self.seed
+            ));
+        }
+        let mut accounts = HashMap::new();
+        for (tenant, a) in doc.accounts {
+            let mut regions = HashMap::new();
+            for (region, r) in a.regions {
+                if let Some((name, kp)) = r.key_pairs.iter().find(|(n, kp)| **n != kp.name) {
+                    return Err(format!(
+                        "account {tenant:?} region {region:?}: key pair filed as {name:?} is named {:?}",
+                        kp.name
+                    ));
+                }
+                regions.insert(
+                    region,
+                    RegionState {
+                        key_pairs: r.key_pairs,
+                        pending: HashSet::new(),
+                        generations: r.generations.into_iter().collect(),
+                    },
+                );
+            }
+            accounts.insert(
+                tenant,
+                Account {
+                    default_resource_group: a.default_resource_group,
+                    resource_groups: a.resource_groups,
+                    regions,
+                    instances: a.instances,
+                    next_sequence: a.next_sequence,
+                },
+            );
+        }
+        let mut inner = self.lock();
+        inner.accounts = accounts;
+        inner.request_ordinals = doc.request_ordinals.into_iter().collect();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod state_doc_tests {
+    use super::*;
+
+    #[test]
+    fn export_then_restore_round_trips_and_continues_generations() {
+        let store = Store::new(3);
+        store.next_request_ordinal("t");
+        let r = store.reserve("t", "cn-hangzhou", "k").unwrap();
+        r.commit(NewKeyPair {
+            id: "ssh-1".into(),
+            fingerprint: "fp".into(),
+            public_key: "ssh-rsa AAAA".into(),
+            resource_group_id: store.default_resource_group("t"),
+            tags: vec![Tag {
+                key: "a".into(),
+                value: "b".into(),
+            }],
+            creation_time: 5,
+            origin: Origin::Created,
+        });
+        let doc = store.export();
+        let json = serde_json::to_string(&doc).unwrap();
+        let again = Store::new(3);
+        again.restore(serde_json::from_str(&json).unwrap()).unwrap();
+        assert_eq!(again.export(), doc);
+        assert_eq!(again.next_request_ordinal("t"), 2);
+        assert_eq!(
+            again.reserve("t", "cn-hangzhou", "k").unwrap_err().code(),
+            "KeyPair.AlreadyExist"
+        );
+        again.with_account("t", |a| {
+            a.region("cn-hangzhou").key_pairs.remove("k");
+        });
+        assert_eq!(
+            again.reserve("t", "cn-hangzhou", "k").unwrap().generation(),
+            1
+        );
+    }
+
+    #[test]
+    fn restore_refuses_another_seed_or_version() {
+        let doc = Store::new(1).export();
+        assert!(Store::new(2)
+            .restore(doc.clone())
+            .unwrap_err()
+            .contains("seed"));
+        let mut v = doc;
+        v.version = 99;
+        assert!(Store::new(1).restore(v).unwrap_err().contains("version"));
+    }
+}
