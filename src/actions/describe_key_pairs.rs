@@ -1,20 +1,440 @@
-//! DescribeKeyPairs: PLACEHOLDER until implemented.
+//! DescribeKeyPairs: lists a region's key pairs (created and imported alike) with optional
+//! filters and paging. API reference §1.3 (limits §2, open questions §7.10, §7.11).
+//!
+//! ```text
+//! RegionId            String   required  a region of regions::REGIONS
+//! KeyPairName         String   optional  exact name, or a pattern where each `*` matches any
+//!                                        run of characters (`*x`, `x*`, `*x*`, also `a*b`, `*`)
+//! KeyPairFingerPrint  String   optional  exact fingerprint
+//! ResourceGroupId     String   optional  exact group id; the default group filters like any other;
+//!                                        an unknown id matches nothing (no error)
+//! Tag.N.Key/Value     String   optional  N = 1..20, all must match (AND); an absent or empty
+//!                                        Value matches any value of the key
+//! IncludePublicKey    Boolean  optional  true/false, any case; default false
+//! PageNumber          Integer  optional  1..2147483647, default 1
+//! PageSize            Integer  optional  1..50, default 10
+//! ```
+//! Response: `RequestId, PageNumber, PageSize, TotalCount` (JSON numbers) and
+//! `KeyPairs.KeyPair[]` with `CreationTime, KeyPairName, KeyPairFingerPrint, ResourceGroupId,
+//! PublicKey` (only with `IncludePublicKey=true`) and `Tags.Tag[]` of `{TagKey, TagValue}`.
+//! Both lists are always arrays, empty ones included.
+//!
+//! Order: creation order (oldest first), stable across calls, so paging with a fixed filter
+//! visits each key pair exactly once while nothing changes. A page past the last one is an
+//! empty list with the real `TotalCount`.
+//!
+//! Error order: `RegionId`, `PageNumber`, `PageSize`, `IncludePublicKey`, tags. Out-of-range or
+//! non-integer paging values are `InvalidParameter` naming the parameter rather than clamped
+//! (§7.10; the usual ECS behaviour), so a client bug shows up instead of a silently short page.
 
+use serde::Serialize;
 use serde_json::Value;
 
+use super::create_key_pair::tag_error;
 use super::Ctx;
+use crate::clock;
 use crate::error::{ApiError, Kind};
-use crate::protocol::params::Params;
+use crate::protocol::params::{parse_bool, Params};
+use crate::regions::Region;
+use crate::store::KeyPair;
+use crate::validate::{self, Tag};
 
-#[derive(Debug)]
-pub struct DescribeKeyPairs;
+/// Largest `PageSize`.
+pub const MAX_PAGE_SIZE: u32 = 50;
+/// `PageSize` when absent.
+pub const DEFAULT_PAGE_SIZE: u32 = 10;
+/// Largest `PageNumber`: the API types it as a Java `Integer`.
+pub const MAX_PAGE_NUMBER: u32 = i32::MAX as u32;
 
-impl DescribeKeyPairs {
-    pub fn parse(_params: &Params) -> Result<Self, ApiError> {
-        Err(ApiError::new(Kind::InvalidActionNotFound))
+/// A `KeyPairName` filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameFilter {
+    /// No `*`: the name itself.
+    Exact(String),
+    /// The text between the `*`s, in order: `*ab*c` is `["", "ab", "c"]`. The first part must
+    /// begin the name, the last must end it, the others must appear in between in order.
+    Pattern(Vec<String>),
+}
+
+impl NameFilter {
+    pub fn new(filter: &str) -> Self {
+        if filter.contains('*') {
+            Self::Pattern(filter.split('*').map(str::to_string).collect())
+        } else {
+            Self::Exact(filter.to_string())
+        }
     }
 
-    pub fn execute(self, _ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-        Err(ApiError::new(Kind::InvalidActionNotFound))
+    /// Whether `name` passes. Case-sensitive, like names themselves.
+    ///
+    /// Every `*` is a wildcard, not only a leading or trailing one: the documented forms are
+    /// the cases of this one rule, and a name can never contain `*` itself, so no name is
+    /// shadowed by the choice.
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            Self::Exact(n) => n == name,
+            Self::Pattern(parts) => {
+                // `split` on a string containing `*` yields at least two parts.
+                let (first, rest) = parts.split_first().expect("at least two parts");
+                let (last, middle) = rest.split_last().expect("at least two parts");
+                let Some(mut tail) = name.strip_prefix(first.as_str()) else {
+                    return false;
+                };
+                // Leftmost match of each middle part leaves the most room for the rest.
+                for part in middle {
+                    match tail.find(part.as_str()) {
+                        Some(at) => tail = &tail[at + part.len()..],
+                        None => return false,
+                    }
+                }
+                tail.ends_with(last.as_str())
+            }
+        }
+    }
+}
+
+/// A validated DescribeKeyPairs request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribeKeyPairs {
+    pub region: &'static Region,
+    pub name: Option<NameFilter>,
+    pub fingerprint: Option<String>,
+    pub resource_group_id: Option<String>,
+    /// Tag filters; an empty value means "any value".
+    pub tags: Vec<Tag>,
+    pub include_public_key: bool,
+    pub page_number: u32,
+    pub page_size: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Response<'a> {
+    request_id: &'a str,
+    page_number: u32,
+    page_size: u32,
+    total_count: usize,
+    key_pairs: KeyPairs<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyPairs<'a> {
+    key_pair: Vec<Item<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Item<'a> {
+    creation_time: String,
+    key_pair_name: &'a str,
+    key_pair_finger_print: &'a str,
+    resource_group_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_key: Option<&'a str>,
+    tags: Tags<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Tags<'a> {
+    tag: Vec<TagItem<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagItem<'a> {
+    tag_key: &'a str,
+    tag_value: &'a str,
+}
+
+impl DescribeKeyPairs {
+    /// Validates the request.
+    ///
+    /// # Errors
+    /// `MissingParameter`, `InvalidRegionId.NotFound`, `InvalidParameter` (PageNumber,
+    /// PageSize, IncludePublicKey), and the tag codes of CreateKeyPair for malformed tag filters.
+    pub fn parse(params: &Params) -> Result<Self, ApiError> {
+        let region = super::region(params, Kind::InvalidRegionIdNotFound)?;
+        let page_number = validate::page_number(params.get("PageNumber"), 1, MAX_PAGE_NUMBER)
+            .map_err(|_| ApiError::invalid("PageNumber"))?;
+        let page_size =
+            validate::page_number(params.get("PageSize"), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+                .map_err(|_| ApiError::invalid("PageSize"))?;
+        let include_public_key = match params.non_empty("IncludePublicKey") {
+            None => false,
+            Some(v) => parse_bool(v).ok_or_else(|| ApiError::invalid("IncludePublicKey"))?,
+        };
+        // Tag filters obey the same rules as tags being set (the old reference gives them the
+        // same limits), so a malformed filter is reported with CreateKeyPair's codes rather
+        // than silently matching nothing.
+        let tags = validate::tags(params).map_err(tag_error)?;
+        Ok(Self {
+            region,
+            name: params.non_empty("KeyPairName").map(NameFilter::new),
+            fingerprint: params.non_empty("KeyPairFingerPrint").map(str::to_string),
+            resource_group_id: params.non_empty("ResourceGroupId").map(str::to_string),
+            tags,
+            include_public_key,
+            page_number,
+            page_size,
+        })
+    }
+
+    /// Whether `kp` passes every filter.
+    pub fn matches(&self, kp: &KeyPair) -> bool {
+        self.name.as_ref().is_none_or(|f| f.matches(&kp.name))
+            && self
+                .fingerprint
+                .as_ref()
+                .is_none_or(|f| *f == kp.fingerprint)
+            && self
+                .resource_group_id
+                .as_ref()
+                .is_none_or(|g| *g == kp.resource_group_id)
+            && self.tags.iter().all(|want| {
+                kp.tags
+                    .iter()
+                    .any(|t| t.key == want.key && (want.value.is_empty() || t.value == want.value))
+            })
+    }
+
+    /// Filters, orders and pages the region's key pairs.
+    ///
+    /// # Errors
+    /// None beyond `parse`'s; kept fallible for the common action shape.
+    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+        // Only the requested page is cloned out of the lock; filtering and sorting work on
+        // references (at most the 500-pair quota of them).
+        let (total, page) = ctx.store.with_account(ctx.tenant, |acc| {
+            let Some(region) = acc.region_ref(self.region.id) else {
+                return (0, Vec::new());
+            };
+            let mut matched: Vec<&KeyPair> = region
+                .key_pairs
+                .values()
+                .filter(|kp| self.matches(kp))
+                .collect();
+            matched.sort_unstable_by_key(|kp| kp.sequence);
+            let skip = (self.page_number as usize - 1).saturating_mul(self.page_size as usize);
+            let page: Vec<KeyPair> = matched
+                .iter()
+                .skip(skip)
+                .take(self.page_size as usize)
+                .map(|kp| (*kp).clone())
+                .collect();
+            (matched.len(), page)
+        });
+        let items = page
+            .iter()
+            .map(|kp| Item {
+                creation_time: clock::format_minutes(kp.creation_time),
+                key_pair_name: &kp.name,
+                key_pair_finger_print: &kp.fingerprint,
+                resource_group_id: &kp.resource_group_id,
+                public_key: self.include_public_key.then_some(kp.public_key.as_str()),
+                tags: Tags {
+                    tag: kp
+                        .tags
+                        .iter()
+                        .map(|t| TagItem {
+                            tag_key: &t.key,
+                            tag_value: &t.value,
+                        })
+                        .collect(),
+                },
+            })
+            .collect();
+        Ok(serde_json::to_value(Response {
+            request_id: ctx.request_id,
+            page_number: self.page_number,
+            page_size: self.page_size,
+            total_count: total,
+            key_pairs: KeyPairs { key_pair: items },
+        })
+        .expect("strings, numbers and arrays serialise"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::params::decode;
+
+    fn parse(q: &str) -> Result<DescribeKeyPairs, ApiError> {
+        DescribeKeyPairs::parse(&decode(q.as_bytes(), 1000).unwrap())
+    }
+
+    #[test]
+    fn name_filter_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            // exact
+            ("SshKey", "SshKey", true),
+            ("SshKey", "sshkey", false),
+            ("SshKey", "SshKey2", false),
+            // ends with
+            ("*SshKey", "mySshKey", true),
+            ("*SshKey", "SshKey", true),
+            ("*SshKey", "SshKeyX", false),
+            // starts with
+            ("SshKey*", "SshKey-1", true),
+            ("SshKey*", "SshKey", true),
+            ("SshKey*", "aSshKey", false),
+            // contains
+            ("*SshKey*", "aSshKeyb", true),
+            ("*SshKey*", "SshKey", true),
+            ("*SshKey*", "SshKe", false),
+            // other placements: every `*` is a wildcard
+            ("a*b", "ab", true),
+            ("a*b", "a-x-b", true),
+            ("a*b", "a-x-bc", false),
+            ("ab*ab", "ab", false),
+            ("ab*ab", "abab", true),
+            ("a*b*c", "a1b2c", true),
+            ("a*b*c", "acb", false),
+            ("*", "anything", true),
+            ("**", "anything", true),
+            ("k**1", "k1", true),
+            ("*.*", "a.b", true),
+            ("*.*", "ab", false),
+        ];
+        for (filter, name, want) in cases {
+            assert_eq!(
+                NameFilter::new(filter).matches(name),
+                *want,
+                "{filter} vs {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn defaults_and_paging_limits() {
+        let d = parse("RegionId=cn-hangzhou").unwrap();
+        assert_eq!((d.page_number, d.page_size), (1, 10));
+        assert!(!d.include_public_key && d.name.is_none() && d.tags.is_empty());
+        let d = parse("RegionId=cn-hangzhou&PageNumber=&PageSize=&IncludePublicKey=").unwrap();
+        assert_eq!(
+            (d.page_number, d.page_size, d.include_public_key),
+            (1, 10, false)
+        );
+        let d = parse("RegionId=cn-hangzhou&PageNumber=2147483647&PageSize=50").unwrap();
+        assert_eq!((d.page_number, d.page_size), (2_147_483_647, 50));
+        let bad = [
+            ("RegionId=cn-hangzhou&PageNumber=0", "PageNumber"),
+            ("RegionId=cn-hangzhou&PageNumber=-1", "PageNumber"),
+            ("RegionId=cn-hangzhou&PageNumber=2147483648", "PageNumber"),
+            ("RegionId=cn-hangzhou&PageNumber=x", "PageNumber"),
+            ("RegionId=cn-hangzhou&PageSize=0", "PageSize"),
+            ("RegionId=cn-hangzhou&PageSize=51", "PageSize"),
+            ("RegionId=cn-hangzhou&PageSize=1.5", "PageSize"),
+            (
+                "RegionId=cn-hangzhou&IncludePublicKey=yes",
+                "IncludePublicKey",
+            ),
+            (
+                "RegionId=cn-hangzhou&IncludePublicKey=1",
+                "IncludePublicKey",
+            ),
+        ];
+        for (q, param) in bad {
+            let e = parse(q).unwrap_err();
+            assert_eq!(e.code(), "InvalidParameter", "{q}");
+            assert_eq!(
+                e.message(),
+                format!("The specified parameter \"{param}\" is not valid."),
+                "{q}"
+            );
+        }
+    }
+
+    #[test]
+    fn validation_order() {
+        let cases = [
+            ("PageSize=99", "MissingParameter"),
+            ("RegionId=mars&PageSize=99", "InvalidRegionId.NotFound"),
+            (
+                "RegionId=cn-hangzhou&PageSize=99&PageNumber=0",
+                "InvalidParameter",
+            ),
+            (
+                "RegionId=cn-hangzhou&IncludePublicKey=x&Tag.1.Key=acs:x",
+                "InvalidParameter",
+            ),
+            (
+                "RegionId=cn-hangzhou&Tag.1.Key=acs:x",
+                "InvalidTagKey.Malformed",
+            ),
+            ("RegionId=cn-hangzhou&Tag.21.Key=k", "QuotaExceed.Tags"),
+        ];
+        for (q, code) in cases {
+            assert_eq!(parse(q).unwrap_err().code(), code, "{q}");
+        }
+        let e = parse("RegionId=cn-hangzhou&PageSize=99&PageNumber=0").unwrap_err();
+        assert!(
+            e.message().contains("PageNumber"),
+            "PageNumber is checked first"
+        );
+    }
+
+    #[test]
+    fn booleans_ignore_case() {
+        for (v, want) in [
+            ("True", true),
+            ("true", true),
+            ("TRUE", true),
+            ("False", false),
+        ] {
+            let d = parse(&format!("RegionId=cn-hangzhou&IncludePublicKey={v}")).unwrap();
+            assert_eq!(d.include_public_key, want, "{v}");
+        }
+    }
+
+    fn kp(name: &str, rg: &str, tags: &[(&str, &str)]) -> KeyPair {
+        KeyPair {
+            name: name.into(),
+            id: "ssh-x".into(),
+            fingerprint: format!("fp-{name}"),
+            public_key: "ssh-rsa AAAA".into(),
+            resource_group_id: rg.into(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| Tag {
+                    key: (*k).into(),
+                    value: (*v).into(),
+                })
+                .collect(),
+            creation_time: 0,
+            sequence: 0,
+            origin: crate::store::Origin::Created,
+        }
+    }
+
+    #[test]
+    fn filters_combine_with_and() {
+        let a = kp("alpha", "rg-1", &[("env", "prod"), ("team", "x")]);
+        let b = kp("beta", "rg-2", &[("env", "dev")]);
+        let cases: &[(&str, bool, bool)] = &[
+            ("", true, true),
+            ("&KeyPairFingerPrint=fp-alpha", true, false),
+            ("&KeyPairFingerPrint=fp-alph", false, false),
+            ("&ResourceGroupId=rg-2", false, true),
+            ("&ResourceGroupId=rg-unknown", false, false),
+            ("&Tag.1.Key=env", true, true),
+            ("&Tag.1.Key=env&Tag.1.Value=", true, true),
+            ("&Tag.1.Key=env&Tag.1.Value=dev", false, true),
+            ("&Tag.1.Key=env&Tag.2.Key=team", true, false),
+            (
+                "&Tag.1.Key=env&Tag.1.Value=prod&Tag.2.Key=team&Tag.2.Value=y",
+                false,
+                false,
+            ),
+            ("&Tag.1.Key=missing", false, false),
+            ("&KeyPairName=*a&Tag.1.Key=env", true, true),
+            ("&KeyPairName=*a&ResourceGroupId=rg-1", true, false),
+        ];
+        for (q, want_a, want_b) in cases {
+            let d = parse(&format!("RegionId=cn-hangzhou{q}")).unwrap();
+            assert_eq!((d.matches(&a), d.matches(&b)), (*want_a, *want_b), "{q}");
+        }
     }
 }

@@ -1,20 +1,192 @@
-//! ImportKeyPair: PLACEHOLDER until implemented.
+//! ImportKeyPair: registers a caller-supplied OpenSSH public key under a new key pair name.
+//! API reference §1.2 (key formats §2, fingerprints §5.1).
+//!
+//! ```text
+//! RegionId          String  required  a region of regions::REGIONS
+//! KeyPairName       String  required  2-128 chars, letter first, letters/digits/:_.-
+//! PublicKeyBody     String  required  one OpenSSH public key line `<type> <base64> [comment]`
+//!                                     (types of sshkey.rs; ssh-ed25519 only with --allow-ed25519)
+//! ResourceGroupId   String  optional  a resource group of the account (default group if absent)
+//! Tag.N.Key/Value   String  optional  N = 1..20
+//! ```
+//! Response: `RequestId, KeyPairName, KeyPairFingerPrint` (no KeyPairId, unlike CreateKeyPair,
+//! although the stored key pair gets one the same way).
+//!
+//! Error order: `RegionId` (missing, unknown), `KeyPairName` (missing, malformed),
+//! `PublicKeyBody` missing, tags, then in `execute` the key's format, the resource group, and
+//! last the name claim (`KeyPair.AlreadyExist`, `QuotaExceed.KeyPair`). The key's format is a
+//! pure check like the others, and so comes before every state-dependent one; it only runs in
+//! `execute` because whether ed25519 is accepted is server configuration, which `parse` does
+//! not see.
 
+use serde::Serialize;
 use serde_json::Value;
 
+use super::create_key_pair::tag_error;
 use super::Ctx;
 use crate::error::{ApiError, Kind};
+use crate::ids;
 use crate::protocol::params::Params;
+use crate::regions::Region;
+use crate::sshkey::{self, ParseOptions};
+use crate::store::{NewKeyPair, Origin};
+use crate::validate::{self, Tag};
 
-#[derive(Debug)]
-pub struct ImportKeyPair;
+/// A validated ImportKeyPair request; the key text is checked in [`ImportKeyPair::execute`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportKeyPair {
+    pub region: &'static Region,
+    pub name: String,
+    /// `PublicKeyBody` as received (non-empty).
+    pub public_key_body: String,
+    pub resource_group_id: Option<String>,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Response<'a> {
+    request_id: &'a str,
+    key_pair_name: &'a str,
+    key_pair_finger_print: &'a str,
+}
 
 impl ImportKeyPair {
-    pub fn parse(_params: &Params) -> Result<Self, ApiError> {
-        Err(ApiError::new(Kind::InvalidActionNotFound))
+    /// Validates everything that needs neither state nor configuration.
+    ///
+    /// # Errors
+    /// `MissingParameter`, `InvalidRegionId.NotFound`, `InvalidKeyPairName.Malformed`,
+    /// `QuotaExceed.Tags`, `InvalidTagKey.Malformed`, `InvalidTagValue.Malformed`, `Duplicate.TagKey`.
+    pub fn parse(params: &Params) -> Result<Self, ApiError> {
+        let region = super::region(params, Kind::InvalidRegionIdNotFound)?;
+        let name = params
+            .non_empty("KeyPairName")
+            .ok_or_else(|| ApiError::missing("KeyPairName"))?;
+        validate::key_pair_name(name)
+            .map_err(|_| ApiError::new(Kind::InvalidKeyPairNameMalformed))?;
+        // An empty value is how SDKs send an unset field, so it counts as missing; a body of
+        // only whitespace is present but malformed.
+        let public_key_body = params
+            .non_empty("PublicKeyBody")
+            .ok_or_else(|| ApiError::missing("PublicKeyBody"))?;
+        let tags = validate::tags(params).map_err(tag_error)?;
+        Ok(Self {
+            region,
+            name: name.to_string(),
+            public_key_body: public_key_body.to_string(),
+            resource_group_id: params.non_empty("ResourceGroupId").map(str::to_string),
+            tags,
+        })
     }
 
-    pub fn execute(self, _ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-        Err(ApiError::new(Kind::InvalidActionNotFound))
+    /// Parses the key, claims the name and stores the key pair.
+    ///
+    /// # Errors
+    /// `InvalidPublicKeyBody.Malformed`, `InvalidResourceGroup.NotFound`,
+    /// `KeyPair.AlreadyExist`, `QuotaExceed.KeyPair`.
+    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+        let opts = ParseOptions {
+            allow_ed25519: ctx.config.allow_ed25519,
+        };
+        let key = sshkey::parse_openssh_public_key(&self.public_key_body, opts).map_err(|e| {
+            tracing::debug!(error = %e, "ImportKeyPair: PublicKeyBody rejected");
+            ApiError::new(Kind::InvalidPublicKeyBodyMalformed)
+        })?;
+        let store = ctx.store;
+        let resource_group_id =
+            store.resolve_resource_group(ctx.tenant, self.resource_group_id.as_deref())?;
+        let reservation = store.reserve(ctx.tenant, self.region.id, &self.name)?;
+        let id = ids::key_pair_id(
+            store.seed(),
+            ctx.tenant,
+            self.region.id,
+            &self.name,
+            reservation.generation(),
+        );
+        let kp = reservation.commit(NewKeyPair {
+            id,
+            fingerprint: key.fingerprint,
+            // Normalised `type base64`: the comment is dropped, as DescribeKeyPairs shows it.
+            public_key: key.openssh,
+            resource_group_id,
+            tags: self.tags,
+            creation_time: ctx.config.clock.now_unix(),
+            origin: Origin::Imported,
+        });
+        Ok(serde_json::to_value(Response {
+            request_id: ctx.request_id,
+            key_pair_name: &kp.name,
+            key_pair_finger_print: &kp.fingerprint,
+        })
+        .expect("a flat struct of strings serialises"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::params::decode;
+
+    fn parse(q: &str) -> Result<ImportKeyPair, ApiError> {
+        ImportKeyPair::parse(&decode(q.as_bytes(), 1000).unwrap())
+    }
+
+    #[test]
+    fn validation_order_and_codes() {
+        let cases = [
+            ("KeyPairName=ok&PublicKeyBody=x", "MissingParameter"),
+            (
+                "RegionId=mars-1&KeyPairName=ok&PublicKeyBody=x",
+                "InvalidRegionId.NotFound",
+            ),
+            ("RegionId=cn-hangzhou&PublicKeyBody=x", "MissingParameter"),
+            (
+                "RegionId=cn-hangzhou&KeyPairName=1bad",
+                "InvalidKeyPairName.Malformed",
+            ),
+            ("RegionId=cn-hangzhou&KeyPairName=ok", "MissingParameter"),
+            (
+                "RegionId=cn-hangzhou&KeyPairName=ok&PublicKeyBody=",
+                "MissingParameter",
+            ),
+            (
+                "RegionId=cn-hangzhou&KeyPairName=ok&Tag.1.Key=acs:x",
+                "MissingParameter",
+            ),
+            (
+                "RegionId=cn-hangzhou&KeyPairName=ok&PublicKeyBody=x&Tag.1.Key=acs:x",
+                "InvalidTagKey.Malformed",
+            ),
+            (
+                "RegionId=cn-hangzhou&KeyPairName=ok&PublicKeyBody=x&Tag.1.Key=k&Tag.1.Value=acs:x",
+                "InvalidTagValue.Malformed",
+            ),
+            (
+                "RegionId=cn-hangzhou&KeyPairName=ok&PublicKeyBody=x&Tag.1.Key=k&Tag.2.Key=k",
+                "Duplicate.TagKey",
+            ),
+            (
+                "RegionId=cn-hangzhou&KeyPairName=ok&PublicKeyBody=x&Tag.21.Key=k",
+                "QuotaExceed.Tags",
+            ),
+        ];
+        for (q, code) in cases {
+            assert_eq!(parse(q).unwrap_err().code(), code, "{q}");
+        }
+        let missing = parse("RegionId=cn-hangzhou&KeyPairName=ok").unwrap_err();
+        assert_eq!(
+            missing.message(),
+            "The input parameter \"PublicKeyBody\" that is mandatory for processing this request is not supplied."
+        );
+    }
+
+    #[test]
+    fn the_key_text_is_kept_verbatim_for_execute() {
+        let ok =
+            parse("RegionId=cn-hangzhou&KeyPairName=ok&PublicKeyBody=ABC1234567+&ResourceGroupId=")
+                .unwrap();
+        assert_eq!(ok.public_key_body, "ABC1234567 ");
+        assert_eq!(ok.resource_group_id, None);
+        assert!(ok.tags.is_empty());
     }
 }
