@@ -57,6 +57,11 @@ pub struct Cli {
     #[arg(long, env = "ECS_MOCK_REQUEST_WINDOW_SECS", default_value_t = 900)]
     pub request_window_secs: u64,
 
+    /// Load all tenants' state from this file at start (if it exists) and save it there
+    /// atomically on shutdown and on `POST /__mock/snapshot`.
+    #[arg(long, env = "ECS_MOCK_STATE_FILE", value_name = "PATH")]
+    pub state_file: Option<std::path::PathBuf>,
+
     /// Largest accepted request body, in bytes; larger bodies get HTTP 413 Request.TooLarge.
     #[arg(long, env = "ECS_MOCK_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
@@ -124,6 +129,10 @@ pub struct Config {
     pub allow_ed25519: bool,
     /// Timestamp skew allowed and nonce memory; `None` disables both checks.
     pub request_window: Option<Duration>,
+    /// Where state is saved (`--state-file`).
+    pub state_file: Option<std::path::PathBuf>,
+    /// State to start from (read from the state file by [`Config::from_cli`]).
+    pub initial_state: Option<crate::store::StateDoc>,
 }
 
 impl Config {
@@ -140,6 +149,8 @@ impl Config {
             clock: Clock::system(),
             allow_ed25519: false,
             request_window: Some(Duration::from_secs(900)),
+            state_file: None,
+            initial_state: None,
         }
     }
 
@@ -187,6 +198,11 @@ impl Config {
             allow_ed25519: cli.allow_ed25519,
             request_window: (cli.request_window_secs > 0)
                 .then(|| Duration::from_secs(cli.request_window_secs)),
+            initial_state: match &cli.state_file {
+                Some(path) => crate::persist::load(path)?,
+                None => None,
+            },
+            state_file: cli.state_file.clone(),
         })
     }
 }

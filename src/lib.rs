@@ -23,6 +23,7 @@ pub mod error;
 pub mod ids;
 pub mod keygen;
 pub mod keypool;
+pub mod persist;
 pub mod protocol;
 pub mod regions;
 pub mod server;

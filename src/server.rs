@@ -35,7 +35,7 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         Ok(Self {
             listener,
-            app: App::new(config),
+            app: App::new(config)?,
         })
     }
 
@@ -96,6 +96,9 @@ impl Server {
         {
             tracing::warn!("grace period over; dropping remaining connections");
         }
+        self.app
+            .save_state()
+            .context("cannot save the state file on shutdown")?;
         Ok(())
     }
 }

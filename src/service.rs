@@ -40,13 +40,32 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config) -> Arc<Self> {
-        Arc::new(Self {
-            store: Store::new(config.seed),
+    /// # Errors
+    /// When `config.initial_state` cannot be restored (saved under another seed or version).
+    pub fn new(config: Config) -> anyhow::Result<Arc<Self>> {
+        let store = Store::new(config.seed);
+        if let Some(doc) = &config.initial_state {
+            store
+                .restore(doc.clone())
+                .map_err(|e| anyhow::anyhow!("cannot restore the state file: {e}"))?;
+        }
+        Ok(Arc::new(Self {
+            store,
             keys: KeyPool::for_machine(),
             nonces: auth::NonceCache::new(NONCE_CAPACITY),
             config,
-        })
+        }))
+    }
+
+    /// Saves the state to `--state-file`, if one is configured.
+    ///
+    /// # Errors
+    /// I/O errors writing the file.
+    pub fn save_state(&self) -> std::io::Result<()> {
+        match &self.config.state_file {
+            Some(path) => crate::persist::save(path, &self.store.export()),
+            None => Ok(()),
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod detach_key_pair;
 mod import_key_pair;
 mod join_resource_group;
 mod list_tag_resources;
+mod persistence;
 mod protocol;
 mod signatures;
 mod tag_resources;

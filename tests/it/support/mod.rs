@@ -76,6 +76,16 @@ impl TestServer {
         }
     }
 
+    /// Stops accepting, drains and waits for the server to finish (saving `--state-file`).
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("server task");
+        }
+    }
+
     /// A V1 GET call with JSON format for tenant `ak`.
     pub fn call(&self, ak: &str, action: &str) -> Call {
         Call {

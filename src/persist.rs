@@ -1,0 +1,87 @@
+//! `--state-file`: loading the saved state at start and saving it atomically.
+//!
+//! Saving writes a sibling temporary file, syncs it and renames it over the target, so a crash
+//! (even `kill -9`) leaves either the previous snapshot or the new one, never a torn file.
+//! A file that exists but does not parse is refused at start with the reason: replacing it
+//! silently would destroy the user's state.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::store::StateDoc;
+
+/// Reads the state file; `Ok(None)` when it does not exist yet (first run).
+///
+/// # Errors
+/// Unreadable file, or content that is not a valid state document.
+pub fn load(path: &Path) -> anyhow::Result<Option<StateDoc>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read state file {}", path.display()))
+        }
+    };
+    let doc: StateDoc = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "state file {} is corrupt or not an ecs-mock state file (fix or remove it)",
+            path.display()
+        )
+    })?;
+    Ok(Some(doc))
+}
+
+/// Writes `doc` to `path` atomically.
+///
+/// # Errors
+/// Any I/O error; the previous file is then left untouched.
+pub fn save(path: &Path, doc: &StateDoc) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        serde_json::to_writer_pretty(&mut f, doc)?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // Persist the rename itself.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn save_then_load_round_trips_and_missing_is_none() {
+        let dir = std::env::temp_dir().join(format!("ecs-mock-persist-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.json");
+        assert!(load(&path).unwrap().is_none());
+        let doc = Store::new(4).export();
+        save(&path, &doc).unwrap();
+        assert_eq!(load(&path).unwrap(), Some(doc));
+        std::fs::write(&path, b"{not json").unwrap();
+        let err = format!("{:#}", load(&path).unwrap_err());
+        assert!(err.contains("corrupt"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
