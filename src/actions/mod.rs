@@ -23,6 +23,7 @@ pub mod import_key_pair;
 pub mod join_resource_group;
 pub mod list_tag_resources;
 pub mod tag_resources;
+pub mod tags_common;
 pub mod untag_resources;
 
 /// Everything an action may touch besides its parameters.
