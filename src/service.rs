@@ -35,9 +35,14 @@ pub struct App {
 }
 
 impl App {
+    /// The shared state for `config`, with its fixtures applied to a fresh store.
     pub fn new(config: Config) -> Arc<Self> {
+        let store = Store::new(config.seed);
+        for fixtures in &config.fixtures {
+            fixtures.apply(&store);
+        }
         Arc::new(Self {
-            store: Store::new(config.seed),
+            store,
             keys: KeyPool::for_machine(),
             config,
         })
