@@ -6,12 +6,14 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
 
 use crate::clock::Clock;
+use crate::fixtures::Fixtures;
 
 /// A deterministic, stateful mock of the Alibaba Cloud ECS key pair API (2014-05-26).
 ///
@@ -74,6 +76,17 @@ pub struct Cli {
     #[arg(long, env = "ECS_MOCK_HEADER_TIMEOUT_SECS", default_value_t = 30)]
     pub header_timeout_secs: u64,
 
+    /// Account state (instances, resource groups) to load at start (repeatable; later files
+    /// add to earlier ones). Format: see `src/fixtures.rs`. The environment variable takes a
+    /// comma-separated list.
+    #[arg(
+        long = "fixtures",
+        env = "ECS_MOCK_FIXTURES",
+        value_name = "FILE",
+        value_delimiter = ','
+    )]
+    pub fixtures: Vec<PathBuf>,
+
     /// Log filter (tracing syntax), e.g. `info` or `ecs_mock=debug`. Logs go to stderr.
     #[arg(long, env = "ECS_MOCK_LOG", default_value = "warn")]
     pub log: String,
@@ -133,6 +146,8 @@ pub struct Config {
     pub state_file: Option<std::path::PathBuf>,
     /// State to start from (read from the state file by [`Config::from_cli`]).
     pub initial_state: Option<crate::store::StateDoc>,
+    /// Account state applied to the store at start, in order.
+    pub fixtures: Vec<Fixtures>,
 }
 
 impl Config {
@@ -151,13 +166,15 @@ impl Config {
             request_window: Some(Duration::from_secs(900)),
             state_file: None,
             initial_state: None,
+            fixtures: Vec::new(),
         }
     }
 
     /// Validates the command line.
     ///
     /// # Errors
-    /// A `--credential` without `:`, with an empty id or secret, or repeated; zero limits.
+    /// A `--credential` without `:`, with an empty id or secret, or repeated; zero limits; a
+    /// fixtures file that does not load, or declares an account `--credential` does not allow.
     pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
         let credentials = if cli.credentials.is_empty() {
             if cli.default_secret.is_empty() {
@@ -181,6 +198,25 @@ impl Config {
             }
             Credentials::Fixed(map)
         };
+        let fixtures = cli
+            .fixtures
+            .iter()
+            .map(Fixtures::load)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        // With fixed credentials, fixtures for any other AccessKeyId could never be reached:
+        // almost certainly a typo, so refuse rather than start with silently missing state.
+        for (file, f) in cli.fixtures.iter().zip(&fixtures) {
+            if let Some(ak) = f
+                .accounts
+                .keys()
+                .find(|ak| credentials.secret_for(ak).is_none())
+            {
+                bail!(
+                    "fixtures file {} declares account {ak:?}, which no --credential allows",
+                    file.display()
+                );
+            }
+        }
         if cli.max_body_bytes == 0 || cli.max_params == 0 || cli.header_timeout_secs == 0 {
             bail!("--max-body-bytes, --max-params and --header-timeout-secs must be positive");
         }
@@ -203,6 +239,7 @@ impl Config {
                 None => None,
             },
             state_file: cli.state_file.clone(),
+            fixtures,
         })
     }
 }
@@ -242,5 +279,22 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn fixtures_files_load_in_order_and_must_match_fixed_credentials() {
+        let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/accounts.json");
+        assert!(parse(&[]).unwrap().fixtures.is_empty());
+        let two = format!("{sample},{sample}");
+        let c = parse(&["--fixtures", sample, "--fixtures", &two]).unwrap();
+        assert_eq!(c.fixtures.len(), 3, "repeatable and comma-separated");
+        assert!(c.fixtures[0].accounts.contains_key("ak-sample"));
+        let missing = parse(&["--fixtures", "/nonexistent/fx.json"]).unwrap_err();
+        assert!(format!("{missing:#}").contains("/nonexistent/fx.json"));
+        let stranger = parse(&["--credential", "ak-sample:s", "--fixtures", sample]).unwrap_err();
+        assert!(
+            stranger.to_string().contains("\"ak-sample-2\""),
+            "{stranger}"
+        );
     }
 }

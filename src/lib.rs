@@ -20,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod error;
+pub mod fixtures;
 pub mod ids;
 pub mod keygen;
 pub mod keypool;

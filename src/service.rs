@@ -40,6 +40,10 @@ pub struct App {
 }
 
 impl App {
+    /// The shared state for `config`: the saved state when there is one, otherwise a fresh
+    /// store with the fixtures applied (a saved state already holds what the fixtures gave it,
+    /// plus everything since, such as attached key pairs).
+    ///
     /// # Errors
     /// When `config.initial_state` cannot be restored (saved under another seed or version).
     pub fn new(config: Config) -> anyhow::Result<Arc<Self>> {
@@ -48,6 +52,10 @@ impl App {
             store
                 .restore(doc.clone())
                 .map_err(|e| anyhow::anyhow!("cannot restore the state file: {e}"))?;
+        } else {
+            for fixtures in &config.fixtures {
+                fixtures.apply(&store);
+            }
         }
         Ok(Arc::new(Self {
             store,

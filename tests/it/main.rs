@@ -9,6 +9,7 @@ mod delete_key_pairs;
 mod describe_key_pairs;
 mod describe_regions;
 mod detach_key_pair;
+mod fixtures;
 mod import_key_pair;
 mod join_resource_group;
 mod list_tag_resources;

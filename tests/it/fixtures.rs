@@ -1,0 +1,212 @@
+//! Account state fixtures end to end: a file given on the command line (or in
+//! `ECS_MOCK_FIXTURES`) becomes instances and resource groups that requests can use.
+//!
+//! Also home of the helpers the Attach/Detach tests share: a server whose config carries
+//! inline fixtures, and a fast way to put a key pair into a tenant's region.
+
+use ecs_mock::config::{Cli, Config};
+use ecs_mock::fixtures::Fixtures;
+use ecs_mock::store::{NewKeyPair, Origin};
+
+use clap::Parser;
+
+use crate::support::TestServer;
+
+pub const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/accounts.json");
+
+/// A server (seed 42) whose store starts with `json` applied as fixtures.
+pub async fn server_with(json: &str) -> TestServer {
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), 42);
+    config.fixtures = vec![Fixtures::from_json(json).expect("test fixtures are valid")];
+    TestServer::with_config(config).await
+}
+
+/// Fixtures giving each of `tenants` the same fleet: Linux `i-lin1` (Running) and `i-lin2`
+/// (Stopped) and Windows `i-win1` in cn-hangzhou, Linux `i-bj1` in cn-beijing.
+pub fn fleet(tenants: &[&str]) -> String {
+    let account = r#"{"instances": [
+        {"instance_id": "i-lin1", "region_id": "cn-hangzhou", "os_type": "linux"},
+        {"instance_id": "i-lin2", "region_id": "cn-hangzhou", "os_type": "linux", "status": "Stopped"},
+        {"instance_id": "i-win1", "region_id": "cn-hangzhou", "os_type": "windows"},
+        {"instance_id": "i-bj1", "region_id": "cn-beijing", "os_type": "linux"}]}"#;
+    let accounts: Vec<String> = tenants
+        .iter()
+        .map(|t| format!("{t:?}: {account}"))
+        .collect();
+    format!(r#"{{"accounts": {{{}}}}}"#, accounts.join(", "))
+}
+
+/// A server with [`fleet`] for `tenants`.
+pub async fn fleet_server(tenants: &[&str]) -> TestServer {
+    server_with(&fleet(tenants)).await
+}
+
+/// Stores key pair `name` in the tenant's region directly (no RSA generation, no request, so
+/// no RequestId ordinal is used up).
+pub fn add_key_pair(server: &TestServer, tenant: &str, region: &str, name: &str) {
+    let store = &server.app.store;
+    let rg = store.default_resource_group(tenant);
+    store
+        .reserve(tenant, region, name)
+        .expect("the name is free")
+        .commit(NewKeyPair {
+            id: format!("ssh-test{name}"),
+            fingerprint: "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff".into(),
+            public_key: "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7".into(),
+            resource_group_id: rg,
+            tags: vec![],
+            creation_time: 1_693_816_380,
+            origin: Origin::Imported,
+        });
+}
+
+/// The key pair instance `id` of `tenant` holds.
+pub fn key_of(server: &TestServer, tenant: &str, id: &str) -> Option<String> {
+    server.app.store.with_account(tenant, |acc| {
+        acc.instances
+            .get(id)
+            .unwrap_or_else(|| panic!("{tenant} has no instance {id}"))
+            .key_pair_name
+            .clone()
+    })
+}
+
+fn config_from_args(args: &[&str]) -> anyhow::Result<Config> {
+    let cli = Cli::try_parse_from(
+        ["ecs-mock", "--listen", "127.0.0.1:0"]
+            .into_iter()
+            .chain(args.iter().copied()),
+    )?;
+    Config::from_cli(&cli)
+}
+
+#[tokio::test]
+async fn instances_from_a_fixtures_file_on_the_command_line_take_key_pairs() {
+    // Arrange
+    let server = TestServer::with_config(config_from_args(&["--fixtures", SAMPLE]).unwrap()).await;
+    add_key_pair(&server, "ak-sample", "cn-hangzhou", "sample-key");
+    // Act
+    let resp = server
+        .call("ak-sample", "AttachKeyPair")
+        .region("cn-hangzhou")
+        .param("KeyPairName", "sample-key")
+        .param(
+            "InstanceIds",
+            r#"["i-bp1sample000000001","i-bp1sample000000002","i-2zesample000000001"]"#,
+        )
+        .send()
+        .await;
+    // Assert
+    resp.assert_ok();
+    let body = resp.json();
+    assert_eq!(body["TotalCount"], "3");
+    assert_eq!(
+        body["FailCount"], "1",
+        "the cn-beijing instance is not in cn-hangzhou: {body}"
+    );
+    assert_eq!(
+        key_of(&server, "ak-sample", "i-bp1sample000000001").as_deref(),
+        Some("sample-key")
+    );
+    assert_eq!(
+        key_of(&server, "ak-sample-2", "i-bp1sample000000001"),
+        None,
+        "the other account's instance of the same id is untouched"
+    );
+}
+
+#[tokio::test]
+async fn accounts_without_fixtures_have_no_instances() {
+    // Arrange
+    let server = TestServer::with_config(config_from_args(&["--fixtures", SAMPLE]).unwrap()).await;
+    add_key_pair(&server, "ak-stranger", "cn-hangzhou", "k1");
+    // Act
+    let resp = server
+        .call("ak-stranger", "AttachKeyPair")
+        .region("cn-hangzhou")
+        .param("KeyPairName", "k1")
+        .param("InstanceIds", r#"["i-bp1sample000000001"]"#)
+        .send()
+        .await;
+    // Assert
+    resp.assert_ok();
+    let result = &resp.json()["Results"]["Result"][0];
+    assert_eq!(result["Success"], "false");
+    assert_eq!(result["Code"], "InvalidInstanceId.NotFound");
+}
+
+#[tokio::test]
+async fn resource_groups_from_fixtures_can_be_named_on_create() {
+    // Arrange
+    let server = TestServer::with_config(config_from_args(&["--fixtures", SAMPLE]).unwrap()).await;
+    // Act
+    let own = server
+        .call("ak-sample", "CreateKeyPair")
+        .region("cn-hangzhou")
+        .param("KeyPairName", "in-group")
+        .param("ResourceGroupId", "rg-aek2sample000002")
+        .send()
+        .await;
+    let foreign = server
+        .call("ak-sample-2", "CreateKeyPair")
+        .region("cn-hangzhou")
+        .param("KeyPairName", "in-group")
+        .param("ResourceGroupId", "rg-aek2sample000002")
+        .send()
+        .await;
+    // Assert
+    own.assert_ok();
+    let stored = server.app.store.key_pairs("ak-sample", "cn-hangzhou");
+    assert_eq!(stored[0].resource_group_id, "rg-aek2sample000002");
+    foreign.assert_error(404, "InvalidResourceGroup.NotFound");
+}
+
+#[test]
+fn a_bad_file_in_the_environment_variable_stops_the_binary_with_its_path() {
+    // Arrange: the second of two comma-separated files misspells a region.
+    let dir = std::env::temp_dir().join(format!("ecs-mock-fixtures-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"accounts": {"ak-1": {"instances": [
+            {"instance_id": "i-1", "region_id": "cn-hangzou", "os_type": "linux"}]}}}"#,
+    )
+    .unwrap();
+    // Act
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
+        .env("ECS_MOCK_FIXTURES", format!("{SAMPLE},{}", bad.display()))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A regression would start a server that never exits; stop it rather than hang the suite.
+    let mut waited = 0;
+    while child.try_wait().unwrap().is_none() {
+        if waited == 300 {
+            child.kill().unwrap();
+            panic!("ecs-mock started despite a bad fixtures file");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
+    let out = child.wait_with_output().unwrap();
+    // Assert
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains(&bad.display().to_string()), "{stderr}");
+    assert!(
+        stderr.contains(r#"accounts."ak-1".instances[0].region_id: unknown region "cn-hangzou""#),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn fixtures_for_an_account_no_credential_allows_are_refused() {
+    // Arrange / Act
+    let e = config_from_args(&["--credential", "ak-sample:s", "--fixtures", SAMPLE]).unwrap_err();
+    // Assert
+    assert!(e.to_string().contains("\"ak-sample-2\""), "{e}");
+}
