@@ -98,6 +98,7 @@ impl TestServer {
             format: Some("JSON".into()),
             nonce: None,
             timestamp: None,
+            clock: self.app.config.clock,
         }
     }
 
@@ -139,8 +140,9 @@ pub enum Style {
 
 static NONCE: AtomicU64 = AtomicU64::new(1);
 
-fn now_timestamp() -> String {
-    let secs = ecs_mock::clock::Clock::system().now_unix();
+/// The signature timestamp for "now" on `clock` (the server's, so fixed-clock servers agree).
+fn now_timestamp(clock: ecs_mock::clock::Clock) -> String {
+    let secs = clock.now_unix();
     // Reuse the server's own formatter by round-tripping through minutes + seconds.
     let minutes = ecs_mock::clock::format_minutes(secs); // yyyy-MM-ddTHH:mmZ
     format!("{}:{:02}Z", &minutes[..16], secs % 60)
@@ -158,8 +160,10 @@ pub struct Call {
     pub format: Option<String>,
     /// Fixed SignatureNonce / x-acs-signature-nonce (default: a fresh one per build).
     pub nonce: Option<String>,
-    /// Fixed Timestamp / x-acs-date (default: now).
+    /// Fixed Timestamp / x-acs-date (default: now on `clock`).
     pub timestamp: Option<String>,
+    /// The server's clock.
+    pub clock: ecs_mock::clock::Clock,
 }
 
 impl Call {
@@ -198,7 +202,10 @@ impl Call {
             .nonce
             .clone()
             .unwrap_or_else(|| format!("{:032x}", NONCE.fetch_add(1, Ordering::Relaxed)));
-        let timestamp = self.timestamp.clone().unwrap_or_else(now_timestamp);
+        let timestamp = self
+            .timestamp
+            .clone()
+            .unwrap_or_else(|| now_timestamp(self.clock));
         match self.style {
             Style::V1Get | Style::V1PostQuery | Style::V1PostForm => {
                 let mut system = vec![
