@@ -5,6 +5,7 @@ mod support;
 
 mod attach_key_pair;
 mod coherence;
+mod concurrency;
 mod create_key_pair;
 mod delete_key_pairs;
 mod describe_key_pairs;
