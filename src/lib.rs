@@ -11,6 +11,8 @@
 //! generation runs in [`keypool`] off the runtime, deterministic by [`keygen`]), and return a
 //! JSON value that [`protocol::response`] renders as JSON or XML. Every error code, status and
 //! message lives in the catalogue in [`error`]. `/__mock/*` goes to [`control`].
+//! Account fixtures (instances, resource groups) load through [`fixtures`]; the whole state
+//! saves and restores through [`persist`].
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
