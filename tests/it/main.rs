@@ -4,6 +4,7 @@
 mod support;
 
 mod attach_key_pair;
+mod cli;
 mod coherence;
 mod concurrency;
 mod create_key_pair;

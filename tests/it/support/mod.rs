@@ -89,7 +89,17 @@ impl TestServer {
     /// A V1 GET call with JSON format for tenant `ak`.
     pub fn call(&self, ak: &str, action: &str) -> Call {
         Call {
-            addr: self.addr,
+            clock: self.app.config.clock,
+            ..Call::new(self.addr, ak, action)
+        }
+    }
+}
+
+impl Call {
+    /// A V1 GET call with JSON format to any server (e.g. a spawned binary).
+    pub fn new(addr: SocketAddr, ak: &str, action: &str) -> Call {
+        Call {
+            addr,
             action: action.to_string(),
             ak: ak.to_string(),
             secret: SECRET.to_string(),
@@ -98,10 +108,12 @@ impl TestServer {
             format: Some("JSON".into()),
             nonce: None,
             timestamp: None,
-            clock: self.app.config.clock,
+            clock: ecs_mock::clock::Clock::system(),
         }
     }
+}
 
+impl TestServer {
     /// Sends raw bytes and reads the raw response (for malformed-request tests).
     pub async fn raw(&self, request: &[u8]) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};

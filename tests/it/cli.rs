@@ -1,0 +1,121 @@
+//! The command-line contract, checked on the real binary: the first stdout line, port 0,
+//! flags with environment fallbacks, `--help`, and a clean exit on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use crate::support::{send, SECRET};
+
+/// Starts the binary and returns it with the address from its first stdout line.
+fn start(args: &[&str], envs: &[(&str, &str)]) -> (Child, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecs-mock"));
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn ecs-mock");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let mut second = String::new();
+    out.read_line(&mut second).unwrap();
+    let addr = first
+        .strip_prefix("ecs-mock listening on http://")
+        .unwrap_or_else(|| panic!("first line: {first:?}"))
+        .trim()
+        .to_string();
+    (child, addr, second)
+}
+
+fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    child.wait().unwrap()
+}
+
+#[tokio::test]
+async fn the_first_line_names_the_real_port_and_the_binary_serves_on_it() {
+    // Arrange / Act
+    let (child, addr, hint) = start(&["--listen", "127.0.0.1:0", "--seed", "42"], &[]);
+    // Assert: a real port, and a second line on how to point an SDK at it.
+    assert!(
+        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+        "{addr}"
+    );
+    assert!(hint.contains("protocol http"), "{hint}");
+    let health = send(
+        addr.parse().unwrap(),
+        hyper::Request::get("/__mock/health")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(health.json()["seed"], 42);
+    assert!(terminate(child).success(), "SIGTERM exits 0");
+}
+
+#[tokio::test]
+async fn flags_fall_back_to_environment_variables() {
+    let (child, addr, _) = start(
+        &[],
+        &[
+            ("ECS_MOCK_LISTEN", "127.0.0.1:0"),
+            ("ECS_MOCK_SEED", "7"),
+            ("ECS_MOCK_CREDENTIALS", "env-ak:env-secret"),
+        ],
+    );
+    let health = send(
+        addr.parse().unwrap(),
+        hyper::Request::get("/__mock/health")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(health.json()["seed"], 7);
+    // Only the configured AccessKeyId exists.
+    let server_addr: std::net::SocketAddr = addr.parse().unwrap();
+    let probe = crate::support::Call::new(server_addr, "other-ak", "DescribeRegions")
+        .secret(SECRET)
+        .send()
+        .await;
+    probe.assert_error(404, "InvalidAccessKeyId.NotFound");
+    let ok = crate::support::Call::new(server_addr, "env-ak", "DescribeRegions")
+        .secret("env-secret")
+        .send()
+        .await;
+    ok.assert_ok();
+    assert!(terminate(child).success());
+}
+
+#[test]
+fn help_documents_every_flag() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--listen",
+        "--seed",
+        "--credential",
+        "--default-secret",
+        "--no-signature-check",
+        "ECS_MOCK_LISTEN",
+        "ECS_MOCK_SEED",
+        "ECS_MOCK_DEFAULT_SECRET",
+    ] {
+        assert!(text.contains(flag), "--help lacks {flag}:\n{text}");
+    }
+}
+
+#[test]
+fn a_malformed_credential_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
+        .args(["--listen", "127.0.0.1:0", "--credential", "no-colon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AK_ID:SECRET"));
+}
