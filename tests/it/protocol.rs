@@ -209,3 +209,33 @@ async fn protocol_error_snapshots() {
     .await;
     settings.bind(|| insta::assert_snapshot!("protocol_error_unknown_action_xml", r.body));
 }
+
+#[tokio::test]
+async fn oversized_headers_are_refused_and_slow_headers_are_cut_off() {
+    // Arrange: a short header timeout so the slow client is cut off quickly.
+    let mut config = ecs_mock::config::Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.limits.header_timeout = std::time::Duration::from_millis(300);
+    let server = TestServer::with_config(config).await;
+    // Act: a 1 MiB header, far over the 64 KiB read-buffer cap.
+    let big = format!(
+        "GET / HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(1024 * 1024)
+    );
+    let resp = server.raw(big.as_bytes()).await;
+    // Assert: refused with 431 (hyper's answer to a header section over the buffer cap) and closed.
+    assert!(resp.starts_with("HTTP/1.1 431"), "{resp:.80}");
+    // A client that never finishes its headers is disconnected rather than held forever.
+    let slow = server
+        .raw(b"GET /__mock/health HTTP/1.1\r\nhost: x\r\n")
+        .await;
+    assert!(
+        slow.is_empty() || slow.starts_with("HTTP/1.1 408"),
+        "{slow:.80}"
+    );
+    // Others are still served.
+    server
+        .call("t-after-slow", "DescribeRegions")
+        .send()
+        .await
+        .assert_ok();
+}
