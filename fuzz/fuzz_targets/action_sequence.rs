@@ -1,0 +1,329 @@
+//! Arbitrary sequences of actions applied through the real dispatcher to one store, checked
+//! after every step against a simple model (a BTreeMap): name uniqueness, the 500 quota,
+//! deletes, tags and tenant/region isolation.
+//!
+//! CreateKeyPair would cost a real RSA generation per call, so key pairs come in through
+//! ImportKeyPair with fixed fixture keys: the state logic is the same, the keys are free.
+#![no_main]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use arbitrary::Arbitrary;
+use ecs_mock::actions::{Action, Ctx};
+use ecs_mock::config::Config;
+use ecs_mock::keypool::KeyPool;
+use ecs_mock::protocol::params::Params;
+use ecs_mock::store::{Store, KEY_PAIR_QUOTA};
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+
+const KEYS: [&str; 3] = [
+    include_str!("../../tests/fixtures/pubkeys/rsa2048.pub"),
+    include_str!("../../tests/fixtures/pubkeys/ecdsa256.pub"),
+    include_str!("../../tests/fixtures/pubkeys/dsa1024.pub"),
+];
+const TENANTS: [&str; 2] = ["t0", "t1"];
+const REGIONS: [&str; 2] = ["cn-hangzhou", "eu-west-1"];
+const NAMES: [&str; 6] = ["alpha", "beta", "gamma-1", "d:e_f.g", "中文", "x"];
+const TAG_KEYS: [&str; 3] = ["env", "team", "acs:bad"];
+
+#[derive(Debug, Arbitrary)]
+enum Op {
+    Import {
+        t: u8,
+        r: u8,
+        name: u8,
+        key: u8,
+    },
+    ImportOdd {
+        t: u8,
+        r: u8,
+        name: String,
+    },
+    Fill {
+        t: u8,
+        r: u8,
+        n: u16,
+    },
+    Delete {
+        t: u8,
+        r: u8,
+        names: Vec<u8>,
+    },
+    Tag {
+        t: u8,
+        r: u8,
+        name: u8,
+        key: u8,
+        value: u8,
+    },
+    Untag {
+        t: u8,
+        r: u8,
+        name: u8,
+        key: u8,
+    },
+}
+
+#[derive(Default)]
+struct Model {
+    /// (tenant, region) -> name -> (fingerprint, tags)
+    regions: BTreeMap<(usize, usize), BTreeMap<String, (String, BTreeMap<String, String>)>>,
+}
+
+fn run(
+    action: Action,
+    params: &[(&str, &str)],
+    store: &Arc<Store>,
+    config: &Config,
+    keys: &KeyPool,
+    tenant: &str,
+) -> Result<Value, String> {
+    let params = Params::from_pairs(
+        params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let ctx = Ctx {
+        store,
+        keys,
+        config,
+        tenant,
+        request_id: "R",
+    };
+    let mut fut = std::pin::pin!(action.execute(&params, &ctx));
+    // Every action but CreateKeyPair completes without awaiting anything.
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(r) => r.map_err(|e| e.code().to_string()),
+        Poll::Pending => panic!("{} awaited", action.name()),
+    }
+}
+
+fuzz_target!(|ops: Vec<Op>| {
+    if ops.len() > 64 {
+        return;
+    }
+    let store = Store::new(1);
+    let config = Config::new("127.0.0.1:0".parse().unwrap(), 1);
+    let keys = KeyPool::new(1);
+    let mut model = Model::default();
+    let fp_of = |key: usize| -> String {
+        ecs_mock::sshkey::parse_openssh_public_key(KEYS[key], Default::default())
+            .unwrap()
+            .fingerprint
+    };
+    for op in ops {
+        match op {
+            Op::Import { t, r, name, key } => {
+                let (t, r, key) = (t as usize % 2, r as usize % 2, key as usize % KEYS.len());
+                let name = NAMES[name as usize % NAMES.len()];
+                import(
+                    &mut model,
+                    &store,
+                    &config,
+                    &keys,
+                    t,
+                    r,
+                    name,
+                    key,
+                    fp_of(key),
+                );
+            }
+            Op::ImportOdd { t, r, name } => {
+                if name.len() > 200 {
+                    continue;
+                }
+                import(
+                    &mut model,
+                    &store,
+                    &config,
+                    &keys,
+                    t as usize % 2,
+                    r as usize % 2,
+                    &name,
+                    0,
+                    fp_of(0),
+                );
+            }
+            Op::Fill { t, r, n } => {
+                let (t, r) = (t as usize % 2, r as usize % 2);
+                for i in 0..(n % 600) {
+                    import(
+                        &mut model,
+                        &store,
+                        &config,
+                        &keys,
+                        t,
+                        r,
+                        &format!("fill-{i}"),
+                        1,
+                        fp_of(1),
+                    );
+                }
+            }
+            Op::Delete { t, r, names } => {
+                let (t, r) = (t as usize % 2, r as usize % 2);
+                let names: Vec<&str> = names
+                    .iter()
+                    .take(100)
+                    .map(|n| NAMES[*n as usize % NAMES.len()])
+                    .collect();
+                if names.is_empty() {
+                    continue;
+                }
+                let json = serde_json::to_string(&names).unwrap();
+                let res = run(
+                    Action::DeleteKeyPairs,
+                    &[("RegionId", REGIONS[r]), ("KeyPairNames", &json)],
+                    &store,
+                    &config,
+                    &keys,
+                    TENANTS[t],
+                );
+                assert!(res.is_ok(), "{res:?}");
+                let m = model.regions.entry((t, r)).or_default();
+                for n in names {
+                    m.remove(n);
+                }
+            }
+            Op::Tag {
+                t,
+                r,
+                name,
+                key,
+                value,
+            } => {
+                let (t, r) = (t as usize % 2, r as usize % 2);
+                let name = NAMES[name as usize % NAMES.len()];
+                let key = TAG_KEYS[key as usize % TAG_KEYS.len()];
+                let value = format!("v{value}");
+                let res = run(
+                    Action::TagResources,
+                    &[
+                        ("RegionId", REGIONS[r]),
+                        ("ResourceType", "keypair"),
+                        ("ResourceId.1", name),
+                        ("Tag.1.Key", key),
+                        ("Tag.1.Value", &value),
+                    ],
+                    &store,
+                    &config,
+                    &keys,
+                    TENANTS[t],
+                );
+                let m = model.regions.entry((t, r)).or_default();
+                let expected = if key.starts_with("acs:") {
+                    Err("InvalidTagKey.Malformed".to_string())
+                } else if let Some((_, tags)) = m.get_mut(name) {
+                    tags.insert(key.to_string(), value);
+                    Ok(())
+                } else {
+                    Err("InvalidResourceId.NotFound".to_string())
+                };
+                assert_eq!(res.map(|_| ()), expected, "tag {name} {key}");
+            }
+            Op::Untag { t, r, name, key } => {
+                let (t, r) = (t as usize % 2, r as usize % 2);
+                let name = NAMES[name as usize % NAMES.len()];
+                let key = TAG_KEYS[key as usize % TAG_KEYS.len()];
+                let res = run(
+                    Action::UntagResources,
+                    &[
+                        ("RegionId", REGIONS[r]),
+                        ("ResourceType", "keypair"),
+                        ("ResourceId.1", name),
+                        ("TagKey.1", key),
+                    ],
+                    &store,
+                    &config,
+                    &keys,
+                    TENANTS[t],
+                );
+                let m = model.regions.entry((t, r)).or_default();
+                let expected = match m.get_mut(name) {
+                    Some((_, tags)) => {
+                        tags.remove(key);
+                        Ok(())
+                    }
+                    None => Err("InvalidResourceId.NotFound".to_string()),
+                };
+                assert_eq!(res.map(|_| ()), expected, "untag {name} {key}");
+            }
+        }
+        check(&model, &store);
+    }
+});
+
+#[allow(clippy::too_many_arguments)]
+fn import(
+    model: &mut Model,
+    store: &Arc<Store>,
+    config: &Config,
+    keys: &KeyPool,
+    t: usize,
+    r: usize,
+    name: &str,
+    key: usize,
+    fp: String,
+) {
+    let res = run(
+        Action::ImportKeyPair,
+        &[
+            ("RegionId", REGIONS[r]),
+            ("KeyPairName", name),
+            ("PublicKeyBody", KEYS[key]),
+        ],
+        store,
+        config,
+        keys,
+        TENANTS[t],
+    );
+    let m = model.regions.entry((t, r)).or_default();
+    let expected = if name.is_empty() {
+        Err("MissingParameter".to_string())
+    } else if ecs_mock::validate::key_pair_name(name).is_err() {
+        Err("InvalidKeyPairName.Malformed".to_string())
+    } else if m.contains_key(name) {
+        Err("KeyPair.AlreadyExist".to_string())
+    } else if m.len() >= KEY_PAIR_QUOTA {
+        Err("QuotaExceed.KeyPair".to_string())
+    } else {
+        m.insert(name.to_string(), (fp.clone(), BTreeMap::new()));
+        Ok(fp)
+    };
+    let got = res.map(|v| {
+        v["KeyPairFingerPrint"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    });
+    assert_eq!(got, expected, "import {name:?}");
+}
+
+fn check(model: &Model, store: &Arc<Store>) {
+    for t in 0..2 {
+        for r in 0..2 {
+            let stored = store.key_pairs(TENANTS[t], REGIONS[r]);
+            assert!(stored.len() <= KEY_PAIR_QUOTA);
+            let names: BTreeSet<&str> = stored.iter().map(|k| k.name.as_str()).collect();
+            assert_eq!(names.len(), stored.len(), "names are unique");
+            let empty = BTreeMap::new();
+            let m = model.regions.get(&(t, r)).unwrap_or(&empty);
+            assert_eq!(names, m.keys().map(String::as_str).collect::<BTreeSet<_>>());
+            for kp in &stored {
+                let (fp, tags) = &m[&kp.name];
+                assert_eq!(&kp.fingerprint, fp);
+                let got: BTreeMap<String, String> = kp
+                    .tags
+                    .iter()
+                    .map(|t| (t.key.clone(), t.value.clone()))
+                    .collect();
+                assert_eq!(&got, tags, "tags of {}", kp.name);
+            }
+        }
+    }
+}
