@@ -14,5 +14,8 @@ mod join_resource_group;
 mod list_tag_resources;
 mod tag_resources;
 mod untag_resources;
+mod control;
+mod faults;
 mod protocol;
+mod scenarios;
 mod signatures;

@@ -1,0 +1,1 @@
+//! Transport faults observed from a raw TCP client.
