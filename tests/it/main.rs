@@ -17,5 +17,6 @@ mod untag_resources;
 mod control;
 mod faults;
 mod protocol;
+mod scenario_files;
 mod scenarios;
 mod signatures;
