@@ -76,6 +76,11 @@ pub struct Cli {
     )]
     pub scenarios: Vec<PathBuf>,
 
+    /// Reload a --scenario file when its content changes (checked twice a second), keeping
+    /// state and journal; a file that no longer validates is logged and the old version kept.
+    #[arg(long, env = "ECS_MOCK_WATCH")]
+    pub watch: bool,
+
     /// Turn off the control API under /__mock/ (those paths then get the API's own 404).
     #[arg(long, env = "ECS_MOCK_NO_CONTROL_API")]
     pub no_control_api: bool,
@@ -141,6 +146,8 @@ pub struct Config {
     pub scenarios: Vec<(Scenario, Option<PathBuf>)>,
     /// Serve the control API under `/__mock/`.
     pub control_api: bool,
+    /// Poll the scenario files at this interval and reload changed ones (`--watch`).
+    pub watch: Option<Duration>,
     /// Entries the journal keeps.
     pub journal_capacity: usize,
 }
@@ -160,6 +167,7 @@ impl Config {
             allow_ed25519: false,
             scenarios: Vec::new(),
             control_api: true,
+            watch: None,
             journal_capacity: crate::journal::DEFAULT_CAPACITY,
         }
     }
@@ -225,6 +233,7 @@ impl Config {
             allow_ed25519: cli.allow_ed25519,
             scenarios,
             control_api: !cli.no_control_api,
+            watch: cli.watch.then_some(Duration::from_millis(500)),
             journal_capacity: cli.journal_capacity,
         })
     }
@@ -290,6 +299,11 @@ mod tests {
         let names: Vec<&str> = c.scenarios.iter().map(|(s, _)| s.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
         assert!(!c.control_api);
+        assert_eq!(c.watch, None);
+        assert!(parse(&["--scenario", &a, "--watch"])
+            .unwrap()
+            .watch
+            .is_some());
         assert!(parse(&[]).unwrap().control_api);
         let dup = parse(&["--scenario", &a, "--scenario", &a2]).unwrap_err();
         assert!(format!("{dup:#}").contains("used by both"), "{dup:#}");

@@ -44,14 +44,20 @@ pub struct App {
 }
 
 impl App {
+    /// The shared state for `config`. With `config.watch` it starts the scenario-file
+    /// watcher, so it must then be called inside a tokio runtime (as `Server::bind` is).
     pub fn new(config: Config) -> Arc<Self> {
-        Arc::new(Self {
+        let app = Arc::new(Self {
             store: Store::new(config.seed),
             keys: KeyPool::for_machine(),
             scenarios: Engine::new(config.seed, config.scenarios.clone()),
             journal: Journal::new(config.journal_capacity),
             config,
-        })
+        });
+        if let Some(interval) = app.config.watch {
+            crate::scenario::watch::spawn(&app, interval);
+        }
+        app
     }
 }
 

@@ -21,6 +21,7 @@
 
 pub mod file;
 pub mod transport;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -367,6 +368,38 @@ impl Engine {
                 Added::New
             }
         }
+    }
+
+    /// Replaces the scenario loaded from `path` with `scenario` (hot reload), keeping its
+    /// place; its counters restart.
+    ///
+    /// # Errors
+    /// No scenario came from `path`, or another loaded scenario already has the new name.
+    pub fn reload(&self, path: &std::path::Path, scenario: Scenario) -> Result<(), String> {
+        let mut state = self.lock();
+        if state
+            .iter()
+            .any(|l| l.scenario.name == scenario.name && l.source.as_deref() != Some(path))
+        {
+            return Err(format!(
+                "another loaded scenario is already named {:?}",
+                scenario.name
+            ));
+        }
+        let slot = state
+            .iter_mut()
+            .find(|l| l.source.as_deref() == Some(path))
+            .ok_or_else(|| format!("no scenario was loaded from {}", path.display()))?;
+        *slot = Loaded::new(scenario, Some(path.to_path_buf()));
+        Ok(())
+    }
+
+    /// The files scenarios were loaded from, in priority order.
+    pub fn sources(&self) -> Vec<PathBuf> {
+        self.lock()
+            .iter()
+            .filter_map(|l| l.source.clone())
+            .collect()
     }
 
     /// Removes every scenario; returns how many there were.
@@ -824,6 +857,39 @@ mod tests {
         assert_eq!(names, ["a", "b"]);
         assert!(e.remove("a"));
         assert_eq!(e.clear(), 1);
+    }
+
+    #[test]
+    fn reloading_replaces_the_scenario_of_that_file_only() {
+        let a = std::path::Path::new("/a.json");
+        let e = Engine::new(
+            0,
+            vec![
+                (
+                    file::parse(r#"{"name":"a","rules":[{"effect":{"error":"Throttling"}}]}"#)
+                        .unwrap(),
+                    Some(a.into()),
+                ),
+                (
+                    file::parse(r#"{"name":"b","rules":[{"effect":"pass"}]}"#).unwrap(),
+                    None,
+                ),
+            ],
+        );
+        let renamed =
+            file::parse(r#"{"name":"a2","rules":[{"effect":{"error":"Throttling.Api"}}]}"#)
+                .unwrap();
+        e.reload(a, renamed).unwrap();
+        let clash = file::parse(r#"{"name":"b","rules":[{"effect":"pass"}]}"#).unwrap();
+        assert_eq!(
+            e.reload(a, clash).unwrap_err(),
+            "another loaded scenario is already named \"b\""
+        );
+        let other = file::parse(r#"{"name":"c","rules":[{"effect":"pass"}]}"#).unwrap();
+        assert!(e.reload(std::path::Path::new("/c.json"), other).is_err());
+        let names: Vec<String> = e.list().into_iter().map(|l| l.file.name).collect();
+        assert_eq!(names, ["a2", "b"]);
+        assert_eq!(e.sources(), [std::path::PathBuf::from("/a.json")]);
     }
 
     #[test]

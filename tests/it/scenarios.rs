@@ -498,3 +498,64 @@ async fn the_exported_journal_replays_the_same_decisions_under_another_seed() {
     assert!(recorded.iter().any(|(c, _)| c == "Throttling.User"));
     assert!(recorded.iter().any(|(c, _)| c == "ServiceUnavailable"));
 }
+
+#[tokio::test]
+async fn a_watched_scenario_file_reloads_without_losing_state_or_journal() {
+    // Arrange: a scenario file, loaded at start with --watch.
+    let dir = std::env::temp_dir().join(format!("ecs-mock-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("watched.json");
+    let write = |code: &str| {
+        let text = json!({"name": "watched", "rules": [
+            {"match": {"action": "DescribeRegions"}, "effect": {"error": code}}]});
+        std::fs::write(&path, text.to_string()).unwrap();
+    };
+    write("Throttling");
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.scenarios = vec![(file::load(&path).unwrap(), Some(path.clone()))];
+    config.watch = Some(std::time::Duration::from_millis(20));
+    let server = TestServer::with_config(config).await;
+    server
+        .call("t-watch", "CreateKeyPair")
+        .region(REGION)
+        .param("KeyPairName", "survivor")
+        .send()
+        .await
+        .assert_ok();
+    let describe = server.call("t-watch", "DescribeRegions");
+    describe.send().await.assert_error(400, "Throttling");
+    // Act: change the file, then wait (bounded) for the new rule to answer.
+    write("Throttling.Api");
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if describe.send().await.code() == "Throttling.Api" {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // A broken edit is not applied: the last good version keeps answering.
+    std::fs::write(
+        &path,
+        "{\"name\": \"watched\", \"rules\": [{\"effect\": {\"error\": \"Nope\"}}]}",
+    )
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let after_bad_edit = describe.send().await;
+    // Assert
+    assert!(reloaded, "the edit was never picked up");
+    after_bad_edit.assert_error(400, "Throttling.Api");
+    assert_eq!(
+        server.app.store.key_pairs("t-watch", REGION).len(),
+        1,
+        "state survives"
+    );
+    let entries = journal(&server, "t-watch").await;
+    assert_eq!(
+        entries[0]["action"], "CreateKeyPair",
+        "the journal survives"
+    );
+    let (_, list) = control(&server, "GET", "/__mock/scenarios", None).await;
+    assert_eq!(list["scenarios"][0]["source"], json!(path));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
