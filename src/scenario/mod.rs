@@ -228,28 +228,38 @@ impl Glob {
         if !self.wild {
             return self.text == s;
         }
-        // Iterative matching with one backtrack point (the last `*`): linear in practice.
-        let p: Vec<char> = self.text.chars().collect();
-        let t: Vec<char> = s.chars().collect();
-        let (mut pi, mut ti) = (0, 0);
-        let mut star: Option<(usize, usize)> = None;
-        while ti < t.len() {
-            if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-                pi += 1;
-                ti += 1;
-            } else if pi < p.len() && p[pi] == '*' {
-                star = Some((pi, ti));
-                pi += 1;
-            } else if let Some((sp, st)) = star {
-                pi = sp + 1;
-                ti = st + 1;
-                star = Some((sp, st + 1));
-            } else {
-                return false;
-            }
+        // Byte matching is exact for ASCII (the usual case) and allocation-free; `?` must
+        // match one character, so other text goes through chars.
+        if s.is_ascii() && self.text.is_ascii() {
+            wildcard(self.text.as_bytes(), s.as_bytes(), b'?', b'*')
+        } else {
+            let p: Vec<char> = self.text.chars().collect();
+            let t: Vec<char> = s.chars().collect();
+            wildcard(&p, &t, '?', '*')
         }
-        p[pi..].iter().all(|c| *c == '*')
     }
+}
+
+/// Iterative wildcard matching with one backtrack point (the last `*`): linear in practice.
+fn wildcard<T: PartialEq + Copy>(p: &[T], t: &[T], one: T, any: T) -> bool {
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] != any && (p[pi] == one || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == any {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == any)
 }
 
 /// What the engine looks at in a request.
@@ -660,6 +670,10 @@ mod tests {
             ("a*b*c", "axxbyy", false),
             ("k-*-prod", "k-1-prod", true),
             ("k-*-prod", "k-1-prod2", false),
+            ("a?c", "aéc", true),
+            ("é*", "éa", true),
+            ("*", "日本", true),
+            ("a*", "b*", false),
         ];
         for (pat, s, want) in cases {
             assert_eq!(Glob::new(pat).matches(s), want, "{pat} ~ {s}");
