@@ -10,7 +10,10 @@
 //! under [`actions`]. Actions validate with [`validate`], change state in [`store`] (key
 //! generation runs in [`keypool`] off the runtime, deterministic by [`keygen`]), and return a
 //! JSON value that [`protocol::response`] renders as JSON or XML. Every error code, status and
-//! message lives in the catalogue in [`error`]. `/__mock/*` goes to [`control`].
+//! message lives in the catalogue in [`error`]. Between the RequestId and authentication, the
+//! [`scenario`] engine may force an error, a delay or a transport fault (shaped by
+//! `scenario::transport`); every answered request is recorded in the [`journal`].
+//! `/__mock/*` goes to [`control`].
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 

@@ -155,7 +155,22 @@ fn early_error(
         app.store.next_request_ordinal(&tenant),
     );
     tracing::info!(code = err.code(), "rejected undecodable request");
-    response::error(&err, &request_id, regions::host_id(None), format)
+    let rendered = response::error(&err, &request_id, regions::host_id(None), format);
+    let no_params = crate::protocol::params::Params::from_pairs(Vec::new());
+    app.journal.record(journal::Record {
+        time: app.config.clock.now_unix(),
+        tenant: &tenant,
+        action: probe.as_ref().and_then(|p| p.action()).unwrap_or(""),
+        decided: false,
+        request_id: &request_id,
+        params: probe.as_ref().map_or(&no_params, |p| &p.params),
+        rule: None,
+        effect: None,
+        status: Some(rendered.status),
+        code: Some(err.code()),
+        latency_ms: 0,
+    });
+    rendered
 }
 
 /// The format of a request whose query does not decode: the raw `Format=` segment, then `accept`.

@@ -335,3 +335,26 @@ async fn the_control_api_can_be_turned_off() {
     let resp = send(server.addr, req).await;
     resp.assert_error(404, "InvalidAction.NotFound");
 }
+
+#[tokio::test]
+async fn requests_rejected_before_decoding_are_journaled_too() {
+    // Arrange
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.limits.max_body_bytes = 8;
+    let server = TestServer::with_config(config).await;
+    let big = Request::post("/?Action=CreateKeyPair&AccessKeyId=t-big&Format=JSON")
+        .header("host", "x")
+        .body(Full::new(Bytes::from_static(b"0123456789abcdef")))
+        .unwrap();
+    // Act
+    send(server.addr, big)
+        .await
+        .assert_error(413, "Request.TooLarge");
+    // Assert
+    let entries = journal(&server, "t-big").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["action"], "CreateKeyPair");
+    assert_eq!(entries[0]["status"], 413);
+    assert_eq!(entries[0]["code"], "Request.TooLarge");
+    assert_eq!(entries[0]["rule"], Value::Null);
+}
