@@ -14,6 +14,7 @@ use clap::Parser;
 
 use crate::clock::Clock;
 use crate::fixtures::Fixtures;
+use crate::scenario::{self, Scenario};
 
 /// A deterministic, stateful mock of the Alibaba Cloud ECS key pair API (2014-05-26).
 ///
@@ -86,6 +87,28 @@ pub struct Cli {
         value_delimiter = ','
     )]
     pub fixtures: Vec<PathBuf>,
+    /// Load a scenario file at start (repeatable; consulted in the order given). The
+    /// environment variable takes a comma-separated list. See docs/scenarios.md.
+    #[arg(
+        long = "scenario",
+        env = "ECS_MOCK_SCENARIOS",
+        value_name = "FILE",
+        value_delimiter = ','
+    )]
+    pub scenarios: Vec<PathBuf>,
+
+    /// Reload a --scenario file when its content changes (checked twice a second), keeping
+    /// state and journal; a file that no longer validates is logged and the old version kept.
+    #[arg(long, env = "ECS_MOCK_WATCH")]
+    pub watch: bool,
+
+    /// Turn off the control API under /__mock/ (those paths then get the API's own 404).
+    #[arg(long, env = "ECS_MOCK_NO_CONTROL_API")]
+    pub no_control_api: bool,
+
+    /// Requests the journal keeps (oldest dropped first).
+    #[arg(long, env = "ECS_MOCK_JOURNAL_CAPACITY", default_value_t = crate::journal::DEFAULT_CAPACITY)]
+    pub journal_capacity: usize,
 
     /// Log filter (tracing syntax), e.g. `info` or `ecs_mock=debug`. Logs go to stderr.
     #[arg(long, env = "ECS_MOCK_LOG", default_value = "warn")]
@@ -148,6 +171,14 @@ pub struct Config {
     pub initial_state: Option<crate::store::StateDoc>,
     /// Account state applied to the store at start, in order.
     pub fixtures: Vec<Fixtures>,
+    /// Scenarios loaded at start, in priority order, with the file each came from.
+    pub scenarios: Vec<(Scenario, Option<PathBuf>)>,
+    /// Serve the control API under `/__mock/`.
+    pub control_api: bool,
+    /// Poll the scenario files at this interval and reload changed ones (`--watch`).
+    pub watch: Option<Duration>,
+    /// Entries the journal keeps.
+    pub journal_capacity: usize,
 }
 
 impl Config {
@@ -167,6 +198,10 @@ impl Config {
             state_file: None,
             initial_state: None,
             fixtures: Vec::new(),
+            scenarios: Vec::new(),
+            control_api: true,
+            watch: None,
+            journal_capacity: crate::journal::DEFAULT_CAPACITY,
         }
     }
 
@@ -174,7 +209,9 @@ impl Config {
     ///
     /// # Errors
     /// A `--credential` without `:`, with an empty id or secret, or repeated; zero limits; a
-    /// fixtures file that does not load, or declares an account `--credential` does not allow.
+    /// fixtures file that does not load, or declares an account `--credential` does not allow;
+    /// a scenario file that cannot be read or is refused, or two with the same name; a state
+    /// file that exists but does not parse.
     pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
         let credentials = if cli.credentials.is_empty() {
             if cli.default_secret.is_empty() {
@@ -220,6 +257,22 @@ impl Config {
         if cli.max_body_bytes == 0 || cli.max_params == 0 || cli.header_timeout_secs == 0 {
             bail!("--max-body-bytes, --max-params and --header-timeout-secs must be positive");
         }
+        if cli.journal_capacity == 0 {
+            bail!("--journal-capacity must be positive");
+        }
+        let mut scenarios: Vec<(Scenario, Option<PathBuf>)> = Vec::new();
+        for path in &cli.scenarios {
+            let s = scenario::file::load(path)?;
+            if let Some((_, Some(other))) = scenarios.iter().find(|(o, _)| o.name == s.name) {
+                bail!(
+                    "scenario name {:?} is used by both {} and {}",
+                    s.name,
+                    other.display(),
+                    path.display()
+                );
+            }
+            scenarios.push((s, Some(path.clone())));
+        }
         Ok(Self {
             listen: cli.listen,
             seed: cli.seed,
@@ -240,6 +293,10 @@ impl Config {
             },
             state_file: cli.state_file.clone(),
             fixtures,
+            scenarios,
+            control_api: !cli.no_control_api,
+            watch: cli.watch.then_some(Duration::from_millis(500)),
+            journal_capacity: cli.journal_capacity,
         })
     }
 }
@@ -296,5 +353,49 @@ mod tests {
             stranger.to_string().contains("\"ak-sample-2\""),
             "{stranger}"
         );
+    }
+
+    #[test]
+    fn scenario_files_load_in_order_and_bad_ones_stop_the_start() {
+        let dir = std::env::temp_dir().join(format!("ecs-mock-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p.to_str().unwrap().to_string()
+        };
+        let a = write(
+            "a.json",
+            r#"{"name":"a","rules":[{"effect":{"error":"Throttling"}}]}"#,
+        );
+        let b = write("b.json", r#"{"name":"b","rules":[{"effect":"pass"}]}"#);
+        let a2 = write("a2.json", r#"{"name":"a","rules":[{"effect":"pass"}]}"#);
+        let bad = write(
+            "bad.json",
+            r#"{"name":"x","rules":[{"effect":{"error":"Nope"}}]}"#,
+        );
+        let c = parse(&["--scenario", &a, "--scenario", &b, "--no-control-api"]).unwrap();
+        let names: Vec<&str> = c.scenarios.iter().map(|(s, _)| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(!c.control_api);
+        assert_eq!(c.watch, None);
+        assert!(parse(&["--scenario", &a, "--watch"])
+            .unwrap()
+            .watch
+            .is_some());
+        assert!(parse(&[]).unwrap().control_api);
+        let dup = parse(&["--scenario", &a, "--scenario", &a2]).unwrap_err();
+        assert!(format!("{dup:#}").contains("used by both"), "{dup:#}");
+        let refused = format!("{:#}", parse(&["--scenario", &bad]).unwrap_err());
+        assert!(
+            refused.contains("bad.json") && refused.contains("rules[0].effect.error"),
+            "{refused}"
+        );
+        let missing = format!(
+            "{:#}",
+            parse(&["--scenario", "/nonexistent/x.json"]).unwrap_err()
+        );
+        assert!(missing.contains("/nonexistent/x.json"), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

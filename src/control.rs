@@ -1,39 +1,207 @@
-//! The control API under `/__mock/` on the server's own port: JSON out, no signature, never
-//! journaled or faulted.
+//! The control API under `/__mock/` on the server's own port: JSON in, JSON out, no
+//! signature, never journaled or faulted. `--no-control-api` turns it off (the paths then
+//! reach the API pipeline and get its 404). User documentation: `docs/scenarios.md`.
 //!
 //! ```text
-//! GET /__mock/health   {"status":"ok","seed":N}
+//! GET    /__mock/health                     {"status":"ok","seed":N,"scenarios":N,"journal_entries":N}
+//! GET    /__mock/scenarios                  {"scenarios":[scenario + "source" when from a file, …]}
+//! POST   /__mock/scenarios                  body = one scenario; 201 added, 200 replaced (same name),
+//!                                           400 {"error": reason} when refused
+//! DELETE /__mock/scenarios                  remove all: {"removed":N}
+//! DELETE /__mock/scenarios/{name}           remove one: {"removed":1}, 404 when unknown
+//! POST   /__mock/reset[?access_key_id=X]    state, rule counters and journal; of one tenant with X
+//! GET    /__mock/journal[?access_key_id=X&action=A]      {"entries":[…]} oldest first
+//! GET    /__mock/journal?format=scenario[&…&name=N]       a scenario replaying the decisions
 //! ```
+//! Errors are `{"error": "..."}` with 400 (bad input), 404 (no such endpoint or scenario),
+//! 405 (known path, other method) or 413 (body too large).
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Response, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
+use crate::journal::Filter;
+use crate::protocol::params::{self, Params};
+use crate::scenario::transport::{self, MockBody};
+use crate::scenario::{file, Added};
 use crate::service::App;
 
 /// Every control path starts with this.
 pub const PREFIX: &str = "/__mock/";
 
-/// Answers one control request.
-pub fn handle(app: &App, method: &Method, path: &str) -> Response<Full<Bytes>> {
-    match (method, path) {
-        (&Method::GET, "/__mock/health") => reply(
-            StatusCode::OK,
-            json!({"status": "ok", "seed": app.config.seed}),
-        ),
-        _ => reply(
-            StatusCode::NOT_FOUND,
-            json!({"error": format!("no control endpoint {method} {path}")}),
-        ),
+/// Answers one control request. `body` is the collected request body, or why it was refused.
+pub fn handle(
+    app: &App,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    body: Result<Bytes, String>,
+) -> Response<MockBody> {
+    match route(app, method, path, query, body) {
+        Ok((status, v)) => reply(status, &v),
+        Err((status, msg)) => reply(status, &json!({ "error": msg })),
     }
 }
 
-fn reply(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
+type Answer = Result<(StatusCode, Value), (StatusCode, String)>;
+
+fn bad(msg: impl Into<String>) -> (StatusCode, String) {
+    (StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn route(
+    app: &App,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    body: Result<Bytes, String>,
+) -> Answer {
+    let body = body.map_err(|e| (StatusCode::PAYLOAD_TOO_LARGE, e))?;
+    let rest = &path[PREFIX.len()..];
+    let not_allowed = || {
+        Err((
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed on {path}"),
+        ))
+    };
+    match rest {
+        "health" => match *method {
+            Method::GET => {
+                query_params(query, &[])?;
+                Ok((
+                    StatusCode::OK,
+                    json!({
+                        "status": "ok",
+                        "seed": app.config.seed,
+                        "scenarios": app.scenarios.list().len(),
+                        "journal_entries": app.journal.entries(&Filter::default()).len(),
+                    }),
+                ))
+            }
+            _ => not_allowed(),
+        },
+        "scenarios" => match *method {
+            Method::GET => {
+                query_params(query, &[])?;
+                Ok((StatusCode::OK, json!({ "scenarios": app.scenarios.list() })))
+            }
+            Method::POST => {
+                query_params(query, &[])?;
+                let value: Value = serde_json::from_slice(&body)
+                    .map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+                let scenario = file::from_value(value).map_err(|e| bad(e.0))?;
+                let name = scenario.name.clone();
+                let rules = scenario.rules.len();
+                let added = app.scenarios.add(scenario, None);
+                let (status, replaced) = match added {
+                    Added::New => (StatusCode::CREATED, false),
+                    Added::Replaced => (StatusCode::OK, true),
+                };
+                tracing::info!(scenario = %name, rules, replaced, "scenario loaded");
+                Ok((
+                    status,
+                    json!({ "name": name, "rules": rules, "replaced": replaced }),
+                ))
+            }
+            Method::DELETE => {
+                query_params(query, &[])?;
+                Ok((StatusCode::OK, json!({ "removed": app.scenarios.clear() })))
+            }
+            _ => not_allowed(),
+        },
+        "reset" => match *method {
+            Method::POST => {
+                let q = query_params(query, &["access_key_id"])?;
+                let tenant = q.get("access_key_id");
+                app.store.reset(tenant);
+                app.scenarios.reset_counters(tenant);
+                app.journal.reset(tenant);
+                Ok((
+                    StatusCode::OK,
+                    json!({ "reset": tenant.map_or(Value::from("all"), |t| json!({"access_key_id": t})) }),
+                ))
+            }
+            _ => not_allowed(),
+        },
+        "journal" => match *method {
+            Method::GET => {
+                let q = query_params(query, &["access_key_id", "action", "format", "name"])?;
+                let filter = Filter {
+                    tenant: q.get("access_key_id").map(str::to_string),
+                    action: q.get("action").map(str::to_string),
+                };
+                match q.get("format") {
+                    None | Some("entries") => {
+                        if q.get("name").is_some() {
+                            return Err(bad("name is only used with format=scenario"));
+                        }
+                        Ok((
+                            StatusCode::OK,
+                            json!({ "entries": app.journal.entries(&filter) }),
+                        ))
+                    }
+                    Some("scenario") => {
+                        let name = q.get("name").unwrap_or("journal-replay");
+                        Ok((StatusCode::OK, app.journal.export(&filter, name)))
+                    }
+                    Some(other) => Err(bad(format!(
+                        "format {other:?} is not known; use \"entries\" (default) or \"scenario\""
+                    ))),
+                }
+            }
+            _ => not_allowed(),
+        },
+        _ => match rest.strip_prefix("scenarios/") {
+            Some(name) if !name.is_empty() => match *method {
+                Method::DELETE => {
+                    let name = percent_decoded(name)?;
+                    if app.scenarios.remove(&name) {
+                        Ok((StatusCode::OK, json!({ "removed": 1 })))
+                    } else {
+                        Err((
+                            StatusCode::NOT_FOUND,
+                            format!("no scenario named {name:?} is loaded"),
+                        ))
+                    }
+                }
+                _ => not_allowed(),
+            },
+            _ => Err((
+                StatusCode::NOT_FOUND,
+                format!("no control endpoint {method} {path}"),
+            )),
+        },
+    }
+}
+
+/// Decodes the query, refusing parameters the endpoint does not know (a typo in a filter
+/// must not silently return everything).
+fn query_params(query: Option<&str>, known: &[&str]) -> Result<Params, (StatusCode, String)> {
+    let q = params::decode(query.unwrap_or("").as_bytes(), 100)
+        .map_err(|e| bad(format!("the query string does not decode: {e}")))?;
+    for (k, _) in q.pairs() {
+        if !known.contains(&k.as_str()) {
+            return Err(bad(if known.is_empty() {
+                format!("unknown query parameter {k:?}; this endpoint takes none")
+            } else {
+                format!(
+                    "unknown query parameter {k:?}; expected one of {}",
+                    known.join(", ")
+                )
+            }));
+        }
+    }
+    Ok(q)
+}
+
+fn percent_decoded(segment: &str) -> Result<String, (StatusCode, String)> {
+    let q = params::decode(format!("n={segment}").as_bytes(), 1)
+        .map_err(|e| bad(format!("the scenario name does not decode: {e}")))?;
+    Ok(q.get("n").unwrap_or("").to_string())
+}
+
+fn reply(status: StatusCode, body: &Value) -> Response<MockBody> {
+    let mut text = serde_json::to_vec_pretty(body).expect("a serde_json::Value always serialises");
+    text.push(b'\n');
+    transport::plain(status.as_u16(), "application/json", text)
 }

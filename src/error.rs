@@ -129,12 +129,19 @@ catalogue! {
 pub struct ApiError {
     kind: Kind,
     arg: Option<String>,
+    /// Status and message replacing the catalogue's: only scenario rules that force a code an
+    /// action does not document (`"undocumented": true`) set it.
+    custom: Option<Box<(u16, String)>>,
 }
 
 impl ApiError {
     /// An error whose message has no placeholder.
     pub fn new(kind: Kind) -> Self {
-        Self { kind, arg: None }
+        Self {
+            kind,
+            arg: None,
+            custom: None,
+        }
     }
 
     /// An error whose message template takes `arg` (a parameter name, a limit, a string to sign).
@@ -142,6 +149,16 @@ impl ApiError {
         Self {
             kind,
             arg: Some(arg.into()),
+            custom: None,
+        }
+    }
+
+    /// `kind`'s code with a status and message of the caller's choosing (scenario overrides).
+    pub fn overridden(kind: Kind, status: u16, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            arg: None,
+            custom: Some(Box::new((status, message.into()))),
         }
     }
 
@@ -160,7 +177,10 @@ impl ApiError {
     }
 
     pub fn status(&self) -> u16 {
-        self.kind.spec().status
+        match &self.custom {
+            Some(c) => c.0,
+            None => self.kind.spec().status,
+        }
     }
 
     pub fn code(&self) -> &'static str {
@@ -169,6 +189,9 @@ impl ApiError {
 
     /// The message with its placeholder filled.
     pub fn message(&self) -> String {
+        if let Some(c) = &self.custom {
+            return c.1.clone();
+        }
         let template = self.kind.spec().message;
         match &self.arg {
             Some(arg) => template.replacen("{}", arg, 1),

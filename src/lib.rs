@@ -10,9 +10,11 @@
 //! under [`actions`]. Actions validate with [`validate`], change state in [`store`] (key
 //! generation runs in [`keypool`] off the runtime, deterministic by [`keygen`]), and return a
 //! JSON value that [`protocol::response`] renders as JSON or XML. Every error code, status and
-//! message lives in the catalogue in [`error`]. `/__mock/*` goes to [`control`].
-//! Account fixtures (instances, resource groups) load through [`fixtures`]; the whole state
-//! saves and restores through [`persist`].
+//! message lives in the catalogue in [`error`]. Between the RequestId and authentication, the
+//! [`scenario`] engine may force an error, a delay or a transport fault (shaped by
+//! `scenario::transport`); every answered request is recorded in the [`journal`].
+//! `/__mock/*` goes to [`control`]. Account fixtures (instances, resource groups) load through
+//! [`fixtures`]; the whole state saves and restores through [`persist`].
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -24,11 +26,13 @@ pub mod control;
 pub mod error;
 pub mod fixtures;
 pub mod ids;
+pub mod journal;
 pub mod keygen;
 pub mod keypool;
 pub mod persist;
 pub mod protocol;
 pub mod regions;
+pub mod scenario;
 pub mod server;
 pub mod service;
 pub mod signature;

@@ -1,18 +1,19 @@
 //! The one hyper service: collects the body under a size cap, routes `/__mock/*` to the control
-//! API and everything else through the RPC pipeline, and never fails (the error type is
-//! `Infallible`): every problem becomes an API error response.
+//! API and everything else through the RPC pipeline. Every problem becomes an API error
+//! response; the only error the service returns is the deliberate [`Abort`] of a scenario
+//! fault, which makes hyper drop the connection.
 //!
-//! Pipeline: [`ApiRequest::new`] (decode) → RequestId → Version/Action → [`auth::authenticate`]
-//! → [`Action::execute`] → [`response`] rendering.
+//! Pipeline: [`ApiRequest::new`] (decode) → RequestId → Version/Action → [`Engine::decide`]
+//! (scenario: forced error, latency, fault) → [`auth::authenticate`] → [`Action::execute`] →
+//! [`response`] rendering → [`journal`] → [`transport::respond`] (fault shaping).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::header::CONTENT_LENGTH;
+use hyper::{Method, Request, Response};
 
 use crate::actions::{Action, Ctx};
 use crate::auth;
@@ -20,10 +21,14 @@ use crate::config::Config;
 use crate::control;
 use crate::error::{ApiError, Kind};
 use crate::ids;
+use crate::journal::{self, Journal};
 use crate::keypool::KeyPool;
 use crate::protocol::request::{ApiRequest, API_VERSION};
 use crate::protocol::response::{self, Format, Rendered};
 use crate::regions;
+use crate::scenario::file::StepFile;
+use crate::scenario::transport::{self, Abort, MockBody};
+use crate::scenario::{Engine, Fault, Input, Phase};
 use crate::store::Store;
 
 /// Most signature nonces remembered at once.
@@ -37,12 +42,18 @@ pub struct App {
     pub keys: KeyPool,
     /// Recently used signature nonces (replay detection).
     pub nonces: auth::NonceCache,
+    /// Loaded scenarios and their counters.
+    pub scenarios: Engine,
+    /// Every answered API request.
+    pub journal: Journal,
 }
 
 impl App {
     /// The shared state for `config`: the saved state when there is one, otherwise a fresh
     /// store with the fixtures applied (a saved state already holds what the fixtures gave it,
-    /// plus everything since, such as attached key pairs).
+    /// plus everything since, such as attached key pairs). With `config.watch` it starts the
+    /// scenario-file watcher, so it must then be called inside a tokio runtime (as
+    /// `Server::bind` is).
     ///
     /// # Errors
     /// When `config.initial_state` cannot be restored (saved under another seed or version).
@@ -57,12 +68,18 @@ impl App {
                 fixtures.apply(&store);
             }
         }
-        Ok(Arc::new(Self {
+        let app = Arc::new(Self {
             store,
             keys: KeyPool::for_machine(),
             nonces: auth::NonceCache::new(NONCE_CAPACITY),
+            scenarios: Engine::new(config.seed, config.scenarios.clone()),
+            journal: Journal::new(config.journal_capacity),
             config,
-        }))
+        });
+        if let Some(interval) = app.config.watch {
+            crate::scenario::watch::spawn(&app, interval);
+        }
+        Ok(app)
     }
 
     /// Saves the state to `--state-file`, if one is configured.
@@ -78,14 +95,12 @@ impl App {
 }
 
 /// Handles one HTTP request.
-pub async fn handle(
-    app: Arc<App>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+///
+/// # Errors
+/// [`Abort`] only when a scenario fault drops the connection.
+pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<MockBody>, Abort> {
     let (parts, body) = req.into_parts();
-    if parts.uri.path().starts_with(control::PREFIX) {
-        return Ok(control::handle(&app, &parts.method, parts.uri.path()));
-    }
+    let is_control = app.config.control_api && parts.uri.path().starts_with(control::PREFIX);
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
@@ -107,6 +122,16 @@ pub async fn handle(
             .map(|c| c.to_bytes())
             .map_err(|_| ())
     };
+    if is_control {
+        let body = body.map_err(|()| format!("the body exceeds {max} bytes"));
+        return Ok(control::handle(
+            &app,
+            &parts.method,
+            parts.uri.path(),
+            raw_query,
+            body,
+        ));
+    }
     let rendered = match body {
         Err(()) => early_error(
             &app,
@@ -123,7 +148,7 @@ pub async fn handle(
                 body,
                 app.config.limits.max_params,
             ) {
-                Ok(api) => process(&app, &api).await,
+                Ok(api) => return process(&app, &api).await,
                 Err(e) => early_error(&app, raw_query, &headers, e),
             }
         }
@@ -163,7 +188,22 @@ fn early_error(
         app.store.next_request_ordinal(&tenant),
     );
     tracing::info!(code = err.code(), "rejected undecodable request");
-    response::error(&err, &request_id, regions::host_id(None), format)
+    let rendered = response::error(&err, &request_id, regions::host_id(None), format);
+    let no_params = crate::protocol::params::Params::from_pairs(Vec::new());
+    app.journal.record(journal::Record {
+        time: app.config.clock.now_unix(),
+        tenant: &tenant,
+        action: probe.as_ref().and_then(|p| p.action()).unwrap_or(""),
+        decided: false,
+        request_id: &request_id,
+        params: probe.as_ref().map_or(&no_params, |p| &p.params),
+        rule: None,
+        effect: None,
+        status: Some(rendered.status),
+        code: Some(err.code()),
+        latency_ms: 0,
+    });
+    rendered
 }
 
 /// The format of a request whose query does not decode: the raw `Format=` segment, then `accept`.
@@ -186,8 +226,11 @@ fn raw_format(raw_query: Option<&str>, headers: &[(String, String)]) -> Format {
     }
 }
 
-/// Runs the RPC pipeline on a decoded request.
-pub async fn process(app: &App, req: &ApiRequest) -> Rendered {
+/// Runs the RPC pipeline on a decoded request, with the scenario engine's decision.
+///
+/// # Errors
+/// [`Abort`] for the `reset` and `hang` faults.
+pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, Abort> {
     let format = req.format();
     let claimed = req.claimed_access_key_id().unwrap_or("").to_string();
     let request_id = ids::request_id(
@@ -196,24 +239,107 @@ pub async fn process(app: &App, req: &ApiRequest) -> Rendered {
         app.store.next_request_ordinal(&claimed),
     );
     let host_id = regions::host_id(req.region_id());
-    let result = run_action(app, req, &request_id).await;
-    match result {
-        Ok((action, body)) => {
-            tracing::info!(action = action.name(), tenant = %claimed, "ok");
-            response::success(action.name(), format, &body)
-        }
-        Err(e) => {
-            tracing::info!(action = req.action().unwrap_or(""), tenant = %claimed, code = e.code(), "error");
-            response::error(&e, &request_id, host_id, format)
-        }
+    let pre = preflight(req);
+    let decided = pre.is_ok();
+    // Before authentication, on the claimed AccessKeyId: auth errors can be forced too.
+    let decision = pre.as_ref().ok().and_then(|action| {
+        app.scenarios.decide(&Input {
+            action: *action,
+            tenant: &claimed,
+            region_id: req.region_id(),
+            params: &req.params,
+            now_unix: app.config.clock.now_unix(),
+        })
+    });
+    let act = decision.as_ref().and_then(|d| d.act.clone());
+    let latency = decision.as_ref().and_then(|d| d.latency);
+    // The engine's lock is released: delays never block other requests' decisions.
+    if let Some((d, Phase::Before)) = latency {
+        tokio::time::sleep(d).await;
     }
+    let fault = act.as_ref().and_then(|a| a.fault);
+    let forced = match (&pre, act.as_ref().and_then(|a| a.error.as_ref())) {
+        (Ok(action), Some(e)) => Some(e.resolve(*action)),
+        _ => None,
+    };
+    let outcome = match pre {
+        Err(e) => Err(e),
+        Ok(action) if act.as_ref().is_none_or(|a| a.runs_action()) => {
+            run_action(app, req, action, &request_id).await.map(Some)
+        }
+        Ok(_) => Ok(None), // a forced error or a fault replaces the response
+    };
+    let (rendered, code) = match (forced, outcome) {
+        (Some(e), _) | (None, Err(e)) => {
+            tracing::info!(action = req.action().unwrap_or(""), tenant = %claimed, code = e.code(), "error");
+            (
+                response::error(&e, &request_id, host_id, format),
+                Some(e.code()),
+            )
+        }
+        (None, Ok(Some((action, body)))) => {
+            tracing::info!(action = action.name(), tenant = %claimed, "ok");
+            (response::success(action.name(), format, &body), None)
+        }
+        (None, Ok(None)) => (
+            Rendered {
+                status: 200,
+                content_type: format.content_type(),
+                body: Vec::new(),
+            },
+            None,
+        ),
+    };
+    let (status, code) = match fault {
+        None => (Some(rendered.status), code),
+        Some(Fault::Reset | Fault::Hang { .. }) => (None, None),
+        Some(Fault::Garbage | Fault::Empty) => (Some(200), None),
+        Some(Fault::Html502) => (Some(502), None),
+        Some(Fault::Html503) => (Some(503), None),
+        Some(Fault::Html504) => (Some(504), None),
+        Some(_) => (Some(rendered.status), code),
+    };
+    let latency_ms = latency.map(|(d, _)| d.as_millis() as u64);
+    app.journal.record(journal::Record {
+        time: app.config.clock.now_unix(),
+        tenant: &claimed,
+        action: req.action().unwrap_or(""),
+        decided,
+        request_id: &request_id,
+        params: &req.params,
+        rule: decision.as_ref().map(|d| journal::Fired {
+            scenario: d.scenario.clone(),
+            rule: d.rule,
+            call: d.call,
+            why: d.why.clone(),
+        }),
+        effect: decision.as_ref().map(|d| match &d.act {
+            None => StepFile::Pass,
+            Some(a) => StepFile::Effect(Box::new(a.applied(latency_ms))),
+        }),
+        status,
+        code,
+        latency_ms: latency_ms.unwrap_or(0),
+    });
+    if let Some(Fault::Hang { max_ms }) = fault {
+        let ms = max_ms.unwrap_or(crate::scenario::file::DEFAULT_HANG_MS);
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        return Err(Abort);
+    }
+    let body_delay = match latency {
+        Some((d, Phase::Body)) => Some(d),
+        _ => None,
+    };
+    let noise = ids::derive(
+        "scenario-garbage",
+        app.config.seed,
+        &[request_id.as_bytes()],
+    );
+    transport::respond(rendered, fault, body_delay, &noise)
 }
 
-async fn run_action(
-    app: &App,
-    req: &ApiRequest,
-    request_id: &str,
-) -> Result<(Action, serde_json::Value), ApiError> {
+/// The checks before anything tenant-specific: method, path, Action, Version.
+fn preflight(req: &ApiRequest) -> Result<Action, ApiError> {
     if req.method != Method::GET.as_str() && req.method != Method::POST.as_str() {
         return Err(ApiError::new(Kind::UnsupportedHttpMethod));
     }
@@ -225,8 +351,15 @@ async fn run_action(
     if version != API_VERSION {
         return Err(ApiError::new(Kind::InvalidVersion));
     }
-    let action =
-        Action::from_name(action_name).ok_or_else(|| ApiError::new(Kind::InvalidActionNotFound))?;
+    Action::from_name(action_name).ok_or_else(|| ApiError::new(Kind::InvalidActionNotFound))
+}
+
+async fn run_action(
+    app: &App,
+    req: &ApiRequest,
+    action: Action,
+    request_id: &str,
+) -> Result<(Action, serde_json::Value), ApiError> {
     let tenant = auth::authenticate(req, &app.config)?;
     if app.config.verify_signatures {
         auth::check_freshness(req, &tenant, &app.config, &app.nonces)?;
@@ -242,11 +375,6 @@ async fn run_action(
     Ok((action, body))
 }
 
-fn to_hyper(r: Rendered) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(r.body)));
-    *resp.status_mut() =
-        StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(r.content_type));
-    resp
+fn to_hyper(r: Rendered) -> Response<MockBody> {
+    transport::plain(r.status, r.content_type, r.body)
 }

@@ -140,6 +140,19 @@ impl Store {
         self.seed
     }
 
+    /// Forgets one tenant (its account and RequestId ordinals) or, with `None`, every tenant:
+    /// the control API's reset. A reset tenant starts again exactly like a new one.
+    pub fn reset(&self, tenant: Option<&str>) {
+        let mut inner = self.lock();
+        match tenant {
+            Some(t) => {
+                inner.accounts.remove(t);
+                inner.request_ordinals.remove(t);
+            }
+            None => *inner = Inner::default(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave a map half-updated (each section is a
         // handful of infallible inserts/removes), so a poisoned lock is still consistent.

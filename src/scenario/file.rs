@@ -1,0 +1,1245 @@
+//! Scenario files: the JSON format, its parsing and its validation into the runtime types of
+//! [`super`]. Every refusal names the rule and the field at fault, e.g.
+//! `rules[2].effect.error: KeyPair.AlreadyExist is not documented for DescribeKeyPairs …`.
+//!
+//! The format (documented for users in `docs/scenarios.md`, JSON Schema in
+//! `scenarios/schema.json`); the spellings of this example are a contract:
+//!
+//! ```json
+//! {"name": "retry-storm",
+//!  "rules": [
+//!   {"match": {"action": "CreateKeyPair", "access_key_id": "t1", "probability": 0.5},
+//!    "effect": {"error": "Throttling.User"}},
+//!   {"match": {"action": "CreateKeyPair"},
+//!    "effect": {"sequence": [{"error": "ServiceUnavailable"}, {"error": "ServiceUnavailable"}, "pass"]}},
+//!   {"match": {"action": "DescribeKeyPairs"}, "effect": {"latency": {"fixed_ms": 300}}},
+//!   {"match": {"action": "ImportKeyPair"}, "effect": {"fault": "reset", "commit": true}}
+//!  ]}
+//! ```
+//!
+//! ```text
+//! scenario  name (required, unique among loaded scenarios), description, rules[]
+//! rule      match (optional: absent = every request), effect (required), comment
+//! match     action        "Name" | ["Name", …]       one of the eleven actions
+//!           access_key_id "glob" | ["glob", …]       the claimed AccessKeyId (tenant)
+//!           region_id     "glob" | ["glob", …]       the RegionId parameter
+//!           params        {"Param": "glob", …}       every listed parameter must match
+//!           nth / from / to / every                  this rule's call index for the tenant
+//!                                                    (1-based; = n, ≥ from, ≤ to, multiple of every)
+//!           probability   0.0..=1.0                  seeded draw per (tenant, rule, call)
+//!           window        {"start": ts, "end": ts}   server clock, yyyy-MM-ddTHH:mm:ssZ, end excluded
+//! effect    "pass" | {error, arg, undocumented, status, message, latency, fault, commit}
+//!           | {sequence: [effect | "pass", …], cycle}
+//! latency   {fixed_ms} | {uniform: {min_ms, max_ms}}
+//!           | {lognormal: {median_ms, sigma | p99_ms, cap_ms}}; "at": "before" | "body"
+//! fault     "reset" | "close_after_headers" | {"truncate": {"bytes": k}}
+//!           | "content_length_short" | "content_length_long" | "garbage" | "empty"
+//!           | "html_502" | "html_503" | "html_504" | {"drip": {"bytes": n, "interval_ms": t}}
+//!           | "hang" | {"hang": {"max_ms": m}}
+//! ```
+//! A glob is exact text where `*` stands for any run of characters and `?` for one.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Act, Effect, ForcedError, Glob, Latency, Match, Phase, Rule, Scenario};
+use crate::actions::Action;
+use crate::clock;
+use crate::error::{self, Kind};
+
+/// Longest delay a rule may ask for (latency, hang, each drip interval), in milliseconds.
+pub const MAX_DELAY_MS: u64 = 300_000;
+/// How long `"hang"` holds a request when the rule gives no `max_ms`.
+pub const DEFAULT_HANG_MS: u64 = 60_000;
+/// Upper bound of a lognormal sample when the rule gives no `cap_ms`.
+pub const DEFAULT_LOGNORMAL_CAP_MS: u64 = 60_000;
+
+/// Why a scenario was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError(pub String);
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ScenarioError> {
+    Err(ScenarioError(msg.into()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The wire form (serde). Unknown fields are refused everywhere so typos never pass silently.
+// ---------------------------------------------------------------------------------------------
+
+/// A string or a list of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn items(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v.to_string()))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(OneOrMany::Many(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `match` as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<OneOrMany>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<OneOrMany>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_id: Option<OneOrMany>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nth: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowFile>,
+}
+
+/// `match.window`: server-clock bounds, `end` excluded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+}
+
+/// One effect object as written (also each non-`"pass"` item of a sequence).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EffectFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Fills the `{}` of the catalogue message (a parameter name, a limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arg: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub undocumented: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencyFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Fault>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub commit: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<Vec<StepFile>>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cycle: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// An effect or the word `"pass"` (the request runs normally).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepFile {
+    Pass,
+    Effect(Box<EffectFile>),
+}
+
+impl Serialize for StepFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            StepFile::Pass => s.serialize_str("pass"),
+            StepFile::Effect(e) => e.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StepFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        match v {
+            Value::String(s) if s == "pass" => Ok(StepFile::Pass),
+            Value::String(s) => Err(de::Error::custom(format!(
+                "{s:?} is not an effect (the only word allowed here is \"pass\")"
+            ))),
+            Value::Object(_) => serde_json::from_value(v)
+                .map(|e| StepFile::Effect(Box::new(e)))
+                .map_err(de::Error::custom),
+            other => Err(de::Error::custom(format!(
+                "expected an effect object or \"pass\", found {other}"
+            ))),
+        }
+    }
+}
+
+/// `latency` as written: exactly one distribution, plus where the delay goes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uniform: Option<UniformFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lognormal: Option<LognormalFile>,
+    #[serde(default, skip_serializing_if = "is_before")]
+    pub at: Phase,
+}
+
+fn is_before(p: &Phase) -> bool {
+    *p == Phase::Before
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UniformFile {
+    pub min_ms: u64,
+    pub max_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LognormalFile {
+    pub median_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_ms: Option<u64>,
+}
+
+/// A transport fault. Unit faults are written as a string (`"reset"`), the others as a
+/// one-key object (`{"truncate": {"bytes": 10}}`); `"hang"` may be either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Fault {
+    /// Close the connection before any response byte.
+    #[serde(rename = "reset")]
+    Reset,
+    /// Send the status line and headers (with the real Content-Length), then close.
+    #[serde(rename = "close_after_headers")]
+    CloseAfterHeaders,
+    /// Send the headers and the first `bytes` body bytes, then close.
+    #[serde(rename = "truncate")]
+    Truncate { bytes: u64 },
+    /// Content-Length smaller than the body: the client reads a cut body.
+    #[serde(rename = "content_length_short")]
+    ContentLengthShort,
+    /// Content-Length larger than the body: the body ends early and the connection closes.
+    #[serde(rename = "content_length_long")]
+    ContentLengthLong,
+    /// Status 200 with bytes that parse as neither JSON nor XML.
+    #[serde(rename = "garbage")]
+    Garbage,
+    /// Status 200 with an empty body.
+    #[serde(rename = "empty")]
+    Empty,
+    /// A load-balancer style HTML error page.
+    #[serde(rename = "html_502")]
+    Html502,
+    #[serde(rename = "html_503")]
+    Html503,
+    #[serde(rename = "html_504")]
+    Html504,
+    /// The real body, `bytes` bytes every `interval_ms`.
+    #[serde(rename = "drip")]
+    Drip { bytes: u64, interval_ms: u64 },
+    /// No response; the connection closes after `max_ms` unless the client gives up first.
+    #[serde(rename = "hang")]
+    Hang {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_ms: Option<u64>,
+    },
+}
+
+impl Fault {
+    /// The fault's name as written in files (the journal shows it).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::Reset => "reset",
+            Fault::CloseAfterHeaders => "close_after_headers",
+            Fault::Truncate { .. } => "truncate",
+            Fault::ContentLengthShort => "content_length_short",
+            Fault::ContentLengthLong => "content_length_long",
+            Fault::Garbage => "garbage",
+            Fault::Empty => "empty",
+            Fault::Html502 => "html_502",
+            Fault::Html503 => "html_503",
+            Fault::Html504 => "html_504",
+            Fault::Drip { .. } => "drip",
+            Fault::Hang { .. } => "hang",
+        }
+    }
+}
+
+const FAULT_NAMES: &str = "\"reset\", \"close_after_headers\", {\"truncate\": {\"bytes\": k}}, \
+\"content_length_short\", \"content_length_long\", \"garbage\", \"empty\", \"html_502\", \
+\"html_503\", \"html_504\", {\"drip\": {\"bytes\": n, \"interval_ms\": t}}, \"hang\", \
+{\"hang\": {\"max_ms\": m}}";
+
+impl<'de> Deserialize<'de> for Fault {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Truncate {
+            bytes: u64,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Drip {
+            bytes: u64,
+            interval_ms: u64,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Hang {
+            #[serde(default)]
+            max_ms: Option<u64>,
+        }
+        let unknown = |what: &str| {
+            de::Error::custom(format!(
+                "unknown fault {what}; expected one of {FAULT_NAMES}"
+            ))
+        };
+        let v = Value::deserialize(d)?;
+        match v {
+            Value::String(s) => Ok(match s.as_str() {
+                "reset" => Fault::Reset,
+                "close_after_headers" => Fault::CloseAfterHeaders,
+                "content_length_short" => Fault::ContentLengthShort,
+                "content_length_long" => Fault::ContentLengthLong,
+                "garbage" => Fault::Garbage,
+                "empty" => Fault::Empty,
+                "html_502" => Fault::Html502,
+                "html_503" => Fault::Html503,
+                "html_504" => Fault::Html504,
+                "hang" => Fault::Hang { max_ms: None },
+                "truncate" | "drip" => {
+                    return Err(de::Error::custom(format!(
+                        "fault {s:?} takes parameters; write it as an object, e.g. {}",
+                        if s == "truncate" {
+                            "{\"truncate\": {\"bytes\": 10}}"
+                        } else {
+                            "{\"drip\": {\"bytes\": 16, \"interval_ms\": 100}}"
+                        }
+                    )))
+                }
+                other => return Err(unknown(&format!("{other:?}"))),
+            }),
+            Value::Object(map) if map.len() == 1 => {
+                let (k, body) = map.into_iter().next().expect("one entry");
+                let bad = |e: serde_json::Error| de::Error::custom(format!("fault {k}: {e}"));
+                match k.as_str() {
+                    "truncate" => {
+                        let t: Truncate = serde_json::from_value(body).map_err(bad)?;
+                        Ok(Fault::Truncate { bytes: t.bytes })
+                    }
+                    "drip" => {
+                        let t: Drip = serde_json::from_value(body).map_err(bad)?;
+                        Ok(Fault::Drip {
+                            bytes: t.bytes,
+                            interval_ms: t.interval_ms,
+                        })
+                    }
+                    "hang" => {
+                        let t: Hang = serde_json::from_value(body).map_err(bad)?;
+                        Ok(Fault::Hang { max_ms: t.max_ms })
+                    }
+                    other => Err(unknown(&format!("{other:?}"))),
+                }
+            }
+            other => Err(unknown(&other.to_string())),
+        }
+    }
+}
+
+/// One rule as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    #[serde(rename = "match", default)]
+    pub matcher: MatchFile,
+    pub effect: StepFile,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// A scenario file as written; [`Scenario::file`] keeps it for listing and export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub rules: Vec<RuleFile>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which errors each action documents (API reference §1 tables + the common errors of §4.2).
+// ---------------------------------------------------------------------------------------------
+
+/// Errors every action can return: the gateway errors of §4.2 and the mock's own protocol
+/// errors (malformed encoding, too many parameters, oversized body), which it returns for
+/// any action.
+pub const COMMON: &[Kind] = &[
+    Kind::MissingParameter,
+    Kind::InvalidParameter,
+    Kind::Throttling,
+    Kind::ThrottlingUser,
+    Kind::ThrottlingApi,
+    Kind::ServiceUnavailable,
+    Kind::InternalError,
+    Kind::SignatureDoesNotMatch,
+    Kind::IncompleteSignature,
+    Kind::InvalidAccessKeyIdNotFound,
+    Kind::InvalidAccessKeyIdInactive,
+    Kind::InvalidSecurityTokenExpired,
+    Kind::InvalidSecurityTokenMalformed,
+    Kind::InvalidSecurityTokenMismatch,
+    Kind::SignatureNonceUsed,
+    Kind::InvalidTimeStampExpired,
+    Kind::InvalidTimeStampFormat,
+    Kind::InvalidVersion,
+    Kind::InvalidActionNotFound,
+    Kind::ForbiddenRam,
+    Kind::Forbidden,
+    Kind::InvalidRegionIdNotExist,
+    Kind::UnsupportedHttpMethod,
+    Kind::MalformedEncoding,
+    Kind::TooManyParameters,
+    Kind::RequestTooLarge,
+];
+
+const TAG_API_ERRORS: &[Kind] = &[
+    Kind::InvalidRegionIdNotExist,
+    Kind::MissingParameterTagOwnerUid,
+    Kind::MissingParameterTagOwnerBid,
+    Kind::MissingParameterResourceType,
+    Kind::MissingParameterTags,
+    Kind::MissingParameterRegionId,
+    Kind::PermissionDeniedTagOwnerUid,
+    Kind::PermissionDeniedScope,
+    Kind::NumberExceedResourceIds,
+    Kind::NumberExceedTags,
+    Kind::DuplicateTagKey,
+    Kind::InvalidResourceIdNotFound,
+    Kind::InvalidResourceTypeNotFound,
+    Kind::InvalidTagKeyMalformed,
+    Kind::InvalidTagValueMalformed,
+    Kind::OperationDeniedQuotaExceed,
+    Kind::InvalidResourceIdNotSupported,
+    Kind::InvalidTagMismatch,
+    Kind::InvalidTagCount,
+    Kind::InvalidScope,
+    Kind::NoPermissionTag,
+];
+
+/// The action-specific errors of `action`'s table in API reference §1 (without [`COMMON`]).
+/// Where a code has several wordings in the catalogue, the one listed here is the action's.
+pub fn documented(action: Action) -> &'static [Kind] {
+    use Kind as K;
+    match action {
+        Action::CreateKeyPair => &[
+            K::InvalidKeyPairNameMalformed,
+            K::KeyPairAlreadyExist,
+            K::DuplicateTagKey,
+            K::InvalidTagKeyMalformed,
+            K::InvalidTagValueMalformed,
+            K::QuotaExceedKeyPair,
+            K::QuotaExceedTags,
+            K::InvalidRegionIdNotFound,
+            K::InvalidResourceGroupNotFound,
+        ],
+        Action::ImportKeyPair => &[
+            K::InvalidKeyPairNameMalformed,
+            K::QuotaExceedKeyPair,
+            K::InvalidPublicKeyBodyMalformed,
+            K::KeyPairAlreadyExist,
+            K::InternalErrorImport,
+            K::InvalidResourceGroupNotFound,
+        ],
+        // §1.3 lists no action-specific code.
+        Action::DescribeKeyPairs => &[],
+        // §1.4 lists InvalidKeyPair.NotFound as observed (Terraform tolerates it on delete).
+        Action::DeleteKeyPairs => &[
+            K::InvalidKeyPairNamesValueNotSupported,
+            K::InstanceKeyPairLimitExceeded,
+            K::KeypairAlreadyAttachedInstance,
+            K::InvalidKeyPairNotFound,
+        ],
+        Action::AttachKeyPair => &[
+            K::DependencyViolationWindowsInstance,
+            K::DependencyViolationIoOptimize,
+            K::InvalidKeyPairNameNotFound,
+            K::InvalidInstanceIdsValueNotSupported,
+        ],
+        Action::DetachKeyPair => &[
+            K::InvalidKeyPairNameNotFound,
+            K::DependencyViolationWindowsInstance,
+            K::InvalidInstanceIdsValueNotSupported,
+            K::InvalidRegionIdNotExist,
+        ],
+        Action::DescribeRegions => &[
+            K::UnauthorizedEmptyRegion,
+            K::InvalidAcceptLanguageNotFound,
+            K::InvalidResourceTypeNotFound,
+        ],
+        Action::TagResources => {
+            const T: &[Kind] = &{
+                let mut out = [Kind::QuotaExceedTags; TAG_API_ERRORS.len() + 1];
+                let mut i = 0;
+                while i < TAG_API_ERRORS.len() {
+                    out[i] = TAG_API_ERRORS[i];
+                    i += 1;
+                }
+                out
+            };
+            T
+        }
+        Action::UntagResources => TAG_API_ERRORS,
+        Action::ListTagResources => {
+            const L: &[Kind] = &{
+                let mut out = [Kind::InvalidParameterTagValue; TAG_API_ERRORS.len() + 1];
+                let mut i = 0;
+                while i < TAG_API_ERRORS.len() {
+                    out[i] = TAG_API_ERRORS[i];
+                    i += 1;
+                }
+                out
+            };
+            L
+        }
+        Action::JoinResourceGroup => &[
+            K::MissingParameterForbidden,
+            K::InvalidResourceTypeNotFound,
+            K::InvalidResourceGroupNotFound,
+            K::InvalidResourceIdNotFoundSingle,
+            K::InvalidResourceGroupDuplicate,
+        ],
+    }
+}
+
+/// The wording of `code` that `action` documents: its own table first, then [`COMMON`].
+pub fn documented_kind(action: Action, code: &str) -> Option<Kind> {
+    documented(action)
+        .iter()
+        .chain(COMMON)
+        .copied()
+        .find(|k| k.spec().code == code)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation: wire form → runtime types.
+// ---------------------------------------------------------------------------------------------
+
+/// Parses and validates one scenario from JSON text.
+///
+/// # Errors
+/// Invalid JSON, an unknown field, or a rule that fails validation; the message names the
+/// rule index and field.
+pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| ScenarioError(format!("not valid JSON: {e}")))?;
+    from_value(value)
+}
+
+/// Reads, parses and validates a scenario file.
+///
+/// # Errors
+/// The file cannot be read, or [`parse`] refuses it; the message names the file.
+pub fn load(path: &std::path::Path) -> anyhow::Result<Scenario> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read scenario file {}: {e}", path.display()))?;
+    parse(&text).map_err(|e| anyhow::anyhow!("scenario file {}: {e}", path.display()))
+}
+
+/// Validates one scenario given as a JSON value (the control API's POST body).
+///
+/// # Errors
+/// As [`parse`].
+pub fn from_value(value: Value) -> Result<Scenario, ScenarioError> {
+    let Value::Object(mut top) = value else {
+        return err("a scenario is a JSON object with \"name\" and \"rules\"");
+    };
+    // Parse the rules one by one so that a serde error can say which rule it is about.
+    let rules_value = top.remove("rules");
+    let head: ScenarioFile = serde_json::from_value(Value::Object({
+        let mut t = top.clone();
+        t.insert("rules".into(), Value::Array(vec![]));
+        t
+    }))
+    .map_err(|e| ScenarioError(format!("scenario: {e}")))?;
+    let Some(rules_value) = rules_value else {
+        return err("scenario: missing field `rules`");
+    };
+    let Value::Array(items) = rules_value else {
+        return err("rules: expected a list of rules");
+    };
+    if head.name.trim().is_empty() {
+        return err("name: must not be empty");
+    }
+    let mut file = head;
+    let mut rules = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let rf: RuleFile = deserialize_rule(i, item)?;
+        rules.push(compile_rule(i, &rf)?);
+        file.rules.push(rf);
+    }
+    if rules.is_empty() {
+        return err("rules: a scenario needs at least one rule");
+    }
+    Ok(Scenario {
+        name: file.name.clone(),
+        rules,
+        file,
+    })
+}
+
+fn deserialize_rule(i: usize, item: Value) -> Result<RuleFile, ScenarioError> {
+    let Value::Object(mut obj) = item else {
+        return err(format!(
+            "rules[{i}]: expected an object with \"match\" and \"effect\""
+        ));
+    };
+    let matcher = obj.remove("match");
+    let effect = obj.remove("effect");
+    let rest: BTreeMap<String, Value> = obj.into_iter().collect();
+    for k in rest.keys() {
+        if k != "comment" {
+            return err(format!(
+                "rules[{i}]: unknown field `{k}`, expected `match`, `effect` or `comment`"
+            ));
+        }
+    }
+    let comment = match rest.get("comment") {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return err(format!("rules[{i}].comment: expected a string")),
+    };
+    let matcher: MatchFile = match matcher {
+        None => MatchFile::default(),
+        Some(v) => serde_json::from_value(v)
+            .map_err(|e| ScenarioError(format!("rules[{i}].match: {e}")))?,
+    };
+    let Some(effect) = effect else {
+        return err(format!("rules[{i}]: missing field `effect`"));
+    };
+    let effect: StepFile = serde_json::from_value(effect)
+        .map_err(|e| ScenarioError(format!("rules[{i}].effect: {e}")))?;
+    Ok(RuleFile {
+        matcher,
+        effect,
+        comment,
+    })
+}
+
+fn compile_rule(i: usize, rf: &RuleFile) -> Result<Rule, ScenarioError> {
+    let at = format!("rules[{i}].match");
+    let matcher = compile_match(&at, &rf.matcher)?;
+    let actions: Vec<Action> = match &matcher.actions {
+        Some(a) => a.clone(),
+        None => Action::ALL.to_vec(),
+    };
+    let at = format!("rules[{i}].effect");
+    let scoped = rf.matcher.action.is_some();
+    let effect = match &rf.effect {
+        StepFile::Pass => Effect::One(None),
+        StepFile::Effect(e) => match &e.sequence {
+            Some(steps) => {
+                if e.error.is_some()
+                    || e.latency.is_some()
+                    || e.fault.is_some()
+                    || e.commit
+                    || e.undocumented
+                    || e.status.is_some()
+                    || e.message.is_some()
+                    || e.arg.is_some()
+                {
+                    return err(format!(
+                        "{at}: \"sequence\" stands alone (put error, latency, fault and commit inside its items); only \"cycle\" may accompany it"
+                    ));
+                }
+                if steps.is_empty() {
+                    return err(format!("{at}.sequence: must not be empty"));
+                }
+                let mut out = Vec::with_capacity(steps.len());
+                for (j, s) in steps.iter().enumerate() {
+                    let at = format!("{at}.sequence[{j}]");
+                    out.push(match s {
+                        StepFile::Pass => None,
+                        StepFile::Effect(e) => {
+                            if e.sequence.is_some() {
+                                return err(format!("{at}: sequences do not nest"));
+                            }
+                            if e.cycle {
+                                return err(format!(
+                                    "{at}.cycle: \"cycle\" belongs next to \"sequence\""
+                                ));
+                            }
+                            Some(compile_act(&at, e, &actions, scoped)?)
+                        }
+                    });
+                }
+                Effect::Sequence {
+                    steps: out,
+                    cycle: e.cycle,
+                }
+            }
+            None => {
+                if e.cycle {
+                    return err(format!("{at}.cycle: only meaningful with \"sequence\""));
+                }
+                Effect::One(Some(compile_act(&at, e, &actions, scoped)?))
+            }
+        },
+    };
+    Ok(Rule {
+        matcher,
+        effect,
+        comment: rf.comment.clone(),
+    })
+}
+
+fn globs(at: &str, field: &str, v: &Option<OneOrMany>) -> Result<Option<Vec<Glob>>, ScenarioError> {
+    let Some(v) = v else { return Ok(None) };
+    let items = v.items();
+    if items.is_empty() {
+        return err(format!(
+            "{at}.{field}: an empty list matches nothing; leave the field out to match everything"
+        ));
+    }
+    Ok(Some(items.into_iter().map(Glob::new).collect()))
+}
+
+fn compile_match(at: &str, m: &MatchFile) -> Result<Match, ScenarioError> {
+    let actions = match &m.action {
+        None => None,
+        Some(v) => {
+            let items = v.items();
+            if items.is_empty() {
+                return err(format!("{at}.action: an empty list matches nothing; leave the field out to match every action"));
+            }
+            let mut out = Vec::new();
+            for name in items {
+                match Action::from_name(name) {
+                    Some(a) => out.push(a),
+                    None => {
+                        let known: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
+                        return err(format!(
+                            "{at}.action: unknown action {name:?}; expected one of {}",
+                            known.join(", ")
+                        ));
+                    }
+                }
+            }
+            Some(out)
+        }
+    };
+    let mut params = Vec::new();
+    for (k, v) in &m.params {
+        if k.is_empty() {
+            return err(format!("{at}.params: a parameter name must not be empty"));
+        }
+        params.push((k.clone(), Glob::new(v)));
+    }
+    for (name, v) in [
+        ("nth", m.nth),
+        ("from", m.from),
+        ("to", m.to),
+        ("every", m.every),
+    ] {
+        if v == Some(0) {
+            return err(format!(
+                "{at}.{name}: call indices start at 1 (the rule's first matching call is 1)"
+            ));
+        }
+    }
+    if let (Some(f), Some(t)) = (m.from, m.to) {
+        if f > t {
+            return err(format!(
+                "{at}: from ({f}) is after to ({t}); no call can match"
+            ));
+        }
+    }
+    if let Some(p) = m.probability {
+        if !(0.0..=1.0).contains(&p) || p.is_nan() {
+            return err(format!("{at}.probability: {p} is not between 0 and 1"));
+        }
+    }
+    let mut window = (None, None);
+    if let Some(w) = &m.window {
+        let ts = |field: &str, v: &Option<String>| -> Result<Option<u64>, ScenarioError> {
+            match v {
+                None => Ok(None),
+                Some(s) => clock::parse_timestamp(s).map(Some).ok_or_else(|| {
+                    ScenarioError(format!(
+                        "{at}.window.{field}: {s:?} is not a UTC time like 2024-01-31T12:00:00Z"
+                    ))
+                }),
+            }
+        };
+        window = (ts("start", &w.start)?, ts("end", &w.end)?);
+        if window.0.is_none() && window.1.is_none() {
+            return err(format!("{at}.window: give \"start\", \"end\" or both"));
+        }
+        if let (Some(s), Some(e)) = window {
+            if s >= e {
+                return err(format!("{at}.window: start is not before end"));
+            }
+        }
+    }
+    Ok(Match {
+        actions,
+        access_key_id: globs(at, "access_key_id", &m.access_key_id)?,
+        region_id: globs(at, "region_id", &m.region_id)?,
+        params,
+        nth: m.nth,
+        from: m.from,
+        to: m.to,
+        every: m.every,
+        probability: m.probability,
+        window,
+    })
+}
+
+fn check_delay(at: &str, ms: u64) -> Result<(), ScenarioError> {
+    if ms > MAX_DELAY_MS {
+        return err(format!(
+            "{at}: {ms} ms is longer than the {MAX_DELAY_MS} ms the mock allows"
+        ));
+    }
+    Ok(())
+}
+
+fn compile_latency(at: &str, l: &LatencyFile) -> Result<Latency, ScenarioError> {
+    let given = [
+        l.fixed_ms.is_some(),
+        l.uniform.is_some(),
+        l.lognormal.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if given != 1 {
+        return err(format!(
+            "{at}: give exactly one of \"fixed_ms\", \"uniform\" or \"lognormal\""
+        ));
+    }
+    let dist = if let Some(ms) = l.fixed_ms {
+        check_delay(&format!("{at}.fixed_ms"), ms)?;
+        super::Dist::Fixed(ms)
+    } else if let Some(u) = &l.uniform {
+        if u.min_ms > u.max_ms {
+            return err(format!("{at}.uniform: min_ms is greater than max_ms"));
+        }
+        check_delay(&format!("{at}.uniform.max_ms"), u.max_ms)?;
+        super::Dist::Uniform(u.min_ms, u.max_ms)
+    } else {
+        let g = l.lognormal.as_ref().expect("counted above");
+        let at = format!("{at}.lognormal");
+        if !(g.median_ms.is_finite() && g.median_ms > 0.0) {
+            return err(format!("{at}.median_ms: must be a positive number"));
+        }
+        let sigma = match (g.sigma, g.p99_ms) {
+            (Some(s), None) => {
+                if !(s.is_finite() && s >= 0.0) {
+                    return err(format!("{at}.sigma: must be a non-negative number"));
+                }
+                s
+            }
+            (None, Some(p99)) => {
+                if !(p99.is_finite() && p99 > g.median_ms) {
+                    return err(format!("{at}.p99_ms: must be greater than median_ms"));
+                }
+                (p99 / g.median_ms).ln() / super::Z99
+            }
+            _ => return err(format!("{at}: give exactly one of \"sigma\" or \"p99_ms\"")),
+        };
+        let cap = g.cap_ms.unwrap_or(DEFAULT_LOGNORMAL_CAP_MS);
+        check_delay(&format!("{at}.cap_ms"), cap)?;
+        super::Dist::Lognormal {
+            median_ms: g.median_ms,
+            sigma,
+            cap_ms: cap,
+        }
+    };
+    Ok(Latency { dist, at: l.at })
+}
+
+fn compile_act(
+    at: &str,
+    e: &EffectFile,
+    actions: &[Action],
+    scoped: bool,
+) -> Result<Act, ScenarioError> {
+    if e.error.is_some() && e.fault.is_some() {
+        return err(format!(
+            "{at}: \"error\" and \"fault\" exclude each other (a fault replaces the response)"
+        ));
+    }
+    if e.commit && e.error.is_none() && e.fault.is_none() {
+        return err(format!(
+            "{at}.commit: needs an \"error\" or a \"fault\" to apply after the real action"
+        ));
+    }
+    if e.error.is_none() && e.fault.is_none() && e.latency.is_none() {
+        return err(format!(
+            "{at}: an effect needs \"error\", \"fault\", \"latency\" or \"sequence\" (or write \"pass\")"
+        ));
+    }
+    if e.error.is_none()
+        && (e.undocumented || e.status.is_some() || e.message.is_some() || e.arg.is_some())
+    {
+        return err(format!(
+            "{at}: \"arg\", \"undocumented\", \"status\" and \"message\" only go with \"error\""
+        ));
+    }
+    let error = match &e.error {
+        None => None,
+        Some(code) => Some(compile_error(at, code, e, actions, scoped)?),
+    };
+    if let Some(f) = &e.fault {
+        let at = format!("{at}.fault");
+        match *f {
+            Fault::Truncate { .. } => {}
+            Fault::Drip { bytes, interval_ms } => {
+                if bytes == 0 {
+                    return err(format!("{at}.drip.bytes: must be at least 1"));
+                }
+                check_delay(&format!("{at}.drip.interval_ms"), interval_ms)?;
+            }
+            Fault::Hang { max_ms: Some(ms) } => check_delay(&format!("{at}.hang.max_ms"), ms)?,
+            _ => {}
+        }
+    }
+    let latency = match &e.latency {
+        None => None,
+        Some(l) => Some(compile_latency(&format!("{at}.latency"), l)?),
+    };
+    Ok(Act {
+        error,
+        latency,
+        fault: e.fault,
+        commit: e.commit,
+    })
+}
+
+fn compile_error(
+    at: &str,
+    code: &str,
+    e: &EffectFile,
+    actions: &[Action],
+    scoped: bool,
+) -> Result<ForcedError, ScenarioError> {
+    let at_err = format!("{at}.error");
+    let Some(any_kind) = error::kind_for_code(code) else {
+        return err(format!(
+            "{at_err}: {code:?} is not in the error catalogue (see docs/scenarios.md for the codes)"
+        ));
+    };
+    if e.undocumented {
+        let (Some(status), Some(message)) = (e.status, &e.message) else {
+            return err(format!(
+                "{at}: \"undocumented\": true needs \"status\" and \"message\" (the catalogue has no wording of {code} for these actions)"
+            ));
+        };
+        if !(400..=599).contains(&status) {
+            return err(format!(
+                "{at}.status: {status} is not an error status (400-599)"
+            ));
+        }
+        if e.arg.is_some() {
+            return err(format!(
+                "{at}.arg: not used with \"undocumented\" (give the whole \"message\")"
+            ));
+        }
+        return Ok(ForcedError {
+            code: any_kind.spec().code,
+            arg: None,
+            custom: Some((status, message.clone())),
+        });
+    }
+    if e.status.is_some() || e.message.is_some() {
+        return err(format!(
+            "{at}: \"status\" and \"message\" of a documented code come from the catalogue; set \"undocumented\": true to override them"
+        ));
+    }
+    let missing: Vec<&str> = actions
+        .iter()
+        .filter(|a| documented_kind(**a, code).is_none())
+        .map(|a| a.name())
+        .collect();
+    if !missing.is_empty() {
+        let scope = if scoped {
+            String::new()
+        } else {
+            " (the rule has no match.action, so it applies to every action)".to_string()
+        };
+        return err(format!(
+            "{at_err}: {code} is not documented for {}{scope}; restrict match.action, or set \"undocumented\": true with \"status\" and \"message\"",
+            missing.join(", ")
+        ));
+    }
+    for a in actions {
+        let kind = documented_kind(*a, code).expect("checked above");
+        if kind.spec().message.contains("{}") && e.arg.is_none() {
+            return err(format!(
+                "{at}.arg: the message of {code} has a placeholder ({:?}); give its text as \"arg\", e.g. a parameter name",
+                kind.spec().message
+            ));
+        }
+    }
+    Ok(ForcedError {
+        code: any_kind.spec().code,
+        arg: e.arg.clone(),
+        custom: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONTRACT: &str = r#"{"name": "retry-storm",
+ "rules": [
+  {"match": {"action": "CreateKeyPair", "access_key_id": "t1", "probability": 0.5},
+   "effect": {"error": "Throttling.User"}},
+  {"match": {"action": "CreateKeyPair"},
+   "effect": {"sequence": [{"error": "ServiceUnavailable"}, {"error": "ServiceUnavailable"}, "pass"]}},
+  {"match": {"action": "DescribeKeyPairs"}, "effect": {"latency": {"fixed_ms": 300}}},
+  {"match": {"action": "ImportKeyPair"}, "effect": {"fault": "reset", "commit": true}}
+ ]}"#;
+
+    #[test]
+    fn the_contract_example_parses() {
+        let s = parse(CONTRACT).unwrap();
+        assert_eq!(s.name, "retry-storm");
+        assert_eq!(s.rules.len(), 4);
+        assert!(
+            matches!(s.rules[1].effect, Effect::Sequence { ref steps, cycle: false } if steps.len() == 3 && steps[2].is_none())
+        );
+        let back = serde_json::to_value(&s.file).unwrap();
+        assert_eq!(
+            from_value(back).unwrap().file,
+            s.file,
+            "the kept file round-trips"
+        );
+    }
+
+    #[test]
+    fn every_fault_spelling_parses() {
+        for f in [
+            r#""reset""#,
+            r#""close_after_headers""#,
+            r#"{"truncate": {"bytes": 10}}"#,
+            r#""content_length_short""#,
+            r#""content_length_long""#,
+            r#""garbage""#,
+            r#""empty""#,
+            r#""html_502""#,
+            r#""html_503""#,
+            r#""html_504""#,
+            r#"{"drip": {"bytes": 4, "interval_ms": 10}}"#,
+            r#""hang""#,
+            r#"{"hang": {"max_ms": 100}}"#,
+        ] {
+            let text = format!(r#"{{"name":"f","rules":[{{"effect":{{"fault":{f}}}}}]}}"#);
+            let s = parse(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
+            let back = serde_json::to_string(&s.file).unwrap();
+            assert_eq!(parse(&back).unwrap().file, s.file, "{f}");
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_rule_and_the_field() {
+        let cases: &[(&str, &str)] = &[
+            (r#"[]"#, "a scenario is a JSON object"),
+            (r#"{"rules":[]}"#, "missing field `name`"),
+            (r#"{"name":"x","rules":[],"extra":1}"#, "unknown field `extra`"),
+            (r#"{"name":"x","rules":[]}"#, "at least one rule"),
+            (r#"{"name":"","rules":[{"effect":"pass"}]}"#, "name: must not be empty"),
+            (r#"{"name":"x","rules":[{"effect":"pass"},{"match":{}}]}"#, "rules[1]: missing field `effect`"),
+            (r#"{"name":"x","rules":[{"effect":"pass","prio":1}]}"#, "rules[0]: unknown field `prio`"),
+            (r#"{"name":"x","rules":[{"match":{"acton":"CreateKeyPair"},"effect":"pass"}]}"#, "rules[0].match: unknown field `acton`"),
+            (r#"{"name":"x","rules":[{"match":{"action":"CreateKeypair"},"effect":"pass"}]}"#, "rules[0].match.action: unknown action \"CreateKeypair\""),
+            (r#"{"name":"x","rules":[{"match":{"action":[]},"effect":"pass"}]}"#, "rules[0].match.action: an empty list"),
+            (r#"{"name":"x","rules":[{"match":{"probability":1.5},"effect":"pass"}]}"#, "rules[0].match.probability: 1.5 is not between 0 and 1"),
+            (r#"{"name":"x","rules":[{"match":{"nth":0},"effect":"pass"}]}"#, "rules[0].match.nth: call indices start at 1"),
+            (r#"{"name":"x","rules":[{"match":{"from":3,"to":2},"effect":"pass"}]}"#, "rules[0].match: from (3) is after to (2)"),
+            (r#"{"name":"x","rules":[{"match":{"window":{"start":"yesterday"}},"effect":"pass"}]}"#, "rules[0].match.window.start: \"yesterday\" is not a UTC time"),
+            (r#"{"name":"x","rules":[{"effect":{"error":"NoSuch.Code"}}]}"#, "rules[0].effect.error: \"NoSuch.Code\" is not in the error catalogue"),
+            (r#"{"name":"x","rules":[{"effect":{"error":"KeyPair.AlreadyExist"}}]}"#, "rules[0].effect.error: KeyPair.AlreadyExist is not documented for DescribeKeyPairs, DeleteKeyPairs"),
+            (r#"{"name":"x","rules":[{"match":{"action":"DescribeKeyPairs"},"effect":{"error":"KeyPair.AlreadyExist"}}]}"#, "is not documented for DescribeKeyPairs; restrict match.action"),
+            (r#"{"name":"x","rules":[{"match":{"action":"DescribeKeyPairs"},"effect":{"error":"KeyPair.AlreadyExist","undocumented":true}}]}"#, "rules[0].effect: \"undocumented\": true needs \"status\" and \"message\""),
+            (r#"{"name":"x","rules":[{"match":{"action":"CreateKeyPair"},"effect":{"error":"KeyPair.AlreadyExist","status":500}}]}"#, "rules[0].effect: \"status\" and \"message\" of a documented code come from the catalogue"),
+            (r#"{"name":"x","rules":[{"match":{"action":"CreateKeyPair"},"effect":{"error":"MissingParameter"}}]}"#, "rules[0].effect.arg: the message of MissingParameter has a placeholder"),
+            (r#"{"name":"x","rules":[{"effect":{"error":"Throttling","fault":"reset"}}]}"#, "rules[0].effect: \"error\" and \"fault\" exclude each other"),
+            (r#"{"name":"x","rules":[{"effect":{"commit":true,"latency":{"fixed_ms":1}}}]}"#, "rules[0].effect.commit: needs an \"error\" or a \"fault\""),
+            (r#"{"name":"x","rules":[{"effect":{}}]}"#, "rules[0].effect: an effect needs"),
+            (r#"{"name":"x","rules":[{"effect":"fail"}]}"#, "rules[0].effect: \"fail\" is not an effect"),
+            (r#"{"name":"x","rules":[{"effect":{"fault":"rst"}}]}"#, "rules[0].effect: unknown fault \"rst\""),
+            (r#"{"name":"x","rules":[{"effect":{"fault":"truncate"}}]}"#, "write it as an object"),
+            (r#"{"name":"x","rules":[{"effect":{"fault":{"drip":{"bytes":1}}}}]}"#, "fault drip: missing field `interval_ms`"),
+            (r#"{"name":"x","rules":[{"effect":{"latency":{"fixed_ms":1,"uniform":{"min_ms":1,"max_ms":2}}}}]}"#, "rules[0].effect.latency: give exactly one of"),
+            (r#"{"name":"x","rules":[{"effect":{"latency":{"uniform":{"min_ms":3,"max_ms":2}}}}]}"#, "rules[0].effect.latency.uniform: min_ms is greater than max_ms"),
+            (r#"{"name":"x","rules":[{"effect":{"latency":{"lognormal":{"median_ms":100}}}}]}"#, "rules[0].effect.latency.lognormal: give exactly one of \"sigma\" or \"p99_ms\""),
+            (r#"{"name":"x","rules":[{"effect":{"latency":{"lognormal":{"median_ms":100,"p99_ms":50}}}}]}"#, "p99_ms: must be greater than median_ms"),
+            (r#"{"name":"x","rules":[{"effect":{"latency":{"fixed_ms":400000}}}]}"#, "rules[0].effect.latency.fixed_ms: 400000 ms is longer"),
+            (r#"{"name":"x","rules":[{"effect":{"latency":{"fixed_ms":1,"at":"after"}}}]}"#, "rules[0].effect: unknown variant `after`"),
+            (r#"{"name":"x","rules":[{"effect":{"sequence":[]}}]}"#, "rules[0].effect.sequence: must not be empty"),
+            (r#"{"name":"x","rules":[{"effect":{"sequence":["pass"],"error":"Throttling"}}]}"#, "\"sequence\" stands alone"),
+            (r#"{"name":"x","rules":[{"effect":{"sequence":[{"sequence":["pass"]}]}}]}"#, "rules[0].effect.sequence[0]: sequences do not nest"),
+            (r#"{"name":"x","rules":[{"effect":{"sequence":["pass",{"error":"KeyPair.AlreadyExist"}]}}]}"#, "rules[0].effect.sequence[1].error: KeyPair.AlreadyExist is not documented"),
+            (r#"{"name":"x","rules":[{"effect":{"error":"Throttling","cycle":true}}]}"#, "rules[0].effect.cycle: only meaningful with \"sequence\""),
+        ];
+        for (text, want) in cases {
+            let got = parse(text)
+                .err()
+                .unwrap_or_else(|| panic!("accepted: {text}"))
+                .0;
+            assert!(got.contains(want), "{text}\n  got:  {got}\n  want: {want}");
+        }
+    }
+
+    #[test]
+    fn undocumented_codes_pass_with_an_explicit_status_and_message() {
+        let s = parse(r#"{"name":"x","rules":[{"match":{"action":"DescribeKeyPairs"},"effect":{"error":"KeyPair.AlreadyExist","undocumented":true,"status":409,"message":"odd"}}]}"#).unwrap();
+        let Effect::One(Some(act)) = &s.rules[0].effect else {
+            panic!()
+        };
+        let e = act
+            .error
+            .as_ref()
+            .unwrap()
+            .resolve(Action::DescribeKeyPairs);
+        assert_eq!(
+            (e.status(), e.code(), e.message().as_str()),
+            (409, "KeyPair.AlreadyExist", "odd")
+        );
+    }
+
+    #[test]
+    fn codes_resolve_to_the_wording_each_action_documents() {
+        let cases = [
+            (
+                Action::CreateKeyPair,
+                "InvalidRegionId.NotFound",
+                Kind::InvalidRegionIdNotFound,
+            ),
+            (
+                Action::TagResources,
+                "InvalidRegionId.NotFound",
+                Kind::InvalidRegionIdNotExist,
+            ),
+            (
+                Action::DescribeKeyPairs,
+                "InvalidRegionId.NotFound",
+                Kind::InvalidRegionIdNotExist,
+            ),
+            (
+                Action::ImportKeyPair,
+                "InternalError",
+                Kind::InternalErrorImport,
+            ),
+            (Action::CreateKeyPair, "InternalError", Kind::InternalError),
+            (
+                Action::JoinResourceGroup,
+                "MissingParameter",
+                Kind::MissingParameterForbidden,
+            ),
+            (
+                Action::DeleteKeyPairs,
+                "MissingParameter",
+                Kind::MissingParameter,
+            ),
+            (
+                Action::JoinResourceGroup,
+                "InvalidResourceId.NotFound",
+                Kind::InvalidResourceIdNotFoundSingle,
+            ),
+            (
+                Action::ListTagResources,
+                "InvalidResourceId.NotFound",
+                Kind::InvalidResourceIdNotFound,
+            ),
+        ];
+        for (action, code, want) in cases {
+            assert_eq!(
+                documented_kind(action, code),
+                Some(want),
+                "{action:?} {code}"
+            );
+        }
+        assert_eq!(
+            documented_kind(Action::UntagResources, "QuotaExceed.Tags"),
+            None
+        );
+        assert_eq!(
+            documented_kind(Action::TagResources, "QuotaExceed.Tags"),
+            Some(Kind::QuotaExceedTags)
+        );
+        assert_eq!(
+            documented(Action::ListTagResources).last(),
+            Some(&Kind::InvalidParameterTagValue)
+        );
+    }
+
+    #[test]
+    fn every_catalogue_row_is_documented_somewhere() {
+        for kind in error::ALL {
+            let somewhere =
+                COMMON.contains(kind) || Action::ALL.iter().any(|a| documented(*a).contains(kind));
+            assert!(
+                somewhere,
+                "{kind:?} cannot be forced without \"undocumented\""
+            );
+        }
+    }
+}

@@ -1,0 +1,932 @@
+//! The scenario engine: loaded scenarios, per-tenant rule counters and [`Engine::decide`],
+//! which picks the effect (forced error, latency, transport fault) for one request.
+//!
+//! Files are parsed and validated by [`file`]; the effects that reach the wire (fault bodies,
+//! HTML pages, dripping) live in [`transport`]. The service calls `decide` after decoding the
+//! request and assigning its RequestId, before authentication, so that authentication errors
+//! can be forced too (the rule sees the *claimed* AccessKeyId).
+//!
+//! Semantics, in one place:
+//! - Scenarios are consulted in load order, their rules in file order; the first rule that
+//!   matches wins and later rules are not consulted.
+//! - A rule's static criteria (action, access_key_id, region_id, params, window) select the
+//!   requests it counts: each such request is that rule's next call *for that tenant*
+//!   (1, 2, …). `nth`, `from`/`to`, `every` and `probability` then decide whether it fires.
+//! - The probability draw and latency samples derive from
+//!   `ids::derive(seed, tenant, scenario name, rule index, call index)` only, so other
+//!   tenants' traffic and other rules never change them.
+//! - A sequence advances each time its rule fires (per tenant). `"pass"` items let the
+//!   request run normally and still count as the rule firing. Once a non-cycling sequence is
+//!   exhausted the rule stops matching and later rules get their turn.
+
+pub mod file;
+pub mod transport;
+pub mod watch;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::actions::Action;
+use crate::error::{self, ApiError};
+use crate::ids;
+use crate::protocol::params::Params;
+
+pub use file::{Fault, ScenarioError, ScenarioFile};
+
+/// z-score of the 99th percentile of the standard normal distribution.
+pub const Z99: f64 = 2.326_347_874_040_841;
+
+/// A validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub rules: Vec<Rule>,
+    /// The scenario as written (listing, export).
+    pub file: ScenarioFile,
+}
+
+/// A match and an effect.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub matcher: Match,
+    pub effect: Effect,
+    pub comment: Option<String>,
+}
+
+/// Compiled `match`: every given criterion must hold.
+#[derive(Debug, Clone, Default)]
+pub struct Match {
+    pub actions: Option<Vec<Action>>,
+    pub access_key_id: Option<Vec<Glob>>,
+    pub region_id: Option<Vec<Glob>>,
+    pub params: Vec<(String, Glob)>,
+    pub nth: Option<u64>,
+    pub from: Option<u64>,
+    pub to: Option<u64>,
+    pub every: Option<u64>,
+    pub probability: Option<f64>,
+    /// Server-clock bounds in Unix seconds, end excluded.
+    pub window: (Option<u64>, Option<u64>),
+}
+
+/// What a firing rule does. `None` is `"pass"`.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    One(Option<Act>),
+    Sequence {
+        steps: Vec<Option<Act>>,
+        cycle: bool,
+    },
+}
+
+/// One concrete effect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Act {
+    pub error: Option<ForcedError>,
+    pub latency: Option<Latency>,
+    pub fault: Option<Fault>,
+    /// Run the real action first, then apply the error or fault.
+    pub commit: bool,
+}
+
+impl Act {
+    /// Whether the real action runs: with `commit`, without error or fault (latency only),
+    /// and for faults that shape the real response's body.
+    pub fn runs_action(&self) -> bool {
+        self.commit
+            || (self.error.is_none() && self.fault.is_none_or(|f| transport::shapes_body(&f)))
+    }
+
+    /// This effect as a file would write it, with a sampled latency pinned as `fixed_ms`
+    /// (what the journal shows and what its scenario export replays).
+    pub fn applied(&self, latency_ms: Option<u64>) -> file::EffectFile {
+        let mut out = file::EffectFile {
+            commit: self.commit,
+            fault: self.fault,
+            ..Default::default()
+        };
+        if let Some(e) = &self.error {
+            out.error = Some(e.code.to_string());
+            out.arg = e.arg.clone();
+            if let Some((status, message)) = &e.custom {
+                out.undocumented = true;
+                out.status = Some(*status);
+                out.message = Some(message.clone());
+            }
+        }
+        if let (Some(l), Some(ms)) = (&self.latency, latency_ms) {
+            out.latency = Some(file::LatencyFile {
+                fixed_ms: Some(ms),
+                at: l.at,
+                ..Default::default()
+            });
+        }
+        out
+    }
+}
+
+/// A forced API error, resolved per action at decision time (codes with several wordings
+/// take the one the action documents).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForcedError {
+    pub code: &'static str,
+    pub arg: Option<String>,
+    /// `"undocumented": true` status and message.
+    pub custom: Option<(u16, String)>,
+}
+
+impl ForcedError {
+    /// The error as `action` reports it.
+    pub fn resolve(&self, action: Action) -> ApiError {
+        let kind = file::documented_kind(action, self.code)
+            .or_else(|| error::kind_for_code(self.code))
+            .expect("validated: the code is in the catalogue");
+        if let Some((status, message)) = &self.custom {
+            return ApiError::overridden(kind, *status, message.clone());
+        }
+        match &self.arg {
+            Some(arg) => ApiError::with(kind, arg.clone()),
+            None => ApiError::new(kind),
+        }
+    }
+}
+
+/// Where an injected delay goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Before anything is sent.
+    #[default]
+    Before,
+    /// After the status line and headers, before the body.
+    Body,
+}
+
+/// A latency distribution and its phase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Latency {
+    pub dist: Dist,
+    pub at: Phase,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dist {
+    Fixed(u64),
+    Uniform(u64, u64),
+    Lognormal {
+        median_ms: f64,
+        sigma: f64,
+        cap_ms: u64,
+    },
+}
+
+impl Dist {
+    /// A sample in whole milliseconds from two uniform draws in [0, 1).
+    pub fn sample(&self, u1: f64, u2: f64) -> u64 {
+        match *self {
+            Dist::Fixed(ms) => ms,
+            Dist::Uniform(lo, hi) => lo + ((hi - lo + 1) as f64 * u1).floor() as u64,
+            Dist::Lognormal {
+                median_ms,
+                sigma,
+                cap_ms,
+            } => {
+                // Box-Muller; 1 - u1 keeps ln away from 0.
+                let z = (-2.0 * (1.0 - u1).ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                let ms = median_ms * (sigma * z).exp();
+                (ms.round() as u64).min(cap_ms)
+            }
+        }
+        .min(file::MAX_DELAY_MS)
+    }
+}
+
+/// `*` matches any run of characters, `?` exactly one; anything else matches itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob {
+    text: String,
+    wild: bool,
+}
+
+impl Glob {
+    pub fn new(text: &str) -> Self {
+        Self {
+            text: text.to_string(),
+            wild: text.contains(['*', '?']),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn matches(&self, s: &str) -> bool {
+        if !self.wild {
+            return self.text == s;
+        }
+        // Byte matching is exact for ASCII (the usual case) and allocation-free; `?` must
+        // match one character, so other text goes through chars.
+        if s.is_ascii() && self.text.is_ascii() {
+            wildcard(self.text.as_bytes(), s.as_bytes(), b'?', b'*')
+        } else {
+            let p: Vec<char> = self.text.chars().collect();
+            let t: Vec<char> = s.chars().collect();
+            wildcard(&p, &t, '?', '*')
+        }
+    }
+}
+
+/// Iterative wildcard matching with one backtrack point (the last `*`): linear in practice.
+fn wildcard<T: PartialEq + Copy>(p: &[T], t: &[T], one: T, any: T) -> bool {
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] != any && (p[pi] == one || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == any {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == any)
+}
+
+/// What the engine looks at in a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub action: Action,
+    /// The claimed AccessKeyId ("" when none).
+    pub tenant: &'a str,
+    pub region_id: Option<&'a str>,
+    pub params: &'a Params,
+    /// Server clock, Unix seconds.
+    pub now_unix: u64,
+}
+
+/// The rule that fired for a request and what it does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub scenario: String,
+    /// Index of the rule in its scenario.
+    pub rule: usize,
+    /// The rule's call index for this tenant (1-based).
+    pub call: u64,
+    /// Human-readable reason, e.g. `action=CreateKeyPair, call 3, draw 0.2181 < 0.5`.
+    pub why: String,
+    /// `None` for `"pass"`.
+    pub act: Option<Act>,
+    /// The sampled delay, if the effect has a latency.
+    pub latency: Option<(Duration, Phase)>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counter {
+    /// Requests that met the rule's static criteria.
+    calls: u64,
+    /// Times the rule fired (a sequence's position).
+    fired: u64,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    scenario: Arc<Scenario>,
+    source: Option<PathBuf>,
+    /// Per rule: counters by tenant.
+    counters: Vec<HashMap<String, Counter>>,
+}
+
+impl Loaded {
+    fn new(scenario: Scenario, source: Option<PathBuf>) -> Self {
+        Self {
+            counters: vec![HashMap::new(); scenario.rules.len()],
+            scenario: Arc::new(scenario),
+            source,
+        }
+    }
+}
+
+/// A scenario as listed by the control API.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub file: ScenarioFile,
+    /// The file it was loaded from, absent for scenarios posted to the control API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<PathBuf>,
+}
+
+/// Whether [`Engine::add`] added or replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    New,
+    /// A scenario of the same name was replaced in place (its counters restart).
+    Replaced,
+}
+
+/// The loaded scenarios and their counters, shared by every connection.
+///
+/// One `std::sync::Mutex`: a decision is a scan of the rules and a few counter updates, never
+/// an `.await`; delays are slept by the caller after the lock is released.
+#[derive(Debug)]
+pub struct Engine {
+    seed: u64,
+    state: Mutex<Vec<Loaded>>,
+}
+
+impl Engine {
+    pub fn new(seed: u64, scenarios: Vec<(Scenario, Option<PathBuf>)>) -> Self {
+        let engine = Self {
+            seed,
+            state: Mutex::new(Vec::new()),
+        };
+        for (s, source) in scenarios {
+            engine.add(s, source);
+        }
+        engine
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Loaded>> {
+        // Counter updates are single assignments: a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a scenario at the end, or replaces the one with the same name in place.
+    pub fn add(&self, scenario: Scenario, source: Option<PathBuf>) -> Added {
+        let mut state = self.lock();
+        let loaded = Loaded::new(scenario, source);
+        match state
+            .iter_mut()
+            .find(|l| l.scenario.name == loaded.scenario.name)
+        {
+            Some(slot) => {
+                *slot = loaded;
+                Added::Replaced
+            }
+            None => {
+                state.push(loaded);
+                Added::New
+            }
+        }
+    }
+
+    /// Replaces the scenario loaded from `path` with `scenario` (hot reload), keeping its
+    /// place; its counters restart.
+    ///
+    /// # Errors
+    /// No scenario came from `path`, or another loaded scenario already has the new name.
+    pub fn reload(&self, path: &std::path::Path, scenario: Scenario) -> Result<(), String> {
+        let mut state = self.lock();
+        if state
+            .iter()
+            .any(|l| l.scenario.name == scenario.name && l.source.as_deref() != Some(path))
+        {
+            return Err(format!(
+                "another loaded scenario is already named {:?}",
+                scenario.name
+            ));
+        }
+        let slot = state
+            .iter_mut()
+            .find(|l| l.source.as_deref() == Some(path))
+            .ok_or_else(|| format!("no scenario was loaded from {}", path.display()))?;
+        *slot = Loaded::new(scenario, Some(path.to_path_buf()));
+        Ok(())
+    }
+
+    /// The files scenarios were loaded from, in priority order.
+    pub fn sources(&self) -> Vec<PathBuf> {
+        self.lock()
+            .iter()
+            .filter_map(|l| l.source.clone())
+            .collect()
+    }
+
+    /// Removes every scenario; returns how many there were.
+    pub fn clear(&self) -> usize {
+        std::mem::take(&mut *self.lock()).len()
+    }
+
+    /// Removes the scenario named `name`.
+    pub fn remove(&self, name: &str) -> bool {
+        let mut state = self.lock();
+        let before = state.len();
+        state.retain(|l| l.scenario.name != name);
+        state.len() != before
+    }
+
+    /// The loaded scenarios in priority order.
+    pub fn list(&self) -> Vec<Listed> {
+        self.lock()
+            .iter()
+            .map(|l| Listed {
+                file: l.scenario.file.clone(),
+                source: l.source.clone(),
+            })
+            .collect()
+    }
+
+    /// Restarts every rule's counters, for one tenant or all.
+    pub fn reset_counters(&self, tenant: Option<&str>) {
+        for l in self.lock().iter_mut() {
+            for per_rule in &mut l.counters {
+                match tenant {
+                    Some(t) => {
+                        per_rule.remove(t);
+                    }
+                    None => per_rule.clear(),
+                }
+            }
+        }
+    }
+
+    /// The first rule that fires for `input`, if any; advances the counters of every rule
+    /// whose static criteria it met on the way.
+    pub fn decide(&self, input: &Input<'_>) -> Option<Decision> {
+        let mut state = self.lock();
+        let mut found = None;
+        'scan: for loaded in state.iter_mut() {
+            let scenario = &loaded.scenario;
+            for (index, rule) in scenario.rules.iter().enumerate() {
+                let m = &rule.matcher;
+                if !static_match(m, input) {
+                    continue;
+                }
+                let counter = loaded.counters[index]
+                    .entry(input.tenant.to_string())
+                    .or_default();
+                counter.calls += 1;
+                let call = counter.calls;
+                let Some(mut why) =
+                    call_match(m, self.seed, input.tenant, &scenario.name, index, call)
+                else {
+                    continue;
+                };
+                let act = match &rule.effect {
+                    Effect::One(act) => act.clone(),
+                    Effect::Sequence { steps, cycle } => {
+                        let pos = counter.fired as usize;
+                        let pos = if *cycle {
+                            pos % steps.len()
+                        } else if pos < steps.len() {
+                            pos
+                        } else {
+                            continue; // exhausted: later rules get their turn
+                        };
+                        why.push_str(&format!(", sequence item {}/{}", pos + 1, steps.len()));
+                        steps[pos].clone()
+                    }
+                };
+                counter.fired += 1;
+                found = Some((Arc::clone(scenario), index, call, why, act));
+                break 'scan;
+            }
+        }
+        drop(state);
+        let (scenario, rule, call, mut why, act) = found?;
+        if let Some(c) = &scenario.rules[rule].comment {
+            why = format!("{why} ({c})");
+        }
+        let latency = act.as_ref().and_then(|a| a.latency.as_ref()).map(|l| {
+            let d = draw(
+                "scenario-latency",
+                self.seed,
+                input.tenant,
+                &scenario.name,
+                rule,
+                call,
+            );
+            let ms = l.dist.sample(unit(&d[..8]), unit(&d[8..16]));
+            (Duration::from_millis(ms), l.at)
+        });
+        Some(Decision {
+            scenario: scenario.name.clone(),
+            rule,
+            call,
+            why,
+            act,
+            latency,
+        })
+    }
+}
+
+fn any(globs: &Option<Vec<Glob>>, value: Option<&str>) -> bool {
+    match globs {
+        None => true,
+        Some(g) => value.is_some_and(|v| g.iter().any(|g| g.matches(v))),
+    }
+}
+
+fn static_match(m: &Match, input: &Input<'_>) -> bool {
+    m.actions.as_ref().is_none_or(|a| a.contains(&input.action))
+        && any(&m.access_key_id, Some(input.tenant))
+        && any(&m.region_id, input.region_id)
+        && m.params
+            .iter()
+            .all(|(k, g)| input.params.get(k).is_some_and(|v| g.matches(v)))
+        && m.window.0.is_none_or(|s| input.now_unix >= s)
+        && m.window.1.is_none_or(|e| input.now_unix < e)
+}
+
+/// The call-index criteria; on success, why the rule matched.
+fn call_match(
+    m: &Match,
+    seed: u64,
+    tenant: &str,
+    scenario: &str,
+    rule: usize,
+    call: u64,
+) -> Option<String> {
+    if m.nth.is_some_and(|n| call != n)
+        || m.from.is_some_and(|f| call < f)
+        || m.to.is_some_and(|t| call > t)
+        || m.every.is_some_and(|k| !call.is_multiple_of(k))
+    {
+        return None;
+    }
+    let mut why = Vec::new();
+    if let Some(a) = &m.actions {
+        why.push(format!(
+            "action={}",
+            a.iter().map(|a| a.name()).collect::<Vec<_>>().join("|")
+        ));
+    }
+    let globs = |name: &str, g: &Option<Vec<Glob>>| {
+        g.as_ref().map(|g| {
+            format!(
+                "{name}={}",
+                g.iter().map(Glob::as_str).collect::<Vec<_>>().join("|")
+            )
+        })
+    };
+    why.extend(globs("access_key_id", &m.access_key_id));
+    why.extend(globs("region_id", &m.region_id));
+    for (k, g) in &m.params {
+        why.push(format!("{k}={}", g.as_str()));
+    }
+    if m.window != (None, None) {
+        why.push("inside window".into());
+    }
+    why.push(format!("call {call} for this tenant"));
+    if let Some(n) = m.nth {
+        why.push(format!("nth={n}"));
+    }
+    if m.from.is_some() || m.to.is_some() {
+        why.push(format!(
+            "from={} to={}",
+            m.from.map_or("-".into(), |v| v.to_string()),
+            m.to.map_or("-".into(), |v| v.to_string())
+        ));
+    }
+    if let Some(k) = m.every {
+        why.push(format!("every={k}"));
+    }
+    if let Some(p) = m.probability {
+        let d = draw("scenario-draw", seed, tenant, scenario, rule, call);
+        let u = unit(&d[..8]);
+        if u >= p {
+            return None;
+        }
+        why.push(format!("draw {u:.4} < {p}"));
+    }
+    Some(why.join(", "))
+}
+
+/// The digest behind one rule call's random choices: (seed, tenant, scenario, rule, call).
+fn draw(domain: &str, seed: u64, tenant: &str, scenario: &str, rule: usize, call: u64) -> [u8; 32] {
+    ids::derive(
+        domain,
+        seed,
+        &[
+            tenant.as_bytes(),
+            scenario.as_bytes(),
+            &(rule as u64).to_le_bytes(),
+            &call.to_le_bytes(),
+        ],
+    )
+}
+
+/// A uniform number in [0, 1) from 8 bytes (53 bits of precision).
+fn unit(bytes: &[u8]) -> f64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(bytes);
+    (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::from_pairs(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn engine(seed: u64, text: &str) -> Engine {
+        Engine::new(seed, vec![(file::parse(text).unwrap(), None)])
+    }
+
+    fn decide(e: &Engine, action: Action, tenant: &str, p: &Params) -> Option<Decision> {
+        e.decide(&Input {
+            action,
+            tenant,
+            region_id: p.get("RegionId"),
+            params: p,
+            now_unix: 1_700_000_000,
+        })
+    }
+
+    fn code(d: &Option<Decision>) -> Option<&'static str> {
+        d.as_ref()?.act.as_ref()?.error.as_ref().map(|e| e.code)
+    }
+
+    #[test]
+    fn globs_match_like_shell_patterns() {
+        let cases = [
+            ("abc", "abc", true),
+            ("abc", "abd", false),
+            ("a*", "a", true),
+            ("a*", "abc", true),
+            ("*c", "abc", true),
+            ("*b*", "abc", true),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("*", "", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("k-*-prod", "k-1-prod", true),
+            ("k-*-prod", "k-1-prod2", false),
+            ("a?c", "aéc", true),
+            ("é*", "éa", true),
+            ("*", "日本", true),
+            ("a*", "b*", false),
+        ];
+        for (pat, s, want) in cases {
+            assert_eq!(Glob::new(pat).matches(s), want, "{pat} ~ {s}");
+        }
+    }
+
+    #[test]
+    fn first_matching_rule_wins_and_static_criteria_filter() {
+        let e = engine(
+            0,
+            r#"{"name":"s","rules":[
+              {"match":{"action":"CreateKeyPair","access_key_id":"t1","params":{"KeyPairName":"k-*"}},"effect":{"error":"KeyPair.AlreadyExist"}},
+              {"match":{"action":["CreateKeyPair","ImportKeyPair"],"region_id":"cn-*"},"effect":{"error":"Throttling"}}
+            ]}"#,
+        );
+        let p = params(&[("RegionId", "cn-hangzhou"), ("KeyPairName", "k-1")]);
+        assert_eq!(
+            code(&decide(&e, Action::CreateKeyPair, "t1", &p)),
+            Some("KeyPair.AlreadyExist")
+        );
+        assert_eq!(
+            code(&decide(&e, Action::CreateKeyPair, "t2", &p)),
+            Some("Throttling")
+        );
+        assert_eq!(
+            code(&decide(&e, Action::ImportKeyPair, "t1", &p)),
+            Some("Throttling")
+        );
+        assert_eq!(decide(&e, Action::DescribeKeyPairs, "t1", &p), None);
+        let eu = params(&[("RegionId", "eu-central-1"), ("KeyPairName", "x")]);
+        assert_eq!(decide(&e, Action::CreateKeyPair, "t1", &eu), None);
+    }
+
+    #[test]
+    fn call_index_criteria_count_per_tenant() {
+        let e = engine(
+            0,
+            r#"{"name":"s","rules":[{"match":{"action":"CreateKeyPair","every":2,"from":3},"effect":{"error":"Throttling"}}]}"#,
+        );
+        let p = params(&[]);
+        let fired: Vec<bool> = (0..8)
+            .map(|_| decide(&e, Action::CreateKeyPair, "a", &p).is_some())
+            .collect();
+        assert_eq!(fired, [false, false, false, true, false, true, false, true]);
+        assert!(
+            decide(&e, Action::CreateKeyPair, "b", &p).is_none(),
+            "b starts at call 1"
+        );
+        e.reset_counters(Some("a"));
+        assert!(decide(&e, Action::CreateKeyPair, "a", &p).is_none());
+    }
+
+    #[test]
+    fn sequences_advance_per_firing_and_exhausted_ones_fall_through() {
+        let e = engine(
+            0,
+            r#"{"name":"s","rules":[
+              {"match":{"action":"CreateKeyPair"},"effect":{"sequence":[{"error":"Throttling.User"},{"error":"Throttling.User"},"pass"]}},
+              {"match":{"action":"CreateKeyPair"},"effect":{"error":"ServiceUnavailable"}}
+            ]}"#,
+        );
+        let p = params(&[]);
+        let seq: Vec<Option<&str>> = (0..5)
+            .map(|_| {
+                let d = decide(&e, Action::CreateKeyPair, "t", &p);
+                code(&d).or(d.as_ref().map(|_| "pass"))
+            })
+            .collect();
+        assert_eq!(
+            seq,
+            [
+                Some("Throttling.User"),
+                Some("Throttling.User"),
+                Some("pass"),
+                Some("ServiceUnavailable"),
+                Some("ServiceUnavailable")
+            ]
+        );
+        let c = engine(
+            0,
+            r#"{"name":"s","rules":[{"effect":{"sequence":["pass",{"error":"Throttling"}],"cycle":true}}]}"#,
+        );
+        let seq: Vec<Option<&str>> = (0..4)
+            .map(|_| code(&decide(&c, Action::DescribeRegions, "t", &p)))
+            .collect();
+        assert_eq!(seq, [None, Some("Throttling"), None, Some("Throttling")]);
+    }
+
+    #[test]
+    fn probability_draws_depend_on_seed_tenant_and_call_only() {
+        let text = r#"{"name":"p","rules":[{"match":{"action":"CreateKeyPair","probability":0.5},"effect":{"error":"Throttling"}}]}"#;
+        let p = params(&[]);
+        let pattern = |seed: u64, noise: bool| -> Vec<bool> {
+            let e = engine(seed, text);
+            (0..32)
+                .map(|_| {
+                    if noise {
+                        decide(&e, Action::CreateKeyPair, "other", &p);
+                    }
+                    decide(&e, Action::CreateKeyPair, "t", &p).is_some()
+                })
+                .collect()
+        };
+        let a = pattern(7, false);
+        assert_eq!(
+            a,
+            pattern(7, true),
+            "another tenant's traffic changes nothing"
+        );
+        assert_ne!(a, pattern(8, false));
+        let n = a.iter().filter(|b| **b).count();
+        assert!((6..=26).contains(&n), "{n} of 32 fired");
+    }
+
+    #[test]
+    fn latency_samples_stay_within_their_distribution() {
+        let cases = [
+            (Dist::Fixed(300), 300, 300),
+            (Dist::Uniform(10, 20), 10, 20),
+            (
+                Dist::Lognormal {
+                    median_ms: 100.0,
+                    sigma: 1.0,
+                    cap_ms: 500,
+                },
+                1,
+                500,
+            ),
+        ];
+        for (dist, lo, hi) in cases {
+            for i in 0..200u64 {
+                let d = ids::derive("t", i, &[]);
+                let ms = dist.sample(unit(&d[..8]), unit(&d[8..16]));
+                assert!((lo..=hi).contains(&ms), "{dist:?}: {ms}");
+            }
+        }
+        let median = Dist::Lognormal {
+            median_ms: 100.0,
+            sigma: 0.5,
+            cap_ms: 60_000,
+        };
+        assert_eq!(median.sample(0.5, 0.25), 100, "z = 0 gives the median");
+        assert_eq!(Dist::Uniform(0, 9).sample(0.999_999, 0.0), 9);
+    }
+
+    #[test]
+    fn latency_of_a_decision_is_deterministic() {
+        let text = r#"{"name":"l","rules":[{"effect":{"latency":{"uniform":{"min_ms":0,"max_ms":100000}}}}]}"#;
+        let p = params(&[]);
+        let run = |seed| {
+            let e = engine(seed, text);
+            (0..4)
+                .map(|_| {
+                    decide(&e, Action::DescribeRegions, "t", &p)
+                        .unwrap()
+                        .latency
+                        .unwrap()
+                        .0
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(1), run(1));
+        assert_ne!(run(1), run(2));
+    }
+
+    #[test]
+    fn replacing_a_scenario_keeps_its_place_and_restarts_its_counters() {
+        let e = engine(
+            0,
+            r#"{"name":"a","rules":[{"match":{"nth":1},"effect":{"error":"Throttling"}}]}"#,
+        );
+        e.add(
+            file::parse(r#"{"name":"b","rules":[{"effect":{"error":"InternalError"}}]}"#).unwrap(),
+            None,
+        );
+        let p = params(&[]);
+        assert_eq!(
+            code(&decide(&e, Action::DescribeRegions, "t", &p)),
+            Some("Throttling")
+        );
+        assert_eq!(
+            code(&decide(&e, Action::DescribeRegions, "t", &p)),
+            Some("InternalError")
+        );
+        let again = file::parse(
+            r#"{"name":"a","rules":[{"match":{"nth":1},"effect":{"error":"Throttling.Api"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(e.add(again, None), Added::Replaced);
+        assert_eq!(
+            code(&decide(&e, Action::DescribeRegions, "t", &p)),
+            Some("Throttling.Api")
+        );
+        let names: Vec<String> = e.list().into_iter().map(|l| l.file.name).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(e.remove("a"));
+        assert_eq!(e.clear(), 1);
+    }
+
+    #[test]
+    fn reloading_replaces_the_scenario_of_that_file_only() {
+        let a = std::path::Path::new("/a.json");
+        let e = Engine::new(
+            0,
+            vec![
+                (
+                    file::parse(r#"{"name":"a","rules":[{"effect":{"error":"Throttling"}}]}"#)
+                        .unwrap(),
+                    Some(a.into()),
+                ),
+                (
+                    file::parse(r#"{"name":"b","rules":[{"effect":"pass"}]}"#).unwrap(),
+                    None,
+                ),
+            ],
+        );
+        let renamed =
+            file::parse(r#"{"name":"a2","rules":[{"effect":{"error":"Throttling.Api"}}]}"#)
+                .unwrap();
+        e.reload(a, renamed).unwrap();
+        let clash = file::parse(r#"{"name":"b","rules":[{"effect":"pass"}]}"#).unwrap();
+        assert_eq!(
+            e.reload(a, clash).unwrap_err(),
+            "another loaded scenario is already named \"b\""
+        );
+        let other = file::parse(r#"{"name":"c","rules":[{"effect":"pass"}]}"#).unwrap();
+        assert!(e.reload(std::path::Path::new("/c.json"), other).is_err());
+        let names: Vec<String> = e.list().into_iter().map(|l| l.file.name).collect();
+        assert_eq!(names, ["a2", "b"]);
+        assert_eq!(e.sources(), [std::path::PathBuf::from("/a.json")]);
+    }
+
+    #[test]
+    fn windows_use_the_server_clock() {
+        let e = engine(
+            0,
+            r#"{"name":"w","rules":[{"match":{"window":{"start":"2023-11-14T22:00:00Z","end":"2023-11-14T23:00:00Z"}},"effect":{"error":"Throttling"}}]}"#,
+        );
+        let p = params(&[]);
+        let at = |now| {
+            e.decide(&Input {
+                action: Action::DescribeRegions,
+                tenant: "t",
+                region_id: None,
+                params: &p,
+                now_unix: now,
+            })
+            .is_some()
+        };
+        // 2023-11-14T22:13:20Z
+        assert!(at(1_700_000_000));
+        assert!(!at(1_700_000_000 - 3600));
+        assert!(!at(1_700_002_800), "end is excluded");
+        assert!(at(1_700_002_799));
+    }
+}

@@ -1,0 +1,306 @@
+//! Faults on the wire: [`MockBody`], the response body type of the whole service, and
+//! [`respond`], which turns a rendered response plus an optional fault and body delay into
+//! what hyper sends.
+//!
+//! hyper writes the status line and headers as soon as the body first returns `Pending`, so
+//! faults that must show the headers before failing insert a `Flush` (one `Pending` with an
+//! immediate wake-up). A body that returns an error makes hyper drop the connection without
+//! finishing the message: that is how "close after headers", "truncate" and "lie long" cut
+//! the connection. "reset" and "hang" never produce a response; the service returns
+//! [`Abort`], its only error, and hyper closes the connection.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, SERVER};
+use hyper::{Response, StatusCode};
+use tokio::time::Sleep;
+
+use super::Fault;
+use crate::protocol::response::Rendered;
+
+/// The service's only error: the connection is dropped without a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Abort;
+
+impl fmt::Display for Abort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection aborted by a scenario fault")
+    }
+}
+
+impl std::error::Error for Abort {}
+
+/// A body that ends the connection mid-message on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyAbort;
+
+impl fmt::Display for BodyAbort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("response body cut by a scenario fault")
+    }
+}
+
+impl std::error::Error for BodyAbort {}
+
+/// Whether `fault` works on the real response's bytes (so the real action must run).
+pub fn shapes_body(fault: &Fault) -> bool {
+    matches!(
+        fault,
+        Fault::CloseAfterHeaders
+            | Fault::Truncate { .. }
+            | Fault::ContentLengthShort
+            | Fault::ContentLengthLong
+            | Fault::Drip { .. }
+    )
+}
+
+#[derive(Debug)]
+enum Part {
+    Data(Bytes),
+    Wait(Duration),
+    /// Return `Pending` once so hyper flushes what it has buffered.
+    Flush,
+    Fail,
+}
+
+/// The response body: a plain buffer, or a script of data, waits and a failure.
+#[derive(Debug)]
+pub struct MockBody {
+    parts: VecDeque<Part>,
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// Known length (plain bodies); scripted bodies set Content-Length themselves.
+    exact: Option<u64>,
+}
+
+impl MockBody {
+    /// A complete body; hyper sets Content-Length.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        Self {
+            exact: Some(bytes.len() as u64),
+            parts: VecDeque::from([Part::Data(bytes)]),
+            sleep: None,
+        }
+    }
+
+    fn scripted(parts: Vec<Part>) -> Self {
+        Self {
+            parts: parts.into(),
+            sleep: None,
+            exact: None,
+        }
+    }
+}
+
+impl Body for MockBody {
+    type Data = Bytes;
+    type Error = BodyAbort;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyAbort>>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(sleep) = &mut this.sleep {
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.sleep = None;
+            }
+            match this.parts.pop_front() {
+                None => return Poll::Ready(None),
+                Some(Part::Data(b)) if b.is_empty() => {}
+                Some(Part::Data(b)) => return Poll::Ready(Some(Ok(Frame::data(b)))),
+                Some(Part::Wait(d)) => this.sleep = Some(Box::pin(tokio::time::sleep(d))),
+                Some(Part::Flush) => {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Some(Part::Fail) => return Poll::Ready(Some(Err(BodyAbort))),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.is_empty() && self.sleep.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.exact {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
+}
+
+/// A plain response.
+pub fn plain(
+    status: u16,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<MockBody> {
+    let mut resp = Response::new(MockBody::full(body));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+fn scripted(
+    status: u16,
+    content_type: &'static str,
+    declared_len: u64,
+    parts: Vec<Part>,
+) -> Response<MockBody> {
+    let mut resp = Response::new(MockBody::scripted(parts));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(declared_len));
+    resp
+}
+
+/// The page a load balancer in front of the API shows (Alibaba's front ends run Tengine).
+pub fn html_page(status: u16) -> String {
+    let title = match status {
+        502 => "502 Bad Gateway",
+        503 => "503 Service Temporarily Unavailable",
+        _ => "504 Gateway Time-out",
+    };
+    format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>Tengine</center>\r\n</body>\r\n</html>\r\n"
+    )
+}
+
+/// 64 printable bytes that parse as neither JSON nor XML, derived from `noise`.
+pub fn garbage(noise: &[u8; 32]) -> Vec<u8> {
+    const ALPHABET: &[u8] =
+        b"!#$%()*+,-./0123456789:;=?@ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcdefghijklmnopqrstuvwxyz|~";
+    let mut out = b"%!".to_vec();
+    out.extend(
+        noise
+            .iter()
+            .chain(noise.iter())
+            .take(62)
+            .map(|b| ALPHABET[*b as usize % ALPHABET.len()]),
+    );
+    out
+}
+
+/// Builds what goes on the wire for `rendered` under `fault` (none: the response itself),
+/// with `body_delay` between the headers and the body.
+///
+/// # Errors
+/// [`Abort`] for `reset` and `hang` (the caller sleeps for `hang` first).
+pub fn respond(
+    rendered: Rendered,
+    fault: Option<Fault>,
+    body_delay: Option<Duration>,
+    noise: &[u8; 32],
+) -> Result<Response<MockBody>, Abort> {
+    let body = Bytes::from(rendered.body);
+    let len = body.len() as u64;
+    let ct = rendered.content_type;
+    // Headers first, then the delay, when a delay goes between them.
+    let lead = |mut parts: Vec<Part>| -> Vec<Part> {
+        if let Some(d) = body_delay {
+            parts.splice(0..0, [Part::Flush, Part::Wait(d)]);
+        }
+        parts
+    };
+    let simple = |status: u16, ct: &'static str, body: Bytes| match body_delay {
+        None => plain(status, ct, body),
+        Some(_) => scripted(status, ct, body.len() as u64, lead(vec![Part::Data(body)])),
+    };
+    Ok(match fault {
+        None => simple(rendered.status, ct, body),
+        Some(Fault::Reset | Fault::Hang { .. }) => return Err(Abort),
+        Some(Fault::Garbage) => simple(200, ct, Bytes::from(garbage(noise))),
+        Some(Fault::Empty) => simple(200, ct, Bytes::new()),
+        Some(Fault::Html502) => html(simple(502, "text/html", Bytes::from(html_page(502)))),
+        Some(Fault::Html503) => html(simple(503, "text/html", Bytes::from(html_page(503)))),
+        Some(Fault::Html504) => html(simple(504, "text/html", Bytes::from(html_page(504)))),
+        Some(Fault::CloseAfterHeaders) => scripted(
+            rendered.status,
+            ct,
+            len,
+            lead(vec![Part::Flush, Part::Fail]),
+        ),
+        Some(Fault::Truncate { bytes }) => {
+            // Always at least one byte short, whatever k says.
+            let k = bytes.min(len.saturating_sub(1)) as usize;
+            scripted(
+                rendered.status,
+                ct,
+                len,
+                lead(vec![Part::Data(body.slice(..k)), Part::Flush, Part::Fail]),
+            )
+        }
+        Some(Fault::ContentLengthShort) => {
+            // hyper sends no more than the declared length: the client reads a cut body on
+            // a connection that looks healthy.
+            scripted(rendered.status, ct, len / 2, lead(vec![Part::Data(body)]))
+        }
+        Some(Fault::ContentLengthLong) => scripted(
+            rendered.status,
+            ct,
+            len + 64,
+            lead(vec![Part::Data(body), Part::Flush, Part::Fail]),
+        ),
+        Some(Fault::Drip { bytes, interval_ms }) => {
+            let step = bytes.max(1) as usize;
+            let mut parts = vec![Part::Flush];
+            let mut at = 0;
+            while at < body.len() {
+                if at > 0 {
+                    parts.push(Part::Wait(Duration::from_millis(interval_ms)));
+                }
+                let end = (at + step).min(body.len());
+                parts.push(Part::Data(body.slice(at..end)));
+                at = end;
+            }
+            scripted(rendered.status, ct, len, lead(parts))
+        }
+    })
+}
+
+fn html(mut resp: Response<MockBody>) -> Response<MockBody> {
+    resp.headers_mut()
+        .insert(SERVER, HeaderValue::from_static("Tengine"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_neither_json_nor_xml() {
+        for seed in 0..50u64 {
+            let g = garbage(&crate::ids::derive("g", seed, &[]));
+            assert_eq!(g.len(), 64);
+            assert!(serde_json::from_slice::<serde_json::Value>(&g).is_err());
+            assert!(!g.contains(&b'<'));
+        }
+    }
+
+    #[test]
+    fn only_body_shaping_faults_need_the_real_response() {
+        assert!(shapes_body(&Fault::Drip {
+            bytes: 1,
+            interval_ms: 1
+        }));
+        assert!(shapes_body(&Fault::Truncate { bytes: 1 }));
+        assert!(!shapes_body(&Fault::Reset));
+        assert!(!shapes_body(&Fault::Html503));
+    }
+}

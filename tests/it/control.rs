@@ -1,0 +1,362 @@
+//! The control API under `/__mock/`: health, scenarios (list, add, replace, remove), reset
+//! (all or one tenant), the journal and its filters, and turning the API off.
+
+use bytes::Bytes;
+use ecs_mock::config::Config;
+use http_body_util::Full;
+use hyper::Request;
+use serde_json::{json, Value};
+
+use crate::scenarios::{control, journal, server_with};
+use crate::support::{send, TestServer};
+
+const REGION: &str = "cn-hangzhou";
+
+fn throttle_first_call(name: &str) -> Value {
+    json!({"name": name, "rules": [
+        {"match": {"action": "CreateKeyPair", "nth": 1}, "effect": {"error": "Throttling.User"}}]})
+}
+
+#[tokio::test]
+async fn health_answers_without_a_signature() {
+    let server = TestServer::start(77).await;
+    let (status, body) = control(&server, "GET", "/__mock/health", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["seed"], 77);
+    assert_eq!(body["scenarios"], 0);
+}
+
+#[tokio::test]
+async fn posting_a_scenario_adds_it_and_posting_the_same_name_replaces_it() {
+    // Arrange
+    let server = TestServer::start(0).await;
+    // Act
+    let (added, a) = control(
+        &server,
+        "POST",
+        "/__mock/scenarios",
+        Some(throttle_first_call("x")),
+    )
+    .await;
+    let (other, _) = control(
+        &server,
+        "POST",
+        "/__mock/scenarios",
+        Some(json!({"name": "y", "rules": [{"effect": {"error": "ServiceUnavailable"}}]})),
+    )
+    .await;
+    let (replaced, r) = control(
+        &server,
+        "POST",
+        "/__mock/scenarios",
+        Some(throttle_first_call("x")),
+    )
+    .await;
+    let (listed, list) = control(&server, "GET", "/__mock/scenarios", None).await;
+    // Assert
+    assert_eq!((added, other, replaced, listed), (201, 201, 200, 200));
+    assert_eq!(a, json!({"name": "x", "rules": 1, "replaced": false}));
+    assert_eq!(r["replaced"], true);
+    let names: Vec<&Value> = list["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["name"])
+        .collect();
+    assert_eq!(
+        names,
+        [&json!("x"), &json!("y")],
+        "replacing keeps the place"
+    );
+    assert_eq!(
+        list["scenarios"][0]["rules"],
+        throttle_first_call("x")["rules"]
+    );
+    let call = server
+        .call("t-post", "CreateKeyPair")
+        .region(REGION)
+        .param("KeyPairName", "kk");
+    call.send().await.assert_error(400, "Throttling.User");
+    call.send().await.assert_error(503, "ServiceUnavailable");
+}
+
+#[tokio::test]
+async fn a_refused_scenario_gets_400_naming_the_rule_and_the_field() {
+    let server = TestServer::start(0).await;
+    let bad = json!({"name": "bad", "rules": [
+        {"effect": "pass"},
+        {"match": {"action": "DescribeKeyPairs"}, "effect": {"error": "KeyPair.AlreadyExist"}}]});
+    let (status, body) = control(&server, "POST", "/__mock/scenarios", Some(bad)).await;
+    assert_eq!(status, 400);
+    let reason = body["error"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "rules[1].effect.error: KeyPair.AlreadyExist is not documented for DescribeKeyPairs"
+        ),
+        "{reason}"
+    );
+    let req = Request::post("/__mock/scenarios")
+        .header("host", "x")
+        .body(Full::new(Bytes::from_static(b"{not json")))
+        .unwrap();
+    let resp = send(server.addr, req).await;
+    assert_eq!(resp.status, 400);
+    assert!(resp.json()["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("the body is not JSON"));
+    let (_, list) = control(&server, "GET", "/__mock/scenarios", None).await;
+    assert_eq!(list["scenarios"], json!([]));
+}
+
+#[tokio::test]
+async fn scenarios_are_removed_all_at_once_or_by_name() {
+    let server = server_with(
+        0,
+        &[
+            throttle_first_call("a"),
+            throttle_first_call("b"),
+            throttle_first_call("c"),
+        ],
+    )
+    .await;
+    let (status, body) = control(&server, "DELETE", "/__mock/scenarios/b", None).await;
+    assert_eq!((status, body), (200, json!({"removed": 1})));
+    let (status, body) = control(&server, "DELETE", "/__mock/scenarios/b", None).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"], "no scenario named \"b\" is loaded");
+    let (status, body) = control(&server, "DELETE", "/__mock/scenarios", None).await;
+    assert_eq!((status, body), (200, json!({"removed": 2})));
+    server
+        .call("t-del", "CreateKeyPair")
+        .send()
+        .await
+        .assert_error(400, "MissingParameter");
+}
+
+#[tokio::test]
+async fn reset_of_one_tenant_clears_its_state_counters_and_journal_only() {
+    // Arrange: both tenants get throttled once, then create a key.
+    let server = server_with(0, &[throttle_first_call("once")]).await;
+    for t in ["t-reset-a", "t-reset-b"] {
+        let call = server
+            .call(t, "CreateKeyPair")
+            .region(REGION)
+            .param("KeyPairName", "kept");
+        call.send().await.assert_error(400, "Throttling.User");
+        call.send().await.assert_ok();
+    }
+    // Act
+    let (status, body) = control(
+        &server,
+        "POST",
+        "/__mock/reset?access_key_id=t-reset-a",
+        None,
+    )
+    .await;
+    // Assert
+    assert_eq!(
+        (status, body),
+        (200, json!({"reset": {"access_key_id": "t-reset-a"}}))
+    );
+    assert!(server.app.store.key_pairs("t-reset-a", REGION).is_empty());
+    assert_eq!(server.app.store.key_pairs("t-reset-b", REGION).len(), 1);
+    assert!(journal(&server, "t-reset-a").await.is_empty());
+    assert_eq!(journal(&server, "t-reset-b").await.len(), 2);
+    let again = |t: &str| {
+        server
+            .call(t, "CreateKeyPair")
+            .region(REGION)
+            .param("KeyPairName", "kept")
+    };
+    again("t-reset-a")
+        .send()
+        .await
+        .assert_error(400, "Throttling.User");
+    again("t-reset-b")
+        .send()
+        .await
+        .assert_error(400, "KeyPair.AlreadyExist");
+}
+
+#[tokio::test]
+async fn reset_without_a_tenant_clears_everything_and_restarts_request_ids() {
+    let server = TestServer::start(3).await;
+    let call = server
+        .call("t-reset-all", "CreateKeyPair")
+        .region(REGION)
+        .param("KeyPairName", "k1");
+    let first = call.send().await;
+    first.assert_ok();
+    let (status, body) = control(&server, "POST", "/__mock/reset", None).await;
+    assert_eq!((status, body), (200, json!({"reset": "all"})));
+    let again = call.send().await;
+    again.assert_ok();
+    assert_eq!(
+        again.json(),
+        first.json(),
+        "a reset mock answers like a fresh one"
+    );
+    assert_eq!(journal(&server, "t-reset-all").await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_journal_records_each_request_with_its_decision_and_no_secrets() {
+    // Arrange
+    let server = server_with(
+        0,
+        &[json!({"name": "j", "rules": [
+            {"match": {"action": "CreateKeyPair", "params": {"KeyPairName": "boom-*"}},
+             "effect": {"error": "InternalError"}, "comment": "names starting with boom"}]})],
+    )
+    .await;
+    // Act
+    server
+        .call("t-j", "CreateKeyPair")
+        .region(REGION)
+        .param("KeyPairName", "boom-1")
+        .send()
+        .await;
+    server.call("t-j", "DescribeRegions").send().await;
+    server
+        .call("t-other", "CreateKeyPair")
+        .region(REGION)
+        .param("KeyPairName", "boom-1")
+        .send()
+        .await;
+    control(&server, "GET", "/__mock/health", None).await;
+    // Assert
+    let entries = journal(&server, "t-j").await;
+    assert_eq!(
+        entries.len(),
+        2,
+        "control calls and other tenants are not listed"
+    );
+    let e = &entries[0];
+    assert_eq!(e["seq"], 1);
+    assert_eq!(e["tenant"], "t-j");
+    assert_eq!(e["action"], "CreateKeyPair");
+    assert_eq!(e["action_call"], 1);
+    assert_eq!(e["status"], 500);
+    assert_eq!(e["code"], "InternalError");
+    assert_eq!(e["latency_ms"], 0);
+    assert_eq!(e["params"]["KeyPairName"], "boom-1");
+    assert_eq!(e["params"]["AccessKeyId"], "t-j");
+    assert!(e["params"].get("Signature").is_none(), "{e}");
+    assert!(e["time"].as_u64().unwrap() > 1_600_000_000);
+    assert_eq!(e["request_id"].as_str().unwrap().len(), 36);
+    assert_eq!(
+        e["rule"],
+        json!({"scenario": "j", "rule": 0, "call": 1,
+               "why": "action=CreateKeyPair, KeyPairName=boom-*, call 1 for this tenant (names starting with boom)"})
+    );
+    assert_eq!(e["effect"], json!({"error": "InternalError"}));
+    assert_eq!(entries[1]["rule"], Value::Null);
+    assert_eq!(entries[1]["effect"], Value::Null);
+    assert_eq!(entries[1]["action"], "DescribeRegions");
+    assert_eq!(entries[1]["status"], 200);
+    assert_eq!(entries[1]["code"], Value::Null);
+    let (_, by_action) =
+        control(&server, "GET", "/__mock/journal?action=CreateKeyPair", None).await;
+    let tenants: Vec<&Value> = by_action["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["tenant"])
+        .collect();
+    assert_eq!(tenants, [&json!("t-j"), &json!("t-other")]);
+}
+
+#[tokio::test]
+async fn control_requests_are_never_faulted() {
+    let server = server_with(
+        0,
+        &[json!({"name": "all", "rules": [{"effect": {"fault": "reset"}}]})],
+    )
+    .await;
+    let (status, body) = control(&server, "GET", "/__mock/health", None).await;
+    assert_eq!((status, &body["scenarios"]), (200, &json!(1)));
+    let (status, _) = control(&server, "DELETE", "/__mock/scenarios", None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn bad_control_requests_get_clear_errors() {
+    let server = TestServer::start(0).await;
+    let cases: &[(&str, &str, u16, &str)] = &[
+        ("GET", "/__mock/nope", 404, "no control endpoint GET /__mock/nope"),
+        ("POST", "/__mock/health", 405, "POST is not allowed on /__mock/health"),
+        ("GET", "/__mock/reset", 405, "GET is not allowed on /__mock/reset"),
+        (
+            "GET",
+            "/__mock/journal?tenant=x",
+            400,
+            "unknown query parameter \"tenant\"; expected one of access_key_id, action, format, name",
+        ),
+        (
+            "GET",
+            "/__mock/journal?format=csv",
+            400,
+            "format \"csv\" is not known; use \"entries\" (default) or \"scenario\"",
+        ),
+    ];
+    for (method, path, status, error) in cases {
+        let (got, body) = control(&server, method, path, None).await;
+        assert_eq!(
+            (got, body["error"].as_str().unwrap()),
+            (*status, *error),
+            "{method} {path}"
+        );
+    }
+    let mut small = Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    small.limits.max_body_bytes = 16;
+    let server = TestServer::with_config(small).await;
+    let (status, body) = control(
+        &server,
+        "POST",
+        "/__mock/scenarios",
+        Some(throttle_first_call("big")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (413, "the body exceeds 16 bytes")
+    );
+}
+
+#[tokio::test]
+async fn the_control_api_can_be_turned_off() {
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.control_api = false;
+    let server = TestServer::with_config(config).await;
+    let req = Request::get("/__mock/health?Format=JSON")
+        .header("host", "x")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = send(server.addr, req).await;
+    resp.assert_error(404, "InvalidAction.NotFound");
+}
+
+#[tokio::test]
+async fn requests_rejected_before_decoding_are_journaled_too() {
+    // Arrange
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.limits.max_body_bytes = 8;
+    let server = TestServer::with_config(config).await;
+    let big = Request::post("/?Action=CreateKeyPair&AccessKeyId=t-big&Format=JSON")
+        .header("host", "x")
+        .body(Full::new(Bytes::from_static(b"0123456789abcdef")))
+        .unwrap();
+    // Act
+    send(server.addr, big)
+        .await
+        .assert_error(413, "Request.TooLarge");
+    // Assert
+    let entries = journal(&server, "t-big").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["action"], "CreateKeyPair");
+    assert_eq!(entries[0]["status"], 413);
+    assert_eq!(entries[0]["code"], "Request.TooLarge");
+    assert_eq!(entries[0]["rule"], Value::Null);
+}
