@@ -12,6 +12,10 @@
 //! POST   /__mock/reset[?access_key_id=X]    state, rule counters and journal; of one tenant with X
 //! GET    /__mock/journal[?access_key_id=X&action=A]      {"entries":[…]} oldest first
 //! GET    /__mock/journal?format=scenario[&…&name=N]       a scenario replaying the decisions
+//! GET    /__mock/state                      the whole state document (as --state-file holds it)
+//! PUT    /__mock/state                      body = a state document: replaces all state
+//! POST   /__mock/snapshot                   save to --state-file now: {"saved": path}
+//! POST   /__mock/shutdown                   graceful shutdown, like SIGTERM: 202
 //! ```
 //! Errors are `{"error": "..."}` with 400 (bad input), 404 (no such endpoint or scenario),
 //! 405 (known path, other method) or 413 (body too large).
@@ -114,12 +118,59 @@ fn route(
                 let q = query_params(query, &["access_key_id"])?;
                 let tenant = q.get("access_key_id");
                 app.store.reset(tenant);
+                // A reset account starts again as the fixtures declare it, like at start.
+                for fixtures in &app.config.fixtures {
+                    fixtures.apply_to(&app.store, tenant);
+                }
                 app.scenarios.reset_counters(tenant);
                 app.journal.reset(tenant);
                 Ok((
                     StatusCode::OK,
                     json!({ "reset": tenant.map_or(Value::from("all"), |t| json!({"access_key_id": t})) }),
                 ))
+            }
+            _ => not_allowed(),
+        },
+        "state" => match *method {
+            Method::GET => {
+                query_params(query, &[])?;
+                let doc = serde_json::to_value(app.store.export())
+                    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                Ok((StatusCode::OK, doc))
+            }
+            Method::PUT => {
+                query_params(query, &[])?;
+                let doc: crate::store::StateDoc = serde_json::from_slice(&body)
+                    .map_err(|e| bad(format!("the body is not a state document: {e}")))?;
+                app.store.restore(doc).map_err(bad)?;
+                Ok((StatusCode::OK, json!({ "restored": true })))
+            }
+            _ => not_allowed(),
+        },
+        "snapshot" => match *method {
+            Method::POST => {
+                query_params(query, &[])?;
+                let Some(path) = &app.config.state_file else {
+                    return Err(bad("no --state-file is configured; use GET /__mock/state"));
+                };
+                app.save_state().map_err(|e| {
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("cannot write {}: {e}", path.display()),
+                    )
+                })?;
+                Ok((
+                    StatusCode::OK,
+                    json!({ "saved": path.display().to_string() }),
+                ))
+            }
+            _ => not_allowed(),
+        },
+        "shutdown" => match *method {
+            Method::POST => {
+                query_params(query, &[])?;
+                app.shutdown.notify_one();
+                Ok((StatusCode::ACCEPTED, json!({ "shutting_down": true })))
             }
             _ => not_allowed(),
         },

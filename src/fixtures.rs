@@ -267,7 +267,16 @@ impl Fixtures {
     ///
     /// An instance id the account already holds is replaced, and loses any key pair binding.
     pub fn apply(&self, store: &Store) {
+        self.apply_to(store, None);
+    }
+
+    /// [`Fixtures::apply`] for one tenant only (`Some`), or all (`None`): after a reset of one
+    /// tenant, only that tenant's fixtures come back.
+    pub fn apply_to(&self, store: &Store, only: Option<&str>) {
         for (ak, account) in &self.accounts {
+            if only.is_some_and(|t| t != ak) {
+                continue;
+            }
             store.with_account(ak, |acc| {
                 acc.resource_groups
                     .extend(account.resource_groups.iter().cloned());

@@ -87,6 +87,7 @@ impl Server {
                     });
                 }
                 () = &mut shutdown => break,
+                () = self.app.shutdown.notified() => break,
             }
         }
         drop(self.listener);

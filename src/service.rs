@@ -46,6 +46,8 @@ pub struct App {
     pub scenarios: Engine,
     /// Every answered API request.
     pub journal: Journal,
+    /// Signalled by `POST /__mock/shutdown`; the server drains and exits as on SIGTERM.
+    pub shutdown: tokio::sync::Notify,
 }
 
 impl App {
@@ -74,6 +76,7 @@ impl App {
             nonces: auth::NonceCache::new(NONCE_CAPACITY),
             scenarios: Engine::new(config.seed, config.scenarios.clone()),
             journal: Journal::new(config.journal_capacity),
+            shutdown: tokio::sync::Notify::new(),
             config,
         });
         if let Some(interval) = app.config.watch {

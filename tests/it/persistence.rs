@@ -124,3 +124,117 @@ async fn a_corrupt_state_file_is_refused_and_left_alone() {
     assert!(format!("{err:#}").contains("seed"), "{err:#}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn state_can_be_exported_restored_snapshotted_and_the_server_shut_down_over_the_control_api()
+{
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::Request;
+
+    use crate::support::send;
+
+    let dir =
+        std::env::temp_dir().join(format!("ecs-mock-it-control-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.json");
+    let _ = std::fs::remove_file(&state);
+    // Arrange: a key in one server.
+    let a = TestServer::with_config(config(5, &state)).await;
+    a.call("t-ctl", "ImportKeyPair")
+        .region("cn-hangzhou")
+        .param("KeyPairName", "k1")
+        .param(
+            "PublicKeyBody",
+            include_str!("../fixtures/pubkeys/ecdsa256.pub"),
+        )
+        .send()
+        .await
+        .assert_ok();
+    // Act: export, and restore into another server with the same seed.
+    let exported = send(
+        a.addr,
+        Request::get("/__mock/state")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(exported.status, 200);
+    let b = TestServer::start(5).await;
+    let put = send(
+        b.addr,
+        Request::put("/__mock/state")
+            .body(Full::new(Bytes::from(exported.body.clone())))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    let listed = b
+        .call("t-ctl", "DescribeKeyPairs")
+        .region("cn-hangzhou")
+        .send()
+        .await
+        .json();
+    assert_eq!(listed["KeyPairs"]["KeyPair"][0]["KeyPairName"], "k1");
+    // A state document from another seed is refused with the reason, and nothing changes.
+    let other = TestServer::start(6).await;
+    let refused = send(
+        other.addr,
+        Request::put("/__mock/state")
+            .body(Full::new(Bytes::from(exported.body.clone())))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.json()["error"].as_str().unwrap().contains("seed"));
+    let garbage = send(
+        other.addr,
+        Request::put("/__mock/state")
+            .body(Full::new(Bytes::from_static(b"{\"version\":")))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(garbage.status, 400);
+    // Snapshot writes the state file now; without one configured it says so.
+    let snap = send(
+        a.addr,
+        Request::post("/__mock/snapshot")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(snap.status, 200, "{}", snap.body);
+    assert!(ecs_mock::persist::load(&state)
+        .unwrap()
+        .unwrap()
+        .accounts
+        .contains_key("t-ctl"));
+    let no_file = send(
+        b.addr,
+        Request::post("/__mock/snapshot")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(no_file.status, 400);
+    // Shutdown over the control API drains and stops the server like SIGTERM.
+    let bye = send(
+        a.addr,
+        Request::post("/__mock/shutdown")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(bye.status, 202);
+    let mut refused_connection = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(a.addr).await.is_err() {
+            refused_connection = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(refused_connection, "the listener closed after POST /__mock/shutdown");
+    a.stop().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
