@@ -61,12 +61,17 @@ const RESULT_NOT_ATTACHED = { Success: 'false', Code: 'InvalidKeyPair.NotAttache
 // ------------------------------------------------------------------------------------------
 // The server under test
 
+const started = [];
+// However the suite ends (a server failing to start, an exception), no server outlives it.
+process.on('exit', () => started.forEach((p) => p.exitCode === null && p.kill()));
+
 async function startMock(args, { fixtures = true } = {}) {
   const target = process.env.CARGO_TARGET_DIR || 'target';
   const binary = process.env.ECS_MOCK_BIN || path.resolve(REPO, target, 'release', 'ecs-mock');
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ECS_MOCK_')));
   const all = ['--listen', '127.0.0.1:0', '--seed', String(SEED), ...(fixtures ? ['--fixtures', FIXTURES] : []), ...args];
   const proc = spawn(binary, all, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(proc);
   let log = '';
   proc.stderr.on('data', (d) => { log = (log + d).slice(-2000); });
   const lines = readline.createInterface({ input: proc.stdout });
@@ -519,19 +524,125 @@ function register(drv) {
     eq((await drv.describe(fx, { name })).KeyPairs.KeyPair[0].ResourceGroupId, FIXTURE_GROUPS[0], 'group');
     await drv.delete(fx, JSON.stringify([name]));
   });
+
+  // --------------------------------------------------------------------------------- errors
+
+  t('CreateKeyPair of an existing name fails with KeyPair.AlreadyExist', async () => {
+    const ak = drv.tenant('dup');
+    await drv.create(ak, 'sdk-dup');
+    await drv.expectError(() => drv.create(ak, 'sdk-dup'), 'KeyPair.AlreadyExist');
+  });
+
+  t('ImportKeyPair of an existing name fails with KeyPair.AlreadyExist', async () => {
+    const ak = drv.tenant('dup-import');
+    await drv.importKey(ak, 'sdk-dup', sshKey('rsa').public);
+    await drv.expectError(() => drv.importKey(ak, 'sdk-dup', sshKey('rsa').public), 'KeyPair.AlreadyExist');
+  });
+
+  // `(` `)` `*` `!` `'` go raw on the wire from Node (wire doc §1): a name with them is malformed.
+  for (const bad of ['1-starts-with-a-digit', 'x', 'http://sdk-key', 'has space', "it's(bad)*!"]) {
+    t(`CreateKeyPair named ${JSON.stringify(bad)} fails with InvalidKeyPairName.Malformed`, async () => {
+      await drv.expectError(() => drv.create(drv.tenant('malformed'), bad), 'InvalidKeyPairName.Malformed');
+    });
+  }
+
+  t('ImportKeyPair with a malformed name fails with InvalidKeyPairName.Malformed', async () => {
+    await drv.expectError(() => drv.importKey(drv.tenant('malformed-import'), '-dash-first', sshKey('rsa').public), 'InvalidKeyPairName.Malformed');
+  });
+
+  t('CreateKeyPair in an unknown region fails with InvalidRegionId.NotFound', async () => {
+    await drv.expectError(() => drv.create(drv.tenant('region'), 'sdk-region', { region: 'cn-atlantis' }), 'InvalidRegionId.NotFound');
+  });
+
+  for (const [what, text] of [['garbage', 'this is not a public key'], ['bad base64', 'ssh-rsa AAAA!!!notbase64 x'], ['ed25519 (not a documented type)', null]]) {
+    t(`ImportKeyPair of ${what} fails with InvalidPublicKeyBody.Malformed`, async () => {
+      const body = text === null ? sshKey('ed25519').public : text;
+      await drv.expectError(() => drv.importKey(drv.tenant('bad-public'), 'sdk-bad-public', body), 'InvalidPublicKeyBody.Malformed');
+    });
+  }
+
+  for (const [what, names] of [['a comma list', 'sdk-a,sdk-b'], ['an empty array', '[]'], ['a JSON object', '{"a":1}']]) {
+    t(`DeleteKeyPairs with ${what} fails with InvalidKeyPairNames.ValueNotSupported`, async () => {
+      await drv.expectError(() => drv.delete(drv.tenant('bad-names'), names), 'InvalidKeyPairNames.ValueNotSupported');
+    });
+  }
+
+  t('AttachKeyPair to a Windows instance fails with DependencyViolation.WindowsInstance', async () => {
+    await drv.create(fx, 'sdk-win');
+    await drv.expectError(() => drv.attach(fx, 'sdk-win', JSON.stringify([LINUX_RUNNING, WINDOWS])), 'DependencyViolation.WindowsInstance');
+    await drv.delete(fx, JSON.stringify(['sdk-win']));
+  });
+
+  t('AttachKeyPair of an unknown key pair fails with InvalidKeyPairName.NotFound', async () => {
+    await drv.expectError(() => drv.attach(fx, 'sdk-no-such-key', JSON.stringify([LINUX_RUNNING])), 'InvalidKeyPairName.NotFound');
+  });
+
+  t('DeleteKeyPairs of an attached key pair fails with InvalidParameter.KeypairAlreadyAttachedInstance', async () => {
+    await drv.create(fx, 'sdk-attached');
+    await drv.attach(fx, 'sdk-attached', JSON.stringify([LINUX_STOPPED]));
+    await drv.expectError(() => drv.delete(fx, JSON.stringify(['sdk-attached'])), 'InvalidParameter.KeypairAlreadyAttachedInstance');
+    await drv.detach(fx, 'sdk-attached', JSON.stringify([LINUX_STOPPED]));
+    await drv.delete(fx, JSON.stringify(['sdk-attached']));
+  });
+
+  t('JoinResourceGroup to an unknown group fails with InvalidResourceGroup.NotFound', async () => {
+    const ak = drv.tenant('join-unknown');
+    await drv.create(ak, 'sdk-join-unknown');
+    await drv.expectError(() => drv.join(ak, 'rg-doesnotexist0001', 'sdk-join-unknown'), 'InvalidResourceGroup.NotFound');
+  });
+
+  t('TagResources of an unknown key pair fails with InvalidResourceId.NotFound', async () => {
+    await drv.expectError(() => drv.tag(drv.tenant('tag-unknown'), ['sdk-nothing'], [['k', 'v']]), 'InvalidResourceId.NotFound');
+  });
+
+  t('DescribeRegions with AcceptLanguage=fr fails with InvalidAcceptLanguage.NotFound', async () => {
+    await drv.expectError(() => drv.regions(drv.tenant('lang'), 'fr'), 'InvalidAcceptLanguage.NotFound');
+  });
+}
+
+// Against a server started with --credential sdk-known:known-secret.
+function registerAuth(endpointOf, signatureAlgorithm) {
+  const label = signatureAlgorithm === 'v2' ? 'node V1' : 'node V3';
+  const t = (name, fn) => test(`${label}: ${name}`, fn);
+
+  t('with --credential, the configured AccessKeyId and secret succeed', async () => {
+    const d = new Driver(endpointOf(), signatureAlgorithm, 'known-secret');
+    eq((await d.regions('sdk-known', 'en-US')).Regions.Region.length, 27, 'regions');
+  });
+
+  t('with --credential, an unknown AccessKeyId fails with InvalidAccessKeyId.NotFound', async () => {
+    const d = new Driver(endpointOf(), signatureAlgorithm);
+    await d.expectError(() => d.regions('sdk-unknown', 'en-US'), 'InvalidAccessKeyId.NotFound');
+  });
+
+  t("a wrong secret fails with SignatureDoesNotMatch quoting the server's string to sign", async () => {
+    const d = new Driver(endpointOf(), signatureAlgorithm, 'wrong-secret');
+    const rest = signatureAlgorithm === 'v2' ? /^POST&%2F&\S+$/ : /^ACS3-HMAC-SHA256\n[0-9a-f]{64}$/;
+    await d.expectError(() => d.regions('sdk-known', 'en-US'), 'SignatureDoesNotMatch', {
+      status: 400,
+      messageCheck: (msg) => {
+        expect(msg.startsWith(SIGNATURE_MISMATCH_PREFIX), `message ${msg}`);
+        expect(rest.test(msg.slice(SIGNATURE_MISMATCH_PREFIX.length)), `string to sign in ${msg}`);
+      },
+    });
+  });
 }
 
 async function main() {
   console.log('# node: @alicloud/ecs20140526 7.11.6 against ecs-mock');
   const mock = await startMock([]);
+  // --credential refuses fixtures for other AccessKeyIds, so this server has none.
+  const auth = await startMock(['--credential', 'sdk-known:known-secret'], { fixtures: false });
   let failed = 1;
   try {
     for (const algorithm of [null, 'v2']) {
       register(new Driver(mock.endpoint, algorithm));
+      registerAuth(() => auth.endpoint, algorithm);
     }
     failed = await runAll();
   } finally {
     await mock.stop();
+    await auth.stop();
     fs.rmSync(keyDir, { recursive: true, force: true });
   }
   process.exitCode = failed ? 1 : 0;

@@ -26,6 +26,7 @@ from common import (
     RESULT_NO_INSTANCE,
     RESULT_NOT_ATTACHED,
     RESULT_OK,
+    WINDOWS,
     check_private_key,
     eq,
     expect,
@@ -263,3 +264,92 @@ def register(suite, drv, keys):
         drv.create(fx, name, rg=FIXTURE_GROUPS[0])
         eq(drv.describe(fx, name=name)["KeyPairs"]["KeyPair"][0]["ResourceGroupId"], FIXTURE_GROUPS[0], "group")
         drv.delete(fx, json.dumps([name]))
+
+    # ----------------------------------------------------------------------------------- errors
+
+    @case("CreateKeyPair of an existing name fails with KeyPair.AlreadyExist")
+    def _():
+        ak = drv.tenant("dup")
+        drv.create(ak, "sdk-dup")
+        drv.expect_error(lambda: drv.create(ak, "sdk-dup"), "KeyPair.AlreadyExist")
+
+    @case("ImportKeyPair of an existing name fails with KeyPair.AlreadyExist")
+    def _():
+        ak = drv.tenant("dup-import")
+        public, _ = keys.get("rsa")
+        drv.import_key(ak, "sdk-dup", public)
+        drv.expect_error(lambda: drv.import_key(ak, "sdk-dup", public), "KeyPair.AlreadyExist")
+
+    for bad in ("1-starts-with-a-digit", "x", "http://sdk-key", "has space"):
+
+        @case(f"CreateKeyPair named {bad!r} fails with InvalidKeyPairName.Malformed")
+        def _(bad=bad):
+            drv.expect_error(lambda: drv.create(drv.tenant("malformed"), bad), "InvalidKeyPairName.Malformed")
+
+    @case("ImportKeyPair with a malformed name fails with InvalidKeyPairName.Malformed")
+    def _():
+        public, _ = keys.get("rsa")
+        drv.expect_error(
+            lambda: drv.import_key(drv.tenant("malformed-import"), "-dash-first", public), "InvalidKeyPairName.Malformed"
+        )
+
+    @case("CreateKeyPair in an unknown region fails with InvalidRegionId.NotFound")
+    def _():
+        drv.expect_error(
+            lambda: drv.create(drv.tenant("region"), "sdk-region", region="cn-atlantis"), "InvalidRegionId.NotFound"
+        )
+
+    for what, text in (
+        ("garbage", "this is not a public key"),
+        ("bad base64", "ssh-rsa AAAA!!!notbase64 x"),
+        ("ed25519 (not a documented type)", None),
+    ):
+
+        @case(f"ImportKeyPair of {what} fails with InvalidPublicKeyBody.Malformed")
+        def _(text=text):
+            body = text if text is not None else keys.get("ed25519")[0]
+            drv.expect_error(
+                lambda: drv.import_key(drv.tenant("bad-public"), "sdk-bad-public", body), "InvalidPublicKeyBody.Malformed"
+            )
+
+    for what, names in (("a comma list", "sdk-a,sdk-b"), ("an empty array", "[]"), ("a JSON object", '{"a":1}')):
+
+        @case(f"DeleteKeyPairs with {what} fails with InvalidKeyPairNames.ValueNotSupported")
+        def _(names=names):
+            drv.expect_error(lambda: drv.delete(drv.tenant("bad-names"), names), "InvalidKeyPairNames.ValueNotSupported")
+
+    @case("AttachKeyPair to a Windows instance fails with DependencyViolation.WindowsInstance")
+    def _():
+        drv.create(fx, "sdk-win")
+        drv.expect_error(
+            lambda: drv.attach(fx, "sdk-win", json.dumps([LINUX_RUNNING, WINDOWS])), "DependencyViolation.WindowsInstance"
+        )
+        drv.delete(fx, json.dumps(["sdk-win"]))  # the whole request failed: nothing was attached
+
+    @case("AttachKeyPair of an unknown key pair fails with InvalidKeyPairName.NotFound")
+    def _():
+        drv.expect_error(lambda: drv.attach(fx, "sdk-no-such-key", json.dumps([LINUX_RUNNING])), "InvalidKeyPairName.NotFound")
+
+    @case("DeleteKeyPairs of an attached key pair fails with InvalidParameter.KeypairAlreadyAttachedInstance")
+    def _():
+        drv.create(fx, "sdk-attached")
+        drv.attach(fx, "sdk-attached", json.dumps([LINUX_STOPPED]))
+        drv.expect_error(lambda: drv.delete(fx, json.dumps(["sdk-attached"])), "InvalidParameter.KeypairAlreadyAttachedInstance")
+        drv.detach(fx, "sdk-attached", json.dumps([LINUX_STOPPED]))
+        drv.delete(fx, json.dumps(["sdk-attached"]))
+
+    @case("JoinResourceGroup to an unknown group fails with InvalidResourceGroup.NotFound")
+    def _():
+        ak = drv.tenant("join-unknown")
+        drv.create(ak, "sdk-join-unknown")
+        drv.expect_error(lambda: drv.join(ak, "rg-doesnotexist0001", "sdk-join-unknown"), "InvalidResourceGroup.NotFound")
+
+    @case("TagResources of an unknown key pair fails with InvalidResourceId.NotFound")
+    def _():
+        drv.expect_error(
+            lambda: drv.tag(drv.tenant("tag-unknown"), ["sdk-nothing"], [("k", "v")]), "InvalidResourceId.NotFound"
+        )
+
+    @case("DescribeRegions with AcceptLanguage=fr fails with InvalidAcceptLanguage.NotFound")
+    def _():
+        drv.expect_error(lambda: drv.regions(drv.tenant("lang"), "fr"), "InvalidAcceptLanguage.NotFound")

@@ -7,6 +7,7 @@ Only the standard library and `cryptography` are imported here, so both virtuale
 (py-v2 and py-legacy) can use this module.
 """
 
+import atexit
 import base64
 import datetime
 import hashlib
@@ -143,6 +144,8 @@ class Mock:
             self.stop()
             raise RuntimeError(f"ecs-mock did not start (first line {line!r}); log: {log}")
         self.endpoint = m.group(1)
+        # Stopped however the suite ends (a later server failing to start, an exception).
+        atexit.register(self.stop)
         # Keep draining stdout so the server can never block on a full pipe.
         threading.Thread(target=self.proc.stdout.read, daemon=True).start()
 
@@ -153,6 +156,8 @@ class Mock:
             return ""
 
     def stop(self):
+        if self.log.closed:
+            return
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

@@ -185,11 +185,42 @@ def check_exception(e, code, status, message):
     eq(str(e), f"HTTP Status: {status} Error:{code} {message} RequestID: {rid}", "str(e)")
 
 
+def register_auth(suite, endpoint):
+    """Against a server started with --credential sdk-known:known-secret."""
+
+    def case(name):
+        return suite.case(f"py-legacy V1: {name}")
+
+    @case("with --credential, the configured AccessKeyId and secret succeed")
+    def _():
+        d = Driver(endpoint, "known-secret")
+        eq(len(d.regions("sdk-known", "en-US")["Regions"]["Region"]), 27, "regions")
+
+    @case("with --credential, an unknown AccessKeyId fails with InvalidAccessKeyId.NotFound")
+    def _():
+        d = Driver(endpoint)
+        d.expect_error(lambda: d.regions("sdk-unknown", "en-US"), "InvalidAccessKeyId.NotFound")
+
+    for action in ("DescribeRegions", "CreateKeyPair"):
+
+        @case(f"{action} with a wrong secret: the client reports InvalidAccessKeySecret")
+        def _(action=action):
+            d = Driver(endpoint, "wrong-secret")
+            if action == "DescribeRegions":
+                call = lambda: d.regions("sdk-known", "en-US")  # noqa: E731
+            else:
+                call = lambda: d.create("sdk-known", "sdk-never-created")  # noqa: E731
+            d.expect_error(call, "InvalidAccessKeySecret", status=400, message=INVALID_SECRET_MESSAGE)
+
+
 def build(keys):
     suite = Suite("py-legacy: aliyun-python-sdk-ecs 4.24.83 + aliyun-python-sdk-core 2.16.1 against ecs-mock")
     mock = Mock(SEED)
+    # --credential refuses fixtures for other AccessKeyIds, so this server has none.
+    auth = Mock(SEED, "--credential", "sdk-known:known-secret", fixtures=False)
     cases.register(suite, Driver(mock.endpoint), keys)
-    return suite, (mock,)
+    register_auth(suite, auth.endpoint)
+    return suite, (mock, auth)
 
 
 if __name__ == "__main__":

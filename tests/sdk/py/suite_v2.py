@@ -6,7 +6,9 @@ Run: tests/sdk/.venv-py-v2/bin/python tests/sdk/py/suite_v2.py   (after tests/sd
 the venv up and built target/release/ecs-mock; ECS_MOCK_BIN overrides the binary).
 """
 
+import re
 import sys
+import uuid
 
 from alibabacloud_ecs20140526 import models as m
 from alibabacloud_ecs20140526.client import Client
@@ -19,13 +21,18 @@ from common import (
     REGION,
     REQUEST_ID,
     SECRET,
+    SIGNATURE_MISMATCH_PREFIX,
     STATUS,
     Check,
     Mock,
     SshKeys,
     Suite,
+    check_raw_error,
     eq,
     expect,
+    raw_v1,
+    raw_v3,
+    utc_stamp,
 )
 
 SEED = 5
@@ -172,12 +179,106 @@ def check_exception(e, code, status, message, message_check=None):
     eq((e.description, e.detail), ("None", "None"), ".description, .detail")
 
 
+def register_auth(suite, endpoint, label, signature_algorithm):
+    """Against a server started with --credential sdk-known:known-secret."""
+
+    def case(name):
+        return suite.case(f"{label}: {name}")
+
+    def drv(secret=SECRET):
+        return Driver(endpoint, signature_algorithm, secret)
+
+    @case("with --credential, the configured AccessKeyId and secret succeed")
+    def _():
+        d = drv("known-secret")
+        body = d.regions("sdk-known", "en-US")
+        eq(len(body["Regions"]["Region"]), 27, "regions")
+
+    @case("with --credential, an unknown AccessKeyId fails with InvalidAccessKeyId.NotFound")
+    def _():
+        d = drv()
+        d.expect_error(lambda: d.regions("sdk-unknown", "en-US"), "InvalidAccessKeyId.NotFound")
+
+    @case("a wrong secret fails with SignatureDoesNotMatch quoting the server's string to sign")
+    def _():
+        d = drv("wrong-secret")
+        if signature_algorithm == "v2":
+            rest = r"POST&%2F&\S+"
+        else:
+            rest = "ACS3-HMAC-SHA256\n[0-9a-f]{64}"
+
+        def message_check(msg):
+            expect(msg.startswith(SIGNATURE_MISMATCH_PREFIX), f"message {msg!r}")
+            expect(re.fullmatch(rest, msg[len(SIGNATURE_MISMATCH_PREFIX):]), f"string to sign in {msg!r}")
+
+        try:
+            d.regions("sdk-known", "en-US")
+        except (ClientException, ServerException) as e:
+            check_exception(e, "SignatureDoesNotMatch", 400, None, message_check)
+        else:
+            raise Check("no exception")
+
+
+def register_raw(suite, endpoint):
+    """Timestamps and nonces an SDK never gets wrong, sent by hand with the same algorithms."""
+    ak = "raw-signer"
+    params = {"RegionId": REGION, "AcceptLanguage": "en-US"}
+
+    def case(name):
+        return suite.case(f"raw {name}")
+
+    for scheme, send, stamp_name in (("V1", raw_v1, "timestamp"), ("V3", raw_v3, "date")):
+
+        @case(f"{scheme}: a correctly signed request succeeds (control for the cases below)")
+        def _(send=send):
+            status, body = send(endpoint, ak, SECRET, "DescribeRegions", params)
+            eq(status, 200, f"status (body {body})")
+            eq(len(body["Regions"]["Region"]), 27, "regions")
+
+        @case(f"{scheme}: the same nonce twice within the window fails with SignatureNonceUsed")
+        def _(send=send):
+            nonce = uuid.uuid4().hex
+            status, body = send(endpoint, ak, SECRET, "DescribeRegions", params, nonce=nonce)
+            eq(status, 200, f"first use (body {body})")
+            status, body = send(endpoint, ak, SECRET, "DescribeRegions", params, nonce=nonce)
+            check_raw_error(status, body, "SignatureNonceUsed")
+
+        @case(f"{scheme}: the same nonce from another AccessKeyId is accepted")
+        def _(send=send):
+            nonce = uuid.uuid4().hex
+            eq(send(endpoint, ak, SECRET, "DescribeRegions", params, nonce=nonce)[0], 200, "first AccessKeyId")
+            eq(send(endpoint, ak + "-2", SECRET, "DescribeRegions", params, nonce=nonce)[0], 200, "second AccessKeyId")
+
+        for offset in (-16 * 60, 16 * 60):
+
+            @case(f"{scheme}: a {stamp_name} {offset // 60:+d} min from now fails with InvalidTimeStamp.Expired")
+            def _(send=send, stamp_name=stamp_name, offset=offset):
+                status, body = send(endpoint, ak, SECRET, "DescribeRegions", params, **{stamp_name: utc_stamp(offset)})
+                check_raw_error(status, body, "InvalidTimeStamp.Expired")
+
+        @case(f"{scheme}: a {stamp_name} 14 min in the past is inside the window")
+        def _(send=send, stamp_name=stamp_name):
+            status, body = send(endpoint, ak, SECRET, "DescribeRegions", params, **{stamp_name: utc_stamp(-14 * 60)})
+            eq(status, 200, f"status (body {body})")
+
+        for bad in ("2024-01-01 00:00:00", "2024-01-01T00:00:00", "1700000000", "2024-13-01T00:00:00Z"):
+
+            @case(f"{scheme}: the {stamp_name} {bad!r} fails with InvalidTimeStamp.Format")
+            def _(send=send, stamp_name=stamp_name, bad=bad):
+                status, body = send(endpoint, ak, SECRET, "DescribeRegions", params, **{stamp_name: bad})
+                check_raw_error(status, body, "InvalidTimeStamp.Format")
+
+
 def build(keys):
     suite = Suite("py-v2: alibabacloud-ecs20140526 7.11.8 against ecs-mock")
     mock = Mock(SEED)
+    # --credential refuses fixtures for other AccessKeyIds, so this server has none.
+    auth = Mock(SEED, "--credential", "sdk-known:known-secret", fixtures=False)
     for algorithm in (None, "v2"):
         cases.register(suite, Driver(mock.endpoint, algorithm), keys)
-    return suite, (mock,)
+        register_auth(suite, auth.endpoint, "py-v2 V1" if algorithm else "py-v2 V3", algorithm)
+    register_raw(suite, mock.endpoint)
+    return suite, (mock, auth)
 
 
 if __name__ == "__main__":
