@@ -51,6 +51,7 @@ const ERRORS = {
   'InvalidResourceGroup.NotFound': [404, 'The ResourceGroup provided does not exist in our records.'],
   'InvalidAcceptLanguage.NotFound': [404, 'Only Chinese (zh-CN), English (en-US), and Japanese (ja) are allowed.'],
   'InvalidResourceId.NotFound': [404, 'The specified ResourceIds are not found in our records.'],
+  'QuotaExceed.KeyPair': [403, 'The key pair quota exceeds.'],
 };
 const SIGNATURE_MISMATCH_PREFIX = 'Specified signature is not matched with our calculation. server string to sign is:';
 // Per-instance outcomes of Attach/DetachKeyPair (mock decisions; see tests/sdk/py/common.py).
@@ -525,6 +526,19 @@ function register(drv) {
     await drv.delete(fx, JSON.stringify([name]));
   });
 
+  t('names and tag values with spaces, reserved and non-ASCII characters survive signing and round-trip', async () => {
+    // Node sends `*!'()` raw and spaces as %20 (wire doc §1); the server must verify and decode.
+    const ak = drv.tenant('charset');
+    const name = '密钥-ключ:key_1.a';
+    const tags = [['team name', "a b+c*d~e!f'g(h)i"], ['ünïcødé/键', '值 & = ? # % 100%'], ['empty', '']];
+    const body = await drv.create(ak, name, { tags });
+    eq(body.KeyPairName, name, 'KeyPairName');
+    const kp = (await drv.describe(ak, { name })).KeyPairs.KeyPair;
+    eq(kp.map((k) => k.KeyPairName), [name], 'DescribeKeyPairs by the exact name');
+    eq(kp[0].Tags.Tag, tags.map(([TagKey, TagValue]) => ({ TagKey, TagValue })), 'Tags.Tag');
+    eq(namesOf(await drv.describe(ak, { tags: [tags[1]] })), [name], 'DescribeKeyPairs by a non-ASCII tag');
+  });
+
   // --------------------------------------------------------------------------------- errors
 
   t('CreateKeyPair of an existing name fails with KeyPair.AlreadyExist', async () => {
@@ -566,6 +580,17 @@ function register(drv) {
       await drv.expectError(() => drv.delete(drv.tenant('bad-names'), names), 'InvalidKeyPairNames.ValueNotSupported');
     });
   }
+
+  t('the 501st key pair of a region fails with QuotaExceed.KeyPair; other regions are not affected', async () => {
+    const ak = drv.tenant('quota');
+    const pub = sshKey('rsa').public;
+    for (let i = 0; i < 500; i += 1) await drv.importKey(ak, `sdk-q-${i}`, pub); // imports: no key generation
+    await drv.expectError(() => drv.create(ak, 'sdk-q-over'), 'QuotaExceed.KeyPair');
+    await drv.expectError(() => drv.importKey(ak, 'sdk-q-over', pub), 'QuotaExceed.KeyPair');
+    await drv.create(ak, 'sdk-q-elsewhere', { region: 'cn-beijing' });
+    await drv.delete(ak, JSON.stringify(['sdk-q-0']));
+    eq((await drv.create(ak, 'sdk-q-over')).KeyPairName, 'sdk-q-over', 'create after freeing one unit');
+  });
 
   t('AttachKeyPair to a Windows instance fails with DependencyViolation.WindowsInstance', async () => {
     await drv.create(fx, 'sdk-win');

@@ -265,6 +265,20 @@ def register(suite, drv, keys):
         eq(drv.describe(fx, name=name)["KeyPairs"]["KeyPair"][0]["ResourceGroupId"], FIXTURE_GROUPS[0], "group")
         drv.delete(fx, json.dumps([name]))
 
+    @case("names and tag values with spaces, reserved and non-ASCII characters survive signing and round-trip")
+    def _():
+        # The SDKs encode these differently on the wire (wire doc §1: `+` vs `%20`, raw vs
+        # percent-encoded `*!'()`); the server must verify the signature of each and decode alike.
+        ak = drv.tenant("charset")
+        name = "密钥-ключ:key_1.a"
+        tags = [("team name", "a b+c*d~e!f'g(h)i"), ("ünïcødé/键", "值 & = ? # % 100%"), ("empty", "")]
+        body = drv.create(ak, name, tags=tags)
+        eq(body["KeyPairName"], name, "KeyPairName")
+        kp = drv.describe(ak, name=name)["KeyPairs"]["KeyPair"]
+        eq([k["KeyPairName"] for k in kp], [name], "DescribeKeyPairs by the exact name")
+        eq(kp[0]["Tags"]["Tag"], [{"TagKey": k, "TagValue": v} for k, v in tags], "Tags.Tag")
+        eq(names_of(drv.describe(ak, tags=[tags[1]])), [name], "DescribeKeyPairs by a non-ASCII tag")
+
     # ----------------------------------------------------------------------------------- errors
 
     @case("CreateKeyPair of an existing name fails with KeyPair.AlreadyExist")
@@ -317,6 +331,18 @@ def register(suite, drv, keys):
         @case(f"DeleteKeyPairs with {what} fails with InvalidKeyPairNames.ValueNotSupported")
         def _(names=names):
             drv.expect_error(lambda: drv.delete(drv.tenant("bad-names"), names), "InvalidKeyPairNames.ValueNotSupported")
+
+    @case("the 501st key pair of a region fails with QuotaExceed.KeyPair; other regions are not affected")
+    def _():
+        ak = drv.tenant("quota")
+        public, _ = keys.get("rsa")
+        for i in range(500):  # imports: no key generation, so this stays fast
+            drv.import_key(ak, f"sdk-q-{i}", public)
+        drv.expect_error(lambda: drv.create(ak, "sdk-q-over"), "QuotaExceed.KeyPair")
+        drv.expect_error(lambda: drv.import_key(ak, "sdk-q-over", public), "QuotaExceed.KeyPair")
+        drv.create(ak, "sdk-q-elsewhere", region="cn-beijing")
+        drv.delete(ak, json.dumps(["sdk-q-0"]))
+        eq(drv.create(ak, "sdk-q-over")["KeyPairName"], "sdk-q-over", "create after freeing one unit")
 
     @case("AttachKeyPair to a Windows instance fails with DependencyViolation.WindowsInstance")
     def _():

@@ -65,6 +65,7 @@ MESSAGES = {
     "InvalidResourceGroup.NotFound": "The ResourceGroup provided does not exist in our records.",
     "InvalidAcceptLanguage.NotFound": "Only Chinese (zh-CN), English (en-US), and Japanese (ja) are allowed.",
     "InvalidResourceId.NotFound": "The specified ResourceIds are not found in our records.",
+    "QuotaExceed.KeyPair": "The key pair quota exceeds.",
 }
 STATUS = {
     "KeyPair.AlreadyExist": 400,
@@ -83,6 +84,7 @@ STATUS = {
     "InvalidResourceGroup.NotFound": 404,
     "InvalidAcceptLanguage.NotFound": 404,
     "InvalidResourceId.NotFound": 404,
+    "QuotaExceed.KeyPair": 403,
 }
 # Per-instance outcomes of Attach/DetachKeyPair (mock decisions, src/actions/attach_key_pair.rs
 # and detach_key_pair.rs; the API reference documents only the success values).
