@@ -110,6 +110,11 @@ pub struct Cli {
     #[arg(long, env = "ECS_MOCK_JOURNAL_CAPACITY", default_value_t = crate::journal::DEFAULT_CAPACITY)]
     pub journal_capacity: usize,
 
+    /// Connections served at once; a connection beyond it is answered 503 ServiceUnavailable
+    /// and closed, and the server keeps serving the others.
+    #[arg(long, env = "ECS_MOCK_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
     /// Log filter (tracing syntax), e.g. `info` or `ecs_mock=debug`. Logs go to stderr.
     #[arg(long, env = "ECS_MOCK_LOG", default_value = "warn")]
     pub log: String,
@@ -140,6 +145,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     pub max_params: usize,
     pub header_timeout: Duration,
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -148,6 +155,7 @@ impl Default for Limits {
             max_body_bytes: 1 << 20,
             max_params: 1000,
             header_timeout: Duration::from_secs(30),
+            max_connections: 1024,
         }
     }
 }
@@ -254,8 +262,12 @@ impl Config {
                 );
             }
         }
-        if cli.max_body_bytes == 0 || cli.max_params == 0 || cli.header_timeout_secs == 0 {
-            bail!("--max-body-bytes, --max-params and --header-timeout-secs must be positive");
+        if cli.max_body_bytes == 0
+            || cli.max_params == 0
+            || cli.header_timeout_secs == 0
+            || cli.max_connections == 0
+        {
+            bail!("--max-body-bytes, --max-params, --header-timeout-secs and --max-connections must be positive");
         }
         if cli.journal_capacity == 0 {
             bail!("--journal-capacity must be positive");
@@ -282,6 +294,7 @@ impl Config {
                 max_body_bytes: cli.max_body_bytes,
                 max_params: cli.max_params,
                 header_timeout: Duration::from_secs(cli.header_timeout_secs),
+                max_connections: cli.max_connections,
             },
             clock: Clock::system(),
             allow_ed25519: cli.allow_ed25519,

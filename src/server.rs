@@ -10,10 +10,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::Config;
-use crate::service::{self, App};
+use crate::service::{self, App, ResetOnAbort};
 
 /// How long in-flight requests may run after shutdown starts.
 pub const GRACE: Duration = Duration::from_secs(10);
@@ -58,6 +59,7 @@ impl Server {
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let graceful = GracefulShutdown::new();
         let limits = self.app.config.limits;
+        let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -72,8 +74,29 @@ impl Server {
                         }
                     };
                     let _ = stream.set_nodelay(true);
+                    let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+                        tokio::spawn(refuse_busy(stream));
+                        continue;
+                    };
+                    let reset = match stream.into_std().and_then(|s| Ok((s.try_clone()?, s))) {
+                        Ok((clone, std_stream)) => match TcpStream::from_std(std_stream) {
+                            Ok(s) => (s, ResetOnAbort(Arc::new(clone))),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot register the connection");
+                                continue;
+                            }
+                        },
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot duplicate the connection socket");
+                            continue;
+                        }
+                    };
+                    let (stream, reset) = reset;
                     let app = Arc::clone(&self.app);
-                    let svc = service_fn(move |req| service::handle(Arc::clone(&app), req));
+                    let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(reset.clone());
+                        service::handle(Arc::clone(&app), req)
+                    });
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(limits.header_timeout)
@@ -81,6 +104,7 @@ impl Server {
                         .serve_connection(TokioIo::new(stream), svc);
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {
+                        let _permit = permit;
                         if let Err(e) = conn.await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
@@ -102,6 +126,30 @@ impl Server {
             .context("cannot save the state file on shutdown")?;
         Ok(())
     }
+}
+
+/// Answers a connection over `--max-connections` with `503 ServiceUnavailable` (the ECS
+/// envelope, XML as the V1 default) and closes it, instead of letting it queue unseen.
+async fn refuse_busy(mut stream: TcpStream) {
+    let err = crate::error::ApiError::new(crate::error::Kind::ServiceUnavailable);
+    let body = crate::protocol::response::error(
+        &err,
+        "00000000-0000-0000-0000-000000000000",
+        crate::regions::host_id(None),
+        crate::protocol::response::Format::Xml,
+    );
+    let head = format!(
+        "HTTP/1.1 {} Service Unavailable\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.status,
+        body.content_type,
+        body.body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.write_all(&body.body).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 /// Binds, prints the `listening on` line and serves until `shutdown`.

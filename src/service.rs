@@ -97,6 +97,22 @@ impl App {
     }
 }
 
+/// A second handle on the connection's socket, put in each request's extensions by the
+/// server, so that an aborted connection (the `reset` fault) ends with a TCP RST rather than
+/// an orderly FIN: what a client sees when a load balancer or server resets it.
+#[derive(Debug, Clone)]
+pub struct ResetOnAbort(pub Arc<std::net::TcpStream>);
+
+impl ResetOnAbort {
+    /// Sets SO_LINGER to zero: the kernel then sends RST when the socket is closed.
+    fn arm(&self) {
+        if let Err(e) = socket2::SockRef::from(&*self.0).set_linger(Some(std::time::Duration::ZERO))
+        {
+            tracing::debug!(error = %e, "cannot arm the connection reset");
+        }
+    }
+}
+
 /// Handles one HTTP request.
 ///
 /// # Errors
@@ -151,7 +167,15 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Mo
                 body,
                 app.config.limits.max_params,
             ) {
-                Ok(api) => return process(&app, &api).await,
+                Ok(api) => {
+                    let answer = process(&app, &api).await;
+                    if answer.is_err() {
+                        if let Some(socket) = parts.extensions.get::<ResetOnAbort>() {
+                            socket.arm();
+                        }
+                    }
+                    return answer;
+                }
                 Err(e) => early_error(&app, raw_query, &headers, e),
             }
         }

@@ -271,3 +271,65 @@ async fn hang_sends_nothing_until_its_cap_then_closes() {
     assert!(matches!(late, Ok(0) | Err(_)), "{late:?}");
     assert!(start.elapsed() >= Duration::from_millis(5000));
 }
+
+#[tokio::test]
+async fn reset_is_a_real_tcp_reset_not_an_orderly_close() {
+    // Arrange
+    let server = faulty(&[("rst", json!("reset"))]).await;
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // Act
+    s.write_all(&wire(&request(&server, "rst"))).await.unwrap();
+    let mut buf = [0u8; 64];
+    let read = s.read(&mut buf).await;
+    // Assert: clients see ECONNRESET (the SDKs' "Connection reset by peer"), not EOF.
+    match read {
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+        Ok(n) => panic!("expected a reset, read {n} bytes"),
+    }
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_get_503_and_the_rest_are_served() {
+    // Arrange: a cap of 2 connections, both held open by idle clients.
+    let mut config = ecs_mock::config::Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.limits.max_connections = 2;
+    let server = TestServer::with_config(config).await;
+    let held: Vec<_> = hold_connections(server.addr, 2).await;
+    // Act: a third connection.
+    let third = server
+        .raw(b"GET /__mock/health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await;
+    // Assert
+    assert!(third.starts_with("HTTP/1.1 503"), "{third}");
+    assert!(third.contains("<Code>ServiceUnavailable</Code>"), "{third}");
+    drop(held);
+    // Once they are gone, connections are served again.
+    let mut served = false;
+    for _ in 0..50 {
+        let r = server
+            .raw(b"GET /__mock/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await;
+        if r.starts_with("HTTP/1.1 200") {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(served);
+}
+
+/// Opens `n` connections that each complete one keep-alive request and then stay open.
+async fn hold_connections(addr: std::net::SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /__mock/health HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        out.push(s);
+    }
+    out
+}

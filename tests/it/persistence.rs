@@ -234,7 +234,10 @@ async fn state_can_be_exported_restored_snapshotted_and_the_server_shut_down_ove
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(refused_connection, "the listener closed after POST /__mock/shutdown");
+    assert!(
+        refused_connection,
+        "the listener closed after POST /__mock/shutdown"
+    );
     a.stop().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
