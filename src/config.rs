@@ -115,6 +115,11 @@ pub struct Cli {
     #[arg(long, env = "ECS_MOCK_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
 
+    /// Seconds in-flight requests (injected delays included) may run after SIGTERM, SIGINT or
+    /// `POST /__mock/shutdown` before their connections are dropped.
+    #[arg(long, env = "ECS_MOCK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
     /// Log filter (tracing syntax), e.g. `info` or `ecs_mock=debug`. Logs go to stderr.
     #[arg(long, env = "ECS_MOCK_LOG", default_value = "warn")]
     pub log: String,
@@ -147,6 +152,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Connections served at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// How long in-flight requests may finish after shutdown starts.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Limits {
@@ -156,6 +163,7 @@ impl Default for Limits {
             max_params: 1000,
             header_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -295,6 +303,7 @@ impl Config {
                 max_params: cli.max_params,
                 header_timeout: Duration::from_secs(cli.header_timeout_secs),
                 max_connections: cli.max_connections,
+                shutdown_grace: Duration::from_secs(cli.shutdown_grace_secs),
             },
             clock: Clock::system(),
             allow_ed25519: cli.allow_ed25519,

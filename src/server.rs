@@ -16,9 +16,6 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::config::Config;
 use crate::service::{self, App, ResetOnAbort};
 
-/// How long in-flight requests may run after shutdown starts.
-pub const GRACE: Duration = Duration::from_secs(10);
-
 /// A bound, not yet serving, server.
 pub struct Server {
     listener: TcpListener,
@@ -52,7 +49,8 @@ impl Server {
         Arc::clone(&self.app)
     }
 
-    /// Serves until `shutdown` resolves, then drains connections for at most [`GRACE`].
+    /// Serves until `shutdown` resolves, then drains connections for at most the configured grace period
+    /// (`--shutdown-grace-secs`); whatever still runs then, injected delays included, is dropped.
     ///
     /// # Errors
     /// Never in practice; accept errors are logged and retried.
@@ -60,6 +58,9 @@ impl Server {
         let graceful = GracefulShutdown::new();
         let limits = self.app.config.limits;
         let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+        // Connection tasks live in a set so that, once the grace period is over, the ones
+        // still running (an injected 30 s delay, say) are aborted rather than left behind.
+        let mut conns = tokio::task::JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -103,24 +104,26 @@ impl Server {
                         .max_buf_size(64 * 1024)
                         .serve_connection(TokioIo::new(stream), svc);
                     let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
+                    conns.spawn(async move {
                         let _permit = permit;
                         if let Err(e) = conn.await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                     });
                 }
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
                 () = &mut shutdown => break,
                 () = self.app.shutdown.notified() => break,
             }
         }
         drop(self.listener);
-        if tokio::time::timeout(GRACE, graceful.shutdown())
+        if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
             .await
             .is_err()
         {
             tracing::warn!("grace period over; dropping remaining connections");
         }
+        conns.shutdown().await;
         self.app
             .save_state()
             .context("cannot save the state file on shutdown")?;

@@ -22,6 +22,7 @@ mod persistence;
 mod protocol;
 mod scenario_files;
 mod scenarios;
+mod shutdown;
 mod signatures;
 mod tag_resources;
 mod untag_resources;

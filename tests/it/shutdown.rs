@@ -1,0 +1,50 @@
+//! Graceful shutdown: in-flight requests finish within the grace period, injected delays do not
+//! outlive it, and the server stops accepting at once.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::scenarios::{config_with, try_send};
+use crate::support::TestServer;
+
+fn slow_regions(ms: u64) -> serde_json::Value {
+    json!({"name": "slow", "rules": [{"match": {"action": "DescribeRegions"}, "effect": {"latency": {"fixed_ms": ms}}}]})
+}
+
+#[tokio::test]
+async fn a_request_in_flight_at_shutdown_still_gets_its_answer() {
+    // Arrange: a 400 ms injected delay, well inside the grace period.
+    let server = TestServer::with_config(config_with(0, &[slow_regions(400)])).await;
+    let (addr, req) = (
+        server.addr,
+        server.call("t-drain", "DescribeRegions").build(),
+    );
+    let in_flight = tokio::spawn(async move { try_send(addr, req).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Act
+    server.stop().await;
+    // Assert
+    let resp = in_flight.await.unwrap().expect("answered, not dropped");
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
+}
+
+#[tokio::test]
+async fn an_injected_delay_longer_than_the_grace_period_is_cut_off() {
+    // Arrange: a 30 s delay and a 200 ms grace period.
+    let mut config = config_with(0, &[slow_regions(30_000)]);
+    config.limits.shutdown_grace = Duration::from_millis(200);
+    let server = TestServer::with_config(config).await;
+    let (addr, req) = (server.addr, server.call("t-cut", "DescribeRegions").build());
+    let in_flight = tokio::spawn(async move { try_send(addr, req).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Act: shutdown returns once the grace period is over, without waiting for the delay.
+    server.stop().await;
+    // Assert: the delayed request was dropped instead of answered 30 s later.
+    let outcome = in_flight.await.unwrap();
+    assert!(outcome.is_err(), "{outcome:?}");
+}
