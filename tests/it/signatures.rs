@@ -335,3 +335,35 @@ async fn replay_checks_follow_the_configured_clock() {
         .await
         .assert_error(400, "InvalidTimeStamp.Expired");
 }
+
+/// Regression (fuzz target `signature_v3`, first campaign): secrets "\0" and "" verified the
+/// same V3 signature. Not a defect: HMAC pads its key with zero bytes, so keys that differ
+/// only in trailing NULs are one key; the real service behaves the same. Pinned so that the
+/// property is known, and the fuzz target skips such pairs.
+#[test]
+fn v3_secrets_differing_only_in_trailing_nuls_are_the_same_hmac_key() {
+    use ecs_mock::signature::{v3_sign, verify_v3, V3Authorization, Verdict};
+    let headers = vec![("host".to_string(), "h".to_string())];
+    let canonical = ecs_mock::signature::v3_canonical_request(
+        "POST",
+        "/",
+        &[],
+        &headers,
+        &["host".to_string()],
+        &ecs_mock::signature::sha256_hex(b""),
+    );
+    let signature = v3_sign("\0", &ecs_mock::signature::v3_string_to_sign(&canonical));
+    let auth = V3Authorization {
+        access_key_id: "ak".into(),
+        signed_headers: vec!["host".into()],
+        signature,
+    };
+    assert_eq!(
+        verify_v3("POST", "/", &[], &headers, b"", &auth, ""),
+        Verdict::Ok
+    );
+    assert!(matches!(
+        verify_v3("POST", "/", &[], &headers, b"", &auth, "x"),
+        Verdict::Mismatch { .. }
+    ));
+}
