@@ -293,6 +293,13 @@ impl Config {
             }
             scenarios.push((s, Some(path.clone())));
         }
+        if scenarios.len() > crate::scenario::MAX_SCENARIOS {
+            bail!(
+                "{} --scenario files is more than the {} the mock holds",
+                scenarios.len(),
+                crate::scenario::MAX_SCENARIOS
+            );
+        }
         Ok(Self {
             listen: cli.listen,
             seed: cli.seed,

@@ -100,6 +100,12 @@ fn route(
                 let (status, replaced) = match added {
                     Added::New => (StatusCode::CREATED, false),
                     Added::Replaced => (StatusCode::OK, true),
+                    Added::Full => {
+                        return Err(bad(format!(
+                            "{} scenarios are loaded already, the most the mock holds; remove some first",
+                            crate::scenario::MAX_SCENARIOS
+                        )))
+                    }
                 };
                 tracing::info!(scenario = %name, rules, replaced, "scenario loaded");
                 Ok((

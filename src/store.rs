@@ -15,6 +15,9 @@ use crate::error::{ApiError, Kind};
 use crate::ids;
 use crate::validate::Tag;
 
+/// Distinct AccessKeyIds whose RequestId counters are kept apart.
+pub const MAX_COUNTED_TENANTS: usize = 100_000;
+
 /// Key pairs one account may hold in one region.
 pub const KEY_PAIR_QUOTA: usize = 500;
 
@@ -176,6 +179,15 @@ impl Store {
     /// tenant's ids do not depend on other tenants' traffic.
     pub fn next_request_ordinal(&self, tenant: &str) -> u64 {
         let mut inner = self.lock();
+        // Bounded: past the cap, new AccessKeyIds (typically a flood of random ones, which
+        // never authenticate) share the empty tenant's counter.
+        let tenant = if inner.request_ordinals.len() >= MAX_COUNTED_TENANTS
+            && !inner.request_ordinals.contains_key(tenant)
+        {
+            ""
+        } else {
+            tenant
+        };
         let n = inner
             .request_ordinals
             .entry(tenant.to_string())
@@ -379,6 +391,26 @@ mod tests {
             "KeyPair.AlreadyExist"
         );
         assert_eq!(store.key_pairs("t", "cn-hangzhou").len(), 1);
+    }
+
+    #[test]
+    fn request_counters_are_bounded_by_sharing_past_the_cap() {
+        let store = Store::new(0);
+        for i in 0..MAX_COUNTED_TENANTS {
+            store.next_request_ordinal(&format!("t{i}"));
+        }
+        assert_eq!(
+            store.next_request_ordinal("t0"),
+            2,
+            "known tenants keep their counter"
+        );
+        assert_eq!(store.next_request_ordinal("late-1"), 1);
+        assert_eq!(
+            store.next_request_ordinal("late-2"),
+            2,
+            "late tenants share one counter"
+        );
+        assert_eq!(store.lock().request_ordinals.len(), MAX_COUNTED_TENANTS + 1);
     }
 
     #[test]

@@ -53,6 +53,8 @@ use crate::error::{self, Kind};
 
 /// Longest delay a rule may ask for (latency, hang, each drip interval), in milliseconds.
 pub const MAX_DELAY_MS: u64 = 300_000;
+/// Most rules one scenario may hold (every request scans them).
+pub const MAX_RULES: usize = 1000;
 /// How long `"hang"` holds a request when the rule gives no `max_ms`.
 pub const DEFAULT_HANG_MS: u64 = 60_000;
 /// Upper bound of a lognormal sample when the rule gives no `cap_ms`.
@@ -634,6 +636,12 @@ pub fn from_value(value: Value) -> Result<Scenario, ScenarioError> {
     }
     if rules.is_empty() {
         return err("rules: a scenario needs at least one rule");
+    }
+    if rules.len() > MAX_RULES {
+        return err(format!(
+            "rules: {} rules is more than the {MAX_RULES} one scenario may hold",
+            rules.len()
+        ));
     }
     Ok(Scenario {
         name: file.name.clone(),

@@ -40,6 +40,14 @@ pub use file::{Fault, ScenarioError, ScenarioFile};
 /// z-score of the 99th percentile of the standard normal distribution.
 pub const Z99: f64 = 2.326_347_874_040_841;
 
+/// Most scenarios loaded at once (every request scans them).
+pub const MAX_SCENARIOS: usize = 256;
+
+/// Distinct tenants one rule keeps call counters for. Beyond it, further new tenants share one
+/// counter (keyed by the empty tenant), so a flood of random AccessKeyIds cannot grow memory;
+/// their decisions are then no longer independent of each other.
+pub const MAX_COUNTED_TENANTS: usize = 100_000;
+
 /// A validated scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -332,6 +340,8 @@ pub enum Added {
     New,
     /// A scenario of the same name was replaced in place (its counters restart).
     Replaced,
+    /// Refused: [`MAX_SCENARIOS`] are loaded already.
+    Full,
 }
 
 /// The loaded scenarios and their counters, shared by every connection.
@@ -365,6 +375,7 @@ impl Engine {
     pub fn add(&self, scenario: Scenario, source: Option<PathBuf>) -> Added {
         let mut state = self.lock();
         let loaded = Loaded::new(scenario, source);
+        let full = state.len() >= MAX_SCENARIOS;
         match state
             .iter_mut()
             .find(|l| l.scenario.name == loaded.scenario.name)
@@ -373,6 +384,7 @@ impl Engine {
                 *slot = loaded;
                 Added::Replaced
             }
+            None if full => Added::Full,
             None => {
                 state.push(loaded);
                 Added::New
@@ -462,9 +474,15 @@ impl Engine {
                 if !static_match(m, input) {
                     continue;
                 }
-                let counter = loaded.counters[index]
-                    .entry(input.tenant.to_string())
-                    .or_default();
+                let per_rule = &mut loaded.counters[index];
+                let key = if per_rule.len() >= MAX_COUNTED_TENANTS
+                    && !per_rule.contains_key(input.tenant)
+                {
+                    ""
+                } else {
+                    input.tenant
+                };
+                let counter = per_rule.entry(key.to_string()).or_default();
                 counter.calls += 1;
                 let call = counter.calls;
                 let Some(mut why) =

@@ -360,3 +360,70 @@ async fn requests_rejected_before_decoding_are_journaled_too() {
     assert_eq!(entries[0]["code"], "Request.TooLarge");
     assert_eq!(entries[0]["rule"], Value::Null);
 }
+
+#[tokio::test]
+async fn the_number_of_loaded_scenarios_is_capped_with_a_clear_refusal() {
+    let server = server_with(0, &[]).await;
+    for i in 0..ecs_mock::scenario::MAX_SCENARIOS {
+        let (status, _) = control(
+            &server,
+            "POST",
+            "/__mock/scenarios",
+            Some(json!({"name": format!("s{i}"), "rules": [{"effect": "pass"}]})),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    let (status, body) = control(
+        &server,
+        "POST",
+        "/__mock/scenarios",
+        Some(json!({"name": "one-too-many", "rules": [{"effect": "pass"}]})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("256 scenarios are loaded already"),
+        "{body}"
+    );
+    // Replacing an existing one is still allowed, and the API keeps serving.
+    let (status, _) = control(
+        &server,
+        "POST",
+        "/__mock/scenarios",
+        Some(json!({"name": "s0", "rules": [{"effect": "pass"}]})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    server
+        .call("t-cap", "DescribeRegions")
+        .send()
+        .await
+        .assert_ok();
+}
+
+#[tokio::test]
+async fn a_scenario_with_too_many_rules_is_refused() {
+    let server = server_with(0, &[]).await;
+    let rules: Vec<serde_json::Value> = (0..=ecs_mock::scenario::file::MAX_RULES)
+        .map(|_| json!({"effect": "pass"}))
+        .collect();
+    let (status, body) = control(
+        &server,
+        "POST",
+        "/__mock/scenarios",
+        Some(json!({"name": "huge", "rules": rules})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("1001 rules is more than the 1000"),
+        "{body}"
+    );
+}
