@@ -18,7 +18,6 @@
 //! * Deleting frees the name and one unit of the region's quota. The name's generation
 //!   counter survives, so a later CreateKeyPair of the same name derives a new key.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::Ctx;
@@ -36,12 +35,6 @@ pub struct DeleteKeyPairs {
     pub region: &'static Region,
     /// As given, duplicates included.
     pub names: Vec<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Response<'a> {
-    request_id: &'a str,
 }
 
 impl DeleteKeyPairs {
@@ -86,10 +79,7 @@ impl DeleteKeyPairs {
             }
             Ok(())
         })?;
-        Ok(serde_json::to_value(Response {
-            request_id: ctx.request_id,
-        })
-        .expect("a flat struct of strings serialises"))
+        Ok(super::request_id_only(ctx))
     }
 }
 

@@ -25,7 +25,6 @@
 //!   ("The ResourceId provided has a ResourceGroup in our records."): the only reading of that
 //!   message under which it can arise, since every resource always has some group.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::tags_common::{ResourceType, JOIN_RESOURCE_TYPES};
@@ -41,12 +40,6 @@ pub struct JoinResourceGroup {
     pub resource_group_id: String,
     pub resource_type: ResourceType,
     pub resource_id: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Response<'a> {
-    request_id: &'a str,
 }
 
 /// A mandatory parameter with this action's 403 MissingParameter.
@@ -103,10 +96,7 @@ impl JoinResourceGroup {
                 .clone_from(&self.resource_group_id);
             Ok(())
         })?;
-        Ok(serde_json::to_value(Response {
-            request_id: ctx.request_id,
-        })
-        .expect("a flat struct of strings serialises"))
+        Ok(super::request_id_only(ctx))
     }
 }
 

@@ -117,6 +117,11 @@ impl Action {
     }
 }
 
+/// The body of the actions whose response is only `RequestId`.
+pub fn request_id_only(ctx: &Ctx<'_>) -> Value {
+    serde_json::json!({ "RequestId": ctx.request_id })
+}
+
 /// The mandatory `RegionId`, checked against the region list.
 ///
 /// # Errors

@@ -18,7 +18,6 @@
 //! tags, nothing changes. Tagging a key that a resource already has overwrites its value in
 //! place (the tag keeps its position); new keys are appended.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::tags_common::{self, ResourceType};
@@ -35,12 +34,6 @@ pub struct TagResources {
     pub resource_type: ResourceType,
     pub resource_ids: Vec<String>,
     pub tags: Vec<Tag>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Response<'a> {
-    request_id: &'a str,
 }
 
 impl TagResources {
@@ -100,10 +93,7 @@ impl TagResources {
             },
             |kp| merge(&mut kp.tags, tags),
         )?;
-        Ok(serde_json::to_value(Response {
-            request_id: ctx.request_id,
-        })
-        .expect("a flat struct of strings serialises"))
+        Ok(super::request_id_only(ctx))
     }
 }
 

@@ -22,7 +22,6 @@
 //!   TagResources; an `All` that is not a boolean is `400 InvalidParameter` naming `All`.
 //! - All-or-nothing: if any resource is unknown, nothing is removed.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::tags_common::{self, ResourceType};
@@ -49,12 +48,6 @@ pub struct UntagResources {
     pub resource_type: ResourceType,
     pub resource_ids: Vec<String>,
     pub removal: Removal,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Response<'a> {
-    request_id: &'a str,
 }
 
 impl UntagResources {
@@ -113,10 +106,7 @@ impl UntagResources {
                 Removal::Nothing => {}
             },
         )?;
-        Ok(serde_json::to_value(Response {
-            request_id: ctx.request_id,
-        })
-        .expect("a flat struct of strings serialises"))
+        Ok(super::request_id_only(ctx))
     }
 }
 
