@@ -22,6 +22,7 @@ pub mod control;
 pub mod error;
 pub mod fixtures;
 pub mod ids;
+pub mod keycache;
 pub mod keygen;
 pub mod keypool;
 pub mod persist;

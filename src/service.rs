@@ -58,8 +58,8 @@ impl App {
             }
         }
         Ok(Arc::new(Self {
+            keys: KeyPool::new(&config.keys, Arc::clone(&store)),
             store,
-            keys: KeyPool::for_machine(),
             nonces: auth::NonceCache::new(NONCE_CAPACITY),
             config,
         }))

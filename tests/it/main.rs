@@ -12,6 +12,7 @@ mod detach_key_pair;
 mod fixtures;
 mod import_key_pair;
 mod join_resource_group;
+mod key_modes;
 mod list_tag_resources;
 mod persistence;
 mod protocol;
