@@ -20,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod error;
+pub mod fastprime;
 pub mod fixtures;
 pub mod ids;
 pub mod keycache;
