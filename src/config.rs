@@ -90,7 +90,7 @@ pub struct Cli {
     pub fixtures: Vec<PathBuf>,
 
     /// How CreateKeyPair makes keys: `fresh` (default; each key a pure function of seed,
-    /// AccessKeyId, region, name and generation, ~50 ms per new key) or `fast` (≥ 1,000 keys/s
+    /// AccessKeyId, region, name and generation, ~35 ms per new key) or `fast` (≥ 1,000 keys/s
     /// from a seeded prime pool; same keys only for the same request sequence; keys share
     /// primes). No key from ecs-mock is ever secure: anyone with the seed can regenerate it.
     #[arg(long, env = "ECS_MOCK_KEY_MODE", value_enum, default_value_t = KeyMode::Fresh)]

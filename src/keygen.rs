@@ -72,12 +72,12 @@ pub enum KeyMode {
     /// Every key is a pure function of (seed, AccessKeyId, RegionId, KeyPairName, generation),
     /// whatever else happened before: snapshots stay stable when tests are added, reordered or
     /// run in parallel. The default because that is the promise users pin keys on; it costs
-    /// one real RSA-2048 generation per new key (~50 ms; the key cache makes repeats free).
+    /// one real RSA-2048 generation per new key (~35 ms; the key cache makes repeats free).
     #[default]
     Fresh,
     /// Keys from a seeded pool of primes, ≥ 1,000 per second: for load tests and fuzzing.
     /// Deterministic only for the same seed and the same sequence of requests per tenant and
-    /// region; keys share primes (see the module documentation).
+    /// region; keys share primes, so any two of them factor each other (docs/performance.md).
     Fast,
 }
 
