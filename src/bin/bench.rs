@@ -45,12 +45,29 @@ struct Args {
     /// Do not measure moto even if it is installed.
     #[arg(long)]
     skip_moto: bool,
+    /// Run only these sections (repeatable; default all).
+    #[arg(long, value_enum)]
+    only: Vec<Section>,
     /// The ecs-mock binary (default: `ecs-mock` next to this binary, built first when run
     /// through cargo).
     #[arg(long)]
     server: Option<PathBuf>,
     #[command(subcommand)]
     mode: Option<Mode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Section {
+    /// RSA-2048 generation in-process (OpenSSL, rsa, ecs-mock).
+    Keygen,
+    /// CreateKeyPair over HTTP: fresh, warm cache, fast.
+    Create,
+    /// Cheap actions at c=64 vs hello-world, idle and while keys generate.
+    Cheap,
+    /// Cold start and RSS.
+    Startup,
+    /// moto side by side.
+    Moto,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -121,6 +138,34 @@ async fn run(args: Args) {
     println!("server:  {}", server_bin.display());
     println!();
 
+    let want = |section: Section| args.only.is_empty() || args.only.contains(&section);
+    let openssl_ms = if want(Section::Keygen) {
+        keygen_section(&args, &scale)
+    } else {
+        None
+    };
+    if want(Section::Create) {
+        create_section(&server_bin, &scale, &scratch, openssl_ms).await;
+    }
+    if want(Section::Cheap) {
+        cheap_section(&server_bin, &scale).await;
+    }
+    if want(Section::Startup) {
+        startup_section(&server_bin).await;
+    }
+    if want(Section::Moto) {
+        // 5. moto.
+        println!("## moto (EC2) side by side");
+        if args.skip_moto {
+            println!("  skipped (--skip-moto)");
+        } else {
+            moto(&args.python, &server_bin, &scale).await;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+fn keygen_section(args: &Args, scale: &Scale) -> Option<f64> {
     // 1. Per-key cost in-process: OpenSSL vs rsa 0.10 vs ecs-mock's fresh derivation.
     println!(
         "## RSA-2048 generation, in-process, per key (mean of {} keys)",
@@ -163,12 +208,15 @@ async fn run(args: Args) {
     );
     let openssl_ms = openssl.as_ref().map(|(ms, _)| *ms);
     println!();
+    openssl_ms
+}
 
+async fn create_section(server_bin: &Path, scale: &Scale, scratch: &Path, openssl_ms: Option<f64>) {
     // 2. CreateKeyPair over HTTP: fresh cold, warm cache, fast.
     println!("## CreateKeyPair over HTTP (unique names)");
     let cache = scratch.join("cache");
     {
-        let s = Server::start(&server_bin, &["--no-key-cache"]).await;
+        let s = Server::start(server_bin, &["--no-key-cache"]).await;
         let c1 = s
             .load(create_requests(&s, "cold1", scale.fresh_c1), 1, 200)
             .await;
@@ -184,13 +232,13 @@ async fn run(args: Args) {
     }
     {
         // Fill the cache, then a new process answers the same names from it.
-        let fill = Server::start(&server_bin, &["--key-cache", path_str(&cache)]).await;
+        let fill = Server::start(server_bin, &["--key-cache", path_str(&cache)]).await;
         fill.load(create_requests(&fill, "warm1", scale.fresh_c1), 8, 200)
             .await;
         fill.load(create_requests(&fill, "warm8", scale.fresh_c8), 8, 200)
             .await;
         drop(fill);
-        let s = Server::start(&server_bin, &["--key-cache", path_str(&cache)]).await;
+        let s = Server::start(server_bin, &["--key-cache", path_str(&cache)]).await;
         let c1 = s
             .load(create_requests(&s, "warm1", scale.fresh_c1), 1, 200)
             .await;
@@ -202,7 +250,7 @@ async fn run(args: Args) {
     }
     {
         let started = Instant::now();
-        let s = Server::start(&server_bin, &["--key-mode", "fast", "--no-key-cache"]).await;
+        let s = Server::start(server_bin, &["--key-mode", "fast", "--no-key-cache"]).await;
         let first = s.load(create_requests(&s, "fastfirst", 1), 1, 200).await;
         let cold_pool = started.elapsed();
         let fast_cache = scratch.join("fast-cache");
@@ -240,7 +288,9 @@ async fn run(args: Args) {
         c8.print("fast, c=8", &goal(c8.rate(), 1000.0));
     }
     println!();
+}
 
+async fn cheap_section(server_bin: &Path, scale: &Scale) {
     // 3. Cheap actions at concurrency 64 against the hello-world reference, idle and while
     //    fresh keys are being generated.
     println!("## Cheap actions at c=64 vs a hyper hello-world server (same machine, same client)");
@@ -256,7 +306,7 @@ async fn run(args: Args) {
     let hello_res = hello.load(hello_reqs, 64, 200).await;
     hello_res.print("hello world", "   1.00x");
     drop(hello);
-    let s = Server::start(&server_bin, &["--no-key-cache"]).await;
+    let s = Server::start(server_bin, &["--no-key-cache"]).await;
     prefill(&s, "bench-describe", 500).await;
     let describe = || describe_requests(&s, "bench-describe", scale.cheap);
     let error = || error_requests(&s, "bench-error", scale.cheap);
@@ -308,13 +358,15 @@ async fn run(args: Args) {
     println!("  ({during} fresh keys were generated while those ran)");
     drop(s);
     println!();
+}
 
+async fn startup_section(server_bin: &Path) {
     // 4. Cold start and memory.
     println!("## Start-up and memory");
     let mut starts: Vec<Duration> = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        let s = Server::start(&server_bin, &["--no-key-cache"]).await;
+        let s = Server::start(server_bin, &["--no-key-cache"]).await;
         let r = s.load(describe_regions_requests(&s, 1), 1, 200).await;
         assert_eq!(r.ok, 1);
         starts.push(t.elapsed());
@@ -325,7 +377,7 @@ async fn run(args: Args) {
         ms(starts[2])
     );
     {
-        let s = Server::start(&server_bin, &["--no-key-cache"]).await;
+        let s = Server::start(server_bin, &["--no-key-cache"]).await;
         let idle_rss = s.rss_kib();
         let reqs = import_requests(&s, "bench-rss", 10_000);
         let r = s.load(reqs, 64, 200).await;
@@ -338,15 +390,6 @@ async fn run(args: Args) {
         );
     }
     println!();
-
-    // 5. moto.
-    println!("## moto (EC2) side by side");
-    if args.skip_moto {
-        println!("  skipped (--skip-moto)");
-    } else {
-        moto(&args.python, &server_bin, &scale).await;
-    }
-    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 fn goal(rate: f64, target: f64) -> String {
