@@ -255,7 +255,7 @@ async fn create_section(server_bin: &Path, scale: &Scale, scratch: &Path, openss
         let cold_pool = started.elapsed();
         let fast_cache = scratch.join("fast-cache");
         let fill = Server::start(
-            &server_bin,
+            server_bin,
             &["--key-mode", "fast", "--key-cache", path_str(&fast_cache)],
         )
         .await;
@@ -264,7 +264,7 @@ async fn create_section(server_bin: &Path, scale: &Scale, scratch: &Path, openss
         drop(fill);
         let started = Instant::now();
         let warm = Server::start(
-            &server_bin,
+            server_bin,
             &["--key-mode", "fast", "--key-cache", path_str(&fast_cache)],
         )
         .await;
