@@ -14,6 +14,8 @@ use clap::Parser;
 
 use crate::clock::Clock;
 use crate::fixtures::Fixtures;
+use crate::keygen::KeyMode;
+use crate::keypool::KeySettings;
 use crate::scenario::{self, Scenario};
 
 /// A deterministic, stateful mock of the Alibaba Cloud ECS key pair API (2014-05-26).
@@ -120,6 +122,23 @@ pub struct Cli {
     #[arg(long, env = "ECS_MOCK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
 
+    /// How CreateKeyPair makes keys: `fresh` (default; each key a pure function of seed,
+    /// AccessKeyId, region, name and generation, ~35 ms per new key) or `fast` (≥ 1,000 keys/s
+    /// from a seeded prime pool; same keys only for the same request sequence; keys share
+    /// primes). No key from ecs-mock is ever secure: anyone with the seed can regenerate it.
+    #[arg(long, env = "ECS_MOCK_KEY_MODE", value_enum, default_value_t = KeyMode::Fresh)]
+    pub key_mode: KeyMode,
+
+    /// Directory of the on-disk key cache (default `$XDG_CACHE_HOME/ecs-mock`, else
+    /// `~/.cache/ecs-mock`): a key generated once is read back on later runs. Safe to share
+    /// between concurrent processes; holds at most 10,000 keys (least recently used go first).
+    #[arg(long, env = "ECS_MOCK_KEY_CACHE", value_name = "DIR")]
+    pub key_cache: Option<PathBuf>,
+
+    /// Do not read or write the key cache (wins over --key-cache).
+    #[arg(long, env = "ECS_MOCK_NO_KEY_CACHE")]
+    pub no_key_cache: bool,
+
     /// Log filter (tracing syntax), e.g. `info` or `ecs_mock=debug`. Logs go to stderr.
     #[arg(long, env = "ECS_MOCK_LOG", default_value = "warn")]
     pub log: String,
@@ -195,10 +214,14 @@ pub struct Config {
     pub watch: Option<Duration>,
     /// Entries the journal keeps.
     pub journal_capacity: usize,
+    /// Key mode and key cache (`--key-mode`, `--key-cache`).
+    pub keys: KeySettings,
 }
 
 impl Config {
-    /// The embedded defaults (what `ecs-mock` with no arguments runs), listening on `listen`.
+    /// The embedded defaults (what `ecs-mock` with no arguments runs), listening on `listen`,
+    /// except that the key cache is off: code building a `Config` (tests above all) should
+    /// not read or fill a developer's cache unless it asks to.
     pub fn new(listen: SocketAddr, seed: u64) -> Self {
         Self {
             listen,
@@ -218,6 +241,7 @@ impl Config {
             control_api: true,
             watch: None,
             journal_capacity: crate::journal::DEFAULT_CAPACITY,
+            keys: KeySettings::default(),
         }
     }
 
@@ -326,6 +350,16 @@ impl Config {
             control_api: !cli.no_control_api,
             watch: cli.watch.then_some(Duration::from_millis(500)),
             journal_capacity: cli.journal_capacity,
+            keys: KeySettings {
+                mode: cli.key_mode,
+                cache_dir: if cli.no_key_cache {
+                    None
+                } else {
+                    cli.key_cache
+                        .clone()
+                        .or_else(crate::keycache::KeyCache::default_dir)
+                },
+            },
         })
     }
 }
@@ -365,6 +399,24 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn key_mode_and_key_cache_flags() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.keys.mode, KeyMode::Fresh, "fresh is the default");
+        assert_eq!(c.keys.cache_dir, crate::keycache::KeyCache::default_dir());
+        let c = parse(&["--key-mode", "fast", "--key-cache", "/tmp/k"]).unwrap();
+        assert_eq!(c.keys.mode, KeyMode::Fast);
+        assert_eq!(c.keys.cache_dir, Some(PathBuf::from("/tmp/k")));
+        let c = parse(&["--key-cache", "/tmp/k", "--no-key-cache"]).unwrap();
+        assert_eq!(c.keys.cache_dir, None, "--no-key-cache wins");
+        assert!(parse(&["--key-mode", "quick"]).is_err());
+        assert_eq!(
+            Config::new("127.0.0.1:0".parse().unwrap(), 0).keys,
+            KeySettings::default(),
+            "code-built configs have no cache"
+        );
     }
 
     #[test]

@@ -12,6 +12,21 @@
 //! a new domain label (`.../v2`) and a release note. The golden test at the bottom of this file
 //! also catches silent changes from dependency bumps (`rsa`, `crypto-bigint`, `crypto-primes`,
 //! `rand_chacha`) that would alter the bytes produced from the same RNG stream.
+//!
+//! # Key modes
+//!
+//! [`KeyMode::Fresh`] (the default) is the pure function above. [`KeyMode::Fast`] trades that
+//! for speed: at start-up a [`PrimePool`] of [`POOL_PRIMES`] 1024-bit primes is derived from the
+//! seed (the primes of [`POOL_KEYS`] keys generated like fresh keys, under the domain
+//! `keygen/fast-pool/v1`), and each key is the product of two pool primes picked by
+//! [`fast_pair`] from (seed, tenant, region, name, generation, attempt). Building a key from
+//! known primes costs well under a millisecond instead of ~50 ms. The runtime side (which
+//! attempt wins so that fingerprints stay unique in a region) lives in [`crate::keypool`].
+//!
+//! Fast keys are valid RSA-2048 keys (`openssl pkey -check` passes) but share primes with each
+//! other, so any two of them factor each other by a gcd. That does not make them less secure
+//! than fresh keys in any way that matters: no key from ecs-mock is ever secret, since anyone
+//! with the seed regenerates it.
 
 use std::fmt;
 
@@ -23,7 +38,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use rsa::traits::PublicKeyParts;
 
-use crate::ids;
+use crate::{fastprime, ids};
 
 /// Domain label of the key generation stream. Part of the compatibility promise: never edit.
 const KEYGEN_DOMAIN: &str = "keygen/rsa-2048/v1";
@@ -51,6 +66,31 @@ impl fmt::Debug for KeyMaterial {
     }
 }
 
+/// How CreateKeyPair makes key material (`--key-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum KeyMode {
+    /// Every key is a pure function of (seed, AccessKeyId, RegionId, KeyPairName, generation),
+    /// whatever else happened before: snapshots stay stable when tests are added, reordered or
+    /// run in parallel. The default because that is the promise users pin keys on; it costs
+    /// one real RSA-2048 generation per new key (~35 ms; the key cache makes repeats free).
+    #[default]
+    Fresh,
+    /// Keys from a seeded pool of primes, ≥ 1,000 per second: for load tests and fuzzing.
+    /// Deterministic only for the same seed and the same sequence of requests per tenant and
+    /// region; keys share primes, so any two of them factor each other (docs/performance.md).
+    Fast,
+}
+
+impl KeyMode {
+    /// The `--key-mode` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fresh => "fresh",
+            Self::Fast => "fast",
+        }
+    }
+}
+
 /// Key material for the `generation`-th creation of `name` by tenant `access_key_id` in `region`: a pure function of its inputs.
 pub fn generate(
     seed: u64,
@@ -59,7 +99,7 @@ pub fn generate(
     name: &str,
     generation: u64,
 ) -> KeyMaterial {
-    let rng_seed = ids::derive(
+    material(&derived_key(
         KEYGEN_DOMAIN,
         seed,
         &[
@@ -68,14 +108,92 @@ pub fn generate(
             name.as_bytes(),
             &generation.to_le_bytes(),
         ],
-    );
-    let mut rng = ChaCha20Rng::from_seed(rng_seed);
-    // `PrivateKey::new` always uses e = 65537.
-    let key = rsa::PrivateKey::new(&mut rng, KEY_BITS)
-        .expect("ChaCha20Rng never fails and 2048 bits is above rsa's minimum modulus size");
+    ))
+}
+
+/// Name of the cache entry holding [`generate`]'s key for these inputs. It covers the
+/// derivation label, so a new derivation (`.../v2`) never reads keys of the old one.
+pub fn cache_id(
+    seed: u64,
+    access_key_id: &str,
+    region: &str,
+    name: &str,
+    generation: u64,
+) -> [u8; 32] {
+    ids::derive(
+        CACHE_DOMAIN,
+        seed,
+        &[
+            KEYGEN_DOMAIN.as_bytes(),
+            access_key_id.as_bytes(),
+            region.as_bytes(),
+            name.as_bytes(),
+            &generation.to_le_bytes(),
+        ],
+    )
+}
+
+/// An RSA-2048 key (e = 65537) generated from a ChaCha20 stream seeded by `ids::derive(domain, seed, parts)`.
+fn derived_key(domain: &str, seed: u64, parts: &[&[u8]]) -> rsa::PrivateKey {
+    let mut rng = ChaCha20Rng::from_seed(ids::derive(domain, seed, parts));
+    rsa_compatible_key(&mut rng)
+}
+
+/// Exactly the key `rsa::PrivateKey::new(rng, 2048)` generates from the same stream.
+///
+/// Optimised builds find it with [`crate::fastprime`] in about 0.45x of `rsa`'s time (the
+/// same draws, the same primes, the same private exponent e⁻¹ mod (p−1)(q−1), the same
+/// retries; `keys_match_rsa_private_key_new_on_the_same_streams` checks it). Unoptimised
+/// builds (`cargo test`) call `rsa` itself: dependencies are optimised even there, while
+/// this crate's own arithmetic would run ~10x slower than `rsa`'s.
+pub fn rsa_compatible_key(rng: &mut ChaCha20Rng) -> rsa::PrivateKey {
+    if cfg!(debug_assertions) {
+        // `PrivateKey::new` always uses e = 65537.
+        return rsa::PrivateKey::new(rng, KEY_BITS)
+            .expect("ChaCha20Rng never fails and 2048 bits is above rsa's minimum modulus size");
+    }
+    fast_search_key(rng)
+}
+
+/// [`rsa_compatible_key`] by [`crate::fastprime`], whatever the build.
+pub fn fast_search_key(rng: &mut ChaCha20Rng) -> rsa::PrivateKey {
+    loop {
+        let p = rsa_compatible_prime(rng);
+        let q = rsa_compatible_prime(rng);
+        // `rsa` draws both primes again when e has no inverse modulo (p−1)(q−1) (or, which
+        // cannot happen with the top two bits set, n is short of 2048 bits).
+        if let Ok(key) = rsa::PrivateKey::from_primes(vec![p, q], rsa::BoxedUint::from(65_537u64)) {
+            if key.n().bit_width() as usize == KEY_BITS {
+                return key;
+            }
+        }
+    }
+}
+
+/// `rsa`'s `generate_prime_with_rng(rng, 1024)`: a start of 128 little-endian random bytes
+/// with bit 0 and the top two bits set, then the next prime below 2^1024 (else a new start).
+fn rsa_compatible_prime(rng: &mut ChaCha20Rng) -> rsa::BoxedUint {
+    use rand_core::Rng as _;
+    loop {
+        let mut bytes = [0u8; fastprime::LIMBS * 8];
+        rng.fill_bytes(&mut bytes);
+        let mut start = [0u64; fastprime::LIMBS];
+        for (limb, chunk) in start.iter_mut().zip(bytes.chunks_exact(8)) {
+            *limb = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        }
+        start[0] |= 1;
+        start[fastprime::LIMBS - 1] |= 0b11 << 62;
+        if let Some(p) = fastprime::next_prime(&start) {
+            return fastprime::to_boxed(&p);
+        }
+    }
+}
+
+/// The PEM, OpenSSH public key and fingerprint of `key`.
+pub fn material(key: &rsa::PrivateKey) -> KeyMaterial {
     let private_key_pem = key
         .to_pkcs8_pem(LineEnding::LF)
-        .expect("a freshly generated, validated RSA key always encodes as PKCS#8")
+        .expect("a validated RSA key always encodes as PKCS#8")
         .to_string();
     let blob = rsa_public_blob(key.as_public_key());
     KeyMaterial {
@@ -85,21 +203,171 @@ pub fn generate(
     }
 }
 
+/// Parses a PKCS#8 PEM this module wrote, or `None` if it is not exactly that: the key must
+/// parse, pass `rsa`'s consistency checks (n = pq, de ≡ 1 mod p−1 and q−1), be RSA-2048 with
+/// e = 65537, and re-encode to the same bytes (which also catches damaged CRT parameters,
+/// since those are recomputed on load). The public key and fingerprint are derived from it.
+pub fn parse_pem(pem: &str) -> Option<(rsa::PrivateKey, KeyMaterial)> {
+    use pkcs8::DecodePrivateKey;
+    let key = rsa::PrivateKey::from_pkcs8_pem(pem).ok()?;
+    key.validate().ok()?;
+    if key.n().bit_width() as usize != KEY_BITS || *key.e_bytes() != [0x01, 0x00, 0x01] {
+        return None;
+    }
+    let m = material(&key);
+    (m.private_key_pem == pem).then_some((key, m))
+}
+
+/// Domain label of fast mode's pool keys. Part of fast mode's compatibility promise.
+const POOL_DOMAIN: &str = "keygen/fast-pool/v1";
+/// Domain label of fast mode's pair choice. Part of fast mode's compatibility promise.
+const PAIR_DOMAIN: &str = "keygen/fast-pair/v1";
+/// Domain label of key cache entry names.
+const CACHE_DOMAIN: &str = "key-cache/v1";
+/// Keys whose primes make up fast mode's pool.
+pub const POOL_KEYS: usize = 32;
+/// Primes in fast mode's pool: 64 primes give 2,016 distinct pairs, four times the 500 key
+/// pairs a region may hold, so a free pair is always found within a few attempts.
+pub const POOL_PRIMES: usize = 2 * POOL_KEYS;
+
+/// The `index`-th key whose primes make up fast mode's pool for `seed`.
+pub fn pool_key(seed: u64, index: usize) -> rsa::PrivateKey {
+    derived_key(POOL_DOMAIN, seed, &[&(index as u64).to_le_bytes()])
+}
+
+/// Name of the cache entry holding [`pool_key`]`(seed, index)`.
+pub fn pool_cache_id(seed: u64, index: usize) -> [u8; 32] {
+    ids::derive(
+        CACHE_DOMAIN,
+        seed,
+        &[POOL_DOMAIN.as_bytes(), &(index as u64).to_le_bytes()],
+    )
+}
+
+/// The pair of pool primes fast mode tries at `attempt` (0, 1, …) for these inputs: two
+/// distinct indexes below `primes`, smaller first.
+pub fn fast_pair(
+    seed: u64,
+    access_key_id: &str,
+    region: &str,
+    name: &str,
+    generation: u64,
+    attempt: u64,
+    primes: usize,
+) -> (usize, usize) {
+    assert!(primes >= 2, "a pair needs two primes");
+    let d = ids::derive(
+        PAIR_DOMAIN,
+        seed,
+        &[
+            access_key_id.as_bytes(),
+            region.as_bytes(),
+            name.as_bytes(),
+            &generation.to_le_bytes(),
+            &attempt.to_le_bytes(),
+        ],
+    );
+    let draw = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().expect("eight bytes")) as u128;
+    // 64-bit draws reduced modulo at most 64: the bias is below 2^-57, irrelevant here.
+    let i = (draw(&d[..8]) % primes as u128) as usize;
+    let j = (draw(&d[8..16]) % (primes as u128 - 1)) as usize;
+    let j = if j >= i { j + 1 } else { j };
+    (i.min(j), i.max(j))
+}
+
+/// Fast mode's primes for one seed: the primes of the pool keys, in key order.
+#[derive(Clone)]
+pub struct PrimePool {
+    primes: Vec<rsa::BoxedUint>,
+}
+
+impl fmt::Debug for PrimePool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PrimePool({} primes)", self.primes.len())
+    }
+}
+
+impl PrimePool {
+    /// The pool made of `keys`' primes. Every such prime p has gcd(65537, p − 1) = 1 (each key
+    /// has a private exponent), so any two distinct ones make a valid key with e = 65537.
+    pub fn from_keys(keys: &[rsa::PrivateKey]) -> Self {
+        use rsa::traits::PrivateKeyParts;
+        let mut primes: Vec<rsa::BoxedUint> = Vec::with_capacity(2 * keys.len());
+        for key in keys {
+            for p in key.primes() {
+                let p = p.as_ref().clone();
+                // Two equal 1024-bit primes from independent streams never happen; skipping
+                // one keeps pairs distinct even so, and stays deterministic.
+                if !primes.contains(&p) {
+                    primes.push(p);
+                }
+            }
+        }
+        Self { primes }
+    }
+
+    /// Number of primes.
+    pub fn len(&self) -> usize {
+        self.primes.len()
+    }
+
+    /// Whether the pool has no primes.
+    pub fn is_empty(&self) -> bool {
+        self.primes.is_empty()
+    }
+
+    /// The fingerprint of the key made of primes `i` and `j`, without building the key
+    /// (one multiplication and an MD5).
+    pub fn fingerprint(&self, i: usize, j: usize) -> String {
+        let (p, q) = (&self.primes[i], &self.primes[j]);
+        // Widened to the product's width first: `*` wraps to (and checks against) the left width.
+        let wide_p = rsa::BoxedUint::from_words_with_precision(
+            p.as_words().iter().copied(),
+            p.bits_precision() + q.bits_precision(),
+        );
+        let n = wide_p * q;
+        md5_fingerprint(&rsa_blob(&[0x01, 0x00, 0x01], &n.to_be_bytes()))
+    }
+
+    /// The key made of primes `i` and `j` (d = e⁻¹ mod lcm(p−1, q−1), CRT parameters
+    /// included): under a millisecond.
+    pub fn key(&self, i: usize, j: usize) -> KeyMaterial {
+        assert_ne!(i, j, "a key needs two distinct primes");
+        let key = rsa::PrivateKey::from_p_q(
+            self.primes[i].clone(),
+            self.primes[j].clone(),
+            rsa::BoxedUint::from(65_537u64),
+        )
+        .expect("two distinct pool primes with gcd(e, p-1) = 1 always make a valid key");
+        material(&key)
+    }
+}
+
 /// MD5 colon-hex of an SSH public key blob (also used for imported keys).
 pub fn md5_fingerprint(blob: &[u8]) -> String {
-    Md5::digest(blob)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(47);
+    for (k, b) in Md5::digest(blob).iter().enumerate() {
+        if k > 0 {
+            out.push(':');
+        }
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 0x0f)] as char);
+    }
+    out
 }
 
 /// SSH wire-format blob for an RSA public key: string "ssh-rsa", mpint e, mpint n (RFC 4253 §6.6; mpint with leading 0x00 when the high bit is set).
 pub fn rsa_public_blob(key: &rsa::PublicKey) -> Vec<u8> {
-    let mut blob = Vec::with_capacity(4 + 7 + 4 + 4 + 4 + 1 + key.size());
+    rsa_blob(&key.e_bytes(), &key.n_bytes())
+}
+
+/// [`rsa_public_blob`] from big-endian magnitudes of e and n.
+fn rsa_blob(e: &[u8], n: &[u8]) -> Vec<u8> {
+    let mut blob = Vec::with_capacity(4 + 7 + 4 + e.len() + 4 + 1 + n.len());
     put_string(&mut blob, b"ssh-rsa");
-    put_mpint(&mut blob, &key.e_bytes());
-    put_mpint(&mut blob, &key.n_bytes());
+    put_mpint(&mut blob, e);
+    put_mpint(&mut blob, n);
     blob
 }
 
@@ -191,6 +459,19 @@ mod tests {
         );
     }
 
+    /// The faster prime search must find exactly the key `rsa` finds from the same stream.
+    #[test]
+    fn keys_match_rsa_private_key_new_on_the_same_streams() {
+        // Slow in unoptimised builds (~0.5 s a key), hence only a few streams; the
+        // benchmark checks more in release builds.
+        for s in 0..4u8 {
+            let ours = fast_search_key(&mut ChaCha20Rng::from_seed([s; 32]));
+            let theirs =
+                rsa::PrivateKey::new(&mut ChaCha20Rng::from_seed([s; 32]), KEY_BITS).unwrap();
+            assert_eq!(material(&ours), material(&theirs), "stream {s}");
+        }
+    }
+
     #[test]
     fn pem_shape_and_round_trip() {
         let km = golden();
@@ -217,6 +498,67 @@ mod tests {
         assert_eq!(blob[header.len()], 0);
         assert!(blob[header.len() + 1] & 0x80 != 0);
         assert_eq!(blob.len(), header.len() + 257);
+    }
+
+    /// A pool of four primes from two fresh keys: enough to exercise fast keys cheaply.
+    fn small_pool() -> PrimePool {
+        PrimePool::from_keys(&[pool_key(9, 0), pool_key(9, 1)])
+    }
+
+    #[test]
+    fn fast_keys_are_consistent_rsa_2048_with_the_predicted_fingerprint() {
+        let pool = small_pool();
+        assert_eq!(pool.len(), 4);
+        for (i, j) in [(0, 1), (0, 2), (1, 3), (2, 3)] {
+            let km = pool.key(i, j);
+            let (_, parsed) = parse_pem(&km.private_key_pem).expect("canonical and consistent");
+            assert_eq!(parsed, km);
+            assert_eq!(pool.fingerprint(i, j), km.fingerprint, "pair ({i}, {j})");
+        }
+        assert_ne!(pool.key(0, 2).fingerprint, pool.key(0, 3).fingerprint);
+        assert_eq!(
+            pool.key(1, 3),
+            small_pool().key(1, 3),
+            "a pure function of the pool"
+        );
+    }
+
+    #[test]
+    fn fast_pairs_are_distinct_ordered_in_range_and_spread() {
+        let mut seen = std::collections::HashSet::new();
+        for attempt in 0..2000 {
+            let (i, j) = fast_pair(1, "ak", "cn-hangzhou", "k", 0, attempt, POOL_PRIMES);
+            assert!(i < j && j < POOL_PRIMES, "({i}, {j})");
+            seen.insert((i, j));
+        }
+        // 2,000 uniform draws from 2,016 pairs hit about 1,270 distinct ones.
+        assert!(seen.len() > 1100, "{}", seen.len());
+        assert_eq!(
+            fast_pair(1, "ak", "cn-hangzhou", "k", 0, 0, POOL_PRIMES),
+            fast_pair(1, "ak", "cn-hangzhou", "k", 0, 0, POOL_PRIMES)
+        );
+    }
+
+    #[test]
+    fn parse_pem_refuses_what_this_module_would_not_write() {
+        let km = golden();
+        assert_eq!(
+            parse_pem(&km.private_key_pem).map(|(_, m)| m),
+            Some(km.clone())
+        );
+        let pkcs1 = {
+            use rsa::pkcs1::EncodeRsaPrivateKey;
+            let (key, _) = parse_pem(&km.private_key_pem).unwrap();
+            key.to_pkcs1_pem(LineEnding::LF).unwrap().to_string()
+        };
+        for bad in [
+            String::new(),
+            km.private_key_pem.replace('\n', "\r\n"),
+            format!("{}\n", km.private_key_pem),
+            pkcs1,
+        ] {
+            assert!(parse_pem(&bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -71,8 +71,8 @@ impl App {
             }
         }
         let app = Arc::new(Self {
+            keys: KeyPool::new(&config.keys, Arc::clone(&store)),
             store,
-            keys: KeyPool::for_machine(),
             nonces: auth::NonceCache::new(NONCE_CAPACITY),
             scenarios: Engine::new(config.seed, config.scenarios.clone()),
             journal: Journal::new(config.journal_capacity),

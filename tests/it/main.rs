@@ -17,6 +17,7 @@ mod faults;
 mod fixtures;
 mod import_key_pair;
 mod join_resource_group;
+mod key_modes;
 mod list_tag_resources;
 mod persistence;
 mod protocol;

@@ -1,0 +1,1142 @@
+//! `cargo run --release --bin bench`: ecs-mock's performance figures, each with its ratio to
+//! a reference measured in the same run on the same machine.
+//!
+//! It builds and starts the real `ecs-mock` binary (release, next to this one) on loopback and
+//! drives it with its own load generator: keep-alive HTTP/1.1 connections, V1-signed GET
+//! requests built (and signed) before each timed phase, a bounded number of requests and a
+//! time limit per phase. References: OpenSSL's RSA-2048 generation in-process through Python
+//! `cryptography` (skipped if that is not importable), a minimal hyper hello-world server
+//! (this binary, `bench hello`), and moto's EC2 (skipped if `moto.server` is not importable).
+//!
+//! ```text
+//! cargo run --release --bin bench [-- --quick] [--python PATH] [--skip-moto]
+//! ```
+//! Nothing here asserts: the numbers are for reading, never for failing a build.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use clap::Parser;
+use ecs_mock::clock::{format_minutes, Clock};
+use ecs_mock::{keygen, signature};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench",
+    about = "ecs-mock performance figures with same-run ratios"
+)]
+struct Args {
+    /// Fewer requests per phase (about a minute in all instead of several).
+    #[arg(long)]
+    quick: bool,
+    /// Python interpreter for the OpenSSL (`cryptography`) and moto references.
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// Do not measure moto even if it is installed.
+    #[arg(long)]
+    skip_moto: bool,
+    /// Run only these sections (repeatable; default all).
+    #[arg(long, value_enum)]
+    only: Vec<Section>,
+    /// The ecs-mock binary (default: `ecs-mock` next to this binary, built first when run
+    /// through cargo).
+    #[arg(long)]
+    server: Option<PathBuf>,
+    #[command(subcommand)]
+    mode: Option<Mode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Section {
+    /// RSA-2048 generation in-process (OpenSSL, rsa, ecs-mock).
+    Keygen,
+    /// CreateKeyPair over HTTP: fresh, warm cache, fast.
+    Create,
+    /// Cheap actions at c=64 vs hello-world, idle and while keys generate.
+    Cheap,
+    /// Cold start and RSS.
+    Startup,
+    /// moto side by side.
+    Moto,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Mode {
+    /// Serve `Hello, World!` on 127.0.0.1:0 (the reference server; prints its address).
+    Hello,
+}
+
+const SECRET: &str = "mock-secret";
+const REGION: &str = "cn-hangzhou";
+
+fn main() {
+    let args = Args::parse();
+    if let Some(Mode::Hello) = args.mode {
+        hello_server();
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(run(args));
+}
+
+/// Counts of one phase.
+struct Scale {
+    fresh_c1: usize,
+    fresh_c8: usize,
+    fast: usize,
+    cheap: usize,
+    keygen_inproc: usize,
+    moto_create: usize,
+    moto_describe: usize,
+}
+
+async fn run(args: Args) {
+    let scale = if args.quick {
+        Scale {
+            fresh_c1: 8,
+            fresh_c8: 16,
+            fast: 2_000,
+            cheap: 20_000,
+            keygen_inproc: 10,
+            moto_create: 100,
+            moto_describe: 300,
+        }
+    } else {
+        Scale {
+            fresh_c1: 20,
+            fresh_c8: 40,
+            fast: 5_000,
+            cheap: 60_000,
+            keygen_inproc: 30,
+            moto_create: 300,
+            moto_describe: 1_000,
+        }
+    };
+    let server_bin = match &args.server {
+        Some(p) => p.clone(),
+        None => default_server(),
+    };
+    let scratch = std::env::temp_dir().join(format!("ecs-mock-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+
+    println!("# ecs-mock benchmark");
+    println!("machine: {}", machine());
+    println!("server:  {}", server_bin.display());
+    println!();
+
+    let want = |section: Section| args.only.is_empty() || args.only.contains(&section);
+    let openssl_ms = if want(Section::Keygen) {
+        keygen_section(&args, &scale)
+    } else {
+        None
+    };
+    if want(Section::Create) {
+        create_section(&server_bin, &scale, &scratch, openssl_ms).await;
+    }
+    if want(Section::Cheap) {
+        cheap_section(&server_bin, &scale).await;
+    }
+    if want(Section::Startup) {
+        startup_section(&server_bin).await;
+    }
+    if want(Section::Moto) {
+        // 5. moto.
+        println!("## moto (EC2) side by side");
+        if args.skip_moto {
+            println!("  skipped (--skip-moto)");
+        } else {
+            moto(&args.python, &server_bin, &scale).await;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+fn keygen_section(args: &Args, scale: &Scale) -> Option<f64> {
+    // 1. Per-key cost in-process: OpenSSL vs rsa 0.10 vs ecs-mock's fresh derivation.
+    println!(
+        "## RSA-2048 generation, in-process, per key (mean of {} keys)",
+        scale.keygen_inproc
+    );
+    let openssl = openssl_keygen_ms(&args.python, scale.keygen_inproc);
+    let rsa_ms = inproc_keygen_ms(scale.keygen_inproc, true);
+    let ours_ms = inproc_keygen_ms(scale.keygen_inproc, false);
+    match &openssl {
+        Some((ms, version)) => {
+            println!("  OpenSSL ({version}) via Python cryptography: {ms:8.1} ms   1.00x");
+            println!(
+                "  rsa 0.10 PrivateKey::new:                    {rsa_ms:8.1} ms   {:.2}x",
+                rsa_ms / ms
+            );
+            println!("  ecs-mock fresh derivation (same keys):       {ours_ms:8.1} ms   {:.2}x   goal <= 1.0x", ours_ms / ms);
+        }
+        None => {
+            println!(
+                "  OpenSSL: skipped ({} cannot import cryptography; pip install cryptography)",
+                args.python
+            );
+            println!("  rsa 0.10 PrivateKey::new:                    {rsa_ms:8.1} ms");
+            println!(
+                "  ecs-mock fresh derivation (same keys):       {ours_ms:8.1} ms   {:.2}x of rsa",
+                ours_ms / rsa_ms
+            );
+        }
+    }
+    let same = (0..3u8).all(|s| {
+        use rand_core::SeedableRng;
+        let a = keygen::fast_search_key(&mut rand_chacha::ChaCha20Rng::from_seed([s; 32]));
+        let b = rsa::PrivateKey::new(&mut rand_chacha::ChaCha20Rng::from_seed([s; 32]), 2048)
+            .expect("rsa keygen");
+        keygen::material(&a) == keygen::material(&b)
+    });
+    println!(
+        "  check: ecs-mock and rsa give identical keys on 3 streams: {}",
+        if same { "yes" } else { "NO (bug)" }
+    );
+    let openssl_ms = openssl.as_ref().map(|(ms, _)| *ms);
+    println!();
+    openssl_ms
+}
+
+async fn create_section(server_bin: &Path, scale: &Scale, scratch: &Path, openssl_ms: Option<f64>) {
+    // 2. CreateKeyPair over HTTP: fresh cold, warm cache, fast.
+    println!("## CreateKeyPair over HTTP (unique names)");
+    let cache = scratch.join("cache");
+    {
+        let s = Server::start(server_bin, &["--no-key-cache"]).await;
+        let c1 = s
+            .load(create_requests(&s, "cold1", scale.fresh_c1), 1, 200)
+            .await;
+        let c8 = s
+            .load(create_requests(&s, "cold8", scale.fresh_c8), 8, 200)
+            .await;
+        let per_key = 1000.0 / c1.rate();
+        let ratio = openssl_ms.map_or(String::new(), |o| {
+            format!("   {:.2}x OpenSSL per key", per_key / o)
+        });
+        c1.print("fresh, no cache, c=1", &ratio);
+        c8.print("fresh, no cache, c=8", "");
+    }
+    {
+        // Fill the cache, then a new process answers the same names from it.
+        let fill = Server::start(server_bin, &["--key-cache", path_str(&cache)]).await;
+        fill.load(create_requests(&fill, "warm1", scale.fresh_c1), 8, 200)
+            .await;
+        fill.load(create_requests(&fill, "warm8", scale.fresh_c8), 8, 200)
+            .await;
+        drop(fill);
+        let s = Server::start(server_bin, &["--key-cache", path_str(&cache)]).await;
+        let c1 = s
+            .load(create_requests(&s, "warm1", scale.fresh_c1), 1, 200)
+            .await;
+        let c8 = s
+            .load(create_requests(&s, "warm8", scale.fresh_c8), 8, 200)
+            .await;
+        c1.print("fresh, warm cache, c=1", "");
+        c8.print("fresh, warm cache, c=8", "");
+    }
+    {
+        let started = Instant::now();
+        let s = Server::start(server_bin, &["--key-mode", "fast", "--no-key-cache"]).await;
+        let first = s.load(create_requests(&s, "fastfirst", 1), 1, 200).await;
+        let cold_pool = started.elapsed();
+        let fast_cache = scratch.join("fast-cache");
+        let fill = Server::start(
+            server_bin,
+            &["--key-mode", "fast", "--key-cache", path_str(&fast_cache)],
+        )
+        .await;
+        fill.load(create_requests(&fill, "fastfill", 1), 1, 200)
+            .await;
+        drop(fill);
+        let started = Instant::now();
+        let warm = Server::start(
+            server_bin,
+            &["--key-mode", "fast", "--key-cache", path_str(&fast_cache)],
+        )
+        .await;
+        warm.load(create_requests(&warm, "fastwarm", 1), 1, 200)
+            .await;
+        let warm_pool = started.elapsed();
+        drop(warm);
+        let c1 = s
+            .load(create_requests(&s, "fast1", scale.fast / 2), 1, 200)
+            .await;
+        let c8 = s
+            .load(create_requests(&s, "fast8", scale.fast), 8, 200)
+            .await;
+        assert_eq!(first.ok, 1);
+        println!(
+            "  fast mode: start to first key {:.0} ms with no cache (prime pool generated), {:.0} ms with a warm cache",
+            ms(cold_pool),
+            ms(warm_pool)
+        );
+        c1.print("fast, c=1", &goal(c1.rate(), 1000.0));
+        c8.print("fast, c=8", &goal(c8.rate(), 1000.0));
+    }
+    println!();
+}
+
+async fn cheap_section(server_bin: &Path, scale: &Scale) {
+    // 3. Cheap actions at concurrency 64 against the hello-world reference, idle and while
+    //    fresh keys are being generated.
+    println!("## Cheap actions at c=64 vs a hyper hello-world server (same machine, same client)");
+    let hello = Server::start_hello().await;
+    let hello_reqs = Arc::new(vec![
+        format!(
+            "GET / HTTP/1.1\r\nHost: {}\r\n\r\n",
+            hello.addr
+        )
+        .into_bytes();
+        scale.cheap
+    ]);
+    let hello_res = hello.load(hello_reqs, 64, 200).await;
+    hello_res.print("hello world", "   1.00x");
+    drop(hello);
+    let s = Server::start(server_bin, &["--no-key-cache"]).await;
+    prefill(&s, "bench-describe", 500).await;
+    let describe = || describe_requests(&s, "bench-describe", scale.cheap);
+    let error = || error_requests(&s, "bench-error", scale.cheap);
+    let import = || import_requests(&s, "bench-import", scale.cheap);
+    let mut idle = HashMap::new();
+    for (name, reqs, status) in [
+        ("DescribeKeyPairs (50 of 500)", describe(), 200),
+        ("forced error (bad KeyPairName)", error(), 400),
+        ("ImportKeyPair", import(), 200),
+    ] {
+        let r = s.load(reqs, 64, status).await;
+        r.print(
+            name,
+            &format!(
+                "   {:.2}x hello   p99 goal <= 5 ms",
+                r.rate() / hello_res.rate()
+            ),
+        );
+        idle.insert(name, r.rate());
+    }
+    // The same with a steady stream of fresh CreateKeyPair calls in the background.
+    let stop = Arc::new(AtomicBool::new(false));
+    let generated = Arc::new(AtomicU64::new(0));
+    let background = {
+        let reqs = create_requests(&s, "bg", 10_000);
+        let (addr, stop, generated) = (s.addr, Arc::clone(&stop), Arc::clone(&generated));
+        tokio::spawn(async move { background_creates(addr, reqs, 4, stop, generated).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = generated.load(Ordering::Relaxed);
+    for (name, reqs, status) in [
+        ("DescribeKeyPairs (50 of 500)", describe(), 200),
+        ("forced error (bad KeyPairName)", error(), 400),
+        (
+            "ImportKeyPair",
+            import_requests(&s, "bench-import-bg", scale.cheap),
+            200,
+        ),
+    ] {
+        let r = s.load(reqs, 64, status).await;
+        r.print(
+            &format!("{name} + keygen"),
+            &format!("   {:.2}x idle   goal >= 0.8x", r.rate() / idle[name]),
+        );
+    }
+    let during = generated.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    let _ = background.await;
+    println!("  ({during} fresh keys were generated while those ran)");
+    drop(s);
+    println!();
+}
+
+async fn startup_section(server_bin: &Path) {
+    // 4. Cold start and memory.
+    println!("## Start-up and memory");
+    let mut starts: Vec<Duration> = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let s = Server::start(server_bin, &["--no-key-cache"]).await;
+        let r = s.load(describe_regions_requests(&s, 1), 1, 200).await;
+        assert_eq!(r.ok, 1);
+        starts.push(t.elapsed());
+    }
+    starts.sort();
+    println!(
+        "  cold start to first answered request (median of 5): {:.1} ms   goal <= 20 ms",
+        ms(starts[2])
+    );
+    {
+        let s = Server::start(server_bin, &["--no-key-cache"]).await;
+        let idle_rss = s.rss_kib();
+        let reqs = import_requests(&s, "bench-rss", 10_000);
+        let r = s.load(reqs, 64, 200).await;
+        let rss = s.rss_kib();
+        println!(
+            "  RSS: {} at start, {} with {} key pairs (imported)   goal <= 50 MB",
+            fmt_kib(idle_rss),
+            fmt_kib(rss),
+            r.ok
+        );
+    }
+    println!();
+}
+
+fn goal(rate: f64, target: f64) -> String {
+    format!(
+        "   goal >= {target:.0}/s: {}",
+        if rate >= target { "met" } else { "NOT met" }
+    )
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("temp paths are UTF-8")
+}
+
+fn fmt_kib(kib: Option<u64>) -> String {
+    kib.map_or_else(
+        || "n/a".to_string(),
+        |k| format!("{:.1} MB", k as f64 / 1024.0),
+    )
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!(
+        "{cores} cores, {cpu}, {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+/// The release `ecs-mock` next to this binary, built first when run through cargo.
+fn default_server() -> PathBuf {
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--release", "--quiet", "--bin", "ecs-mock"]);
+        if let Ok(dir) = std::env::var("CARGO_MANIFEST_DIR") {
+            cmd.current_dir(dir);
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(
+            status.success(),
+            "cargo build --release --bin ecs-mock failed"
+        );
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let path = exe.with_file_name(format!("ecs-mock{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} not found: run `cargo build --release` or pass --server",
+        path.display()
+    );
+    path
+}
+
+// ---------------------------------------------------------------------------------------
+// Key generation in-process
+
+fn openssl_keygen_ms(python: &str, n: usize) -> Option<(f64, String)> {
+    let script = format!(
+        "import time\n\
+         from cryptography.hazmat.primitives.asymmetric import rsa\n\
+         from cryptography.hazmat.backends.openssl.backend import backend\n\
+         rsa.generate_private_key(65537, 2048)\n\
+         t = time.perf_counter()\n\
+         for _ in range({n}): rsa.generate_private_key(65537, 2048)\n\
+         print((time.perf_counter() - t) / {n} * 1000)\n\
+         print(backend.openssl_version_text())\n"
+    );
+    let out = Command::new(python).args(["-c", &script]).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let ms = lines.next()?.trim().parse().ok()?;
+    Some((ms, lines.next().unwrap_or("OpenSSL").trim().to_string()))
+}
+
+fn inproc_keygen_ms(n: usize, rsa_crate: bool) -> f64 {
+    let t = Instant::now();
+    for i in 0..n {
+        if rsa_crate {
+            use rand_core::SeedableRng;
+            let mut seed = [0u8; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let key = rsa::PrivateKey::new(&mut rand_chacha::ChaCha20Rng::from_seed(seed), 2048);
+            std::hint::black_box(key.expect("rsa keygen"));
+        } else {
+            std::hint::black_box(keygen::generate(1, "bench", REGION, &format!("k{i}"), 0));
+        }
+    }
+    ms(t.elapsed()) / n as f64
+}
+
+// ---------------------------------------------------------------------------------------
+// Servers
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    async fn start(bin: &Path, args: &[&str]) -> Self {
+        let mut cmd = Command::new(bin);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("ECS_MOCK_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.args(["--listen", "127.0.0.1:0", "--seed", "7"])
+            .args(args);
+        Self::spawn(cmd, "ecs-mock listening on http://")
+    }
+
+    async fn start_hello() -> Self {
+        let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
+        cmd.arg("hello");
+        Self::spawn(cmd, "listening on http://")
+    }
+
+    fn spawn(mut cmd: Command, prefix: &str) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let addr = line
+            .trim()
+            .strip_prefix(prefix)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Self { child, addr }
+    }
+
+    fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+
+    async fn load(&self, reqs: Arc<Vec<Vec<u8>>>, concurrency: usize, status: u16) -> LoadResult {
+        load(
+            self.addr,
+            reqs,
+            concurrency,
+            status,
+            Duration::from_secs(30),
+        )
+        .await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn hello_server() {
+    use http_body_util::Full;
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!(
+            "listening on http://{}",
+            listener.local_addr().expect("addr")
+        );
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        loop {
+            let (stream, _) = listener.accept().await.expect("accept");
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let svc = service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        bytes::Bytes::from_static(b"Hello, World!"),
+                    )))
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests
+
+static NONCE: AtomicU64 = AtomicU64::new(0);
+
+fn timestamp() -> String {
+    let secs = Clock::system().now_unix();
+    format!("{}:{:02}Z", &format_minutes(secs)[..16], secs % 60)
+}
+
+/// A V1-signed GET request for `action` as `tenant`.
+fn signed(addr: SocketAddr, tenant: &str, action: &str, params: &[(&str, &str)]) -> Vec<u8> {
+    let mut all: Vec<(String, String)> = vec![
+        ("Action".into(), action.into()),
+        ("Version".into(), "2014-05-26".into()),
+        ("AccessKeyId".into(), tenant.into()),
+        ("SignatureMethod".into(), "HMAC-SHA1".into()),
+        ("SignatureVersion".into(), "1.0".into()),
+        (
+            "SignatureNonce".into(),
+            format!(
+                "{}-{:x}",
+                std::process::id(),
+                NONCE.fetch_add(1, Ordering::Relaxed)
+            ),
+        ),
+        ("Timestamp".into(), timestamp()),
+        ("Format".into(), "JSON".into()),
+    ];
+    all.extend(params.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let sig = signature::v1_sign(SECRET, &signature::v1_string_to_sign("GET", &all));
+    all.push(("Signature".into(), sig));
+    let query: Vec<String> = all
+        .iter()
+        .map(|(k, v)| format!("{}={}", signature::pct(k), signature::pct(v)))
+        .collect();
+    format!("GET /?{} HTTP/1.1\r\nHost: {addr}\r\n\r\n", query.join("&")).into_bytes()
+}
+
+/// Region `i / 500` of the list, so no region passes the 500 key pair quota.
+fn region_for(i: usize) -> &'static str {
+    let regions = ecs_mock::regions::REGIONS;
+    regions[(i / 500) % regions.len()].id
+}
+
+fn create_requests(s: &Server, tag: &str, n: usize) -> Arc<Vec<Vec<u8>>> {
+    Arc::new(
+        (0..n)
+            .map(|i| {
+                // 500 per region and ~30 regions per tenant: a new tenant every 10,000.
+                let tenant = format!("bench-{tag}-{}", i / 10_000);
+                let name = format!("{tag}-{i}");
+                signed(
+                    s.addr,
+                    &tenant,
+                    "CreateKeyPair",
+                    &[("RegionId", region_for(i % 10_000)), ("KeyPairName", &name)],
+                )
+            })
+            .collect(),
+    )
+}
+
+fn describe_requests(s: &Server, tenant: &str, n: usize) -> Arc<Vec<Vec<u8>>> {
+    Arc::new(
+        (0..n)
+            .map(|i| {
+                let page = (i % 10 + 1).to_string();
+                signed(
+                    s.addr,
+                    tenant,
+                    "DescribeKeyPairs",
+                    &[
+                        ("RegionId", REGION),
+                        ("PageSize", "50"),
+                        ("PageNumber", &page),
+                    ],
+                )
+            })
+            .collect(),
+    )
+}
+
+fn error_requests(s: &Server, tenant: &str, n: usize) -> Arc<Vec<Vec<u8>>> {
+    Arc::new(
+        (0..n)
+            .map(|_| {
+                signed(
+                    s.addr,
+                    tenant,
+                    "CreateKeyPair",
+                    &[
+                        ("RegionId", REGION),
+                        ("KeyPairName", "1-starts-with-a-digit"),
+                    ],
+                )
+            })
+            .collect(),
+    )
+}
+
+fn describe_regions_requests(s: &Server, n: usize) -> Arc<Vec<Vec<u8>>> {
+    Arc::new(
+        (0..n)
+            .map(|_| signed(s.addr, "bench-start", "DescribeRegions", &[]))
+            .collect(),
+    )
+}
+
+/// A well-formed `ssh-rsa` public key with a pseudo-random 2048-bit modulus: ImportKeyPair
+/// checks the format, not that anyone holds the private key.
+fn fake_rsa_public_key(i: usize) -> String {
+    let mut n = Vec::with_capacity(257);
+    n.push(0); // mpint sign byte: the top bit of n is set
+    let mut block = 0u64;
+    while n.len() < 257 {
+        let d = ecs_mock::ids::derive("bench-fake-rsa", i as u64, &[&block.to_le_bytes()]);
+        n.extend_from_slice(&d[..d.len().min(257 - n.len())]);
+        block += 1;
+    }
+    n[1] |= 0x80;
+    n[256] |= 1;
+    let mut blob = Vec::new();
+    for part in [&b"ssh-rsa"[..], &[1, 0, 1], &n] {
+        blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        blob.extend_from_slice(part);
+    }
+    format!("ssh-rsa {}", STANDARD.encode(blob))
+}
+
+fn import_requests(s: &Server, tag: &str, n: usize) -> Arc<Vec<Vec<u8>>> {
+    Arc::new(
+        (0..n)
+            .map(|i| {
+                let tenant = format!("{tag}-{}", i / 10_000);
+                let name = format!("imp-{i}");
+                let key = fake_rsa_public_key(i);
+                signed(
+                    s.addr,
+                    &tenant,
+                    "ImportKeyPair",
+                    &[
+                        ("RegionId", region_for(i % 10_000)),
+                        ("KeyPairName", &name),
+                        ("PublicKeyBody", &key),
+                    ],
+                )
+            })
+            .collect(),
+    )
+}
+
+/// 500 imported key pairs in `tenant`'s REGION, for DescribeKeyPairs pages.
+async fn prefill(s: &Server, tenant: &str, n: usize) {
+    let reqs: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let key = fake_rsa_public_key(1_000_000 + i);
+            signed(
+                s.addr,
+                tenant,
+                "ImportKeyPair",
+                &[
+                    ("RegionId", REGION),
+                    ("KeyPairName", &format!("pre-{i}")),
+                    ("PublicKeyBody", &key),
+                ],
+            )
+        })
+        .collect();
+    let r = s.load(Arc::new(reqs), 16, 200).await;
+    assert_eq!(r.ok, n, "prefill");
+}
+
+// ---------------------------------------------------------------------------------------
+// Load generator
+
+struct LoadResult {
+    ok: usize,
+    unexpected: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl LoadResult {
+    fn rate(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let idx =
+            ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len()) - 1;
+        ms(self.latencies[idx])
+    }
+
+    fn print(&self, what: &str, extra: &str) {
+        let bad = if self.unexpected > 0 {
+            format!("   ({} unexpected responses)", self.unexpected)
+        } else {
+            String::new()
+        };
+        println!(
+            "  {what:<44} {:>9.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  (n={}){extra}{bad}",
+            self.rate(),
+            self.percentile(0.50),
+            self.percentile(0.99),
+            self.ok
+        );
+    }
+}
+
+async fn load(
+    addr: SocketAddr,
+    reqs: Arc<Vec<Vec<u8>>>,
+    concurrency: usize,
+    status: u16,
+    limit: Duration,
+) -> LoadResult {
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + limit;
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.min(reqs.len()) {
+        let (reqs, next) = (Arc::clone(&reqs), Arc::clone(&next));
+        tasks.spawn(async move {
+            let mut conn: Option<Conn> = None;
+            let (mut ok, mut unexpected, mut lat) = (0, 0, Vec::new());
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= reqs.len() || Instant::now() > deadline {
+                    break;
+                }
+                let t = Instant::now();
+                let c = match conn.take() {
+                    Some(c) => c,
+                    None => Conn::open(addr).await,
+                };
+                let (got, keep) = c.exchange(&reqs[i]).await;
+                if got == status {
+                    ok += 1;
+                    lat.push(t.elapsed());
+                } else {
+                    unexpected += 1;
+                }
+                conn = keep;
+            }
+            (ok, unexpected, lat)
+        });
+    }
+    let mut result = LoadResult {
+        ok: 0,
+        unexpected: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+    };
+    while let Some(r) = tasks.join_next().await {
+        let (ok, unexpected, lat) = r.expect("load task");
+        result.ok += ok;
+        result.unexpected += unexpected;
+        result.latencies.extend(lat);
+    }
+    result.elapsed = started.elapsed();
+    result.latencies.sort();
+    result
+}
+
+/// A steady stream of CreateKeyPair calls until `stop`.
+async fn background_creates(
+    addr: SocketAddr,
+    reqs: Arc<Vec<Vec<u8>>>,
+    concurrency: usize,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (reqs, next, stop, done) = (
+            Arc::clone(&reqs),
+            Arc::clone(&next),
+            Arc::clone(&stop),
+            Arc::clone(&done),
+        );
+        tasks.spawn(async move {
+            let mut conn: Option<Conn> = None;
+            while !stop.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= reqs.len() {
+                    break;
+                }
+                let c = match conn.take() {
+                    Some(c) => c,
+                    None => Conn::open(addr).await,
+                };
+                let (status, keep) = c.exchange(&reqs[i]).await;
+                if status == 200 {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                conn = keep;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// One keep-alive HTTP/1.1 connection with just enough response parsing for these servers.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let _ = stream.set_nodelay(true);
+        Self {
+            stream,
+            buf: Vec::with_capacity(16 * 1024),
+        }
+    }
+
+    /// Sends one request; returns the status and the connection if it stays open.
+    async fn exchange(mut self, req: &[u8]) -> (u16, Option<Self>) {
+        if self.stream.write_all(req).await.is_err() {
+            return (0, None);
+        }
+        self.buf.clear();
+        let header_end = loop {
+            if let Some(p) = find(&self.buf, b"\r\n\r\n") {
+                break p + 4;
+            }
+            if !self.fill().await {
+                return (0, None);
+            }
+        };
+        let head = String::from_utf8_lossy(&self.buf[..header_end]).to_ascii_lowercase();
+        let status: u16 = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+        };
+        let close =
+            head.starts_with("http/1.0") || header("connection:").is_some_and(|v| v == "close");
+        if let Some(len) = header("content-length:").and_then(|v| v.parse::<usize>().ok()) {
+            while self.buf.len() < header_end + len {
+                if !self.fill().await {
+                    return (status, None);
+                }
+            }
+        } else if header("transfer-encoding:").is_some_and(|v| v.contains("chunked")) {
+            while find(&self.buf[header_end..], b"0\r\n\r\n").is_none() {
+                if !self.fill().await {
+                    return (status, None);
+                }
+            }
+        } else {
+            while self.fill().await {}
+            return (status, None);
+        }
+        (status, if close { None } else { Some(self) })
+    }
+
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 16 * 1024];
+        match self.stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+// ---------------------------------------------------------------------------------------
+// moto
+
+async fn moto(python: &str, server_bin: &Path, scale: &Scale) {
+    let importable = Command::new(python)
+        .args(["-c", "import moto.server, moto.ec2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !importable {
+        println!("  skipped: {python} cannot import moto.server (pip install 'moto[server]')");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let started = Instant::now();
+    let mut child = Command::new(python)
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto");
+    let form = |body: String| {
+        format!(
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    };
+    // Cold start: poll until moto answers an EC2 call.
+    let first = form("Action=DescribeRegions&Version=2016-11-15".into());
+    let moto_start = loop {
+        if started.elapsed() > Duration::from_secs(60) {
+            println!("  skipped: moto did not answer within 60 s");
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        }
+        if let Ok(stream) = TcpStream::connect(addr).await {
+            let _ = stream.set_nodelay(true);
+            let c = Conn {
+                stream,
+                buf: Vec::new(),
+            };
+            if c.exchange(&first).await.0 == 200 {
+                break started.elapsed();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let creates: Vec<Vec<u8>> = (0..scale.moto_create)
+        .map(|i| {
+            form(format!(
+                "Action=CreateKeyPair&Version=2016-11-15&KeyName=bench-{i}"
+            ))
+        })
+        .collect();
+    let moto_create = load(addr, Arc::new(creates), 8, 200, Duration::from_secs(60)).await;
+    // 500 key pairs, then pages of 50 names.
+    let moto_prefill: Vec<Vec<u8>> = (0..500)
+        .map(|i| {
+            let key = STANDARD.encode(fake_rsa_public_key(2_000_000 + i));
+            form(format!(
+                "Action=ImportKeyPair&Version=2016-11-15&KeyName=pre-{i}&PublicKeyMaterial={}",
+                signature::pct(&key)
+            ))
+        })
+        .collect();
+    let pre = load(
+        addr,
+        Arc::new(moto_prefill),
+        8,
+        200,
+        Duration::from_secs(120),
+    )
+    .await;
+    let describes: Vec<Vec<u8>> = (0..scale.moto_describe)
+        .map(|i| {
+            let names: Vec<String> = (0..50)
+                .map(|k| format!("KeyName.{}=pre-{}", k + 1, (i * 50 + k) % 500))
+                .collect();
+            form(format!(
+                "Action=DescribeKeyPairs&Version=2016-11-15&{}",
+                names.join("&")
+            ))
+        })
+        .collect();
+    let moto_describe = load(addr, Arc::new(describes), 64, 200, Duration::from_secs(60)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // ecs-mock under the same loads.
+    let t = Instant::now();
+    let s = Server::start(server_bin, &["--no-key-cache"]).await;
+    s.load(describe_regions_requests(&s, 1), 1, 200).await;
+    let ours_start = t.elapsed();
+    let ours_create = s
+        .load(
+            create_requests(&s, "moto-cmp", scale.moto_create.min(40)),
+            8,
+            200,
+        )
+        .await;
+    prefill(&s, "bench-moto-describe", 500).await;
+    let ours_describe = s
+        .load(
+            describe_requests(&s, "bench-moto-describe", scale.moto_describe * 10),
+            64,
+            200,
+        )
+        .await;
+    let fast = Server::start(server_bin, &["--key-mode", "fast", "--no-key-cache"]).await;
+    fast.load(create_requests(&fast, "moto-fast-warmup", 1), 1, 200)
+        .await;
+    let ours_fast = fast
+        .load(create_requests(&fast, "moto-fast", 2_000), 8, 200)
+        .await;
+
+    println!(
+        "  start to first EC2 answer: moto {:.0} ms, ecs-mock {:.1} ms   ({:.0}x)",
+        ms(moto_start),
+        ms(ours_start),
+        ms(moto_start) / ms(ours_start)
+    );
+    moto_create.print("moto CreateKeyPair c=8", "   1.00x");
+    ours_create.print(
+        "ecs-mock CreateKeyPair fresh c=8",
+        &format!("   {:.1}x moto", ours_create.rate() / moto_create.rate()),
+    );
+    ours_fast.print(
+        "ecs-mock CreateKeyPair fast c=8",
+        &format!("   {:.0}x moto", ours_fast.rate() / moto_create.rate()),
+    );
+    if pre.ok < 500 {
+        println!("  (moto prefill: only {} of 500 imports succeeded)", pre.ok);
+    }
+    moto_describe.print("moto DescribeKeyPairs 50 names of 500 c=64", "   1.00x");
+    ours_describe.print(
+        "ecs-mock DescribeKeyPairs 50 of 500 c=64",
+        &format!(
+            "   {:.0}x moto",
+            ours_describe.rate() / moto_describe.rate()
+        ),
+    );
+}
