@@ -109,7 +109,7 @@ fuzz_target!(|ops: Vec<Op>| {
     }
     let store = Store::new(1);
     let config = Config::new("127.0.0.1:0".parse().unwrap(), 1);
-    let keys = KeyPool::new(1);
+    let keys = KeyPool::new(&ecs_mock::keypool::KeySettings::default(), Arc::clone(&store));
     let mut model = Model::default();
     let fp_of = |key: usize| -> String {
         ecs_mock::sshkey::parse_openssh_public_key(KEYS[key], Default::default())
