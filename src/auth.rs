@@ -76,8 +76,11 @@ pub struct NonceCache {
 
 #[derive(Debug, Default)]
 struct NonceInner {
-    seen: std::collections::HashSet<(String, String)>,
-    order: std::collections::VecDeque<(u64, (String, String))>,
+    /// 128-bit digests of (tenant, nonce): a fixed 16 bytes per entry instead of two
+    /// strings, so the full cache stays a few MB; a collision (2^-128-ish) could at worst
+    /// refuse one request as a replay.
+    seen: std::collections::HashSet<[u8; 16]>,
+    order: std::collections::VecDeque<(u64, [u8; 16])>,
 }
 
 impl NonceCache {
@@ -98,11 +101,12 @@ impl NonceCache {
             let (_, key) = inner.order.pop_front().expect("front exists");
             inner.seen.remove(&key);
         }
-        let key = (tenant.to_string(), nonce.to_string());
-        if inner.seen.contains(&key) {
+        let digest = crate::ids::derive("nonce", 0, &[tenant.as_bytes(), nonce.as_bytes()]);
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        if !inner.seen.insert(key) {
             return false;
         }
-        inner.seen.insert(key.clone());
         inner.order.push_back((now, key));
         true
     }

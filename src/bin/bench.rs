@@ -42,6 +42,9 @@ struct Args {
     /// Python interpreter for the OpenSSL (`cryptography`) and moto references.
     #[arg(long, default_value = "python3")]
     python: String,
+    /// Length of the soak section in seconds.
+    #[arg(long, default_value_t = 60)]
+    soak_secs: u64,
     /// Do not measure moto even if it is installed.
     #[arg(long)]
     skip_moto: bool,
@@ -68,6 +71,8 @@ enum Section {
     Startup,
     /// moto side by side.
     Moto,
+    /// Mixed actions for a fixed time; RSS at start and end (not part of the default run).
+    Soak,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -138,7 +143,10 @@ async fn run(args: Args) {
     println!("server:  {}", server_bin.display());
     println!();
 
-    let want = |section: Section| args.only.is_empty() || args.only.contains(&section);
+    // The soak is long and measures memory, not speed: it runs only when asked for.
+    let want = |section: Section| {
+        (args.only.is_empty() && section != Section::Soak) || args.only.contains(&section)
+    };
     let openssl_ms = if want(Section::Keygen) {
         keygen_section(&args, &scale)
     } else {
@@ -162,7 +170,173 @@ async fn run(args: Args) {
             moto(&args.python, &server_bin, &scale).await;
         }
     }
+    if want(Section::Soak) {
+        soak_section(&server_bin, Duration::from_secs(args.soak_secs)).await;
+    }
     let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// Mixed traffic for a fixed time: each round imports 400 key pairs, creates 100 (fast mode),
+/// tags, lists, describes, forces errors, then deletes them all, so the state returns to where
+/// it was. Memory that keeps growing from round to round would be a leak; the journal (10,000
+/// entries) and the nonce cache (200,000) fill up to their caps and then stay flat.
+async fn soak_section(server_bin: &Path, duration: Duration) {
+    println!(
+        "## Soak: mixed actions for {} s, RSS per round",
+        duration.as_secs()
+    );
+    let s = Server::start(server_bin, &["--no-key-cache", "--key-mode", "fast"]).await;
+    let start_rss = s.rss_kib();
+    let started = Instant::now();
+    let mut round = 0usize;
+    let mut requests = 0usize;
+    let mut unexpected = 0usize;
+    let mut after_first = None;
+    while started.elapsed() < duration {
+        let tenant = format!("soak-{}", round % 4);
+        let names: Vec<String> = (0..500).map(|i| format!("soak-{i}")).collect();
+        let mut phase: Vec<(Vec<Vec<u8>>, u16)> = Vec::new();
+        phase.push((
+            names[..400]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let key = fake_rsa_public_key(2_000_000 + i);
+                    signed(
+                        s.addr,
+                        &tenant,
+                        "ImportKeyPair",
+                        &[
+                            ("RegionId", REGION),
+                            ("KeyPairName", n),
+                            ("PublicKeyBody", &key),
+                        ],
+                    )
+                })
+                .collect(),
+            200,
+        ));
+        phase.push((
+            names[400..]
+                .iter()
+                .map(|n| {
+                    signed(
+                        s.addr,
+                        &tenant,
+                        "CreateKeyPair",
+                        &[("RegionId", REGION), ("KeyPairName", n)],
+                    )
+                })
+                .collect(),
+            200,
+        ));
+        phase.push((
+            names
+                .iter()
+                .step_by(5)
+                .map(|n| {
+                    signed(
+                        s.addr,
+                        &tenant,
+                        "TagResources",
+                        &[
+                            ("RegionId", REGION),
+                            ("ResourceType", "keypair"),
+                            ("ResourceId.1", n),
+                            ("Tag.1.Key", "soak"),
+                            ("Tag.1.Value", "yes"),
+                        ],
+                    )
+                })
+                .collect(),
+            200,
+        ));
+        let mut reads: Vec<Vec<u8>> = (0..200)
+            .map(|i| {
+                let page = (i % 10 + 1).to_string();
+                signed(
+                    s.addr,
+                    &tenant,
+                    "DescribeKeyPairs",
+                    &[
+                        ("RegionId", REGION),
+                        ("PageSize", "50"),
+                        ("PageNumber", &page),
+                        ("Tag.1.Key", "soak"),
+                    ],
+                )
+            })
+            .collect();
+        reads.extend((0..100).map(|_| {
+            signed(
+                s.addr,
+                &tenant,
+                "ListTagResources",
+                &[
+                    ("RegionId", REGION),
+                    ("ResourceType", "keypair"),
+                    ("Tag.1.Key", "soak"),
+                ],
+            )
+        }));
+        phase.push((reads, 200));
+        phase.push((
+            (0..200)
+                .map(|_| {
+                    signed(
+                        s.addr,
+                        &tenant,
+                        "CreateKeyPair",
+                        &[("RegionId", REGION), ("KeyPairName", "1-bad")],
+                    )
+                })
+                .collect(),
+            400,
+        ));
+        phase.push((
+            names
+                .chunks(100)
+                .map(|chunk| {
+                    let json = serde_json::to_string(chunk).expect("names serialise");
+                    signed(
+                        s.addr,
+                        &tenant,
+                        "DeleteKeyPairs",
+                        &[("RegionId", REGION), ("KeyPairNames", &json)],
+                    )
+                })
+                .collect(),
+            200,
+        ));
+        for (reqs, status) in phase {
+            let r = s.load(Arc::new(reqs), 16, status).await;
+            requests += r.ok + r.unexpected;
+            unexpected += r.unexpected;
+        }
+        round += 1;
+        let rss = s.rss_kib();
+        if round == 1 {
+            after_first = rss;
+        }
+        if round == 1 || round % 5 == 0 {
+            println!(
+                "  round {round:>4}: {requests:>8} requests, RSS {}",
+                fmt_kib(rss)
+            );
+        }
+    }
+    let end_rss = s.rss_kib();
+    println!(
+        "  {round} rounds, {requests} requests ({unexpected} unexpected) in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "  RSS: {} at start, {} after round 1, {} at the end",
+        fmt_kib(start_rss),
+        fmt_kib(after_first),
+        fmt_kib(end_rss)
+    );
+    println!();
 }
 
 fn keygen_section(args: &Args, scale: &Scale) -> Option<f64> {
