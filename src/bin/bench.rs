@@ -318,7 +318,7 @@ async fn soak_section(server_bin: &Path, duration: Duration) {
         if round == 1 {
             after_first = rss;
         }
-        if round == 1 || round % 5 == 0 {
+        if round == 1 || round.is_multiple_of(5) {
             println!(
                 "  round {round:>4}: {requests:>8} requests, RSS {}",
                 fmt_kib(rss)
