@@ -285,14 +285,16 @@ async fn commit_then_reset_keeps_the_key_and_the_retry_gets_already_exist() {
     // Act
     let lost = try_send(server.addr, call.build()).await;
     let retry = call.send().await;
-    // Assert: the client saw no response, but the key exists (DescribeKeyPairs is still a
-    // placeholder on this branch, so the store is asked directly).
+    // Assert: the client saw no response, but DescribeKeyPairs lists the key.
     assert!(lost.is_err(), "{lost:?}");
-    let keys = server.app.store.key_pairs("t-commit", REGION);
-    assert_eq!(
-        keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
-        ["ambiguous"]
-    );
+    let listed = server
+        .call("t-commit", "DescribeKeyPairs")
+        .region(REGION)
+        .send()
+        .await
+        .json();
+    assert_eq!(listed["TotalCount"], 1, "{listed}");
+    assert_eq!(listed["KeyPairs"]["KeyPair"][0]["KeyPairName"], "ambiguous");
     retry.assert_error(400, "KeyPair.AlreadyExist");
 }
 
