@@ -167,6 +167,7 @@ fn early_error(
     headers: &[(String, String)],
     err: ApiError,
 ) -> Rendered {
+    let received_ms = app.journal.now_ms();
     let probe = ApiRequest::new(
         "GET",
         "/",
@@ -195,6 +196,7 @@ fn early_error(
     let no_params = crate::protocol::params::Params::from_pairs(Vec::new());
     app.journal.record(journal::Record {
         time: app.config.clock.now_unix(),
+        received_ms,
         tenant: &tenant,
         action: probe.as_ref().and_then(|p| p.action()).unwrap_or(""),
         decided: false,
@@ -234,6 +236,8 @@ fn raw_format(raw_query: Option<&str>, headers: &[(String, String)]) -> Format {
 /// # Errors
 /// [`Abort`] for the `reset` and `hang` faults.
 pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, Abort> {
+    // Arrival, before any scenario latency: retry gaps are measured between arrivals.
+    let received_ms = app.journal.now_ms();
     let format = req.format();
     let claimed = req.claimed_access_key_id().unwrap_or("").to_string();
     let request_id = ids::request_id(
@@ -305,6 +309,7 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     let latency_ms = latency.map(|(d, _)| d.as_millis() as u64);
     app.journal.record(journal::Record {
         time: app.config.clock.now_unix(),
+        received_ms,
         tenant: &claimed,
         action: req.action().unwrap_or(""),
         decided,

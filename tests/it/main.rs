@@ -20,6 +20,7 @@ mod join_resource_group;
 mod list_tag_resources;
 mod persistence;
 mod protocol;
+mod retries;
 mod scenario_files;
 mod scenarios;
 mod signatures;
