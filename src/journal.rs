@@ -96,7 +96,8 @@ pub struct Entry {
     /// The effect applied (sampled latency pinned as `fixed_ms`); `"pass"` when the rule
     /// let the request through, absent when no rule fired.
     pub effect: Option<StepFile>,
-    /// The HTTP status sent; absent when the connection was dropped without a response.
+    /// The HTTP status sent; absent when no response was sent: a `reset` or `hang` fault, or
+    /// a client that disconnected before the answer (e.g. during a scenario latency).
     pub status: Option<u16>,
     /// The API error code of the body, if it carries one.
     pub code: Option<String>,

@@ -400,3 +400,41 @@ async fn bad_retry_queries_get_clear_errors() {
         );
     }
 }
+
+#[tokio::test]
+async fn attempts_whose_client_gave_up_during_a_latency_are_journaled_without_a_status() {
+    // Arrange: DescribeKeyPairs answers after a minute; the client waits 100 ms per attempt
+    let server = server_with(
+        0,
+        &[json!({"name": "slow", "rules": [
+            {"match": {"action": "DescribeKeyPairs"}, "effect": {"latency": {"fixed_ms": 60000}}}]})],
+    )
+    .await;
+    let call = server.call("t-gave-up", "DescribeKeyPairs").region(REGION);
+    // Act
+    for _ in 0..2 {
+        let gave_up = tokio::time::timeout(
+            Duration::from_millis(100),
+            try_send(server.addr, call.build()),
+        )
+        .await;
+        assert!(gave_up.is_err(), "no answer within 100 ms");
+    }
+    // The server learns of each disconnection asynchronously; its answers would take a minute.
+    let mut ops = Vec::new();
+    for _ in 0..200 {
+        ops = operations(&server, "access_key_id=t-gave-up").await;
+        if ops.first().is_some_and(|op| op["attempts"] == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // Assert
+    assert_eq!(ops.len(), 1, "{ops:?}");
+    assert_eq!(ops[0]["attempts"], 2);
+    assert_eq!(ops[0]["outcome"], json!({"status": null, "code": null}));
+    assert_eq!(
+        ops[0]["requests"][0]["effect"],
+        json!({"latency": {"fixed_ms": 60000}})
+    );
+}
