@@ -199,6 +199,7 @@ class FaultDriver:
 
     @staticmethod
     def client(endpoint, ak):
+        """(AcsClient, endpoint): the legacy core takes the endpoint per request."""
         client = AcsClient(
             ak,
             SECRET,
@@ -206,14 +207,14 @@ class FaultDriver:
             timeout=conformance.READ_TIMEOUT_MS / 1000,
             connect_timeout=conformance.CONNECT_TIMEOUT_MS / 1000,
         )
-        client.endpoint = endpoint
-        return client
+        return client, endpoint
 
     @staticmethod
     def send(client, req):
-        req.set_endpoint(client.endpoint)
+        acs, endpoint = client
+        req.set_endpoint(endpoint)
         req.set_protocol_type("http")
-        return client.do_action_with_exception(req)
+        return acs.do_action_with_exception(req)
 
     @staticmethod
     def warm(client):
