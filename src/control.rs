@@ -12,6 +12,10 @@
 //! POST   /__mock/reset[?access_key_id=X]    state, rule counters and journal; of one tenant with X
 //! GET    /__mock/journal[?access_key_id=X&action=A]      {"entries":[…]} oldest first
 //! GET    /__mock/journal?format=scenario[&…&name=N]       a scenario replaying the decisions
+//! GET    /__mock/journal/retries[?access_key_id=X&action=A&window_ms=W]
+//!                                           {"window_ms":W,"operations":[…]}: entries grouped
+//!                                           into logical operations (attempts, gaps_ms,
+//!                                           outcome, non_retryable_retried); see journal.rs
 //! GET    /__mock/state                      the whole state document (as --state-file holds it)
 //! PUT    /__mock/state                      body = a state document: replaces all state
 //! POST   /__mock/snapshot                   save to --state-file now: {"saved": path}
@@ -24,7 +28,7 @@ use bytes::Bytes;
 use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
-use crate::journal::Filter;
+use crate::journal::{Filter, DEFAULT_RETRY_WINDOW_MS};
 use crate::protocol::params::{self, Params};
 use crate::scenario::transport::{self, MockBody};
 use crate::scenario::{file, Added};
@@ -205,6 +209,31 @@ fn route(
                         "format {other:?} is not known; use \"entries\" (default) or \"scenario\""
                     ))),
                 }
+            }
+            _ => not_allowed(),
+        },
+        "journal/retries" => match *method {
+            Method::GET => {
+                let q = query_params(query, &["access_key_id", "action", "window_ms"])?;
+                let filter = Filter {
+                    tenant: q.get("access_key_id").map(str::to_string),
+                    action: q.get("action").map(str::to_string),
+                };
+                let window_ms = match q.get("window_ms") {
+                    None => DEFAULT_RETRY_WINDOW_MS,
+                    Some(w) => w.parse::<u64>().map_err(|_| {
+                        bad(format!(
+                            "window_ms {w:?} is not a number of milliseconds (0 or more)"
+                        ))
+                    })?,
+                };
+                Ok((
+                    StatusCode::OK,
+                    json!({
+                        "window_ms": window_ms,
+                        "operations": app.journal.retries(&filter, window_ms),
+                    }),
+                ))
             }
             _ => not_allowed(),
         },

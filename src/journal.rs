@@ -3,10 +3,28 @@
 //!
 //! Parameters are kept without `Signature` and `SecurityToken`; the V3 `Authorization`
 //! header is never recorded. [`Journal::export`] turns the entries back into a scenario that
-//! replays the same decisions (`GET /__mock/journal?format=scenario`).
+//! replays the same decisions (`GET /__mock/journal?format=scenario`), and
+//! [`Journal::retries`] groups them into logical operations, one per call a client made
+//! however many times it retried it (`GET /__mock/journal/retries`).
+//!
+//! ```text
+//! attempts of one operation   same tenant, same action, same business parameters (all
+//!                             parameters but NON_BUSINESS_PARAMS), each arriving at most
+//!                             `window_ms` (default 30 000) after the previous attempt, and
+//!                             each previous attempt a failure: a clean success (2xx, no
+//!                             error code, no scenario effect but "pass") ends the operation,
+//!                             so an identical call made after it starts a new one
+//! gaps_ms                     between the arrivals of consecutive attempts (received_ms,
+//!                             monotonic, taken before any scenario latency)
+//! retryable failure           code Throttling*, ServiceUnavailable, InternalError or
+//!                             UnknownError, or HTTP 5xx; a failure with any other error code
+//!                             followed by another attempt sets non_retryable_retried
+//! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
+
+use tokio::time::Instant;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -19,6 +37,27 @@ pub const DEFAULT_CAPACITY: usize = 10_000;
 
 /// Parameters never recorded.
 const SECRET_PARAMS: &[&str] = &["Signature", "SecurityToken"];
+
+/// Parameters that frame or sign a call rather than say what it does: a client's retry
+/// changes the nonce and timestamp (and so the signature), and V1 and V3 clients place the
+/// rest differently, so two requests that differ only in these are attempts of one operation.
+pub const NON_BUSINESS_PARAMS: &[&str] = &[
+    "Signature",
+    "SignatureNonce",
+    "Timestamp",
+    "AccessKeyId",
+    "Format",
+    "Version",
+    "Action",
+    "SignatureMethod",
+    "SignatureVersion",
+    "SignatureType",
+    "SecurityToken",
+];
+
+/// Longest pause between two attempts of one operation when a query names none: well above
+/// any SDK's default backoff (py-legacy's longest is 20 s) and read timeout (12 s).
+pub const DEFAULT_RETRY_WINDOW_MS: u64 = 30_000;
 
 /// The rule that fired for a request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -38,6 +77,9 @@ pub struct Entry {
     pub seq: u64,
     /// Server clock, Unix seconds.
     pub time: u64,
+    /// When the request arrived (before any scenario latency): milliseconds since the server
+    /// started, on a monotonic clock. Gaps between attempts are measured with it.
+    pub received_ms: u64,
     /// The claimed AccessKeyId ("" when none).
     pub tenant: String,
     /// The Action as sent ("" when none).
@@ -54,7 +96,8 @@ pub struct Entry {
     /// The effect applied (sampled latency pinned as `fixed_ms`); `"pass"` when the rule
     /// let the request through, absent when no rule fired.
     pub effect: Option<StepFile>,
-    /// The HTTP status sent; absent when the connection was dropped without a response.
+    /// The HTTP status sent; absent when no response was sent: a `reset` or `hang` fault, or
+    /// a client that disconnected before the answer (e.g. during a scenario latency).
     pub status: Option<u16>,
     /// The API error code of the body, if it carries one.
     pub code: Option<String>,
@@ -66,6 +109,8 @@ pub struct Entry {
 #[derive(Debug, Clone)]
 pub struct Record<'a> {
     pub time: u64,
+    /// From [`Journal::now_ms`] when the request arrived.
+    pub received_ms: u64,
     pub tenant: &'a str,
     pub action: &'a str,
     /// Whether the scenario engine was consulted for this request.
@@ -91,6 +136,8 @@ struct Inner {
 #[derive(Debug)]
 pub struct Journal {
     capacity: usize,
+    /// The origin of `received_ms`.
+    started: Instant,
     inner: Mutex<Inner>,
 }
 
@@ -112,8 +159,15 @@ impl Journal {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
+            started: Instant::now(),
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// Milliseconds since the journal was created, on the monotonic (tokio) clock: the
+    /// `received_ms` to record for a request arriving now.
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -147,6 +201,7 @@ impl Journal {
         inner.entries.push_back(Entry {
             seq,
             time: r.time,
+            received_ms: r.received_ms,
             tenant: r.tenant.to_string(),
             action: r.action.to_string(),
             action_call,
@@ -229,6 +284,148 @@ impl Journal {
     }
 }
 
+/// One attempt of an [`Operation`]: the journal entry, abridged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    pub seq: u64,
+    pub request_id: String,
+    pub received_ms: u64,
+    /// Absent when no response was sent (`reset`, `hang`).
+    pub status: Option<u16>,
+    pub code: Option<String>,
+    /// The scenario effect applied, as in the journal entry.
+    pub effect: Option<StepFile>,
+}
+
+/// What the last attempt of an operation got.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub status: Option<u16>,
+    pub code: Option<String>,
+}
+
+/// One logical operation: a call and the client's retries of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Operation {
+    pub tenant: String,
+    pub action: String,
+    /// The business parameters shared by every attempt (all but [`NON_BUSINESS_PARAMS`]).
+    pub params: Map<String, Value>,
+    pub attempts: usize,
+    /// Between the arrivals of consecutive attempts; `attempts - 1` values.
+    pub gaps_ms: Vec<u64>,
+    pub outcome: Outcome,
+    /// Whether an attempt followed a failure whose code no client should retry.
+    pub non_retryable_retried: bool,
+    pub requests: Vec<Attempt>,
+}
+
+/// Whether a failure is one clients are expected to retry: throttling, a temporary or
+/// unknown server failure, or any 5xx (a gateway page has no code at all).
+pub fn is_retryable(status: Option<u16>, code: Option<&str>) -> bool {
+    status.is_some_and(|s| s >= 500)
+        || code.is_some_and(|c| {
+            c.starts_with("Throttling")
+                || matches!(c, "ServiceUnavailable" | "InternalError" | "UnknownError")
+        })
+}
+
+/// A failure with an error code that retrying cannot fix (a bad name, a missing resource).
+fn failed_for_good(a: &Attempt) -> bool {
+    a.code.is_some() && !is_retryable(a.status, a.code.as_deref())
+}
+
+/// A plain success: the client got the real answer, so an identical request after it is a
+/// new call, not a retry. A scenario effect (latency, a fault) may have made the client give
+/// up even on a 2xx, so such an attempt keeps the operation open.
+fn clean_success(e: &Entry) -> bool {
+    e.status.is_some_and(|s| (200..300).contains(&s))
+        && e.code.is_none()
+        && matches!(e.effect, None | Some(StepFile::Pass))
+}
+
+fn business_params(params: &Map<String, Value>) -> Map<String, Value> {
+    params
+        .iter()
+        .filter(|(k, _)| !NON_BUSINESS_PARAMS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+impl Journal {
+    /// The kept entries grouped into logical operations (see the module doc), ordered by the
+    /// arrival of their first attempt. `window_ms` is the longest gap between two attempts of
+    /// one operation.
+    pub fn retries(&self, filter: &Filter, window_ms: u64) -> Vec<Operation> {
+        let mut entries = self.entries(filter);
+        // Entries are recorded when answered; a delayed answer lands after later arrivals.
+        entries.sort_by_key(|e| (e.received_ms, e.seq));
+        let mut ops: Vec<Operation> = Vec::new();
+        // (tenant, action, sorted business params) → index of the operation still open.
+        let mut open: HashMap<(String, String, Vec<(String, String)>), usize> = HashMap::new();
+        for e in entries {
+            let params = business_params(&e.params);
+            let mut sorted: Vec<(String, String)> = params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect();
+            sorted.sort();
+            let key = (e.tenant.clone(), e.action.clone(), sorted);
+            let joins = open.get(&key).copied().filter(|&i| {
+                let last = ops[i].requests.last().map_or(0, |a| a.received_ms);
+                e.received_ms.saturating_sub(last) <= window_ms
+            });
+            let attempt = Attempt {
+                seq: e.seq,
+                request_id: e.request_id.clone(),
+                received_ms: e.received_ms,
+                status: e.status,
+                code: e.code.clone(),
+                effect: e.effect.clone(),
+            };
+            let i = match joins {
+                Some(i) => {
+                    let op = &mut ops[i];
+                    if let Some(prev) = op.requests.last() {
+                        op.gaps_ms
+                            .push(e.received_ms.saturating_sub(prev.received_ms));
+                        op.non_retryable_retried |= failed_for_good(prev);
+                    }
+                    op.attempts += 1;
+                    op.requests.push(attempt);
+                    i
+                }
+                None => {
+                    ops.push(Operation {
+                        tenant: e.tenant.clone(),
+                        action: e.action.clone(),
+                        params,
+                        attempts: 1,
+                        gaps_ms: Vec::new(),
+                        outcome: Outcome {
+                            status: None,
+                            code: None,
+                        },
+                        non_retryable_retried: false,
+                        requests: vec![attempt],
+                    });
+                    ops.len() - 1
+                }
+            };
+            ops[i].outcome = Outcome {
+                status: e.status,
+                code: e.code.clone(),
+            };
+            if clean_success(&e) {
+                open.remove(&key);
+            } else {
+                open.insert(key, i);
+            }
+        }
+        ops
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +433,7 @@ mod tests {
     fn rec<'a>(tenant: &'a str, action: &'a str, params: &'a Params) -> Record<'a> {
         Record {
             time: 1,
+            received_ms: 0,
             tenant,
             action,
             decided: true,
@@ -307,5 +505,241 @@ mod tests {
             .map(|e| e.action_call)
             .collect();
         assert_eq!(calls, [Some(1), Some(1), Some(2), None]);
+    }
+
+    /// One request: (received_ms, tenant, KeyPairName, status, code, effect).
+    type Req = (
+        u64,
+        &'static str,
+        &'static str,
+        Option<u16>,
+        Option<&'static str>,
+        Option<StepFile>,
+    );
+
+    /// An operation as (journal seqs of its attempts, gaps_ms, non_retryable_retried).
+    type Op = (Vec<u64>, Vec<u64>, bool);
+
+    fn effect(v: Value) -> Option<StepFile> {
+        Some(serde_json::from_value(v).expect("an effect"))
+    }
+
+    /// Records `reqs` in order, each with its own nonce, timestamp and signature (as a
+    /// client's retry would), and returns the operations.
+    fn grouped(reqs: &[Req], window_ms: u64) -> Vec<Op> {
+        let j = Journal::new(100);
+        for (i, (at, tenant, name, status, code, effect)) in reqs.iter().enumerate() {
+            let p = Params::from_pairs(vec![
+                ("Action".into(), "CreateKeyPair".into()),
+                ("AccessKeyId".into(), tenant.to_string()),
+                ("SignatureNonce".into(), format!("nonce-{i}")),
+                ("Timestamp".into(), format!("2024-01-01T00:00:{i:02}Z")),
+                ("Signature".into(), format!("sig-{i}")),
+                (
+                    "Format".into(),
+                    if i % 2 == 0 { "JSON" } else { "json" }.into(),
+                ),
+                ("RegionId".into(), "cn-hangzhou".into()),
+                ("KeyPairName".into(), name.to_string()),
+            ]);
+            j.record(Record {
+                received_ms: *at,
+                status: *status,
+                code: *code,
+                effect: effect.clone(),
+                ..rec(tenant, "CreateKeyPair", &p)
+            });
+        }
+        j.retries(&Filter::default(), window_ms)
+            .into_iter()
+            .map(|op| {
+                assert_eq!(op.attempts, op.requests.len());
+                let seqs = op.requests.iter().map(|a| a.seq).collect();
+                (seqs, op.gaps_ms, op.non_retryable_retried)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn retries_group_attempts_into_operations() {
+        const W: u64 = 30_000;
+        let ok = (Some(200), None);
+        let unavailable = (Some(503), Some("ServiceUnavailable"));
+        let malformed = (Some(400), Some("InvalidKeyPairName.Malformed"));
+        let r = |at, tenant, name, (status, code): (Option<u16>, Option<&'static str>)| -> Req {
+            (at, tenant, name, status, code, None)
+        };
+        let cases: Vec<(&str, Vec<Req>, u64, Vec<Op>)> = vec![
+            (
+                "failures retried until a success are one operation; nonce, timestamp, signature and Format are not business parameters",
+                vec![r(0, "t", "k", unavailable), r(100, "t", "k", unavailable), r(300, "t", "k", ok)],
+                W,
+                vec![(vec![1, 2, 3], vec![100, 200], false)],
+            ),
+            (
+                "an identical call after a clean success is a new operation",
+                vec![r(0, "t", "k", ok), r(10, "t", "k", ok)],
+                W,
+                vec![(vec![1], vec![], false), (vec![2], vec![], false)],
+            ),
+            (
+                "a gap of exactly the window still joins",
+                vec![r(0, "t", "k", unavailable), r(W, "t", "k", unavailable)],
+                W,
+                vec![(vec![1, 2], vec![W], false)],
+            ),
+            (
+                "a gap beyond the window starts a new operation",
+                vec![r(0, "t", "k", unavailable), r(W + 1, "t", "k", unavailable)],
+                W,
+                vec![(vec![1], vec![], false), (vec![2], vec![], false)],
+            ),
+            (
+                "a smaller window splits sooner",
+                vec![r(0, "t", "k", unavailable), r(101, "t", "k", unavailable)],
+                100,
+                vec![(vec![1], vec![], false), (vec![2], vec![], false)],
+            ),
+            (
+                "other business parameters or another tenant make other operations, even interleaved",
+                vec![
+                    r(0, "t", "a", unavailable),
+                    r(1, "t", "b", unavailable),
+                    r(2, "u", "a", unavailable),
+                    r(3, "t", "a", ok),
+                ],
+                W,
+                vec![(vec![1, 4], vec![3], false), (vec![2], vec![], false), (vec![3], vec![], false)],
+            ),
+            (
+                "an attempt after a non-retryable code is flagged",
+                vec![r(0, "t", "k", malformed), r(50, "t", "k", malformed)],
+                W,
+                vec![(vec![1, 2], vec![50], true)],
+            ),
+            (
+                "a non-retryable code that is not retried is not flagged",
+                vec![r(0, "t", "k", unavailable), r(50, "t", "k", malformed)],
+                W,
+                vec![(vec![1, 2], vec![50], false)],
+            ),
+            (
+                "throttling, 5xx without a code, InternalError, UnknownError and dropped connections are retryable",
+                vec![
+                    r(0, "t", "k", (Some(400), Some("Throttling.User"))),
+                    r(1, "t", "k", (Some(400), Some("Throttling"))),
+                    r(2, "t", "k", (Some(502), None)),
+                    r(3, "t", "k", (Some(500), Some("InternalError"))),
+                    r(4, "t", "k", (Some(400), Some("UnknownError"))),
+                    r(5, "t", "k", (None, None)),
+                    r(6, "t", "k", (Some(503), Some("SomethingNew"))),
+                    r(7, "t", "k", ok),
+                ],
+                W,
+                vec![(vec![1, 2, 3, 4, 5, 6, 7, 8], vec![1; 7], false)],
+            ),
+        ];
+        for (name, reqs, window, want) in cases {
+            assert_eq!(grouped(&reqs, window), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_success_under_a_scenario_effect_keeps_the_operation_open() {
+        // A 2xx that came slowly (or dripped) may have reached a client that had given up.
+        let slow = effect(json!({"latency": {"fixed_ms": 2000}}));
+        let reqs: Vec<Req> = vec![
+            (0, "t", "k", Some(200), None, slow),
+            (1500, "t", "k", Some(200), None, effect(json!("pass"))),
+            (1600, "t", "k", Some(200), None, None),
+        ];
+        assert_eq!(
+            grouped(&reqs, 30_000),
+            [(vec![1, 2], vec![1500], false), (vec![3], vec![], false)]
+        );
+    }
+
+    #[test]
+    fn attempts_are_ordered_by_arrival_not_by_answer() {
+        // The first attempt was delayed by a scenario, so it was answered (recorded) last.
+        let reqs: Vec<Req> = vec![
+            (2000, "t", "k", Some(503), Some("ServiceUnavailable"), None),
+            (
+                0,
+                "t",
+                "k",
+                None,
+                None,
+                effect(json!({"latency": {"fixed_ms": 3000}})),
+            ),
+        ];
+        assert_eq!(grouped(&reqs, 30_000), [(vec![2, 1], vec![2000], false)]);
+    }
+
+    #[test]
+    fn an_operation_reports_its_business_parameters_and_last_outcome() {
+        let j = Journal::new(10);
+        let p = Params::from_pairs(vec![
+            ("Action".into(), "DescribeKeyPairs".into()),
+            ("Version".into(), "2014-05-26".into()),
+            ("AccessKeyId".into(), "t".into()),
+            ("SignatureMethod".into(), "HMAC-SHA1".into()),
+            ("SignatureVersion".into(), "1.0".into()),
+            ("SignatureType".into(), "".into()),
+            ("RegionId".into(), "cn-hangzhou".into()),
+            ("PageSize".into(), "5".into()),
+        ]);
+        j.record(Record {
+            status: Some(503),
+            code: Some("ServiceUnavailable"),
+            request_id: "R1",
+            ..rec("t", "DescribeKeyPairs", &p)
+        });
+        j.record(Record {
+            received_ms: 7,
+            request_id: "R2",
+            ..rec("t", "DescribeKeyPairs", &p)
+        });
+        let ops = j.retries(&Filter::default(), 30_000);
+        assert_eq!(ops.len(), 1);
+        let op = serde_json::to_value(&ops[0]).unwrap();
+        assert_eq!(
+            op,
+            json!({
+                "tenant": "t", "action": "DescribeKeyPairs",
+                "params": {"RegionId": "cn-hangzhou", "PageSize": "5"},
+                "attempts": 2, "gaps_ms": [7],
+                "outcome": {"status": 200, "code": null},
+                "non_retryable_retried": false,
+                "requests": [
+                    {"seq": 1, "request_id": "R1", "received_ms": 0, "status": 503,
+                     "code": "ServiceUnavailable", "effect": null},
+                    {"seq": 2, "request_id": "R2", "received_ms": 7, "status": 200,
+                     "code": null, "effect": null},
+                ],
+            })
+        );
+    }
+
+    #[test]
+    fn retry_filters_apply_before_grouping() {
+        let j = Journal::new(10);
+        let p = Params::from_pairs(vec![("RegionId".into(), "cn-hangzhou".into())]);
+        j.record(rec("t", "A", &p));
+        j.record(rec("u", "A", &p));
+        j.record(rec("t", "B", &p));
+        let only = |tenant: Option<&str>, action: Option<&str>| {
+            let f = Filter {
+                tenant: tenant.map(str::to_string),
+                action: action.map(str::to_string),
+            };
+            j.retries(&f, 30_000)
+                .iter()
+                .map(|op| format!("{}/{}", op.tenant, op.action))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(only(None, None), ["t/A", "u/A", "t/B"]);
+        assert_eq!(only(Some("t"), None), ["t/A", "t/B"]);
+        assert_eq!(only(None, Some("A")), ["t/A", "u/A"]);
     }
 }

@@ -191,6 +191,7 @@ fn early_error(
     headers: &[(String, String)],
     err: ApiError,
 ) -> Rendered {
+    let received_ms = app.journal.now_ms();
     let probe = ApiRequest::new(
         "GET",
         "/",
@@ -219,6 +220,7 @@ fn early_error(
     let no_params = crate::protocol::params::Params::from_pairs(Vec::new());
     app.journal.record(journal::Record {
         time: app.config.clock.now_unix(),
+        received_ms,
         tenant: &tenant,
         action: probe.as_ref().and_then(|p| p.action()).unwrap_or(""),
         decided: false,
@@ -258,6 +260,8 @@ fn raw_format(raw_query: Option<&str>, headers: &[(String, String)]) -> Format {
 /// # Errors
 /// [`Abort`] for the `reset` and `hang` faults.
 pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, Abort> {
+    // Arrival, before any scenario latency: retry gaps are measured between arrivals.
+    let received_ms = app.journal.now_ms();
     let format = req.format();
     let claimed = req.claimed_access_key_id().unwrap_or("").to_string();
     let request_id = ids::request_id(
@@ -280,6 +284,37 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     });
     let act = decision.as_ref().and_then(|d| d.act.clone());
     let latency = decision.as_ref().and_then(|d| d.latency);
+    let latency_ms = latency.map(|(d, _)| d.as_millis() as u64);
+    let fired = decision.as_ref().map(|d| journal::Fired {
+        scenario: d.scenario.clone(),
+        rule: d.rule,
+        call: d.call,
+        why: d.why.clone(),
+    });
+    let effect = decision.as_ref().map(|d| match &d.act {
+        None => StepFile::Pass,
+        Some(a) => StepFile::Effect(Box::new(a.applied(latency_ms))),
+    });
+    let entry = journal::Record {
+        time: app.config.clock.now_unix(),
+        received_ms,
+        tenant: &claimed,
+        action: req.action().unwrap_or(""),
+        decided,
+        request_id: &request_id,
+        params: &req.params,
+        rule: fired,
+        effect,
+        status: None,
+        code: None,
+        latency_ms: latency_ms.unwrap_or(0),
+    };
+    // A client that gives up during a delay makes hyper drop this future before the entry
+    // below is written; the guard journals the attempt anyway, without a status.
+    let mut unanswered = Unanswered {
+        journal: &app.journal,
+        entry: Some(entry.clone()),
+    };
     // The engine's lock is released: delays never block other requests' decisions.
     if let Some((d, Phase::Before)) = latency {
         tokio::time::sleep(d).await;
@@ -326,27 +361,12 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
         Some(Fault::Html504) => (Some(504), None),
         Some(_) => (Some(rendered.status), code),
     };
-    let latency_ms = latency.map(|(d, _)| d.as_millis() as u64);
+    unanswered.entry = None;
     app.journal.record(journal::Record {
         time: app.config.clock.now_unix(),
-        tenant: &claimed,
-        action: req.action().unwrap_or(""),
-        decided,
-        request_id: &request_id,
-        params: &req.params,
-        rule: decision.as_ref().map(|d| journal::Fired {
-            scenario: d.scenario.clone(),
-            rule: d.rule,
-            call: d.call,
-            why: d.why.clone(),
-        }),
-        effect: decision.as_ref().map(|d| match &d.act {
-            None => StepFile::Pass,
-            Some(a) => StepFile::Effect(Box::new(a.applied(latency_ms))),
-        }),
         status,
         code,
-        latency_ms: latency_ms.unwrap_or(0),
+        ..entry
     });
     if let Some(Fault::Hang { max_ms }) = fault {
         let ms = max_ms.unwrap_or(crate::scenario::file::DEFAULT_HANG_MS);
@@ -363,6 +383,21 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
         &[request_id.as_bytes()],
     );
     transport::respond(rendered, fault, body_delay, &noise)
+}
+
+/// Journals its entry when dropped still holding it: the request was abandoned before an
+/// answer (the client disconnected during a scenario latency or the action).
+struct Unanswered<'a> {
+    journal: &'a Journal,
+    entry: Option<journal::Record<'a>>,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            self.journal.record(entry);
+        }
+    }
 }
 
 /// The checks before anything tenant-specific: method, path, Action, Version.

@@ -21,6 +21,7 @@ mod key_modes;
 mod list_tag_resources;
 mod persistence;
 mod protocol;
+mod retries;
 mod scenario_files;
 mod scenarios;
 mod shutdown;

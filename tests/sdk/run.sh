@@ -4,6 +4,9 @@
 #
 #   tests/sdk/run.sh                      all three suites
 #   tests/sdk/run.sh py-v2 node           only these (any of: py-v2 py-legacy node)
+#   tests/sdk/run.sh --check-conformance  all three, then fail if docs/sdk-conformance.md
+#                                         (which the suites rewrite) differs from the committed
+#                                         file (git diff --exit-code): what CI runs
 #
 # Builds target/release/ecs-mock once (cargo build --release --locked; CARGO_TARGET_DIR is
 # honoured), creates tests/sdk/.venv-py-v2 and .venv-py-legacy from the fully pinned
@@ -17,11 +20,20 @@ cd "$(dirname "$0")/../.."
 SDK=tests/sdk
 PYTHON=${PYTHON:-python3}
 
-suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(py-v2 py-legacy node)
-for s in "${suites[@]}"; do
-    case $s in py-v2 | py-legacy | node) ;; *) echo "unknown suite '$s' (py-v2, py-legacy, node)" >&2; exit 2 ;; esac
+check=0
+suites=()
+for arg in "$@"; do
+    case $arg in
+        --check-conformance) check=1 ;;
+        py-v2 | py-legacy | node) suites+=("$arg") ;;
+        *) echo "unknown argument '$arg' (py-v2, py-legacy, node, --check-conformance)" >&2; exit 2 ;;
+    esac
 done
+if [ $check -eq 1 ] && [ ${#suites[@]} -gt 0 ]; then
+    echo "--check-conformance runs all three suites: the table has one section each" >&2
+    exit 2
+fi
+[ ${#suites[@]} -gt 0 ] || suites=(py-v2 py-legacy node)
 
 step() { printf '\n== sdk: %s (%ss elapsed)\n' "$1" "$SECONDS"; }
 digest() { sha256sum "$@" | sha256sum | cut -d' ' -f1; }
@@ -90,6 +102,23 @@ for s in "${suites[@]}"; do
         node) node_env && run_suite node node $SDK/node/suite.js ;;
     esac
 done
+
+table=docs/sdk-conformance.md
+if [ $check -eq 1 ]; then
+    step "check $table"
+    if ! git ls-files --error-unmatch "$table" >/dev/null 2>&1; then
+        echo "FAIL - $table is generated but not committed: commit it"
+        failed=$((failed + 1))
+        status=1
+    elif git diff --exit-code -- "$table"; then
+        echo "ok - $table is what the SDKs do now (no difference with the committed file)"
+        passed=$((passed + 1))
+    else
+        echo "FAIL - $table differs from the committed file (diff above): review the change and commit the regenerated file"
+        failed=$((failed + 1))
+        status=1
+    fi
+fi
 
 step "done"
 echo "$passed passed, $failed failed"

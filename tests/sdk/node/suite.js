@@ -1,7 +1,9 @@
 'use strict';
 // node suite: @alicloud/ecs20140526 7.11.6 (+ @alicloud/openapi-core 1.0.8) against a fresh
 // ecs-mock, once with its default V3 signatures and once with signatureAlgorithm 'v2' (V1),
-// plus the auth checks. The same cases as tests/sdk/py/cases.py, through the Node SDK's API.
+// plus the auth checks. The same cases as tests/sdk/py/cases.py, through the Node SDK's API,
+// then every forced error of CreateKeyPair and the common gateway errors and the node section
+// of docs/sdk-conformance.md (as tests/sdk/py/conformance.py does for the Python suites).
 //
 // Run: (cd tests/sdk/node && npm ci --ignore-scripts && node suite.js)   (after
 // `cargo build --release`; ECS_MOCK_BIN overrides the binary). Prints one line per case and
@@ -16,12 +18,17 @@ const path = require('node:path');
 const readline = require('node:readline');
 
 const Ecs = require('@alicloud/ecs20140526');
-const { $OpenApiUtil, ClientError, ServerError } = require('@alicloud/openapi-core');
+const { $OpenApiUtil, ClientError, ServerError, ThrottlingError } = require('@alicloud/openapi-core');
 
 const SDK_DIR = path.resolve(__dirname, '..');
 const REPO = path.resolve(SDK_DIR, '..', '..');
 const FIXTURES = path.join(SDK_DIR, 'fixtures.json');
 const REGIONS_EN = JSON.parse(fs.readFileSync(path.join(SDK_DIR, 'regions_en.json'), 'utf8'));
+const CONF = JSON.parse(fs.readFileSync(path.join(SDK_DIR, 'conformance.json'), 'utf8'));
+const DOCUMENTED = JSON.parse(fs.readFileSync(path.join(SDK_DIR, 'documented_errors.json'), 'utf8'));
+const ERRORS_DIR = path.join(REPO, 'scenarios', 'errors');
+const DOC = path.join(REPO, 'docs', 'sdk-conformance.md');
+const SECTIONS = ['py-v2', 'py-legacy', 'node'];
 const REGION = 'cn-hangzhou';
 const SECRET = 'mock-secret';
 const SEED = 8;
@@ -327,11 +334,13 @@ class Driver {
     }
     expect(error, `no exception; expected ${code}`);
     checkError(error, code, status, message, messageCheck);
+    return error;
   }
 }
 
 function checkError(e, code, status, message, messageCheck) {
-  const Cls = status >= 500 ? ServerError : ClientError;
+  // The SDK tests for Throttling first, whatever the status (openapi-core client.js).
+  const Cls = code.includes('Throttling') ? ThrottlingError : status >= 500 ? ServerError : ClientError;
   expect(e instanceof Cls, `exception is ${e && e.constructor && e.constructor.name} (${e && e.message}), not ${Cls.name}`);
   eq(e.name, Cls.name, '.name');
   eq(e.code, code, '.code');
@@ -653,21 +662,278 @@ function registerAuth(endpointOf, signatureAlgorithm) {
   });
 }
 
+// ------------------------------------------------------------------------------------------
+// Forced errors and the fault conformance table (tests/sdk/py/conformance.py does the same for
+// the Python suites; tests/sdk/conformance.json lists the rows)
+
+async function control(endpoint, method, pathAndQuery, body) {
+  const resp = await fetch(`http://${endpoint}${pathAndQuery}`, {
+    method, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await resp.text();
+  if (!resp.ok) throw new Check(`${method} ${pathAndQuery}: HTTP ${resp.status} ${text}`);
+  return JSON.parse(text);
+}
+
+async function operations(endpoint, ak, action) {
+  return (await control(endpoint, 'GET', `/__mock/journal/retries?access_key_id=${ak}&action=${action}`)).operations;
+}
+
+async function singleOperation(endpoint, ak, action) {
+  const ops = await operations(endpoint, ak, action);
+  expect(ops.length === 1, `the retry report has ${ops.length} operations for ${ak}/${action}: ${JSON.stringify(ops)}`);
+  return ops[0];
+}
+
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+// Waits until the journal of `ak` stops growing: an attempt whose client gave up during a
+// scenario latency is journaled when the server notices the disconnection.
+async function settle(endpoint, ak, action) {
+  let last = null;
+  let stable = 0;
+  for (let i = 0; i < 60 && stable < 3; i += 1) {
+    const now = JSON.stringify((await operations(endpoint, ak, action)).map((op) => op.attempts));
+    stable = now === last ? stable + 1 : 0;
+    last = now;
+    await sleep(50);
+  }
+}
+
+function forcedErrorFiles() {
+  const names = fs.readdirSync(ERRORS_DIR);
+  const pick = (prefix) => names.filter((n) => n.startsWith(prefix) && n.endsWith('.json')).sort();
+  return [...pick('CreateKeyPair.'), ...pick('common.')];
+}
+
+// [code, status, message] the API reference documents for the scenario's forced error.
+function expectedError(scenario) {
+  const { effect } = scenario.rules[0];
+  const code = effect.error;
+  const table = ['CreateKeyPair', 'common', 'mock_defined'].find((t) => code in DOCUMENTED[t]);
+  if (!table) throw new Check(`${code} is not in tests/sdk/documented_errors.json`);
+  const [status, template] = DOCUMENTED[table][code];
+  return [code, status, template.includes('{}') ? template.replace('{}', effect.arg) : template];
+}
+
+const errorText = (e) => (e instanceof Check ? e.message : `${e && e.constructor ? e.constructor.name : 'Error'}: ${e && e.message}`);
+
+function registerForced(drv, endpointOf, table) {
+  forcedErrorFiles().forEach((file, i) => {
+    const scenario = JSON.parse(fs.readFileSync(path.join(ERRORS_DIR, file), 'utf8'));
+    test(`${drv.label}: forced ${scenario.rules[0].effect.error} (${file}) through CreateKeyPair`, async () => {
+      const cells = [`\`${file}\``];
+      try {
+        cells.push(...await forcedRow(drv, endpointOf(), i, scenario));
+      } catch (e) {
+        cells.push(`ERROR: ${errorText(e)}`, '', '', '');
+        throw e;
+      } finally {
+        if (table) table.forced.push(cells);
+      }
+    });
+  });
+}
+
+async function forcedRow(drv, endpoint, i, scenario) {
+  const [code, status, message] = expectedError(scenario);
+  const ak = drv.tenant(`forced-${i}`);
+  await control(endpoint, 'DELETE', '/__mock/scenarios');
+  await control(endpoint, 'POST', '/__mock/scenarios', scenario);
+  let e;
+  try {
+    e = await drv.expectError(() => drv.create(ak, 'sdk-forced'), code, { status, message });
+  } finally {
+    await control(endpoint, 'DELETE', '/__mock/scenarios');
+  }
+  const op = await singleOperation(endpoint, ak, 'CreateKeyPair');
+  eq(e.requestId, op.requests[op.requests.length - 1].request_id, "RequestId vs the journal's");
+  eq([op.outcome.status, op.outcome.code], [status, code], 'journal outcome');
+  return [e.name, code, String(status), String(op.attempts)];
+}
+
+// A gap as a stable label: under 50 ms "immediate", else the nearest 0.1 s x 2^k.
+function bucket(ms) {
+  if (ms < 50) return 'immediate';
+  const k = Math.floor(Math.log2(ms / 75));
+  return `~${Number((0.1 * 2 ** k).toPrecision(12))}s`;
+}
+
+const gapsText = (gaps) => (gaps.length ? gaps.map(bucket).join(', ') : '-');
+
+// A stable phrase for an error message (ports, positions and bodies vary).
+function summarize(e) {
+  const text = String(e && e.message);
+  if (e && e.name === 'SyntaxError') return 'body is not JSON';
+  for (const [pattern, phrase] of [
+    [/ReadTimeout/, 'ReadTimeout'],
+    [/ConnectTimeout/, 'ConnectTimeout'],
+    [/socket hang up/, 'socket hang up'],
+    [/^aborted/, 'aborted'],
+  ]) {
+    if (pattern.test(text)) return phrase;
+  }
+  return text.split(/\s+/).join(' ').replace(/\d+/g, 'N').slice(0, 60);
+}
+
+// The fault table's calls: V3, short timeouts, one client per row.
+const faultDriver = {
+  label: 'node V3',
+  tenant: (suffix) => `node-v3-${suffix}`,
+  client: (endpoint, ak) => new Ecs.default(new $OpenApiUtil.Config({
+    accessKeyId: ak,
+    accessKeySecret: SECRET,
+    endpoint,
+    protocol: 'http',
+    regionId: REGION,
+    readTimeout: CONF.read_timeout_ms,
+    connectTimeout: CONF.connect_timeout_ms,
+  })),
+  warm: async (client) => Driver.body(await client.describeRegions(new Ecs.DescribeRegionsRequest({}))),
+  call: async (client, action, name) => {
+    const resp = action === 'CreateKeyPair'
+      ? await client.createKeyPair(new Ecs.CreateKeyPairRequest({ regionId: REGION, keyPairName: name }))
+      : await client.describeKeyPairs(new Ecs.DescribeKeyPairsRequest({ regionId: REGION }));
+    return ['typed body', resp.body.requestId];
+  },
+  // [exception, code, status, RequestId or null, detail]
+  observe: (e) => {
+    if (e instanceof ClientError || e instanceof ServerError || e instanceof ThrottlingError) {
+      return [e.name, e.code, String(e.statusCode), e.requestId, '-'];
+    }
+    return [(e && e.name) || 'Error', (e && e.code) || '-', 'lost', null, summarize(e)];
+  },
+};
+
+function registerFaults(table) {
+  let shared = null;
+  const sharedEndpoint = async () => {
+    if (!shared) shared = await startMock([], { fixtures: false });
+    return shared.endpoint;
+  };
+  CONF.rows.forEach((row, i) => {
+    for (const action of row.actions || CONF.actions) {
+      const connection = row.new_connection ? 'new' : 'reused';
+      test(`${faultDriver.label} table: ${JSON.stringify(row.effect)} on ${action} (${connection} connection)`, async () => {
+        const cells = [`\`${JSON.stringify(row.effect)}\``, connection, action];
+        try {
+          cells.push(...await faultRow(sharedEndpoint, i, row, action, connection));
+        } catch (e) {
+          cells.push(`ERROR: ${errorText(e)}`, '', '', '', '', '');
+          throw e;
+        } finally {
+          table.faults.push(cells);
+        }
+      });
+    }
+  });
+  return { stop: async () => { if (shared) await shared.stop(); } };
+}
+
+async function faultRow(sharedEndpoint, i, row, action, connection) {
+  const fresh = connection === 'new' ? await startMock([], { fixtures: false }) : null;
+  const endpoint = fresh ? fresh.endpoint : await sharedEndpoint();
+  const ak = faultDriver.tenant(`fault-${i}-${action}`);
+  const rule = { match: { action, access_key_id: ak }, effect: row.effect };
+  await control(endpoint, 'DELETE', '/__mock/scenarios');
+  await control(endpoint, 'POST', '/__mock/scenarios', { name: 'conformance-row', rules: [rule] });
+  let observed;
+  let op;
+  try {
+    const client = faultDriver.client(endpoint, ak);
+    if (connection === 'reused') await faultDriver.warm(client);
+    try {
+      const [detail, requestId] = await faultDriver.call(client, action, 'sdk-fault');
+      observed = ['none', '-', '200', requestId, detail];
+    } catch (e) {
+      observed = faultDriver.observe(e);
+    }
+    if (row.effect.latency) await settle(endpoint, ak, action);
+    op = await singleOperation(endpoint, ak, action);
+    if (observed[3]) eq(observed[3], op.requests[op.requests.length - 1].request_id, "RequestId vs the journal's last attempt");
+    expect(!op.non_retryable_retried, `a non-retryable code was retried: ${JSON.stringify(op)}`);
+  } finally {
+    await control(endpoint, 'DELETE', '/__mock/scenarios');
+    if (fresh) await fresh.stop();
+  }
+  const [exception, code, status, , detail] = observed;
+  return [exception, code, status, detail, String(op.attempts), gapsText(op.gaps_ms)];
+}
+
+function grid(header, rows) {
+  const line = (cells) => `| ${cells.map((c) => String(c).replace(/\|/g, '\\|')).join(' | ')} |`;
+  return [line(header), `|${'---|'.repeat(header.length)}`, ...rows.map(line)];
+}
+
+// The node section of docs/sdk-conformance.md, rewritten in place (the other sections kept).
+class Table {
+  constructor(key, title) {
+    this.key = key;
+    this.title = title;
+    this.forced = [];
+    this.faults = [];
+  }
+
+  markdown() {
+    return [
+      // The runtime's HTTP stack shapes the answers too, so its version is part of the title.
+      `## ${this.title}, Node ${process.versions.node.split('.')[0]}`, '',
+      '### Forced errors (CreateKeyPair, one ready-made file of `scenarios/errors/` each)', '',
+      ...grid(['Scenario file', 'Exception', 'Code', 'HTTP status', 'Attempts'], this.forced),
+      '', '### Retryable errors and transport faults', '',
+      ...grid(['Scenario effect', 'Connection', 'Action', 'Exception', 'Code', 'HTTP status', 'Detail', 'Attempts', 'Gaps'], this.faults),
+    ].join('\n');
+  }
+
+  write() {
+    let text = '';
+    try {
+      text = fs.readFileSync(DOC, 'utf8');
+    } catch (e) {
+      if (e.code !== 'ENOENT') throw e;
+    }
+    const sections = {};
+    for (const key of SECTIONS) {
+      const esc = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      const m = new RegExp(`<!-- BEGIN ${esc} -->\\n([\\s\\S]*?)\\n<!-- END ${esc} -->`).exec(text);
+      if (m) sections[key] = m[1];
+    }
+    sections[this.key] = this.markdown();
+    const parts = [CONF.header.join('\n')];
+    for (const key of SECTIONS) {
+      const body = sections[key] || `## ${key}\n\n_Not generated yet: run \`tests/sdk/run.sh ${key}\`._`;
+      parts.push(`<!-- BEGIN ${key} -->\n${body}\n<!-- END ${key} -->`);
+    }
+    fs.writeFileSync(DOC, `${parts.join('\n\n')}\n`);
+  }
+}
+
 async function main() {
   console.log('# node: @alicloud/ecs20140526 7.11.6 against ecs-mock');
   const mock = await startMock([]);
   // --credential refuses fixtures for other AccessKeyIds, so this server has none.
   const auth = await startMock(['--credential', 'sdk-known:known-secret'], { fixtures: false });
+  // Scenarios are loaded and removed case by case here, away from the other cases.
+  const forced = await startMock([], { fixtures: false });
+  const table = new Table('node', 'node: @alicloud/ecs20140526 7.11.6 (V3 signatures)');
+  let faults = null;
   let failed = 1;
   try {
     for (const algorithm of [null, 'v2']) {
       register(new Driver(mock.endpoint, algorithm));
       registerAuth(() => auth.endpoint, algorithm);
     }
+    for (const algorithm of [null, 'v2']) {
+      registerForced(new Driver(forced.endpoint, algorithm), () => forced.endpoint, algorithm ? null : table);
+    }
+    faults = registerFaults(table);
+    test('node: its section of docs/sdk-conformance.md is written', async () => table.write());
     failed = await runAll();
   } finally {
     await mock.stop();
     await auth.stop();
+    await forced.stop();
+    if (faults) await faults.stop();
     fs.rmSync(keyDir, { recursive: true, force: true });
   }
   process.exitCode = failed ? 1 : 0;

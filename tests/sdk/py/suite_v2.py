@@ -1,6 +1,7 @@
 """py-v2 suite: alibabacloud-ecs20140526 (Tea OpenAPI) against a fresh ecs-mock, once with
-its default V3 signatures and once with `signature_algorithm='v2'` (V1), plus the auth checks
-and the raw signed requests for timestamps and nonces.
+its default V3 signatures and once with `signature_algorithm='v2'` (V1), plus the auth checks,
+the raw signed requests for timestamps and nonces, every forced error of CreateKeyPair and the
+common gateway errors, and its section of docs/sdk-conformance.md (conformance.py).
 
 Run: tests/sdk/.venv-py-v2/bin/python tests/sdk/py/suite_v2.py   (after tests/sdk/run.sh set
 the venv up and built target/release/ecs-mock; ECS_MOCK_BIN overrides the binary).
@@ -14,8 +15,10 @@ from alibabacloud_ecs20140526 import models as m
 from alibabacloud_ecs20140526.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 from alibabacloud_tea_openapi.models import Config
+from darabonba.exceptions import UnretryableException
 
 import cases
+import conformance
 from common import (
     MESSAGES,
     REGION,
@@ -141,6 +144,10 @@ class Driver:
         req = m.JoinResourceGroupRequest(region_id=region, resource_group_id=rg, resource_id=name, resource_type="keypair")
         return self.body(self.client(ak).join_resource_group(req))
 
+    @staticmethod
+    def request_id_of(e):
+        return e.request_id
+
     def expect_error(self, call, code, status=None, message=None):
         """The call must raise what wire doc §3.2 says py-v2 raises for a JSON error body."""
         status = status or STATUS[code]
@@ -151,6 +158,58 @@ class Driver:
             check_exception(e, code, status, message)
             return e
         raise Check(f"no exception; expected {code}")
+
+
+class FaultDriver:
+    """The fault table's calls: V3, short timeouts, one client per row."""
+
+    label = "py-v2 V3"
+
+    @staticmethod
+    def tenant(suffix):
+        return f"pyv2-v3-{suffix}"
+
+    @staticmethod
+    def client(endpoint, ak):
+        return Client(
+            Config(
+                access_key_id=ak,
+                access_key_secret=SECRET,
+                endpoint=endpoint,
+                protocol="http",
+                region_id=REGION,
+                read_timeout=conformance.READ_TIMEOUT_MS,
+                connect_timeout=conformance.CONNECT_TIMEOUT_MS,
+            )
+        )
+
+    @staticmethod
+    def warm(client):
+        Driver.body(client.describe_regions(m.DescribeRegionsRequest()))
+
+    @staticmethod
+    def call(client, action, name):
+        if action == "CreateKeyPair":
+            resp = client.create_key_pair(m.CreateKeyPairRequest(region_id=REGION, key_pair_name=name))
+        else:
+            resp = client.describe_key_pairs(m.DescribeKeyPairsRequest(region_id=REGION))
+        if resp.body is None:
+            return "typed body is None", None
+        return "typed body", resp.body.request_id
+
+    @staticmethod
+    def observe(e):
+        if isinstance(e, (ClientException, ServerException)):
+            return type(e).__name__, e.code, str(e.status_code), e.request_id, "-"
+        if isinstance(e, UnretryableException):
+            inner = e.inner_exception
+            name = f"UnretryableException ({type(inner).__name__})"
+            return name, e.code or "-", "lost", None, conformance.summarize(e.message)
+        return type(e).__name__, getattr(e, "code", None) or "-", "lost", None, conformance.summarize(e)
+
+    @staticmethod
+    def before_call():
+        pass
 
 
 def check_exception(e, code, status, message, message_check=None):
@@ -274,11 +333,23 @@ def build(keys):
     mock = Mock(SEED)
     # --credential refuses fixtures for other AccessKeyIds, so this server has none.
     auth = Mock(SEED, "--credential", "sdk-known:known-secret", fixtures=False)
+    # Scenarios are loaded and removed case by case here, away from the other cases.
+    forced = Mock(SEED, fixtures=False)
+    table = conformance.Table("py-v2", "py-v2: alibabacloud-ecs20140526 7.11.8 (V3 signatures)")
     for algorithm in (None, "v2"):
         cases.register(suite, Driver(mock.endpoint, algorithm), keys)
         register_auth(suite, auth.endpoint, "py-v2 V1" if algorithm else "py-v2 V3", algorithm)
     register_raw(suite, mock.endpoint)
-    return suite, (mock, auth)
+    for algorithm in (None, "v2"):
+        drv = Driver(forced.endpoint, algorithm)
+        conformance.register_forced(suite, drv, forced.endpoint, None if algorithm else table)
+    faults = conformance.register_faults(suite, FaultDriver(), SEED, table)
+
+    @suite.case("py-v2: its section of docs/sdk-conformance.md is written")
+    def _():
+        table.write()
+
+    return suite, (mock, auth, forced, faults)
 
 
 if __name__ == "__main__":
