@@ -561,3 +561,23 @@ async fn a_watched_scenario_file_reloads_without_losing_state_or_journal() {
     assert_eq!(list["scenarios"][0]["source"], json!(path));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Regression (fuzz target `scenario_file`, crash e18c3d2c): a probability written as
+/// `5.0e-73` parsed to a float that re-serialised as `5.000000000000001e-73`, so a listed or
+/// exported scenario was not the scenario loaded. serde_json's exact float parsing
+/// (`float_roundtrip`) fixes it.
+#[test]
+fn a_scenario_survives_a_write_and_reparse_with_its_floats_exact() {
+    let text = r#"{"name": "flaky-gateway", "rules": [
+        {"match": {"probability": 5.0e-73}, "effect": {"fault": {"truncate": {"bytes": 20}}}},
+        {"match": {"probability": 0.1}, "effect": {"latency": {"lognormal": {"median_ms": 12.3, "sigma": 0.7}}}}]}"#;
+    let first = ecs_mock::scenario::file::parse(text).unwrap();
+    let written = serde_json::to_string(&first.file).unwrap();
+    let again = ecs_mock::scenario::file::parse(&written).unwrap();
+    assert_eq!(
+        serde_json::to_value(&again.file).unwrap(),
+        serde_json::to_value(&first.file).unwrap(),
+        "{written}"
+    );
+    assert!(written.contains("5e-73"), "{written}");
+}
