@@ -249,18 +249,24 @@ async fn different_business_parameters_are_different_operations() {
 
 #[tokio::test]
 async fn an_attempt_delayed_by_a_scenario_is_placed_by_its_arrival() {
-    // Arrange: the first attempt is answered after 300 ms, the client retries after 50 ms
+    // Arrange: the first attempt is answered after 2 s, the client retries after 50 ms.
+    // ImportKeyPair, not CreateKeyPair: the retry must be answered well before the first
+    // even on a loaded machine, and key generation could take a large part of 2 s there.
     let server = server_with(
         0,
         &[json!({"name": "slow-first", "rules": [
-            {"match": {"action": "CreateKeyPair"},
-             "effect": {"sequence": [{"error": "ServiceUnavailable", "latency": {"fixed_ms": 300}}, "pass"]}}]})],
+            {"match": {"action": "ImportKeyPair"},
+             "effect": {"sequence": [{"error": "ServiceUnavailable", "latency": {"fixed_ms": 2000}}, "pass"]}}]})],
     )
     .await;
     let call = server
-        .call("t-slow", "CreateKeyPair")
+        .call("t-slow", "ImportKeyPair")
         .region(REGION)
-        .param("KeyPairName", "slow");
+        .param("KeyPairName", "slow")
+        .param(
+            "PublicKeyBody",
+            include_str!("../fixtures/pubkeys/ecdsa256.pub").trim(),
+        );
     // Act
     let first = tokio::spawn({
         let req = call.build();

@@ -14,14 +14,15 @@ fn slow_regions(ms: u64) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_request_in_flight_at_shutdown_still_gets_its_answer() {
-    // Arrange: a 400 ms injected delay, well inside the grace period.
-    let server = TestServer::with_config(config_with(0, &[slow_regions(400)])).await;
+    // Arrange: a 1.5 s injected delay, well inside the grace period (10 s) and long enough
+    // that the request is surely in flight when shutdown starts, even on a loaded machine.
+    let server = TestServer::with_config(config_with(0, &[slow_regions(1500)])).await;
     let (addr, req) = (
         server.addr,
         server.call("t-drain", "DescribeRegions").build(),
     );
     let in_flight = tokio::spawn(async move { try_send(addr, req).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
     // Act
     server.stop().await;
     // Assert
