@@ -119,3 +119,64 @@ fn a_malformed_credential_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("AK_ID:SECRET"));
 }
+
+#[tokio::test]
+async fn debug_logs_never_contain_secrets_or_private_keys() {
+    // Arrange: the most verbose logging, stderr captured.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "trace",
+            "--no-key-cache",
+            "--default-secret",
+            "s3cr3t-value",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let addr: std::net::SocketAddr = first
+        .trim()
+        .strip_prefix("ecs-mock listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Act: a create (returns a private key) and a request with a wrong secret.
+    let created = crate::support::Call::new(addr, "t-logs", "CreateKeyPair")
+        .param("RegionId", "cn-hangzhou")
+        .param("KeyPairName", "logged")
+        .secret("s3cr3t-value")
+        .send()
+        .await;
+    created.assert_ok();
+    crate::support::Call::new(addr, "t-logs", "DescribeRegions")
+        .secret("wrong-one")
+        .send()
+        .await
+        .assert_error(400, "SignatureDoesNotMatch");
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+    child.wait().unwrap();
+    // Assert
+    assert!(
+        logs.contains("CreateKeyPair"),
+        "trace logging is on: {logs:.400}"
+    );
+    let pem = created.json()["PrivateKeyBody"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key_line = pem.lines().nth(1).unwrap();
+    for secret in ["s3cr3t-value", "wrong-one", "PRIVATE KEY", key_line] {
+        assert!(!logs.contains(secret), "logs contain {secret:?}");
+    }
+}
