@@ -62,18 +62,46 @@ pub fn recommend(code: &str, request_id: &str) -> String {
 /// The error envelope: `RequestId, HostId, Code, Message, Recommend` (XML root `<Error>`).
 pub fn error(err: &ApiError, request_id: &str, host_id: &str, format: Format) -> Rendered {
     let code = err.code();
-    let mut map = serde_json::Map::new();
-    map.insert("RequestId".into(), request_id.into());
-    map.insert("HostId".into(), host_id.into());
-    map.insert("Code".into(), code.into());
-    map.insert("Message".into(), err.message().into());
-    map.insert("Recommend".into(), recommend(code, request_id).into());
-    let body = Value::Object(map);
+    let message = err.message();
+    let recommend = recommend(code, request_id);
+    let fields: [(&str, &str); 5] = [
+        ("RequestId", request_id),
+        ("HostId", host_id),
+        ("Code", code),
+        ("Message", &message),
+        ("Recommend", &recommend),
+    ];
+    // Written field by field: errors are the hot path of fault scenarios and fuzzing clients,
+    // and a serde_json::Value map per error showed in profiles.
     let bytes = match format {
-        Format::Json => serde_json::to_vec(&body).expect("a serde_json::Value always serialises"),
+        Format::Json => {
+            let mut out = String::with_capacity(256 + message.len());
+            out.push('{');
+            for (i, (k, v)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push('"');
+                out.push_str(k);
+                out.push_str("\":");
+                out.push_str(&serde_json::to_string(v).expect("a string always serialises"));
+            }
+            out.push('}');
+            out.into_bytes()
+        }
         Format::Xml => {
             let mut out = String::from(XML_PROLOG);
-            element(&mut out, "Error", &body);
+            out.push_str("<Error>");
+            for (k, v) in fields {
+                out.push('<');
+                out.push_str(k);
+                out.push('>');
+                escape_into(&mut out, v);
+                out.push_str("</");
+                out.push_str(k);
+                out.push('>');
+            }
+            out.push_str("</Error>");
             out.into_bytes()
         }
     };
