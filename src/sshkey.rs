@@ -25,7 +25,6 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use md5::{Digest as _, Md5};
 
 /// A parsed, validated OpenSSH public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,7 +217,7 @@ pub fn parse_openssh_public_key(text: &str, opts: ParseOptions) -> Result<Public
 
     let key_fields = check_blob(kind, &blob)?;
     let fingerprint = if kind.cert == CertFormat::Plain {
-        md5_colon_hex(&blob)
+        crate::keygen::md5_fingerprint(&blob)
     } else {
         // The certified key's fields are encoded exactly as in its plain blob, so the plain
         // blob is its type name followed by those bytes.
@@ -226,7 +225,7 @@ pub fn parse_openssh_public_key(text: &str, opts: ParseOptions) -> Result<Public
         let mut plain = Vec::with_capacity(4 + plain_name.len() + key_fields.len());
         put_string(&mut plain, plain_name.as_bytes());
         plain.extend_from_slice(key_fields);
-        md5_colon_hex(&plain)
+        crate::keygen::md5_fingerprint(&plain)
     };
 
     Ok(PublicKey {
@@ -429,20 +428,6 @@ fn echo_type(raw: &[u8]) -> String {
     text.chars().take(MAX_ECHOED_TYPE_LEN).collect()
 }
 
-fn md5_colon_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Md5::digest(bytes);
-    let mut out = String::with_capacity(digest.len() * 3);
-    for (i, byte) in digest.iter().enumerate() {
-        if i > 0 {
-            out.push(':');
-        }
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,14 +524,6 @@ mod tests {
     }
 
     #[test]
-    fn md5_colon_hex_formats_sixteen_octets() {
-        assert_eq!(
-            md5_colon_hex(b""),
-            "d4:1d:8c:d9:8f:00:b2:04:e9:80:09:98:ec:f8:42:7e"
-        );
-    }
-
-    #[test]
     fn spec_vector() {
         let key = parse_openssh_public_key(SPEC_VECTOR, ParseOptions::default()).unwrap();
         assert_eq!(key.key_type, "ecdsa-sha2-nistp256");
@@ -573,7 +550,11 @@ mod tests {
             assert_eq!(key.openssh, format!("{ty} {b64}"), "{file}");
             assert_eq!(key.blob, STANDARD.decode(b64).unwrap(), "{file}");
             if !ty.contains("-cert-") {
-                assert_eq!(key.fingerprint, md5_colon_hex(&key.blob), "{file}");
+                assert_eq!(
+                    key.fingerprint,
+                    crate::keygen::md5_fingerprint(&key.blob),
+                    "{file}"
+                );
             }
 
             let default = parse_openssh_public_key(&text, ParseOptions::default());

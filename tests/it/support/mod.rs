@@ -249,7 +249,7 @@ impl Call {
                 };
                 let mut query_pairs = query_pairs;
                 query_pairs.push(("Signature".to_string(), sig));
-                let uri = format!("/?{}", encode(&query_pairs));
+                let uri = format!("/?{}", ecs_mock::protocol::params::encode(&query_pairs));
                 let mut b = Request::builder()
                     .method(method)
                     .uri(uri)
@@ -258,7 +258,7 @@ impl Call {
                     Bytes::new()
                 } else {
                     b = b.header("content-type", "application/x-www-form-urlencoded");
-                    Bytes::from(encode(&body_pairs))
+                    Bytes::from(ecs_mock::protocol::params::encode(&body_pairs))
                 };
                 b.body(Full::new(body)).unwrap()
             }
@@ -297,7 +297,7 @@ impl Call {
                 let uri = if self.params.is_empty() {
                     "/".to_string()
                 } else {
-                    format!("/?{}", encode(&self.params))
+                    format!("/?{}", ecs_mock::protocol::params::encode(&self.params))
                 };
                 let mut b = Request::builder().method("POST").uri(uri);
                 for (k, v) in &headers {
@@ -314,15 +314,6 @@ impl Call {
     pub async fn send(&self) -> Resp {
         send(self.addr, self.build()).await
     }
-}
-
-/// Percent-encodes pairs for the wire (the server must decode `%20`; SDKs differ, see captures).
-pub fn encode(pairs: &[(String, String)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", signature::pct(k), signature::pct(v)))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 /// Sends one request over a fresh connection.
