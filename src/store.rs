@@ -301,7 +301,6 @@ pub struct Reservation {
 /// What the caller supplies to complete a reservation.
 #[derive(Debug, Clone)]
 pub struct NewKeyPair {
-    pub id: String,
     pub fingerprint: String,
     pub public_key: String,
     pub resource_group_id: String,
@@ -328,7 +327,13 @@ impl Reservation {
         *state.generations.entry(self.name.clone()).or_insert(0) += 1;
         let kp = KeyPair {
             name: self.name.clone(),
-            id: new.id,
+            id: ids::key_pair_id(
+                self.store.seed,
+                &self.tenant,
+                &self.region,
+                &self.name,
+                self.generation,
+            ),
             fingerprint: new.fingerprint,
             public_key: new.public_key,
             resource_group_id: new.resource_group_id,
@@ -354,9 +359,8 @@ impl Drop for Reservation {
 mod tests {
     use super::*;
 
-    fn new_kp(id: &str) -> NewKeyPair {
+    fn new_kp() -> NewKeyPair {
         NewKeyPair {
-            id: id.into(),
             fingerprint: "fp".into(),
             public_key: "ssh-rsa AAAA".into(),
             resource_group_id: "rg".into(),
@@ -385,7 +389,7 @@ mod tests {
         drop(r);
         let r = store.reserve("t", "cn-hangzhou", "k").unwrap();
         assert_eq!(r.generation(), 0, "a dropped reservation is not a creation");
-        r.commit(new_kp("ssh-1"));
+        r.commit(new_kp());
         assert_eq!(
             store.reserve("t", "cn-hangzhou", "k").unwrap_err().code(),
             "KeyPair.AlreadyExist"
@@ -597,7 +601,6 @@ mod state_doc_tests {
         store.next_request_ordinal("t");
         let r = store.reserve("t", "cn-hangzhou", "k").unwrap();
         r.commit(NewKeyPair {
-            id: "ssh-1".into(),
             fingerprint: "fp".into(),
             public_key: "ssh-rsa AAAA".into(),
             resource_group_id: store.default_resource_group("t"),

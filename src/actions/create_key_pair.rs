@@ -14,7 +14,6 @@ use serde_json::Value;
 
 use super::Ctx;
 use crate::error::{ApiError, Kind};
-use crate::ids;
 use crate::protocol::params::Params;
 use crate::regions::Region;
 use crate::store::{NewKeyPair, Origin};
@@ -98,15 +97,7 @@ impl CreateKeyPair {
                 generation,
             )
             .await;
-        let id = ids::key_pair_id(
-            store.seed(),
-            ctx.tenant,
-            self.region.id,
-            &self.name,
-            generation,
-        );
         let kp = reservation.commit(NewKeyPair {
-            id,
             fingerprint: key.fingerprint.clone(),
             public_key: key.public_key_openssh.clone(),
             resource_group_id,

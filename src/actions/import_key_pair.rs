@@ -25,7 +25,6 @@ use serde_json::Value;
 use super::create_key_pair::tag_error;
 use super::Ctx;
 use crate::error::{ApiError, Kind};
-use crate::ids;
 use crate::protocol::params::Params;
 use crate::regions::Region;
 use crate::sshkey::{self, ParseOptions};
@@ -96,15 +95,7 @@ impl ImportKeyPair {
         let resource_group_id =
             store.resolve_resource_group(ctx.tenant, self.resource_group_id.as_deref())?;
         let reservation = store.reserve(ctx.tenant, self.region.id, &self.name)?;
-        let id = ids::key_pair_id(
-            store.seed(),
-            ctx.tenant,
-            self.region.id,
-            &self.name,
-            reservation.generation(),
-        );
         let kp = reservation.commit(NewKeyPair {
-            id,
             fingerprint: key.fingerprint,
             // Normalised `type base64`: the comment is dropped, as DescribeKeyPairs shows it.
             public_key: key.openssh,

@@ -50,7 +50,6 @@ pub fn add_key_pair(server: &TestServer, tenant: &str, region: &str, name: &str)
         .reserve(tenant, region, name)
         .expect("the name is free")
         .commit(NewKeyPair {
-            id: format!("ssh-test{name}"),
             fingerprint: "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff".into(),
             public_key: "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7".into(),
             resource_group_id: rg,

@@ -27,7 +27,6 @@ pub fn insert_key_pair(
         .reserve(tenant, region, name)
         .expect("the test uses a fresh name")
         .commit(NewKeyPair {
-            id: format!("ssh-{name}"),
             fingerprint: "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff".into(),
             public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA".into(),
             resource_group_id,
