@@ -2,10 +2,9 @@
 //! repeated join is refused, every error (including the documented 403 MissingParameter) in
 //! JSON and XML.
 
+use crate::support::assert_error_in_json_and_xml;
 use crate::support::{snapshot_settings, Call, Style, TestServer};
-use crate::tag_resources::{
-    assert_error_in_json_and_xml, insert_key_pair, key_pair, with_params, REGION,
-};
+use crate::tag_resources::{insert_key_pair, key_pair, with_params, REGION};
 
 fn join(server: &TestServer, tenant: &str, group: &str, name: &str) -> Call {
     server

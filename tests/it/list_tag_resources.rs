@@ -4,8 +4,9 @@
 
 use serde_json::{json, Value};
 
+use crate::support::assert_error_in_json_and_xml;
 use crate::support::{snapshot_settings, Call, Style, TestServer};
-use crate::tag_resources::{assert_error_in_json_and_xml, insert_key_pair, with_params, REGION};
+use crate::tag_resources::{insert_key_pair, with_params, REGION};
 
 fn list(server: &TestServer, tenant: &str) -> Call {
     server

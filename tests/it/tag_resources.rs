@@ -9,7 +9,7 @@ use ecs_mock::store::{KeyPair, NewKeyPair, Origin};
 use ecs_mock::validate::Tag;
 use serde_json::json;
 
-use crate::support::{snapshot_settings, Call, Style, TestServer};
+use crate::support::{assert_error_in_json_and_xml, snapshot_settings, Call, Style, TestServer};
 
 pub const REGION: &str = "cn-hangzhou";
 
@@ -79,31 +79,6 @@ pub fn with_params(mut call: Call, params: &[(&str, &str)]) -> Call {
         call = call.param(k, v);
     }
     call
-}
-
-/// Sends `call` as JSON and as XML and checks status, code and exact message in both.
-pub async fn assert_error_in_json_and_xml(
-    what: &str,
-    call: Call,
-    status: u16,
-    code: &str,
-    message: &str,
-) {
-    let json = call.clone().send().await;
-    assert_eq!(json.status, status, "{what}: {}", json.body);
-    assert_eq!(json.code(), code, "{what}");
-    assert_eq!(json.message(), message, "{what}");
-    let xml = call.xml().send().await;
-    assert_eq!(xml.status, status, "{what} (xml): {}", xml.body);
-    assert_eq!(xml.content_type, "text/xml;charset=utf-8");
-    assert!(xml.body.contains("<Error><RequestId>"), "{}", xml.body);
-    assert_eq!(xml.xml_field("Code").as_deref(), Some(code), "{what} (xml)");
-    let escaped = message.replace('"', "&quot;").replace('\'', "&apos;");
-    assert_eq!(
-        xml.xml_field("Message").as_deref(),
-        Some(escaped.as_str()),
-        "{what} (xml)"
-    );
 }
 
 fn tag_call(server: &TestServer, tenant: &str, ids: &[&str], tags: &[(&str, &str)]) -> Call {

@@ -2,10 +2,9 @@
 //! tag only without `TagKey.N`, neither is a no-op, requests are all-or-nothing, every error in
 //! JSON and XML.
 
+use crate::support::assert_error_in_json_and_xml;
 use crate::support::{snapshot_settings, Call, Style, TestServer};
-use crate::tag_resources::{
-    assert_error_in_json_and_xml, insert_key_pair, pairs, tags_of, with_params, REGION,
-};
+use crate::tag_resources::{insert_key_pair, pairs, tags_of, with_params, REGION};
 
 fn untag(server: &TestServer, tenant: &str, ids: &[&str]) -> Call {
     let mut call = server

@@ -390,3 +390,42 @@ pub fn snapshot_settings() -> insta::Settings {
     s.set_prepend_module_to_snapshot(false);
     s
 }
+
+/// Sends `call` in JSON and in XML and asserts the documented error: status, code and exact
+/// message in both, the five-field envelope in order, and the `Recommend` link.
+pub async fn assert_error_in_json_and_xml(
+    what: &str,
+    call: Call,
+    status: u16,
+    code: &str,
+    message: &str,
+) {
+    let json = call.clone().send().await;
+    assert_eq!(json.status, status, "{what}: {}", json.body);
+    let body = json.json();
+    let keys: Vec<&String> = body.as_object().expect("an object").keys().collect();
+    assert_eq!(
+        keys,
+        ["RequestId", "HostId", "Code", "Message", "Recommend"],
+        "{what}"
+    );
+    assert_eq!(body["Code"], code, "{what}");
+    assert_eq!(body["Message"], message, "{what}");
+    let rid = body["RequestId"].as_str().expect("a RequestId");
+    assert_eq!(
+        body["Recommend"],
+        format!("https://api.aliyun.com/troubleshoot?q={code}&product=Ecs&requestId={rid}"),
+        "{what}"
+    );
+    let xml = call.xml().send().await;
+    assert_eq!(xml.status, status, "{what} (xml): {}", xml.body);
+    assert_eq!(xml.content_type, "text/xml;charset=utf-8");
+    assert!(xml.body.contains("<Error><RequestId>"), "{}", xml.body);
+    assert_eq!(xml.xml_field("Code").as_deref(), Some(code), "{what} (xml)");
+    let escaped = message.replace('"', "&quot;").replace('\'', "&apos;");
+    assert_eq!(
+        xml.xml_field("Message").as_deref(),
+        Some(escaped.as_str()),
+        "{what} (xml)"
+    );
+}
