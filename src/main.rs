@@ -56,3 +56,7 @@ async fn shutdown_signal() {
         () = term => {},
     }
 }
+// Every request allocates its parameters, RequestId and body; glibc's malloc was a third of
+// DescribeKeyPairs' CPU profile (free-list consolidation), mimalloc makes it ~1.5x faster.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
