@@ -339,9 +339,9 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
                 Some(e.code()),
             )
         }
-        (None, Ok(Some((action, body)))) => {
+        (None, Ok(Some((action, rendered)))) => {
             tracing::info!(action = action.name(), tenant = %claimed, "ok");
-            (response::success(action.name(), format, &body), None)
+            (rendered, None)
         }
         (None, Ok(None)) => (
             Rendered {
@@ -421,7 +421,7 @@ async fn run_action(
     req: &ApiRequest,
     action: Action,
     request_id: &str,
-) -> Result<(Action, serde_json::Value), ApiError> {
+) -> Result<(Action, Rendered), ApiError> {
     let tenant = auth::authenticate(req, &app.config)?;
     if app.config.verify_signatures {
         auth::check_freshness(req, &tenant, &app.config, &app.nonces)?;
@@ -432,9 +432,11 @@ async fn run_action(
         config: &app.config,
         tenant: &tenant,
         request_id,
+        action,
+        format: req.format(),
     };
-    let body = action.execute(&req.params, &ctx).await?;
-    Ok((action, body))
+    let rendered = action.execute(&req.params, &ctx).await?;
+    Ok((action, rendered))
 }
 
 fn to_hyper(r: Rendered) -> Response<MockBody> {

@@ -16,6 +16,7 @@ use ecs_mock::actions::{Action, Ctx};
 use ecs_mock::config::Config;
 use ecs_mock::keypool::KeyPool;
 use ecs_mock::protocol::params::Params;
+use ecs_mock::protocol::response::Format;
 use ecs_mock::store::{Store, KEY_PAIR_QUOTA};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -94,11 +95,15 @@ fn run(
         config,
         tenant,
         request_id: "R",
+        action,
+        format: Format::Json,
     };
     let mut fut = std::pin::pin!(action.execute(&params, &ctx));
     // Every action but CreateKeyPair completes without awaiting anything.
     match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(r) => r.map_err(|e| e.code().to_string()),
+        Poll::Ready(r) => r
+            .map(|rendered| serde_json::from_slice(&rendered.body).expect("JSON bodies parse"))
+            .map_err(|e| e.code().to_string()),
         Poll::Pending => panic!("{} awaited", action.name()),
     }
 }

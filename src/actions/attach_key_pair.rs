@@ -30,7 +30,7 @@
 //!   not model; only a scenario can produce it.
 
 use serde::Serialize;
-use serde_json::Value;
+use crate::protocol::response::Rendered;
 
 use super::Ctx;
 use crate::error::{ApiError, Kind};
@@ -148,7 +148,7 @@ pub(crate) fn check_request(acc: &Account, req: &AttachKeyPair) -> Result<(), Ap
 }
 
 /// Builds the Attach/Detach response body from per-instance outcomes (in request order).
-pub(crate) fn response(ctx: &Ctx<'_>, name: &str, outcomes: Vec<(String, Outcome)>) -> Value {
+pub(crate) fn response(ctx: &Ctx<'_>, name: &str, outcomes: Vec<(String, Outcome)>) -> Rendered {
     let total = outcomes.len();
     let failed = outcomes
         .iter()
@@ -171,14 +171,13 @@ pub(crate) fn response(ctx: &Ctx<'_>, name: &str, outcomes: Vec<(String, Outcome
             },
         })
         .collect();
-    serde_json::to_value(Response {
+    ctx.reply(&Response {
         request_id: ctx.request_id,
         key_pair_name: name,
         total_count: total.to_string(),
         fail_count: failed.to_string(),
         results: Results { result },
     })
-    .expect("strings and a list of string structs serialise")
 }
 
 impl AttachKeyPair {
@@ -195,7 +194,7 @@ impl AttachKeyPair {
     /// # Errors
     /// `InvalidKeyPairName.NotFound`, `DependencyViolation.WindowsInstance`; both leave every
     /// instance unchanged.
-    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let outcomes = ctx.store.with_account(ctx.tenant, |acc| {
             check_request(acc, &self)?;
             let region = self.region.id;

@@ -10,7 +10,7 @@
 //! Response: `RequestId, KeyPairId, KeyPairName, KeyPairFingerPrint, PrivateKeyBody`.
 
 use serde::Serialize;
-use serde_json::Value;
+use crate::protocol::response::Rendered;
 
 use super::Ctx;
 use crate::error::{ApiError, Kind};
@@ -81,7 +81,7 @@ impl CreateKeyPair {
     ///
     /// # Errors
     /// `InvalidResourceGroup.NotFound`, `KeyPair.AlreadyExist`, `QuotaExceed.KeyPair`.
-    pub async fn execute(self, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    pub async fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let store = ctx.store;
         let resource_group_id =
             store.resolve_resource_group(ctx.tenant, self.resource_group_id.as_deref())?;
@@ -105,14 +105,13 @@ impl CreateKeyPair {
             creation_time: ctx.config.clock.now_unix(),
             origin: Origin::Created,
         });
-        Ok(serde_json::to_value(Response {
+        Ok(ctx.reply(&Response {
             request_id: ctx.request_id,
             key_pair_id: &kp.id,
             key_pair_name: &kp.name,
             key_pair_finger_print: &kp.fingerprint,
             private_key_body: &key.private_key_pem,
-        })
-        .expect("a flat struct of strings serialises"))
+        }))
     }
 }
 

@@ -18,7 +18,7 @@
 //! * Deleting frees the name and one unit of the region's quota. The name's generation
 //!   counter survives, so a later CreateKeyPair of the same name derives a new key.
 
-use serde_json::Value;
+use crate::protocol::response::Rendered;
 
 use super::Ctx;
 use crate::error::{ApiError, Kind};
@@ -57,7 +57,7 @@ impl DeleteKeyPairs {
     ///
     /// # Errors
     /// `InvalidParameter.KeypairAlreadyAttachedInstance`.
-    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let region_id = self.region.id;
         ctx.store.with_account(ctx.tenant, |acc| {
             let exists = |name: &String| {

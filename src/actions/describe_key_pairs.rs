@@ -28,7 +28,7 @@
 //! (§7.10; the usual ECS behaviour), so a client bug shows up instead of a silently short page.
 
 use serde::Serialize;
-use serde_json::Value;
+use crate::protocol::response::Rendered;
 
 use super::create_key_pair::tag_error;
 use super::Ctx;
@@ -203,7 +203,7 @@ impl DescribeKeyPairs {
     ///
     /// # Errors
     /// None beyond `parse`'s; kept fallible for the common action shape.
-    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         // Only the requested page is cloned out of the lock; filtering and sorting work on
         // references (at most the 500-pair quota of them).
         let (total, page) = ctx.store.with_account(ctx.tenant, |acc| {
@@ -245,14 +245,13 @@ impl DescribeKeyPairs {
                 },
             })
             .collect();
-        Ok(serde_json::to_value(Response {
+        Ok(ctx.reply(&Response {
             request_id: ctx.request_id,
             page_number: self.page_number,
             page_size: self.page_size,
             total_count: total,
             key_pairs: KeyPairs { key_pair: items },
-        })
-        .expect("strings, numbers and arrays serialise"))
+        }))
     }
 }
 

@@ -21,7 +21,7 @@
 //!   sold-out capacity. `Unauthorized.EmptyRegion` is only produced by a scenario.
 
 use serde::Serialize;
-use serde_json::Value;
+use crate::protocol::response::Rendered;
 
 use super::Ctx;
 use crate::error::{ApiError, Kind};
@@ -115,7 +115,7 @@ impl DescribeRegions {
     ///
     /// # Errors
     /// None.
-    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let region = REGIONS
             .iter()
             .map(|r| RegionItem {
@@ -125,11 +125,10 @@ impl DescribeRegions {
                 status: "available",
             })
             .collect();
-        Ok(serde_json::to_value(Response {
+        Ok(ctx.reply(&Response {
             request_id: ctx.request_id,
             regions: Regions { region },
-        })
-        .expect("a list of string structs serialises"))
+        }))
     }
 }
 

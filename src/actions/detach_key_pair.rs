@@ -23,7 +23,7 @@
 //! - A Windows instance among the ids fails the whole request with `403
 //!   DependencyViolation.WindowsInstance` (documented for DetachKeyPair too).
 
-use serde_json::Value;
+use crate::protocol::response::Rendered;
 
 use super::attach_key_pair::{
     check_request, parse_request, response, AttachKeyPair, Outcome, INSTANCE_NOT_FOUND_CODE,
@@ -56,7 +56,7 @@ impl DetachKeyPair {
     /// # Errors
     /// `InvalidKeyPairName.NotFound`, `DependencyViolation.WindowsInstance`; both leave every
     /// instance unchanged.
-    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let req = self.0;
         let outcomes = ctx.store.with_account(ctx.tenant, |acc| {
             check_request(acc, &req)?;

@@ -20,7 +20,7 @@
 //! not see.
 
 use serde::Serialize;
-use serde_json::Value;
+use crate::protocol::response::Rendered;
 
 use super::create_key_pair::tag_error;
 use super::Ctx;
@@ -83,7 +83,7 @@ impl ImportKeyPair {
     /// # Errors
     /// `InvalidPublicKeyBody.Malformed`, `InvalidResourceGroup.NotFound`,
     /// `KeyPair.AlreadyExist`, `QuotaExceed.KeyPair`.
-    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let opts = ParseOptions {
             allow_ed25519: ctx.config.allow_ed25519,
         };
@@ -104,12 +104,11 @@ impl ImportKeyPair {
             creation_time: ctx.config.clock.now_unix(),
             origin: Origin::Imported,
         });
-        Ok(serde_json::to_value(Response {
+        Ok(ctx.reply(&Response {
             request_id: ctx.request_id,
             key_pair_name: &kp.name,
             key_pair_finger_print: &kp.fingerprint,
-        })
-        .expect("a flat struct of strings serialises"))
+        }))
     }
 }
 

@@ -25,7 +25,7 @@
 //!   ("The ResourceId provided has a ResourceGroup in our records."): the only reading of that
 //!   message under which it can arise, since every resource always has some group.
 
-use serde_json::Value;
+use crate::protocol::response::Rendered;
 
 use super::tags_common::{ResourceType, JOIN_RESOURCE_TYPES};
 use super::Ctx;
@@ -75,7 +75,7 @@ impl JoinResourceGroup {
     /// # Errors
     /// `InvalidResourceGroup.NotFound`, `InvalidResourceId.NotFound`,
     /// `InvalidResourceGroup.Duplicate`.
-    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         ctx.store.with_account(ctx.tenant, |acc| {
             if !acc.resource_groups.contains(&self.resource_group_id) {
                 return Err(ApiError::new(Kind::InvalidResourceGroupNotFound));

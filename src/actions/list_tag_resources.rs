@@ -49,7 +49,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::Value;
+use crate::protocol::response::Rendered;
 
 use super::tags_common::{self, ResourceType, KEYPAIR};
 use super::Ctx;
@@ -189,7 +189,7 @@ impl ListTagResources {
     ///
     /// # Errors
     /// `InvalidParameter` (NextToken) when the token was not issued for this query.
-    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let offset = match self.token {
             None => 0,
             Some(token) => {
@@ -235,12 +235,11 @@ impl ListTagResources {
             }
             .encode()
         });
-        Ok(serde_json::to_value(Response {
+        Ok(ctx.reply(&Response {
             request_id: ctx.request_id,
             next_token,
             tag_resources: TagResources { tag_resource: page },
-        })
-        .expect("strings and arrays of flat structs serialise"))
+        }))
     }
 
     /// Whether `kp` meets every criterion of the request.

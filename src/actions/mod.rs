@@ -1,15 +1,16 @@
 //! The API actions: one module per action, all of the same shape — a typed request built by
-//! `parse(&Params)` (validation only, no state), an `execute` that applies it to the store,
-//! and a response rendered from a `serde_json::Value`. This module only names and dispatches.
+//! `parse(&Params)` (validation only, no state), an `execute` that applies it to the store
+//! and renders its typed response with [`Ctx::reply`]. This module only names and dispatches.
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::{ApiError, Kind};
 use crate::keypool::KeyPool;
 use crate::protocol::params::Params;
+use crate::protocol::response::{self, Format, Rendered};
 use crate::regions::{self, Region};
 use crate::store::Store;
 
@@ -34,6 +35,16 @@ pub struct Ctx<'a> {
     /// The authenticated AccessKeyId.
     pub tenant: &'a str,
     pub request_id: &'a str,
+    /// The action being run: names the XML root element.
+    pub action: Action,
+    pub format: Format,
+}
+
+impl Ctx<'_> {
+    /// Renders a success body in the request's format.
+    pub fn reply<T: Serialize + ?Sized>(&self, body: &T) -> Rendered {
+        response::success(self.action.name(), self.format, body)
+    }
 }
 
 /// Every action this mock serves.
@@ -89,8 +100,8 @@ impl Action {
         }
     }
 
-    /// Parses, validates and applies the action; returns the success body.
-    pub async fn execute(self, params: &Params, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    /// Parses, validates and applies the action; returns the rendered success body.
+    pub async fn execute(self, params: &Params, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         match self {
             Self::CreateKeyPair => {
                 create_key_pair::CreateKeyPair::parse(params)?
@@ -117,9 +128,16 @@ impl Action {
     }
 }
 
-/// The body of the actions whose response is only `RequestId`.
-pub fn request_id_only(ctx: &Ctx<'_>) -> Value {
-    serde_json::json!({ "RequestId": ctx.request_id })
+/// The reply of the actions whose response is only `RequestId`.
+pub fn request_id_only(ctx: &Ctx<'_>) -> Rendered {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        #[serde(rename = "RequestId")]
+        request_id: &'a str,
+    }
+    ctx.reply(&Body {
+        request_id: ctx.request_id,
+    })
 }
 
 /// The mandatory `RegionId`, checked against the region list.

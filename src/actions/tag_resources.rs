@@ -18,7 +18,7 @@
 //! tags, nothing changes. Tagging a key that a resource already has overwrites its value in
 //! place (the tag keeps its position); new keys are appended.
 
-use serde_json::Value;
+use crate::protocol::response::Rendered;
 
 use super::tags_common::{self, ResourceType};
 use super::Ctx;
@@ -73,7 +73,7 @@ impl TagResources {
     ///
     /// # Errors
     /// `InvalidResourceId.NotFound`, `OperationDenied.QuotaExceed`.
-    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let tags = &self.tags;
         tags_common::update_key_pairs(
             ctx,

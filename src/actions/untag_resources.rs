@@ -22,7 +22,7 @@
 //!   TagResources; an `All` that is not a boolean is `400 InvalidParameter` naming `All`.
 //! - All-or-nothing: if any resource is unknown, nothing is removed.
 
-use serde_json::Value;
+use crate::protocol::response::Rendered;
 
 use super::tags_common::{self, ResourceType};
 use super::Ctx;
@@ -92,7 +92,7 @@ impl UntagResources {
     ///
     /// # Errors
     /// `InvalidResourceId.NotFound`.
-    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let removal = &self.removal;
         tags_common::update_key_pairs(
             ctx,

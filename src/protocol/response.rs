@@ -1,10 +1,13 @@
 //! Rendering of success bodies and the error envelope, in JSON or XML: the only place where a
 //! response or an [`ApiError`] becomes bytes.
 //!
-//! Success bodies are built by each action as a `serde_json::Value` (field order preserved) and
-//! rendered to XML by one generic rule: an array under key `K` becomes repeated `<K>` elements,
-//! which is how `KeyPairs.KeyPair[]` maps to `<KeyPairs><KeyPair>…</KeyPair></KeyPairs>`.
+//! Success bodies are any `Serialize` (field order preserved). JSON is written straight from
+//! it; XML goes through a `serde_json::Value` and one generic rule: an array under key `K`
+//! becomes repeated `<K>` elements, which is how `KeyPairs.KeyPair[]` maps to
+//! `<KeyPairs><KeyPair>…</KeyPair></KeyPairs>`. (JSON is what the Tea SDKs and load tests use,
+//! so it skips the intermediate tree; XML keeps one mapping rule for every action.)
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -38,12 +41,20 @@ impl Format {
 }
 
 /// Renders a success body for `action` (XML root `<{action}Response>`).
-pub fn success(action: &str, format: Format, body: &Value) -> Rendered {
+///
+/// # Panics
+/// If `body` does not serialise to JSON (a map with non-string keys): a bug in the action.
+pub fn success<T: Serialize + ?Sized>(action: &str, format: Format, body: &T) -> Rendered {
     let bytes = match format {
-        Format::Json => serde_json::to_vec(body).expect("a serde_json::Value always serialises"),
+        Format::Json => {
+            let mut out = Vec::with_capacity(1024);
+            serde_json::to_writer(&mut out, body).expect("response bodies serialise");
+            out
+        }
         Format::Xml => {
+            let value = serde_json::to_value(body).expect("response bodies serialise");
             let mut out = String::from(XML_PROLOG);
-            element(&mut out, &format!("{action}Response"), body);
+            element(&mut out, &format!("{action}Response"), &value);
             out.into_bytes()
         }
     };
