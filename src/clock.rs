@@ -59,14 +59,60 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 /// ECS's `CreationTime` format, minute precision UTC: `2023-09-04T08:33Z`.
 pub fn format_minutes(unix_secs: u64) -> String {
-    let secs = unix_secs as i64;
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    MinuteStamp::new(unix_secs).as_str().to_string()
+}
+
+/// [`format_minutes`] on the stack: DescribeKeyPairs formats one per listed key pair, and
+/// `format!` per item showed in its profile.
+#[derive(Clone, Copy)]
+pub struct MinuteStamp {
+    buf: [u8; 32],
+    len: u8,
+}
+
+impl MinuteStamp {
+    pub fn new(unix_secs: u64) -> Self {
+        let secs = unix_secs as i64;
+        let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+        let rem = secs.rem_euclid(86_400);
+        let (h, mi) = (rem / 3600, rem % 3600 / 60);
+        let mut buf = [0u8; 32];
+        let len = if (0..=9999).contains(&y) {
+            let two = |v: i64| [b'0' + (v / 10) as u8, b'0' + (v % 10) as u8];
+            let [y1, y2] = two(y / 100);
+            let [y3, y4] = two(y % 100);
+            let [m1, m2] = two(i64::from(mo));
+            let [d1, d2] = two(i64::from(d));
+            let [h1, h2] = two(h);
+            let [n1, n2] = two(mi);
+            let text = [
+                y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2, b'T', h1, h2, b':', n1, n2, b'Z',
+            ];
+            buf[..text.len()].copy_from_slice(&text);
+            text.len()
+        } else {
+            // Years outside four digits (only from an absurd clock): the general path.
+            use std::io::Write as _;
+            let mut rest = &mut buf[..];
+            write!(rest, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}Z")
+                .expect("at most 26 bytes: a 13-character year and 13 more");
+            32 - rest.len()
+        };
+        Self {
+            buf,
+            len: len as u8,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).expect("ASCII digits and marks")
+    }
+}
+
+impl serde::Serialize for MinuteStamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// Parses the signature timestamp format `yyyy-MM-ddTHH:mm:ssZ` into Unix seconds.
@@ -129,6 +175,37 @@ mod tests {
         assert_eq!(format_minutes(0), "1970-01-01T00:00Z");
         assert_eq!(format_minutes(1_693_816_380), "2023-09-04T08:33Z");
         assert_eq!(format_minutes(951_782_400), "2000-02-29T00:00Z");
+    }
+
+    #[test]
+    fn the_stack_stamp_matches_the_general_format_at_every_edge() {
+        let general = |unix: u64| {
+            let secs = unix as i64;
+            let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+            let rem = secs.rem_euclid(86_400);
+            format!(
+                "{y:04}-{mo:02}-{d:02}T{:02}:{:02}Z",
+                rem / 3600,
+                rem % 3600 / 60
+            )
+        };
+        let year_10000 = 253_402_300_800; // 10000-01-01T00:00Z
+        for unix in [
+            0,
+            59,
+            60,
+            86_399,
+            1_693_816_380,
+            year_10000 - 60,
+            year_10000,
+            u64::MAX / 2,
+            u64::MAX / 2 + 1, // negative as i64: years before 0
+            u64::MAX,
+        ] {
+            assert_eq!(MinuteStamp::new(unix).as_str(), general(unix), "{unix}");
+        }
+        assert_eq!(MinuteStamp::new(year_10000 - 60).as_str(), "9999-12-31T23:59Z");
+        assert_eq!(MinuteStamp::new(year_10000).as_str(), "10000-01-01T00:00Z");
     }
 
     #[test]

@@ -11,6 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use indexmap::IndexMap;
+
 use crate::error::{ApiError, Kind};
 use crate::ids;
 use crate::validate::Tag;
@@ -48,8 +50,10 @@ pub struct KeyPair {
 /// A region of one account.
 #[derive(Debug, Default)]
 pub struct RegionState {
-    /// Key pairs by name.
-    pub key_pairs: BTreeMap<String, KeyPair>,
+    /// Key pairs by name, kept in creation (`sequence`) order: the listing order of
+    /// DescribeKeyPairs and ListTagResources, so that paging needs no sort. Remove with
+    /// `shift_remove` to keep the order (at most 500 entries).
+    pub key_pairs: IndexMap<String, KeyPair>,
     /// Names claimed by a create or import still generating or parsing.
     pending: HashSet<String>,
     /// How many times each name has been created in this region, deletions included:
@@ -265,14 +269,12 @@ impl Store {
     /// Key pairs of a tenant's region in creation order.
     pub fn key_pairs(&self, tenant: &str, region: &str) -> Vec<KeyPair> {
         let inner = self.lock();
-        let mut out: Vec<KeyPair> = inner
+        inner
             .accounts
             .get(tenant)
             .and_then(|a| a.regions.get(region))
             .map(|r| r.key_pairs.values().cloned().collect())
-            .unwrap_or_default();
-        out.sort_by_key(|k| k.sequence);
-        out
+            .unwrap_or_default()
     }
 
     fn release(&self, r: &Reservation) {
@@ -342,6 +344,7 @@ impl Reservation {
             sequence,
             origin: new.origin,
         };
+        // `sequence` is the account's highest so far: appending keeps the map in order.
         state.key_pairs.insert(self.name.clone(), kp.clone());
         kp
     }
@@ -506,7 +509,11 @@ impl Store {
                             (
                                 id.clone(),
                                 RegionDoc {
-                                    key_pairs: r.key_pairs.clone(),
+                                    key_pairs: r
+                                        .key_pairs
+                                        .iter()
+                                        .map(|(k, v)| (k.clone(), v.clone()))
+                                        .collect(),
                                     generations: r
                                         .generations
                                         .iter()
@@ -564,10 +571,12 @@ impl Store {
                         kp.name
                     ));
                 }
+                let mut key_pairs: IndexMap<String, KeyPair> = r.key_pairs.into_iter().collect();
+                key_pairs.sort_by(|_, a, _, b| a.sequence.cmp(&b.sequence));
                 regions.insert(
                     region,
                     RegionState {
-                        key_pairs: r.key_pairs,
+                        key_pairs,
                         pending: HashSet::new(),
                         generations: r.generations.into_iter().collect(),
                     },
@@ -622,12 +631,46 @@ mod state_doc_tests {
             "KeyPair.AlreadyExist"
         );
         again.with_account("t", |a| {
-            a.region("cn-hangzhou").key_pairs.remove("k");
+            a.region("cn-hangzhou").key_pairs.shift_remove("k");
         });
         assert_eq!(
             again.reserve("t", "cn-hangzhou", "k").unwrap().generation(),
             1
         );
+    }
+
+    #[test]
+    fn listing_order_is_creation_order_after_deletes_and_a_restore() {
+        let store = Store::new(3);
+        let add = |name: &str| {
+            let r = store.reserve("t", "cn-hangzhou", name).unwrap();
+            r.commit(NewKeyPair {
+                fingerprint: format!("fp-{name}"),
+                public_key: "ssh-rsa AAAA".into(),
+                resource_group_id: store.default_resource_group("t"),
+                tags: Vec::new(),
+                creation_time: 5,
+                origin: Origin::Created,
+            });
+        };
+        for name in ["zeta", "alpha", "mid", "beta"] {
+            add(name);
+        }
+        store.with_account("t", |a| {
+            a.region("cn-hangzhou").key_pairs.shift_remove("alpha");
+        });
+        add("alpha"); // re-created: now the newest
+        let names = |s: &Store| -> Vec<String> {
+            s.key_pairs("t", "cn-hangzhou")
+                .into_iter()
+                .map(|kp| kp.name)
+                .collect()
+        };
+        assert_eq!(names(&store), ["zeta", "mid", "beta", "alpha"]);
+        // The state file files key pairs by name; the order comes back from `sequence`.
+        let again = Store::new(3);
+        again.restore(store.export()).unwrap();
+        assert_eq!(names(&again), ["zeta", "mid", "beta", "alpha"]);
     }
 
     #[test]

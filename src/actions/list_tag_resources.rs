@@ -204,14 +204,11 @@ impl ListTagResources {
                 (ResourceType::KeyPair, Some(state)) => state,
                 _ => return (Vec::new(), false),
             };
-            let mut matching: Vec<&KeyPair> = state
+            // The store keeps key pairs in creation order.
+            let mut entries = state
                 .key_pairs
                 .values()
                 .filter(|kp| self.matches(kp))
-                .collect();
-            matching.sort_by_key(|kp| kp.sequence);
-            let mut entries = matching
-                .into_iter()
                 .flat_map(|kp| kp.tags.iter().map(move |t| (kp, t)))
                 .skip(offset);
             let page: Vec<Entry> = entries
