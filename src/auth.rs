@@ -27,7 +27,7 @@ pub fn authenticate(req: &ApiRequest, config: &Config) -> Result<String, ApiErro
         let verdict = signature::verify_v3(
             &req.method,
             &req.path,
-            req.query.pairs(),
+            req.query(),
             &req.headers,
             &req.body,
             &auth,

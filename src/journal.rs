@@ -90,7 +90,7 @@ pub struct Entry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_call: Option<u64>,
     pub request_id: String,
-    pub params: Map<String, Value>,
+    pub params: RecordedParams,
     /// The rule that fired, if any.
     pub rule: Option<Fired>,
     /// The effect applied (sampled latency pinned as `fixed_ms`); `"pass"` when the rule
@@ -102,6 +102,30 @@ pub struct Entry {
     /// The API error code of the body, if it carries one.
     pub code: Option<String>,
     pub latency_ms: u64,
+}
+
+/// A request's parameters as journaled: shared with the request rather than copied (the
+/// journal records every request); the secrets are left out wherever they are read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedParams(Params);
+
+impl RecordedParams {
+    /// The parameters without the secrets; a repeated name keeps its first position and its
+    /// last value.
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.0
+            .pairs()
+            .iter()
+            .filter(|(k, _)| !SECRET_PARAMS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect()
+    }
+}
+
+impl Serialize for RecordedParams {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_map().serialize(s)
+    }
 }
 
 /// What the service knows when it records an entry (the journal assigns `seq` and
@@ -128,8 +152,9 @@ pub struct Record<'a> {
 struct Inner {
     entries: VecDeque<Entry>,
     next_seq: u64,
-    /// (tenant, action) → requests seen by the engine.
-    action_calls: HashMap<(String, String), u64>,
+    /// tenant → action → requests seen by the engine (nested so that counting, once per
+    /// request, allocates only for a new pair).
+    action_calls: HashMap<String, HashMap<String, u64>>,
 }
 
 /// The bounded journal.
@@ -177,21 +202,18 @@ impl Journal {
 
     /// Appends an entry, dropping the oldest beyond capacity.
     pub fn record(&self, r: Record<'_>) {
-        let params: Map<String, Value> = r
-            .params
-            .pairs()
-            .iter()
-            .filter(|(k, _)| !SECRET_PARAMS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
         let mut inner = self.lock();
         inner.next_seq += 1;
         let seq = inner.next_seq;
         let action_call = r.decided.then(|| {
-            let n = inner
-                .action_calls
-                .entry((r.tenant.to_string(), r.action.to_string()))
-                .or_insert(0);
+            let calls = match inner.action_calls.get_mut(r.tenant) {
+                Some(calls) => calls,
+                None => inner.action_calls.entry(r.tenant.to_string()).or_default(),
+            };
+            let n = match calls.get_mut(r.action) {
+                Some(n) => n,
+                None => calls.entry(r.action.to_string()).or_insert(0),
+            };
             *n += 1;
             *n
         });
@@ -206,7 +228,7 @@ impl Journal {
             action: r.action.to_string(),
             action_call,
             request_id: r.request_id.to_string(),
-            params,
+            params: RecordedParams(r.params.clone()),
             rule: r.rule,
             effect: r.effect,
             status: r.status,
@@ -231,7 +253,7 @@ impl Journal {
         match tenant {
             Some(t) => {
                 inner.entries.retain(|e| e.tenant != t);
-                inner.action_calls.retain(|(tenant, _), _| tenant != t);
+                inner.action_calls.remove(t);
             }
             None => {
                 inner.entries.clear();
@@ -364,7 +386,7 @@ impl Journal {
         // (tenant, action, sorted business params) → index of the operation still open.
         let mut open: HashMap<(String, String, Vec<(String, String)>), usize> = HashMap::new();
         for e in entries {
-            let params = business_params(&e.params);
+            let params = business_params(&e.params.to_map());
             let mut sorted: Vec<(String, String)> = params
                 .iter()
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
@@ -476,7 +498,7 @@ mod tests {
         j.record(rec("t", "DescribeKeyPairs", &p));
         let all = j.entries(&Filter::default());
         assert_eq!(
-            all[0].params.keys().collect::<Vec<_>>(),
+            all[0].params.to_map().keys().cloned().collect::<Vec<_>>(),
             ["AccessKeyId", "KeyPairName"]
         );
         let f = Filter {

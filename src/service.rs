@@ -120,11 +120,6 @@ impl ResetOnAbort {
 pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<MockBody>, Abort> {
     let (parts, body) = req.into_parts();
     let is_control = app.config.control_api && parts.uri.path().starts_with(control::PREFIX);
-    let headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-        .collect();
     let raw_query = parts.uri.query();
     let max = app.config.limits.max_body_bytes;
     let declared_too_large = parts
@@ -155,7 +150,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Mo
         Err(()) => early_error(
             &app,
             raw_query,
-            &headers,
+            &header_pairs(&parts.headers),
             ApiError::with(Kind::RequestTooLarge, max.to_string()),
         ),
         Ok(body) => {
@@ -163,7 +158,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Mo
                 parts.method.as_str(),
                 parts.uri.path(),
                 raw_query,
-                headers.clone(),
+                header_pairs(&parts.headers),
                 body,
                 app.config.limits.max_params,
             ) {
@@ -176,11 +171,19 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Mo
                     }
                     return answer;
                 }
-                Err(e) => early_error(&app, raw_query, &headers, e),
+                Err(e) => early_error(&app, raw_query, &header_pairs(&parts.headers), e),
             }
         }
     };
     Ok(to_hyper(rendered))
+}
+
+/// Header names and values, those that are not UTF-8 left out.
+fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect()
 }
 
 /// Renders an error for a request that could not be decoded: the format and tenant are
@@ -377,12 +380,8 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
         Some((d, Phase::Body)) => Some(d),
         _ => None,
     };
-    let noise = ids::derive(
-        "scenario-garbage",
-        app.config.seed,
-        &[request_id.as_bytes()],
-    );
-    transport::respond(rendered, fault, body_delay, &noise)
+    let noise = || ids::derive("scenario-garbage", app.config.seed, &[request_id.as_bytes()]);
+    transport::respond(rendered, fault, body_delay, noise)
 }
 
 /// Journals its entry when dropped still holding it: the request was abandoned before an

@@ -104,7 +104,10 @@ pub struct Account {
 impl Account {
     /// The state of `region` (created empty on first use).
     pub fn region(&mut self, region: &str) -> &mut RegionState {
-        self.regions.entry(region.to_string()).or_default()
+        if !self.regions.contains_key(region) {
+            self.regions.insert(region.to_string(), RegionState::default());
+        }
+        self.regions.get_mut(region).expect("inserted above")
     }
 
     /// The state of `region` if anything ever happened there.
@@ -167,22 +170,29 @@ impl Store {
     }
 
     fn account<'a>(seed: u64, inner: &'a mut Inner, tenant: &str) -> &'a mut Account {
-        inner.accounts.entry(tenant.to_string()).or_insert_with(|| {
+        // Looked up before `entry`, which would allocate the key on every request.
+        if !inner.accounts.contains_key(tenant) {
             let default_resource_group = ids::default_resource_group_id(seed, tenant);
-            Account {
+            let account = Account {
                 resource_groups: BTreeSet::from([default_resource_group.clone()]),
                 default_resource_group,
                 regions: HashMap::new(),
                 instances: BTreeMap::new(),
                 next_sequence: 0,
-            }
-        })
+            };
+            inner.accounts.insert(tenant.to_string(), account);
+        }
+        inner.accounts.get_mut(tenant).expect("inserted above")
     }
 
     /// The next RequestId ordinal for `tenant` (1, 2, …): RequestIds derive from it, so a
     /// tenant's ids do not depend on other tenants' traffic.
     pub fn next_request_ordinal(&self, tenant: &str) -> u64 {
         let mut inner = self.lock();
+        if let Some(n) = inner.request_ordinals.get_mut(tenant) {
+            *n += 1;
+            return *n;
+        }
         // Bounded: past the cap, new AccessKeyIds (typically a flood of random ones, which
         // never authenticate) share the empty tenant's counter.
         let tenant = if inner.request_ordinals.len() >= MAX_COUNTED_TENANTS

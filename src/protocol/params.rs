@@ -6,6 +6,7 @@
 //! reasons nobody could see. `+` means space (form rules), which every SDK relies on.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Why a query string or body could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,15 +35,17 @@ impl std::error::Error for DecodeError {}
 /// Decoded request parameters in arrival order (query first, then form body).
 ///
 /// Order is kept because signature checks need every pair, duplicates included; lookups
-/// return the first occurrence.
+/// return the first occurrence. Cloning is cheap (shared): the journal keeps the request's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Params {
-    pairs: Vec<(String, String)>,
+    pairs: Arc<Vec<(String, String)>>,
 }
 
 impl Params {
     pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
-        Self { pairs }
+        Self {
+            pairs: Arc::new(pairs),
+        }
     }
 
     /// The first value of `name`, if present.
@@ -72,7 +75,11 @@ impl Params {
 
     /// Appends `other`'s pairs after this one's.
     pub fn extend(&mut self, other: Params) {
-        self.pairs.extend(other.pairs);
+        let mine = Arc::make_mut(&mut self.pairs);
+        match Arc::try_unwrap(other.pairs) {
+            Ok(theirs) => mine.extend(theirs),
+            Err(shared) => mine.extend(shared.iter().cloned()),
+        }
     }
 }
 
@@ -101,7 +108,7 @@ pub fn decode(input: &[u8], max_pairs: usize) -> Result<Params, DecodeError> {
             decode_component(value, value_start)?,
         ));
     }
-    Ok(Params { pairs })
+    Ok(Params::from_pairs(pairs))
 }
 
 fn decode_component(raw: &[u8], base: usize) -> Result<String, DecodeError> {
@@ -160,7 +167,7 @@ mod tests {
     use super::*;
 
     fn pairs(input: &str) -> Vec<(String, String)> {
-        decode(input.as_bytes(), 100).unwrap().pairs
+        decode(input.as_bytes(), 100).unwrap().pairs().to_vec()
     }
 
     #[test]
@@ -202,7 +209,7 @@ mod tests {
             ("Empty".to_string(), String::new()),
         ];
         let encoded = encode(&original);
-        assert_eq!(decode(encoded.as_bytes(), 10).unwrap().pairs, original);
+        assert_eq!(decode(encoded.as_bytes(), 10).unwrap().pairs(), original);
     }
 
     #[test]

@@ -7,6 +7,13 @@ use super::params::{self, DecodeError, Params};
 use super::response::Format;
 use crate::error::{ApiError, Kind};
 
+/// Whether `hay` contains the lowercase ASCII `needle`, ignoring ASCII case.
+fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
 /// The only API version this mock serves.
 pub const API_VERSION: &str = "2014-05-26";
 
@@ -15,10 +22,10 @@ pub const API_VERSION: &str = "2014-05-26";
 pub struct ApiRequest {
     pub method: String,
     pub path: String,
-    /// Query-string pairs only: the V3 canonical query is built from these.
-    pub query: Params,
     /// Query then form-body pairs: what actions and the V1 signature see.
     pub params: Params,
+    /// How many of `params` came from the query string (see [`ApiRequest::query`]).
+    query_len: usize,
     /// Headers as received (name case preserved), values that are not UTF-8 dropped.
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
@@ -51,14 +58,16 @@ impl ApiRequest {
         };
         let query = params::decode(raw_query.unwrap_or("").as_bytes(), max_params)
             .map_err(to_api("the query string"))?;
-        let mut all = query.clone();
+        let query_len = query.len();
+        let mut all = query;
         let is_form = headers.iter().any(|(k, v)| {
+            const FORM: &str = "application/x-www-form-urlencoded";
             k.eq_ignore_ascii_case("content-type")
-                && v.to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded")
+                && v.get(..FORM.len())
+                    .is_some_and(|t| t.eq_ignore_ascii_case(FORM))
         });
         if is_form && !body.is_empty() {
-            let remaining = max_params.saturating_sub(query.len());
+            let remaining = max_params.saturating_sub(query_len);
             let form = params::decode(&body, remaining).map_err(|e| match e {
                 DecodeError::TooMany(_) => {
                     ApiError::with(Kind::TooManyParameters, max_params.to_string())
@@ -70,11 +79,16 @@ impl ApiRequest {
         Ok(Self {
             method: method.to_string(),
             path: path.to_string(),
-            query,
             params: all,
+            query_len,
             headers,
             body,
         })
+    }
+
+    /// The query-string pairs only: the V3 canonical query is built from these.
+    pub fn query(&self) -> &[(String, String)] {
+        &self.params.pairs()[..self.query_len]
     }
 
     /// The first header named `name` (case-insensitive).
@@ -112,21 +126,16 @@ impl ApiRequest {
     /// The response format: `Format` (case-insensitive) first, then `accept`, then the
     /// documented default (XML), except that V3 requests default to JSON like the SDKs ask.
     pub fn format(&self) -> Format {
-        match self
-            .params
-            .get("Format")
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("json") => return Format::Json,
-            Some("xml") => return Format::Xml,
+        match self.params.get("Format") {
+            Some(f) if f.eq_ignore_ascii_case("json") => return Format::Json,
+            Some(f) if f.eq_ignore_ascii_case("xml") => return Format::Xml,
             _ => {}
         }
-        if let Some(accept) = self.header("accept").map(str::to_ascii_lowercase) {
-            if accept.contains("json") {
+        if let Some(accept) = self.header("accept") {
+            if contains_ignore_case(accept, "json") {
                 return Format::Json;
             }
-            if accept.contains("xml") {
+            if contains_ignore_case(accept, "xml") {
                 return Format::Xml;
             }
         }
@@ -181,7 +190,7 @@ mod tests {
         assert_eq!(r.action(), Some("CreateKeyPair"));
         assert_eq!(r.region_id(), Some("cn-hangzhou"));
         assert_eq!(r.params.get("KeyPairName"), Some("a b"));
-        assert_eq!(r.query.len(), 1);
+        assert_eq!(r.query().len(), 1);
         let no_form = req("", &[("content-type", "application/json")], "RegionId=x").unwrap();
         assert_eq!(no_form.region_id(), None);
     }

@@ -205,7 +205,7 @@ pub fn respond(
     rendered: Rendered,
     fault: Option<Fault>,
     body_delay: Option<Duration>,
-    noise: &[u8; 32],
+    noise: impl FnOnce() -> [u8; 32],
 ) -> Result<Response<MockBody>, Abort> {
     let body = Bytes::from(rendered.body);
     let len = body.len() as u64;
@@ -224,7 +224,7 @@ pub fn respond(
     Ok(match fault {
         None => simple(rendered.status, ct, body),
         Some(Fault::Reset | Fault::Hang { .. }) => return Err(Abort),
-        Some(Fault::Garbage) => simple(200, ct, Bytes::from(garbage(noise))),
+        Some(Fault::Garbage) => simple(200, ct, Bytes::from(garbage(&noise()))),
         Some(Fault::Empty) => simple(200, ct, Bytes::new()),
         Some(Fault::Html502) => html(simple(502, "text/html", Bytes::from(html_page(502)))),
         Some(Fault::Html503) => html(simple(503, "text/html", Bytes::from(html_page(503)))),
