@@ -204,7 +204,10 @@ mod tests {
         ] {
             assert_eq!(MinuteStamp::new(unix).as_str(), general(unix), "{unix}");
         }
-        assert_eq!(MinuteStamp::new(year_10000 - 60).as_str(), "9999-12-31T23:59Z");
+        assert_eq!(
+            MinuteStamp::new(year_10000 - 60).as_str(),
+            "9999-12-31T23:59Z"
+        );
         assert_eq!(MinuteStamp::new(year_10000).as_str(), "10000-01-01T00:00Z");
     }
 

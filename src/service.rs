@@ -380,7 +380,13 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
         Some((d, Phase::Body)) => Some(d),
         _ => None,
     };
-    let noise = || ids::derive("scenario-garbage", app.config.seed, &[request_id.as_bytes()]);
+    let noise = || {
+        ids::derive(
+            "scenario-garbage",
+            app.config.seed,
+            &[request_id.as_bytes()],
+        )
+    };
     transport::respond(rendered, fault, body_delay, noise)
 }
 

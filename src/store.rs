@@ -52,8 +52,10 @@ pub struct KeyPair {
 pub struct RegionState {
     /// Key pairs by name, kept in creation (`sequence`) order: the listing order of
     /// DescribeKeyPairs and ListTagResources, so that paging needs no sort. Remove with
-    /// `shift_remove` to keep the order (at most 500 entries).
-    pub key_pairs: IndexMap<String, KeyPair>,
+    /// `shift_remove` to keep the order (at most 500 entries). Shared so that a listing
+    /// copies references out of the lock and renders outside it; change one with
+    /// `Arc::make_mut`.
+    pub key_pairs: IndexMap<String, Arc<KeyPair>>,
     /// Names claimed by a create or import still generating or parsing.
     pending: HashSet<String>,
     /// How many times each name has been created in this region, deletions included:
@@ -105,7 +107,8 @@ impl Account {
     /// The state of `region` (created empty on first use).
     pub fn region(&mut self, region: &str) -> &mut RegionState {
         if !self.regions.contains_key(region) {
-            self.regions.insert(region.to_string(), RegionState::default());
+            self.regions
+                .insert(region.to_string(), RegionState::default());
         }
         self.regions.get_mut(region).expect("inserted above")
     }
@@ -283,7 +286,7 @@ impl Store {
             .accounts
             .get(tenant)
             .and_then(|a| a.regions.get(region))
-            .map(|r| r.key_pairs.values().cloned().collect())
+            .map(|r| r.key_pairs.values().map(|kp| KeyPair::clone(kp)).collect())
             .unwrap_or_default()
     }
 
@@ -355,7 +358,9 @@ impl Reservation {
             origin: new.origin,
         };
         // `sequence` is the account's highest so far: appending keeps the map in order.
-        state.key_pairs.insert(self.name.clone(), kp.clone());
+        state
+            .key_pairs
+            .insert(self.name.clone(), Arc::new(kp.clone()));
         kp
     }
 }
@@ -522,7 +527,7 @@ impl Store {
                                     key_pairs: r
                                         .key_pairs
                                         .iter()
-                                        .map(|(k, v)| (k.clone(), v.clone()))
+                                        .map(|(k, v)| (k.clone(), KeyPair::clone(v)))
                                         .collect(),
                                     generations: r
                                         .generations
@@ -581,7 +586,11 @@ impl Store {
                         kp.name
                     ));
                 }
-                let mut key_pairs: IndexMap<String, KeyPair> = r.key_pairs.into_iter().collect();
+                let mut key_pairs: IndexMap<String, Arc<KeyPair>> = r
+                    .key_pairs
+                    .into_iter()
+                    .map(|(name, kp)| (name, Arc::new(kp)))
+                    .collect();
                 key_pairs.sort_by(|_, a, _, b| a.sequence.cmp(&b.sequence));
                 regions.insert(
                     region,

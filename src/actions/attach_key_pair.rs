@@ -29,8 +29,8 @@
 //! - `DependencyViolation.IoOptimize` needs non-I/O-optimised instances, which the mock does
 //!   not model; only a scenario can produce it.
 
-use serde::Serialize;
 use crate::protocol::response::Rendered;
+use serde::Serialize;
 
 use super::Ctx;
 use crate::error::{ApiError, Kind};

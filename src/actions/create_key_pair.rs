@@ -9,8 +9,8 @@
 //! ```
 //! Response: `RequestId, KeyPairId, KeyPairName, KeyPairFingerPrint, PrivateKeyBody`.
 
-use serde::Serialize;
 use crate::protocol::response::Rendered;
+use serde::Serialize;
 
 use super::Ctx;
 use crate::error::{ApiError, Kind};

@@ -27,8 +27,10 @@
 //! non-integer paging values are `InvalidParameter` naming the parameter rather than clamped
 //! (§7.10; the usual ECS behaviour), so a client bug shows up instead of a silently short page.
 
-use serde::Serialize;
+use std::sync::Arc;
+
 use crate::protocol::response::Rendered;
+use serde::Serialize;
 
 use super::create_key_pair::tag_error;
 use super::Ctx;
@@ -204,29 +206,32 @@ impl DescribeKeyPairs {
     /// # Errors
     /// None beyond `parse`'s; kept fallible for the common action shape.
     pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
-        // Rendered under the store lock, from references: cheaper than cloning up to 50 key
-        // pairs (public keys included) out of it, and the body is a few µs of serialisation.
-        Ok(ctx.store.with_account(ctx.tenant, |acc| {
+        // Only shared references leave the lock: rendering a page under it made the other
+        // worker thread wait.
+        let (total, page) = ctx.store.with_account(ctx.tenant, |acc| {
             let skip = (self.page_number as usize - 1).saturating_mul(self.page_size as usize);
             let mut total = 0;
-            let mut items = Vec::with_capacity(self.page_size as usize);
+            let mut page = Vec::with_capacity(self.page_size as usize);
             let listed = acc
                 .region_ref(self.region.id)
                 .into_iter()
                 .flat_map(|r| r.key_pairs.values());
             for kp in listed.filter(|kp| self.matches(kp)) {
-                if total >= skip && items.len() < self.page_size as usize {
-                    items.push(self.item(kp));
+                if total >= skip && page.len() < self.page_size as usize {
+                    page.push(Arc::clone(kp));
                 }
                 total += 1;
             }
-            ctx.reply(&Response {
-                request_id: ctx.request_id,
-                page_number: self.page_number,
-                page_size: self.page_size,
-                total_count: total,
-                key_pairs: KeyPairs { key_pair: items },
-            })
+            (total, page)
+        });
+        Ok(ctx.reply(&Response {
+            request_id: ctx.request_id,
+            page_number: self.page_number,
+            page_size: self.page_size,
+            total_count: total,
+            key_pairs: KeyPairs {
+                key_pair: page.iter().map(|kp| self.item(kp)).collect(),
+            },
         }))
     }
 

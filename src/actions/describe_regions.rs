@@ -20,8 +20,8 @@
 //! - Every region is `available` for every charge and resource type: the mock models no
 //!   sold-out capacity. `Unauthorized.EmptyRegion` is only produced by a scenario.
 
-use serde::Serialize;
 use crate::protocol::response::Rendered;
+use serde::Serialize;
 
 use super::Ctx;
 use crate::error::{ApiError, Kind};

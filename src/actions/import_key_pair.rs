@@ -19,8 +19,8 @@
 //! `execute` because whether ed25519 is accepted is server configuration, which `parse` does
 //! not see.
 
-use serde::Serialize;
 use crate::protocol::response::Rendered;
+use serde::Serialize;
 
 use super::create_key_pair::tag_error;
 use super::Ctx;

@@ -25,6 +25,8 @@
 //!   ("The ResourceId provided has a ResourceGroup in our records."): the only reading of that
 //!   message under which it can arise, since every resource always has some group.
 
+use std::sync::Arc;
+
 use crate::protocol::response::Rendered;
 
 use super::tags_common::{ResourceType, JOIN_RESOURCE_TYPES};
@@ -84,7 +86,8 @@ impl JoinResourceGroup {
                 ResourceType::KeyPair => acc
                     .region(self.region.id)
                     .key_pairs
-                    .get_mut(&self.resource_id),
+                    .get_mut(&self.resource_id)
+                    .map(Arc::make_mut),
                 ResourceType::Unmodelled => None,
             }
             .ok_or_else(|| ApiError::new(Kind::InvalidResourceIdNotFoundSingle))?;

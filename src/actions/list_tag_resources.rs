@@ -48,8 +48,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use crate::protocol::response::Rendered;
+use serde::Serialize;
 
 use super::tags_common::{self, ResourceType, KEYPAIR};
 use super::Ctx;

@@ -16,6 +16,7 @@
 //!   limit even if fewer elements are present, as for `Tag.N`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::Ctx;
 use crate::error::{ApiError, Kind};
@@ -238,7 +239,7 @@ pub fn update_key_pairs(
         }
         for id in ids {
             if let Some(kp) = state.key_pairs.get_mut(id) {
-                change(kp);
+                change(Arc::make_mut(kp));
             }
         }
         Ok(())
