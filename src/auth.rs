@@ -85,14 +85,23 @@ struct NonceInner {
 
 impl NonceCache {
     pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        // Sized once: growing a set of 100k+ entries rehashes them all under the lock, a
+        // millisecond stall for every request in flight. Untouched pages cost no memory.
         Self {
-            inner: Default::default(),
-            capacity: capacity.max(1),
+            inner: std::sync::Mutex::new(NonceInner {
+                seen: std::collections::HashSet::with_capacity(capacity),
+                order: std::collections::VecDeque::with_capacity(capacity),
+            }),
+            capacity,
         }
     }
 
     /// Records `nonce` for `tenant` at `now`; false if it was already used within `window`.
     pub fn check_and_insert(&self, tenant: &str, nonce: &str, now: u64, window: u64) -> bool {
+        let digest = crate::ids::derive("nonce", 0, &[tenant.as_bytes(), nonce.as_bytes()]);
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         while let Some((at, _)) = inner.order.front() {
             if now.saturating_sub(*at) <= window && inner.order.len() < self.capacity {
@@ -101,9 +110,6 @@ impl NonceCache {
             let (_, key) = inner.order.pop_front().expect("front exists");
             inner.seen.remove(&key);
         }
-        let digest = crate::ids::derive("nonce", 0, &[tenant.as_bytes(), nonce.as_bytes()]);
-        let mut key = [0u8; 16];
-        key.copy_from_slice(&digest[..16]);
         if !inner.seen.insert(key) {
             return false;
         }

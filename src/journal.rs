@@ -202,10 +202,27 @@ impl Journal {
 
     /// Appends an entry, dropping the oldest beyond capacity.
     pub fn record(&self, r: Record<'_>) {
+        // Built and dropped outside the lock: every request records, and the other worker
+        // waits for whatever runs under it.
+        let mut entry = Entry {
+            seq: 0,
+            time: r.time,
+            received_ms: r.received_ms,
+            tenant: r.tenant.to_string(),
+            action: r.action.to_string(),
+            action_call: None,
+            request_id: r.request_id.to_string(),
+            params: RecordedParams(r.params.clone()),
+            rule: r.rule,
+            effect: r.effect,
+            status: r.status,
+            code: r.code.map(str::to_string),
+            latency_ms: r.latency_ms,
+        };
         let mut inner = self.lock();
         inner.next_seq += 1;
-        let seq = inner.next_seq;
-        let action_call = r.decided.then(|| {
+        entry.seq = inner.next_seq;
+        entry.action_call = r.decided.then(|| {
             let calls = match inner.action_calls.get_mut(r.tenant) {
                 Some(calls) => calls,
                 None => inner.action_calls.entry(r.tenant.to_string()).or_default(),
@@ -217,24 +234,14 @@ impl Journal {
             *n += 1;
             *n
         });
-        if inner.entries.len() == self.capacity {
-            inner.entries.pop_front();
-        }
-        inner.entries.push_back(Entry {
-            seq,
-            time: r.time,
-            received_ms: r.received_ms,
-            tenant: r.tenant.to_string(),
-            action: r.action.to_string(),
-            action_call,
-            request_id: r.request_id.to_string(),
-            params: RecordedParams(r.params.clone()),
-            rule: r.rule,
-            effect: r.effect,
-            status: r.status,
-            code: r.code.map(str::to_string),
-            latency_ms: r.latency_ms,
-        });
+        let evicted = if inner.entries.len() == self.capacity {
+            inner.entries.pop_front()
+        } else {
+            None
+        };
+        inner.entries.push_back(entry);
+        drop(inner);
+        drop(evicted);
     }
 
     /// The entries `filter` keeps, oldest first.

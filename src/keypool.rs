@@ -3,7 +3,7 @@
 //!
 //! - **Fresh** ([`KeyMode::Fresh`], the default): look the key up in the [`KeyCache`] (on a
 //!   blocking thread); on a miss, generate it on one of `cores − 1` dedicated threads running
-//!   at a lower priority (nice [`KEYGEN_NICE`] on Linux), then write it to the cache. A burst of
+//!   at idle priority (`SCHED_IDLE` on Linux), then write it to the cache. A burst of
 //!   CreateKeyPair calls thus never occupies a runtime worker, and when the CPU is contended
 //!   the cheap actions win it: measured, they keep ≥ 0.8x of their idle throughput while keys
 //!   generate (see `cargo run --release --bin bench`), at the price of slower key generation
@@ -229,11 +229,6 @@ impl KeyPool {
     }
 }
 
-/// Niceness of fresh key generation threads: weight 110 against 1,024 for normal threads, so
-/// under contention they get about a tenth of what a request-serving thread gets, and all
-/// the idle CPU otherwise.
-pub const KEYGEN_NICE: i32 = 10;
-
 type Job = Box<dyn FnOnce() + Send>;
 
 /// A fixed set of threads taking jobs from one queue; they end when the pool is dropped.
@@ -274,16 +269,23 @@ impl FreshWorkers {
     }
 }
 
-/// Lowers the calling thread's priority to [`KEYGEN_NICE`] (never raises it; best effort).
+/// Puts the calling thread in the `SCHED_IDLE` class (best effort): it then runs only on CPU
+/// time no ordinary thread wants, and a request handler waking up preempts it at once. Nice
+/// 10 was not enough: the generator still took a quarter of a core from a loaded server and
+/// cheap actions kept only 0.6x of their idle rate. The price: while other work saturates
+/// every core, fresh CreateKeyPair calls wait.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
-        use rustix::process::{getpriority_process, setpriority_process};
-        let me = Some(rustix::thread::gettid());
-        let current = getpriority_process(me).unwrap_or(0);
-        if current < KEYGEN_NICE {
-            // On Linux a thread id names just that thread here.
-            let _ = setpriority_process(me, KEYGEN_NICE);
+        use thread_priority::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+            ThreadPriority, ThreadSchedulePolicy,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        if let Err(e) =
+            set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle)
+        {
+            tracing::debug!(error = ?e, "cannot lower the key generation thread's priority");
         }
     }
 }
@@ -420,22 +422,24 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn fresh_generation_threads_run_at_a_lower_priority() {
+    fn fresh_generation_threads_run_at_idle_priority() {
+        use thread_priority::{
+            thread_schedule_policy, NormalThreadSchedulePolicy, ThreadSchedulePolicy,
+        };
         // Arrange
         let workers = FreshWorkers::start(1);
         let (tx, rx) = std::sync::mpsc::channel();
         // Act
         workers.submit(Box::new(move || {
-            let nice = rustix::process::getpriority_process(Some(rustix::thread::gettid()));
-            tx.send(nice.unwrap()).unwrap();
+            tx.send(thread_schedule_policy().unwrap()).unwrap();
         }));
         // Assert
-        let nice = rx.recv().unwrap();
-        assert!(nice >= KEYGEN_NICE, "nice {nice}");
-        let here = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
-        assert!(
-            here < KEYGEN_NICE,
-            "only the worker thread is lowered (here: {here})"
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        assert_eq!(rx.recv().unwrap(), idle);
+        assert_ne!(
+            thread_schedule_policy().unwrap(),
+            idle,
+            "only the worker thread is lowered"
         );
     }
 

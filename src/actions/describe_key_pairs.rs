@@ -183,6 +183,14 @@ impl DescribeKeyPairs {
         })
     }
 
+    /// Whether any filter is set.
+    fn filters(&self) -> bool {
+        self.name.is_some()
+            || self.fingerprint.is_some()
+            || self.resource_group_id.is_some()
+            || !self.tags.is_empty()
+    }
+
     /// Whether `kp` passes every filter.
     pub fn matches(&self, kp: &KeyPair) -> bool {
         self.name.as_ref().is_none_or(|f| f.matches(&kp.name))
@@ -210,14 +218,22 @@ impl DescribeKeyPairs {
         // worker thread wait.
         let (total, page) = ctx.store.with_account(ctx.tenant, |acc| {
             let skip = (self.page_number as usize - 1).saturating_mul(self.page_size as usize);
+            let size = self.page_size as usize;
+            let Some(region) = acc.region_ref(self.region.id) else {
+                return (0, Vec::new());
+            };
+            let listed = region.key_pairs.values();
+            if !self.filters() {
+                // The common listing: the page is a slice of the ordered map, no scan.
+                return (
+                    listed.len(),
+                    listed.skip(skip).take(size).cloned().collect(),
+                );
+            }
             let mut total = 0;
-            let mut page = Vec::with_capacity(self.page_size as usize);
-            let listed = acc
-                .region_ref(self.region.id)
-                .into_iter()
-                .flat_map(|r| r.key_pairs.values());
+            let mut page = Vec::with_capacity(size);
             for kp in listed.filter(|kp| self.matches(kp)) {
-                if total >= skip && page.len() < self.page_size as usize {
+                if total >= skip && page.len() < size {
                     page.push(Arc::clone(kp));
                 }
                 total += 1;

@@ -91,19 +91,22 @@ impl ImportKeyPair {
             tracing::debug!(error = %e, "ImportKeyPair: PublicKeyBody rejected");
             ApiError::new(Kind::InvalidPublicKeyBodyMalformed)
         })?;
-        let store = ctx.store;
-        let resource_group_id =
-            store.resolve_resource_group(ctx.tenant, self.resource_group_id.as_deref())?;
-        let reservation = store.reserve(ctx.tenant, self.region.id, &self.name)?;
-        let kp = reservation.commit(NewKeyPair {
-            fingerprint: key.fingerprint,
-            // Normalised `type base64`: the comment is dropped, as DescribeKeyPairs shows it.
-            public_key: key.openssh,
-            resource_group_id,
-            tags: self.tags,
-            creation_time: ctx.config.clock.now_unix(),
-            origin: Origin::Imported,
-        });
+        let creation_time = ctx.config.clock.now_unix();
+        let kp = ctx.store.insert(
+            ctx.tenant,
+            self.region.id,
+            &self.name,
+            self.resource_group_id.as_deref(),
+            |resource_group_id| NewKeyPair {
+                fingerprint: key.fingerprint,
+                // Normalised `type base64`: the comment is dropped, as DescribeKeyPairs shows it.
+                public_key: key.openssh,
+                resource_group_id,
+                tags: self.tags,
+                creation_time,
+                origin: Origin::Imported,
+            },
+        )?;
         Ok(ctx.reply(&Response {
             request_id: ctx.request_id,
             key_pair_name: &kp.name,
