@@ -11,6 +11,8 @@
 //! would reject valid requests. The caller decodes (form rules: `+` is a space) and hands over
 //! pairs; this module re-encodes them with [`pct`].
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -54,11 +56,12 @@ pub fn pct_into(out: &mut String, s: &str) {
 /// sort raw keys, but their parameter names are all unreserved characters, which `pct` leaves
 /// as they are, so both orders agree on everything they send.
 fn canonical_query<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
-    let mut encoded: Vec<(String, String)> = pairs.map(|(k, v)| (pct(k), pct(v))).collect();
-    encoded.sort();
-    let len = encoded.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+        pairs.map(|(k, v)| (encoded(k), encoded(v))).collect();
+    pairs.sort();
+    let len = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
     let mut out = String::with_capacity(len);
-    for (i, (k, v)) in encoded.iter().enumerate() {
+    for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push('&');
         }
@@ -87,13 +90,39 @@ pub fn v1_canonical_query(params: &[(String, String)]) -> String {
 /// `method` must be the method the request actually arrived with: SDKs sign the one they send.
 /// The same string goes back to legacy SDKs in the `SignatureDoesNotMatch` message, which is how
 /// they tell a wrong secret from other failures.
+///
+/// Built in one pass, without the intermediate canonical query: every request is checked, and
+/// the two encodings of a 400-byte PublicKeyBody showed in profiles.
 pub fn v1_string_to_sign(method: &str, params: &[(String, String)]) -> String {
-    let query = v1_canonical_query(params);
-    let mut out = String::with_capacity(method.len() + 5 + query.len() * 5 / 4);
+    let mut pairs: Vec<(Cow<'_, str>, &str)> = params
+        .iter()
+        .filter(|(k, _)| k != "Signature")
+        .map(|(k, v)| (encoded(k), v.as_str()))
+        .collect();
+    // By encoded key, then encoded value (only repeated keys get that far).
+    pairs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| encoded(a.1).cmp(&encoded(b.1))));
+    let len: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    let mut out = String::with_capacity(method.len() + 5 + len * 5 / 4);
     out.push_str(method);
     out.push_str("&%2F&");
-    pct_into(&mut out, &query);
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("%26"); // pct("&")
+        }
+        pct_into(&mut out, k);
+        out.push_str("%3D"); // pct("=")
+        // pct(pct(v)): each chunk of the first encoding (a literal run or one `%XX`) is
+        // encoded again as it comes.
+        for chunk in utf8_percent_encode(v, RFC3986_ESCAPED) {
+            pct_into(&mut out, chunk);
+        }
+    }
     out
+}
+
+/// [`pct`], borrowing `s` when nothing needs escaping.
+fn encoded(s: &str) -> Cow<'_, str> {
+    utf8_percent_encode(s, RFC3986_ESCAPED).into()
 }
 
 /// V1 signature: `base64(HMAC-SHA1(key = secret + "&", string_to_sign))`.
@@ -413,6 +442,38 @@ mod tests {
     type Pairs = Vec<(String, String)>;
 
     const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn the_one_pass_v1_string_to_sign_is_pct_of_the_canonical_query() {
+        // The published recipe, built the long way.
+        let recipe = |method: &str, params: &Pairs| {
+            format!("{method}&%2F&{}", pct(&v1_canonical_query(params)))
+        };
+        let cases: Vec<Pairs> = vec![
+            pairs(&[]),
+            pairs(&[("Signature", "x")]),
+            pairs(&[("B", "2"), ("A", "1"), ("Signature", "sig")]),
+            // Repeated keys: ordered by encoded value.
+            pairs(&[("K", "b"), ("K", "a"), ("K", "é"), ("K", "~"), ("K", "")]),
+            // Keys whose raw and encoded orders differ ('é' sorts after 'z' raw, before it
+            // encoded).
+            pairs(&[("z", "1"), ("é", "2"), ("a b", "3"), ("a-b", "4"), ("a*b", "5")]),
+            pairs(&[
+                ("PublicKeyBody", "ssh-rsa AAAAB3Nza+/= me@host"),
+                ("Tag.1.Value", "中文 *!'()~%2A&="),
+                ("SignatureType", ""),
+            ]),
+        ];
+        for params in cases {
+            for method in ["GET", "POST"] {
+                assert_eq!(
+                    v1_string_to_sign(method, &params),
+                    recipe(method, &params),
+                    "{params:?}"
+                );
+            }
+        }
+    }
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         items
