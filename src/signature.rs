@@ -111,8 +111,8 @@ pub fn v1_string_to_sign(method: &str, params: &[(String, String)]) -> String {
         }
         pct_into(&mut out, k);
         out.push_str("%3D"); // pct("=")
-        // pct(pct(v)): each chunk of the first encoding (a literal run or one `%XX`) is
-        // encoded again as it comes.
+                             // pct(pct(v)): each chunk of the first encoding (a literal run or one `%XX`) is
+                             // encoded again as it comes.
         for chunk in utf8_percent_encode(v, RFC3986_ESCAPED) {
             pct_into(&mut out, chunk);
         }
@@ -457,7 +457,13 @@ mod tests {
             pairs(&[("K", "b"), ("K", "a"), ("K", "é"), ("K", "~"), ("K", "")]),
             // Keys whose raw and encoded orders differ ('é' sorts after 'z' raw, before it
             // encoded).
-            pairs(&[("z", "1"), ("é", "2"), ("a b", "3"), ("a-b", "4"), ("a*b", "5")]),
+            pairs(&[
+                ("z", "1"),
+                ("é", "2"),
+                ("a b", "3"),
+                ("a-b", "4"),
+                ("a*b", "5"),
+            ]),
             pairs(&[
                 ("PublicKeyBody", "ssh-rsa AAAAB3Nza+/= me@host"),
                 ("Tag.1.Value", "中文 *!'()~%2A&="),

@@ -497,13 +497,19 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
     let mut generated = 0;
     for round in 0..CHEAP_ROUNDS {
         let reqs = Arc::new(vec![
-            format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", hello.addr).into_bytes();
+            format!(
+                "GET / HTTP/1.1\r\nHost: {}\r\n\r\n",
+                hello.addr
+            )
+            .into_bytes();
             scale.cheap
         ]);
         hello_runs.push(hello.load(reqs, 64, 200).await);
         for name in NAMES {
             let (reqs, status) = requests(name, round, false);
-            idle.entry(name).or_default().push(s.load(reqs, 64, status).await);
+            idle.entry(name)
+                .or_default()
+                .push(s.load(reqs, 64, status).await);
         }
         // The same with a steady stream of fresh CreateKeyPair calls in the background.
         let stop = Arc::new(AtomicBool::new(false));
@@ -517,7 +523,9 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
         let before = done.load(Ordering::Relaxed);
         for name in NAMES {
             let (reqs, status) = requests(name, round, true);
-            busy.entry(name).or_default().push(s.load(reqs, 64, status).await);
+            busy.entry(name)
+                .or_default()
+                .push(s.load(reqs, 64, status).await);
         }
         generated += done.load(Ordering::Relaxed) - before;
         stop.store(true, Ordering::Relaxed);

@@ -65,6 +65,31 @@ pub fn success<T: Serialize + ?Sized>(action: &str, format: Format, body: &T) ->
     }
 }
 
+/// A success body an action wrote as JSON itself (see [`json_str`]).
+pub fn json(body: Vec<u8>) -> Rendered {
+    Rendered {
+        status: 200,
+        content_type: JSON_CONTENT_TYPE,
+        body,
+    }
+}
+
+/// Appends `s` as a JSON string exactly as serde_json writes it. Strings that need no escape
+/// (no control character, `"` or `\\`, the common case for names, ids and fingerprints) are
+/// copied as they are; the check has no early exit, so it vectorises.
+pub fn json_str(out: &mut Vec<u8>, s: &str) {
+    let plain = s
+        .bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(out, s).expect("a string serialises");
+    }
+}
+
 /// The diagnosis link newer gateways put in `Recommend`.
 pub fn recommend(code: &str, request_id: &str) -> String {
     format!("https://api.aliyun.com/troubleshoot?q={code}&product=Ecs&requestId={request_id}")
