@@ -111,13 +111,26 @@ pub fn v1_string_to_sign(method: &str, params: &[(String, String)]) -> String {
         }
         pct_into(&mut out, k);
         out.push_str("%3D"); // pct("=")
-                             // pct(pct(v)): each chunk of the first encoding (a literal run or one `%XX`) is
-                             // encoded again as it comes.
-        for chunk in utf8_percent_encode(v, RFC3986_ESCAPED) {
-            pct_into(&mut out, chunk);
-        }
+        pct_twice_into(&mut out, v);
     }
     out
+}
+
+/// `pct(pct(s))` appended to `out`, in one pass: a byte [`pct`] keeps stays, any other
+/// becomes `%25XX` (its escape, with the `%` escaped again). Written out because chaining the
+/// encoder twice cost a third of the V1 check on a 400-byte PublicKeyBody.
+fn pct_twice_into(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.reserve(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str("%25");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xF)]));
+        }
+    }
 }
 
 /// [`pct`], borrowing `s` when nothing needs escaping.
