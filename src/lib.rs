@@ -8,8 +8,8 @@
 //! ([`ids`]), checks Version and Action, authenticates the tenant ([`auth`], with the
 //! canonicalisation and HMAC code in [`signature`]), and dispatches to one module per action
 //! under [`actions`]. Actions validate with [`validate`], change state in [`store`] (key
-//! generation runs in [`keypool`] off the runtime, deterministic by [`keygen`]), and return a
-//! JSON value that [`protocol::response`] renders as JSON or XML. Every error code, status and
+//! generation runs in [`keypool`] off the runtime, deterministic by [`keygen`]), and render
+//! their typed response through [`protocol::response`] as JSON or XML. Every error code, status and
 //! message lives in the catalogue in [`error`]. Between the RequestId and authentication, the
 //! [`scenario`] engine may force an error, a delay or a transport fault (shaped by
 //! `scenario::transport`); every answered request is recorded in the [`journal`].
