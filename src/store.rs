@@ -142,7 +142,7 @@ impl Account {
         }
     }
 
-    /// Stores a new key pair under a name that is no longer pending and counts its
+    /// Stores a new key pair under a name that is not (or no longer) pending and counts its
     /// generation.
     fn put(&mut self, region: &str, name: &str, id: String, new: NewKeyPair) -> Arc<KeyPair> {
         let sequence = self.next_sequence;
@@ -282,9 +282,8 @@ impl Store {
     }
 
     /// Resolves the resource group, claims `name` and stores the key pair, all in one critical
-    /// section: ImportKeyPair has no slow step between claim and commit, and every extra lock
-    /// round is one more chance that the holder is preempted while the other worker waits
-    /// (the cause of its p99 on a busy 2-core machine).
+    /// section: ImportKeyPair has no slow step between claim and commit, so a reservation
+    /// would only add lock rounds (and an unwinding path) to every import.
     ///
     /// # Errors
     /// `InvalidResourceGroup.NotFound`, then those of [`Store::reserve`].
