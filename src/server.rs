@@ -94,9 +94,8 @@ impl Server {
                     };
                     let (stream, reset) = reset;
                     let app = Arc::clone(&self.app);
-                    let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(reset.clone());
-                        service::handle(Arc::clone(&app), req)
+                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        service::handle(Arc::clone(&app), req, reset.clone())
                     });
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())

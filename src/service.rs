@@ -97,9 +97,10 @@ impl App {
     }
 }
 
-/// A second handle on the connection's socket, put in each request's extensions by the
-/// server, so that an aborted connection (the `reset` fault) ends with a TCP RST rather than
-/// an orderly FIN: what a client sees when a load balancer or server resets it.
+/// A second handle on the connection's socket, handed to [`handle`] by the server, so that an
+/// aborted connection (the `reset` fault) ends with a TCP RST rather than an orderly FIN: what
+/// a client sees when a load balancer or server resets it. (Passed directly rather than in
+/// the request's extensions, whose map would be allocated for every request.)
 #[derive(Debug, Clone)]
 pub struct ResetOnAbort(pub Arc<std::net::TcpStream>);
 
@@ -113,11 +114,15 @@ impl ResetOnAbort {
     }
 }
 
-/// Handles one HTTP request.
+/// Handles one HTTP request arriving on the connection `socket` belongs to.
 ///
 /// # Errors
 /// [`Abort`] only when a scenario fault drops the connection.
-pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<MockBody>, Abort> {
+pub async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    socket: ResetOnAbort,
+) -> Result<Response<MockBody>, Abort> {
     let (parts, body) = req.into_parts();
     let is_control = app.config.control_api && parts.uri.path().starts_with(control::PREFIX);
     let raw_query = parts.uri.query();
@@ -165,9 +170,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Mo
                 Ok(api) => {
                     let answer = process(&app, &api).await;
                     if answer.is_err() {
-                        if let Some(socket) = parts.extensions.get::<ResetOnAbort>() {
-                            socket.arm();
-                        }
+                        socket.arm();
                     }
                     return answer;
                 }
