@@ -111,19 +111,18 @@ pub fn error(err: &ApiError, request_id: &str, host_id: &str, format: Format) ->
     // and a serde_json::Value map per error showed in profiles.
     let bytes = match format {
         Format::Json => {
-            let mut out = String::with_capacity(256 + message.len());
-            out.push('{');
+            let mut out = Vec::with_capacity(256 + message.len());
+            out.push(b'{');
             for (i, (k, v)) in fields.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push('"');
-                out.push_str(k);
-                out.push_str("\":");
-                out.push_str(&serde_json::to_string(v).expect("a string always serialises"));
+                json_str(&mut out, k);
+                out.push(b':');
+                json_str(&mut out, v);
             }
-            out.push('}');
-            out.into_bytes()
+            out.push(b'}');
+            out
         }
         Format::Xml => {
             let mut out = String::from(XML_PROLOG);
