@@ -851,11 +851,8 @@ fn signed(addr: SocketAddr, tenant: &str, action: &str, params: &[(&str, &str)])
     all.extend(params.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let sig = signature::v1_sign(SECRET, &signature::v1_string_to_sign("GET", &all));
     all.push(("Signature".into(), sig));
-    let query: Vec<String> = all
-        .iter()
-        .map(|(k, v)| format!("{}={}", signature::pct(k), signature::pct(v)))
-        .collect();
-    format!("GET /?{} HTTP/1.1\r\nHost: {addr}\r\n\r\n", query.join("&")).into_bytes()
+    let query = ecs_mock::protocol::params::encode(&all);
+    format!("GET /?{query} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes()
 }
 
 /// Region `i / 500` of the list, so no region passes the 500 key pair quota.
