@@ -451,7 +451,7 @@ mod tests {
     use percent_encoding::percent_decode_str;
     use serde_json::Value;
 
-    const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/spec/sdk-captures");
+    const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sdk-captures");
     type Pairs = Vec<(String, String)>;
 
     const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

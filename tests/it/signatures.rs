@@ -148,7 +148,7 @@ async fn checking_can_be_switched_off() {
 /// another secret it fails.
 #[tokio::test]
 async fn all_sdk_captures_authenticate_over_http() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/spec/sdk-captures");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sdk-captures");
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
