@@ -45,7 +45,30 @@ pub struct KeyPair {
     /// Position in the tenant's creation order; the listing order of DescribeKeyPairs.
     pub sequence: u64,
     pub origin: Origin,
+    /// DescribeKeyPairs' JSON of the fields that never change (creation time, name,
+    /// fingerprint), made on the first listing: re-rendering them was a fifth of a page's cost.
+    #[serde(skip)]
+    pub listing_head: Memo<Box<[u8]>>,
 }
+
+/// A value derived from fields that never change, made on first use. It takes no part in
+/// equality or persistence, so a copy made by `Arc::make_mut` keeps a still-valid value.
+#[derive(Debug, Clone, Default)]
+pub struct Memo<T>(std::sync::OnceLock<T>);
+
+impl<T> Memo<T> {
+    pub fn get_or_init(&self, make: impl FnOnce() -> T) -> &T {
+        self.0.get_or_init(make)
+    }
+}
+
+impl<T> PartialEq for Memo<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for Memo<T> {}
 
 /// A region of one account.
 #[derive(Debug, Default)]
@@ -159,6 +182,7 @@ impl Account {
             creation_time: new.creation_time,
             sequence,
             origin: new.origin,
+            listing_head: Memo::default(),
         });
         // `sequence` is the account's highest so far: appending keeps the map in order.
         state.key_pairs.insert(name.to_string(), Arc::clone(&kp));

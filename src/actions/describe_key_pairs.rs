@@ -128,13 +128,32 @@ struct KeyPairs<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct Item<'a> {
-    creation_time: MinuteStamp,
+    #[serde(serialize_with = "minute_stamp")]
+    creation_time: u64,
     key_pair_name: &'a str,
     key_pair_finger_print: &'a str,
     resource_group_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     public_key: Option<&'a str>,
     tags: Tags<'a>,
+    /// The JSON of the first three fields, as [`json_head`] writes it, when already made.
+    #[serde(skip)]
+    head: Option<&'a [u8]>,
+}
+
+fn minute_stamp<S: serde::Serializer>(unix_secs: &u64, s: S) -> Result<S::Ok, S::Error> {
+    MinuteStamp::new(*unix_secs).serialize(s)
+}
+
+/// An item's fields that never change (creation time, name, fingerprint), in JSON without the
+/// closing brace: what [`KeyPair::listing_head`] keeps.
+fn json_head(out: &mut Vec<u8>, creation_time: u64, name: &str, fingerprint: &str) {
+    out.extend_from_slice(b"{\"CreationTime\":");
+    response::json_str(out, MinuteStamp::new(creation_time).as_str());
+    out.extend_from_slice(b",\"KeyPairName\":");
+    response::json_str(out, name);
+    out.extend_from_slice(b",\"KeyPairFingerPrint\":");
+    response::json_str(out, fingerprint);
 }
 
 #[derive(Serialize)]
@@ -168,12 +187,15 @@ impl Response<'_> {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(b"{\"CreationTime\":");
-            response::json_str(&mut out, item.creation_time.as_str());
-            out.extend_from_slice(b",\"KeyPairName\":");
-            response::json_str(&mut out, item.key_pair_name);
-            out.extend_from_slice(b",\"KeyPairFingerPrint\":");
-            response::json_str(&mut out, item.key_pair_finger_print);
+            match item.head {
+                Some(head) => out.extend_from_slice(head),
+                None => json_head(
+                    &mut out,
+                    item.creation_time,
+                    item.key_pair_name,
+                    item.key_pair_finger_print,
+                ),
+            }
             out.extend_from_slice(b",\"ResourceGroupId\":");
             response::json_str(&mut out, item.resource_group_id);
             if let Some(key) = item.public_key {
@@ -304,8 +326,13 @@ impl DescribeKeyPairs {
     }
 
     fn item<'a>(&self, kp: &'a KeyPair) -> Item<'a> {
+        let head = kp.listing_head.get_or_init(|| {
+            let mut head = Vec::with_capacity(128);
+            json_head(&mut head, kp.creation_time, &kp.name, &kp.fingerprint);
+            head.into_boxed_slice()
+        });
         Item {
-            creation_time: MinuteStamp::new(kp.creation_time),
+            creation_time: kp.creation_time,
             key_pair_name: &kp.name,
             key_pair_finger_print: &kp.fingerprint,
             resource_group_id: &kp.resource_group_id,
@@ -320,6 +347,7 @@ impl DescribeKeyPairs {
                     })
                     .collect(),
             },
+            head: Some(head),
         }
     }
 }
@@ -352,7 +380,7 @@ mod tests {
             })
             .collect();
         let item = |i: usize, public_key: Option<&'static str>, tags: &[TagItem<'static>]| Item {
-            creation_time: MinuteStamp::new(1_693_816_380 + i as u64 * 86_400),
+            creation_time: 1_693_816_380 + i as u64 * 86_400,
             key_pair_name: awkward[i % awkward.len()],
             key_pair_finger_print: "94:d1:70:c2:75:a0:f3:ec:e6:b4:2e:08:e7:e3:d0:0c",
             resource_group_id: awkward[(i + 1) % awkward.len()],
@@ -366,6 +394,7 @@ mod tests {
                     })
                     .collect(),
             },
+            head: None,
         };
         let pages = [
             vec![],
@@ -375,17 +404,33 @@ mod tests {
                 .collect(),
         ];
         for (n, page) in pages.into_iter().enumerate() {
-            let response = Response {
+            let heads: Vec<Vec<u8>> = page
+                .iter()
+                .map(|i| {
+                    let mut head = Vec::new();
+                    json_head(
+                        &mut head,
+                        i.creation_time,
+                        i.key_pair_name,
+                        i.key_pair_finger_print,
+                    );
+                    head
+                })
+                .collect();
+            let mut response = Response {
                 request_id: awkward[n + 1],
                 page_number: u32::MAX,
                 page_size: 50,
                 total_count: 500 + n,
                 key_pairs: KeyPairs { key_pair: page },
             };
-            assert_eq!(
-                String::from_utf8(response.to_json()).unwrap(),
-                serde_json::to_string(&response).unwrap()
-            );
+            let want = serde_json::to_string(&response).unwrap();
+            assert_eq!(String::from_utf8(response.to_json()).unwrap(), want);
+            // The same page with the heads a stored key pair keeps.
+            for (item, head) in response.key_pairs.key_pair.iter_mut().zip(&heads) {
+                item.head = Some(head);
+            }
+            assert_eq!(String::from_utf8(response.to_json()).unwrap(), want);
         }
     }
 
@@ -530,6 +575,7 @@ mod tests {
             creation_time: 0,
             sequence: 0,
             origin: crate::store::Origin::Created,
+            listing_head: Default::default(),
         }
     }
 
