@@ -31,6 +31,7 @@ pub mod journal;
 pub mod keycache;
 pub mod keygen;
 pub mod keypool;
+pub mod loadgen;
 pub mod persist;
 pub mod protocol;
 pub mod regions;

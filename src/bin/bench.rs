@@ -25,8 +25,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use clap::Parser;
-use ecs_mock::clock::{format_minutes, Clock};
-use ecs_mock::{keygen, signature};
+use ecs_mock::{keygen, loadgen, signature};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -201,7 +200,7 @@ async fn soak_section(server_bin: &Path, duration: Duration) {
                 .iter()
                 .enumerate()
                 .map(|(i, n)| {
-                    let key = fake_rsa_public_key(2_000_000 + i);
+                    let key = loadgen::synthetic_rsa_public_key((2_000_000 + i) as u64);
                     signed(
                         s.addr,
                         &tenant,
@@ -768,14 +767,38 @@ impl Server {
     }
 
     async fn load(&self, reqs: Arc<Vec<Vec<u8>>>, concurrency: usize, status: u16) -> LoadResult {
-        load(
+        let before = self.cpu();
+        let mut result = load(
             self.addr,
             reqs,
             concurrency,
             status,
             Duration::from_secs(30),
         )
-        .await
+        .await;
+        result.server_cpu = self.cpu().zip(before).map(|(after, before)| after - before);
+        result
+    }
+
+    /// CPU time of the server's request threads so far (key generation threads left out), from
+    /// the scheduler's nanosecond counters. Throughput on two shared cores also moves with the
+    /// client's share; CPU per request is the steadier figure for comparing two builds.
+    fn cpu(&self) -> Option<Duration> {
+        let mut total = 0;
+        for task in std::fs::read_dir(format!("/proc/{}/task", self.child.id())).ok()? {
+            let dir = task.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if comm.starts_with("ecs-mock-keygen") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
+            total += stat
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        Some(Duration::from_nanos(total))
     }
 }
 
@@ -822,36 +845,9 @@ fn hello_server() {
 // ---------------------------------------------------------------------------------------
 // Requests
 
-static NONCE: AtomicU64 = AtomicU64::new(0);
-
-fn timestamp() -> String {
-    let secs = Clock::system().now_unix();
-    format!("{}:{:02}Z", &format_minutes(secs)[..16], secs % 60)
-}
-
 /// A V1-signed GET request for `action` as `tenant`.
 fn signed(addr: SocketAddr, tenant: &str, action: &str, params: &[(&str, &str)]) -> Vec<u8> {
-    let mut all: Vec<(String, String)> = vec![
-        ("Action".into(), action.into()),
-        ("Version".into(), "2014-05-26".into()),
-        ("AccessKeyId".into(), tenant.into()),
-        ("SignatureMethod".into(), "HMAC-SHA1".into()),
-        ("SignatureVersion".into(), "1.0".into()),
-        (
-            "SignatureNonce".into(),
-            format!(
-                "{}-{:x}",
-                std::process::id(),
-                NONCE.fetch_add(1, Ordering::Relaxed)
-            ),
-        ),
-        ("Timestamp".into(), timestamp()),
-        ("Format".into(), "JSON".into()),
-    ];
-    all.extend(params.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let sig = signature::v1_sign(SECRET, &signature::v1_string_to_sign("GET", &all));
-    all.push(("Signature".into(), sig));
-    let query = ecs_mock::protocol::params::encode(&all);
+    let query = loadgen::v1_signed_query("GET", tenant, SECRET, action, params);
     format!("GET /?{query} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes()
 }
 
@@ -925,34 +921,13 @@ fn describe_regions_requests(s: &Server, n: usize) -> Arc<Vec<Vec<u8>>> {
     )
 }
 
-/// A well-formed `ssh-rsa` public key with a pseudo-random 2048-bit modulus: ImportKeyPair
-/// checks the format, not that anyone holds the private key.
-fn fake_rsa_public_key(i: usize) -> String {
-    let mut n = Vec::with_capacity(257);
-    n.push(0); // mpint sign byte: the top bit of n is set
-    let mut block = 0u64;
-    while n.len() < 257 {
-        let d = ecs_mock::ids::derive("bench-fake-rsa", i as u64, &[&block.to_le_bytes()]);
-        n.extend_from_slice(&d[..d.len().min(257 - n.len())]);
-        block += 1;
-    }
-    n[1] |= 0x80;
-    n[256] |= 1;
-    let mut blob = Vec::new();
-    for part in [&b"ssh-rsa"[..], &[1, 0, 1], &n] {
-        blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
-        blob.extend_from_slice(part);
-    }
-    format!("ssh-rsa {}", STANDARD.encode(blob))
-}
-
 fn import_requests(s: &Server, tag: &str, n: usize) -> Arc<Vec<Vec<u8>>> {
     Arc::new(
         (0..n)
             .map(|i| {
                 let tenant = format!("{tag}-{}", i / 10_000);
                 let name = format!("imp-{i}");
-                let key = fake_rsa_public_key(i);
+                let key = loadgen::synthetic_rsa_public_key(i as u64);
                 signed(
                     s.addr,
                     &tenant,
@@ -972,7 +947,7 @@ fn import_requests(s: &Server, tag: &str, n: usize) -> Arc<Vec<Vec<u8>>> {
 async fn prefill(s: &Server, tenant: &str, n: usize) {
     let reqs: Vec<Vec<u8>> = (0..n)
         .map(|i| {
-            let key = fake_rsa_public_key(1_000_000 + i);
+            let key = loadgen::synthetic_rsa_public_key((1_000_000 + i) as u64);
             signed(
                 s.addr,
                 tenant,
@@ -997,11 +972,19 @@ struct LoadResult {
     unexpected: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
+    /// The server's CPU time over the load, where /proc tells it.
+    server_cpu: Option<Duration>,
 }
 
 impl LoadResult {
     fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Server CPU microseconds per answered request.
+    fn cpu_us(&self) -> Option<f64> {
+        let cpu = self.server_cpu?;
+        (self.ok > 0).then(|| cpu.as_secs_f64() * 1e6 / self.ok as f64)
     }
 
     fn percentile(&self, p: f64) -> f64 {
@@ -1019,8 +1002,11 @@ impl LoadResult {
         } else {
             String::new()
         };
+        let cpu = self
+            .cpu_us()
+            .map_or_else(String::new, |us| format!("  cpu {us:>5.1} us/req"));
         println!(
-            "  {what:<44} {:>9.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  (n={}){extra}{bad}",
+            "  {what:<44} {:>9.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  (n={}){cpu}{extra}{bad}",
             self.rate(),
             self.percentile(0.50),
             self.percentile(0.99),
@@ -1072,6 +1058,7 @@ async fn load(
         unexpected: 0,
         elapsed: Duration::ZERO,
         latencies: Vec::new(),
+        server_cpu: None,
     };
     while let Some(r) = tasks.join_next().await {
         let (ok, unexpected, lat) = r.expect("load task");
@@ -1268,7 +1255,7 @@ async fn moto(python: &str, server_bin: &Path, scale: &Scale) {
     // 500 key pairs, then pages of 50 names.
     let moto_prefill: Vec<Vec<u8>> = (0..500)
         .map(|i| {
-            let key = STANDARD.encode(fake_rsa_public_key(2_000_000 + i));
+            let key = STANDARD.encode(loadgen::synthetic_rsa_public_key((2_000_000 + i) as u64));
             form(format!(
                 "Action=ImportKeyPair&Version=2016-11-15&KeyName=pre-{i}&PublicKeyMaterial={}",
                 signature::pct(&key)

@@ -1,0 +1,70 @@
+//! Request material for load generation, shared by the benchmark (`src/bin/bench.rs`) and the
+//! profiling example (`examples/request_cost.rs`): V1-signed queries as an SDK builds them,
+//! and synthetic public keys for ImportKeyPair. Not used by the server.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
+use crate::clock::{format_minutes, Clock};
+use crate::protocol::params;
+use crate::signature;
+
+static NONCE: AtomicU64 = AtomicU64::new(0);
+
+/// The encoded query of a V1 request for `action` as `access_key_id`, with the system
+/// parameters an SDK adds (a fresh nonce, the current time, JSON) and its `Signature`.
+pub fn v1_signed_query(
+    method: &str,
+    access_key_id: &str,
+    secret: &str,
+    action: &str,
+    params: &[(&str, &str)],
+) -> String {
+    let secs = Clock::system().now_unix();
+    let nonce = format!(
+        "{}-{:x}",
+        std::process::id(),
+        NONCE.fetch_add(1, Ordering::Relaxed)
+    );
+    let timestamp = format!("{}:{:02}Z", &format_minutes(secs)[..16], secs % 60);
+    let mut all: Vec<(String, String)> = [
+        ("Action", action),
+        ("Version", "2014-05-26"),
+        ("AccessKeyId", access_key_id),
+        ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureVersion", "1.0"),
+        ("SignatureNonce", &nonce),
+        ("Timestamp", &timestamp),
+        ("Format", "JSON"),
+    ]
+    .iter()
+    .chain(params)
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let sig = signature::v1_sign(secret, &signature::v1_string_to_sign(method, &all));
+    all.push(("Signature".into(), sig));
+    params::encode(&all)
+}
+
+/// A well-formed `ssh-rsa` public key with a pseudo-random 2048-bit modulus, a different one
+/// for each `i`: ImportKeyPair checks the format, not that anyone holds the private key.
+pub fn synthetic_rsa_public_key(i: u64) -> String {
+    let mut n = Vec::with_capacity(257);
+    n.push(0); // mpint sign byte: the top bit of n is set
+    let mut block = 0u64;
+    while n.len() < 257 {
+        let d = crate::ids::derive("bench-fake-rsa", i, &[&block.to_le_bytes()]);
+        n.extend_from_slice(&d[..d.len().min(257 - n.len())]);
+        block += 1;
+    }
+    n[1] |= 0x80;
+    n[256] |= 1;
+    let mut blob = Vec::new();
+    for part in [&b"ssh-rsa"[..], &[1, 0, 1], &n] {
+        blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        blob.extend_from_slice(part);
+    }
+    format!("ssh-rsa {}", STANDARD.encode(blob))
+}
