@@ -84,10 +84,7 @@ async fn per_request(config: Config) -> Duration {
 }
 
 fn main() {
-    let params = Params::from_pairs(vec![
-        ("RegionId".into(), "cn-hangzhou".into()),
-        ("KeyPairName".into(), "k".into()),
-    ]);
+    let params = Params::from_pairs([("RegionId", "cn-hangzhou"), ("KeyPairName", "k")]);
     let empty = per_decision(&Engine::new(0, vec![]), &params);
     let loaded = per_decision(&Engine::new(0, vec![(hundred_misses(), None)]), &params);
     println!(

@@ -266,7 +266,7 @@ fn query_params(query: Option<&str>, known: &[&str]) -> Result<Params, (StatusCo
     let q = params::decode(query.unwrap_or("").as_bytes(), 100)
         .map_err(|e| bad(format!("the query string does not decode: {e}")))?;
     for (k, _) in q.pairs() {
-        if !known.contains(&k.as_str()) {
+        if !known.contains(&k) {
             return Err(bad(if known.is_empty() {
                 format!("unknown query parameter {k:?}; this endpoint takes none")
             } else {

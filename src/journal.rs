@@ -115,9 +115,8 @@ impl RecordedParams {
     pub fn to_map(&self) -> Map<String, Value> {
         self.0
             .pairs()
-            .iter()
-            .filter(|(k, _)| !SECRET_PARAMS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .filter(|(k, _)| !SECRET_PARAMS.contains(k))
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
             .collect()
     }
 }
@@ -479,7 +478,7 @@ mod tests {
     #[test]
     fn the_ring_buffer_keeps_the_newest_entries() {
         let j = Journal::new(3);
-        let p = Params::from_pairs(vec![]);
+        let p = Params::default();
         for _ in 0..5 {
             j.record(rec("t", "CreateKeyPair", &p));
         }
@@ -495,10 +494,10 @@ mod tests {
     fn secrets_are_not_recorded_and_filters_apply() {
         let j = Journal::new(10);
         let p = Params::from_pairs(vec![
-            ("AccessKeyId".into(), "t".into()),
-            ("Signature".into(), "s3cr3t".into()),
-            ("SecurityToken".into(), "tok".into()),
-            ("KeyPairName".into(), "k".into()),
+            ("AccessKeyId".to_string(), "t".to_string()),
+            ("Signature".to_string(), "s3cr3t".to_string()),
+            ("SecurityToken".to_string(), "tok".to_string()),
+            ("KeyPairName".to_string(), "k".to_string()),
         ]);
         j.record(rec("t", "CreateKeyPair", &p));
         j.record(rec("u", "CreateKeyPair", &p));
@@ -520,7 +519,7 @@ mod tests {
     #[test]
     fn action_calls_count_per_tenant_and_action() {
         let j = Journal::new(10);
-        let p = Params::from_pairs(vec![]);
+        let p = Params::default();
         j.record(rec("t", "A", &p));
         j.record(rec("u", "A", &p));
         j.record(rec("t", "A", &p));
@@ -559,17 +558,17 @@ mod tests {
         let j = Journal::new(100);
         for (i, (at, tenant, name, status, code, effect)) in reqs.iter().enumerate() {
             let p = Params::from_pairs(vec![
-                ("Action".into(), "CreateKeyPair".into()),
-                ("AccessKeyId".into(), tenant.to_string()),
-                ("SignatureNonce".into(), format!("nonce-{i}")),
-                ("Timestamp".into(), format!("2024-01-01T00:00:{i:02}Z")),
-                ("Signature".into(), format!("sig-{i}")),
+                ("Action".to_string(), "CreateKeyPair".to_string()),
+                ("AccessKeyId".to_string(), tenant.to_string()),
+                ("SignatureNonce".to_string(), format!("nonce-{i}")),
+                ("Timestamp".to_string(), format!("2024-01-01T00:00:{i:02}Z")),
+                ("Signature".to_string(), format!("sig-{i}")),
                 (
-                    "Format".into(),
-                    if i % 2 == 0 { "JSON" } else { "json" }.into(),
+                    "Format".to_string(),
+                    if i % 2 == 0 { "JSON" } else { "json" }.to_string(),
                 ),
-                ("RegionId".into(), "cn-hangzhou".into()),
-                ("KeyPairName".into(), name.to_string()),
+                ("RegionId".to_string(), "cn-hangzhou".to_string()),
+                ("KeyPairName".to_string(), name.to_string()),
             ]);
             j.record(Record {
                 received_ms: *at,
@@ -709,14 +708,14 @@ mod tests {
     fn an_operation_reports_its_business_parameters_and_last_outcome() {
         let j = Journal::new(10);
         let p = Params::from_pairs(vec![
-            ("Action".into(), "DescribeKeyPairs".into()),
-            ("Version".into(), "2014-05-26".into()),
-            ("AccessKeyId".into(), "t".into()),
-            ("SignatureMethod".into(), "HMAC-SHA1".into()),
-            ("SignatureVersion".into(), "1.0".into()),
-            ("SignatureType".into(), "".into()),
-            ("RegionId".into(), "cn-hangzhou".into()),
-            ("PageSize".into(), "5".into()),
+            ("Action".to_string(), "DescribeKeyPairs".to_string()),
+            ("Version".to_string(), "2014-05-26".to_string()),
+            ("AccessKeyId".to_string(), "t".to_string()),
+            ("SignatureMethod".to_string(), "HMAC-SHA1".to_string()),
+            ("SignatureVersion".to_string(), "1.0".to_string()),
+            ("SignatureType".to_string(), "".to_string()),
+            ("RegionId".to_string(), "cn-hangzhou".to_string()),
+            ("PageSize".to_string(), "5".to_string()),
         ]);
         j.record(Record {
             status: Some(503),
@@ -753,7 +752,7 @@ mod tests {
     #[test]
     fn retry_filters_apply_before_grouping() {
         let j = Journal::new(10);
-        let p = Params::from_pairs(vec![("RegionId".into(), "cn-hangzhou".into())]);
+        let p = Params::from_pairs(vec![("RegionId".to_string(), "cn-hangzhou".to_string())]);
         j.record(rec("t", "A", &p));
         j.record(rec("u", "A", &p));
         j.record(rec("t", "B", &p));

@@ -223,7 +223,7 @@ fn early_error(
     );
     tracing::info!(code = err.code(), "rejected undecodable request");
     let rendered = response::error(&err, &request_id, regions::host_id(None), format);
-    let no_params = crate::protocol::params::Params::from_pairs(Vec::new());
+    let no_params = crate::protocol::params::Params::default();
     app.journal.record(journal::Record {
         time: app.config.clock.now_unix(),
         received_ms,

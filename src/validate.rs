@@ -111,9 +111,9 @@ pub fn tags(params: &Params) -> Result<Vec<Tag>, Invalid> {
         Default::default();
     for (name, value) in params.pairs() {
         if let Some(n) = indexed(name, "Tag", "Key") {
-            slots.entry(n).or_default().0.get_or_insert(value.as_str());
+            slots.entry(n).or_default().0.get_or_insert(value);
         } else if let Some(n) = indexed(name, "Tag", "Value") {
-            slots.entry(n).or_default().1.get_or_insert(value.as_str());
+            slots.entry(n).or_default().1.get_or_insert(value);
         }
     }
     if slots.len() > MAX_TAGS || slots.keys().any(|n| *n > MAX_TAGS) {

@@ -83,12 +83,7 @@ fn run(
     keys: &KeyPool,
     tenant: &str,
 ) -> Result<Value, String> {
-    let params = Params::from_pairs(
-        params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    );
+    let params = Params::from_pairs(params.iter().copied());
     let ctx = Ctx {
         store,
         keys,

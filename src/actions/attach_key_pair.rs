@@ -228,12 +228,7 @@ mod tests {
     use crate::protocol::params::Params;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<AttachKeyPair, ApiError> {
-        AttachKeyPair::parse(&Params::from_pairs(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ))
+        AttachKeyPair::parse(&Params::from_pairs(pairs.iter().copied()))
     }
 
     #[test]

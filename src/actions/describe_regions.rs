@@ -137,12 +137,7 @@ mod tests {
     use super::*;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<DescribeRegions, ApiError> {
-        DescribeRegions::parse(&Params::from_pairs(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ))
+        DescribeRegions::parse(&Params::from_pairs(pairs.iter().copied()))
     }
 
     #[test]

@@ -96,9 +96,9 @@ mod tests {
     #[test]
     fn an_unknown_region_uses_the_detach_wording() {
         let params = Params::from_pairs(vec![
-            ("RegionId".into(), "mars-1".into()),
-            ("KeyPairName".into(), "k".into()),
-            ("InstanceIds".into(), "[\"i-1\"]".into()),
+            ("RegionId".to_string(), "mars-1".to_string()),
+            ("KeyPairName".to_string(), "k".to_string()),
+            ("InstanceIds".to_string(), "[\"i-1\"]".to_string()),
         ]);
         let e = DetachKeyPair::parse(&params).unwrap_err();
         assert_eq!(

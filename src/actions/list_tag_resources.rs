@@ -340,12 +340,12 @@ fn tag_matches(params: &Params) -> Result<Vec<TagMatch>, ApiError> {
             .strip_suffix(".Key")
             .and_then(|h| tags_common::index_of(h, "Tag"))
         {
-            slots.entry(n).or_default().0.get_or_insert(value.as_str());
+            slots.entry(n).or_default().0.get_or_insert(value);
         } else if let Some(n) = name
             .strip_suffix(".Value")
             .and_then(|h| tags_common::index_of(h, "Tag"))
         {
-            slots.entry(n).or_default().1.get_or_insert(value.as_str());
+            slots.entry(n).or_default().1.get_or_insert(value);
         }
     }
     if slots.len() > MAX_TAGS || slots.keys().any(|n| *n > MAX_TAGS) {
@@ -401,15 +401,10 @@ fn tag_filters(params: &Params) -> Result<Vec<TagFilter>, ApiError> {
     for (name, value) in params.pairs() {
         match filter_slot(name) {
             Some((n, None)) => {
-                slots.entry(n).or_default().0.get_or_insert(value.as_str());
+                slots.entry(n).or_default().0.get_or_insert(value);
             }
             Some((n, Some(m))) => {
-                slots
-                    .entry(n)
-                    .or_default()
-                    .1
-                    .entry(m)
-                    .or_insert(value.as_str());
+                slots.entry(n).or_default().1.entry(m).or_insert(value);
             }
             None => {}
         }

@@ -147,7 +147,7 @@ pub fn repeat_list<'a>(
     let mut slots: BTreeMap<usize, &str> = BTreeMap::new();
     for (name, value) in params.pairs() {
         if let Some(n) = index_of(name, prefix) {
-            slots.entry(n).or_insert(value.as_str());
+            slots.entry(n).or_insert(value);
         }
     }
     if slots.len() > max || slots.keys().any(|n| *n > max) {

@@ -74,7 +74,7 @@ impl ApiRequest {
                 }
                 other => to_api("the form body")(other),
             })?;
-            all.extend(form);
+            all.extend(&form);
         }
         Ok(Self {
             method: method.to_string(),
@@ -87,8 +87,8 @@ impl ApiRequest {
     }
 
     /// The query-string pairs only: the V3 canonical query is built from these.
-    pub fn query(&self) -> &[(String, String)] {
-        &self.params.pairs()[..self.query_len]
+    pub fn query(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + Clone + '_ {
+        self.params.pairs().take(self.query_len)
     }
 
     /// The first header named `name` (case-insensitive).

@@ -646,12 +646,7 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::from_pairs(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Params::from_pairs(pairs.iter().copied())
     }
 
     fn engine(seed: u64, text: &str) -> Engine {
