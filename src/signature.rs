@@ -45,8 +45,20 @@ pub fn pct_into(out: &mut String, s: &str) {
 
 /// Whether [`pct`] keeps `b` as it is (RFC 3986 unreserved).
 fn unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
+    UNRESERVED[usize::from(b)]
 }
+
+/// [`unreserved`] as a table: one load per byte of every signed value.
+static UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~');
+        b += 1;
+    }
+    table
+};
 
 /// Appends `s` with every byte that is not unreserved written as `prefix` and two upper-case
 /// hex digits: `"%"` gives [`pct`], `"%25"` gives `pct(pct(s))` in one pass. Runs of unreserved
