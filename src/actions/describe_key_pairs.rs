@@ -27,6 +27,7 @@
 //! non-integer paging values are `InvalidParameter` naming the parameter rather than clamped
 //! (§7.10; the usual ECS behaviour), so a client bug shows up instead of a silently short page.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 use crate::protocol::response::{self, Format, Rendered};
@@ -173,9 +174,19 @@ impl Response<'_> {
     /// The JSON body, byte for byte what serde_json makes of the same struct (tested). A page
     /// of 50 is ~400 strings and serde_json's escaping of every key and value was a fifth of
     /// the server's CPU under a listing load; the keys here are literals.
+    #[cfg(test)]
     fn to_json(&self) -> Vec<u8> {
+        self.json_with(self.key_pairs.key_pair.iter())
+    }
+
+    /// The JSON body with `items` as the page (`key_pairs` is left out): a page is written
+    /// item by item, without first collecting the items.
+    fn json_with<'i>(
+        &self,
+        items: impl ExactSizeIterator<Item = impl Borrow<Item<'i>>>,
+    ) -> Vec<u8> {
         use std::io::Write as _;
-        let mut out = Vec::with_capacity(256 + self.key_pairs.key_pair.len() * 256);
+        let mut out = Vec::with_capacity(256 + items.len() * 256);
         out.extend_from_slice(b"{\"RequestId\":");
         response::json_str(&mut out, self.request_id);
         let _ = write!(
@@ -183,7 +194,8 @@ impl Response<'_> {
             ",\"PageNumber\":{},\"PageSize\":{},\"TotalCount\":{},\"KeyPairs\":{{\"KeyPair\":[",
             self.page_number, self.page_size, self.total_count
         );
-        for (i, item) in self.key_pairs.key_pair.iter().enumerate() {
+        for (i, item) in items.enumerate() {
+            let item = item.borrow();
             if i > 0 {
                 out.push(b',');
             }
@@ -310,18 +322,22 @@ impl DescribeKeyPairs {
             }
             (total, page)
         });
-        let response = Response {
+        let mut response = Response {
             request_id: ctx.request_id,
             page_number: self.page_number,
             page_size: self.page_size,
             total_count: total,
             key_pairs: KeyPairs {
-                key_pair: page.iter().map(|kp| self.item(kp)).collect(),
+                key_pair: Vec::new(),
             },
         };
+        let items = page.iter().map(|kp| self.item(kp));
         Ok(match ctx.format {
-            Format::Json => response::json(response.to_json()),
-            Format::Xml => ctx.reply(&response),
+            Format::Json => response::json(response.json_with(items)),
+            Format::Xml => {
+                response.key_pairs.key_pair = items.collect();
+                ctx.reply(&response)
+            }
         })
     }
 
