@@ -24,6 +24,10 @@ use ecs_mock::loadgen::{synthetic_rsa_public_key, v1_signed_query};
 use ecs_mock::protocol::request::ApiRequest;
 use ecs_mock::service::{self, App};
 
+// The server's allocator, so that counts include what allocation really costs it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SECRET: &str = "mock-secret";
 const REGION: &str = "cn-hangzhou";
 

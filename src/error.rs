@@ -189,13 +189,20 @@ impl ApiError {
 
     /// The message with its placeholder filled.
     pub fn message(&self) -> String {
+        self.message_parts().concat()
+    }
+
+    /// The message as the text before the placeholder, the argument and the text after it,
+    /// for writers that escape straight into a response body.
+    pub fn message_parts(&self) -> [&str; 3] {
         if let Some(c) = &self.custom {
-            return c.1.clone();
+            return [&c.1, "", ""];
         }
         let template = self.kind.spec().message;
-        match &self.arg {
-            Some(arg) => template.replacen("{}", arg, 1),
-            None => template.replacen("{}", "", 1),
+        let arg = self.arg.as_deref().unwrap_or("");
+        match template.split_once("{}") {
+            Some((before, after)) => [before, arg, after],
+            None => [template, "", ""],
         }
     }
 }

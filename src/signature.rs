@@ -176,10 +176,28 @@ fn encoded(s: &str) -> Cow<'_, str> {
 ///
 /// The trailing `&` is where a bearer-token secret would go; access-key signing leaves it empty.
 pub fn v1_sign(secret: &str, string_to_sign: &str) -> String {
-    let key = format!("{secret}&");
-    let mut mac = <Hmac<Sha1> as KeyInit>::new(&hmac_block_key::<Sha1, _>(key.as_bytes()));
+    base64::engine::general_purpose::STANDARD.encode(v1_mac(secret, string_to_sign))
+}
+
+/// The HMAC-SHA1 of [`v1_sign`] before base64, with the `secret&` key built in place (every
+/// request is checked, and the key and the encoded signature were two allocations each time).
+fn v1_mac(secret: &str, string_to_sign: &str) -> [u8; 20] {
+    let mut block = hmac::digest::Key::<Hmac<Sha1>>::default();
+    let out: &mut [u8] = block.as_mut();
+    if secret.len() < out.len() {
+        out[..secret.len()].copy_from_slice(secret.as_bytes());
+        out[secret.len()] = b'&';
+    } else {
+        // Longer than a block: HMAC uses the key's hash (RFC 2104 §2).
+        let hashed = Sha1::new()
+            .chain_update(secret.as_bytes())
+            .chain_update(b"&")
+            .finalize();
+        out[..hashed.len()].copy_from_slice(&hashed);
+    }
+    let mut mac = <Hmac<Sha1> as KeyInit>::new(&block);
     mac.update(string_to_sign.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    mac.finalize().into_bytes().into()
 }
 
 /// Shapes an HMAC key into exactly one hash block (RFC 2104 §2: hash it if longer than a block,
@@ -436,10 +454,13 @@ pub fn verify_v1<'a, P: Pair<'a>>(
         .into_iter()
         .find(|p| p.name() == "Signature")
         .map(|p| p.value());
+    let mut expected = [0u8; 28];
+    let n = base64::engine::general_purpose::STANDARD
+        .encode_slice(v1_mac(secret, &string_to_sign), &mut expected)
+        .expect("20 bytes are 28 base64 characters");
+    let expected = std::str::from_utf8(&expected[..n]).expect("base64 is ASCII");
     match provided {
-        Some(provided) if signatures_equal(&v1_sign(secret, &string_to_sign), provided) => {
-            Verdict::Ok
-        }
+        Some(provided) if signatures_equal(expected, provided) => Verdict::Ok,
         _ => Verdict::Mismatch { string_to_sign },
     }
 }

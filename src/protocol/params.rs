@@ -171,7 +171,8 @@ pub fn decode(input: &[u8], max_pairs: usize) -> Result<Params, DecodeError> {
     }
     // Decoding never lengthens the text.
     let mut text = Vec::with_capacity(input.len());
-    let mut spans = Vec::new();
+    // Room for a signed SDK request's parameters, so that the list is not regrown.
+    let mut spans = Vec::with_capacity(max_pairs.min(24));
     let mut i = 0;
     while i < input.len() {
         if input[i] == b'&' {
