@@ -198,7 +198,7 @@ pub fn parse_openssh_public_key(text: &str, opts: ParseOptions) -> Result<Public
     }
     // After trimming, any line break left has content on both sides: an authorized_keys
     // style multi-key body, which ImportKeyPair cannot store as one key pair.
-    if text.contains(['\n', '\r']) {
+    if text.bytes().any(|b| b == b'\n' || b == b'\r') {
         return Err(MalformedKey::MultipleLines);
     }
 
@@ -230,7 +230,9 @@ pub fn parse_openssh_public_key(text: &str, opts: ParseOptions) -> Result<Public
 
     Ok(PublicKey {
         key_type: kind.name.to_owned(),
-        openssh: format!("{} {}", kind.name, STANDARD.encode(&blob)),
+        // STANDARD decoding only accepts canonical base64 (padded, no stray bits), so the
+        // field as sent is what encoding the blob would give, without encoding it again.
+        openssh: format!("{} {b64}", kind.name),
         blob,
         fingerprint,
     })
