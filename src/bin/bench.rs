@@ -476,7 +476,7 @@ async fn create_section(server_bin: &Path, scale: &Scale, scratch: &Path, openss
 
 /// Rounds of the cheap-action section: each figure is the median round, so one burst of
 /// noise from the machine moves neither side of a ratio.
-const CHEAP_ROUNDS: usize = 3;
+const CHEAP_ROUNDS: usize = 5;
 
 async fn cheap_section(server_bin: &Path, scale: &Scale) {
     // 3. Cheap actions at concurrency 64 against the hello-world reference, idle and while
