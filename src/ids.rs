@@ -1,7 +1,7 @@
 //! Deterministic derivation of every "random" value the mock hands out.
 //!
 //! Each stream (key material, KeyPairIds, RequestIds, default resource groups, scenario draws)
-//! is derived from the configured seed plus stable inputs by [`derive`]: SHA-256 over a domain
+//! is derived from the configured seed plus stable inputs by [`derive()`]: SHA-256 over a domain
 //! label, the seed and length-prefixed parts. The function is part of the mock's compatibility
 //! promise — changing it changes every key and id users have pinned — so it never uses
 //! `DefaultHasher` or anything else whose output may change between Rust releases.

@@ -1,7 +1,7 @@
 //! The scenario engine: loaded scenarios, per-tenant rule counters and [`Engine::decide`],
 //! which picks the effect (forced error, latency, transport fault) for one request.
 //!
-//! Files are parsed and validated by [`file`]; the effects that reach the wire (fault bodies,
+//! Files are parsed and validated by [`mod@file`]; the effects that reach the wire (fault bodies,
 //! HTML pages, dripping) live in [`transport`]. The service calls `decide` after decoding the
 //! request and assigning its RequestId, before authentication, so that authentication errors
 //! can be forced too (the rule sees the *claimed* AccessKeyId).
