@@ -331,6 +331,10 @@ mod tests {
         assert_eq!(decode(b"abc=1&d%", 10), Err(DecodeError::BadPercent(7)));
         assert_eq!(decode(b"a=%ff", 10), Err(DecodeError::NotUtf8));
         assert_eq!(decode(b"a=\xff", 10), Err(DecodeError::NotUtf8));
+        // Each name and value must be UTF-8 on its own, even when together they would be:
+        // here one character's bytes are split between a name and its value.
+        assert_eq!(decode(b"%E4%B8=%AD", 10), Err(DecodeError::NotUtf8));
+        assert_eq!(decode(b"a=%E4&%B8%AD", 10), Err(DecodeError::NotUtf8));
         assert_eq!(decode(b"a&b&c", 2), Err(DecodeError::TooMany(2)));
     }
 
