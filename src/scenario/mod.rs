@@ -25,6 +25,7 @@ pub mod watch;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -352,6 +353,36 @@ pub enum Added {
 pub struct Engine {
     seed: u64,
     state: Mutex<Vec<Loaded>>,
+    /// Whether no scenario is loaded, kept by [`StateGuard`]: most servers run without any,
+    /// and taking the lock on every request made its cache line travel between the worker
+    /// threads.
+    empty: AtomicBool,
+}
+
+/// The locked scenario list; records on release whether it is empty.
+struct StateGuard<'a> {
+    state: MutexGuard<'a, Vec<Loaded>>,
+    empty: &'a AtomicBool,
+}
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = Vec<Loaded>;
+    fn deref(&self) -> &Vec<Loaded> {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<Loaded> {
+        &mut self.state
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        // Still under the lock (fields drop after this), so the flag follows every change.
+        self.empty.store(self.state.is_empty(), Ordering::Release);
+    }
 }
 
 impl Engine {
@@ -359,6 +390,7 @@ impl Engine {
         let engine = Self {
             seed,
             state: Mutex::new(Vec::new()),
+            empty: AtomicBool::new(true),
         };
         for (s, source) in scenarios {
             engine.add(s, source);
@@ -366,9 +398,12 @@ impl Engine {
         engine
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Loaded>> {
+    fn lock(&self) -> StateGuard<'_> {
         // Counter updates are single assignments: a poisoned lock is still consistent.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        StateGuard {
+            state: self.state.lock().unwrap_or_else(|p| p.into_inner()),
+            empty: &self.empty,
+        }
     }
 
     /// Adds a scenario at the end, or replaces the one with the same name in place.
@@ -465,6 +500,11 @@ impl Engine {
     /// The first rule that fires for `input`, if any; advances the counters of every rule
     /// whose static criteria it met on the way.
     pub fn decide(&self, input: &Input<'_>) -> Option<Decision> {
+        // A scenario loaded while this request is being decided may or may not apply to it;
+        // one loaded before (the control API has answered) always does.
+        if self.empty.load(Ordering::Acquire) {
+            return None;
+        }
         let mut state = self.lock();
         let mut found = None;
         'scan: for loaded in state.iter_mut() {
@@ -691,6 +731,29 @@ mod tests {
         for (pat, s, want) in cases {
             assert_eq!(Glob::new(pat).matches(s), want, "{pat} ~ {s}");
         }
+    }
+
+    #[test]
+    fn decisions_follow_scenarios_added_and_removed_after_start() {
+        // `decide` skips the lock while nothing is loaded: the flag must track every change.
+        let e = Engine::new(0, vec![]);
+        let p = params(&[("RegionId", "cn-hangzhou")]);
+        assert_eq!(decide(&e, Action::CreateKeyPair, "t", &p), None);
+        let text = r#"{"name":"s","rules":[{"match":{"action":"CreateKeyPair"},"effect":{"error":"Throttling"}}]}"#;
+        e.add(file::parse(text).unwrap(), None);
+        assert_eq!(
+            code(&decide(&e, Action::CreateKeyPair, "t", &p)),
+            Some("Throttling")
+        );
+        assert!(e.remove("s"));
+        assert_eq!(decide(&e, Action::CreateKeyPair, "t", &p), None);
+        e.add(file::parse(text).unwrap(), None);
+        assert_eq!(
+            code(&decide(&e, Action::CreateKeyPair, "t", &p)),
+            Some("Throttling")
+        );
+        assert_eq!(e.clear(), 1);
+        assert_eq!(decide(&e, Action::CreateKeyPair, "t", &p), None);
     }
 
     #[test]
