@@ -493,11 +493,11 @@ mod tests {
     #[test]
     fn secrets_are_not_recorded_and_filters_apply() {
         let j = Journal::new(10);
-        let p = Params::from_pairs(vec![
-            ("AccessKeyId".to_string(), "t".to_string()),
-            ("Signature".to_string(), "s3cr3t".to_string()),
-            ("SecurityToken".to_string(), "tok".to_string()),
-            ("KeyPairName".to_string(), "k".to_string()),
+        let p = Params::from_pairs([
+            ("AccessKeyId", "t"),
+            ("Signature", "s3cr3t"),
+            ("SecurityToken", "tok"),
+            ("KeyPairName", "k"),
         ]);
         j.record(rec("t", "CreateKeyPair", &p));
         j.record(rec("u", "CreateKeyPair", &p));
@@ -707,15 +707,15 @@ mod tests {
     #[test]
     fn an_operation_reports_its_business_parameters_and_last_outcome() {
         let j = Journal::new(10);
-        let p = Params::from_pairs(vec![
-            ("Action".to_string(), "DescribeKeyPairs".to_string()),
-            ("Version".to_string(), "2014-05-26".to_string()),
-            ("AccessKeyId".to_string(), "t".to_string()),
-            ("SignatureMethod".to_string(), "HMAC-SHA1".to_string()),
-            ("SignatureVersion".to_string(), "1.0".to_string()),
-            ("SignatureType".to_string(), "".to_string()),
-            ("RegionId".to_string(), "cn-hangzhou".to_string()),
-            ("PageSize".to_string(), "5".to_string()),
+        let p = Params::from_pairs([
+            ("Action", "DescribeKeyPairs"),
+            ("Version", "2014-05-26"),
+            ("AccessKeyId", "t"),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"),
+            ("SignatureType", ""),
+            ("RegionId", "cn-hangzhou"),
+            ("PageSize", "5"),
         ]);
         j.record(Record {
             status: Some(503),
@@ -752,7 +752,7 @@ mod tests {
     #[test]
     fn retry_filters_apply_before_grouping() {
         let j = Journal::new(10);
-        let p = Params::from_pairs(vec![("RegionId".to_string(), "cn-hangzhou".to_string())]);
+        let p = Params::from_pairs([("RegionId", "cn-hangzhou")]);
         j.record(rec("t", "A", &p));
         j.record(rec("u", "A", &p));
         j.record(rec("t", "B", &p));

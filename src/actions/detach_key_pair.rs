@@ -95,10 +95,10 @@ mod tests {
 
     #[test]
     fn an_unknown_region_uses_the_detach_wording() {
-        let params = Params::from_pairs(vec![
-            ("RegionId".to_string(), "mars-1".to_string()),
-            ("KeyPairName".to_string(), "k".to_string()),
-            ("InstanceIds".to_string(), "[\"i-1\"]".to_string()),
+        let params = Params::from_pairs([
+            ("RegionId", "mars-1"),
+            ("KeyPairName", "k"),
+            ("InstanceIds", "[\"i-1\"]"),
         ]);
         let e = DetachKeyPair::parse(&params).unwrap_err();
         assert_eq!(
