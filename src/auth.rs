@@ -79,7 +79,7 @@ struct NonceInner {
     /// 128-bit digests of (tenant, nonce): a fixed 16 bytes per entry instead of two
     /// strings, so the full cache stays a few MB; a collision (2^-128-ish) could at worst
     /// refuse one request as a replay.
-    seen: std::collections::HashSet<[u8; 16]>,
+    seen: crate::store::HashSet<[u8; 16]>,
     order: std::collections::VecDeque<(u64, [u8; 16])>,
 }
 
@@ -90,7 +90,7 @@ impl NonceCache {
         // millisecond stall for every request in flight. Untouched pages cost no memory.
         Self {
             inner: std::sync::Mutex::new(NonceInner {
-                seen: std::collections::HashSet::with_capacity(capacity),
+                seen: crate::store::HashSet::with_capacity_and_hasher(capacity, Default::default()),
                 order: std::collections::VecDeque::with_capacity(capacity),
             }),
             capacity,

@@ -8,7 +8,7 @@
 //! the same name and the per-region quota exact) and [`Reservation::commit`] stores the result.
 //! A reservation dropped without commit (error, client gone) frees the name again.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use indexmap::IndexMap;
@@ -16,6 +16,14 @@ use indexmap::IndexMap;
 use crate::error::{ApiError, Kind};
 use crate::ids;
 use crate::validate::Tag;
+
+/// The hasher of the maps every request looks up (accounts, regions, names, counters, nonces):
+/// foldhash rather than std's SipHash, which was a twentieth of an import's instructions.
+/// Each map gets its own random seed, so keys chosen to collide in one run do not carry
+/// over to the next.
+pub type FastHash = foldhash::fast::RandomState;
+pub type HashMap<K, V> = std::collections::HashMap<K, V, FastHash>;
+pub type HashSet<K> = std::collections::HashSet<K, FastHash>;
 
 /// Distinct AccessKeyIds whose RequestId counters are kept apart.
 pub const MAX_COUNTED_TENANTS: usize = 100_000;
@@ -78,7 +86,7 @@ pub struct RegionState {
     /// `shift_remove` to keep the order (at most 500 entries). Shared so that a listing
     /// copies references out of the lock and renders outside it; change one with
     /// `Arc::make_mut`.
-    pub key_pairs: IndexMap<String, Arc<KeyPair>>,
+    pub key_pairs: IndexMap<String, Arc<KeyPair>, FastHash>,
     /// Names claimed by a create or import still generating or parsing.
     pending: HashSet<String>,
     /// How many times each name has been created in this region, deletions included:
@@ -250,7 +258,7 @@ impl Store {
             let account = Account {
                 resource_groups: BTreeSet::from([default_resource_group.clone()]),
                 default_resource_group,
-                regions: HashMap::new(),
+                regions: HashMap::default(),
                 instances: BTreeMap::new(),
                 next_sequence: 0,
             };
@@ -639,9 +647,9 @@ impl Store {
                 doc.seed, self.seed
             ));
         }
-        let mut accounts = HashMap::new();
+        let mut accounts = HashMap::default();
         for (tenant, a) in doc.accounts {
-            let mut regions = HashMap::new();
+            let mut regions = HashMap::default();
             for (region, r) in a.regions {
                 if let Some((name, kp)) = r.key_pairs.iter().find(|(n, kp)| **n != kp.name) {
                     return Err(format!(
@@ -649,7 +657,7 @@ impl Store {
                         kp.name
                     ));
                 }
-                let mut key_pairs: IndexMap<String, Arc<KeyPair>> = r
+                let mut key_pairs: IndexMap<String, Arc<KeyPair>, FastHash> = r
                     .key_pairs
                     .into_iter()
                     .map(|(name, kp)| (name, Arc::new(kp)))
@@ -659,7 +667,7 @@ impl Store {
                     region,
                     RegionState {
                         key_pairs,
-                        pending: HashSet::new(),
+                        pending: HashSet::default(),
                         generations: r.generations.into_iter().collect(),
                     },
                 );
