@@ -9,7 +9,8 @@
 //! A reservation dropped without commit (error, client gone) frees the name again.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use indexmap::IndexMap;
 
@@ -174,14 +175,19 @@ impl Account {
     }
 
     /// Stores a new key pair under a name that is not (or no longer) pending and counts its
-    /// generation.
-    fn put(&mut self, region: &str, name: &str, id: String, new: NewKeyPair) -> Arc<KeyPair> {
+    /// generation. `name` is allocated by the caller, outside the lock.
+    fn put(&mut self, region: &str, name: String, id: String, new: NewKeyPair) -> Arc<KeyPair> {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         let state = self.region(region);
-        *state.generations.entry(name.to_string()).or_insert(0) += 1;
+        match state.generations.get_mut(&name) {
+            Some(n) => *n += 1,
+            None => {
+                state.generations.insert(name.clone(), 1);
+            }
+        }
         let kp = Arc::new(KeyPair {
-            name: name.to_string(),
+            name: name.clone(),
             id,
             fingerprint: new.fingerprint,
             public_key: new.public_key,
@@ -193,7 +199,7 @@ impl Account {
             listing_head: Memo::default(),
         });
         // `sequence` is the account's highest so far: appending keeps the map in order.
-        state.key_pairs.insert(name.to_string(), Arc::clone(&kp));
+        state.key_pairs.insert(name, Arc::clone(&kp));
         kp
     }
 
@@ -210,7 +216,6 @@ impl Account {
 #[derive(Debug, Default)]
 struct Inner {
     accounts: HashMap<String, Account>,
-    request_ordinals: HashMap<String, u64>,
 }
 
 /// The whole mock's state, shared by every connection.
@@ -218,6 +223,10 @@ struct Inner {
 pub struct Store {
     seed: u64,
     inner: Mutex<Inner>,
+    /// RequestId ordinals per tenant, apart from `inner` (taken after it when both are
+    /// needed): every request counts before anything else, and a counter under a read lock
+    /// lets both workers count without waiting for each other or for an action.
+    ordinals: RwLock<HashMap<String, AtomicU64>>,
 }
 
 impl Store {
@@ -225,6 +234,7 @@ impl Store {
         Arc::new(Self {
             seed,
             inner: Mutex::new(Inner::default()),
+            ordinals: RwLock::default(),
         })
     }
 
@@ -236,12 +246,16 @@ impl Store {
     /// the control API's reset. A reset tenant starts again exactly like a new one.
     pub fn reset(&self, tenant: Option<&str>) {
         let mut inner = self.lock();
+        let mut ordinals = self.ordinals_mut();
         match tenant {
             Some(t) => {
                 inner.accounts.remove(t);
-                inner.request_ordinals.remove(t);
+                ordinals.remove(t);
             }
-            None => *inner = Inner::default(),
+            None => {
+                *inner = Inner::default();
+                ordinals.clear();
+            }
         }
     }
 
@@ -249,6 +263,11 @@ impl Store {
         // A panic while holding the lock cannot leave a map half-updated (each section is a
         // handful of infallible inserts/removes), so a poisoned lock is still consistent.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ordinals_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, AtomicU64>> {
+        // Each section is one insert, remove or clear: a poisoned lock is still consistent.
+        self.ordinals.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn account<'a>(seed: u64, inner: &'a mut Inner, tenant: &str) -> &'a mut Account {
@@ -270,24 +289,29 @@ impl Store {
     /// The next RequestId ordinal for `tenant` (1, 2, …): RequestIds derive from it, so a
     /// tenant's ids do not depend on other tenants' traffic.
     pub fn next_request_ordinal(&self, tenant: &str) -> u64 {
-        let mut inner = self.lock();
-        if let Some(n) = inner.request_ordinals.get_mut(tenant) {
-            *n += 1;
-            return *n;
-        }
         // Bounded: past the cap, new AccessKeyIds (typically a flood of random ones, which
         // never authenticate) share the empty tenant's counter.
-        let tenant = if inner.request_ordinals.len() >= MAX_COUNTED_TENANTS
-            && !inner.request_ordinals.contains_key(tenant)
+        fn counter<'m>(map: &'m HashMap<String, AtomicU64>, tenant: &str) -> Option<&'m AtomicU64> {
+            map.get(tenant)
+                .or_else(|| map.get("").filter(|_| map.len() >= MAX_COUNTED_TENANTS))
+        }
         {
+            let map = self.ordinals.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(n) = counter(&map, tenant) {
+                return n.fetch_add(1, Ordering::Relaxed) + 1;
+            }
+        }
+        let mut map = self.ordinals_mut();
+        // Another request may have added it since the read lock was released.
+        if let Some(n) = counter(&map, tenant) {
+            return n.fetch_add(1, Ordering::Relaxed) + 1;
+        }
+        let tenant = if map.len() >= MAX_COUNTED_TENANTS {
             ""
         } else {
             tenant
         };
-        let n = inner
-            .request_ordinals
-            .entry(tenant.to_string())
-            .or_insert(0);
+        let n = map.entry(tenant.to_string()).or_default().get_mut();
         *n += 1;
         *n
     }
@@ -327,12 +351,19 @@ impl Store {
         requested_group: Option<&str>,
         new: impl FnOnce(String) -> NewKeyPair,
     ) -> Result<Arc<KeyPair>, ApiError> {
+        // The id of a name's first generation (nearly every import) is derived before the
+        // lock is taken: a hash under it made the other worker wait, often asleep.
+        let first_id = ids::key_pair_id(self.seed, tenant, region, name, 0);
+        let key = name.to_string();
         let mut inner = self.lock();
         let account = Self::account(self.seed, &mut inner, tenant);
         let group = account.resolve_resource_group(requested_group)?;
         let generation = account.region(region).claimable(name)?;
-        let id = ids::key_pair_id(self.seed, tenant, region, name, generation);
-        Ok(account.put(region, name, id, new(group)))
+        let id = match generation {
+            0 => first_id,
+            _ => ids::key_pair_id(self.seed, tenant, region, name, generation),
+        };
+        Ok(account.put(region, key, id, new(group)))
     }
 
     /// Runs `f` on the tenant's account under the store lock (created on first use).
@@ -429,10 +460,11 @@ impl Reservation {
             &self.name,
             self.generation,
         );
+        let name = std::mem::take(&mut self.name);
         let mut inner = self.store.lock();
         let account = Store::account(self.store.seed, &mut inner, &self.tenant);
-        account.region(&self.region).pending.remove(&self.name);
-        account.put(&self.region, &self.name, id, new)
+        account.region(&self.region).pending.remove(&name);
+        account.put(&self.region, name, id, new)
     }
 }
 
@@ -503,7 +535,7 @@ mod tests {
             2,
             "late tenants share one counter"
         );
-        assert_eq!(store.lock().request_ordinals.len(), MAX_COUNTED_TENANTS + 1);
+        assert_eq!(store.ordinals_mut().len(), MAX_COUNTED_TENANTS + 1);
     }
 
     #[test]
@@ -578,9 +610,10 @@ pub struct RegionDoc {
 pub const STATE_VERSION: u32 = 1;
 
 impl Store {
-    /// A consistent copy of all state (taken under the lock).
+    /// A consistent copy of all state (taken under both locks).
     pub fn export(&self) -> StateDoc {
         let inner = self.lock();
+        let ordinals = self.ordinals.read().unwrap_or_else(PoisonError::into_inner);
         StateDoc {
             version: STATE_VERSION,
             seed: self.seed,
@@ -621,10 +654,9 @@ impl Store {
                     )
                 })
                 .collect(),
-            request_ordinals: inner
-                .request_ordinals
+            request_ordinals: ordinals
                 .iter()
-                .map(|(k, v)| (k.clone(), *v))
+                .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
                 .collect(),
         }
     }
@@ -685,7 +717,11 @@ impl Store {
         }
         let mut inner = self.lock();
         inner.accounts = accounts;
-        inner.request_ordinals = doc.request_ordinals.into_iter().collect();
+        *self.ordinals_mut() = doc
+            .request_ordinals
+            .into_iter()
+            .map(|(k, v)| (k, AtomicU64::new(v)))
+            .collect();
         Ok(())
     }
 }
