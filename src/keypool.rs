@@ -6,7 +6,7 @@
 //!   at idle priority (`SCHED_IDLE` on Linux), then write it to the cache. A burst of
 //!   CreateKeyPair calls thus never occupies a runtime worker, and when the CPU is contended
 //!   the cheap actions win it: after a key made while the runtime was busy, the thread rests
-//!   three times as long ([`Pace`]). Measured, cheap actions keep about 0.9x of their idle
+//!   three times as long (`Pace`). Measured, cheap actions keep about 0.9x of their idle
 //!   throughput while keys generate (see `cargo run --release --bin bench`), at the price of
 //!   slower key generation under such load.
 //! - **Fast** ([`KeyMode::Fast`]): the seed's [`PrimePool`] is built once per process and seed
