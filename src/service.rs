@@ -268,12 +268,13 @@ fn raw_format(raw_query: Option<&str>, headers: &[(String, String)]) -> Format {
 pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, Abort> {
     // Arrival, before any scenario latency: retry gaps are measured between arrivals.
     let received_ms = app.journal.now_ms();
+    let arrived_unix = app.config.clock.now_unix();
     let format = req.format();
-    let claimed = req.claimed_access_key_id().unwrap_or("").to_string();
+    let claimed = req.claimed_access_key_id().unwrap_or("");
     let request_id = ids::request_id(
         app.config.seed,
-        &claimed,
-        app.store.next_request_ordinal(&claimed),
+        claimed,
+        app.store.next_request_ordinal(claimed),
     );
     let host_id = regions::host_id(req.region_id());
     let pre = preflight(req);
@@ -282,10 +283,10 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     let decision = pre.as_ref().ok().and_then(|action| {
         app.scenarios.decide(&Input {
             action: *action,
-            tenant: &claimed,
+            tenant: claimed,
             region_id: req.region_id(),
             params: &req.params,
-            now_unix: app.config.clock.now_unix(),
+            now_unix: arrived_unix,
         })
     });
     let act = decision.as_ref().and_then(|d| d.act.clone());
@@ -302,9 +303,9 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
         Some(a) => StepFile::Effect(Box::new(a.applied(latency_ms))),
     });
     let entry = journal::Record {
-        time: app.config.clock.now_unix(),
+        time: arrived_unix,
         received_ms,
-        tenant: &claimed,
+        tenant: claimed,
         action: req.action().unwrap_or(""),
         decided,
         request_id: &request_id,
