@@ -205,19 +205,31 @@ pub fn decode(input: &[u8], max_pairs: usize) -> Result<Params, DecodeError> {
     })
 }
 
-/// The bytes that end a run of plain text in a name and in a value: tables, because decoding
-/// looks at every byte of every request.
-static NAME_SPECIAL: [bool; 256] = special_bytes(b"&+%=");
-static VALUE_SPECIAL: [bool; 256] = special_bytes(b"&+%");
-
-const fn special_bytes(bytes: &[u8]) -> [bool; 256] {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < bytes.len() {
-        table[bytes[i] as usize] = true;
-        i += 1;
+/// Where the next byte that ends a run of plain text is: `&`, `+` or `%`, and in a name also
+/// `=`. Eight bytes at a time (every byte of every request passes here, and a byte-at-a-time
+/// scan was the largest part of decoding): a byte equal to `c` is one whose XOR with `c` is
+/// zero, and the lowest byte of `(v - 0x01…) & !v & 0x80…` that is set is `v`'s first zero
+/// byte (borrows only disturb the bytes above it).
+fn next_special(bytes: &[u8], name: bool) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let equal = |w: u64, c: u8| zero_bytes(w ^ (ONES * u64::from(c)));
+    let mut chunks = bytes.chunks_exact(8);
+    for (n, chunk) in chunks.by_ref().enumerate() {
+        let w = u64::from_le_bytes(chunk.try_into().expect("chunks of eight"));
+        let mut hits = equal(w, b'&') | equal(w, b'+') | equal(w, b'%');
+        if name {
+            hits |= equal(w, b'=');
+        }
+        if hits != 0 {
+            return Some(n * 8 + (hits.trailing_zeros() / 8) as usize);
+        }
     }
-    table
+    let tail = chunks.remainder();
+    tail.iter()
+        .position(|&b| matches!(b, b'&' | b'+' | b'%') || name && b == b'=')
+        .map(|at| bytes.len() - tail.len() + at)
 }
 
 /// Decodes from `input[i..]` into `out` up to the end of the name (`=` or `&`) or of the
@@ -228,13 +240,9 @@ fn decode_component(
     out: &mut Vec<u8>,
     name: bool,
 ) -> Result<usize, DecodeError> {
-    let special = if name { &NAME_SPECIAL } else { &VALUE_SPECIAL };
     loop {
         // Runs without escapes are copied as they are.
-        let run = input[i..]
-            .iter()
-            .position(|b| special[usize::from(*b)])
-            .unwrap_or(input.len() - i);
+        let run = next_special(&input[i..], name).unwrap_or(input.len() - i);
         out.extend_from_slice(&input[i..i + run]);
         i += run;
         match input.get(i) {
@@ -321,6 +329,39 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
             assert_eq!(pairs(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn the_word_scan_finds_the_first_special_byte_like_a_byte_scan() {
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // Specials, their neighbours (off by one below and above), 0x00, 0x80 and 0xFF.
+        const BYTES: &[u8] = b"&+%=%&'*,<>$a\x00\x80\xff\xa5\xab";
+        for len in 0..40 {
+            for _ in 0..200 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        let r = next();
+                        if r % 3 == 0 {
+                            BYTES[(r >> 8) as usize % BYTES.len()]
+                        } else {
+                            (r >> 16) as u8
+                        }
+                    })
+                    .collect();
+                for name in [false, true] {
+                    let want = bytes
+                        .iter()
+                        .position(|&b| matches!(b, b'&' | b'+' | b'%') || name && b == b'=');
+                    assert_eq!(next_special(&bytes, name), want, "{bytes:?} name {name}");
+                }
+            }
         }
     }
 
