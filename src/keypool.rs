@@ -486,7 +486,11 @@ mod tests {
         assert_eq!(rest_after(ms(40), ms(19)), None);
         // Workers busy half the time or more: three times the key's time.
         assert_eq!(rest_after(ms(40), ms(20)), Some(ms(120)));
-        assert_eq!(rest_after(ms(40), ms(80)), Some(ms(120)), "two busy workers");
+        assert_eq!(
+            rest_after(ms(40), ms(80)),
+            Some(ms(120)),
+            "two busy workers"
+        );
         // Capped, so that a slow build does not stall the queue.
         assert_eq!(rest_after(ms(2_000), ms(2_000)), Some(MAX_REST));
         assert_eq!(rest_after(Duration::ZERO, Duration::ZERO), None);

@@ -267,7 +267,9 @@ impl Store {
 
     fn ordinals_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, AtomicU64>> {
         // Each section is one insert, remove or clear: a poisoned lock is still consistent.
-        self.ordinals.write().unwrap_or_else(PoisonError::into_inner)
+        self.ordinals
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn account<'a>(seed: u64, inner: &'a mut Inner, tenant: &str) -> &'a mut Account {
