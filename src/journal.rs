@@ -151,114 +151,65 @@ pub struct Record<'a> {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// The kept entries, oldest first, with their text left empty: it is in `texts`.
+    /// The kept entries, oldest first, with empty `params`: theirs are in `params`.
     entries: VecDeque<Entry>,
-    texts: TextRing,
+    params: ParamRing,
     next_seq: u64,
     /// tenant → action → requests seen by the engine (nested so that counting, once per
     /// request, allocates only for a new pair).
     action_calls: HashMap<String, HashMap<String, u64, FastHash>, FastHash>,
 }
 
-/// The kept entries' text (tenant, action, RequestId, error code, parameters), oldest first,
-/// copied into two rings (bytes, parameter spans) rather than held in allocations of their
-/// own. Every request records; keeping each request's buffers until its entry was evicted
-/// 10,000 requests later made each new request allocate and write in cold memory, and cost
-/// an ImportKeyPair (1 KB of parameters) about 1 µs of CPU against a one-entry journal.
-/// Copying into the ring is a few hundred bytes of sequential writes, and evicting frees
-/// nothing.
+/// The kept entries' parameters, oldest first, copied into two rings (decoded text, spans)
+/// rather than kept as each request's own buffers. Every request records; keeping its
+/// buffers until the entry was evicted 10,000 requests later made each new request allocate
+/// and write in cold memory, and cost an ImportKeyPair (1 KB of parameters) about 1 µs of
+/// CPU against a one-entry journal. Copying into the ring is a few hundred bytes of
+/// sequential writes, and evicting frees nothing.
 #[derive(Debug, Default)]
-struct TextRing {
-    bytes: VecDeque<u8>,
+struct ParamRing {
+    text: VecDeque<u8>,
     spans: VecDeque<[u32; 3]>,
-    sizes: VecDeque<Sizes>,
+    /// Per entry: its bytes of text and its number of spans.
+    sizes: VecDeque<(usize, usize)>,
 }
 
-/// Where one entry's text is in a [`TextRing`]: lengths in bytes, in the order pushed.
-#[derive(Debug, Clone, Copy)]
-struct Sizes {
-    tenant: usize,
-    action: usize,
-    request_id: usize,
-    code: Option<usize>,
-    params: usize,
-    spans: usize,
-}
-
-impl Sizes {
-    fn bytes(&self) -> usize {
-        self.tenant + self.action + self.request_id + self.code.unwrap_or(0) + self.params
-    }
-}
-
-/// One entry's text, borrowed from a [`TextRing`].
-struct Texts<'a> {
-    tenant: &'a str,
-    action: &'a str,
-    request_id: &'a str,
-    code: Option<&'a str>,
-    params: &'a str,
-    spans: &'a [[u32; 3]],
-}
-
-impl Texts<'_> {
-    fn params(&self) -> Params {
-        Params::from_parts(self.params.to_string(), self.spans.to_vec())
-    }
-}
-
-impl TextRing {
-    fn push(&mut self, t: &Texts<'_>) {
-        for part in [
-            t.tenant,
-            t.action,
-            t.request_id,
-            t.code.unwrap_or(""),
-            t.params,
-        ] {
-            self.bytes.extend(part.as_bytes());
-        }
-        self.spans.extend(t.spans);
-        self.sizes.push_back(Sizes {
-            tenant: t.tenant.len(),
-            action: t.action.len(),
-            request_id: t.request_id.len(),
-            code: t.code.map(str::len),
-            params: t.params.len(),
-            spans: t.spans.len(),
-        });
+impl ParamRing {
+    fn push(&mut self, params: &Params) {
+        let (text, spans) = params.parts();
+        self.text.extend(text.as_bytes());
+        self.spans.extend(spans);
+        self.sizes.push_back((text.len(), spans.len()));
     }
 
     fn pop_front(&mut self) {
-        if let Some(sizes) = self.sizes.pop_front() {
-            self.bytes.drain(..sizes.bytes());
-            self.spans.drain(..sizes.spans);
+        if let Some((text, spans)) = self.sizes.pop_front() {
+            self.text.drain(..text);
+            self.spans.drain(..spans);
         }
     }
 
-    /// Each entry's text, oldest first (the rings are made contiguous first: reads are rare,
-    /// writes are every request).
-    fn each(&mut self) -> impl Iterator<Item = Texts<'_>> {
-        let bytes: &[u8] = self.bytes.make_contiguous();
-        let spans: &[[u32; 3]] = self.spans.make_contiguous();
-        let (mut at, mut at_span) = (0, 0);
-        self.sizes.iter().map(move |sizes| {
-            let mut take = |len: usize| {
-                let text = std::str::from_utf8(&bytes[at..at + len]).expect("recorded from a str");
-                at += len;
-                text
-            };
-            let texts = Texts {
-                tenant: take(sizes.tenant),
-                action: take(sizes.action),
-                request_id: take(sizes.request_id),
-                code: sizes.code.map(&mut take),
-                params: take(sizes.params),
-                spans: &spans[at_span..at_span + sizes.spans],
-            };
-            at_span += sizes.spans;
-            texts
-        })
+    /// Each entry's parameters, oldest first; `None` for those `wanted` refuses (not built).
+    fn each<'a>(
+        &'a self,
+        mut wanted: impl FnMut(usize) -> bool + 'a,
+    ) -> impl Iterator<Item = Option<Params>> + 'a {
+        let (mut at_text, mut at_span) = (0, 0);
+        self.sizes
+            .iter()
+            .enumerate()
+            .map(move |(i, &(text_len, spans_len))| {
+                let (text, spans) = (at_text..at_text + text_len, at_span..at_span + spans_len);
+                at_text += text_len;
+                at_span += spans_len;
+                wanted(i).then(|| {
+                    let text: Vec<u8> = self.text.range(text).copied().collect();
+                    Params::from_parts(
+                        String::from_utf8(text).expect("recorded from a str"),
+                        self.spans.range(spans).copied().collect(),
+                    )
+                })
+            })
     }
 }
 
@@ -279,9 +230,9 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn keeps(&self, tenant: &str, action: &str) -> bool {
-        self.tenant.as_ref().is_none_or(|t| t == tenant)
-            && self.action.as_ref().is_none_or(|a| a == action)
+    fn keeps(&self, e: &Entry) -> bool {
+        self.tenant.as_ref().is_none_or(|t| *t == e.tenant)
+            && self.action.as_ref().is_none_or(|a| *a == e.action)
     }
 }
 
@@ -308,30 +259,21 @@ impl Journal {
     /// Appends an entry, dropping the oldest beyond capacity.
     pub fn record(&self, r: Record<'_>) {
         // Built and dropped outside the lock: every request records, and the other worker
-        // waits for whatever runs under it. Its text goes to the ring.
+        // waits for whatever runs under it.
         let mut entry = Entry {
             seq: 0,
             time: r.time,
             received_ms: r.received_ms,
-            tenant: String::new(),
-            action: String::new(),
+            tenant: r.tenant.to_string(),
+            action: r.action.to_string(),
             action_call: None,
-            request_id: String::new(),
+            request_id: r.request_id.to_string(),
             params: RecordedParams(Params::default()),
             rule: r.rule,
             effect: r.effect,
             status: r.status,
-            code: None,
+            code: r.code.map(str::to_string),
             latency_ms: r.latency_ms,
-        };
-        let (params, spans) = r.params.parts();
-        let texts = Texts {
-            tenant: r.tenant,
-            action: r.action,
-            request_id: r.request_id,
-            code: r.code,
-            params,
-            spans,
         };
         let mut inner = self.lock();
         inner.next_seq += 1;
@@ -349,33 +291,29 @@ impl Journal {
             *n
         });
         let evicted = if inner.entries.len() == self.capacity {
-            inner.texts.pop_front();
+            inner.params.pop_front();
             inner.entries.pop_front()
         } else {
             None
         };
         inner.entries.push_back(entry);
-        inner.texts.push(&texts);
+        inner.params.push(r.params);
         drop(inner);
         drop(evicted);
     }
 
     /// The entries `filter` keeps, oldest first.
     pub fn entries(&self, filter: &Filter) -> Vec<Entry> {
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        inner
-            .entries
+        let inner = self.lock();
+        let entries = &inner.entries;
+        entries
             .iter()
-            .zip(inner.texts.each())
-            .filter(|(_, t)| filter.keeps(t.tenant, t.action))
-            .map(|(e, t)| Entry {
-                tenant: t.tenant.to_string(),
-                action: t.action.to_string(),
-                request_id: t.request_id.to_string(),
-                code: t.code.map(str::to_string),
-                params: RecordedParams(t.params()),
-                ..e.clone()
+            .zip(inner.params.each(|i| filter.keeps(&entries[i])))
+            .filter_map(|(e, params)| {
+                Some(Entry {
+                    params: RecordedParams(params?),
+                    ..e.clone()
+                })
             })
             .collect()
     }
@@ -385,22 +323,21 @@ impl Journal {
         let mut inner = self.lock();
         match tenant {
             Some(t) => {
-                let inner = &mut *inner;
-                let mut kept_texts = TextRing::default();
-                let mut kept = VecDeque::new();
-                for (e, texts) in inner.entries.drain(..).zip(inner.texts.each()) {
-                    if texts.tenant != t {
-                        kept_texts.push(&texts);
-                        kept.push_back(e);
-                    }
+                let kept: Vec<Params> = inner
+                    .params
+                    .each(|i| inner.entries[i].tenant != t)
+                    .flatten()
+                    .collect();
+                inner.params = ParamRing::default();
+                for params in &kept {
+                    inner.params.push(params);
                 }
-                inner.entries = kept;
-                inner.texts = kept_texts;
+                inner.entries.retain(|e| e.tenant != t);
                 inner.action_calls.remove(t);
             }
             None => {
                 inner.entries.clear();
-                inner.texts = TextRing::default();
+                inner.params = ParamRing::default();
                 inner.action_calls.clear();
             }
         }
@@ -653,12 +590,6 @@ mod tests {
             seqs.iter().map(|&n| (n, params(n as usize - 1))).collect()
         };
         assert_eq!(kept(&Filter::default()), want(&[8, 9, 10, 11]));
-        let tenants: Vec<String> = j
-            .entries(&Filter::default())
-            .into_iter()
-            .map(|e| e.tenant)
-            .collect();
-        assert_eq!(tenants, ["odd", "even", "odd", "even"]);
         let odd = Filter {
             tenant: Some("odd".into()),
             action: None,
@@ -671,30 +602,8 @@ mod tests {
         j.record(rec("odd", "CreateKeyPair", &params(5)));
         assert_eq!(
             kept(&Filter::default()),
-            [
-                (11, params(10)),
-                (12, params(2)),
-                (13, params(3)),
-                (14, params(5))
-            ]
+            [(11, params(10)), (12, params(2)), (13, params(3)), (14, params(5))]
         );
-        j.record(Record {
-            request_id: "R-15",
-            code: Some("QuotaExceed.KeyPair"),
-            ..rec("even", "ImportKeyPair", &params(6))
-        });
-        let last = j.entries(&Filter::default()).pop().expect("an entry");
-        assert_eq!(
-            (
-                last.seq,
-                last.tenant.as_str(),
-                last.action.as_str(),
-                last.request_id.as_str()
-            ),
-            (15, "even", "ImportKeyPair", "R-15")
-        );
-        assert_eq!(last.code.as_deref(), Some("QuotaExceed.KeyPair"));
-        assert_eq!(last.params.0, params(6));
         j.reset(None);
         assert!(kept(&Filter::default()).is_empty());
     }
