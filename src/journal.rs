@@ -151,66 +151,11 @@ pub struct Record<'a> {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// The kept entries, oldest first, with empty `params`: theirs are in `params`.
     entries: VecDeque<Entry>,
-    params: ParamRing,
     next_seq: u64,
     /// tenant → action → requests seen by the engine (nested so that counting, once per
     /// request, allocates only for a new pair).
     action_calls: HashMap<String, HashMap<String, u64, FastHash>, FastHash>,
-}
-
-/// The kept entries' parameters, oldest first, copied into two rings (decoded text, spans)
-/// rather than kept as each request's own buffers. Every request records; keeping its
-/// buffers until the entry was evicted 10,000 requests later made each new request allocate
-/// and write in cold memory, and cost an ImportKeyPair (1 KB of parameters) about 1 µs of
-/// CPU against a one-entry journal. Copying into the ring is a few hundred bytes of
-/// sequential writes, and evicting frees nothing.
-#[derive(Debug, Default)]
-struct ParamRing {
-    text: VecDeque<u8>,
-    spans: VecDeque<[u32; 3]>,
-    /// Per entry: its bytes of text and its number of spans.
-    sizes: VecDeque<(usize, usize)>,
-}
-
-impl ParamRing {
-    fn push(&mut self, params: &Params) {
-        let (text, spans) = params.parts();
-        self.text.extend(text.as_bytes());
-        self.spans.extend(spans);
-        self.sizes.push_back((text.len(), spans.len()));
-    }
-
-    fn pop_front(&mut self) {
-        if let Some((text, spans)) = self.sizes.pop_front() {
-            self.text.drain(..text);
-            self.spans.drain(..spans);
-        }
-    }
-
-    /// Each entry's parameters, oldest first; `None` for those `wanted` refuses (not built).
-    fn each<'a>(
-        &'a self,
-        mut wanted: impl FnMut(usize) -> bool + 'a,
-    ) -> impl Iterator<Item = Option<Params>> + 'a {
-        let (mut at_text, mut at_span) = (0, 0);
-        self.sizes
-            .iter()
-            .enumerate()
-            .map(move |(i, &(text_len, spans_len))| {
-                let (text, spans) = (at_text..at_text + text_len, at_span..at_span + spans_len);
-                at_text += text_len;
-                at_span += spans_len;
-                wanted(i).then(|| {
-                    let text: Vec<u8> = self.text.range(text).copied().collect();
-                    Params::from_parts(
-                        String::from_utf8(text).expect("recorded from a str"),
-                        self.spans.range(spans).copied().collect(),
-                    )
-                })
-            })
-    }
 }
 
 /// The bounded journal.
@@ -268,7 +213,7 @@ impl Journal {
             action: r.action.to_string(),
             action_call: None,
             request_id: r.request_id.to_string(),
-            params: RecordedParams(Params::default()),
+            params: RecordedParams(r.params.clone()),
             rule: r.rule,
             effect: r.effect,
             status: r.status,
@@ -291,30 +236,22 @@ impl Journal {
             *n
         });
         let evicted = if inner.entries.len() == self.capacity {
-            inner.params.pop_front();
             inner.entries.pop_front()
         } else {
             None
         };
         inner.entries.push_back(entry);
-        inner.params.push(r.params);
         drop(inner);
         drop(evicted);
     }
 
     /// The entries `filter` keeps, oldest first.
     pub fn entries(&self, filter: &Filter) -> Vec<Entry> {
-        let inner = self.lock();
-        let entries = &inner.entries;
-        entries
+        self.lock()
+            .entries
             .iter()
-            .zip(inner.params.each(|i| filter.keeps(&entries[i])))
-            .filter_map(|(e, params)| {
-                Some(Entry {
-                    params: RecordedParams(params?),
-                    ..e.clone()
-                })
-            })
+            .filter(|e| filter.keeps(e))
+            .cloned()
             .collect()
     }
 
@@ -323,21 +260,11 @@ impl Journal {
         let mut inner = self.lock();
         match tenant {
             Some(t) => {
-                let kept: Vec<Params> = inner
-                    .params
-                    .each(|i| inner.entries[i].tenant != t)
-                    .flatten()
-                    .collect();
-                inner.params = ParamRing::default();
-                for params in &kept {
-                    inner.params.push(params);
-                }
                 inner.entries.retain(|e| e.tenant != t);
                 inner.action_calls.remove(t);
             }
             None => {
                 inner.entries.clear();
-                inner.params = ParamRing::default();
                 inner.action_calls.clear();
             }
         }
@@ -563,49 +490,6 @@ mod tests {
             .map(|e| e.seq)
             .collect();
         assert_eq!(seqs, [3, 4, 5]);
-    }
-
-    #[test]
-    fn each_entry_keeps_its_own_parameters_through_eviction_filters_and_resets() {
-        let j = Journal::new(4);
-        let params = |i: usize| {
-            // Different sizes and pair counts, multi-byte text included.
-            let pairs: Vec<(String, String)> = (0..i % 4)
-                .map(|k| (format!("K{k}"), format!("v{i}-{}", "中".repeat(k))))
-                .collect();
-            Params::from_pairs(pairs)
-        };
-        for i in 0..11 {
-            let tenant = if i % 2 == 0 { "even" } else { "odd" };
-            j.record(rec(tenant, "CreateKeyPair", &params(i)));
-        }
-        let kept = |f: &Filter| -> Vec<(u64, Params)> {
-            j.entries(f)
-                .into_iter()
-                .map(|e| (e.seq, e.params.0))
-                .collect()
-        };
-        // seq n recorded params(n - 1).
-        let want = |seqs: &[u64]| -> Vec<(u64, Params)> {
-            seqs.iter().map(|&n| (n, params(n as usize - 1))).collect()
-        };
-        assert_eq!(kept(&Filter::default()), want(&[8, 9, 10, 11]));
-        let odd = Filter {
-            tenant: Some("odd".into()),
-            action: None,
-        };
-        assert_eq!(kept(&odd), want(&[8, 10]));
-        j.reset(Some("odd"));
-        assert_eq!(kept(&Filter::default()), want(&[9, 11]));
-        j.record(rec("odd", "CreateKeyPair", &params(2)));
-        j.record(rec("odd", "CreateKeyPair", &params(3)));
-        j.record(rec("odd", "CreateKeyPair", &params(5)));
-        assert_eq!(
-            kept(&Filter::default()),
-            [(11, params(10)), (12, params(2)), (13, params(3)), (14, params(5))]
-        );
-        j.reset(None);
-        assert!(kept(&Filter::default()).is_empty());
     }
 
     #[test]

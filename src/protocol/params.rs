@@ -109,23 +109,6 @@ impl Params {
         }
     }
 
-    /// The decoded text and, per pair, where its name starts, where its value starts and
-    /// where it ends in that text: what [`Params::from_parts`] takes back.
-    pub fn parts(&self) -> (&str, &[[u32; 3]]) {
-        (&self.inner.text, &self.inner.spans)
-    }
-
-    /// The parameters whose [`Params::parts`] were `text` and `spans`.
-    ///
-    /// # Panics
-    /// On lookup, if a span does not lie on character boundaries of `text`: the parts must
-    /// come from [`Params::parts`].
-    pub fn from_parts(text: String, spans: Vec<[u32; 3]>) -> Self {
-        Self {
-            inner: Arc::new(Decoded { text, spans }),
-        }
-    }
-
     /// The pairs in arrival order.
     pub fn pairs(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + Clone + '_ {
         self.inner.spans.iter().map(|s| self.inner.pair(*s))
