@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ecs_mock::config::Config;
 use ecs_mock::loadgen::{synthetic_rsa_public_key, v1_signed_query};
+use ecs_mock::protocol::params::Params;
 use ecs_mock::protocol::request::ApiRequest;
 use ecs_mock::service::{self, App};
 
@@ -130,7 +131,7 @@ fn measure(runtime: &tokio::runtime::Runtime, app: &App, queries: &[String]) -> 
                 "GET",
                 "/",
                 Some(q),
-                vec![("host".into(), "127.0.0.1".into())],
+                Params::from_pairs([("host", "127.0.0.1")]),
                 Bytes::new(),
                 app.config.limits.max_params,
             )

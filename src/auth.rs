@@ -28,7 +28,7 @@ pub fn authenticate(req: &ApiRequest, config: &Config) -> Result<String, ApiErro
             &req.method,
             &req.path,
             req.query(),
-            &req.headers,
+            req.headers.pairs(),
             &req.body,
             &auth,
             secret,

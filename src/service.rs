@@ -23,6 +23,7 @@ use crate::error::{ApiError, Kind};
 use crate::ids;
 use crate::journal::{self, Journal};
 use crate::keypool::KeyPool;
+use crate::protocol::params::Params;
 use crate::protocol::request::{ApiRequest, API_VERSION};
 use crate::protocol::response::{self, Format, Rendered};
 use crate::regions;
@@ -151,11 +152,12 @@ pub async fn handle(
             body,
         ));
     }
+    let headers = header_pairs(&parts.headers);
     let rendered = match body {
         Err(()) => early_error(
             &app,
             raw_query,
-            &header_pairs(&parts.headers),
+            &headers,
             ApiError::with(Kind::RequestTooLarge, max.to_string()),
         ),
         Ok(body) => {
@@ -163,7 +165,7 @@ pub async fn handle(
                 parts.method.as_str(),
                 parts.uri.path(),
                 raw_query,
-                header_pairs(&parts.headers),
+                headers.clone(),
                 body,
                 app.config.limits.max_params,
             ) {
@@ -174,7 +176,7 @@ pub async fn handle(
                     }
                     return answer;
                 }
-                Err(e) => early_error(&app, raw_query, &header_pairs(&parts.headers), e),
+                Err(e) => early_error(&app, raw_query, &headers, e),
             }
         }
     };
@@ -182,27 +184,23 @@ pub async fn handle(
 }
 
 /// Header names and values, those that are not UTF-8 left out.
-fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-        .collect()
+fn header_pairs(headers: &hyper::HeaderMap) -> Params {
+    Params::from_pairs(
+        headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
+    )
 }
 
 /// Renders an error for a request that could not be decoded: the format and tenant are
 /// guessed from whatever is readable.
-fn early_error(
-    app: &App,
-    raw_query: Option<&str>,
-    headers: &[(String, String)],
-    err: ApiError,
-) -> Rendered {
+fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiError) -> Rendered {
     let received_ms = app.journal.now_ms();
     let probe = ApiRequest::new(
         "GET",
         "/",
         raw_query,
-        headers.to_vec(),
+        headers.clone(),
         Bytes::new(),
         usize::MAX,
     )
@@ -223,7 +221,7 @@ fn early_error(
     );
     tracing::info!(code = err.code(), "rejected undecodable request");
     let rendered = response::error(&err, &request_id, regions::host_id(None), format);
-    let no_params = crate::protocol::params::Params::default();
+    let no_params = Params::default();
     app.journal.record(journal::Record {
         time: app.config.clock.now_unix(),
         received_ms,
@@ -242,7 +240,7 @@ fn early_error(
 }
 
 /// The format of a request whose query does not decode: the raw `Format=` segment, then `accept`.
-fn raw_format(raw_query: Option<&str>, headers: &[(String, String)]) -> Format {
+fn raw_format(raw_query: Option<&str>, headers: &Params) -> Format {
     let raw = raw_query
         .unwrap_or("")
         .split('&')
@@ -252,7 +250,7 @@ fn raw_format(raw_query: Option<&str>, headers: &[(String, String)]) -> Format {
         Some("json") => Format::Json,
         Some("xml") => Format::Xml,
         _ if headers
-            .iter()
+            .pairs()
             .any(|(k, v)| k == "accept" && v.contains("json")) =>
         {
             Format::Json

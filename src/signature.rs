@@ -328,11 +328,14 @@ pub fn parse_v3_authorization(value: &str) -> Result<V3Authorization, Incomplete
 
 /// All values of header `name` (any case), each trimmed, joined with `,` in arrival order;
 /// `None` when the header is absent.
-fn header_value(headers: &[(String, String)], name: &str) -> Option<String> {
+fn header_value<'h>(
+    headers: impl IntoIterator<Item = impl Pair<'h>>,
+    name: &str,
+) -> Option<String> {
     let values: Vec<&str> = headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim())
+        .into_iter()
+        .filter(|h| h.name().eq_ignore_ascii_case(name))
+        .map(|h| h.value().trim())
         .collect();
     (!values.is_empty()).then(|| values.join(","))
 }
@@ -353,11 +356,11 @@ fn header_value(headers: &[(String, String)], name: &str) -> Option<String> {
 /// ends in `\n`, which is why a blank line precedes the SignedHeaders line.
 ///
 /// `hashed_payload` is the `x-acs-content-sha256` value the caller chose (see [`verify_v3`]).
-pub fn v3_canonical_request<'a>(
+pub fn v3_canonical_request<'a, 'h, H: Pair<'h>>(
     method: &str,
     path: &str,
     query: impl IntoIterator<Item = impl Pair<'a>>,
-    headers: &[(String, String)],
+    headers: impl IntoIterator<Item = H> + Clone,
     signed_headers: &[String],
     hashed_payload: &str,
 ) -> String {
@@ -369,7 +372,7 @@ pub fn v3_canonical_request<'a>(
     let canonical_headers: String = names
         .iter()
         .map(|name| {
-            let value = header_value(headers, name).unwrap_or_default();
+            let value = header_value(headers.clone(), name).unwrap_or_default();
             format!("{name}:{value}\n")
         })
         .collect();
@@ -470,17 +473,17 @@ pub fn verify_v1<'a, P: Pair<'a>>(
 /// body's (ignoring hex case) is a mismatch even if the HMAC is right: otherwise a signed request
 /// could have its body swapped. The provided signature is compared case-insensitively because
 /// [`parse_v3_authorization`] admits upper-case hex.
-pub fn verify_v3<'a>(
+pub fn verify_v3<'a, 'h, H: Pair<'h>>(
     method: &str,
     path: &str,
     query: impl IntoIterator<Item = impl Pair<'a>>,
-    headers: &[(String, String)],
+    headers: impl IntoIterator<Item = H> + Clone,
     body: &[u8],
     auth: &V3Authorization,
     secret: &str,
 ) -> Verdict {
     let body_hash = sha256_hex(body);
-    let declared = header_value(headers, CONTENT_SHA256_HEADER);
+    let declared = header_value(headers.clone(), CONTENT_SHA256_HEADER);
     let body_matches = declared
         .as_deref()
         .is_none_or(|d| d.eq_ignore_ascii_case(&body_hash));
