@@ -22,8 +22,6 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
-
-use crate::store::FastHash;
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::time::Instant;
@@ -155,7 +153,7 @@ struct Inner {
     next_seq: u64,
     /// tenant → action → requests seen by the engine (nested so that counting, once per
     /// request, allocates only for a new pair).
-    action_calls: HashMap<String, HashMap<String, u64, FastHash>, FastHash>,
+    action_calls: crate::store::HashMap<String, crate::store::HashMap<String, u64>>,
 }
 
 /// The bounded journal.
