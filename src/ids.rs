@@ -45,13 +45,18 @@ pub fn request_id(seed: u64, tenant: &str, ordinal: u64) -> String {
 
 const ALNUM: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
-/// `len` lower-case letters and digits drawn from a derived digest.
-pub fn lower_alnum(digest: &[u8; 32], len: usize) -> String {
-    assert!(len <= 32, "lower_alnum draws one character per digest byte");
-    digest[..len]
-        .iter()
-        .map(|b| ALNUM[(*b as usize) % ALNUM.len()] as char)
-        .collect()
+/// `prefix` and `len` lower-case letters and digits drawn from a derived digest, in one
+/// allocation (an import makes one per request).
+fn alnum_id(prefix: &str, digest: &[u8; 32], len: usize) -> String {
+    assert!(len <= 32, "alnum_id draws one character per digest byte");
+    let mut out = String::with_capacity(prefix.len() + len);
+    out.push_str(prefix);
+    out.extend(
+        digest[..len]
+            .iter()
+            .map(|b| ALNUM[(*b as usize) % ALNUM.len()] as char),
+    );
+    out
 }
 
 /// The KeyPairId of the `generation`-th creation of `name` in a tenant's region: `ssh-` + 20 chars.
@@ -66,13 +71,13 @@ pub fn key_pair_id(seed: u64, tenant: &str, region: &str, name: &str, generation
             &generation.to_le_bytes(),
         ],
     );
-    format!("ssh-{}", lower_alnum(&d, 20))
+    alnum_id("ssh-", &d, 20)
 }
 
 /// The id of a tenant's default resource group: `rg-` + 15 chars, stable per (seed, tenant).
 pub fn default_resource_group_id(seed: u64, tenant: &str) -> String {
     let d = derive("default-resource-group", seed, &[tenant.as_bytes()]);
-    format!("rg-{}", lower_alnum(&d, 15))
+    alnum_id("rg-", &d, 15)
 }
 
 #[cfg(test)]

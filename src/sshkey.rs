@@ -230,11 +230,16 @@ pub fn parse_openssh_public_key(text: &str, opts: ParseOptions) -> Result<Public
         crate::keygen::md5_fingerprint(&plain)
     };
 
+    // STANDARD decoding only accepts canonical base64 (padded, no stray bits), so the field
+    // as sent is what encoding the blob would give, without encoding it again. Sized up
+    // front: `format!` grew it three times per import.
+    let mut openssh = String::with_capacity(kind.name.len() + 1 + b64.len());
+    openssh.push_str(kind.name);
+    openssh.push(' ');
+    openssh.push_str(b64);
     Ok(PublicKey {
         key_type: kind.name,
-        // STANDARD decoding only accepts canonical base64 (padded, no stray bits), so the
-        // field as sent is what encoding the blob would give, without encoding it again.
-        openssh: format!("{} {b64}", kind.name),
+        openssh,
         blob,
         fingerprint,
     })
