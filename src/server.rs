@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::Config;
-use crate::service::{self, App, ResetOnAbort};
+use crate::service::{self, App, Connection};
 
 /// A bound, not yet serving, server.
 pub struct Server {
@@ -79,9 +79,9 @@ impl Server {
                         tokio::spawn(refuse_busy(stream));
                         continue;
                     };
-                    let reset = match stream.into_std().and_then(|s| Ok((s.try_clone()?, s))) {
+                    let (stream, shared) = match stream.into_std().and_then(|s| Ok((s.try_clone()?, s))) {
                         Ok((clone, std_stream)) => match TcpStream::from_std(std_stream) {
-                            Ok(s) => (s, ResetOnAbort(Arc::new(clone))),
+                            Ok(s) => (s, Arc::new(Connection::new(Arc::clone(&self.app), clone))),
                             Err(e) => {
                                 tracing::warn!(error = %e, "cannot register the connection");
                                 continue;
@@ -92,10 +92,8 @@ impl Server {
                             continue;
                         }
                     };
-                    let (stream, reset) = reset;
-                    let app = Arc::clone(&self.app);
                     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        service::handle(Arc::clone(&app), req, reset.clone())
+                        service::handle(Arc::clone(&shared), req)
                     });
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())

@@ -98,32 +98,42 @@ impl App {
     }
 }
 
-/// A second handle on the connection's socket, handed to [`handle`] by the server, so that an
-/// aborted connection (the `reset` fault) ends with a TCP RST rather than an orderly FIN: what
-/// a client sees when a load balancer or server resets it. (Passed directly rather than in
-/// the request's extensions, whose map would be allocated for every request.)
-#[derive(Debug, Clone)]
-pub struct ResetOnAbort(pub Arc<std::net::TcpStream>);
+/// What the requests of one connection share: the application, and a second handle on the
+/// connection's socket so that an aborted connection (the `reset` fault) ends with a TCP RST
+/// rather than an orderly FIN, as when a load balancer or server resets it. Each request
+/// takes a reference to this rather than to the [`App`]: the App's reference count sits
+/// beside state every request reads, and both workers bumping it on every request moved
+/// that cache line between the cores.
+#[derive(Debug)]
+pub struct Connection {
+    app: Arc<App>,
+    socket: std::net::TcpStream,
+}
 
-impl ResetOnAbort {
+impl Connection {
+    pub fn new(app: Arc<App>, socket: std::net::TcpStream) -> Self {
+        Self { app, socket }
+    }
+
     /// Sets SO_LINGER to zero: the kernel then sends RST when the socket is closed.
-    fn arm(&self) {
-        if let Err(e) = socket2::SockRef::from(&*self.0).set_linger(Some(std::time::Duration::ZERO))
+    fn arm_reset(&self) {
+        if let Err(e) =
+            socket2::SockRef::from(&self.socket).set_linger(Some(std::time::Duration::ZERO))
         {
             tracing::debug!(error = %e, "cannot arm the connection reset");
         }
     }
 }
 
-/// Handles one HTTP request arriving on the connection `socket` belongs to.
+/// Handles one HTTP request arriving on `conn`.
 ///
 /// # Errors
 /// [`Abort`] only when a scenario fault drops the connection.
 pub async fn handle(
-    app: Arc<App>,
+    conn: Arc<Connection>,
     req: Request<Incoming>,
-    socket: ResetOnAbort,
 ) -> Result<Response<MockBody>, Abort> {
+    let app = &*conn.app;
     let (parts, body) = req.into_parts();
     let is_control = app.config.control_api && parts.uri.path().starts_with(control::PREFIX);
     let raw_query = parts.uri.query();
@@ -145,7 +155,7 @@ pub async fn handle(
     if is_control {
         let body = body.map_err(|()| format!("the body exceeds {max} bytes"));
         return Ok(control::handle(
-            &app,
+            app,
             &parts.method,
             parts.uri.path(),
             raw_query,
@@ -155,7 +165,7 @@ pub async fn handle(
     let headers = header_pairs(&parts.headers);
     let rendered = match body {
         Err(()) => early_error(
-            &app,
+            app,
             raw_query,
             &headers,
             ApiError::with(Kind::RequestTooLarge, max.to_string()),
@@ -170,13 +180,13 @@ pub async fn handle(
                 app.config.limits.max_params,
             ) {
                 Ok(api) => {
-                    let answer = process(&app, &api).await;
+                    let answer = process(app, &api).await;
                     if answer.is_err() {
-                        socket.arm();
+                        conn.arm_reset();
                     }
                     return answer;
                 }
-                Err(e) => early_error(&app, raw_query, &headers, e),
+                Err(e) => early_error(app, raw_query, &headers, e),
             }
         }
     };
