@@ -618,7 +618,12 @@ mod tests {
         ]);
         // The third and fourth entries reuse the buffers of the first two, one of them far
         // larger than what it now holds.
-        for (tenant, p) in [("t1", &first), ("t2", &second), ("t3", &second), ("", &first)] {
+        for (tenant, p) in [
+            ("t1", &first),
+            ("t2", &second),
+            ("t3", &second),
+            ("", &first),
+        ] {
             j.record(Record {
                 request_id: "473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E",
                 ..rec(tenant, "ImportKeyPair", p)
@@ -626,7 +631,10 @@ mod tests {
         }
         let kept = j.entries(&Filter::default());
         assert_eq!(kept.len(), 2);
-        assert_eq!((kept[0].tenant.as_str(), kept[1].tenant.as_str()), ("t3", ""));
+        assert_eq!(
+            (kept[0].tenant.as_str(), kept[1].tenant.as_str()),
+            ("t3", "")
+        );
         assert_eq!(kept[0].action, "ImportKeyPair");
         assert_eq!(kept[0].request_id, "473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E");
         let pairs: Vec<(String, String)> = kept[0]
