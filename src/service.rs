@@ -332,7 +332,9 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     };
     // The engine's lock is released: delays never block other requests' decisions.
     if let Some((d, Phase::Before)) = latency {
-        tokio::time::sleep(d).await;
+        // Boxed, like the hang below: only scenarios delay, and a timer inline would enlarge
+        // every request's future (moved a few times per request) for them.
+        Box::pin(tokio::time::sleep(d)).await;
     }
     let fault = act.as_ref().and_then(|a| a.fault);
     let forced = match (&pre, act.as_ref().and_then(|a| a.error.as_ref())) {
@@ -385,7 +387,7 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     });
     if let Some(Fault::Hang { max_ms }) = fault {
         let ms = max_ms.unwrap_or(crate::scenario::file::DEFAULT_HANG_MS);
-        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        Box::pin(tokio::time::sleep(std::time::Duration::from_millis(ms))).await;
         return Err(Abort);
     }
     let body_delay = match latency {

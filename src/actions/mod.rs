@@ -103,10 +103,10 @@ impl Action {
     /// Parses, validates and applies the action; returns the rendered success body.
     pub async fn execute(self, params: &Params, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         match self {
+            // Boxed: the only action that waits (for its key), and its state would otherwise
+            // size every action's future, which the pipeline moves a few times per request.
             Self::CreateKeyPair => {
-                create_key_pair::CreateKeyPair::parse(params)?
-                    .execute(ctx)
-                    .await
+                Box::pin(create_key_pair::CreateKeyPair::parse(params)?.execute(ctx)).await
             }
             Self::ImportKeyPair => import_key_pair::ImportKeyPair::parse(params)?.execute(ctx),
             Self::DescribeKeyPairs => {
