@@ -195,11 +195,11 @@ pub async fn handle(
 
 /// Header names and values, those that are not UTF-8 left out.
 fn header_pairs(headers: &hyper::HeaderMap) -> Params {
-    Params::from_pairs(
+    Params::from_pairs_twice(|| {
         headers
             .iter()
-            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
-    )
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+    })
 }
 
 /// Renders an error for a request that could not be decoded: the format and tenant are

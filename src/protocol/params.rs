@@ -109,6 +109,29 @@ impl Params {
         }
     }
 
+    /// [`Params::from_pairs`] for pairs that `pairs` can list twice: the buffers are sized
+    /// first and allocated once (pushing into empty ones regrew them a few times for every
+    /// request's headers).
+    pub fn from_pairs_twice<'a, I: Iterator<Item = (&'a str, &'a str)>>(
+        pairs: impl Fn() -> I,
+    ) -> Self {
+        let (mut text, mut count) = (0, 0);
+        for (k, v) in pairs() {
+            text += k.len() + v.len();
+            count += 1;
+        }
+        let mut decoded = Decoded {
+            text: String::with_capacity(text),
+            spans: Vec::with_capacity(count),
+        };
+        for (k, v) in pairs() {
+            decoded.push(k, v);
+        }
+        Self {
+            inner: Arc::new(decoded),
+        }
+    }
+
     /// The pairs in arrival order.
     pub fn pairs(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + Clone + '_ {
         self.inner.spans.iter().map(|s| self.inner.pair(*s))
@@ -298,6 +321,25 @@ pub fn parse_bool(value: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sized_construction_gives_the_same_params() {
+        let lists: [&[(&str, &str)]; 3] = [
+            &[],
+            &[("host", "127.0.0.1:8080")],
+            &[
+                ("a", ""),
+                ("", "b"),
+                ("x-acs-\u{e9}", "v\u{1F511}"),
+                ("a", "2"),
+            ],
+        ];
+        for list in lists {
+            let sized = Params::from_pairs_twice(|| list.iter().copied());
+            assert_eq!(sized, Params::from_pairs(list.iter().copied()));
+            assert_eq!(sized.pairs().collect::<Vec<_>>(), list);
+        }
+    }
 
     fn owned(params: &Params) -> Vec<(String, String)> {
         params
