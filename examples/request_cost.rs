@@ -9,14 +9,12 @@
 //! ```sh
 //! cargo build --release --example request_cost
 //! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
-//!     '--toggle-collect=request_cost::measure::{{closure}}' \
-//!     target/release/examples/request_cost describe
+//!     --toggle-collect='request_cost::measure*' target/release/examples/request_cost describe
 //! callgrind_annotate /tmp/cg.out | head   # PROGRAM TOTALS: instructions in the pipeline
 //! ```
 //!
-//! (The closure, not `measure` itself: with the release profile's LTO the pipeline is inlined
-//! into the future that `measure` blocks on.) Counts include the warm-up pass, a tenth of the
-//! requests; the difference between two request counts removes the set-up:
+//! Counts include the prefill and the warm-up pass (a tenth of the requests); the difference
+//! between two request counts leaves only requests:
 //!
 //! ```sh
 //! # (Ir with --requests 2000) - (Ir with --requests 1000), divided by 1,100
