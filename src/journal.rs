@@ -188,10 +188,7 @@ impl Slot {
         let mut strings = self.strings();
         let mut next = || strings.next().unwrap_or_default().to_string();
         let (tenant, action, request_id) = (next(), next(), next());
-        let mut pairs = Vec::new();
-        while let (Some(k), Some(v)) = (strings.next(), strings.next()) {
-            pairs.push((k, v));
-        }
+        let pairs = std::iter::from_fn(|| Some((strings.next()?, strings.next()?)));
         Entry {
             seq: self.seq,
             time: self.time,
@@ -616,12 +613,14 @@ mod tests {
             ("Tag.1.Key", "b"),
             ("Signature", "s3cr3t"),
         ]);
-        // The third and fourth entries reuse the buffers of the first two, one of them far
-        // larger than what it now holds.
+        // With two entries kept and the buffer of each evicted entry reused by the next: the
+        // fourth entry writes a small entry into the first's 100 KB buffer, and the fifth a
+        // large one into the second's small buffer.
         for (tenant, p) in [
             ("t1", &first),
             ("t2", &second),
             ("t3", &second),
+            ("t4", &second),
             ("", &first),
         ] {
             j.record(Record {
@@ -633,7 +632,7 @@ mod tests {
         assert_eq!(kept.len(), 2);
         assert_eq!(
             (kept[0].tenant.as_str(), kept[1].tenant.as_str()),
-            ("t3", "")
+            ("t4", "")
         );
         assert_eq!(kept[0].action, "ImportKeyPair");
         assert_eq!(kept[0].request_id, "473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E");
