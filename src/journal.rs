@@ -304,18 +304,26 @@ impl Journal {
         let mut inner = self.lock();
         inner.next_seq += 1;
         slot.seq = inner.next_seq;
-        slot.action_call = r.decided.then(|| {
+        slot.action_call = if r.decided {
+            // Bounded like the RequestId counters: a flood of new AccessKeyIds (unsigned ones
+            // count too) past the cap is journalled uncounted, and replays as "pass".
+            let full = inner.action_calls.len() >= crate::store::MAX_COUNTED_TENANTS;
             let calls = match inner.action_calls.get_mut(r.tenant) {
-                Some(calls) => calls,
-                None => inner.action_calls.entry(r.tenant.to_string()).or_default(),
+                Some(calls) => Some(calls),
+                None if full => None,
+                None => Some(inner.action_calls.entry(r.tenant.to_string()).or_default()),
             };
-            let n = match calls.get_mut(r.action) {
-                Some(n) => n,
-                None => calls.entry(r.action.to_string()).or_insert(0),
-            };
-            *n += 1;
-            *n
-        });
+            calls.map(|calls| {
+                let n = match calls.get_mut(r.action) {
+                    Some(n) => n,
+                    None => calls.entry(r.action.to_string()).or_insert(0),
+                };
+                *n += 1;
+                *n
+            })
+        } else {
+            None
+        };
         let evicted = if inner.entries.len() == self.capacity {
             inner.entries.pop_front()
         } else {
@@ -669,6 +677,40 @@ mod tests {
             .map(|e| e.action_call)
             .collect();
         assert_eq!(calls, [Some(1), Some(1), Some(2), None]);
+    }
+
+    #[test]
+    fn call_counters_stop_at_the_tenant_cap_and_keep_counting_known_tenants() {
+        let j = Journal::new(4);
+        let p = Params::default();
+        let tenants: Vec<String> = (0..crate::store::MAX_COUNTED_TENANTS)
+            .map(|i| format!("t{i}"))
+            .collect();
+        for t in &tenants {
+            j.record(rec(t, "A", &p));
+        }
+        j.record(rec("one-too-many", "A", &p));
+        j.record(rec("t0", "A", &p));
+        j.record(rec("one-too-many", "A", &p));
+        let calls: Vec<(String, Option<u64>)> = j
+            .entries(&Filter::default())
+            .into_iter()
+            .map(|e| (e.tenant, e.action_call))
+            .collect();
+        let last = format!("t{}", crate::store::MAX_COUNTED_TENANTS - 1);
+        assert_eq!(
+            calls,
+            [
+                (last, Some(1)),
+                ("one-too-many".to_string(), None),
+                ("t0".to_string(), Some(2)),
+                ("one-too-many".to_string(), None),
+            ]
+        );
+        assert_eq!(
+            j.lock().action_calls.len(),
+            crate::store::MAX_COUNTED_TENANTS
+        );
     }
 
     /// One request: (received_ms, tenant, KeyPairName, status, code, effect).
