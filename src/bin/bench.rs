@@ -502,6 +502,10 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
         ),
     };
     let mut hello_runs = Vec::new();
+    // The same hello-world with a query as long as an ImportKeyPair request's: how much of the
+    // gap to hello-world is the size of a signed request rather than what the mock does with it.
+    let import_len = import_requests(&s, "bench-size", 1)[0].len();
+    let mut padded_runs = Vec::new();
     let mut idle: HashMap<&str, Vec<LoadResult>> = HashMap::new();
     let mut busy: HashMap<&str, Vec<LoadResult>> = HashMap::new();
     let mut generated = 0;
@@ -515,6 +519,12 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
             scale.cheap
         ]);
         hello_runs.push(hello.load(reqs, 64, 200).await);
+        let padded = hello_request_of_len(hello.addr, import_len);
+        padded_runs.push(
+            hello
+                .load(Arc::new(vec![padded; scale.cheap]), 64, 200)
+                .await,
+        );
         for name in NAMES {
             let (reqs, status) = requests(name, round, false);
             idle.entry(name)
@@ -543,6 +553,14 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
     }
     let hello_res = median(hello_runs);
     hello_res.print("hello world", "   1.00x");
+    let padded_res = median(padded_runs);
+    padded_res.print(
+        &format!("hello world, {import_len}-byte request"),
+        &format!(
+            "   {:.2}x hello (the size of an ImportKeyPair request)",
+            padded_res.rate() / hello_res.rate()
+        ),
+    );
     let mut idle_rates = HashMap::new();
     for name in NAMES {
         let r = median(idle.remove(name).unwrap_or_default());
@@ -564,6 +582,15 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
     }
     println!("  ({generated} fresh keys were generated while those ran)");
     println!();
+}
+
+/// A hello-world GET of exactly `len` bytes, its query padded (the reference server ignores it).
+fn hello_request_of_len(addr: SocketAddr, len: usize) -> Vec<u8> {
+    let bare = format!("GET /? HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let pad = "x".repeat(len.saturating_sub(bare.len()));
+    let req = format!("GET /?{pad} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes();
+    debug_assert!(req.len() == len || pad.is_empty());
+    req
 }
 
 /// The run with the median rate.
@@ -768,6 +795,7 @@ impl Server {
 
     async fn load(&self, reqs: Arc<Vec<Vec<u8>>>, concurrency: usize, status: u16) -> LoadResult {
         let before = self.cpu();
+        let client_before = threads_cpu("/proc/self/task");
         let mut result = load(
             self.addr,
             reqs,
@@ -776,30 +804,46 @@ impl Server {
             Duration::from_secs(30),
         )
         .await;
-        result.server_cpu = self.cpu().zip(before).map(|(after, before)| after - before);
+        if let Some(((cpu, slices), (cpu0, slices0))) = self.cpu().zip(before) {
+            result.server_cpu = Some(cpu - cpu0);
+            result.server_switches = Some(slices - slices0);
+        }
+        if let Some(((cpu, slices), (cpu0, slices0))) =
+            threads_cpu("/proc/self/task").zip(client_before)
+        {
+            result.client_cpu = Some(cpu - cpu0);
+            result.client_switches = Some(slices - slices0);
+        }
         result
     }
 
     /// CPU time of the server's request threads so far (key generation threads left out), from
     /// the scheduler's nanosecond counters. Throughput on two shared cores also moves with the
     /// client's share; CPU per request is the steadier figure for comparing two builds.
-    fn cpu(&self) -> Option<Duration> {
-        let mut total = 0;
-        for task in std::fs::read_dir(format!("/proc/{}/task", self.child.id())).ok()? {
-            let dir = task.ok()?.path();
-            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-            if comm.starts_with("ecs-mock-keygen") {
-                continue;
-            }
-            let stat = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
-            total += stat
-                .split_whitespace()
-                .next()
-                .and_then(|ns| ns.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-        Some(Duration::from_nanos(total))
+    fn cpu(&self) -> Option<(Duration, u64)> {
+        threads_cpu(&format!("/proc/{}/task", self.child.id()))
     }
+}
+
+/// Summed scheduler CPU time of the threads under `task_dir`, and how many times they were
+/// switched in (a wake-up from sleep or a return after preemption), key generation threads
+/// left out.
+fn threads_cpu(task_dir: &str) -> Option<(Duration, u64)> {
+    let (mut total, mut slices) = (0, 0);
+    for task in std::fs::read_dir(task_dir).ok()? {
+        let dir = task.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.starts_with("ecs-mock-keygen") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
+        let mut fields = stat
+            .split_whitespace()
+            .map(|f| f.parse::<u64>().unwrap_or(0));
+        total += fields.next().unwrap_or(0);
+        slices += fields.nth(1).unwrap_or(0);
+    }
+    Some((Duration::from_nanos(total), slices))
 }
 
 impl Drop for Server {
@@ -974,6 +1018,12 @@ struct LoadResult {
     latencies: Vec<Duration>,
     /// The server's CPU time over the load, where /proc tells it.
     server_cpu: Option<Duration>,
+    /// This benchmark's own CPU time over the load (the load generator's share of the cores).
+    client_cpu: Option<Duration>,
+    /// How many times the server's request threads were switched in over the load.
+    server_switches: Option<u64>,
+    /// The same for this benchmark's threads.
+    client_switches: Option<u64>,
 }
 
 impl LoadResult {
@@ -984,6 +1034,12 @@ impl LoadResult {
     /// Server CPU microseconds per answered request.
     fn cpu_us(&self) -> Option<f64> {
         let cpu = self.server_cpu?;
+        (self.ok > 0).then(|| cpu.as_secs_f64() * 1e6 / self.ok as f64)
+    }
+
+    /// Load generator CPU microseconds per answered request.
+    fn client_cpu_us(&self) -> Option<f64> {
+        let cpu = self.client_cpu?;
         (self.ok > 0).then(|| cpu.as_secs_f64() * 1e6 / self.ok as f64)
     }
 
@@ -1005,6 +1061,15 @@ impl LoadResult {
         let cpu = self
             .cpu_us()
             .map_or_else(String::new, |us| format!("  cpu {us:>5.1} us/req"));
+        let cpu = match self.client_cpu_us() {
+            Some(us) => format!("{cpu} (client {us:>4.1})"),
+            None => cpu,
+        };
+        let per_req = |n: Option<u64>| n.filter(|_| self.ok > 0).map(|n| n as f64 / self.ok as f64);
+        let cpu = match (per_req(self.server_switches), per_req(self.client_switches)) {
+            (Some(s), Some(c)) => format!("{cpu}  switch-ins/req {s:.2} (client {c:.2})"),
+            _ => cpu,
+        };
         println!(
             "  {what:<44} {:>9.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  (n={}){cpu}{extra}{bad}",
             self.rate(),
@@ -1059,6 +1124,9 @@ async fn load(
         elapsed: Duration::ZERO,
         latencies: Vec::new(),
         server_cpu: None,
+        client_cpu: None,
+        server_switches: None,
+        client_switches: None,
     };
     while let Some(r) = tasks.join_next().await {
         let (ok, unexpected, lat) = r.expect("load task");
