@@ -127,15 +127,63 @@ impl Connection {
 
 /// Handles one HTTP request arriving on `conn`.
 ///
+/// A request without a body (every GET an SDK sends) is decoded here, when hyper hands it
+/// over, and its head dropped, rather than when the returned future is first polled. Hyper
+/// reads ahead in between, and the head's URI and header values are slices of its read
+/// buffer: while they were alive it allocated a fresh buffer (8 KiB) for every request.
+///
 /// # Errors
 /// [`Abort`] only when a scenario fault drops the connection.
-pub async fn handle(
+pub fn handle(
     conn: Arc<Connection>,
     req: Request<Incoming>,
-) -> Result<Response<MockBody>, Abort> {
-    let app = &*conn.app;
+) -> impl std::future::Future<Output = Result<Response<MockBody>, Abort>> + Send {
     let (parts, body) = req.into_parts();
+    let app = &*conn.app;
     let is_control = app.config.control_api && parts.uri.path().starts_with(control::PREFIX);
+    let prepared = if is_control || !hyper::body::Body::is_end_stream(&body) {
+        Prepared::Whole(parts, body)
+    } else {
+        Prepared::Decoded(decode(app, &parts, Ok(Bytes::new())))
+    };
+    async move {
+        let app = &*conn.app;
+        let decoded = match prepared {
+            Prepared::Decoded(d) => d,
+            Prepared::Whole(parts, body) => match with_body(app, parts, body, is_control).await {
+                Ok(d) => d,
+                Err(control) => return Ok(control),
+            },
+        };
+        match decoded {
+            Ok(api) => {
+                let answer = process(app, &api).await;
+                if answer.is_err() {
+                    conn.arm_reset();
+                }
+                answer
+            }
+            Err(rendered) => Ok(to_hyper(rendered)),
+        }
+    }
+}
+
+/// A request as [`handle`] takes it into its future.
+enum Prepared {
+    /// Decoded already (or the error response for it), the head released.
+    Decoded(Result<ApiRequest, Rendered>),
+    /// With a body still to read, or for the control API.
+    Whole(hyper::http::request::Parts, Incoming),
+}
+
+/// Reads a request's body, then answers it if it is for the control API (the `Err`) or
+/// decodes it.
+async fn with_body(
+    app: &App,
+    parts: hyper::http::request::Parts,
+    body: Incoming,
+    is_control: bool,
+) -> Result<Result<ApiRequest, Rendered>, Response<MockBody>> {
     let raw_query = parts.uri.query();
     let max = app.config.limits.max_body_bytes;
     let declared_too_large = parts
@@ -154,7 +202,7 @@ pub async fn handle(
     };
     if is_control {
         let body = body.map_err(|()| format!("the body exceeds {max} bytes"));
-        return Ok(control::handle(
+        return Err(control::handle(
             app,
             &parts.method,
             parts.uri.path(),
@@ -162,35 +210,38 @@ pub async fn handle(
             body,
         ));
     }
+    Ok(decode(app, &parts, body))
+}
+
+/// The API request in `parts` and `body`, or the error response for one that cannot be
+/// decoded (`Err(())`: the body is over the limit).
+fn decode(
+    app: &App,
+    parts: &hyper::http::request::Parts,
+    body: Result<Bytes, ()>,
+) -> Result<ApiRequest, Rendered> {
+    let raw_query = parts.uri.query();
     let headers = header_pairs(&parts.headers);
-    let rendered = match body {
-        Err(()) => early_error(
+    match body {
+        Err(()) => Err(early_error(
             app,
             raw_query,
             &headers,
-            ApiError::with(Kind::RequestTooLarge, max.to_string()),
-        ),
-        Ok(body) => {
-            match ApiRequest::new(
-                parts.method.as_str(),
-                parts.uri.path(),
-                raw_query,
-                headers.clone(),
-                body,
-                app.config.limits.max_params,
-            ) {
-                Ok(api) => {
-                    let answer = process(app, &api).await;
-                    if answer.is_err() {
-                        conn.arm_reset();
-                    }
-                    return answer;
-                }
-                Err(e) => early_error(app, raw_query, &headers, e),
-            }
-        }
-    };
-    Ok(to_hyper(rendered))
+            ApiError::with(
+                Kind::RequestTooLarge,
+                app.config.limits.max_body_bytes.to_string(),
+            ),
+        )),
+        Ok(body) => ApiRequest::new(
+            parts.method.as_str(),
+            parts.uri.path(),
+            raw_query,
+            headers.clone(),
+            body,
+            app.config.limits.max_params,
+        )
+        .map_err(|e| early_error(app, raw_query, &headers, e)),
+    }
 }
 
 /// Header names and values, those that are not UTF-8 left out.
