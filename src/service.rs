@@ -496,6 +496,9 @@ async fn run_action(
     if app.config.verify_signatures {
         auth::check_freshness(req, &tenant, &app.config, &app.nonces)?;
     }
+    if !app.store.admits(&tenant) {
+        return Err(ApiError::new(Kind::InvalidAccessKeyIdNotFound));
+    }
     let ctx = Ctx {
         store: &app.store,
         keys: &app.keys,

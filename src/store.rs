@@ -9,7 +9,7 @@
 //! A reservation dropped without commit (error, client gone) frees the name again.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use indexmap::IndexMap;
@@ -28,6 +28,11 @@ pub type HashSet<K> = std::collections::HashSet<K, FastHash>;
 
 /// Distinct AccessKeyIds whose RequestId counters are kept apart.
 pub const MAX_COUNTED_TENANTS: usize = 100_000;
+
+/// Accounts the store keeps: a request from a further new AccessKeyId is refused (see
+/// [`Store::admits`]), so that signed requests with ever new AccessKeyIds cannot grow memory
+/// without bound.
+pub const MAX_ACCOUNTS: usize = 100_000;
 
 /// Key pairs one account may hold in one region.
 pub const KEY_PAIR_QUOTA: usize = 500;
@@ -227,6 +232,9 @@ pub struct Store {
     /// needed): every request counts before anything else, and a counter under a read lock
     /// lets both workers count without waiting for each other or for an action.
     ordinals: RwLock<HashMap<String, AtomicU64>>,
+    /// How many accounts `inner` holds, written under its lock and read without it: below
+    /// [`MAX_ACCOUNTS`], admitting a request takes no lock.
+    accounts_len: AtomicUsize,
 }
 
 impl Store {
@@ -235,6 +243,7 @@ impl Store {
             seed,
             inner: Mutex::new(Inner::default()),
             ordinals: RwLock::default(),
+            accounts_len: AtomicUsize::new(0),
         })
     }
 
@@ -257,6 +266,16 @@ impl Store {
                 ordinals.clear();
             }
         }
+        self.accounts_len
+            .store(inner.accounts.len(), Ordering::Relaxed);
+    }
+
+    /// Whether a request of `tenant` may go on: always for a tenant the store knows, and for
+    /// a new one while the store holds fewer than [`MAX_ACCOUNTS`] accounts. A bound on
+    /// memory, not a quota: requests of new tenants racing at the limit may each be admitted.
+    pub fn admits(&self, tenant: &str) -> bool {
+        self.accounts_len.load(Ordering::Relaxed) < MAX_ACCOUNTS
+            || self.lock().accounts.contains_key(tenant)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -272,7 +291,12 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn account<'a>(seed: u64, inner: &'a mut Inner, tenant: &str) -> &'a mut Account {
+    fn account<'a>(
+        seed: u64,
+        accounts_len: &AtomicUsize,
+        inner: &'a mut Inner,
+        tenant: &str,
+    ) -> &'a mut Account {
         // Looked up before `entry`, which would allocate the key on every request.
         if !inner.accounts.contains_key(tenant) {
             let default_resource_group = ids::default_resource_group_id(seed, tenant);
@@ -284,6 +308,7 @@ impl Store {
                 next_sequence: 0,
             };
             inner.accounts.insert(tenant.to_string(), account);
+            accounts_len.store(inner.accounts.len(), Ordering::Relaxed);
         }
         inner.accounts.get_mut(tenant).expect("inserted above")
     }
@@ -321,7 +346,7 @@ impl Store {
     /// The tenant's default resource group id.
     pub fn default_resource_group(&self, tenant: &str) -> String {
         let mut inner = self.lock();
-        Self::account(self.seed, &mut inner, tenant)
+        Self::account(self.seed, &self.accounts_len, &mut inner, tenant)
             .default_resource_group
             .clone()
     }
@@ -336,7 +361,8 @@ impl Store {
         requested: Option<&str>,
     ) -> Result<String, ApiError> {
         let mut inner = self.lock();
-        Self::account(self.seed, &mut inner, tenant).resolve_resource_group(requested)
+        Self::account(self.seed, &self.accounts_len, &mut inner, tenant)
+            .resolve_resource_group(requested)
     }
 
     /// Resolves the resource group, claims `name` and stores the key pair, all in one critical
@@ -358,7 +384,7 @@ impl Store {
         let first_id = ids::key_pair_id(self.seed, tenant, region, name, 0);
         let key = name.to_string();
         let mut inner = self.lock();
-        let account = Self::account(self.seed, &mut inner, tenant);
+        let account = Self::account(self.seed, &self.accounts_len, &mut inner, tenant);
         let group = account.resolve_resource_group(requested_group)?;
         let generation = account.region(region).claimable(name)?;
         let id = match generation {
@@ -373,7 +399,12 @@ impl Store {
     /// `f` must be quick and must not block: every request waits on this lock.
     pub fn with_account<R>(&self, tenant: &str, f: impl FnOnce(&mut Account) -> R) -> R {
         let mut inner = self.lock();
-        f(Self::account(self.seed, &mut inner, tenant))
+        f(Self::account(
+            self.seed,
+            &self.accounts_len,
+            &mut inner,
+            tenant,
+        ))
     }
 
     /// Claims `name` in the tenant's region for a create or import.
@@ -388,7 +419,7 @@ impl Store {
         name: &str,
     ) -> Result<Reservation, ApiError> {
         let mut inner = self.lock();
-        let state = Self::account(self.seed, &mut inner, tenant).region(region);
+        let state = Self::account(self.seed, &self.accounts_len, &mut inner, tenant).region(region);
         let generation = state.claimable(name)?;
         state.pending.insert(name.to_string());
         Ok(Reservation {
@@ -464,7 +495,12 @@ impl Reservation {
         );
         let name = std::mem::take(&mut self.name);
         let mut inner = self.store.lock();
-        let account = Store::account(self.store.seed, &mut inner, &self.tenant);
+        let account = Store::account(
+            self.store.seed,
+            &self.store.accounts_len,
+            &mut inner,
+            &self.tenant,
+        );
         account.region(&self.region).pending.remove(&name);
         account.put(&self.region, name, id, new)
     }
@@ -518,6 +554,28 @@ mod tests {
             "KeyPair.AlreadyExist"
         );
         assert_eq!(store.key_pairs("t", "cn-hangzhou").len(), 1);
+    }
+
+    #[test]
+    fn new_tenants_are_refused_past_the_account_cap_until_a_reset() {
+        let store = Store::new(0);
+        for i in 0..MAX_ACCOUNTS - 1 {
+            store.with_account(&format!("t{i}"), |_| ());
+        }
+        assert!(store.admits("late-1"), "one account below the cap");
+        store.with_account("late-1", |_| ());
+        assert!(!store.admits("late-2"), "the cap is reached");
+        assert!(
+            store.admits("t0") && store.admits("late-1"),
+            "known tenants go on"
+        );
+        store.reset(Some("t0"));
+        assert!(store.admits("late-2"), "a reset tenant frees its place");
+        store.with_account("late-2", |_| ());
+        assert!(!store.admits("late-3"));
+        store.reset(None);
+        assert!(store.admits("late-3"));
+        assert_eq!(store.accounts_len.load(Ordering::Relaxed), 0);
     }
 
     #[test]
@@ -719,6 +777,8 @@ impl Store {
         }
         let mut inner = self.lock();
         inner.accounts = accounts;
+        self.accounts_len
+            .store(inner.accounts.len(), Ordering::Relaxed);
         *self.ordinals_mut() = doc
             .request_ordinals
             .into_iter()
@@ -753,6 +813,7 @@ mod state_doc_tests {
         let again = Store::new(3);
         again.restore(serde_json::from_str(&json).unwrap()).unwrap();
         assert_eq!(again.export(), doc);
+        assert_eq!(again.accounts_len.load(Ordering::Relaxed), 1);
         assert_eq!(again.next_request_ordinal("t"), 2);
         assert_eq!(
             again.reserve("t", "cn-hangzhou", "k").unwrap_err().code(),

@@ -367,3 +367,49 @@ fn v3_secrets_differing_only_in_trailing_nuls_are_the_same_hmac_key() {
         Verdict::Mismatch { .. }
     ));
 }
+
+/// Every signed AccessKeyId is an account of its own, so a client signing with ever new ids
+/// would grow the store for ever. Past `MAX_ACCOUNTS` a new id gets the service's answer for
+/// an unknown key (what a real account that never existed gets), known ids carry on, and a
+/// reset frees room. Inferred: the real service has no such limit, it has no such accounts.
+#[tokio::test]
+async fn new_access_key_ids_are_refused_past_the_account_cap() {
+    use ecs_mock::store::MAX_ACCOUNTS;
+    let server = TestServer::start(0).await;
+    server
+        .call("first", "CreateKeyPair")
+        .region("cn-hangzhou")
+        .param("KeyPairName", "k1")
+        .send()
+        .await
+        .assert_ok();
+    for i in 1..MAX_ACCOUNTS {
+        server
+            .app
+            .store
+            .with_account(&format!("filler-{i}"), |_| ());
+    }
+    for style in [Style::V1Get, Style::V3] {
+        server
+            .call("one-too-many", "DescribeKeyPairs")
+            .region("cn-hangzhou")
+            .style(style)
+            .send()
+            .await
+            .assert_error(404, "InvalidAccessKeyId.NotFound");
+    }
+    let known = server
+        .call("first", "DescribeKeyPairs")
+        .region("cn-hangzhou")
+        .send()
+        .await;
+    known.assert_ok();
+    assert_eq!(known.json()["TotalCount"], 1);
+    server.app.store.reset(Some("filler-1"));
+    server
+        .call("one-too-many", "DescribeKeyPairs")
+        .region("cn-hangzhou")
+        .send()
+        .await
+        .assert_ok();
+}
