@@ -29,6 +29,7 @@
 //! with the seed regenerates it.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -279,6 +280,12 @@ pub fn fast_pair(
 #[derive(Clone)]
 pub struct PrimePool {
     primes: Vec<rsa::BoxedUint>,
+    /// Each ordered pair's key and fingerprint, built the first time the pair is used: a key
+    /// is a pure function of its two primes, and building one (d, the CRT parameters, PKCS#8)
+    /// costs ~0.5 ms against a few µs to copy it. At most `len²` entries (~9 MB for 64 primes,
+    /// filled only as pairs are used).
+    keys: Vec<OnceLock<KeyMaterial>>,
+    fingerprints: Vec<OnceLock<String>>,
 }
 
 impl fmt::Debug for PrimePool {
@@ -303,7 +310,12 @@ impl PrimePool {
                 }
             }
         }
-        Self { primes }
+        let pairs = primes.len() * primes.len();
+        Self {
+            primes,
+            keys: (0..pairs).map(|_| OnceLock::new()).collect(),
+            fingerprints: (0..pairs).map(|_| OnceLock::new()).collect(),
+        }
     }
 
     /// Number of primes.
@@ -319,6 +331,12 @@ impl PrimePool {
     /// The fingerprint of the key made of primes `i` and `j`, without building the key
     /// (one multiplication and an MD5).
     pub fn fingerprint(&self, i: usize, j: usize) -> String {
+        self.fingerprints[self.pair(i, j)]
+            .get_or_init(|| self.build_fingerprint(i, j))
+            .clone()
+    }
+
+    fn build_fingerprint(&self, i: usize, j: usize) -> String {
         let (p, q) = (&self.primes[i], &self.primes[j]);
         // Widened to the product's width first: `*` wraps to (and checks against) the left width.
         let wide_p = rsa::BoxedUint::from_words_with_precision(
@@ -332,6 +350,25 @@ impl PrimePool {
     /// The key made of primes `i` and `j` (d = e⁻¹ mod lcm(p−1, q−1), CRT parameters
     /// included): under a millisecond.
     pub fn key(&self, i: usize, j: usize) -> KeyMaterial {
+        self.keys[self.pair(i, j)]
+            .get_or_init(|| self.build_key(i, j))
+            .clone()
+    }
+
+    /// Whether the key of `i` and `j` was built already.
+    pub fn has_key(&self, i: usize, j: usize) -> bool {
+        self.keys[self.pair(i, j)].get().is_some()
+    }
+
+    fn pair(&self, i: usize, j: usize) -> usize {
+        assert!(
+            i < self.primes.len() && j < self.primes.len(),
+            "pool prime index"
+        );
+        i * self.primes.len() + j
+    }
+
+    fn build_key(&self, i: usize, j: usize) -> KeyMaterial {
         assert_ne!(i, j, "a key needs two distinct primes");
         let key = rsa::PrivateKey::from_p_q(
             self.primes[i].clone(),
@@ -516,6 +553,16 @@ mod tests {
             assert_eq!(pool.fingerprint(i, j), km.fingerprint, "pair ({i}, {j})");
         }
         assert_ne!(pool.key(0, 2).fingerprint, pool.key(0, 3).fingerprint);
+        // Built once, then copied: the copy is the key built afresh, byte for byte.
+        assert!(pool.has_key(0, 2) && !pool.has_key(2, 0));
+        assert_eq!(pool.key(0, 2), pool.build_key(0, 2));
+        assert_eq!(pool.fingerprint(0, 2), pool.build_fingerprint(0, 2));
+        assert_ne!(
+            pool.key(2, 0),
+            pool.key(0, 2),
+            "p and q swapped is another encoding"
+        );
+        assert_eq!(pool.key(2, 0).fingerprint, pool.key(0, 2).fingerprint);
         assert_eq!(
             pool.key(1, 3),
             small_pool().key(1, 3),
