@@ -112,6 +112,12 @@ pub struct Cli {
     #[arg(long, env = "ECS_MOCK_JOURNAL_CAPACITY", default_value_t = crate::journal::DEFAULT_CAPACITY)]
     pub journal_capacity: usize,
 
+    /// Threads serving connections, each running its own single-threaded runtime; accepted
+    /// connections are dealt to them in turn and stay on one. Defaults to one more than the
+    /// number of cores (see docs/performance.md).
+    #[arg(long, env = "ECS_MOCK_WORKERS", default_value_t = default_workers())]
+    pub workers: usize,
+
     /// Connections served at once; a connection beyond it is answered 503 ServiceUnavailable
     /// and closed, and the server keeps serving the others.
     #[arg(long, env = "ECS_MOCK_MAX_CONNECTIONS", default_value_t = 1024)]
@@ -187,6 +193,17 @@ impl Default for Limits {
     }
 }
 
+/// The most `--workers`: far more threads than cores only adds switching.
+pub const MAX_WORKERS: usize = 256;
+
+/// One thread more than cores: a test suite's client shares the cores, and while the scheduler
+/// runs it in place of one worker, that worker's connections wait for a whole time slice; with
+/// a spare worker the others keep being served (with exactly one per core, p99 at c=64 on two
+/// cores doubled to 4.5-5 ms).
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) + 1
+}
+
 /// Everything the server needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -214,14 +231,19 @@ pub struct Config {
     pub watch: Option<Duration>,
     /// Entries the journal keeps.
     pub journal_capacity: usize,
+    /// Threads serving connections (`--workers`); `None` serves them on the runtime that
+    /// runs [`crate::Server::serve`].
+    pub workers: Option<usize>,
     /// Key mode and key cache (`--key-mode`, `--key-cache`).
     pub keys: KeySettings,
 }
 
 impl Config {
     /// The embedded defaults (what `ecs-mock` with no arguments runs), listening on `listen`,
-    /// except that the key cache is off: code building a `Config` (tests above all) should
-    /// not read or fill a developer's cache unless it asks to.
+    /// except that the key cache is off (code building a `Config`, tests above all, should
+    /// not read or fill a developer's cache unless it asks to) and that connections are
+    /// served on the caller's runtime (where a test's paused clock also drives injected
+    /// delays) rather than on `--workers` threads of their own.
     pub fn new(listen: SocketAddr, seed: u64) -> Self {
         Self {
             listen,
@@ -241,6 +263,7 @@ impl Config {
             control_api: true,
             watch: None,
             journal_capacity: crate::journal::DEFAULT_CAPACITY,
+            workers: None,
             keys: KeySettings::default(),
         }
     }
@@ -304,6 +327,9 @@ impl Config {
         if cli.journal_capacity == 0 {
             bail!("--journal-capacity must be positive");
         }
+        if cli.workers == 0 || cli.workers > MAX_WORKERS {
+            bail!("--workers must be between 1 and {MAX_WORKERS}");
+        }
         let mut scenarios: Vec<(Scenario, Option<PathBuf>)> = Vec::new();
         for path in &cli.scenarios {
             let s = scenario::file::load(path)?;
@@ -350,6 +376,7 @@ impl Config {
             control_api: !cli.no_control_api,
             watch: cli.watch.then_some(Duration::from_millis(500)),
             journal_capacity: cli.journal_capacity,
+            workers: Some(cli.workers),
             keys: KeySettings {
                 mode: cli.key_mode,
                 cache_dir: if cli.no_key_cache {

@@ -33,6 +33,7 @@ use tokio::sync::{oneshot, watch, Semaphore};
 use crate::keycache::KeyCache;
 use crate::keygen::{self, KeyMaterial, KeyMode, PrimePool};
 use crate::store::Store;
+use crate::workers::busy;
 
 /// `--key-mode` and `--key-cache` as validated by [`crate::config`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,6 +70,9 @@ pub struct KeyPool {
     cache_hits: Arc<AtomicU64>,
     generated: Arc<AtomicU64>,
     fast: Arc<AtomicU64>,
+    /// The runtimes serving requests, whose load paces generation; unset, the runtime a
+    /// creation is requested on.
+    request_runtimes: OnceLock<Vec<tokio::runtime::RuntimeMetrics>>,
 }
 
 fn cores() -> usize {
@@ -102,7 +106,14 @@ impl KeyPool {
             cache_hits: Arc::default(),
             generated: Arc::default(),
             fast: Arc::default(),
+            request_runtimes: OnceLock::new(),
         }
+    }
+
+    /// Paces fresh generation by the load of these runtimes (the server's connection
+    /// workers) instead of the runtime each creation is requested on. Set once.
+    pub fn pace_by(&self, runtimes: Vec<tokio::runtime::RuntimeMetrics>) {
+        let _ = self.request_runtimes.set(runtimes);
     }
 
     /// The key mode.
@@ -168,7 +179,11 @@ impl KeyPool {
             name.to_string(),
         );
         let cache = self.cache.clone();
-        let runtime = tokio::runtime::Handle::current().metrics();
+        let runtimes = self
+            .request_runtimes
+            .get()
+            .cloned()
+            .unwrap_or_else(|| vec![tokio::runtime::Handle::current().metrics()]);
         let (tx, rx) = oneshot::channel();
         self.fresh_workers.submit(Box::new(move || {
             // The caller (its client) is gone: nobody would see the key or its cache entry
@@ -176,7 +191,7 @@ impl KeyPool {
             if tx.is_closed() {
                 return;
             }
-            let pace = Pace::start(runtime);
+            let pace = Pace::start(runtimes);
             let km = keygen::generate(seed, &ak, &region, &name, generation);
             if let Some(cache) = cache {
                 cache.store(&id, &km.private_key_pem);
@@ -258,7 +273,7 @@ type Job = Box<dyn FnOnce() + Send>;
 /// and never when the server is otherwise quiet (a burst of CreateKeyPair alone runs at
 /// full speed).
 struct Pace {
-    runtime: tokio::runtime::RuntimeMetrics,
+    runtimes: Vec<tokio::runtime::RuntimeMetrics>,
     started: std::time::Instant,
     busy_before: Duration,
 }
@@ -269,10 +284,10 @@ const REST_FACTOR: u32 = 3;
 const MAX_REST: Duration = Duration::from_millis(250);
 
 impl Pace {
-    fn start(runtime: tokio::runtime::RuntimeMetrics) -> Self {
-        let busy_before = busy(&runtime);
+    fn start(runtimes: Vec<tokio::runtime::RuntimeMetrics>) -> Self {
+        let busy_before = busy(&runtimes);
         Self {
-            runtime,
+            runtimes,
             started: std::time::Instant::now(),
             busy_before,
         }
@@ -280,7 +295,7 @@ impl Pace {
 
     fn finish(self) {
         let took = self.started.elapsed();
-        let busy = busy(&self.runtime).saturating_sub(self.busy_before);
+        let busy = busy(&self.runtimes).saturating_sub(self.busy_before);
         if let Some(rest) = rest_after(took, busy) {
             std::thread::sleep(rest);
         }
@@ -291,13 +306,6 @@ impl Pace {
 /// (summed over workers).
 fn rest_after(took: Duration, busy: Duration) -> Option<Duration> {
     (busy * 2 >= took && !took.is_zero()).then(|| (took * REST_FACTOR).min(MAX_REST))
-}
-
-/// Time the runtime's workers spent running tasks, all workers together.
-fn busy(runtime: &tokio::runtime::RuntimeMetrics) -> Duration {
-    (0..runtime.num_workers())
-        .map(|w| runtime.worker_total_busy_duration(w))
-        .sum()
 }
 
 /// A fixed set of threads taking jobs from one queue; they end when the pool is dropped.

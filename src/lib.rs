@@ -2,8 +2,8 @@
 //!
 //! # Layout
 //!
-//! A request flows: [`server`] accepts a connection and hands each request to the one hyper
-//! service in [`service`], which collects the body under a cap and decodes it into a
+//! A request flows: [`server`] accepts a connection and deals it to one of the [`workers`]
+//! threads, whose hyper connection hands each request to the one service in [`service`], which collects the body under a cap and decodes it into a
 //! [`protocol::request::ApiRequest`]; the pipeline assigns a deterministic RequestId
 //! ([`ids`]), checks Version and Action, authenticates the tenant ([`auth`], with the
 //! canonicalisation and HMAC code in [`signature`]), and dispatches to one module per action
@@ -42,6 +42,7 @@ pub mod signature;
 pub mod sshkey;
 pub mod store;
 pub mod validate;
+pub mod workers;
 
 pub use config::Config;
 pub use server::{run, Server};

@@ -26,7 +26,12 @@ fn main() -> ExitCode {
             return ExitCode::from(64); // EX_USAGE
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    // This runtime only accepts connections, watches files and waits for signals: requests
+    // are served on the `--workers` threads, each with a runtime of its own.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ecs-mock: cannot start the runtime: {e}");

@@ -1,4 +1,5 @@
-//! Listener, accept loop (one task per connection) and graceful drain.
+//! Listener, accept loop (one task per connection, on the [`Workers`] threads or the caller's
+//! runtime) and graceful drain.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,25 +16,38 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::Config;
 use crate::service::{self, App, Connection};
+use crate::workers::Workers;
 
 /// A bound, not yet serving, server.
 pub struct Server {
     listener: TcpListener,
     app: Arc<App>,
+    /// `None`: connections run on the runtime that calls [`Server::serve`].
+    workers: Option<Workers>,
 }
 
 impl Server {
     /// Binds `config.listen`.
     ///
     /// # Errors
-    /// When the address cannot be bound.
+    /// When the address cannot be bound or the worker threads cannot start.
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let workers = config
+            .workers
+            .map(Workers::start)
+            .transpose()
+            .context("cannot start the worker threads")?;
+        let app = App::new(config)?;
+        if let Some(w) = &workers {
+            app.keys.pace_by(w.metrics());
+        }
         Ok(Self {
             listener,
-            app: App::new(config)?,
+            app,
+            workers,
         })
     }
 
@@ -79,34 +93,41 @@ impl Server {
                         tokio::spawn(refuse_busy(stream));
                         continue;
                     };
-                    let (stream, shared) = match stream.into_std().and_then(|s| Ok((s.try_clone()?, s))) {
-                        Ok((clone, std_stream)) => match TcpStream::from_std(std_stream) {
-                            Ok(s) => (s, Arc::new(Connection::new(Arc::clone(&self.app), clone))),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "cannot register the connection");
-                                continue;
-                            }
-                        },
+                    let (std_stream, clone) = match stream.into_std().and_then(|s| Ok((s.try_clone()?, s))) {
+                        Ok((clone, s)) => (s, clone),
                         Err(e) => {
                             tracing::warn!(error = %e, "cannot duplicate the connection socket");
                             continue;
                         }
                     };
-                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        service::handle(Arc::clone(&shared), req)
-                    });
-                    let conn = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(limits.header_timeout)
-                        .max_buf_size(64 * 1024)
-                        .serve_connection(TokioIo::new(stream), svc);
-                    let conn = graceful.watch(conn);
-                    conns.spawn(async move {
+                    let shared = Arc::new(Connection::new(Arc::clone(&self.app), clone));
+                    let watcher = graceful.watcher();
+                    // Registered with the reactor of the runtime that polls it, inside the task.
+                    let task = async move {
                         let _permit = permit;
-                        if let Err(e) = conn.await {
+                        let stream = match TcpStream::from_std(std_stream) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot register the connection");
+                                return;
+                            }
+                        };
+                        let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                            service::handle(Arc::clone(&shared), req)
+                        });
+                        let conn = http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(limits.header_timeout)
+                            .max_buf_size(64 * 1024)
+                            .serve_connection(TokioIo::new(stream), svc);
+                        if let Err(e) = watcher.watch(conn).await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
-                    });
+                    };
+                    match &self.workers {
+                        Some(w) => conns.spawn_on(task, w.next()),
+                        None => conns.spawn(task),
+                    };
                 }
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
                 () = &mut shutdown => break,

@@ -120,6 +120,22 @@ fn a_malformed_credential_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("AK_ID:SECRET"));
 }
 
+#[test]
+fn zero_workers_or_more_than_the_cap_is_a_usage_error() {
+    for n in ["0", "257"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
+            .args(["--listen", "127.0.0.1:0", "--workers", n])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "--workers {n}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--workers must be between 1 and 256"),
+            "--workers {n}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[tokio::test]
 async fn debug_logs_never_contain_secrets_or_private_keys() {
     // Arrange: the most verbose logging, stderr captured.

@@ -1,9 +1,12 @@
 //! Concurrency guarantees over HTTP with many connections: name uniqueness, the quota, atomic
-//! deletes and tenant isolation hold exactly under racing requests.
+//! deletes and tenant isolation hold exactly under racing requests. The server runs as the
+//! binary does, its connections spread over worker threads with a runtime each.
 
 use std::collections::BTreeSet;
 
 use tokio::task::JoinSet;
+
+use ecs_mock::Config;
 
 use crate::support::{Resp, TestServer};
 
@@ -20,6 +23,14 @@ fn public_key() -> String {
     text.trim().to_string()
 }
 
+/// A server on three worker threads (more than one, and not dividing the 64 connections
+/// evenly).
+async fn threaded_server(seed: u64) -> TestServer {
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), seed);
+    config.workers = Some(3);
+    TestServer::with_config(config).await
+}
+
 async fn all(mut set: JoinSet<Resp>) -> Vec<Resp> {
     let mut out = Vec::new();
     while let Some(r) = set.join_next().await {
@@ -31,7 +42,7 @@ async fn all(mut set: JoinSet<Resp>) -> Vec<Resp> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_racing_creates_and_imports_of_one_name_yield_exactly_one_success() {
     // Arrange
-    let server = TestServer::start(64).await;
+    let server = threaded_server(64).await;
     let mut set = JoinSet::new();
     // Act: half create, half import the same name at once.
     for i in 0..64 {
@@ -67,7 +78,7 @@ async fn sixty_four_racing_creates_and_imports_of_one_name_yield_exactly_one_suc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn six_hundred_concurrent_imports_into_one_region_yield_exactly_five_hundred() {
-    let server = TestServer::start(600).await;
+    let server = threaded_server(600).await;
     let mut set = JoinSet::new();
     for i in 0..600 {
         let call = server
@@ -96,7 +107,7 @@ async fn six_hundred_concurrent_imports_into_one_region_yield_exactly_five_hundr
 /// the items over all pages, and every listed key still carries its tag.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_deletes_and_describes_never_show_a_half_deleted_key() {
-    let server = TestServer::start(7).await;
+    let server = threaded_server(7).await;
     let t = "t-delrace";
     for i in 0..40 {
         server
@@ -154,7 +165,7 @@ async fn racing_deletes_and_describes_never_show_a_half_deleted_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tenants_never_see_each_other_under_concurrent_load() {
-    let server = TestServer::start(8).await;
+    let server = threaded_server(8).await;
     let tenants: Vec<String> = (0..6).map(|i| format!("t-iso-{i}")).collect();
     let mut set = JoinSet::new();
     for (ti, tenant) in tenants.iter().enumerate() {
