@@ -77,16 +77,25 @@ enum Section {
 #[derive(Debug, clap::Subcommand)]
 enum Mode {
     /// Serve `Hello, World!` on 127.0.0.1:0 (the reference server; prints its address).
-    Hello,
+    Hello {
+        /// Busy-wait this many microseconds in each request before answering (a stand-in
+        /// for the work a real server does beyond HTTP).
+        #[arg(long, default_value_t = 0)]
+        work_us: u64,
+    },
 }
 
 const SECRET: &str = "mock-secret";
+/// The busy-wait of the working hello-world: about what a signature check, a small action
+/// and its rendering cost ecs-mock per request, so that its line shows what any server doing
+/// that much beyond HTTP reaches against the bare one here.
+const HELLO_WORK: Duration = Duration::from_micros(5);
 const REGION: &str = "cn-hangzhou";
 
 fn main() {
     let args = Args::parse();
-    if let Some(Mode::Hello) = args.mode {
-        hello_server();
+    if let Some(Mode::Hello { work_us }) = args.mode {
+        hello_server(Duration::from_micros(work_us));
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -483,7 +492,8 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
     //    fresh keys are being generated; the conditions alternate within each round.
     println!("## Cheap actions at c=64 vs a hyper hello-world server (same machine, same client)");
     println!("  (median of {CHEAP_ROUNDS} interleaved rounds)");
-    let hello = Server::start_hello().await;
+    let hello = Server::start_hello(Duration::ZERO).await;
+    let working = Server::start_hello(HELLO_WORK).await;
     let s = Server::start(server_bin, &["--no-key-cache"]).await;
     prefill(&s, "bench-describe", 500).await;
     const NAMES: [&str; 3] = [
@@ -506,6 +516,7 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
     // gap to hello-world is the size of a signed request rather than what the mock does with it.
     let import_len = import_requests(&s, "bench-size", 1)[0].len();
     let mut padded_runs = Vec::new();
+    let mut working_runs = Vec::new();
     let mut idle: HashMap<&str, Vec<LoadResult>> = HashMap::new();
     let mut busy: HashMap<&str, Vec<LoadResult>> = HashMap::new();
     let mut generated = 0;
@@ -525,6 +536,11 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
                 .load(Arc::new(vec![padded; scale.cheap]), 64, 200)
                 .await,
         );
+        let reqs = vec![
+            format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", working.addr).into_bytes();
+            scale.cheap
+        ];
+        working_runs.push(working.load(Arc::new(reqs), 64, 200).await);
         for name in NAMES {
             let (reqs, status) = requests(name, round, false);
             idle.entry(name)
@@ -559,6 +575,14 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
         &format!(
             "   {:.2}x hello (the size of an ImportKeyPair request)",
             padded_res.rate() / hello_res.rate()
+        ),
+    );
+    let working_res = median(working_runs);
+    working_res.print(
+        &format!("hello world + {} us of work", HELLO_WORK.as_micros()),
+        &format!(
+            "   {:.2}x hello (what that much work per request costs on this machine)",
+            working_res.rate() / hello_res.rate()
         ),
     );
     let mut idle_rates = HashMap::new();
@@ -763,9 +787,9 @@ impl Server {
         Self::spawn(cmd, "ecs-mock listening on http://")
     }
 
-    async fn start_hello() -> Self {
+    async fn start_hello(work: Duration) -> Self {
         let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
-        cmd.arg("hello");
+        cmd.args(["hello", "--work-us", &work.as_micros().to_string()]);
         Self::spawn(cmd, "listening on http://")
     }
 
@@ -858,7 +882,7 @@ impl Drop for Server {
     }
 }
 
-fn hello_server() {
+fn hello_server(work: Duration) {
     use http_body_util::Full;
     use hyper::server::conn::http1;
     use hyper::service::service_fn;
@@ -878,7 +902,13 @@ fn hello_server() {
             let (stream, _) = listener.accept().await.expect("accept");
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
-                let svc = service_fn(|_req| async {
+                let svc = service_fn(move |_req| async move {
+                    if !work.is_zero() {
+                        let start = Instant::now();
+                        while start.elapsed() < work {
+                            std::hint::spin_loop();
+                        }
+                    }
                     Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
                         bytes::Bytes::from_static(b"Hello, World!"),
                     )))
