@@ -833,15 +833,16 @@ impl Server {
             Duration::from_secs(30),
         )
         .await;
-        if let Some(((cpu, slices), (cpu0, slices0))) = self.cpu().zip(before) {
-            result.server_cpu = Some(cpu - cpu0);
-            result.server_switches = Some(slices - slices0);
+        if let Some((cpu, slices)) = self.cpu().zip(before).map(|(a, b)| since(&b, &a)) {
+            result.server_cpu = Some(cpu);
+            result.server_switches = Some(slices);
         }
-        if let Some(((cpu, slices), (cpu0, slices0))) =
-            threads_cpu("/proc/self/task").zip(client_before)
+        if let Some((cpu, slices)) = threads_cpu("/proc/self/task")
+            .zip(client_before)
+            .map(|(a, b)| since(&b, &a))
         {
-            result.client_cpu = Some(cpu - cpu0);
-            result.client_switches = Some(slices - slices0);
+            result.client_cpu = Some(cpu);
+            result.client_switches = Some(slices);
         }
         result
     }
@@ -849,18 +850,27 @@ impl Server {
     /// CPU time of the server's request threads so far (key generation threads left out), from
     /// the scheduler's nanosecond counters. Throughput on two shared cores also moves with the
     /// client's share; CPU per request is the steadier figure for comparing two builds.
-    fn cpu(&self) -> Option<(Duration, u64)> {
+    fn cpu(&self) -> Option<ThreadTimes> {
         threads_cpu(&format!("/proc/{}/task", self.child.id()))
     }
 }
 
-/// Summed scheduler CPU time of the threads under `task_dir`, and how many times they were
-/// switched in (a wake-up from sleep or a return after preemption), key generation threads
-/// left out.
-fn threads_cpu(task_dir: &str) -> Option<(Duration, u64)> {
-    let (mut total, mut slices) = (0, 0);
+/// Per thread id: scheduler CPU time (ns) and how many times the thread was switched in (a
+/// wake-up from sleep or a return after preemption).
+type ThreadTimes = HashMap<u64, (u64, u64)>;
+
+/// [`ThreadTimes`] of the threads under `task_dir`, key generation threads left out.
+fn threads_cpu(task_dir: &str) -> Option<ThreadTimes> {
+    let mut times = HashMap::new();
     for task in std::fs::read_dir(task_dir).ok()? {
         let dir = task.ok()?.path();
+        let Some(tid) = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
         let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
         if comm.starts_with("ecs-mock-keygen") {
             continue;
@@ -869,10 +879,24 @@ fn threads_cpu(task_dir: &str) -> Option<(Duration, u64)> {
         let mut fields = stat
             .split_whitespace()
             .map(|f| f.parse::<u64>().unwrap_or(0));
-        total += fields.next().unwrap_or(0);
-        slices += fields.nth(1).unwrap_or(0);
+        let ns = fields.next().unwrap_or(0);
+        let slices = fields.nth(1).unwrap_or(0);
+        times.insert(tid, (ns, slices));
     }
-    Some((Duration::from_nanos(total), slices))
+    Some(times)
+}
+
+/// CPU time and switch-ins between two readings, summed over the threads alive at the second.
+/// Per thread, because threads come and go (a runtime's blocking threads end when idle): a
+/// thread that ended in between is left out rather than making the sum go backwards.
+fn since(before: &ThreadTimes, after: &ThreadTimes) -> (Duration, u64) {
+    let (mut ns, mut slices) = (0, 0);
+    for (tid, (t, s)) in after {
+        let (t0, s0) = before.get(tid).copied().unwrap_or((0, 0));
+        ns += t.saturating_sub(t0);
+        slices += s.saturating_sub(s0);
+    }
+    (Duration::from_nanos(ns), slices)
 }
 
 impl Drop for Server {
