@@ -102,7 +102,7 @@ impl App {
 /// connection's socket so that an aborted connection (the `reset` fault) ends with a TCP RST
 /// rather than an orderly FIN, as when a load balancer or server resets it. Each request
 /// takes a reference to this rather than to the [`App`]: the App's reference count sits
-/// beside state every request reads, and both workers bumping it on every request moved
+/// beside state every request reads, and worker threads bumping it on every request moved
 /// that cache line between the cores.
 #[derive(Debug)]
 pub struct Connection {

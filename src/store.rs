@@ -230,7 +230,7 @@ pub struct Store {
     inner: Mutex<Inner>,
     /// RequestId ordinals per tenant, apart from `inner` (taken after it when both are
     /// needed): every request counts before anything else, and a counter under a read lock
-    /// lets both workers count without waiting for each other or for an action.
+    /// lets the worker threads count without waiting for each other or for an action.
     ordinals: RwLock<HashMap<String, AtomicU64>>,
     /// How many accounts `inner` holds, written under its lock and read without it: below
     /// [`MAX_ACCOUNTS`], admitting a request takes no lock.
