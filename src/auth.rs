@@ -62,77 +62,6 @@ fn secret<'c>(credentials: &'c Credentials, access_key_id: &str) -> Result<&'c s
         .ok_or_else(|| ApiError::new(Kind::InvalidAccessKeyIdNotFound))
 }
 
-/// Remembers recently used signature nonces per tenant so a replayed request is refused with
-/// `SignatureNonceUsed`.
-///
-/// Bounded twice: entries older than the request window are useless (such a request already
-/// fails the timestamp check) and are dropped, and at most `capacity` entries are kept, oldest
-/// evicted first, so a flood of unique nonces cannot grow memory without limit.
-#[derive(Debug)]
-pub struct NonceCache {
-    inner: std::sync::Mutex<NonceInner>,
-    capacity: usize,
-    /// Keys the 64-bit digests (seeded per cache).
-    digests: foldhash::quality::RandomState,
-}
-
-#[derive(Debug, Default)]
-struct NonceInner {
-    /// 64-bit keyed digests of (tenant, nonce): a fixed 8 bytes per entry instead of two
-    /// strings, so the full cache stays small and a lookup touches few cache lines. A
-    /// collision (about 1 in 10^14 per request with the cache full) could at worst refuse one
-    /// request as a replay.
-    seen: crate::store::HashSet<u64>,
-    order: std::collections::VecDeque<(u64, u64)>,
-}
-
-impl NonceCache {
-    pub fn new(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
-        // Sized once: growing a set of 100k+ entries rehashes them all under the lock, a
-        // millisecond stall for every request in flight. Untouched pages cost no memory.
-        Self {
-            inner: std::sync::Mutex::new(NonceInner {
-                seen: crate::store::HashSet::with_capacity_and_hasher(capacity, Default::default()),
-                order: std::collections::VecDeque::with_capacity(capacity),
-            }),
-            capacity,
-            digests: foldhash::quality::RandomState::default(),
-        }
-    }
-
-    /// Records `nonce` for `tenant` at `now`; false if it was already used within `window`.
-    pub fn check_and_insert(&self, tenant: &str, nonce: &str, now: u64, window: u64) -> bool {
-        let key = std::hash::BuildHasher::hash_one(&self.digests, (tenant, nonce));
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some((at, _)) = inner.order.front() {
-            if now.saturating_sub(*at) <= window && inner.order.len() < self.capacity {
-                break;
-            }
-            let (_, key) = inner.order.pop_front().expect("front exists");
-            inner.seen.remove(&key);
-        }
-        if !inner.seen.insert(key) {
-            return false;
-        }
-        inner.order.push_back((now, key));
-        true
-    }
-
-    pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .order
-            .len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// Checks the request's timestamp against the server clock and its nonce against `nonces`.
 /// Runs only when `config.request_window` is set (replaying old captures needs it off).
 ///
 /// # Errors
@@ -143,7 +72,7 @@ pub fn check_freshness(
     req: &ApiRequest,
     tenant: &str,
     config: &Config,
-    nonces: &NonceCache,
+    nonces: &crate::nonce::NonceCache,
 ) -> Result<(), ApiError> {
     let Some(window) = config.request_window else {
         return Ok(());
@@ -176,32 +105,4 @@ pub fn check_freshness(
         return Err(ApiError::new(Kind::SignatureNonceUsed));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_nonce_is_accepted_once_per_tenant_within_the_window() {
-        let cache = NonceCache::new(100);
-        assert!(cache.check_and_insert("t", "n1", 1000, 900));
-        assert!(!cache.check_and_insert("t", "n1", 1001, 900));
-        assert!(
-            cache.check_and_insert("other", "n1", 1001, 900),
-            "tenants are separate"
-        );
-        // Past the window the entry is forgotten (the timestamp check covers that case).
-        assert!(cache.check_and_insert("t", "n1", 1000 + 901, 900));
-    }
-
-    #[test]
-    fn the_cache_never_exceeds_its_capacity() {
-        let cache = NonceCache::new(10);
-        for i in 0..1000 {
-            assert!(cache.check_and_insert("t", &format!("n{i}"), 5, 900));
-        }
-        assert!(cache.len() <= 10);
-        assert!(!cache.check_and_insert("t", "n999", 5, 900));
-    }
 }

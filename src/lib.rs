@@ -32,6 +32,7 @@ pub mod keycache;
 pub mod keygen;
 pub mod keypool;
 pub mod loadgen;
+pub mod nonce;
 pub mod persist;
 pub mod protocol;
 pub mod regions;

@@ -42,7 +42,7 @@ pub struct App {
     pub store: Arc<Store>,
     pub keys: KeyPool,
     /// Recently used signature nonces (replay detection).
-    pub nonces: auth::NonceCache,
+    pub nonces: crate::nonce::NonceCache,
     /// Loaded scenarios and their counters.
     pub scenarios: Engine,
     /// Every answered API request.
@@ -74,7 +74,7 @@ impl App {
         let app = Arc::new(Self {
             keys: KeyPool::new(&config.keys, Arc::clone(&store)),
             store,
-            nonces: auth::NonceCache::new(NONCE_CAPACITY),
+            nonces: crate::nonce::NonceCache::new(NONCE_CAPACITY),
             scenarios: Engine::new(config.seed, config.scenarios.clone()),
             journal: Journal::new(config.journal_capacity),
             shutdown: tokio::sync::Notify::new(),
