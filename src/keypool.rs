@@ -390,7 +390,7 @@ fn claim(
         // previous hand-out, if any, belongs to a create that has finished.
         handed.retain(|n, _| n != name && state.is_taken(n));
         let taken = state
-            .key_pairs
+            .key_pairs()
             .values()
             .any(|kp| kp.fingerprint == fingerprint)
             || handed.values().any(|f| f == fingerprint);

@@ -85,14 +85,18 @@ impl<T> PartialEq for Memo<T> {
 impl<T> Eq for Memo<T> {}
 
 /// A region of one account.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RegionState {
     /// Key pairs by name, kept in creation (`sequence`) order: the listing order of
     /// DescribeKeyPairs and ListTagResources, so that paging needs no sort. Remove with
     /// `shift_remove` to keep the order (at most 500 entries). Shared so that a listing
     /// copies references out of the lock and renders outside it; change one with
-    /// `Arc::make_mut`.
-    pub key_pairs: IndexMap<String, Arc<KeyPair>, FastHash>,
+    /// `Arc::make_mut`. Changed only through [`RegionState::key_pairs_mut`].
+    key_pairs: IndexMap<String, Arc<KeyPair>, FastHash>,
+    /// Renewed, from a process-wide counter, whenever `key_pairs` may change: the key of the
+    /// rendered pages kept by [`Store::page`]. Never reused, so no kept page outlives what it
+    /// shows, through resets and restores included.
+    version: u64,
     /// Names claimed by a create or import still generating or parsing.
     pending: HashSet<String>,
     /// How many times each name has been created in this region, deletions included:
@@ -100,7 +104,34 @@ pub struct RegionState {
     generations: HashMap<String, u64>,
 }
 
+impl Default for RegionState {
+    fn default() -> Self {
+        Self {
+            key_pairs: IndexMap::default(),
+            version: next_version(),
+            pending: HashSet::default(),
+            generations: HashMap::default(),
+        }
+    }
+}
+
+fn next_version() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 impl RegionState {
+    /// The key pairs, in listing order.
+    pub fn key_pairs(&self) -> &IndexMap<String, Arc<KeyPair>, FastHash> {
+        &self.key_pairs
+    }
+
+    /// The key pairs, to change: pages rendered from them so far are no longer used.
+    pub fn key_pairs_mut(&mut self) -> &mut IndexMap<String, Arc<KeyPair>, FastHash> {
+        self.version = next_version();
+        &mut self.key_pairs
+    }
+
     /// Whether `name` exists or is being created.
     pub fn is_taken(&self, name: &str) -> bool {
         self.key_pairs.contains_key(name) || self.pending.contains(name)
@@ -204,7 +235,7 @@ impl Account {
             listing_head: Memo::default(),
         });
         // `sequence` is the account's highest so far: appending keeps the map in order.
-        state.key_pairs.insert(name, Arc::clone(&kp));
+        state.key_pairs_mut().insert(name, Arc::clone(&kp));
         kp
     }
 
@@ -221,6 +252,43 @@ impl Account {
 #[derive(Debug, Default)]
 struct Inner {
     accounts: HashMap<String, Account>,
+    pages: Pages,
+}
+
+/// Rendered pages of unfiltered listings, by region version and page: SDK suites and load
+/// tests list the same unchanged pages over and over, and rendering 50 items was a seventh of
+/// a DescribeKeyPairs request. Bounded by entries and bytes; emptied when either is reached.
+#[derive(Debug, Default)]
+struct Pages {
+    rendered: HashMap<(u64, PageKey), Arc<[u8]>>,
+    bytes: usize,
+}
+
+const MAX_PAGES: usize = 64;
+const MAX_PAGE_BYTES: usize = 8 << 20;
+
+/// Which page of a region's listing, and how it is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PageKey {
+    pub skip: usize,
+    pub size: usize,
+    /// Whether items carry their public key.
+    pub public_key: bool,
+}
+
+/// A page of a region's unfiltered listing: kept rendered, or the key pairs to render (and
+/// to hand to [`Store::keep_page`] with `version`).
+#[derive(Debug)]
+pub enum Page {
+    Rendered {
+        total: usize,
+        items: Arc<[u8]>,
+    },
+    Listed {
+        total: usize,
+        version: Option<u64>,
+        key_pairs: Vec<Arc<KeyPair>>,
+    },
 }
 
 /// The whole mock's state, shared by every connection.
@@ -294,11 +362,11 @@ impl Store {
     fn account<'a>(
         seed: u64,
         accounts_len: &AtomicUsize,
-        inner: &'a mut Inner,
+        accounts: &'a mut HashMap<String, Account>,
         tenant: &str,
     ) -> &'a mut Account {
         // Looked up before `entry`, which would allocate the key on every request.
-        if !inner.accounts.contains_key(tenant) {
+        if !accounts.contains_key(tenant) {
             let default_resource_group = ids::default_resource_group_id(seed, tenant);
             let account = Account {
                 resource_groups: BTreeSet::from([default_resource_group.clone()]),
@@ -307,10 +375,10 @@ impl Store {
                 instances: BTreeMap::new(),
                 next_sequence: 0,
             };
-            inner.accounts.insert(tenant.to_string(), account);
-            accounts_len.store(inner.accounts.len(), Ordering::Relaxed);
+            accounts.insert(tenant.to_string(), account);
+            accounts_len.store(accounts.len(), Ordering::Relaxed);
         }
-        inner.accounts.get_mut(tenant).expect("inserted above")
+        accounts.get_mut(tenant).expect("inserted above")
     }
 
     /// The next RequestId ordinal for `tenant` (1, 2, …): RequestIds derive from it, so a
@@ -346,7 +414,7 @@ impl Store {
     /// The tenant's default resource group id.
     pub fn default_resource_group(&self, tenant: &str) -> String {
         let mut inner = self.lock();
-        Self::account(self.seed, &self.accounts_len, &mut inner, tenant)
+        Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)
             .default_resource_group
             .clone()
     }
@@ -361,7 +429,7 @@ impl Store {
         requested: Option<&str>,
     ) -> Result<String, ApiError> {
         let mut inner = self.lock();
-        Self::account(self.seed, &self.accounts_len, &mut inner, tenant)
+        Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)
             .resolve_resource_group(requested)
     }
 
@@ -384,7 +452,7 @@ impl Store {
         let first_id = ids::key_pair_id(self.seed, tenant, region, name, 0);
         let key = name.to_string();
         let mut inner = self.lock();
-        let account = Self::account(self.seed, &self.accounts_len, &mut inner, tenant);
+        let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant);
         let group = account.resolve_resource_group(requested_group)?;
         let generation = account.region(region).claimable(name)?;
         let id = match generation {
@@ -392,6 +460,56 @@ impl Store {
             _ => ids::key_pair_id(self.seed, tenant, region, name, generation),
         };
         Ok(account.put(region, key, id, new(group)))
+    }
+
+    /// A page of the tenant's unfiltered listing in `region` (the account is created on first
+    /// use, as by [`Store::with_account`]).
+    pub fn page(&self, tenant: &str, region: &str, key: PageKey) -> Page {
+        let mut inner = self.lock();
+        let Inner { accounts, pages } = &mut *inner;
+        let account = Self::account(self.seed, &self.accounts_len, accounts, tenant);
+        let Some(region) = account.region_ref(region) else {
+            return Page::Listed {
+                total: 0,
+                version: None,
+                key_pairs: Vec::new(),
+            };
+        };
+        let total = region.key_pairs.len();
+        if let Some(items) = pages.rendered.get(&(region.version, key)) {
+            return Page::Rendered {
+                total,
+                items: Arc::clone(items),
+            };
+        }
+        Page::Listed {
+            total,
+            version: Some(region.version),
+            key_pairs: region
+                .key_pairs
+                .values()
+                .skip(key.skip)
+                .take(key.size)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Keeps a page rendered from [`Page::Listed`] for the next identical request. A region
+    /// changed in between has a new version, so the page is simply never used.
+    pub fn keep_page(&self, version: u64, key: PageKey, items: Arc<[u8]>) {
+        let mut inner = self.lock();
+        let pages = &mut inner.pages;
+        if pages.rendered.len() >= MAX_PAGES || pages.bytes + items.len() > MAX_PAGE_BYTES {
+            pages.rendered.clear();
+            pages.bytes = 0;
+        }
+        if items.len() <= MAX_PAGE_BYTES {
+            pages.bytes += items.len();
+            if let Some(old) = pages.rendered.insert((version, key), items) {
+                pages.bytes -= old.len();
+            }
+        }
     }
 
     /// Runs `f` on the tenant's account under the store lock (created on first use).
@@ -402,7 +520,7 @@ impl Store {
         f(Self::account(
             self.seed,
             &self.accounts_len,
-            &mut inner,
+            &mut inner.accounts,
             tenant,
         ))
     }
@@ -419,7 +537,8 @@ impl Store {
         name: &str,
     ) -> Result<Reservation, ApiError> {
         let mut inner = self.lock();
-        let state = Self::account(self.seed, &self.accounts_len, &mut inner, tenant).region(region);
+        let state = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)
+            .region(region);
         let generation = state.claimable(name)?;
         state.pending.insert(name.to_string());
         Ok(Reservation {
@@ -498,7 +617,7 @@ impl Reservation {
         let account = Store::account(
             self.store.seed,
             &self.store.accounts_len,
-            &mut inner,
+            &mut inner.accounts,
             &self.tenant,
         );
         account.region(&self.region).pending.remove(&name);
@@ -554,6 +673,63 @@ mod tests {
             "KeyPair.AlreadyExist"
         );
         assert_eq!(store.key_pairs("t", "cn-hangzhou").len(), 1);
+    }
+
+    #[test]
+    fn kept_pages_are_found_by_version_and_bounded() {
+        let store = Store::new(0);
+        store
+            .reserve("t", "cn-hangzhou", "k")
+            .unwrap()
+            .commit(new_kp());
+        let key = |skip| PageKey {
+            skip,
+            size: 10,
+            public_key: false,
+        };
+        let Page::Listed {
+            total: 1,
+            version: Some(version),
+            key_pairs,
+        } = store.page("t", "cn-hangzhou", key(0))
+        else {
+            panic!("nothing kept yet");
+        };
+        assert_eq!(key_pairs.len(), 1);
+        store.keep_page(version, key(0), Arc::from(&b"items"[..]));
+        let Page::Rendered { total: 1, items } = store.page("t", "cn-hangzhou", key(0)) else {
+            panic!("kept");
+        };
+        assert_eq!(&items[..], b"items");
+        assert!(matches!(
+            store.page("t", "cn-hangzhou", key(10)),
+            Page::Listed { .. }
+        ));
+        assert!(matches!(
+            store.page("t", "cn-beijing", key(0)),
+            Page::Listed {
+                total: 0,
+                version: None,
+                ..
+            }
+        ));
+        for skip in 1..=MAX_PAGES {
+            store.keep_page(version, key(skip), Arc::from(&b"x"[..]));
+            assert!(store.lock().pages.rendered.len() <= MAX_PAGES);
+        }
+        // The 65th page emptied the store of pages before it was kept.
+        assert_eq!(store.lock().pages.rendered.len(), 1);
+        store.keep_page(version, key(0), Arc::from(vec![0; MAX_PAGE_BYTES + 1]));
+        assert!(store.lock().pages.bytes <= MAX_PAGE_BYTES);
+        // A change renews the version: what was kept is no longer found.
+        store.keep_page(version, key(0), Arc::from(&b"items"[..]));
+        store.with_account("t", |a| {
+            a.region("cn-hangzhou").key_pairs_mut();
+        });
+        assert!(matches!(
+            store.page("t", "cn-hangzhou", key(0)),
+            Page::Listed { total: 1, .. }
+        ));
     }
 
     #[test]
@@ -759,6 +935,7 @@ impl Store {
                     region,
                     RegionState {
                         key_pairs,
+                        version: next_version(),
                         pending: HashSet::default(),
                         generations: r.generations.into_iter().collect(),
                     },
@@ -820,7 +997,7 @@ mod state_doc_tests {
             "KeyPair.AlreadyExist"
         );
         again.with_account("t", |a| {
-            a.region("cn-hangzhou").key_pairs.shift_remove("k");
+            a.region("cn-hangzhou").key_pairs_mut().shift_remove("k");
         });
         assert_eq!(
             again.reserve("t", "cn-hangzhou", "k").unwrap().generation(),
@@ -846,7 +1023,9 @@ mod state_doc_tests {
             add(name);
         }
         store.with_account("t", |a| {
-            a.region("cn-hangzhou").key_pairs.shift_remove("alpha");
+            a.region("cn-hangzhou")
+                .key_pairs_mut()
+                .shift_remove("alpha");
         });
         add("alpha"); // re-created: now the newest
         let names = |s: &Store| -> Vec<String> {

@@ -132,7 +132,7 @@ pub(crate) fn parse_request(
 pub(crate) fn check_request(acc: &Account, req: &AttachKeyPair) -> Result<(), ApiError> {
     let exists = acc
         .region_ref(req.region.id)
-        .is_some_and(|r| r.key_pairs.contains_key(&req.name));
+        .is_some_and(|r| r.key_pairs().contains_key(&req.name));
     if !exists {
         return Err(ApiError::new(Kind::InvalidKeyPairNameNotFound));
     }

@@ -62,7 +62,7 @@ impl DeleteKeyPairs {
         ctx.store.with_account(ctx.tenant, |acc| {
             let exists = |name: &String| {
                 acc.region_ref(region_id)
-                    .is_some_and(|r| r.key_pairs.contains_key(name))
+                    .is_some_and(|r| r.key_pairs().contains_key(name))
             };
             // Only existing key pairs count as attached: an instance fixture naming a key pair
             // that does not exist does not make that (unknown, hence ignored) name fail.
@@ -75,7 +75,7 @@ impl DeleteKeyPairs {
             }
             let region = acc.region(region_id);
             for name in &self.names {
-                region.key_pairs.shift_remove(name);
+                region.key_pairs_mut().shift_remove(name);
             }
             Ok(())
         })?;

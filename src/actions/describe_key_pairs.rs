@@ -39,7 +39,7 @@ use crate::clock::MinuteStamp;
 use crate::error::{ApiError, Kind};
 use crate::protocol::params::{parse_bool, Params};
 use crate::regions::Region;
-use crate::store::KeyPair;
+use crate::store::{KeyPair, Page, PageKey};
 use crate::validate::{self, Tag};
 
 /// Largest `PageSize`.
@@ -185,50 +185,63 @@ impl Response<'_> {
         &self,
         items: impl ExactSizeIterator<Item = impl Borrow<Item<'i>>>,
     ) -> Vec<u8> {
-        use std::io::Write as _;
         let mut out = Vec::with_capacity(256 + items.len() * 256);
+        self.json_open(&mut out);
+        json_items(&mut out, items);
+        out.extend_from_slice(JSON_CLOSE);
+        out
+    }
+
+    /// Everything before the first item.
+    fn json_open(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
         out.extend_from_slice(b"{\"RequestId\":");
-        response::json_str(&mut out, self.request_id);
+        response::json_str(out, self.request_id);
         let _ = write!(
             out,
             ",\"PageNumber\":{},\"PageSize\":{},\"TotalCount\":{},\"KeyPairs\":{{\"KeyPair\":[",
             self.page_number, self.page_size, self.total_count
         );
-        for (i, item) in items.enumerate() {
-            let item = item.borrow();
-            if i > 0 {
+    }
+}
+
+/// Everything after the last item.
+const JSON_CLOSE: &[u8] = b"]}}";
+
+/// The items, comma-separated.
+fn json_items<'i>(out: &mut Vec<u8>, items: impl Iterator<Item = impl Borrow<Item<'i>>>) {
+    for (i, item) in items.enumerate() {
+        let item = item.borrow();
+        if i > 0 {
+            out.push(b',');
+        }
+        match item.head {
+            Some(head) => out.extend_from_slice(head),
+            None => json_head(
+                out,
+                item.creation_time,
+                item.key_pair_name,
+                item.key_pair_finger_print,
+            ),
+        }
+        out.extend_from_slice(b",\"ResourceGroupId\":");
+        response::json_str(out, item.resource_group_id);
+        if let Some(key) = item.public_key {
+            out.extend_from_slice(b",\"PublicKey\":");
+            response::json_str(out, key);
+        }
+        out.extend_from_slice(b",\"Tags\":{\"Tag\":[");
+        for (j, tag) in item.tags.tag.iter().enumerate() {
+            if j > 0 {
                 out.push(b',');
             }
-            match item.head {
-                Some(head) => out.extend_from_slice(head),
-                None => json_head(
-                    &mut out,
-                    item.creation_time,
-                    item.key_pair_name,
-                    item.key_pair_finger_print,
-                ),
-            }
-            out.extend_from_slice(b",\"ResourceGroupId\":");
-            response::json_str(&mut out, item.resource_group_id);
-            if let Some(key) = item.public_key {
-                out.extend_from_slice(b",\"PublicKey\":");
-                response::json_str(&mut out, key);
-            }
-            out.extend_from_slice(b",\"Tags\":{\"Tag\":[");
-            for (j, tag) in item.tags.tag.iter().enumerate() {
-                if j > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(b"{\"TagKey\":");
-                response::json_str(&mut out, tag.tag_key);
-                out.extend_from_slice(b",\"TagValue\":");
-                response::json_str(&mut out, tag.tag_value);
-                out.push(b'}');
-            }
-            out.extend_from_slice(b"]}}");
+            out.extend_from_slice(b"{\"TagKey\":");
+            response::json_str(out, tag.tag_key);
+            out.extend_from_slice(b",\"TagValue\":");
+            response::json_str(out, tag.tag_value);
+            out.push(b'}');
         }
         out.extend_from_slice(b"]}}");
-        out
     }
 }
 
@@ -296,17 +309,17 @@ impl DescribeKeyPairs {
     /// # Errors
     /// None beyond `parse`'s; kept fallible for the common action shape.
     pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
-        // Only shared references leave the lock: rendering a page under it made the other
-        // worker thread wait.
+        let skip = (self.page_number as usize - 1).saturating_mul(self.page_size as usize);
+        let size = self.page_size as usize;
+        if ctx.format == Format::Json && !self.filters() {
+            return Ok(self.unfiltered_json(ctx, skip, size));
+        }
         let (total, page) = ctx.store.with_account(ctx.tenant, |acc| {
-            let skip = (self.page_number as usize - 1).saturating_mul(self.page_size as usize);
-            let size = self.page_size as usize;
             let Some(region) = acc.region_ref(self.region.id) else {
                 return (0, Vec::new());
             };
-            let listed = region.key_pairs.values();
+            let listed = region.key_pairs().values();
             if !self.filters() {
-                // The common listing: the page is a slice of the ordered map, no scan.
                 return (
                     listed.len(),
                     listed.skip(skip).take(size).cloned().collect(),
@@ -322,15 +335,7 @@ impl DescribeKeyPairs {
             }
             (total, page)
         });
-        let mut response = Response {
-            request_id: ctx.request_id,
-            page_number: self.page_number,
-            page_size: self.page_size,
-            total_count: total,
-            key_pairs: KeyPairs {
-                key_pair: Vec::new(),
-            },
-        };
+        let mut response = self.response(ctx, total);
         let items = page.iter().map(|kp| self.item(kp));
         Ok(match ctx.format {
             Format::Json => response::json(response.json_with(items)),
@@ -339,6 +344,50 @@ impl DescribeKeyPairs {
                 ctx.reply(&response)
             }
         })
+    }
+
+    /// The common listing, a plain page in JSON: its items are rendered once per version of
+    /// the region and kept by the store.
+    fn unfiltered_json(&self, ctx: &Ctx<'_>, skip: usize, size: usize) -> Rendered {
+        let key = PageKey {
+            skip,
+            size,
+            public_key: self.include_public_key,
+        };
+        let (total, items) = match ctx.store.page(ctx.tenant, self.region.id, key) {
+            Page::Rendered { total, items } => (total, items),
+            Page::Listed {
+                total,
+                version,
+                key_pairs,
+            } => {
+                let mut items = Vec::with_capacity(key_pairs.len() * 256);
+                json_items(&mut items, key_pairs.iter().map(|kp| self.item(kp)));
+                let items: Arc<[u8]> = items.into();
+                if let Some(version) = version {
+                    ctx.store.keep_page(version, key, Arc::clone(&items));
+                }
+                (total, items)
+            }
+        };
+        let response = self.response(ctx, total);
+        let mut out = Vec::with_capacity(256 + items.len());
+        response.json_open(&mut out);
+        out.extend_from_slice(&items);
+        out.extend_from_slice(JSON_CLOSE);
+        response::json(out)
+    }
+
+    fn response<'a>(&self, ctx: &Ctx<'a>, total: usize) -> Response<'a> {
+        Response {
+            request_id: ctx.request_id,
+            page_number: self.page_number,
+            page_size: self.page_size,
+            total_count: total,
+            key_pairs: KeyPairs {
+                key_pair: Vec::new(),
+            },
+        }
     }
 
     fn item<'a>(&self, kp: &'a KeyPair) -> Item<'a> {

@@ -85,7 +85,7 @@ impl JoinResourceGroup {
             let key_pair = match self.resource_type {
                 ResourceType::KeyPair => acc
                     .region(self.region.id)
-                    .key_pairs
+                    .key_pairs_mut()
                     .get_mut(&self.resource_id)
                     .map(Arc::make_mut),
                 ResourceType::Unmodelled => None,

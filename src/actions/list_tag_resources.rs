@@ -206,7 +206,7 @@ impl ListTagResources {
             };
             // The store keeps key pairs in creation order.
             let mut entries = state
-                .key_pairs
+                .key_pairs()
                 .values()
                 .filter(|kp| self.matches(kp))
                 .flat_map(|kp| kp.tags.iter().map(move |t| (kp, t)))

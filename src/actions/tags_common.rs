@@ -205,7 +205,7 @@ pub fn require_key_pairs(
     ids: &[String],
 ) -> Result<(), ApiError> {
     let all_exist = match resource_type {
-        ResourceType::KeyPair => ids.iter().all(|id| state.key_pairs.contains_key(id)),
+        ResourceType::KeyPair => ids.iter().all(|id| state.key_pairs().contains_key(id)),
         ResourceType::Unmodelled => ids.is_empty(),
     };
     if all_exist {
@@ -235,10 +235,10 @@ pub fn update_key_pairs(
         let state = acc.region(region.id);
         require_key_pairs(state, resource_type, ids)?;
         for id in ids {
-            check(&state.key_pairs[id])?;
+            check(&state.key_pairs()[id])?;
         }
         for id in ids {
-            if let Some(kp) = state.key_pairs.get_mut(id) {
+            if let Some(kp) = state.key_pairs_mut().get_mut(id) {
                 change(Arc::make_mut(kp));
             }
         }

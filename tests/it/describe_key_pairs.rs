@@ -624,3 +624,132 @@ async fn snapshots_of_listings_and_errors_on_a_fixed_clock() {
         settings.bind(|| insta::assert_snapshot!(format!("{name}_xml"), xml.body));
     }
 }
+
+/// Unfiltered JSON pages are kept rendered between requests (by the region's version). Every
+/// change an API call can make to a listed key pair must show on the next listing of the same
+/// page, identical to a fresh rendering: the same page filtered by `KeyPairName=*` (which is
+/// never kept) and the same page in XML.
+#[tokio::test]
+async fn a_kept_page_follows_every_change_to_the_region() {
+    let server = TestServer::start(17).await;
+    let t = "t-kept-page";
+    let page = [("PageSize", "3"), ("PageNumber", "1")];
+    let listing = |extra: &'static [(&'static str, &'static str)]| {
+        let server = &server;
+        async move {
+            let mut params: Vec<(&str, &str)> = page.to_vec();
+            params.extend_from_slice(extra);
+            let kept = describe(server, t, &params).await;
+            kept.assert_ok();
+            let mut fresh_params = params.clone();
+            fresh_params.push(("KeyPairName", "*"));
+            let fresh = describe(server, t, &fresh_params).await;
+            fresh.assert_ok();
+            let (mut kept, mut fresh) = (kept.json(), fresh.json());
+            for body in [&mut kept, &mut fresh] {
+                body.as_object_mut().unwrap().remove("RequestId");
+            }
+            assert_eq!(kept, fresh, "kept page vs a fresh rendering");
+            kept
+        }
+    };
+    let call = |action: &str| server.call(t, action).region(REGION);
+
+    import(&server, t, "k1", "rsa2048.pub", &[]).await;
+    import(&server, t, "k2", "ecdsa256.pub", &[]).await;
+    let first = listing(&[]).await;
+    assert_eq!(names(&first), ["k1", "k2"]);
+    assert_eq!(first["TotalCount"], 2);
+    assert_eq!(listing(&[]).await, first, "the kept page again");
+    let with_keys = listing(&[("IncludePublicKey", "true")]).await;
+    assert!(with_keys["KeyPairs"]["KeyPair"][0]["PublicKey"]
+        .as_str()
+        .unwrap()
+        .starts_with("ssh-rsa "));
+    assert!(first["KeyPairs"]["KeyPair"][0].get("PublicKey").is_none());
+
+    call("TagResources")
+        .param("ResourceType", "keypair")
+        .param("ResourceId.1", "k1")
+        .param("Tag.1.Key", "team")
+        .param("Tag.1.Value", "blue")
+        .send()
+        .await
+        .assert_ok();
+    let tagged = listing(&[]).await;
+    assert_eq!(
+        tagged["KeyPairs"]["KeyPair"][0]["Tags"]["Tag"],
+        serde_json::json!([{"TagKey": "team", "TagValue": "blue"}])
+    );
+    let with_keys = listing(&[("IncludePublicKey", "true")]).await;
+    assert_eq!(
+        with_keys["KeyPairs"]["KeyPair"][0]["Tags"]["Tag"][0]["TagValue"],
+        "blue"
+    );
+
+    call("UntagResources")
+        .param("ResourceType", "keypair")
+        .param("ResourceId.1", "k1")
+        .param("TagKey.1", "team")
+        .send()
+        .await
+        .assert_ok();
+    let untagged = listing(&[]).await;
+    assert_eq!(
+        untagged["KeyPairs"]["KeyPair"][0]["Tags"]["Tag"],
+        serde_json::json!([])
+    );
+
+    server.app.store.with_account(t, |a| {
+        a.resource_groups.insert("rg-elsewhere".into());
+    });
+    call("JoinResourceGroup")
+        .param("ResourceGroupId", "rg-elsewhere")
+        .param("ResourceType", "keypair")
+        .param("ResourceId", "k2")
+        .send()
+        .await
+        .assert_ok();
+    let moved = listing(&[]).await;
+    assert_eq!(
+        moved["KeyPairs"]["KeyPair"][1]["ResourceGroupId"],
+        "rg-elsewhere"
+    );
+
+    import(&server, t, "k3", "ecdsa384.pub", &[]).await;
+    import(&server, t, "k4", "ecdsa521.pub", &[]).await;
+    let grown = listing(&[]).await;
+    assert_eq!(names(&grown), ["k1", "k2", "k3"]);
+    assert_eq!(grown["TotalCount"], 4);
+
+    call("DeleteKeyPairs")
+        .param("KeyPairNames", r#"["k1"]"#)
+        .send()
+        .await
+        .assert_ok();
+    let shrunk = listing(&[]).await;
+    assert_eq!(names(&shrunk), ["k2", "k3", "k4"]);
+    assert_eq!(shrunk["TotalCount"], 3);
+
+    // XML is rendered afresh: the same items as the kept JSON page.
+    let xml = call("DescribeKeyPairs")
+        .param(page[0].0, page[0].1)
+        .param(page[1].0, page[1].1)
+        .xml()
+        .send()
+        .await;
+    xml.assert_ok();
+    assert_eq!(xml.xml_field("TotalCount").as_deref(), Some("3"));
+    assert_eq!(xml.xml_field("KeyPairName").as_deref(), Some("k2"));
+
+    server.app.store.reset(Some(t));
+    let reset = listing(&[]).await;
+    assert_eq!(names(&reset), Vec::<String>::new());
+    assert_eq!(reset["TotalCount"], 0);
+    import(&server, t, "k1", "rsa2048.pub", &[]).await;
+    assert_eq!(
+        names(&listing(&[]).await),
+        ["k1"],
+        "a new account after the reset"
+    );
+}
