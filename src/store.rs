@@ -99,8 +99,10 @@ pub struct RegionState {
     version: u64,
     /// Names claimed by a create or import still generating or parsing.
     pending: HashSet<String>,
-    /// How many times each name has been created in this region, deletions included:
-    /// the `generation` input of key derivation.
+    /// How many times each name has been created in this region, deletions included: the
+    /// `generation` input of key derivation. Only names deleted at least once (or restored)
+    /// have an entry; a live name without one was created once. That spares every new key
+    /// pair a second copy of its name and an insert here.
     generations: HashMap<String, u64>,
 }
 
@@ -126,7 +128,20 @@ impl RegionState {
         &self.key_pairs
     }
 
-    /// The key pairs, to change: pages rendered from them so far are no longer used.
+    /// Removes key pair `name`, keeping the listing order and the count of its creations.
+    pub fn remove(&mut self, name: &str) -> Option<Arc<KeyPair>> {
+        if !self.key_pairs.contains_key(name) {
+            return None;
+        }
+        let removed = self.key_pairs_mut().shift_remove(name);
+        if !self.generations.contains_key(name) {
+            self.generations.insert(name.to_string(), 1);
+        }
+        removed
+    }
+
+    /// The key pairs, to change: pages rendered from them so far are no longer used. Remove
+    /// with [`RegionState::remove`], which keeps the generation count.
     pub fn key_pairs_mut(&mut self) -> &mut IndexMap<String, Arc<KeyPair>, FastHash> {
         self.version = next_version();
         &mut self.key_pairs
@@ -216,11 +231,9 @@ impl Account {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         let state = self.region(region);
-        match state.generations.get_mut(&name) {
-            Some(n) => *n += 1,
-            None => {
-                state.generations.insert(name.clone(), 1);
-            }
+        // A first creation is counted by the key pair itself (see `generations`).
+        if let Some(n) = state.generations.get_mut(&name) {
+            *n += 1;
         }
         let kp = Arc::new(KeyPair {
             name: name.clone(),
@@ -873,6 +886,12 @@ impl Store {
                                         .generations
                                         .iter()
                                         .map(|(k, v)| (k.clone(), *v))
+                                        .chain(
+                                            r.key_pairs
+                                                .keys()
+                                                .filter(|k| !r.generations.contains_key(*k))
+                                                .map(|k| (k.clone(), 1)),
+                                        )
                                         .collect(),
                                 },
                             )
@@ -970,6 +989,59 @@ mod state_doc_tests {
     use super::*;
 
     #[test]
+    fn generations_count_every_creation_of_a_name_across_deletes() {
+        let store = Store::new(3);
+        let create = |name: &str| {
+            let r = store.reserve("t", "cn-hangzhou", name).unwrap();
+            let generation = r.generation();
+            r.commit(NewKeyPair {
+                fingerprint: format!("fp-{name}-{generation}"),
+                public_key: "ssh-rsa AAAA".into(),
+                resource_group_id: store.default_resource_group("t"),
+                tags: vec![],
+                creation_time: 5,
+                origin: Origin::Created,
+            });
+            generation
+        };
+        let delete = |name: &str| {
+            store.with_account("t", |a| a.region("cn-hangzhou").remove(name).is_some())
+        };
+        assert_eq!(create("kept"), 0);
+        for expected in 0..4 {
+            assert_eq!(create("k"), expected);
+            assert!(delete("k"));
+        }
+        assert!(!delete("k"), "already gone");
+        assert!(!delete("never"), "never created");
+        assert_eq!(create("never"), 0, "a failed delete counts nothing");
+        let doc = store.export();
+        let generations = &doc.accounts["t"].regions["cn-hangzhou"].generations;
+        assert_eq!(
+            generations
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect::<Vec<_>>(),
+            [("k", 4), ("kept", 1), ("never", 1)],
+            "live names created once are exported with their count"
+        );
+        let again = Store::new(3);
+        again.restore(doc).unwrap();
+        again.with_account("t", |a| a.region("cn-hangzhou").remove("kept"));
+        assert_eq!(
+            again
+                .reserve("t", "cn-hangzhou", "kept")
+                .unwrap()
+                .generation(),
+            1
+        );
+        assert_eq!(
+            again.reserve("t", "cn-hangzhou", "k").unwrap().generation(),
+            4
+        );
+    }
+
+    #[test]
     fn export_then_restore_round_trips_and_continues_generations() {
         let store = Store::new(3);
         store.next_request_ordinal("t");
@@ -997,7 +1069,7 @@ mod state_doc_tests {
             "KeyPair.AlreadyExist"
         );
         again.with_account("t", |a| {
-            a.region("cn-hangzhou").key_pairs_mut().shift_remove("k");
+            a.region("cn-hangzhou").remove("k");
         });
         assert_eq!(
             again.reserve("t", "cn-hangzhou", "k").unwrap().generation(),
@@ -1023,9 +1095,7 @@ mod state_doc_tests {
             add(name);
         }
         store.with_account("t", |a| {
-            a.region("cn-hangzhou")
-                .key_pairs_mut()
-                .shift_remove("alpha");
+            a.region("cn-hangzhou").remove("alpha");
         });
         add("alpha"); // re-created: now the newest
         let names = |s: &Store| -> Vec<String> {

@@ -75,7 +75,7 @@ impl DeleteKeyPairs {
             }
             let region = acc.region(region_id);
             for name in &self.names {
-                region.key_pairs_mut().shift_remove(name);
+                region.remove(name);
             }
             Ok(())
         })?;
