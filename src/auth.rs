@@ -62,6 +62,7 @@ fn secret<'c>(credentials: &'c Credentials, access_key_id: &str) -> Result<&'c s
         .ok_or_else(|| ApiError::new(Kind::InvalidAccessKeyIdNotFound))
 }
 
+/// Checks the request's timestamp against the server clock and its nonce against `nonces`.
 /// Runs only when `config.request_window` is set (replaying old captures needs it off).
 ///
 /// # Errors

@@ -99,8 +99,8 @@ impl NonceCache {
         let min_live = floor.max(inner.next.saturating_sub(self.capacity)).max(1);
         (0..inner.buckets)
             .flat_map(|b| {
-                let at = inner.start + b * WORDS;
-                inner.words[at + SLOTS..at + 2 * SLOTS].to_vec()
+                let at = inner.bucket(b);
+                inner.words[at + SLOTS..at + 2 * SLOTS].iter().copied()
             })
             .filter(|&ord| ord >= min_live)
             .count()

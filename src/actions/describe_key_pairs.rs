@@ -314,12 +314,15 @@ impl DescribeKeyPairs {
         if ctx.format == Format::Json && !self.filters() {
             return Ok(self.unfiltered_json(ctx, skip, size));
         }
+        // Only shared references leave the lock: rendering a page under it made the other
+        // worker thread wait.
         let (total, page) = ctx.store.with_account(ctx.tenant, |acc| {
             let Some(region) = acc.region_ref(self.region.id) else {
                 return (0, Vec::new());
             };
             let listed = region.key_pairs().values();
             if !self.filters() {
+                // A plain page in XML: a slice of the ordered map, no scan.
                 return (
                     listed.len(),
                     listed.skip(skip).take(size).cloned().collect(),
