@@ -48,23 +48,17 @@ impl TagResources {
     /// `NumberExceed.ResourceIds`, `NumberExceed.Tags`, `InvalidTagKey.Malformed`,
     /// `InvalidTagValue.Malformed`, `Duplicate.TagKey`.
     pub fn parse(params: &Params) -> Result<Self, ApiError> {
-        let region = tags_common::tag_region(params)?;
-        let resource_type = params
-            .non_empty("ResourceType")
-            .ok_or_else(|| ApiError::new(Kind::MissingParameterResourceType))?;
-        let resource_ids = tags_common::resource_ids(params);
-        if resource_ids.as_ref().is_ok_and(Vec::is_empty) {
-            return Err(ApiError::missing("ResourceId"));
-        }
+        let target = tags_common::tag_target(params)?;
         let tags = validate::tags(params);
         if tags.as_ref().is_ok_and(Vec::is_empty) {
             return Err(ApiError::new(Kind::MissingParameterTags));
         }
-        let resource_type = ResourceType::parse(resource_type, tags_common::TAG_RESOURCE_TYPES)?;
+        let resource_type =
+            ResourceType::parse(target.resource_type, tags_common::TAG_RESOURCE_TYPES)?;
         Ok(Self {
-            region,
+            region: target.region,
             resource_type,
-            resource_ids: resource_ids?,
+            resource_ids: target.resource_ids?,
             tags: tags.map_err(tags_common::tag_error)?,
         })
     }

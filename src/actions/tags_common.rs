@@ -107,6 +107,38 @@ pub fn tag_region(params: &Params) -> Result<&'static Region, ApiError> {
     regions::find(id).ok_or_else(|| ApiError::new(Kind::InvalidRegionIdNotExist))
 }
 
+/// What TagResources and UntagResources check first, in this order: `RegionId`, that
+/// `ResourceType` is present, that at least one `ResourceId.N` is. The type's value and an
+/// over-long id list are reported later, at points where the two actions differ.
+pub struct TagTarget<'a> {
+    pub region: &'static Region,
+    /// Not yet checked against [`TAG_RESOURCE_TYPES`].
+    pub resource_type: &'a str,
+    /// `Err` only for `NumberExceed.ResourceIds`; never empty.
+    pub resource_ids: Result<Vec<String>, ApiError>,
+}
+
+/// The head of TagResources' and UntagResources' validation ([`TagTarget`]).
+///
+/// # Errors
+/// Those of [`tag_region`], `404 MissingParameter.ResourceType`, `MissingParameter`
+/// (ResourceId) when no id is given.
+pub fn tag_target(params: &Params) -> Result<TagTarget<'_>, ApiError> {
+    let region = tag_region(params)?;
+    let resource_type = params
+        .non_empty("ResourceType")
+        .ok_or_else(|| ApiError::new(Kind::MissingParameterResourceType))?;
+    let resource_ids = resource_ids(params);
+    if resource_ids.as_ref().is_ok_and(Vec::is_empty) {
+        return Err(ApiError::missing("ResourceId"));
+    }
+    Ok(TagTarget {
+        region,
+        resource_type,
+        resource_ids,
+    })
+}
+
 /// The mandatory `ResourceType` of the tag APIs, checked against §1.7's list.
 ///
 /// # Errors

@@ -26,7 +26,7 @@ use crate::protocol::response::Rendered;
 
 use super::tags_common::{self, ResourceType};
 use super::Ctx;
-use crate::error::{ApiError, Kind};
+use crate::error::ApiError;
 use crate::protocol::params::{parse_bool, Params};
 use crate::regions::Region;
 
@@ -58,16 +58,10 @@ impl UntagResources {
     /// `MissingParameter`, `InvalidResourceType.NotFound`, `NumberExceed.ResourceIds`,
     /// `NumberExceed.Tags`, `InvalidParameter` (All).
     pub fn parse(params: &Params) -> Result<Self, ApiError> {
-        let region = tags_common::tag_region(params)?;
-        let resource_type = params
-            .non_empty("ResourceType")
-            .ok_or_else(|| ApiError::new(Kind::MissingParameterResourceType))?;
-        let resource_ids = tags_common::resource_ids(params);
-        if resource_ids.as_ref().is_ok_and(Vec::is_empty) {
-            return Err(ApiError::missing("ResourceId"));
-        }
-        let resource_type = ResourceType::parse(resource_type, tags_common::TAG_RESOURCE_TYPES)?;
-        let resource_ids = resource_ids?;
+        let target = tags_common::tag_target(params)?;
+        let resource_type =
+            ResourceType::parse(target.resource_type, tags_common::TAG_RESOURCE_TYPES)?;
+        let resource_ids = target.resource_ids?;
         let keys = tags_common::tag_keys(params)?;
         let all = match params.non_empty("All") {
             None => false,
@@ -81,7 +75,7 @@ impl UntagResources {
             Removal::Nothing
         };
         Ok(Self {
-            region,
+            region: target.region,
             resource_type,
             resource_ids,
             removal,
