@@ -82,6 +82,10 @@ enum Mode {
         /// for the work a real server does beyond HTTP).
         #[arg(long, default_value_t = 0)]
         work_us: u64,
+        /// Answer with a body of this many bytes instead of `Hello, World!` (the size of
+        /// another server's response, so that a line can show what the bytes alone cost).
+        #[arg(long)]
+        body_bytes: Option<usize>,
     },
 }
 
@@ -94,8 +98,18 @@ const REGION: &str = "cn-hangzhou";
 
 fn main() {
     let args = Args::parse();
-    if let Some(Mode::Hello { work_us }) = args.mode {
-        hello_server(Duration::from_micros(work_us));
+    if let Some(Mode::Hello {
+        work_us,
+        body_bytes,
+    }) = args.mode
+    {
+        // Static either way, so that cloning the body per request costs the reference nothing.
+        let body: &'static [u8] = match body_bytes {
+            Some(n) => Box::leak(vec![b'x'; n].into_boxed_slice()),
+            None => b"Hello, World!",
+        };
+        let body = bytes::Bytes::from_static(body);
+        hello_server(Duration::from_micros(work_us), body);
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -492,10 +506,14 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
     //    fresh keys are being generated; the conditions alternate within each round.
     println!("## Cheap actions at c=64 vs a hyper hello-world server (same machine, same client)");
     println!("  (median of {CHEAP_ROUNDS} interleaved rounds)");
-    let hello = Server::start_hello(Duration::ZERO).await;
-    let working = Server::start_hello(HELLO_WORK).await;
+    let hello = Server::start_hello(Duration::ZERO, None).await;
+    let working = Server::start_hello(HELLO_WORK, None).await;
     let s = Server::start(server_bin, &["--no-key-cache"]).await;
     prefill(&s, "bench-describe", 500).await;
+    // The same hello-world answering with a body as long as a DescribeKeyPairs page: how much
+    // of that load's gap is the bytes on the wire rather than what the mock does.
+    let page_len = body_len(s.addr, &describe_requests(&s, "bench-describe", 1)[0]).await;
+    let paged = Server::start_hello(Duration::ZERO, Some(page_len)).await;
     const NAMES: [&str; 3] = [
         "DescribeKeyPairs (50 of 500)",
         "forced error (bad KeyPairName)",
@@ -516,6 +534,7 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
     // gap to hello-world is the size of a signed request rather than what the mock does with it.
     let import_len = import_requests(&s, "bench-size", 1)[0].len();
     let mut padded_runs = Vec::new();
+    let mut paged_runs = Vec::new();
     let mut working_runs = Vec::new();
     let mut idle: HashMap<&str, Vec<LoadResult>> = HashMap::new();
     let mut busy: HashMap<&str, Vec<LoadResult>> = HashMap::new();
@@ -536,6 +555,11 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
                 .load(Arc::new(vec![padded; scale.cheap]), 64, 200)
                 .await,
         );
+        let reqs = vec![
+            format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", paged.addr).into_bytes();
+            scale.cheap
+        ];
+        paged_runs.push(paged.load(Arc::new(reqs), 64, 200).await);
         let reqs = vec![
             format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", working.addr).into_bytes();
             scale.cheap
@@ -577,6 +601,14 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
             padded_res.rate() / hello_res.rate()
         ),
     );
+    let paged_res = median(paged_runs);
+    paged_res.print(
+        &format!("hello world, {page_len}-byte response"),
+        &format!(
+            "   {:.2}x hello (the size of a DescribeKeyPairs page)",
+            paged_res.rate() / hello_res.rate()
+        ),
+    );
     let working_res = median(working_runs);
     working_res.print(
         &format!("hello world + {} us of work", HELLO_WORK.as_micros()),
@@ -606,6 +638,15 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
     }
     println!("  ({generated} fresh keys were generated while those ran)");
     println!();
+}
+
+/// The body length of `req`'s answer (which must be a 200).
+async fn body_len(addr: SocketAddr, req: &[u8]) -> usize {
+    let (status, conn) = Conn::open(addr).await.exchange(req).await;
+    assert_eq!(status, 200, "the sizing request failed");
+    let conn = conn.expect("a keep-alive answer");
+    let head = find(&conn.buf, b"\r\n\r\n").expect("a complete head");
+    conn.buf.len() - head - 4
 }
 
 /// A hello-world GET of exactly `len` bytes, its query padded (the reference server ignores it).
@@ -787,9 +828,12 @@ impl Server {
         Self::spawn(cmd, "ecs-mock listening on http://")
     }
 
-    async fn start_hello(work: Duration) -> Self {
+    async fn start_hello(work: Duration, body_bytes: Option<usize>) -> Self {
         let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
         cmd.args(["hello", "--work-us", &work.as_micros().to_string()]);
+        if let Some(n) = body_bytes {
+            cmd.args(["--body-bytes", &n.to_string()]);
+        }
         Self::spawn(cmd, "listening on http://")
     }
 
@@ -906,7 +950,7 @@ impl Drop for Server {
     }
 }
 
-fn hello_server(work: Duration) {
+fn hello_server(work: Duration, body: bytes::Bytes) {
     use http_body_util::Full;
     use hyper::server::conn::http1;
     use hyper::service::service_fn;
@@ -925,17 +969,19 @@ fn hello_server(work: Duration) {
         loop {
             let (stream, _) = listener.accept().await.expect("accept");
             let _ = stream.set_nodelay(true);
+            let body = body.clone();
             tokio::spawn(async move {
-                let svc = service_fn(move |_req| async move {
-                    if !work.is_zero() {
-                        let start = Instant::now();
-                        while start.elapsed() < work {
-                            std::hint::spin_loop();
+                let svc = service_fn(move |_req| {
+                    let body = body.clone();
+                    async move {
+                        if !work.is_zero() {
+                            let start = Instant::now();
+                            while start.elapsed() < work {
+                                std::hint::spin_loop();
+                            }
                         }
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(body)))
                     }
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
-                        bytes::Bytes::from_static(b"Hello, World!"),
-                    )))
                 });
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), svc)
