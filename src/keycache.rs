@@ -11,8 +11,9 @@
 //! keys ([`crate::keygen::pool_cache_id`]) live here too.
 //!
 //! - **Validated on load.** The public key and fingerprint are derived from the PEM, never
-//!   stored; a file that does not parse, fails `rsa`'s consistency checks or does not
-//!   re-encode to the same bytes is ignored and the key regenerated (and rewritten). A file
+//!   stored; a file that does not parse, fails `rsa`'s consistency checks (made on the
+//!   stored numbers, [`crate::keygen::material_from_pem`]) or is not exactly what the mock
+//!   writes is ignored and the key regenerated (and rewritten). A file
 //!   replaced by hand with another valid key would be served: the cache trusts its directory.
 //! - **Safe under concurrent processes.** Each write goes to a unique temporary file in the
 //!   same directory and is `rename`d over the entry, which is atomic: a reader sees the old
@@ -85,14 +86,24 @@ impl KeyCache {
         self.dir.join(format!("{}.pem", hex(id)))
     }
 
-    /// The cached key `id`, validated (see the module documentation), or `None`.
-    pub fn load(&self, id: &[u8; 32]) -> Option<(rsa::PrivateKey, KeyMaterial)> {
+    /// The material of cached key `id`, validated (see the module documentation), or `None`.
+    pub fn load(&self, id: &[u8; 32]) -> Option<KeyMaterial> {
+        self.read(id, keygen::material_from_pem)
+    }
+
+    /// [`KeyCache::load`] with `rsa`'s key object too (fast mode's pool takes its primes):
+    /// the same checks, at `rsa`'s cost.
+    pub fn load_key(&self, id: &[u8; 32]) -> Option<(rsa::PrivateKey, KeyMaterial)> {
+        self.read(id, keygen::parse_pem)
+    }
+
+    fn read<T>(&self, id: &[u8; 32], parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
         let path = self.entry_path(id);
         let mut file = fs::File::open(&path).ok()?;
         let mut pem = String::with_capacity(2048);
         // A PEM of an RSA-2048 key is ~1.7 KB; anything much larger is not one of ours.
         (&mut file).take(16 * 1024).read_to_string(&mut pem).ok()?;
-        let Some(parsed) = keygen::parse_pem(&pem) else {
+        let Some(parsed) = parse(&pem) else {
             tracing::debug!(path = %path.display(), "ignoring an invalid key cache entry");
             return None;
         };
@@ -285,7 +296,8 @@ pub(crate) mod tests {
         // Act
         assert!(cache.load(&id(1)).is_none(), "empty cache");
         cache.store(&id(1), &km.private_key_pem);
-        let (_, loaded) = cache.load(&id(1)).expect("hit");
+        let loaded = cache.load(&id(1)).expect("hit");
+        assert_eq!(cache.load_key(&id(1)).expect("hit").1, km);
         // Assert
         assert_eq!(loaded, km);
         assert_eq!(pem_files(cache.dir()), [format!("{}.pem", hex(&id(1)))]);
@@ -323,10 +335,11 @@ pub(crate) mod tests {
             fs::write(cache.entry_path(&id(2)), &content).unwrap();
             // Assert
             assert!(cache.load(&id(2)).is_none(), "{what}");
+            assert!(cache.load_key(&id(2)).is_none(), "{what}");
         }
         // A rewrite replaces the damaged entry.
         cache.store(&id(2), pem);
-        assert_eq!(cache.load(&id(2)).unwrap().1, km);
+        assert_eq!(cache.load(&id(2)).unwrap(), km);
     }
 
     #[test]
@@ -371,7 +384,7 @@ pub(crate) mod tests {
                     let cache = KeyCache::new(tmp.0.clone());
                     for _ in 0..20 {
                         cache.store(&id(3), &km.private_key_pem);
-                        if let Some((_, loaded)) = cache.load(&id(3)) {
+                        if let Some(loaded) = cache.load(&id(3)) {
                             assert_eq!(loaded, km);
                         }
                     }
@@ -379,7 +392,7 @@ pub(crate) mod tests {
             }
         });
         // Assert
-        assert_eq!(KeyCache::new(tmp.0.clone()).load(&id(3)).unwrap().1, km);
+        assert_eq!(KeyCache::new(tmp.0.clone()).load(&id(3)).unwrap(), km);
         assert_eq!(pem_files(&tmp.0).len(), 1);
     }
 

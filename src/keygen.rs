@@ -219,6 +219,95 @@ pub fn parse_pem(pem: &str) -> Option<(rsa::PrivateKey, KeyMaterial)> {
     (m.private_key_pem == pem).then_some((key, m))
 }
 
+/// [`parse_pem`]'s checks and result, without `rsa`'s key object: for cache hits that need
+/// only the material (fresh mode's). `rsa` recomputes the CRT parameters with constant-time
+/// arithmetic when it loads a key and again when it encodes one (~170 µs per key here, most
+/// of a warm-cache CreateKeyPair); this checks the same facts on the stored numbers in
+/// variable time. Constant time buys nothing for these keys: anyone with the seed has them.
+///
+/// Accepted exactly when [`parse_pem`] accepts (tested on damaged keys of every kind): the PEM
+/// and DER must be what [`material`] writes (PKCS#8 v1, rsaEncryption with NULL parameters, a
+/// two-prime PKCS#1 key), n = pq with distinct odd p and q, d < n, de ≡ 1 mod p−1 and q−1, the
+/// stored CRT parameters those `rsa` would write (d mod p−1, d mod q−1, q⁻¹ mod p), n of
+/// 2048 bits and e = 65537.
+pub fn material_from_pem(pem: &str) -> Option<KeyMaterial> {
+    use crypto_bigint::{ConcatenatingMul as _, NonZero};
+    use pkcs8::der::{asn1::AnyRef, Decode, Encode};
+    use rsa::pkcs1::RsaPrivateKeyRef;
+
+    let (label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes()).ok()?;
+    if label != "PRIVATE KEY"
+        || pkcs8::der::pem::encode_string(label, LineEnding::LF, &der).ok()? != pem
+    {
+        return None;
+    }
+    let info = pkcs8::PrivateKeyInfoRef::from_der(&der).ok()?;
+    if info.algorithm.oid != rsa::pkcs1::ALGORITHM_OID
+        || info.algorithm.parameters != Some(AnyRef::NULL)
+        || info.public_key.is_some()
+        || info.to_der().ok()? != der
+    {
+        return None;
+    }
+    let inner = info.private_key.as_bytes();
+    let key = RsaPrivateKeyRef::from_der(inner).ok()?;
+    if key.other_prime_infos.is_some() || key.to_der().ok()? != inner {
+        return None;
+    }
+    let (n_bytes, e_bytes) = (key.modulus.as_bytes(), key.public_exponent.as_bytes());
+    if e_bytes != [0x01, 0x00, 0x01] {
+        return None;
+    }
+    let big =
+        |u: &pkcs8::der::asn1::UintRef<'_>| rsa::BoxedUint::from_be_slice_vartime(u.as_bytes());
+    let (n, d, p, q) = (
+        big(&key.modulus),
+        big(&key.private_exponent),
+        big(&key.prime1),
+        big(&key.prime2),
+    );
+    let e = rsa::BoxedUint::from(65_537u64);
+    let two = rsa::BoxedUint::from(2u64);
+    let equal = |a: &rsa::BoxedUint, b: &rsa::BoxedUint| a.cmp_vartime(b).is_eq();
+    if n.bit_width_vartime() as usize != KEY_BITS
+        || p.cmp_vartime(&two).is_lt()
+        || q.cmp_vartime(&two).is_lt()
+        || ![&key.prime1, &key.prime2]
+            .iter()
+            .all(|u| u.as_bytes().last().is_some_and(|b| b & 1 == 1))
+        || equal(&p, &q)
+        || !equal(&p.concatenating_mul(&q), &n)
+        || !d.cmp_vartime(&n).is_lt()
+    {
+        return None;
+    }
+    let de = d.concatenating_mul(&e);
+    for (prime, stored) in [(&p, &key.exponent1), (&q, &key.exponent2)] {
+        let m = NonZero::new(prime.wrapping_sub(rsa::BoxedUint::one())).into_option()?;
+        if !bool::from(de.rem_vartime(&m).is_one()) || !equal(&d.rem_vartime(&m), &big(stored)) {
+            return None;
+        }
+    }
+    let coefficient = big(&key.coefficient);
+    let p_nz = NonZero::new(p.clone()).into_option()?;
+    if !coefficient.cmp_vartime(&p).is_lt()
+        || !bool::from(
+            coefficient
+                .concatenating_mul(&q)
+                .rem_vartime(&p_nz)
+                .is_one(),
+        )
+    {
+        return None;
+    }
+    let blob = rsa_blob(e_bytes, n_bytes);
+    Some(KeyMaterial {
+        private_key_pem: pem.to_string(),
+        public_key_openssh: format!("ssh-rsa {}", STANDARD.encode(&blob)),
+        fingerprint: md5_fingerprint(&blob),
+    })
+}
+
 /// Domain label of fast mode's pool keys. Part of fast mode's compatibility promise.
 const POOL_DOMAIN: &str = "keygen/fast-pool/v1";
 /// Domain label of fast mode's pair choice. Part of fast mode's compatibility promise.
@@ -606,6 +695,140 @@ mod tests {
         ] {
             assert!(parse_pem(&bad).is_none(), "{bad:?}");
         }
+    }
+
+    /// The PKCS#1 fields of `pem` (big-endian magnitudes, n e d p q dp dq qinv).
+    fn fields(pem: &str) -> Vec<Vec<u8>> {
+        use pkcs8::der::Decode;
+        let (_, der) = pkcs8::der::pem::decode_vec(pem.as_bytes()).unwrap();
+        let info = pkcs8::PrivateKeyInfoRef::from_der(&der).unwrap();
+        let k = rsa::pkcs1::RsaPrivateKeyRef::from_der(info.private_key.as_bytes()).unwrap();
+        [
+            k.modulus,
+            k.public_exponent,
+            k.private_exponent,
+            k.prime1,
+            k.prime2,
+            k.exponent1,
+            k.exponent2,
+            k.coefficient,
+        ]
+        .iter()
+        .map(|u| u.as_bytes().to_vec())
+        .collect()
+    }
+
+    /// A PKCS#8 PEM of these fields, wrapped as [`material`] wraps keys unless told otherwise.
+    fn pem_of(f: &[Vec<u8>], parameters: Option<pkcs8::der::asn1::AnyRef<'_>>) -> String {
+        use pkcs8::der::asn1::{OctetStringRef, UintRef};
+        use pkcs8::der::Encode;
+        let u = |i: usize| UintRef::new(&f[i]).unwrap();
+        let inner = rsa::pkcs1::RsaPrivateKeyRef {
+            modulus: u(0),
+            public_exponent: u(1),
+            private_exponent: u(2),
+            prime1: u(3),
+            prime2: u(4),
+            exponent1: u(5),
+            exponent2: u(6),
+            coefficient: u(7),
+            other_prime_infos: None,
+        }
+        .to_der()
+        .unwrap();
+        let info = pkcs8::PrivateKeyInfoRef {
+            algorithm: pkcs8::AlgorithmIdentifierRef {
+                oid: rsa::pkcs1::ALGORITHM_OID,
+                parameters,
+            },
+            private_key: OctetStringRef::new(&inner).unwrap(),
+            public_key: None,
+        };
+        pkcs8::der::pem::encode_string("PRIVATE KEY", LineEnding::LF, &info.to_der().unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn material_from_pem_accepts_exactly_what_parse_pem_accepts() {
+        use pkcs8::der::asn1::AnyRef;
+        let km = golden();
+        let f = fields(&km.private_key_pem);
+        let null = Some(AnyRef::NULL);
+        assert_eq!(
+            pem_of(&f, null),
+            km.private_key_pem,
+            "the test's encoder is material's"
+        );
+        let big = |b: &[u8]| rsa::BoxedUint::from_be_slice_vartime(b);
+        let (n, d, p, q) = (big(&f[0]), big(&f[2]), big(&f[3]), big(&f[4]));
+        let e = rsa::BoxedUint::from(65_537u64);
+        // Another valid encoding of the same key: the primes in the other order, its CRT
+        // parameters recomputed by `rsa`.
+        let swapped =
+            rsa::PrivateKey::from_components(n.clone(), e, d.clone(), vec![q.clone(), p.clone()])
+                .map(|k| material(&k).private_key_pem)
+                .unwrap();
+        // d + (p−1)(q−1) satisfies every congruence but is not below n.
+        let phi = {
+            use crypto_bigint::{ConcatenatingMul as _, Resize as _};
+            p.wrapping_sub(rsa::BoxedUint::one())
+                .concatenating_mul(&q.wrapping_sub(rsa::BoxedUint::one()))
+                .resize(2112)
+        };
+        let d_big = {
+            use crypto_bigint::Resize as _;
+            d.clone()
+                .resize(2112)
+                .wrapping_add(&phi)
+                .to_be_bytes_trimmed_vartime()
+                .to_vec()
+        };
+        let mut accepted = vec![km.private_key_pem.clone(), swapped];
+        let mut refused = vec![
+            String::new(),
+            "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n".to_string(),
+            km.private_key_pem.replace('\n', "\r\n"),
+            format!("{}\n", km.private_key_pem),
+            km.private_key_pem.replace("PRIVATE KEY", "RSA PRIVATE KEY"),
+            pem_of(&f, None),
+            {
+                use rsa::pkcs1::EncodeRsaPrivateKey;
+                let (key, _) = parse_pem(&km.private_key_pem).unwrap();
+                key.to_pkcs1_pem(LineEnding::LF).unwrap().to_string()
+            },
+        ];
+        // Every field damaged in turn (a bit of its last byte), then the primes swapped
+        // without recomputing the rest, then d too large.
+        for i in 0..8 {
+            let mut g = f.clone();
+            *g[i].last_mut().unwrap() ^= 2;
+            refused.push(pem_of(&g, null));
+        }
+        let mut g = f.clone();
+        g.swap(3, 4);
+        refused.push(pem_of(&g, null));
+        let mut g = f.clone();
+        g[2] = d_big;
+        refused.push(pem_of(&g, null));
+        // A key of another size and exponent, consistent in itself.
+        let small = {
+            let mut rng = ChaCha20Rng::from_seed([7; 32]);
+            rsa::PrivateKey::new_with_exp(&mut rng, 1024, rsa::BoxedUint::from(3u64)).unwrap()
+        };
+        refused.push(small.to_pkcs8_pem(LineEnding::LF).unwrap().to_string());
+        for pem in &accepted {
+            assert_eq!(
+                material_from_pem(pem),
+                parse_pem(pem).map(|(_, m)| m),
+                "{pem}"
+            );
+            assert!(material_from_pem(pem).is_some(), "{pem}");
+        }
+        for pem in refused.drain(..) {
+            assert_eq!(parse_pem(&pem).map(|(_, m)| m), None, "{pem}");
+            assert_eq!(material_from_pem(&pem), None, "{pem}");
+        }
+        accepted.clear();
     }
 
     #[test]

@@ -162,13 +162,13 @@ impl KeyPool {
     ) -> KeyMaterial {
         let id = keygen::cache_id(seed, access_key_id, region, name, generation);
         if let Some(cache) = &self.cache {
-            // Outside the generation permits: a hit is a file read and a parse (~0.2 ms), and
+            // Outside the generation permits: a hit is a file read and a parse (~20 µs), and
             // must not queue behind generations of other names.
             let cache = Arc::clone(cache);
             let hit = tokio::task::spawn_blocking(move || cache.load(&id))
                 .await
                 .expect("reading the key cache does not panic");
-            if let Some((_, km)) = hit {
+            if let Some(km) = hit {
                 self.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return km;
             }
@@ -462,7 +462,7 @@ fn build_prime_pool(seed: u64, cache: Option<&KeyCache>) -> PrimePool {
                             return out;
                         }
                         let id = keygen::pool_cache_id(seed, index);
-                        let key = match cache.and_then(|c| c.load(&id)) {
+                        let key = match cache.and_then(|c| c.load_key(&id)) {
                             Some((key, _)) => key,
                             None => {
                                 let key = keygen::pool_key(seed, index);
