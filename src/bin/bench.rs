@@ -123,6 +123,9 @@ fn main() {
 struct Scale {
     fresh_c1: usize,
     fresh_c8: usize,
+    /// Cached keys answered at c=1 and again at c=8 (generated first, so each costs a fresh
+    /// key in the fill phase).
+    warm: usize,
     fast: usize,
     cheap: usize,
     keygen_inproc: usize,
@@ -135,6 +138,7 @@ async fn run(args: Args) {
         Scale {
             fresh_c1: 8,
             fresh_c8: 16,
+            warm: 50,
             fast: 2_000,
             cheap: 20_000,
             keygen_inproc: 10,
@@ -145,6 +149,7 @@ async fn run(args: Args) {
         Scale {
             fresh_c1: 20,
             fresh_c8: 40,
+            warm: 200,
             fast: 5_000,
             cheap: 60_000,
             keygen_inproc: 100,
@@ -440,17 +445,17 @@ async fn create_section(server_bin: &Path, scale: &Scale, scratch: &Path, openss
     {
         // Fill the cache, then a new process answers the same names from it.
         let fill = Server::start(server_bin, &["--key-cache", path_str(&cache)]).await;
-        fill.load(create_requests(&fill, "warm1", scale.fresh_c1), 8, 200)
+        fill.load(create_requests(&fill, "warm1", scale.warm), 8, 200)
             .await;
-        fill.load(create_requests(&fill, "warm8", scale.fresh_c8), 8, 200)
+        fill.load(create_requests(&fill, "warm8", scale.warm), 8, 200)
             .await;
         drop(fill);
         let s = Server::start(server_bin, &["--key-cache", path_str(&cache)]).await;
         let c1 = s
-            .load(create_requests(&s, "warm1", scale.fresh_c1), 1, 200)
+            .load(create_requests(&s, "warm1", scale.warm), 1, 200)
             .await;
         let c8 = s
-            .load(create_requests(&s, "warm8", scale.fresh_c8), 8, 200)
+            .load(create_requests(&s, "warm8", scale.warm), 8, 200)
             .await;
         c1.print("fresh, warm cache, c=1", "");
         c8.print("fresh, warm cache, c=8", "");
