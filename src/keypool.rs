@@ -241,7 +241,7 @@ impl KeyPool {
                 .then_some((i, j, fingerprint))
             })
             .expect("the attempt counter does not overflow before a free pair is found");
-        // A pair's key is built once (~0.5 ms, off the runtime) and copied afterwards.
+        // A pair's key is built once (~0.1 ms, off the runtime) and copied afterwards.
         let km = if pool.has_key(i, j) {
             pool.key(i, j)
         } else {
