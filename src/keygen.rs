@@ -232,26 +232,26 @@ pub fn parse_pem(pem: &str) -> Option<(rsa::PrivateKey, KeyMaterial)> {
 /// 2048 bits and e = 65537.
 pub fn material_from_pem(pem: &str) -> Option<KeyMaterial> {
     use crypto_bigint::{ConcatenatingMul as _, NonZero};
-    use pkcs8::der::{asn1::AnyRef, Decode, Encode};
+    use pkcs8::der::Decode;
     use rsa::pkcs1::RsaPrivateKeyRef;
 
-    let (label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes()).ok()?;
-    if label != "PRIVATE KEY"
-        || pkcs8::der::pem::encode_string(label, LineEnding::LF, &der).ok()? != pem
-    {
-        return None;
-    }
+    let (_, der) = pkcs8::der::pem::decode_vec(pem.as_bytes()).ok()?;
     let info = pkcs8::PrivateKeyInfoRef::from_der(&der).ok()?;
-    if info.algorithm.oid != rsa::pkcs1::ALGORITHM_OID
-        || info.algorithm.parameters != Some(AnyRef::NULL)
-        || info.public_key.is_some()
-        || info.to_der().ok()? != der
-    {
-        return None;
-    }
-    let inner = info.private_key.as_bytes();
-    let key = RsaPrivateKeyRef::from_der(inner).ok()?;
-    if key.other_prime_infos.is_some() || key.to_der().ok()? != inner {
+    let key = RsaPrivateKeyRef::from_der(info.private_key.as_bytes()).ok()?;
+    // Written back as `material` writes keys, it must be the same text: that settles the
+    // label, line endings, algorithm, versions and every encoding detail at once.
+    let fields = [
+        key.modulus,
+        key.public_exponent,
+        key.private_exponent,
+        key.prime1,
+        key.prime2,
+        key.exponent1,
+        key.exponent2,
+        key.coefficient,
+    ]
+    .map(|u| u.as_bytes());
+    if pkcs8_pem(&fields).ok()? != pem {
         return None;
     }
     let (n_bytes, e_bytes) = (key.modulus.as_bytes(), key.public_exponent.as_bytes());
