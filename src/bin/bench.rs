@@ -598,29 +598,28 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
     }
     let hello_res = median(hello_runs);
     hello_res.print("hello world", "   1.00x");
-    let padded_res = median(padded_runs);
-    padded_res.print(
-        &format!("hello world, {import_len}-byte request"),
-        &format!(
-            "   {:.2}x hello (the size of an ImportKeyPair request)",
-            padded_res.rate() / hello_res.rate()
-        ),
+    // The references: what hello-world loses to one property of a load alone.
+    let reference = |runs: Vec<LoadResult>, what: String, why: &str| {
+        let r = median(runs);
+        r.print(
+            &what,
+            &format!("   {:.2}x hello ({why})", r.rate() / hello_res.rate()),
+        );
+    };
+    reference(
+        padded_runs,
+        format!("hello world, {import_len}-byte request"),
+        "the size of an ImportKeyPair request",
     );
-    let paged_res = median(paged_runs);
-    paged_res.print(
-        &format!("hello world, {page_len}-byte response"),
-        &format!(
-            "   {:.2}x hello (the size of a DescribeKeyPairs page)",
-            paged_res.rate() / hello_res.rate()
-        ),
+    reference(
+        paged_runs,
+        format!("hello world, {page_len}-byte response"),
+        "the size of a DescribeKeyPairs page",
     );
-    let working_res = median(working_runs);
-    working_res.print(
-        &format!("hello world + {} us of work", HELLO_WORK.as_micros()),
-        &format!(
-            "   {:.2}x hello (what that much work per request costs on this machine)",
-            working_res.rate() / hello_res.rate()
-        ),
+    reference(
+        working_runs,
+        format!("hello world + {} us of work", HELLO_WORK.as_micros()),
+        "what that much work per request costs on this machine",
     );
     let mut idle_rates = HashMap::new();
     for name in NAMES {
