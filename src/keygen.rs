@@ -196,11 +196,15 @@ pub fn material(key: &rsa::PrivateKey) -> KeyMaterial {
         .to_pkcs8_pem(LineEnding::LF)
         .expect("a validated RSA key always encodes as PKCS#8")
         .to_string();
-    let blob = rsa_public_blob(key.as_public_key());
+    with_public_half(private_key_pem, &rsa_public_blob(key.as_public_key()))
+}
+
+/// A key's material from its PEM and its SSH public blob.
+fn with_public_half(private_key_pem: String, blob: &[u8]) -> KeyMaterial {
     KeyMaterial {
         private_key_pem,
-        public_key_openssh: format!("ssh-rsa {}", STANDARD.encode(&blob)),
-        fingerprint: md5_fingerprint(&blob),
+        public_key_openssh: format!("ssh-rsa {}", STANDARD.encode(blob)),
+        fingerprint: md5_fingerprint(blob),
     }
 }
 
@@ -300,12 +304,10 @@ pub fn material_from_pem(pem: &str) -> Option<KeyMaterial> {
     {
         return None;
     }
-    let blob = rsa_blob(e_bytes, n_bytes);
-    Some(KeyMaterial {
-        private_key_pem: pem.to_string(),
-        public_key_openssh: format!("ssh-rsa {}", STANDARD.encode(&blob)),
-        fingerprint: md5_fingerprint(&blob),
-    })
+    Some(with_public_half(
+        pem.to_string(),
+        &rsa_blob(e_bytes, n_bytes),
+    ))
 }
 
 /// Domain label of fast mode's pool keys. Part of fast mode's compatibility promise.
@@ -506,12 +508,7 @@ fn material_from_primes(p: &rsa::BoxedUint, q: &rsa::BoxedUint) -> KeyMaterial {
         .expect("q is invertible modulo the distinct prime p");
     let fields = [&n, &BoxedUint::from(E), &d, p, q, &dp, &dq, &qinv].map(|x| x.to_be_bytes());
     let pem = pkcs8_pem(&fields).expect("RSA fields always encode");
-    let blob = rsa_blob(&[0x01, 0x00, 0x01], &fields[0]);
-    KeyMaterial {
-        private_key_pem: pem,
-        public_key_openssh: format!("ssh-rsa {}", STANDARD.encode(&blob)),
-        fingerprint: md5_fingerprint(&blob),
-    }
+    with_public_half(pem, &rsa_blob(&[0x01, 0x00, 0x01], &fields[0]))
 }
 
 /// `base^exp mod m` for a modulus below 2^32.
@@ -879,7 +876,7 @@ mod tests {
                 .to_be_bytes_trimmed_vartime()
                 .to_vec()
         };
-        let mut accepted = vec![km.private_key_pem.clone(), swapped];
+        let accepted = [km.private_key_pem.clone(), swapped];
         let mut refused = vec![
             String::new(),
             "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n".to_string(),
@@ -920,11 +917,10 @@ mod tests {
             );
             assert!(material_from_pem(pem).is_some(), "{pem}");
         }
-        for pem in refused.drain(..) {
+        for pem in refused {
             assert_eq!(parse_pem(&pem).map(|(_, m)| m), None, "{pem}");
             assert_eq!(material_from_pem(&pem), None, "{pem}");
         }
-        accepted.clear();
     }
 
     #[test]
