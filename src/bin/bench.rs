@@ -502,6 +502,9 @@ async fn create_section(server_bin: &Path, scale: &Scale, scratch: &Path, openss
     println!();
 }
 
+/// The lean server's flags: no replay detection, a journal of one entry.
+const LEAN: [&str; 4] = ["--request-window-secs", "0", "--journal-capacity", "1"];
+
 /// Rounds of the cheap-action section: each figure is the median round, so one burst of
 /// noise from the machine moves neither side of a ratio.
 const CHEAP_ROUNDS: usize = 5;
@@ -515,6 +518,11 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
     let working = Server::start_hello(HELLO_WORK, None).await;
     let s = Server::start(server_bin, &["--no-key-cache"]).await;
     prefill(&s, "bench-describe", 500).await;
+    // The same mock without the two contracts every request pays for beyond its action:
+    // replay detection (the timestamp window and the nonce set) and a journal of 10,000
+    // entries. What separates the two lines is what those cost.
+    let lean = Server::start(server_bin, &[&["--no-key-cache"][..], &LEAN[..]].concat()).await;
+    prefill(&lean, "bench-describe", 500).await;
     // The same hello-world answering with a body as long as a DescribeKeyPairs page: how much
     // of that load's gap is the bytes on the wire rather than what the mock does.
     let page_len = body_len(s.addr, &describe_requests(&s, "bench-describe", 1)[0]).await;
@@ -524,13 +532,13 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
         "forced error (bad KeyPairName)",
         "ImportKeyPair",
     ];
-    let requests = |name: &str, round: usize, bg: bool| match name {
+    let requests = |s: &Server, name: &str, round: usize, bg: bool| match name {
         "DescribeKeyPairs (50 of 500)" => {
-            (describe_requests(&s, "bench-describe", scale.cheap), 200)
+            (describe_requests(s, "bench-describe", scale.cheap), 200)
         }
-        "forced error (bad KeyPairName)" => (error_requests(&s, "bench-error", scale.cheap), 400),
+        "forced error (bad KeyPairName)" => (error_requests(s, "bench-error", scale.cheap), 400),
         _ => (
-            import_requests(&s, &format!("bench-import-{round}-{bg}"), scale.cheap),
+            import_requests(s, &format!("bench-import-{round}-{bg}"), scale.cheap),
             200,
         ),
     };
@@ -542,6 +550,7 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
     let mut paged_runs = Vec::new();
     let mut working_runs = Vec::new();
     let mut idle: HashMap<&str, Vec<LoadResult>> = HashMap::new();
+    let mut lean_runs: HashMap<&str, Vec<LoadResult>> = HashMap::new();
     let mut busy: HashMap<&str, Vec<LoadResult>> = HashMap::new();
     let mut generated = 0;
     for round in 0..CHEAP_ROUNDS {
@@ -571,10 +580,15 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
         ];
         working_runs.push(working.load(Arc::new(reqs), 64, 200).await);
         for name in NAMES {
-            let (reqs, status) = requests(name, round, false);
+            let (reqs, status) = requests(&s, name, round, false);
             idle.entry(name)
                 .or_default()
                 .push(s.load(reqs, 64, status).await);
+            let (reqs, status) = requests(&lean, name, round, false);
+            lean_runs
+                .entry(name)
+                .or_default()
+                .push(lean.load(reqs, 64, status).await);
         }
         // The same with a steady stream of fresh CreateKeyPair calls in the background.
         let stop = Arc::new(AtomicBool::new(false));
@@ -587,7 +601,7 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let before = done.load(Ordering::Relaxed);
         for name in NAMES {
-            let (reqs, status) = requests(name, round, true);
+            let (reqs, status) = requests(&s, name, round, true);
             busy.entry(name)
                 .or_default()
                 .push(s.load(reqs, 64, status).await);
@@ -632,6 +646,21 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
             ),
         );
         idle_rates.insert(name, r.rate());
+    }
+    println!(
+        "  lean: the same mock with {} (no replay detection, a journal of one entry)",
+        LEAN.join(" ")
+    );
+    for name in NAMES {
+        let r = median(lean_runs.remove(name).unwrap_or_default());
+        r.print(
+            &format!("{name}, lean"),
+            &format!(
+                "   {:.2}x hello   {:.2}x the default",
+                r.rate() / hello_res.rate(),
+                r.rate() / idle_rates[name],
+            ),
+        );
     }
     for name in NAMES {
         let r = median(busy.remove(name).unwrap_or_default());
