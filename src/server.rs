@@ -119,9 +119,9 @@ impl Server {
                             .timer(TokioTimer::new())
                             .header_read_timeout(limits.header_timeout)
                             .max_buf_size(64 * 1024)
-                            // One copy into the head's buffer and one `send`, not a `writev` of
-                            // two pieces: cheaper for the small bodies most answers have (docs/
-                            // performance.md), no dearer for a 10 KB page.
+                            // One copy into the head's buffer and one `send`, not a `writev`
+                            // of two pieces: cheaper for the small bodies most answers have,
+                            // no dearer for a 10 KB page (docs/performance.md).
                             .writev(false)
                             .serve_connection(TokioIo::new(stream), svc);
                         if let Err(e) = watcher.watch(conn).await {
