@@ -50,6 +50,10 @@ struct Args {
     /// Run only these sections (repeatable; default all).
     #[arg(long, value_enum)]
     only: Vec<Section>,
+    /// In the cheap section, run only these loads (repeatable; default all three): one load
+    /// alone is what to profile the server under.
+    #[arg(long, value_enum)]
+    load: Vec<Load>,
     /// The ecs-mock binary (default: `ecs-mock` next to this binary, built first when run
     /// through cargo).
     #[arg(long)]
@@ -72,6 +76,16 @@ enum Section {
     Moto,
     /// Mixed actions for a fixed time; RSS at start and end (not part of the default run).
     Soak,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Load {
+    /// DescribeKeyPairs, pages of 50 out of 500.
+    Describe,
+    /// A forced validation error.
+    Error,
+    /// ImportKeyPair with unique names.
+    Import,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -183,7 +197,7 @@ async fn run(args: Args) {
         create_section(&server_bin, &scale, &scratch, openssl_ms).await;
     }
     if want(Section::Cheap) {
-        cheap_section(&server_bin, &scale).await;
+        cheap_section(&server_bin, &scale, &args.load).await;
     }
     if want(Section::Startup) {
         startup_section(&server_bin).await;
@@ -509,7 +523,7 @@ const LEAN: [&str; 4] = ["--request-window-secs", "0", "--journal-capacity", "1"
 /// noise from the machine moves neither side of a ratio.
 const CHEAP_ROUNDS: usize = 5;
 
-async fn cheap_section(server_bin: &Path, scale: &Scale) {
+async fn cheap_section(server_bin: &Path, scale: &Scale, loads: &[Load]) {
     // 3. Cheap actions at concurrency 64 against the hello-world reference, idle and while
     //    fresh keys are being generated; the conditions alternate within each round.
     println!("## Cheap actions at c=64 vs a hyper hello-world server (same machine, same client)");
@@ -527,11 +541,16 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
     // of that load's gap is the bytes on the wire rather than what the mock does.
     let page_len = body_len(s.addr, &describe_requests(&s, "bench-describe", 1)[0]).await;
     let paged = Server::start_hello(Duration::ZERO, Some(page_len)).await;
-    const NAMES: [&str; 3] = [
-        "DescribeKeyPairs (50 of 500)",
-        "forced error (bad KeyPairName)",
-        "ImportKeyPair",
+    const NAMES: [(Load, &str); 3] = [
+        (Load::Describe, "DescribeKeyPairs (50 of 500)"),
+        (Load::Error, "forced error (bad KeyPairName)"),
+        (Load::Import, "ImportKeyPair"),
     ];
+    let names: Vec<&str> = NAMES
+        .iter()
+        .filter(|(load, _)| loads.is_empty() || loads.contains(load))
+        .map(|&(_, name)| name)
+        .collect();
     let requests = |s: &Server, name: &str, round: usize, bg: bool| match name {
         "DescribeKeyPairs (50 of 500)" => {
             (describe_requests(s, "bench-describe", scale.cheap), 200)
@@ -579,7 +598,7 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
             scale.cheap
         ];
         working_runs.push(working.load(Arc::new(reqs), 64, 200).await);
-        for name in NAMES {
+        for &name in &names {
             let (reqs, status) = requests(&s, name, round, false);
             idle.entry(name)
                 .or_default()
@@ -600,7 +619,7 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
         };
         tokio::time::sleep(Duration::from_millis(300)).await;
         let before = done.load(Ordering::Relaxed);
-        for name in NAMES {
+        for &name in &names {
             let (reqs, status) = requests(&s, name, round, true);
             busy.entry(name)
                 .or_default()
@@ -636,7 +655,7 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
         "what that much work per request costs on this machine",
     );
     let mut idle_rates = HashMap::new();
-    for name in NAMES {
+    for &name in &names {
         let r = median(idle.remove(name).unwrap_or_default());
         r.print(
             name,
@@ -651,7 +670,7 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
         "  lean: the same mock with {} (no replay detection, a journal of one entry)",
         LEAN.join(" ")
     );
-    for name in NAMES {
+    for &name in &names {
         let r = median(lean_runs.remove(name).unwrap_or_default());
         r.print(
             &format!("{name}, lean"),
@@ -662,7 +681,7 @@ async fn cheap_section(server_bin: &Path, scale: &Scale) {
             ),
         );
     }
-    for name in NAMES {
+    for &name in &names {
         let r = median(busy.remove(name).unwrap_or_default());
         r.print(
             &format!("{name} + keygen"),
