@@ -149,11 +149,16 @@ pub fn v1_string_to_sign<'a>(
     method: &str,
     params: impl IntoIterator<Item = impl Pair<'a>>,
 ) -> String {
-    let mut pairs: Vec<(Cow<'_, str>, &str)> = params
-        .into_iter()
-        .filter(|p| p.name() != "Signature")
-        .map(|p| (encoded(p.name()), p.value()))
-        .collect();
+    let params = params.into_iter();
+    // Sized for every pair: the filter hides the count from `collect`, which grew the vector
+    // twice for a dozen parameters.
+    let (low, high) = params.size_hint();
+    let mut pairs: Vec<(Cow<'_, str>, &str)> = Vec::with_capacity(high.unwrap_or(low));
+    pairs.extend(
+        params
+            .filter(|p| p.name() != "Signature")
+            .map(|p| (encoded(p.name()), p.value())),
+    );
     // By encoded key, then encoded value (only repeated keys get that far).
     pairs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| encoded(a.1).cmp(&encoded(b.1))));
     let len: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 6).sum();

@@ -73,6 +73,9 @@ enum Part {
 /// The response body: a plain buffer, or a script of data, waits and a failure.
 #[derive(Debug)]
 pub struct MockBody {
+    /// A plain body's bytes, kept apart from `parts` so that the answer to nearly every
+    /// request needs no queue allocated for its one part.
+    data: Option<Bytes>,
     parts: VecDeque<Part>,
     sleep: Option<Pin<Box<Sleep>>>,
     /// Known length (plain bodies); scripted bodies set Content-Length themselves.
@@ -85,13 +88,15 @@ impl MockBody {
         let bytes = bytes.into();
         Self {
             exact: Some(bytes.len() as u64),
-            parts: VecDeque::from([Part::Data(bytes)]),
+            data: Some(bytes),
+            parts: VecDeque::new(),
             sleep: None,
         }
     }
 
     fn scripted(parts: Vec<Part>) -> Self {
         Self {
+            data: None,
             parts: parts.into(),
             sleep: None,
             exact: None,
@@ -108,6 +113,9 @@ impl Body for MockBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyAbort>>> {
         let this = self.get_mut();
+        if let Some(b) = this.data.take().filter(|b| !b.is_empty()) {
+            return Poll::Ready(Some(Ok(Frame::data(b))));
+        }
         loop {
             if let Some(sleep) = &mut this.sleep {
                 if sleep.as_mut().poll(cx).is_pending() {
@@ -130,7 +138,7 @@ impl Body for MockBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.parts.is_empty() && self.sleep.is_none()
+        self.data.is_none() && self.parts.is_empty() && self.sleep.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -207,7 +215,9 @@ pub fn respond(
     body_delay: Option<Duration>,
     noise: impl FnOnce() -> [u8; 32],
 ) -> Result<Response<MockBody>, Abort> {
-    let body = Bytes::from(rendered.body);
+    // A boxed slice becomes `Bytes` as it is; a `Vec` with spare capacity would take a
+    // second allocation to share it.
+    let body = Bytes::from(rendered.body.into_boxed_slice());
     let len = body.len() as u64;
     let ct = rendered.content_type;
     // Headers first, then the delay, when a delay goes between them.
