@@ -303,6 +303,33 @@ mod tests {
         }
     }
 
+    /// Every frame of `body`, polled to its end (plain bodies never wait).
+    fn frames(mut body: MockBody) -> Vec<Bytes> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut out = Vec::new();
+        loop {
+            match Pin::new(&mut body).poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(f))) => out.push(f.into_data().expect("a data frame")),
+                Poll::Ready(None) => break,
+                other => panic!("a plain body gave {other:?}"),
+            }
+        }
+        assert!(body.is_end_stream());
+        out
+    }
+
+    #[test]
+    fn a_plain_body_is_one_frame_of_known_length() {
+        let body = MockBody::full(&b"{\"RequestId\":\"x\"}"[..]);
+        assert_eq!(body.size_hint().exact(), Some(17));
+        assert!(!body.is_end_stream());
+        assert_eq!(frames(body), [Bytes::from_static(b"{\"RequestId\":\"x\"}")]);
+        // The empty body of the `empty` fault: no data frame at all.
+        let empty = MockBody::full(Bytes::new());
+        assert_eq!(empty.size_hint().exact(), Some(0));
+        assert!(frames(empty).is_empty());
+    }
+
     #[test]
     fn only_body_shaping_faults_need_the_real_response() {
         assert!(shapes_body(&Fault::Drip {
