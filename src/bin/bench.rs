@@ -88,6 +88,17 @@ enum Load {
     Import,
 }
 
+impl Load {
+    /// The load's name in the report.
+    fn label(self) -> &'static str {
+        match self {
+            Load::Describe => "DescribeKeyPairs (50 of 500)",
+            Load::Error => "forced error (bad KeyPairName)",
+            Load::Import => "ImportKeyPair",
+        }
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 enum Mode {
     /// Serve `Hello, World!` on 127.0.0.1:0 (the reference server; prints its address).
@@ -541,22 +552,15 @@ async fn cheap_section(server_bin: &Path, scale: &Scale, loads: &[Load]) {
     // of that load's gap is the bytes on the wire rather than what the mock does.
     let page_len = body_len(s.addr, &describe_requests(&s, "bench-describe", 1)[0]).await;
     let paged = Server::start_hello(Duration::ZERO, Some(page_len)).await;
-    const NAMES: [(Load, &str); 3] = [
-        (Load::Describe, "DescribeKeyPairs (50 of 500)"),
-        (Load::Error, "forced error (bad KeyPairName)"),
-        (Load::Import, "ImportKeyPair"),
-    ];
-    let names: Vec<&str> = NAMES
-        .iter()
-        .filter(|(load, _)| loads.is_empty() || loads.contains(load))
-        .map(|&(_, name)| name)
+    let chosen: Vec<Load> = [Load::Describe, Load::Error, Load::Import]
+        .into_iter()
+        .filter(|load| loads.is_empty() || loads.contains(load))
         .collect();
-    let requests = |s: &Server, name: &str, round: usize, bg: bool| match name {
-        "DescribeKeyPairs (50 of 500)" => {
-            (describe_requests(s, "bench-describe", scale.cheap), 200)
-        }
-        "forced error (bad KeyPairName)" => (error_requests(s, "bench-error", scale.cheap), 400),
-        _ => (
+    let names: Vec<&str> = chosen.iter().map(|load| load.label()).collect();
+    let requests = |s: &Server, load: Load, round: usize, bg: bool| match load {
+        Load::Describe => (describe_requests(s, "bench-describe", scale.cheap), 200),
+        Load::Error => (error_requests(s, "bench-error", scale.cheap), 400),
+        Load::Import => (
             import_requests(s, &format!("bench-import-{round}-{bg}"), scale.cheap),
             200,
         ),
@@ -598,12 +602,13 @@ async fn cheap_section(server_bin: &Path, scale: &Scale, loads: &[Load]) {
             scale.cheap
         ];
         working_runs.push(working.load(Arc::new(reqs), 64, 200).await);
-        for &name in &names {
-            let (reqs, status) = requests(&s, name, round, false);
+        for &load in &chosen {
+            let name = load.label();
+            let (reqs, status) = requests(&s, load, round, false);
             idle.entry(name)
                 .or_default()
                 .push(s.load(reqs, 64, status).await);
-            let (reqs, status) = requests(&lean, name, round, false);
+            let (reqs, status) = requests(&lean, load, round, false);
             lean_runs
                 .entry(name)
                 .or_default()
@@ -619,8 +624,9 @@ async fn cheap_section(server_bin: &Path, scale: &Scale, loads: &[Load]) {
         };
         tokio::time::sleep(Duration::from_millis(300)).await;
         let before = done.load(Ordering::Relaxed);
-        for &name in &names {
-            let (reqs, status) = requests(&s, name, round, true);
+        for &load in &chosen {
+            let name = load.label();
+            let (reqs, status) = requests(&s, load, round, true);
             busy.entry(name)
                 .or_default()
                 .push(s.load(reqs, 64, status).await);
