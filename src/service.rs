@@ -163,7 +163,7 @@ pub fn handle(
                 }
                 answer
             }
-            Err(rendered) => Ok(to_hyper(rendered)),
+            Err(rendered) => Ok(transport::unfaulted(rendered)),
         }
     }
 }
@@ -416,6 +416,7 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
                 status: 200,
                 content_type: format.content_type(),
                 body: Vec::new(),
+                tail: Bytes::new(),
             },
             None,
         ),
@@ -510,8 +511,4 @@ async fn run_action(
     };
     let rendered = action.execute(&req.params, &ctx).await?;
     Ok((action, rendered))
-}
-
-fn to_hyper(r: Rendered) -> Response<MockBody> {
-    transport::plain(r.status, r.content_type, r.body)
 }

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
+use bytes::Bytes;
 use indexmap::IndexMap;
 
 use crate::error::{ApiError, Kind};
@@ -273,7 +274,7 @@ struct Inner {
 /// a DescribeKeyPairs request. Bounded by entries and bytes; emptied when either is reached.
 #[derive(Debug, Default)]
 struct Pages {
-    rendered: HashMap<(u64, PageKey), Arc<[u8]>>,
+    rendered: HashMap<(u64, PageKey), Bytes>,
     bytes: usize,
 }
 
@@ -295,7 +296,7 @@ pub struct PageKey {
 pub enum Page {
     Rendered {
         total: usize,
-        items: Arc<[u8]>,
+        items: Bytes,
     },
     Listed {
         total: usize,
@@ -492,7 +493,7 @@ impl Store {
         if let Some(items) = pages.rendered.get(&(region.version, key)) {
             return Page::Rendered {
                 total,
-                items: Arc::clone(items),
+                items: items.clone(),
             };
         }
         Page::Listed {
@@ -510,7 +511,7 @@ impl Store {
 
     /// Keeps a page rendered from [`Page::Listed`] for the next identical request. A region
     /// changed in between has a new version, so the page is simply never used.
-    pub fn keep_page(&self, version: u64, key: PageKey, items: Arc<[u8]>) {
+    pub fn keep_page(&self, version: u64, key: PageKey, items: Bytes) {
         let mut inner = self.lock();
         let pages = &mut inner.pages;
         if pages.rendered.len() >= MAX_PAGES || pages.bytes + items.len() > MAX_PAGE_BYTES {
@@ -709,7 +710,7 @@ mod tests {
             panic!("nothing kept yet");
         };
         assert_eq!(key_pairs.len(), 1);
-        store.keep_page(version, key(0), Arc::from(&b"items"[..]));
+        store.keep_page(version, key(0), Bytes::from_static(b"items"));
         let Page::Rendered { total: 1, items } = store.page("t", "cn-hangzhou", key(0)) else {
             panic!("kept");
         };
@@ -727,15 +728,15 @@ mod tests {
             }
         ));
         for skip in 1..=MAX_PAGES {
-            store.keep_page(version, key(skip), Arc::from(&b"x"[..]));
+            store.keep_page(version, key(skip), Bytes::from_static(b"x"));
             assert!(store.lock().pages.rendered.len() <= MAX_PAGES);
         }
         // The 65th page emptied the store of pages before it was kept.
         assert_eq!(store.lock().pages.rendered.len(), 1);
-        store.keep_page(version, key(0), Arc::from(vec![0; MAX_PAGE_BYTES + 1]));
+        store.keep_page(version, key(0), Bytes::from(vec![0; MAX_PAGE_BYTES + 1]));
         assert!(store.lock().pages.bytes <= MAX_PAGE_BYTES);
         // A change renews the version: what was kept is no longer found.
-        store.keep_page(version, key(0), Arc::from(&b"items"[..]));
+        store.keep_page(version, key(0), Bytes::from_static(b"items"));
         store.with_account("t", |a| {
             a.region("cn-hangzhou").key_pairs_mut();
         });

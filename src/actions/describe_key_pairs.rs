@@ -27,6 +27,7 @@
 //! non-integer paging values are `InvalidParameter` naming the parameter rather than clamped
 //! (§7.10; the usual ECS behaviour), so a client bug shows up instead of a silently short page.
 
+use bytes::Bytes;
 use std::borrow::Borrow;
 use std::sync::Arc;
 
@@ -364,21 +365,24 @@ impl DescribeKeyPairs {
                 version,
                 key_pairs,
             } => {
-                let mut items = Vec::with_capacity(key_pairs.len() * 256);
+                let mut items = Vec::with_capacity(key_pairs.len() * 256 + JSON_CLOSE.len());
                 json_items(&mut items, key_pairs.iter().map(|kp| self.item(kp)));
-                let items: Arc<[u8]> = items.into();
+                items.extend_from_slice(JSON_CLOSE);
+                let items = Bytes::from(items.into_boxed_slice());
                 if let Some(version) = version {
-                    ctx.store.keep_page(version, key, Arc::clone(&items));
+                    ctx.store.keep_page(version, key, items.clone());
                 }
                 (total, items)
             }
         };
-        let response = self.response(ctx, total);
-        let mut out = Vec::with_capacity(256 + items.len());
-        response.json_open(&mut out);
-        out.extend_from_slice(&items);
-        out.extend_from_slice(JSON_CLOSE);
-        response::json(out)
+        // About 130 bytes: at least half of the capacity, so that the shrink to a boxed slice
+        // happens in place.
+        let mut head = Vec::with_capacity(192);
+        self.response(ctx, total).json_open(&mut head);
+        let mut rendered = response::json(head);
+        // The page itself goes out as kept, after the head.
+        rendered.tail = items;
+        rendered
     }
 
     fn response<'a>(&self, ctx: &Ctx<'a>, total: usize) -> Response<'a> {

@@ -7,6 +7,7 @@
 //! `<KeyPairs><KeyPair>…</KeyPair></KeyPairs>`. (JSON is what the Tea SDKs and load tests use,
 //! so it skips the intermediate tree; XML keeps one mapping rule for every action.)
 
+use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -29,6 +30,16 @@ pub struct Rendered {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// Sent after `body`: bytes shared with a cache (a kept DescribeKeyPairs page), so that
+    /// they are not copied into every response. Usually empty.
+    pub tail: Bytes,
+}
+
+impl Rendered {
+    /// The whole body in one buffer.
+    pub fn full_body(&self) -> Vec<u8> {
+        [&self.body[..], &self.tail[..]].concat()
+    }
 }
 
 impl Format {
@@ -62,6 +73,7 @@ pub fn success<T: Serialize + ?Sized>(action: &str, format: Format, body: &T) ->
         status: 200,
         content_type: format.content_type(),
         body: bytes,
+        tail: Bytes::new(),
     }
 }
 
@@ -71,6 +83,7 @@ pub fn json(body: Vec<u8>) -> Rendered {
         status: 200,
         content_type: JSON_CONTENT_TYPE,
         body,
+        tail: Bytes::new(),
     }
 }
 
@@ -160,6 +173,7 @@ pub fn error(err: &ApiError, request_id: &str, host_id: &str, format: Format) ->
         status: err.status(),
         content_type: format.content_type(),
         body: bytes,
+        tail: Bytes::new(),
     }
 }
 

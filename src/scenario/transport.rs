@@ -76,6 +76,8 @@ pub struct MockBody {
     /// A plain body's bytes, kept apart from `parts` so that the answer to nearly every
     /// request needs no queue allocated for its one part.
     data: Option<Bytes>,
+    /// Sent after `data`: a plain body's part shared with a cache ([`Rendered::tail`]).
+    tail: Option<Bytes>,
     parts: VecDeque<Part>,
     sleep: Option<Pin<Box<Sleep>>>,
     /// Known length (plain bodies); scripted bodies set Content-Length themselves.
@@ -85,10 +87,16 @@ pub struct MockBody {
 impl MockBody {
     /// A complete body; hyper sets Content-Length.
     pub fn full(bytes: impl Into<Bytes>) -> Self {
-        let bytes = bytes.into();
+        Self::chain(bytes.into(), Bytes::new())
+    }
+
+    /// `head` then `tail`, each its own frame: hyper copies both into its write buffer,
+    /// so `tail` is sent without first being copied after `head`.
+    fn chain(head: Bytes, tail: Bytes) -> Self {
         Self {
-            exact: Some(bytes.len() as u64),
-            data: Some(bytes),
+            exact: Some((head.len() + tail.len()) as u64),
+            data: Some(head),
+            tail: Some(tail).filter(|t| !t.is_empty()),
             parts: VecDeque::new(),
             sleep: None,
         }
@@ -97,6 +105,7 @@ impl MockBody {
     fn scripted(parts: Vec<Part>) -> Self {
         Self {
             data: None,
+            tail: None,
             parts: parts.into(),
             sleep: None,
             exact: None,
@@ -114,6 +123,9 @@ impl Body for MockBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyAbort>>> {
         let this = self.get_mut();
         if let Some(b) = this.data.take().filter(|b| !b.is_empty()) {
+            return Poll::Ready(Some(Ok(Frame::data(b))));
+        }
+        if let Some(b) = this.tail.take().filter(|b| !b.is_empty()) {
             return Poll::Ready(Some(Ok(Frame::data(b))));
         }
         loop {
@@ -138,7 +150,7 @@ impl Body for MockBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.data.is_none() && self.parts.is_empty() && self.sleep.is_none()
+        self.data.is_none() && self.tail.is_none() && self.parts.is_empty() && self.sleep.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -155,7 +167,11 @@ pub fn plain(
     content_type: &'static str,
     body: impl Into<Bytes>,
 ) -> Response<MockBody> {
-    let mut resp = Response::new(MockBody::full(body));
+    with_body(status, content_type, MockBody::full(body))
+}
+
+fn with_body(status: u16, content_type: &'static str, body: MockBody) -> Response<MockBody> {
+    let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -215,9 +231,15 @@ pub fn respond(
     body_delay: Option<Duration>,
     noise: impl FnOnce() -> [u8; 32],
 ) -> Result<Response<MockBody>, Abort> {
-    // A boxed slice becomes `Bytes` as it is; a `Vec` with spare capacity would take a
-    // second allocation to share it.
-    let body = Bytes::from(rendered.body.into_boxed_slice());
+    if fault.is_none() && body_delay.is_none() {
+        return Ok(unfaulted(rendered));
+    }
+    // Faults and delays cut or replace the body as a whole.
+    let body = if rendered.tail.is_empty() {
+        Bytes::from(rendered.body.into_boxed_slice())
+    } else {
+        Bytes::from(rendered.full_body())
+    };
     let len = body.len() as u64;
     let ct = rendered.content_type;
     // Headers first, then the delay, when a delay goes between them.
@@ -283,6 +305,15 @@ pub fn respond(
     })
 }
 
+/// `rendered` as it is.
+pub fn unfaulted(rendered: Rendered) -> Response<MockBody> {
+    // A boxed slice becomes `Bytes` as it is; a `Vec` with spare capacity would take a
+    // second allocation to share it.
+    let head = Bytes::from(rendered.body.into_boxed_slice());
+    let body = MockBody::chain(head, rendered.tail);
+    with_body(rendered.status, rendered.content_type, body)
+}
+
 fn html(mut resp: Response<MockBody>) -> Response<MockBody> {
     resp.headers_mut()
         .insert(SERVER, HeaderValue::from_static("Tengine"));
@@ -328,6 +359,41 @@ mod tests {
         let empty = MockBody::full(Bytes::new());
         assert_eq!(empty.size_hint().exact(), Some(0));
         assert!(frames(empty).is_empty());
+    }
+
+    fn rendered_with_tail() -> Rendered {
+        let mut r = crate::protocol::response::json(b"{\"RequestId\":\"x\",\"Items\":[".to_vec());
+        r.tail = Bytes::from_static(b"1,2,3]}");
+        r
+    }
+
+    #[test]
+    fn a_shared_tail_is_its_own_frame_after_the_head() {
+        let resp = unfaulted(rendered_with_tail());
+        assert_eq!(resp.status(), 200);
+        let body = resp.into_body();
+        assert_eq!(body.size_hint().exact(), Some(33));
+        let frames = frames(body);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames.concat(), b"{\"RequestId\":\"x\",\"Items\":[1,2,3]}");
+    }
+
+    #[test]
+    fn faults_shape_the_body_with_its_tail() {
+        // The declared length is half of the whole body, tail included, and the whole body
+        // is what the fault starts from.
+        let resp = respond(
+            rendered_with_tail(),
+            Some(Fault::ContentLengthShort),
+            None,
+            || [0; 32],
+        )
+        .expect("a response");
+        assert_eq!(resp.headers()[CONTENT_LENGTH], "16");
+        assert_eq!(
+            frames(resp.into_body()).concat(),
+            b"{\"RequestId\":\"x\",\"Items\":[1,2,3]}"
+        );
     }
 
     #[test]
