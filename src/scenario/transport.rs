@@ -73,11 +73,10 @@ enum Part {
 /// The response body: a plain buffer, or a script of data, waits and a failure.
 #[derive(Debug)]
 pub struct MockBody {
-    /// A plain body's bytes, kept apart from `parts` so that the answer to nearly every
-    /// request needs no queue allocated for its one part.
-    data: Option<Bytes>,
-    /// Sent after `data`: a plain body's part shared with a cache ([`Rendered::tail`]).
-    tail: Option<Bytes>,
+    /// A plain body, kept apart from `parts` so that the answer to nearly every request
+    /// needs no queue allocated: its own bytes, then any part shared with a cache
+    /// ([`Rendered::tail`]).
+    plain: [Option<Bytes>; 2],
     parts: VecDeque<Part>,
     sleep: Option<Pin<Box<Sleep>>>,
     /// Known length (plain bodies); scripted bodies set Content-Length themselves.
@@ -95,8 +94,7 @@ impl MockBody {
     fn chain(head: Bytes, tail: Bytes) -> Self {
         Self {
             exact: Some((head.len() + tail.len()) as u64),
-            data: Some(head),
-            tail: Some(tail).filter(|t| !t.is_empty()),
+            plain: [Some(head), Some(tail).filter(|t| !t.is_empty())],
             parts: VecDeque::new(),
             sleep: None,
         }
@@ -104,8 +102,7 @@ impl MockBody {
 
     fn scripted(parts: Vec<Part>) -> Self {
         Self {
-            data: None,
-            tail: None,
+            plain: [None, None],
             parts: parts.into(),
             sleep: None,
             exact: None,
@@ -122,10 +119,11 @@ impl Body for MockBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyAbort>>> {
         let this = self.get_mut();
-        if let Some(b) = this.data.take().filter(|b| !b.is_empty()) {
-            return Poll::Ready(Some(Ok(Frame::data(b))));
-        }
-        if let Some(b) = this.tail.take().filter(|b| !b.is_empty()) {
+        if let Some(b) = this
+            .plain
+            .iter_mut()
+            .find_map(|b| b.take().filter(|b| !b.is_empty()))
+        {
             return Poll::Ready(Some(Ok(Frame::data(b))));
         }
         loop {
@@ -150,7 +148,7 @@ impl Body for MockBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.data.is_none() && self.tail.is_none() && self.parts.is_empty() && self.sleep.is_none()
+        self.plain.iter().all(Option::is_none) && self.parts.is_empty() && self.sleep.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
