@@ -463,7 +463,7 @@ fn build_prime_pool(seed: u64, cache: Option<&KeyCache>) -> PrimePool {
                         }
                         let id = keygen::pool_cache_id(seed, index);
                         let key = match cache.and_then(|c| c.load_key(&id)) {
-                            Some((key, _)) => key,
+                            Some(key) => key,
                             None => {
                                 let key = keygen::pool_key(seed, index);
                                 if let Some(c) = cache {
