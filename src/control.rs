@@ -261,11 +261,13 @@ fn route(
 }
 
 /// Decodes the query, refusing parameters the endpoint does not know (a typo in a filter
-/// must not silently return everything).
+/// must not silently return everything), empty values and repeats: a harness that sends
+/// `access_key_id=` from an unset variable, or two tenants, would otherwise get an answer about
+/// something it did not mean (`POST /__mock/reset?access_key_id=` reset nobody and said so).
 fn query_params(query: Option<&str>, known: &[&str]) -> Result<Params, (StatusCode, String)> {
     let q = params::decode(query.unwrap_or("").as_bytes(), 100)
         .map_err(|e| bad(format!("the query string does not decode: {e}")))?;
-    for (k, _) in q.pairs() {
+    for (i, (k, v)) in q.pairs().enumerate() {
         if !known.contains(&k) {
             return Err(bad(if known.is_empty() {
                 format!("unknown query parameter {k:?}; this endpoint takes none")
@@ -275,6 +277,16 @@ fn query_params(query: Option<&str>, known: &[&str]) -> Result<Params, (StatusCo
                     known.join(", ")
                 )
             }));
+        }
+        if v.is_empty() {
+            return Err(bad(format!(
+                "query parameter {k:?} is empty; leave it out or give a value"
+            )));
+        }
+        if q.pairs().take(i).any(|(earlier, _)| earlier == k) {
+            return Err(bad(format!(
+                "query parameter {k:?} is given more than once"
+            )));
         }
     }
     Ok(q)

@@ -300,6 +300,25 @@ async fn bad_control_requests_get_clear_errors() {
             400,
             "format \"csv\" is not known; use \"entries\" (default) or \"scenario\"",
         ),
+        // An unset variable in a harness must not reset or filter for a tenant nobody has.
+        (
+            "POST",
+            "/__mock/reset?access_key_id=",
+            400,
+            "query parameter \"access_key_id\" is empty; leave it out or give a value",
+        ),
+        (
+            "GET",
+            "/__mock/journal?action=",
+            400,
+            "query parameter \"action\" is empty; leave it out or give a value",
+        ),
+        (
+            "GET",
+            "/__mock/journal/retries?access_key_id=a&action=CreateKeyPair&access_key_id=b",
+            400,
+            "query parameter \"access_key_id\" is given more than once",
+        ),
     ];
     for (method, path, status, error) in cases {
         let (got, body) = control(&server, method, path, None).await;
