@@ -367,7 +367,11 @@ impl Config {
             request_window: (cli.request_window_secs > 0)
                 .then(|| Duration::from_secs(cli.request_window_secs)),
             initial_state: match &cli.state_file {
-                Some(path) => crate::persist::load(path)?,
+                Some(path) => {
+                    let state = crate::persist::load(path)?;
+                    crate::persist::check_writable(path)?;
+                    state
+                }
                 None => None,
             },
             state_file: cli.state_file.clone(),

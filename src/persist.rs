@@ -33,11 +33,26 @@ pub fn load(path: &Path) -> anyhow::Result<Option<StateDoc>> {
     Ok(Some(doc))
 }
 
-/// Writes `doc` to `path` atomically.
+/// Checks at start that [`save`] will be able to write next to `path`, by creating and
+/// removing its temporary file: a missing or read-only directory found only at shutdown
+/// would lose a whole session's state.
 ///
 /// # Errors
-/// Any I/O error; the previous file is then left untouched.
-pub fn save(path: &Path, doc: &StateDoc) -> std::io::Result<()> {
+/// The directory does not exist or cannot be written.
+pub fn check_writable(path: &Path) -> anyhow::Result<()> {
+    let (_, tmp) = sibling_tmp(path);
+    std::fs::File::create(&tmp)
+        .and_then(|_| std::fs::remove_file(&tmp))
+        .with_context(|| {
+            format!(
+                "state file {}: cannot write in its directory, so the state could not be saved",
+                path.display()
+            )
+        })
+}
+
+/// The directory of `path` and the temporary file [`save`] writes there before renaming it.
+fn sibling_tmp(path: &Path) -> (&Path, std::path::PathBuf) {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -47,6 +62,15 @@ pub fn save(path: &Path, doc: &StateDoc) -> std::io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    (dir, tmp)
+}
+
+/// Writes `doc` to `path` atomically.
+///
+/// # Errors
+/// Any I/O error; the previous file is then left untouched.
+pub fn save(path: &Path, doc: &StateDoc) -> std::io::Result<()> {
+    let (dir, tmp) = sibling_tmp(path);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         serde_json::to_writer_pretty(&mut f, doc)?;
@@ -82,6 +106,23 @@ mod tests {
         std::fs::write(&path, b"{not json").unwrap();
         let err = format!("{:#}", load(&path).unwrap_err());
         assert!(err.contains("corrupt"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_state_file_that_could_not_be_saved_is_found_at_start() {
+        let dir = std::env::temp_dir().join(format!("ecs-mock-writable-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        check_writable(&dir.join("state.json")).unwrap();
+        // The probe leaves nothing behind, and no state file is created by it.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+
+        let missing = dir.join("no-such-dir").join("state.json");
+        let err = format!("{:#}", check_writable(&missing).unwrap_err());
+        assert!(
+            err.contains("cannot write in its directory") && err.contains("No such file"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

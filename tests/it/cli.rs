@@ -121,6 +121,38 @@ fn a_malformed_credential_is_a_usage_error() {
 }
 
 #[test]
+fn a_state_file_in_a_missing_directory_is_refused_at_start_not_at_shutdown() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
+        .args(["--listen", "127.0.0.1:0", "--no-key-cache", "--state-file"])
+        .arg(
+            std::env::temp_dir()
+                .join("ecs-mock-no-such-dir")
+                .join("state.json"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that starts anyway would run until killed: give it a deadline, not a hang.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(64), "{stderr}");
+    assert!(stderr.contains("cannot write in its directory"), "{stderr}");
+}
+
+#[test]
 fn zero_workers_or_more_than_the_cap_is_a_usage_error() {
     for n in ["0", "257"] {
         let out = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
