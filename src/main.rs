@@ -13,11 +13,18 @@ fn main() -> ExitCode {
     // heaps here are small enough that 4 KiB pages cost nothing measurable.
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
+    let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("ecs-mock: --log {:?} is not a log filter: {e}", cli.log);
+            return ExitCode::from(64); // EX_USAGE
+        }
+    };
+    // Colour codes only on a terminal: redirected to a CI log or a file they are noise.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()),
-        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(filter)
         .init();
     let config = match Config::from_cli(&cli) {
         Ok(c) => c,

@@ -227,4 +227,22 @@ async fn debug_logs_never_contain_secrets_or_private_keys() {
     for secret in ["s3cr3t-value", "wrong-one", "PRIVATE KEY", key_line] {
         assert!(!logs.contains(secret), "logs contain {secret:?}");
     }
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal: {logs:.200}"
+    );
+}
+
+#[test]
+fn a_log_filter_that_does_not_parse_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
+        .args(["--listen", "127.0.0.1:0", "--log", "ecs_mock=loud"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.starts_with("ecs-mock: --log \"ecs_mock=loud\" is not a log filter"),
+        "{stderr}"
+    );
 }
