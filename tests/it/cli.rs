@@ -110,30 +110,17 @@ fn help_documents_every_flag() {
     }
 }
 
-#[test]
-fn a_malformed_credential_is_a_usage_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
-        .args(["--listen", "127.0.0.1:0", "--credential", "no-colon"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("AK_ID:SECRET"));
-}
-
-#[test]
-fn a_state_file_in_a_missing_directory_is_refused_at_start_not_at_shutdown() {
+/// Runs the binary with `args` (after `--listen 127.0.0.1:0 --no-key-cache`), expects it to
+/// refuse to start with exit 64, and returns its stderr. A binary that starts anyway would
+/// run until killed, so it gets a deadline: the test fails instead of hanging.
+fn usage_error<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
-        .args(["--listen", "127.0.0.1:0", "--no-key-cache", "--state-file"])
-        .arg(
-            std::env::temp_dir()
-                .join("ecs-mock-no-such-dir")
-                .join("state.json"),
-        )
+        .args(["--listen", "127.0.0.1:0", "--no-key-cache"])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // A server that starts anyway would run until killed: give it a deadline, not a hang.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -148,24 +135,47 @@ fn a_state_file_in_a_missing_directory_is_refused_at_start_not_at_shutdown() {
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.and_then(|s| s.code()), Some(64), "{stderr}");
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(64),
+        "{args:?}: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn a_malformed_credential_is_a_usage_error() {
+    let stderr = usage_error(&["--credential", "no-colon"]);
+    assert!(stderr.contains("AK_ID:SECRET"), "{stderr}");
+}
+
+#[test]
+fn a_state_file_in_a_missing_directory_is_refused_at_start_not_at_shutdown() {
+    let path = std::env::temp_dir()
+        .join("ecs-mock-no-such-dir")
+        .join("state.json");
+    let stderr = usage_error(&[std::ffi::OsStr::new("--state-file"), path.as_os_str()]);
     assert!(stderr.contains("cannot write in its directory"), "{stderr}");
 }
 
 #[test]
 fn zero_workers_or_more_than_the_cap_is_a_usage_error() {
     for n in ["0", "257"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
-            .args(["--listen", "127.0.0.1:0", "--workers", n])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(64), "--workers {n}");
+        let stderr = usage_error(&["--workers", n]);
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains("--workers must be between 1 and 256"),
-            "--workers {n}: {}",
-            String::from_utf8_lossy(&out.stderr)
+            stderr.contains("--workers must be between 1 and 256"),
+            "--workers {n}: {stderr}"
         );
     }
+}
+
+#[test]
+fn a_log_filter_that_does_not_parse_is_a_usage_error() {
+    let stderr = usage_error(&["--log", "ecs_mock=loud"]);
+    assert!(
+        stderr.starts_with("ecs-mock: --log \"ecs_mock=loud\" is not a log filter"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -230,19 +240,5 @@ async fn debug_logs_never_contain_secrets_or_private_keys() {
     assert!(
         !logs.contains('\u{1b}'),
         "no colour codes when stderr is not a terminal: {logs:.200}"
-    );
-}
-
-#[test]
-fn a_log_filter_that_does_not_parse_is_a_usage_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
-        .args(["--listen", "127.0.0.1:0", "--log", "ecs_mock=loud"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(64), "{stderr}");
-    assert!(
-        stderr.starts_with("ecs-mock: --log \"ecs_mock=loud\" is not a log filter"),
-        "{stderr}"
     );
 }
