@@ -82,7 +82,7 @@ fn route(
                         "status": "ok",
                         "seed": app.config.seed,
                         "scenarios": app.scenarios.list().len(),
-                        "journal_entries": app.journal.entries(&Filter::default()).len(),
+                        "journal_entries": app.journal.len(),
                     }),
                 ))
             }

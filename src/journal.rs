@@ -359,6 +359,17 @@ impl Journal {
             .collect()
     }
 
+    /// How many entries are kept: what `GET /__mock/health` reports. Counting through
+    /// [`Journal::entries`] built every entry under the lock that each request's record waits
+    /// for, so a harness polling health during a load test stalled the requests.
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Forgets one tenant's entries and call counts, or everything.
     pub fn reset(&self, tenant: Option<&str>) {
         let mut inner = self.lock();
@@ -618,8 +629,12 @@ mod tests {
             action: Some("CreateKeyPair".into()),
         };
         assert_eq!(j.entries(&f).len(), 1);
+        assert_eq!(j.len(), 3);
         j.reset(Some("t"));
         assert_eq!(j.entries(&Filter::default()).len(), 1);
+        assert_eq!(j.len(), 1);
+        j.reset(None);
+        assert!(j.is_empty());
     }
 
     #[test]
