@@ -81,7 +81,7 @@ fn route(
                     json!({
                         "status": "ok",
                         "seed": app.config.seed,
-                        "scenarios": app.scenarios.list().len(),
+                        "scenarios": app.scenarios.len(),
                         "journal_entries": app.journal.len(),
                     }),
                 ))

@@ -473,6 +473,16 @@ impl Engine {
     }
 
     /// The loaded scenarios in priority order.
+    /// How many scenarios are loaded, for `GET /__mock/health`: without copying them as
+    /// [`Engine::list`] does, under the lock every request's decision takes.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn list(&self) -> Vec<Listed> {
         self.lock()
             .iter()
@@ -945,8 +955,11 @@ mod tests {
         );
         let names: Vec<String> = e.list().into_iter().map(|l| l.file.name).collect();
         assert_eq!(names, ["a", "b"]);
+        assert_eq!(e.len(), 2);
         assert!(e.remove("a"));
+        assert_eq!(e.len(), 1);
         assert_eq!(e.clear(), 1);
+        assert!(e.is_empty());
     }
 
     #[test]
