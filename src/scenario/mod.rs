@@ -472,7 +472,6 @@ impl Engine {
         state.len() != before
     }
 
-    /// The loaded scenarios in priority order.
     /// How many scenarios are loaded, for `GET /__mock/health`: without copying them as
     /// [`Engine::list`] does, under the lock every request's decision takes.
     pub fn len(&self) -> usize {
@@ -483,6 +482,7 @@ impl Engine {
         self.len() == 0
     }
 
+    /// The loaded scenarios in priority order.
     pub fn list(&self) -> Vec<Listed> {
         self.lock()
             .iter()
