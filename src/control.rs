@@ -292,38 +292,11 @@ fn query_params(query: Option<&str>, known: &[&str]) -> Result<Params, (StatusCo
     Ok(q)
 }
 
-/// Decodes a scenario name from its path segment: `%XX` escapes only, strictly. In a path `+`
-/// and `&` stand for themselves (RFC 3986); decoding the segment as a query turned `a+b` into
-/// `a b` and cut `a&b` at the `&`, so those scenarios could not be removed by name.
+/// A scenario name from its path segment: in a path `+` and `&` stand for themselves;
+/// decoding it as a query turned `a+b` into `a b` and cut `a&b` at the `&`.
 fn percent_decoded(segment: &str) -> Result<String, (StatusCode, String)> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-                .ok_or_else(|| {
-                    bad(format!(
-                        "the scenario name does not decode: {}",
-                        params::DecodeError::BadPercent(i)
-                    ))
-                })?;
-            let hex = std::str::from_utf8(hex).expect("hex digits are ASCII");
-            out.push(u8::from_str_radix(hex, 16).expect("two hex digits"));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| {
-        bad(format!(
-            "the scenario name does not decode: {}",
-            params::DecodeError::NotUtf8
-        ))
-    })
+    params::decode_path_segment(segment.as_bytes())
+        .map_err(|e| bad(format!("the scenario name does not decode: {e}")))
 }
 
 fn reply(status: StatusCode, body: &Value) -> Response<MockBody> {

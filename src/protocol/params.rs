@@ -272,16 +272,39 @@ fn decode_component(
             None | Some(b'&' | b'=') => return Ok(i),
             Some(b'+') => out.push(b' '),
             Some(_) => {
-                let bad = DecodeError::BadPercent(i);
-                let hex = input.get(i + 1..i + 3).ok_or(bad.clone())?;
-                let hi = hex_val(hex[0]).ok_or(bad.clone())?;
-                let lo = hex_val(hex[1]).ok_or(bad)?;
-                out.push(hi << 4 | lo);
+                out.push(escaped_byte(input, i)?);
                 i += 2;
             }
         }
         i += 1;
     }
+}
+
+/// Decodes a URL path segment (a control API name): `%XX` escapes, as strictly as
+/// [`decode`], but `+`, `&` and `=` stand for themselves, as RFC 3986 has them in a path.
+pub fn decode_path_segment(input: &[u8]) -> Result<String, DecodeError> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%' {
+            out.push(escaped_byte(input, i)?);
+            i += 3;
+        } else {
+            out.push(input[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| DecodeError::NotUtf8)
+}
+
+/// The byte of the `%XX` escape at `input[at]`.
+#[inline]
+fn escaped_byte(input: &[u8], at: usize) -> Result<u8, DecodeError> {
+    let bad = || DecodeError::BadPercent(at);
+    let hex = input.get(at + 1..at + 3).ok_or_else(bad)?;
+    let hi = hex_val(hex[0]).ok_or_else(bad)?;
+    let lo = hex_val(hex[1]).ok_or_else(bad)?;
+    Ok(hi << 4 | lo)
 }
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -321,6 +344,19 @@ pub fn parse_bool(value: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_segments_decode_escapes_only() {
+        assert_eq!(decode_path_segment(b"a+b&c=d").unwrap(), "a+b&c=d");
+        assert_eq!(
+            decode_path_segment(b"x%20y%2b%C3%BC").unwrap(),
+            "x y+\u{fc}"
+        );
+        for (bad, at) in [(&b"%"[..], 0), (b"ab%2", 2), (b"a%zz", 1), (b"%+1", 0)] {
+            assert_eq!(decode_path_segment(bad), Err(DecodeError::BadPercent(at)));
+        }
+        assert_eq!(decode_path_segment(b"%C3"), Err(DecodeError::NotUtf8));
+    }
 
     #[test]
     fn sized_construction_gives_the_same_params() {
