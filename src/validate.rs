@@ -65,6 +65,14 @@ fn has_url(s: &str) -> bool {
     lower.contains("http://") || lower.contains("https://")
 }
 
+/// Whether `s` holds a character the XML answer could not carry (a C0 control other than
+/// tab, LF and CR, or U+FFFE/U+FFFF). The API reference is silent on such characters; a
+/// stored tag must come back the same in both formats, so it is refused when it is written
+/// (inferred; the real service's rule is not documented).
+fn has_unrepresentable(s: &str) -> bool {
+    !s.chars().all(crate::protocol::response::xml_char)
+}
+
 /// Tag key rules: non-empty, ≤128 characters, no `aliyun`/`acs:` prefix (case-insensitive), no URL.
 pub fn tag_key(key: &str) -> Result<(), Invalid> {
     let lower = key.to_ascii_lowercase();
@@ -73,6 +81,7 @@ pub fn tag_key(key: &str) -> Result<(), Invalid> {
         || lower.starts_with("aliyun")
         || lower.starts_with("acs:")
         || has_url(key)
+        || has_unrepresentable(key)
     {
         Err(Invalid::TagKey)
     } else {
@@ -85,6 +94,7 @@ pub fn tag_value(value: &str) -> Result<(), Invalid> {
     if value.chars().count() > MAX_TAG_LEN
         || value.to_ascii_lowercase().starts_with("acs:")
         || has_url(value)
+        || has_unrepresentable(value)
     {
         Err(Invalid::TagValue)
     } else {
@@ -219,6 +229,10 @@ mod tests {
             ("acs:x", Err(Invalid::TagKey)),
             ("see http://x", Err(Invalid::TagKey)),
             ("k 2", Ok(())),
+            ("tab\tand\r\nnewline", Ok(())),
+            ("nul\0", Err(Invalid::TagKey)),
+            ("bell\u{7}", Err(Invalid::TagKey)),
+            ("\u{ffff}", Err(Invalid::TagKey)),
         ] {
             assert_eq!(tag_key(key), want, "{key}");
         }
@@ -229,6 +243,9 @@ mod tests {
             ("aliyun", Ok(())),
             ("acs:x", Err(Invalid::TagValue)),
             ("https://x", Err(Invalid::TagValue)),
+            ("a\r\nb", Ok(())),
+            ("\u{1f}", Err(Invalid::TagValue)),
+            ("\u{fffe}", Err(Invalid::TagValue)),
         ] {
             assert_eq!(tag_value(value), want, "{value}");
         }

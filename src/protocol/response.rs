@@ -217,9 +217,22 @@ fn escape_into(out: &mut String, s: &str) {
             '&' => out.push_str("&amp;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            // A parser reads a raw CR (or CR LF) as LF: the reference keeps the value as the
+            // JSON answer gives it.
+            '\r' => out.push_str("&#13;"),
+            // Not even a character reference may carry these in XML 1.0, and one raw would make
+            // the whole body unreadable. Stored values never hold them (`validate` refuses
+            // them); this covers what is echoed as sent, such as an unknown InstanceId.
+            c if !xml_char(c) => out.push(char::REPLACEMENT_CHARACTER),
             c => out.push(c),
         }
     }
+}
+
+/// Whether XML 1.0 can carry `c` at all (its `Char` production; Rust strings hold no
+/// surrogates).
+pub fn xml_char(c: char) -> bool {
+    !matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
 }
 
 #[cfg(test)]
@@ -227,6 +240,18 @@ mod tests {
     use super::*;
     use crate::error::Kind;
     use serde_json::json;
+
+    #[test]
+    fn carriage_returns_are_references_and_what_xml_cannot_hold_is_replaced() {
+        let body = json!({"Echo": "a\r\nb\tc\u{1}d\u{ffff}e\u{7f}"});
+        let xml = String::from_utf8(success("X", Format::Xml, &body).body).unwrap();
+        assert!(
+            xml.contains("<Echo>a&#13;\nb\tc\u{fffd}d\u{fffd}e\u{7f}</Echo>"),
+            "{xml}"
+        );
+        assert!(xml_char('\t') && xml_char('\u{7f}') && xml_char('\u{10ffff}'));
+        assert!(!xml_char('\0') && !xml_char('\u{1f}') && !xml_char('\u{fffe}'));
+    }
 
     #[test]
     fn arrays_become_repeated_elements() {

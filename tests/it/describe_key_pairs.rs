@@ -526,6 +526,73 @@ async fn xml_repeats_key_pair_and_tag_elements_and_keeps_empty_wrappers() {
 }
 
 #[tokio::test]
+async fn a_tag_comes_back_the_same_in_xml_and_json_and_what_xml_cannot_carry_is_refused() {
+    // Arrange: a value with CR, LF and a tab, which XML can carry (CR only as a reference).
+    let server = fixed_clock_server(22).await;
+    import(
+        &server,
+        "t-desc-ctl",
+        "one",
+        "rsa2048.pub",
+        &[("Tag.1.Key", "k"), ("Tag.1.Value", "a\r\nb\tc\rd")],
+    )
+    .await;
+    // Act
+    let json = describe(&server, "t-desc-ctl", &[]).await;
+    let xml_body = server
+        .call("t-desc-ctl", "DescribeKeyPairs")
+        .region(REGION)
+        .xml()
+        .send()
+        .await;
+    // The API reference is silent on control characters; a tag the XML answer could not
+    // carry at all (inferred) is refused as malformed instead of breaking every listing of
+    // the region.
+    let refused_key = server
+        .call("t-desc-ctl", "CreateKeyPair")
+        .region(REGION)
+        .param("KeyPairName", "two")
+        .param("Tag.1.Key", "a\u{1}b")
+        .send()
+        .await;
+    let refused_value = server
+        .call("t-desc-ctl", "CreateKeyPair")
+        .region(REGION)
+        .param("KeyPairName", "two")
+        .param("Tag.1.Key", "k")
+        .param("Tag.1.Value", "x\u{ffff}")
+        .send()
+        .await;
+    let refused_nul = server
+        .call("t-desc-ctl", "TagResources")
+        .region(REGION)
+        .param("ResourceType", "keypair")
+        .param("ResourceId.1", "one")
+        .param("Tag.1.Key", "k")
+        .param("Tag.1.Value", "\0")
+        .send()
+        .await;
+    // Assert
+    assert_eq!(
+        json.json()["KeyPairs"]["KeyPair"][0]["Tags"]["Tag"][0]["TagValue"],
+        "a\r\nb\tc\rd"
+    );
+    xml_body.assert_ok();
+    assert!(
+        xml_body
+            .body
+            .contains("<TagValue>a&#13;\nb\tc&#13;d</TagValue>"),
+        "{}",
+        xml_body.body
+    );
+    refused_key.assert_error(400, "InvalidTagKey.Malformed");
+    refused_value.assert_error(400, "InvalidTagValue.Malformed");
+    refused_nul.assert_error(400, "InvalidTagValue.Malformed");
+    let names: Vec<String> = names(&describe(&server, "t-desc-ctl", &[]).await.json());
+    assert_eq!(names, ["one"], "nothing refused was stored");
+}
+
+#[tokio::test]
 async fn every_wire_style_reads_the_filters() {
     let server = TestServer::start(21).await;
     import(
