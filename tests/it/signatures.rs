@@ -3,11 +3,12 @@
 
 use bytes::Bytes;
 use ecs_mock::config::Config;
+use ecs_mock::signature;
 use http_body_util::Full;
 use hyper::Request;
 use serde_json::Value;
 
-use crate::support::{send, snapshot_settings, Style, TestServer};
+use crate::support::{now_timestamp, send, snapshot_settings, Style, TestServer};
 
 #[tokio::test]
 async fn v1_and_v3_requests_with_the_right_secret_are_accepted() {
@@ -412,4 +413,92 @@ async fn new_access_key_ids_are_refused_past_the_account_cap() {
         .send()
         .await
         .assert_ok();
+}
+
+/// A V3 DescribeRegions request with `headers` (plus `authorization`), signed correctly with
+/// `secret` over the `signed` subset of them.
+fn v3_signed_over(headers: &[(&str, String)], signed: &[&str]) -> Request<Full<Bytes>> {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let signed: Vec<String> = signed.iter().map(|s| s.to_string()).collect();
+    let no_query: Vec<(String, String)> = Vec::new();
+    let canonical = signature::v3_canonical_request(
+        "POST",
+        "/",
+        &no_query,
+        &headers,
+        &signed,
+        &signature::sha256_hex(b""),
+    );
+    let sig = signature::v3_sign("mock-secret", &signature::v3_string_to_sign(&canonical));
+    let mut b = Request::post("/");
+    for (k, v) in &headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    b.header(
+        "authorization",
+        format!(
+            "ACS3-HMAC-SHA256 Credential=ak-signed,SignedHeaders={},Signature={sig}",
+            signed.join(";")
+        ),
+    )
+    .body(Full::new(Bytes::new()))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn v3_must_sign_host_content_type_and_every_x_acs_header_it_sends() {
+    // Arrange: the API reference requires `host`, `content-type` when present and all
+    // `x-acs-*` headers in SignedHeaders; what the mock does with one left out is inferred
+    // (the malformed-signature answer). `accept` and `user-agent` may stay unsigned.
+    let server = TestServer::start(0).await;
+    let mut nonce = 0u32;
+    let mut headers = |with_content_type: bool| {
+        nonce += 1;
+        let mut h = vec![
+            ("host", server.addr.to_string()),
+            ("x-acs-action", "DescribeRegions".to_string()),
+            ("x-acs-version", "2014-05-26".to_string()),
+            ("x-acs-date", now_timestamp(server.app.config.clock)),
+            ("x-acs-signature-nonce", format!("signed-over-{nonce}")),
+            ("x-acs-content-sha256", signature::sha256_hex(b"")),
+            ("accept", "application/json".to_string()),
+        ];
+        if with_content_type {
+            h.push(("content-type", "application/json".to_string()));
+        }
+        h
+    };
+    let required = [
+        "host",
+        "x-acs-action",
+        "x-acs-content-sha256",
+        "x-acs-date",
+        "x-acs-signature-nonce",
+        "x-acs-version",
+    ];
+    // Act
+    let all_required = send(server.addr, v3_signed_over(&headers(false), &required)).await;
+    let mut left_out = Vec::new();
+    for skip in required {
+        let signed: Vec<&str> = required.iter().copied().filter(|h| *h != skip).collect();
+        let r = send(server.addr, v3_signed_over(&headers(false), &signed)).await;
+        left_out.push((skip, r));
+    }
+    let mut with_type: Vec<&str> = required.to_vec();
+    let type_unsigned = send(server.addr, v3_signed_over(&headers(true), &with_type)).await;
+    with_type.insert(1, "content-type");
+    let type_signed = send(server.addr, v3_signed_over(&headers(true), &with_type)).await;
+    // Assert
+    all_required.assert_ok();
+    type_signed.assert_ok();
+    type_unsigned.assert_error(400, "IncompleteSignature");
+    for (skip, r) in left_out {
+        assert_eq!(
+            (skip, r.status, r.code()),
+            (skip, 400, "IncompleteSignature".to_string())
+        );
+    }
 }

@@ -153,7 +153,7 @@ pub enum Style {
 static NONCE: AtomicU64 = AtomicU64::new(1);
 
 /// The signature timestamp for "now" on `clock` (the server's, so fixed-clock servers agree).
-fn now_timestamp(clock: ecs_mock::clock::Clock) -> String {
+pub fn now_timestamp(clock: ecs_mock::clock::Clock) -> String {
     let secs = clock.now_unix();
     // Reuse the server's own formatter by round-tripping through minutes + seconds.
     let minutes = ecs_mock::clock::format_minutes(secs); // yyyy-MM-ddTHH:mmZ
