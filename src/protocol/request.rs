@@ -35,6 +35,19 @@ pub struct ApiRequest {
     /// about eight, and two strings each showed in profiles).
     pub headers: Params,
     pub body: Bytes,
+    /// Which signature the request carries, found once: the action, version and format read
+    /// it several times per request.
+    signed: Signed,
+}
+
+/// Where a request's signature is, which decides where its system values are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signed {
+    /// An `Authorization` header.
+    V3,
+    /// A `Signature` parameter.
+    V1,
+    Neither,
 }
 
 impl ApiRequest {
@@ -82,6 +95,16 @@ impl ApiRequest {
             })?;
             all.extend(&form);
         }
+        let signed = if headers
+            .pairs()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            Signed::V3
+        } else if all.get("Signature").is_some() {
+            Signed::V1
+        } else {
+            Signed::Neither
+        };
         Ok(Self {
             method: match method {
                 "GET" => Cow::Borrowed("GET"),
@@ -96,6 +119,7 @@ impl ApiRequest {
             query_len,
             headers,
             body,
+            signed,
         })
     }
 
@@ -114,16 +138,25 @@ impl ApiRequest {
 
     /// `Action` (V1) or the `x-acs-action` header (V3).
     pub fn action(&self) -> Option<&str> {
-        self.params
-            .non_empty("Action")
-            .or_else(|| self.header("x-acs-action").filter(|v| !v.is_empty()))
+        self.system("Action", "x-acs-action")
     }
 
     /// `Version` (V1) or the `x-acs-version` header (V3).
     pub fn version(&self) -> Option<&str> {
-        self.params
-            .non_empty("Version")
-            .or_else(|| self.header("x-acs-version").filter(|v| !v.is_empty()))
+        self.system("Version", "x-acs-version")
+    }
+
+    /// A system value from where the request's signature covers it: the header for V3, the
+    /// parameter for V1, so that an unsigned header cannot pick another action for a signed V1
+    /// request, nor a query parameter for a V3 one. A request signed neither way (an anonymous
+    /// Tea call, accepted with checking off) may use either, parameter first.
+    fn system(&self, param: &str, header: &str) -> Option<&str> {
+        let from_header = || self.header(header).filter(|v| !v.is_empty());
+        match self.signed {
+            Signed::V3 => from_header(),
+            Signed::V1 => self.params.non_empty(param),
+            Signed::Neither => self.params.non_empty(param).or_else(from_header),
+        }
     }
 
     /// The RegionId parameter, when given.
@@ -133,7 +166,7 @@ impl ApiRequest {
 
     /// Whether the request carries a V3 `Authorization` header.
     pub fn is_v3(&self) -> bool {
-        self.header("authorization").is_some()
+        self.signed == Signed::V3
     }
 
     /// The response format: `Format` (case-insensitive) first, then `accept`, then the
@@ -203,6 +236,28 @@ mod tests {
         assert_eq!(r.query().len(), 1);
         let no_form = req("", &[("content-type", "application/json")], "RegionId=x").unwrap();
         assert_eq!(no_form.region_id(), None);
+    }
+
+    #[test]
+    fn action_and_version_come_from_where_the_signature_covers_them() {
+        let v3 = [
+            ("Authorization", "ACS3-HMAC-SHA256 Credential=a"),
+            ("x-acs-action", "DescribeKeyPairs"),
+            ("x-acs-version", "2014-05-26"),
+        ];
+        let v3_with_params = req("Action=DeleteKeyPairs&Version=2000-01-01", &v3, "").unwrap();
+        assert_eq!(v3_with_params.action(), Some("DescribeKeyPairs"));
+        assert_eq!(v3_with_params.version(), Some(API_VERSION));
+        let v3_headers_only = req("", &v3[..1], "").unwrap();
+        assert_eq!(v3_headers_only.action(), None, "no query fallback for V3");
+        let v1 = req("Signature=x", &v3[1..], "").unwrap();
+        assert_eq!(
+            (v1.action(), v1.version()),
+            (None, None),
+            "no header fallback for a signed V1 request"
+        );
+        let v1_named = req("Signature=x&Action=CreateKeyPair", &v3[1..], "").unwrap();
+        assert_eq!(v1_named.action(), Some("CreateKeyPair"));
     }
 
     #[test]
