@@ -13,7 +13,9 @@ pub const ANONYMOUS: &str = "anonymous";
 ///
 /// # Errors
 /// With checking on: `IncompleteSignature` for a malformed `Authorization` header,
-/// `MissingParameter` for a V1 request without `AccessKeyId` or `Signature`,
+/// `MissingParameter` for a V1 request without `AccessKeyId`, `Signature`, `SignatureMethod`
+/// or `SignatureVersion`, `InvalidParameter` for a method other than `HMAC-SHA1` or a version
+/// other than `1.0`,
 /// `InvalidAccessKeyId.NotFound` for an id outside `--credential`, and
 /// `SignatureDoesNotMatch` (message ending with the server's string to sign) for a wrong secret.
 pub fn authenticate(req: &ApiRequest, config: &Config) -> Result<String, ApiError> {
@@ -53,6 +55,18 @@ pub fn authenticate(req: &ApiRequest, config: &Config) -> Result<String, ApiErro
         .ok_or_else(|| ApiError::missing("AccessKeyId"))?;
     if req.params.non_empty("Signature").is_none() {
         return Err(ApiError::missing("Signature"));
+    }
+    // Both are required V1 parameters with one valid value each; every SDK sends them. The
+    // answer to another value is not documented: InvalidParameter naming it (inferred).
+    for (name, only) in [
+        ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureVersion", "1.0"),
+    ] {
+        match req.params.non_empty(name) {
+            None => return Err(ApiError::missing(name)),
+            Some(v) if v != only => return Err(ApiError::invalid(name)),
+            Some(_) => {}
+        }
     }
     let secret = secret(&config.credentials, access_key_id)?;
     match signature::verify_v1(&req.method, req.params.pairs(), secret) {

@@ -502,3 +502,72 @@ async fn v3_must_sign_host_content_type_and_every_x_acs_header_it_sends() {
         );
     }
 }
+
+#[tokio::test]
+async fn v1_needs_signature_method_hmac_sha1_and_signature_version_1_0() {
+    // Arrange: each request correctly signed over exactly what it carries.
+    let server = TestServer::start(0).await;
+    let signed_get = |method: Option<&str>, version: Option<&str>, nonce: &str| {
+        let mut pairs: Vec<(String, String)> = [
+            ("Action", "DescribeRegions"),
+            ("Version", "2014-05-26"),
+            ("Format", "JSON"),
+            ("AccessKeyId", "ak-method"),
+            ("SignatureNonce", nonce),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        pairs.push(("Timestamp".into(), now_timestamp(server.app.config.clock)));
+        for (k, v) in [("SignatureMethod", method), ("SignatureVersion", version)] {
+            if let Some(v) = v {
+                pairs.push((k.into(), v.into()));
+            }
+        }
+        let sig = signature::v1_sign("mock-secret", &signature::v1_string_to_sign("GET", &pairs));
+        pairs.push(("Signature".into(), sig));
+        let uri = format!("/?{}", ecs_mock::protocol::params::encode(&pairs));
+        Request::get(uri).body(Full::new(Bytes::new())).unwrap()
+    };
+    let cases = [
+        (Some("HMAC-SHA1"), Some("1.0"), 200, "", ""),
+        (
+            None,
+            Some("1.0"),
+            400,
+            "MissingParameter",
+            "\"SignatureMethod\"",
+        ),
+        (
+            Some("HMAC-SHA1"),
+            None,
+            400,
+            "MissingParameter",
+            "\"SignatureVersion\"",
+        ),
+        (
+            Some("HMAC-SHA256"),
+            Some("1.0"),
+            400,
+            "InvalidParameter",
+            "\"SignatureMethod\"",
+        ),
+        (
+            Some("HMAC-SHA1"),
+            Some("2.0"),
+            400,
+            "InvalidParameter",
+            "\"SignatureVersion\"",
+        ),
+    ];
+    for (i, (method, version, status, code, named)) in cases.into_iter().enumerate() {
+        // Act
+        let r = send(server.addr, signed_get(method, version, &format!("m-{i}"))).await;
+        // Assert
+        assert_eq!(r.status, status, "{method:?} {version:?}: {}", r.body);
+        if status != 200 {
+            assert_eq!(r.code(), code, "{method:?} {version:?}");
+            assert!(r.message().contains(named), "{}", r.message());
+        }
+    }
+}
