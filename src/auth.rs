@@ -135,7 +135,7 @@ pub fn check_freshness(
         .ok_or_else(|| ApiError::new(Kind::InvalidTimeStampFormat))?;
     let now = config.clock.now_unix();
     let window = window.as_secs();
-    if at.abs_diff(now) > window {
+    if at.abs_diff(i64::try_from(now).unwrap_or(i64::MAX)) > window {
         return Err(ApiError::new(Kind::InvalidTimeStampExpired));
     }
     if !nonces.check_and_insert(tenant, nonce, now, window) {

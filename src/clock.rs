@@ -115,8 +115,9 @@ impl serde::Serialize for MinuteStamp {
     }
 }
 
-/// Parses the signature timestamp format `yyyy-MM-ddTHH:mm:ssZ` into Unix seconds.
-pub fn parse_timestamp(s: &str) -> Option<u64> {
+/// Parses the signature timestamp format `yyyy-MM-ddTHH:mm:ssZ` into Unix seconds (negative
+/// before 1970: a well-formed stamp that is merely old is expired, not malformed).
+pub fn parse_timestamp(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() != 20
         || b[4] != b'-'
@@ -162,8 +163,7 @@ pub fn parse_timestamp(s: &str) -> Option<u64> {
         return None;
     }
     let days = days_from_civil(i64::from(y), mo, d);
-    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + se);
-    u64::try_from(secs).ok()
+    Some(days * 86_400 + i64::from(h * 3600 + mi * 60 + se))
 }
 
 #[cfg(test)]
@@ -215,6 +215,11 @@ mod tests {
     fn parses_signature_timestamps() {
         assert_eq!(parse_timestamp("2023-09-04T08:33:00Z"), Some(1_693_816_380));
         assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_timestamp("1969-12-31T23:59:59Z"), Some(-1));
+        assert_eq!(
+            parse_timestamp("0000-01-01T00:00:00Z"),
+            Some(-62_167_219_200)
+        );
         for bad in [
             "",
             "2023-09-04T08:33Z",

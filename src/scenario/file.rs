@@ -826,11 +826,15 @@ fn compile_match(at: &str, m: &MatchFile) -> Result<Match, ScenarioError> {
         let ts = |field: &str, v: &Option<String>| -> Result<Option<u64>, ScenarioError> {
             match v {
                 None => Ok(None),
-                Some(s) => clock::parse_timestamp(s).map(Some).ok_or_else(|| {
-                    ScenarioError(format!(
+                Some(s) => match clock::parse_timestamp(s).map(u64::try_from) {
+                    Some(Ok(t)) => Ok(Some(t)),
+                    Some(Err(_)) => Err(ScenarioError(format!(
+                        "{at}.window.{field}: {s:?} is before 1970-01-01T00:00:00Z"
+                    ))),
+                    None => Err(ScenarioError(format!(
                         "{at}.window.{field}: {s:?} is not a UTC time like 2024-01-31T12:00:00Z"
-                    ))
-                }),
+                    ))),
+                },
             }
         };
         window = (ts("start", &w.start)?, ts("end", &w.end)?);
@@ -1122,6 +1126,7 @@ mod tests {
             (r#"{"name":"x","rules":[{"match":{"nth":0},"effect":"pass"}]}"#, "rules[0].match.nth: call indices start at 1"),
             (r#"{"name":"x","rules":[{"match":{"from":3,"to":2},"effect":"pass"}]}"#, "rules[0].match: from (3) is after to (2)"),
             (r#"{"name":"x","rules":[{"match":{"window":{"start":"yesterday"}},"effect":"pass"}]}"#, "rules[0].match.window.start: \"yesterday\" is not a UTC time"),
+            (r#"{"name":"x","rules":[{"match":{"window":{"end":"1969-07-20T20:17:40Z"}},"effect":"pass"}]}"#, "rules[0].match.window.end: \"1969-07-20T20:17:40Z\" is before 1970-01-01T00:00:00Z"),
             (r#"{"name":"x","rules":[{"effect":{"error":"NoSuch.Code"}}]}"#, "rules[0].effect.error: \"NoSuch.Code\" is not in the error catalogue"),
             (r#"{"name":"x","rules":[{"effect":{"error":"KeyPair.AlreadyExist"}}]}"#, "rules[0].effect.error: KeyPair.AlreadyExist is not documented for DescribeKeyPairs, DeleteKeyPairs"),
             (r#"{"name":"x","rules":[{"match":{"action":"DescribeKeyPairs"},"effect":{"error":"KeyPair.AlreadyExist"}}]}"#, "is not documented for DescribeKeyPairs; restrict match.action"),

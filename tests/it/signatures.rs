@@ -284,19 +284,22 @@ async fn a_replayed_nonce_is_refused_for_v1_and_v3() {
 async fn stale_and_malformed_timestamps_are_refused() {
     let server = TestServer::start(0).await;
     for style in [Style::V1Get, Style::V3] {
-        let old = server
-            .call("t-time", "CreateKeyPair")
-            .region("cn-hangzhou")
-            .param("KeyPairName", "k")
-            .style(style)
-            .timestamp("2020-01-01T00:00:00Z")
-            .send()
-            .await;
-        old.assert_error(400, "InvalidTimeStamp.Expired");
-        assert_eq!(
-            old.message(),
-            "Specified time stamp or date value is expired."
-        );
+        // Well-formed but old, on either side of 1970: expired, not malformed.
+        for stamp in ["2020-01-01T00:00:00Z", "1969-12-31T23:59:59Z"] {
+            let old = server
+                .call("t-time", "CreateKeyPair")
+                .region("cn-hangzhou")
+                .param("KeyPairName", "k")
+                .style(style)
+                .timestamp(stamp)
+                .send()
+                .await;
+            old.assert_error(400, "InvalidTimeStamp.Expired");
+            assert_eq!(
+                old.message(),
+                "Specified time stamp or date value is expired."
+            );
+        }
         let bad = server
             .call("t-time", "CreateKeyPair")
             .region("cn-hangzhou")
