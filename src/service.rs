@@ -270,6 +270,10 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
         Some(p) => p.format(),
         None => raw_format(raw_query, headers),
     };
+    let region = match &probe {
+        Some(p) => p.region_id(),
+        None => raw_segment(raw_query, "RegionId="),
+    };
     let tenant = probe
         .as_ref()
         .and_then(|p| p.claimed_access_key_id())
@@ -281,7 +285,7 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
         app.store.next_request_ordinal(&tenant),
     );
     tracing::info!(code = err.code(), "rejected undecodable request");
-    let rendered = response::error(&err, &request_id, regions::host_id(None), format);
+    let rendered = response::error(&err, &request_id, regions::host_id(region), format);
     let no_params = Params::default();
     app.journal.record(journal::Record {
         time: app.config.clock.now_unix(),
@@ -300,24 +304,38 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
     rendered
 }
 
-/// The format of a request whose query does not decode: the raw `Format=` segment, then `accept`.
+/// The format of a request whose query does not decode, chosen as [`ApiRequest::format`]
+/// would: the raw `Format=` segment, then `accept`, then JSON for V3 and XML for V1.
 fn raw_format(raw_query: Option<&str>, headers: &Params) -> Format {
-    let raw = raw_query
-        .unwrap_or("")
-        .split('&')
-        .find_map(|seg| seg.strip_prefix("Format="))
-        .map(str::to_ascii_lowercase);
-    match raw.as_deref() {
-        Some("json") => Format::Json,
-        Some("xml") => Format::Xml,
-        _ if headers
+    let header = |name: &str| {
+        headers
             .pairs()
-            .any(|(k, v)| k == "accept" && v.contains("json")) =>
-        {
-            Format::Json
-        }
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.to_ascii_lowercase())
+    };
+    match raw_segment(raw_query, "Format=")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("json") => return Format::Json,
+        Some("xml") => return Format::Xml,
+        _ => {}
+    }
+    match header("accept") {
+        Some(a) if a.contains("json") => Format::Json,
+        Some(a) if a.contains("xml") => Format::Xml,
+        _ if header("authorization").is_some() => Format::Json,
         _ => Format::Xml,
     }
+}
+
+/// The raw value of the first `name` segment (`name` ends with `=`) of a query that does not
+/// decode as a whole, when that value is plain text.
+fn raw_segment<'q>(raw_query: Option<&'q str>, name: &str) -> Option<&'q str> {
+    raw_query?
+        .split('&')
+        .find_map(|seg| seg.strip_prefix(name))
+        .filter(|v| !v.contains('%') && !v.contains('+'))
 }
 
 /// Runs the RPC pipeline on a decoded request, with the scenario engine's decision.

@@ -174,6 +174,59 @@ async fn malformed_encoding_oversized_bodies_and_absurd_parameter_counts_get_cle
 }
 
 #[tokio::test]
+async fn a_request_that_does_not_decode_gets_the_format_and_host_id_a_decoded_one_would() {
+    // Arrange
+    let server = TestServer::start(0).await;
+    let get = |uri: &str, headers: &[(&str, &str)]| {
+        let mut b = Request::get(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Full::new(Bytes::new())).unwrap()
+    };
+    let v3 = (
+        "authorization",
+        "ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=host,Signature=00",
+    );
+    // Act
+    let v3_bad = send(server.addr, get("/?x=%zz", &[v3])).await;
+    let accept_upper = send(
+        server.addr,
+        get("/?x=%zz", &[("Accept", "application/JSON")]),
+    )
+    .await;
+    let v1_bad = send(server.addr, get("/?x=%zz", &[])).await;
+    let bad_in_region = send(
+        server.addr,
+        get("/?RegionId=eu-central-1&Format=JSON&x=%zz", &[]),
+    )
+    .await;
+    let many: String = (0..1001).map(|i| format!("&p{i}=1")).collect();
+    let too_many = send(
+        server.addr,
+        get(&format!("/?RegionId=eu-central-1&Format=JSON{many}"), &[]),
+    )
+    .await;
+    // Assert: V3 requests get JSON, `accept` is read whatever its case, V1 defaults to XML,
+    // and the HostId is the endpoint of the request's region.
+    for (what, r, content_type) in [
+        ("V3", &v3_bad, "application/json;charset=utf-8"),
+        ("accept", &accept_upper, "application/json;charset=utf-8"),
+        ("V1", &v1_bad, "text/xml;charset=utf-8"),
+    ] {
+        assert_eq!(r.status, 400, "{what}");
+        assert_eq!(r.content_type, content_type, "{what}: {}", r.body);
+    }
+    bad_in_region.assert_error(400, "InvalidParameter.Encoding");
+    assert_eq!(
+        bad_in_region.json()["HostId"],
+        "ecs.eu-central-1.aliyuncs.com"
+    );
+    too_many.assert_error(400, "InvalidParameter.TooMany");
+    assert_eq!(too_many.json()["HostId"], "ecs.eu-central-1.aliyuncs.com");
+}
+
+#[tokio::test]
 async fn the_health_endpoint_answers_without_a_signature() {
     let server = TestServer::start(3).await;
     let r = send(
