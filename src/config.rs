@@ -75,7 +75,9 @@ pub struct Cli {
     #[arg(long, env = "ECS_MOCK_MAX_PARAMS", default_value_t = 1000)]
     pub max_params: usize,
 
-    /// Seconds a client may take to send its request headers before the connection is closed.
+    /// Seconds a client may take to send its request headers before the connection is closed;
+    /// an idle keep-alive connection is closed after as long (the timer waits for the next
+    /// request's headers).
     #[arg(long, env = "ECS_MOCK_HEADER_TIMEOUT_SECS", default_value_t = 30)]
     pub header_timeout_secs: u64,
 
