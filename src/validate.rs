@@ -102,14 +102,28 @@ pub fn tag_value(value: &str) -> Result<(), Invalid> {
     }
 }
 
-/// The 1-based index N of a parameter named `{prefix}.N.{suffix}`.
+/// The 1-based index N of a parameter named `{prefix}.N.{suffix}` (see [`list_index`]).
 fn indexed(name: &str, prefix: &str, suffix: &str) -> Option<usize> {
     let n = name.strip_prefix(prefix)?.strip_prefix('.')?;
-    let n = n.strip_suffix(suffix)?.strip_suffix('.')?;
-    if n.is_empty() || n.len() > 6 || !n.bytes().all(|b| b.is_ascii_digit()) {
+    list_index(n.strip_suffix(suffix)?.strip_suffix('.')?)
+}
+
+/// What [`list_index`] gives for an index no list accepts: above every list's limit.
+pub const OUT_OF_RANGE: usize = usize::MAX;
+
+/// The index N of a list parameter (`Tag.N.Key`, `ResourceId.N`, ...) as the SDKs write it:
+/// 1-based decimal. `None` when `n` is not decimal digits (the parameter is then not part of
+/// the list at all). Zero, and indices of more than six digits, are [`OUT_OF_RANGE`], so the
+/// list's "too many" check refuses them instead of the parameter being silently dropped: the
+/// reference gives only N = 1..max (what the service does with others is inferred).
+pub fn list_index(n: &str) -> Option<usize> {
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    n.parse().ok().filter(|n| *n >= 1)
+    match n.parse::<usize>() {
+        Ok(i) if i >= 1 && n.len() <= 6 => Some(i),
+        _ => Some(OUT_OF_RANGE),
+    }
 }
 
 /// Collects `Tag.N.Key`/`Tag.N.Value` in index order and checks every tag rule.
@@ -282,7 +296,19 @@ mod tests {
         assert_eq!(tags_of(&twenty).unwrap().len(), 20);
         let many: String = (1..=21).map(|i| format!("Tag.{i}.Key=k{i}&")).collect();
         assert_eq!(tags_of(&many), Err(Invalid::TooManyTags));
-        assert_eq!(tags_of("Tag.x.Key=a&Tag.0.Key=b").unwrap(), vec![]);
+        // Not a list index: not a tag. A decimal index outside 1..=20 is refused, not dropped.
+        assert_eq!(tags_of("Tag.x.Key=a&Tag.-1.Key=b").unwrap(), vec![]);
+        for out_of_range in [
+            "Tag.0.Key=b",
+            "Tag.1000000.Value=v",
+            "Tag.99999999999999999999.Key=k",
+        ] {
+            assert_eq!(
+                tags_of(out_of_range),
+                Err(Invalid::TooManyTags),
+                "{out_of_range}"
+            );
+        }
     }
 
     #[test]

@@ -381,12 +381,12 @@ fn tag_matches(params: &Params) -> Result<Vec<TagMatch>, ApiError> {
 fn filter_slot(name: &str) -> Option<(usize, Option<usize>)> {
     let rest = name.strip_prefix("TagFilter.")?;
     let (n, field) = rest.split_once('.')?;
-    let n = tags_common::positive_index(n)?;
+    let n = crate::validate::list_index(n)?;
     if field == "TagKey" {
         return Some((n, None));
     }
     let m = field.strip_prefix("TagValues.")?;
-    Some((n, Some(tags_common::positive_index(m)?)))
+    Some((n, Some(crate::validate::list_index(m)?)))
 }
 
 /// `TagFilter.N.TagKey` / `TagFilter.N.TagValues.M`, in index order.

@@ -23,7 +23,7 @@ use crate::error::{ApiError, Kind};
 use crate::protocol::params::Params;
 use crate::regions::{self, Region};
 use crate::store::RegionState;
-use crate::validate::{Invalid, MAX_TAGS};
+use crate::validate::{list_index, Invalid, MAX_TAGS};
 
 /// Most `ResourceId.N` one tag request may name.
 pub const MAX_RESOURCE_IDS: usize = 50;
@@ -152,16 +152,7 @@ pub fn tag_resource_type(params: &Params) -> Result<ResourceType, ApiError> {
 
 /// The 1-based index N of a parameter named exactly `{prefix}.N`.
 pub fn index_of(name: &str, prefix: &str) -> Option<usize> {
-    positive_index(name.strip_prefix(prefix)?.strip_prefix('.')?)
-}
-
-/// A list index as the SDKs write it: 1-based decimal, at most six digits (larger indices
-/// are over every limit anyway and would only risk overflow).
-pub fn positive_index(n: &str) -> Option<usize> {
-    if n.is_empty() || n.len() > 6 || !n.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    n.parse().ok().filter(|n| *n >= 1)
+    list_index(name.strip_prefix(prefix)?.strip_prefix('.')?)
 }
 
 /// A flattened string list `{prefix}.1`, `{prefix}.2`, … in index order.
@@ -326,13 +317,18 @@ mod tests {
         for (name, want) in [
             ("ResourceId.1", Some(1)),
             ("ResourceId.50", Some(50)),
-            ("ResourceId.0", None),
+            ("ResourceId.0", Some(crate::validate::OUT_OF_RANGE)),
             ("ResourceId", None),
             ("ResourceId.", None),
             ("ResourceId.x", None),
             ("ResourceId.1.Key", None),
             ("ResourceIds.1", None),
-            ("ResourceId.1234567", None),
+            ("ResourceId.1234567", Some(crate::validate::OUT_OF_RANGE)),
+            (
+                "ResourceId.99999999999999999999999",
+                Some(crate::validate::OUT_OF_RANGE),
+            ),
+            ("ResourceId.01", Some(1)),
         ] {
             assert_eq!(index_of(name, "ResourceId"), want, "{name}");
         }

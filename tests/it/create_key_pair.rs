@@ -211,6 +211,8 @@ async fn every_documented_error_arises_from_one_request_in_json_and_xml() {
          "The specified Tag.n.Value is not valid."),
         ("too many tags", vec![("RegionId", REGION), ("KeyPairName", "a1"), ("Tag.21.Key", "k")], 403, "QuotaExceed.Tags",
          "The maximum number of tags is 20; the request carries more."),
+        ("tag index 0", vec![("RegionId", REGION), ("KeyPairName", "a1"), ("Tag.0.Key", "k")], 403, "QuotaExceed.Tags",
+         "The maximum number of tags is 20; the request carries more."),
         ("unknown region", vec![("RegionId", "mars-north-1"), ("KeyPairName", "a1")], 404, "InvalidRegionId.NotFound",
          "The RegionId provided does not exist in our records."),
         ("unknown resource group", vec![("RegionId", REGION), ("KeyPairName", "a1"), ("ResourceGroupId", "rg-nope")], 404, "InvalidResourceGroup.NotFound",

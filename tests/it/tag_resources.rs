@@ -284,6 +284,13 @@ async fn every_error_has_its_documented_status_code_and_message_in_json_and_xml(
          400, "NumberExceed.ResourceIds", "The ResourceIds parameter's number is exceed , Valid : 50"),
         ("21 tags", [with(&[]), tags21.clone()].concat(),
          400, "NumberExceed.Tags", "The Tags parameter's number is exceed , Valid : 20"),
+        // Indices outside 1..20 / 1..50 are refused like the 21st, not dropped (inferred).
+        ("tag index 0", with(&[("Tag.0.Key", "acs:bad")]),
+         400, "NumberExceed.Tags", "The Tags parameter's number is exceed , Valid : 20"),
+        ("tag index 1000000", with(&[("Tag.1000000.Key", "k")]),
+         400, "NumberExceed.Tags", "The Tags parameter's number is exceed , Valid : 20"),
+        ("resource index 0", owned(&[("RegionId", REGION), ("ResourceType", "keypair"), ("ResourceId.1", "kp"), ("ResourceId.0", "kp"), ("Tag.1.Key", "a")]),
+         400, "NumberExceed.ResourceIds", "The ResourceIds parameter's number is exceed , Valid : 50"),
         ("reserved key prefix", with(&[("Tag.1.Key", "acs:owner")]),
          400, "InvalidTagKey.Malformed", "The specified Tag.n.Key is not valid."),
         ("value without key", with(&[("Tag.1.Value", "v")]),
