@@ -13,8 +13,8 @@
 //! * RSA moduli from 512 to 16384 bits are accepted. OpenSSH refuses < 1024 bits, but the
 //!   real service's floor is unknown and small keys keep client test suites fast; the
 //!   upper bound is OpenSSH's own (`SSHBUF_MAX_BIGNUM`).
-//! * ECDSA points must be uncompressed and of the curve's length, but are not checked to
-//!   lie on the curve: that needs field arithmetic, and the mock never uses the key.
+//! * ECDSA points must be uncompressed, of the curve's length and on the curve, as OpenSSH
+//!   requires; a key the real tools would refuse is not imported.
 //! * `ssh-ed25519` (and its certificate) is not in the documented type list (spec §7 item
 //!   8), so it is rejected unless [`ParseOptions::allow_ed25519`] is set.
 //! * Certificates: the nonce and the certified key are validated like a plain key; the
@@ -114,6 +114,55 @@ impl Curve {
             Curve::P384 => 1 + 2 * 48,
             Curve::P521 => 1 + 2 * 66,
         }
+    }
+
+    /// The field prime p and the coefficient b of y² = x³ − 3x + b (SEC 2, FIPS 186-4).
+    fn prime_and_b(self) -> (&'static str, &'static str) {
+        match self {
+            Curve::P256 => (
+                "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff",
+                "5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b",
+            ),
+            Curve::P384 => (
+                "fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe\
+                 ffffffff0000000000000000ffffffff",
+                "b3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875a\
+                 c656398d8a2ed19d2a85c8edd3ec2aef",
+            ),
+            Curve::P521 => (
+                "01ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\
+                 ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+                "0051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef1\
+                 09e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b503f00",
+            ),
+        }
+    }
+
+    /// Whether the uncompressed `point` (0x04 || X || Y, of the curve's length) is on the
+    /// curve, both coordinates reduced: what OpenSSH checks before it accepts such a key.
+    fn contains(self, point: &[u8]) -> bool {
+        use crypto_bigint::{BoxedUint, NonZero};
+        // Every field fits in 576 bits (nine limbs); one precision keeps the operands alike.
+        const BITS: u32 = 576;
+        let (p_hex, b_hex) = self.prime_and_b();
+        let field = |hex: &str| {
+            let padded = format!("{hex:0>144}");
+            BoxedUint::from_be_hex(&padded, BITS).expect("curve constants are hex")
+        };
+        let p = NonZero::new(field(p_hex)).expect("the field prime is not zero");
+        let b = field(b_hex);
+        let half = (point.len() - 1) / 2;
+        let coordinate = |bytes: &[u8]| {
+            BoxedUint::from_be_slice(bytes, BITS).expect("a coordinate is at most 66 bytes")
+        };
+        let (x, y) = (coordinate(&point[1..=half]), coordinate(&point[1 + half..]));
+        if x >= *p.as_ref() || y >= *p.as_ref() {
+            return false;
+        }
+        let x3 = x.square_mod(&p).mul_mod(&x, &p);
+        let three_x = x.add_mod(&x, &p).add_mod(&x, &p);
+        let rhs = x3.sub_mod(&three_x, &p).add_mod(&b, &p);
+        y.square_mod(&p) == rhs
     }
 }
 
@@ -351,6 +400,11 @@ fn check_key_fields(algo: Algo, r: &mut Reader<'_>) -> Result<(), MalformedKey> 
             if point.len() != curve.uncompressed_point_len() || point.first() != Some(&0x04) {
                 return Err(MalformedKey::InvalidKeyData(
                     "ECDSA public point is not an uncompressed point of the curve's size",
+                ));
+            }
+            if !curve.contains(point) {
+                return Err(MalformedKey::InvalidKeyData(
+                    "ECDSA public point is not on the curve",
                 ));
             }
         }
@@ -691,6 +745,21 @@ mod tests {
         let (rsa_fields, _) = split_strings(&rsa_blob, 3);
         let (dsa_fields, _) = split_strings(&dsa_blob, 5);
         let point = p256_point();
+        let off_curve = {
+            let mut p = point.clone();
+            *p.last_mut().unwrap() ^= 1;
+            p
+        };
+        // x = p, which reduces to 0: a point "on the curve" only if coordinates go unchecked.
+        let unreduced = [
+            &[4u8][..],
+            &[0xff; 4],
+            &[0, 0, 0, 1],
+            &[0; 12],
+            &[0xff; 12],
+            &point[33..],
+        ]
+        .concat();
         let p256 = "ecdsa-sha2-nistp256";
         let rsa_with = |e: &[u8], n: &[u8]| line("ssh-rsa", &blob_of(&[b"ssh-rsa", e, n]));
         let with_trailing = |blob: &[u8]| [blob, &[0, 0, 0, 0][..]].concat();
@@ -836,6 +905,18 @@ mod tests {
                 InvalidKeyData(
                     "ECDSA public point is not an uncompressed point of the curve's size",
                 ),
+            ),
+            (
+                "ecdsa point off the curve (one bit of y flipped)",
+                line(p256, &blob_of(&[p256.as_bytes(), b"nistp256", &off_curve])),
+                ParseOptions::default(),
+                InvalidKeyData("ECDSA public point is not on the curve"),
+            ),
+            (
+                "ecdsa coordinate not below the field prime",
+                line(p256, &blob_of(&[p256.as_bytes(), b"nistp256", &unreduced])),
+                ParseOptions::default(),
+                InvalidKeyData("ECDSA public point is not on the curve"),
             ),
             (
                 "compressed ecdsa point",
