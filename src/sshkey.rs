@@ -750,16 +750,33 @@ mod tests {
             *p.last_mut().unwrap() ^= 1;
             p
         };
-        // x = p, which reduces to 0: a point "on the curve" only if coordinates go unchecked.
+        // (0, y) is on P-256; written with x = p instead of 0 it passes the curve equation
+        // mod p, so only the check that coordinates are below p refuses it.
+        let y_at_0 = "66485c780e2f83d72433bd5d84a06bb6541c2af31dae871728bf856a174f93f4";
+        let y_at_0: Vec<u8> = (0..32)
+            .map(|i| u8::from_str_radix(&y_at_0[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        let at_0 = [&[4u8][..], &[0; 32], &y_at_0].concat();
         let unreduced = [
             &[4u8][..],
             &[0xff; 4],
             &[0, 0, 0, 1],
             &[0; 12],
             &[0xff; 12],
-            &point[33..],
+            &y_at_0,
         ]
         .concat();
+        assert!(
+            parse_openssh_public_key(
+                &line(
+                    "ecdsa-sha2-nistp256",
+                    &blob_of(&[b"ecdsa-sha2-nistp256", b"nistp256", &at_0])
+                ),
+                ParseOptions::default()
+            )
+            .is_ok(),
+            "(0, y) is a point of P-256"
+        );
         let p256 = "ecdsa-sha2-nistp256";
         let rsa_with = |e: &[u8], n: &[u8]| line("ssh-rsa", &blob_of(&[b"ssh-rsa", e, n]));
         let with_trailing = |blob: &[u8]| [blob, &[0, 0, 0, 0][..]].concat();
