@@ -337,6 +337,8 @@ def raw_v3(endpoint, ak, secret, action, params, date=None, nonce=None):
         "x-acs-date": date or utc_stamp(),
         "x-acs-signature-nonce": nonce or uuid.uuid4().hex,
         "x-acs-content-sha256": empty_sha,
+        # urllib sends this with any POST body, and V3 requires every content-type signed.
+        "content-type": "application/x-www-form-urlencoded",
     }
     signed = ";".join(sorted(headers))
     query = "&".join(f"{pct(k)}={pct(v)}" for k, v in sorted(params.items()))
