@@ -7,6 +7,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 
@@ -34,8 +35,8 @@ pub fn load(path: &Path) -> anyhow::Result<Option<StateDoc>> {
 }
 
 /// Checks at start that [`save`] will be able to write next to `path`, by creating and
-/// removing its temporary file: a missing or read-only directory found only at shutdown
-/// would lose a whole session's state.
+/// removing a temporary file named like the ones it writes: a missing or read-only directory
+/// found only at shutdown would lose a whole session's state.
 ///
 /// # Errors
 /// The directory does not exist or cannot be written.
@@ -51,8 +52,14 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
         })
 }
 
-/// The directory of `path` and the temporary file [`save`] writes there before renaming it.
+/// The directory of `path` and a fresh temporary file name there for [`save`] to write before
+/// renaming it.
+///
+/// Each call gets its own name (pid and a process-wide counter): concurrent saves (two
+/// `POST /__mock/snapshot`, or one racing the shutdown save) would otherwise truncate each
+/// other's file and rename it away under one another.
 fn sibling_tmp(path: &Path) -> (&Path, std::path::PathBuf) {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -61,7 +68,8 @@ fn sibling_tmp(path: &Path) -> (&Path, std::path::PathBuf) {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{file_name}.tmp-{}-{n}", std::process::id()));
     (dir, tmp)
 }
 

@@ -241,3 +241,66 @@ async fn state_can_be_exported_restored_snapshotted_and_the_server_shut_down_ove
     a.stop().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn concurrent_snapshots_all_succeed_and_leave_a_complete_state_file() {
+    // Regression (findings-scen #5): every save used one temporary name per process, so
+    // concurrent snapshots truncated and renamed each other's file and some answered 500.
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::Request;
+
+    use crate::support::send;
+
+    // Arrange: a state file and worker threads, so that the saves really run in parallel.
+    let dir = std::env::temp_dir().join(format!("ecs-mock-it-snapshots-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.json");
+    let _ = std::fs::remove_file(&state);
+    let mut c = config(8, &state);
+    c.workers = Some(4);
+    let server = TestServer::with_config(c).await;
+    server
+        .call("t-snap", "ImportKeyPair")
+        .region("cn-hangzhou")
+        .param("KeyPairName", "k1")
+        .param(
+            "PublicKeyBody",
+            include_str!("../fixtures/pubkeys/ecdsa256.pub"),
+        )
+        .send()
+        .await
+        .assert_ok();
+    // Act: 40 snapshots at once.
+    let snapshots: Vec<_> = (0..40)
+        .map(|_| {
+            let addr = server.addr;
+            tokio::spawn(async move {
+                let req = Request::post("/__mock/snapshot")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+                let resp = send(addr, req).await;
+                (resp.status, resp.body)
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for s in snapshots {
+        answers.push(s.await.unwrap());
+    }
+    // Assert: every one saved, the file is a whole state document, and no temporary is left.
+    let failed: Vec<_> = answers
+        .iter()
+        .filter(|(status, _)| *status != 200)
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    let saved = ecs_mock::persist::load(&state).unwrap().unwrap();
+    assert!(saved.accounts.contains_key("t-snap"));
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["state.json"]);
+    server.stop().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
