@@ -158,7 +158,7 @@ pub fn handle(
         match decoded {
             Ok(api) => {
                 let answer = process(app, &api).await;
-                if answer.is_err() {
+                if matches!(answer, Err(Abort::Reset)) {
                     conn.arm_reset();
                 }
                 answer
@@ -458,7 +458,7 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     if let Some(Fault::Hang { max_ms }) = fault {
         let ms = max_ms.unwrap_or(crate::scenario::file::DEFAULT_HANG_MS);
         Box::pin(tokio::time::sleep(std::time::Duration::from_millis(ms))).await;
-        return Err(Abort);
+        return Err(Abort::Close);
     }
     let body_delay = match latency {
         Some((d, Phase::Body)) => Some(d),

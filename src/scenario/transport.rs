@@ -7,7 +7,7 @@
 //! immediate wake-up). A body that returns an error makes hyper drop the connection without
 //! finishing the message: that is how "close after headers", "truncate" and "lie long" cut
 //! the connection. "reset" and "hang" never produce a response; the service returns
-//! [`Abort`], its only error, and hyper closes the connection.
+//! [`Abort`], its only error, and hyper closes the connection (with an RST for "reset" only).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -27,11 +27,20 @@ use crate::protocol::response::Rendered;
 
 /// The service's only error: the connection is dropped without a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Abort;
+pub enum Abort {
+    /// The `reset` fault: the connection ends with a TCP RST.
+    Reset,
+    /// The `hang` fault: the server gives up and closes the connection in order (FIN), so the
+    /// client sees an end of stream rather than the reset another fault stands for.
+    Close,
+}
 
 impl fmt::Display for Abort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("connection aborted by a scenario fault")
+        f.write_str(match self {
+            Abort::Reset => "connection reset by a scenario fault",
+            Abort::Close => "connection closed by a scenario fault",
+        })
     }
 }
 
@@ -253,7 +262,8 @@ pub fn respond(
     };
     Ok(match fault {
         None => simple(rendered.status, ct, body),
-        Some(Fault::Reset | Fault::Hang { .. }) => return Err(Abort),
+        Some(Fault::Reset) => return Err(Abort::Reset),
+        Some(Fault::Hang { .. }) => return Err(Abort::Close),
         Some(Fault::Garbage) => simple(200, ct, Bytes::from(garbage(&noise()))),
         Some(Fault::Empty) => simple(200, ct, Bytes::new()),
         Some(Fault::Html502) => html(simple(502, "text/html", Bytes::from(html_page(502)))),

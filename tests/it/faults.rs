@@ -255,7 +255,7 @@ async fn drip_delivers_the_whole_body_slowly() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn hang_sends_nothing_until_its_cap_then_closes() {
+async fn hang_sends_nothing_until_its_cap_then_closes_in_order() {
     // Arrange
     let server = faulty(&[("hang", json!({"hang": {"max_ms": 5000}}))]).await;
     let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
@@ -266,9 +266,10 @@ async fn hang_sends_nothing_until_its_cap_then_closes() {
     let early = tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await;
     // Then the server's cap closes the connection without a byte.
     let late = s.read(&mut buf).await;
-    // Assert
+    // Assert: an orderly close (EOF), not the ECONNRESET of the `reset` fault
+    // (regression, findings-scen #12: hang ended with an RST too).
     assert!(early.is_err(), "{early:?}");
-    assert!(matches!(late, Ok(0) | Err(_)), "{late:?}");
+    assert!(matches!(late, Ok(0)), "{late:?}");
     assert!(start.elapsed() >= Duration::from_millis(5000));
 }
 
