@@ -10,6 +10,7 @@
 //! DELETE /__mock/scenarios                  remove all: {"removed":N}
 //! DELETE /__mock/scenarios/{name}           remove one: {"removed":1}, 404 when unknown
 //! POST   /__mock/reset[?access_key_id=X]    state, rule counters and journal; of one tenant with X
+//!                                           (nonces: only without X)
 //! GET    /__mock/journal[?access_key_id=X&action=A]      {"entries":[…]} oldest first
 //! GET    /__mock/journal?format=scenario[&…&name=N]       a scenario replaying the decisions
 //! GET    /__mock/journal/retries[?access_key_id=X&action=A&window_ms=W]
@@ -134,6 +135,10 @@ fn route(
                 }
                 app.scenarios.reset_counters(tenant);
                 app.journal.reset(tenant);
+                // Only a full reset: the cache keeps digests that do not say whose they are.
+                if tenant.is_none() {
+                    app.nonces.clear();
+                }
                 Ok((
                     StatusCode::OK,
                     json!({ "reset": tenant.map_or(Value::from("all"), |t| json!({"access_key_id": t})) }),

@@ -89,6 +89,15 @@ impl NonceCache {
         inner.insert(key, min_live)
     }
 
+    /// Forgets every nonce (`POST /__mock/reset`: a reset mock answers like a fresh one, so a
+    /// recorded signed request replays). O(1): with no second on record, the next insertion
+    /// stamps the current ordinal as the window's floor, which leaves every older entry dead.
+    /// Entries are digests, so one tenant's nonces cannot be told apart from the others'.
+    pub fn clear(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.seconds.clear();
+    }
+
     /// Entries currently live (a scan: for tests and diagnostics, not the request path).
     pub fn len(&self) -> usize {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -293,6 +302,27 @@ mod tests {
             assert!(model.check_and_insert("fresh", now, window));
             assert_eq!(cache.len(), model.order.len(), "capacity {capacity}");
         }
+    }
+
+    #[test]
+    fn clearing_forgets_every_nonce_and_later_ones_are_remembered_again() {
+        // Arrange: a full cache, so that overflow chains exist too.
+        let cache = NonceCache::new(10);
+        for i in 0..10 {
+            assert!(cache.check_and_insert("t", &format!("n{i}"), 1000, 900));
+        }
+        // Act
+        cache.clear();
+        // Assert
+        assert_eq!(cache.len(), 0);
+        for i in 0..10 {
+            assert!(
+                cache.check_and_insert("t", &format!("n{i}"), 1001, 900),
+                "n{i}"
+            );
+        }
+        assert!(!cache.check_and_insert("t", "n3", 1002, 900));
+        assert_eq!(cache.len(), 10);
     }
 
     #[test]

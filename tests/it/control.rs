@@ -250,6 +250,28 @@ async fn reset_without_a_tenant_clears_everything_and_restarts_request_ids() {
 }
 
 #[tokio::test]
+async fn a_signed_request_replayed_after_a_full_reset_is_answered_like_the_first_time() {
+    // Regression (findings-scen #6): the nonce cache survived the reset, so the replay got
+    // SignatureNonceUsed carrying the RequestId of the original success.
+    // Arrange: one signed request, its nonce fixed as in a recording.
+    let server = TestServer::start(3).await;
+    let call = server
+        .call("t-reset-nonce", "DescribeRegions")
+        .nonce("recorded-nonce-1");
+    let first = call.send().await;
+    first.assert_ok();
+    call.send().await.assert_error(400, "SignatureNonceUsed");
+    // Act
+    let (status, _) = control(&server, "POST", "/__mock/reset", None).await;
+    let replayed = call.send().await;
+    // Assert
+    assert_eq!(status, 200);
+    replayed.assert_ok();
+    assert_eq!(replayed.json(), first.json());
+    call.send().await.assert_error(400, "SignatureNonceUsed");
+}
+
+#[tokio::test]
 async fn the_journal_records_each_request_with_its_decision_and_no_secrets() {
     // Arrange
     let server = server_with(
