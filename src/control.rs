@@ -245,6 +245,7 @@ fn route(
         _ => match rest.strip_prefix("scenarios/") {
             Some(name) if !name.is_empty() => match *method {
                 Method::DELETE => {
+                    query_params(query, &[])?;
                     let name = percent_decoded(name)?;
                     if app.scenarios.remove(&name) {
                         Ok((StatusCode::OK, json!({ "removed": 1 })))

@@ -415,6 +415,36 @@ async fn bad_control_requests_get_clear_errors() {
 }
 
 #[tokio::test]
+async fn removing_one_scenario_refuses_query_parameters_like_every_other_endpoint() {
+    // Regression (findings-scen #9): this route never checked its query, so `?force=true`
+    // removed the scenario and `?x=` got a 404.
+    // Arrange
+    let server = server_with(0, &[throttle_first_call("qq")]).await;
+    // Act
+    let (unknown, unknown_body) =
+        control(&server, "DELETE", "/__mock/scenarios/qq?force=true", None).await;
+    let (empty, empty_body) =
+        control(&server, "DELETE", "/__mock/scenarios/nonexist?x=", None).await;
+    let (_, listed) = control(&server, "GET", "/__mock/scenarios", None).await;
+    // Assert
+    assert_eq!(
+        (unknown, unknown_body["error"].as_str().unwrap()),
+        (
+            400,
+            "unknown query parameter \"force\"; this endpoint takes none"
+        )
+    );
+    assert_eq!(
+        (empty, empty_body["error"].as_str().unwrap()),
+        (
+            400,
+            "unknown query parameter \"x\"; this endpoint takes none"
+        )
+    );
+    assert_eq!(listed["scenarios"][0]["name"], "qq", "nothing was removed");
+}
+
+#[tokio::test]
 async fn the_control_api_can_be_turned_off() {
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), 0);
     config.control_api = false;
