@@ -23,9 +23,10 @@
 //! POST   /__mock/shutdown                   graceful shutdown, like SIGTERM: 202
 //! ```
 //! Errors are `{"error": "..."}` with 400 (bad input), 404 (no such endpoint or scenario),
-//! 405 (known path, other method) or 413 (body too large).
+//! 405 (known path, other method; `Allow` lists the methods it takes) or 413 (body too large).
 
 use bytes::Bytes;
+use hyper::header::{HeaderValue, ALLOW};
 use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -48,11 +49,41 @@ pub fn handle(
 ) -> Response<MockBody> {
     match route(app, method, path, query, body) {
         Ok((status, v)) => reply(status, &v),
-        Err((status, msg)) => reply(status, &json!({ "error": msg })),
+        Err(Refusal {
+            status,
+            reason,
+            allow,
+        }) => {
+            let mut resp = reply(status, &json!({ "error": reason }));
+            if let Some(allow) = allow {
+                // RFC 9110 §15.5.6: a 405 must list the methods the path takes.
+                resp.headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            resp
+        }
     }
 }
 
-type Answer = Result<(StatusCode, Value), (StatusCode, String)>;
+type Answer = Result<(StatusCode, Value), Refusal>;
+
+/// Why a control request is refused.
+struct Refusal {
+    status: StatusCode,
+    reason: String,
+    /// For a 405, the methods the path does take (the `Allow` header).
+    allow: Option<&'static str>,
+}
+
+impl From<(StatusCode, String)> for Refusal {
+    fn from((status, reason): (StatusCode, String)) -> Self {
+        Self {
+            status,
+            reason,
+            allow: None,
+        }
+    }
+}
 
 fn bad(msg: impl Into<String>) -> (StatusCode, String) {
     (StatusCode::BAD_REQUEST, msg.into())
@@ -67,11 +98,12 @@ fn route(
 ) -> Answer {
     let body = body.map_err(|e| (StatusCode::PAYLOAD_TOO_LARGE, e))?;
     let rest = &path[PREFIX.len()..];
-    let not_allowed = || {
-        Err((
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("{method} is not allowed on {path}"),
-        ))
+    let not_allowed = |allow: &'static str| {
+        Err(Refusal {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            reason: format!("{method} is not allowed on {path}"),
+            allow: Some(allow),
+        })
     };
     match rest {
         "health" => match *method {
@@ -87,7 +119,7 @@ fn route(
                     }),
                 ))
             }
-            _ => not_allowed(),
+            _ => not_allowed("GET"),
         },
         "scenarios" => match *method {
             Method::GET => {
@@ -109,7 +141,7 @@ fn route(
                         return Err(bad(format!(
                             "{} scenarios are loaded already, the most the mock holds; remove some first",
                             crate::scenario::MAX_SCENARIOS
-                        )))
+                        )).into())
                     }
                 };
                 tracing::info!(scenario = %name, rules, replaced, "scenario loaded");
@@ -122,7 +154,7 @@ fn route(
                 query_params(query, &[])?;
                 Ok((StatusCode::OK, json!({ "removed": app.scenarios.clear() })))
             }
-            _ => not_allowed(),
+            _ => not_allowed("GET, POST, DELETE"),
         },
         "reset" => match *method {
             Method::POST => {
@@ -144,7 +176,7 @@ fn route(
                     json!({ "reset": tenant.map_or(Value::from("all"), |t| json!({"access_key_id": t})) }),
                 ))
             }
-            _ => not_allowed(),
+            _ => not_allowed("POST"),
         },
         "state" => match *method {
             Method::GET => {
@@ -160,13 +192,13 @@ fn route(
                 app.store.restore(doc).map_err(bad)?;
                 Ok((StatusCode::OK, json!({ "restored": true })))
             }
-            _ => not_allowed(),
+            _ => not_allowed("GET, PUT"),
         },
         "snapshot" => match *method {
             Method::POST => {
                 query_params(query, &[])?;
                 let Some(path) = &app.config.state_file else {
-                    return Err(bad("no --state-file is configured; use GET /__mock/state"));
+                    return Err(bad("no --state-file is configured; use GET /__mock/state").into());
                 };
                 app.save_state().map_err(|e| {
                     (
@@ -179,7 +211,7 @@ fn route(
                     json!({ "saved": path.display().to_string() }),
                 ))
             }
-            _ => not_allowed(),
+            _ => not_allowed("POST"),
         },
         "shutdown" => match *method {
             Method::POST => {
@@ -187,7 +219,7 @@ fn route(
                 app.shutdown.notify_one();
                 Ok((StatusCode::ACCEPTED, json!({ "shutting_down": true })))
             }
-            _ => not_allowed(),
+            _ => not_allowed("POST"),
         },
         "journal" => match *method {
             Method::GET => {
@@ -199,7 +231,7 @@ fn route(
                 match q.get("format") {
                     None | Some("entries") => {
                         if q.get("name").is_some() {
-                            return Err(bad("name is only used with format=scenario"));
+                            return Err(bad("name is only used with format=scenario").into());
                         }
                         Ok((
                             StatusCode::OK,
@@ -212,10 +244,11 @@ fn route(
                     }
                     Some(other) => Err(bad(format!(
                         "format {other:?} is not known; use \"entries\" (default) or \"scenario\""
-                    ))),
+                    ))
+                    .into()),
                 }
             }
-            _ => not_allowed(),
+            _ => not_allowed("GET"),
         },
         "journal/retries" => match *method {
             Method::GET => {
@@ -240,7 +273,7 @@ fn route(
                     }),
                 ))
             }
-            _ => not_allowed(),
+            _ => not_allowed("GET"),
         },
         _ => match rest.strip_prefix("scenarios/") {
             Some(name) if !name.is_empty() => match *method {
@@ -253,15 +286,17 @@ fn route(
                         Err((
                             StatusCode::NOT_FOUND,
                             format!("no scenario named {name:?} is loaded"),
-                        ))
+                        )
+                            .into())
                     }
                 }
-                _ => not_allowed(),
+                _ => not_allowed("DELETE"),
             },
             _ => Err((
                 StatusCode::NOT_FOUND,
                 format!("no control endpoint {method} {path}"),
-            )),
+            )
+                .into()),
         },
     }
 }

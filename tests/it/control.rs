@@ -445,6 +445,50 @@ async fn removing_one_scenario_refuses_query_parameters_like_every_other_endpoin
 }
 
 #[tokio::test]
+async fn a_wrong_method_gets_405_with_the_methods_the_path_takes_in_allow() {
+    // Regression (findings-scen #11): 405 answers carried no Allow header (RFC 9110 §15.5.6).
+    // Arrange
+    let server = server_with(0, &[throttle_first_call("x")]).await;
+    let paths: &[(&str, &[&str])] = &[
+        ("/__mock/health", &["GET"]),
+        ("/__mock/scenarios", &["GET", "POST", "DELETE"]),
+        ("/__mock/scenarios/x", &["DELETE"]),
+        ("/__mock/reset", &["POST"]),
+        ("/__mock/journal", &["GET"]),
+        ("/__mock/journal/retries", &["GET"]),
+        ("/__mock/state", &["GET", "PUT"]),
+        ("/__mock/snapshot", &["POST"]),
+        ("/__mock/shutdown", &["POST"]),
+    ];
+    for (path, allowed) in paths {
+        for method in ["GET", "POST", "PUT", "DELETE"] {
+            if allowed.contains(&method) {
+                continue; // some of them reset or stop the server
+            }
+            // Act
+            let raw = server
+                .raw(
+                    format!("{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await;
+            // Assert
+            let head = raw.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+            assert!(head.starts_with("http/1.1 405"), "{method} {path}: {raw}");
+            let allow = head
+                .lines()
+                .find_map(|l| l.strip_prefix("allow: "))
+                .unwrap_or_else(|| panic!("{method} {path}: no Allow header: {raw}"));
+            assert_eq!(
+                allow,
+                allowed.join(", ").to_ascii_lowercase(),
+                "{method} {path}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn the_control_api_can_be_turned_off() {
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), 0);
     config.control_api = false;
