@@ -49,12 +49,12 @@ pub struct Cli {
     pub default_secret: String,
 
     /// Do not check request signatures (any AccessKeyId, any or no signature).
-    #[arg(long, env = "ECS_MOCK_NO_SIGNATURE_CHECK")]
+    #[arg(long, env = "ECS_MOCK_NO_SIGNATURE_CHECK", value_parser = boolish)]
     pub no_signature_check: bool,
 
     /// Let ImportKeyPair accept `ssh-ed25519` keys, which the API reference does not list
     /// (by default they get InvalidPublicKeyBody.Malformed, as documented).
-    #[arg(long, env = "ECS_MOCK_ALLOW_ED25519")]
+    #[arg(long, env = "ECS_MOCK_ALLOW_ED25519", value_parser = boolish)]
     pub allow_ed25519: bool,
 
     /// Seconds a signed request's timestamp may differ from the server clock; the same window
@@ -64,7 +64,7 @@ pub struct Cli {
 
     /// Load all tenants' state from this file at start (if it exists) and save it there
     /// atomically on shutdown and on `POST /__mock/snapshot`.
-    #[arg(long, env = "ECS_MOCK_STATE_FILE", value_name = "PATH")]
+    #[arg(long, env = "ECS_MOCK_STATE_FILE", value_name = "PATH", value_parser = path())]
     pub state_file: Option<std::path::PathBuf>,
 
     /// Largest accepted request body, in bytes; larger bodies get HTTP 413 Request.TooLarge.
@@ -88,7 +88,8 @@ pub struct Cli {
         long = "fixtures",
         env = "ECS_MOCK_FIXTURES",
         value_name = "FILE",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = path()
     )]
     pub fixtures: Vec<PathBuf>,
     /// Load a scenario file at start (repeatable; consulted in the order given). The
@@ -97,17 +98,18 @@ pub struct Cli {
         long = "scenario",
         env = "ECS_MOCK_SCENARIOS",
         value_name = "FILE",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = path()
     )]
     pub scenarios: Vec<PathBuf>,
 
     /// Reload a --scenario file when its content changes (checked twice a second), keeping
     /// state and journal; a file that no longer validates is logged and the old version kept.
-    #[arg(long, env = "ECS_MOCK_WATCH")]
+    #[arg(long, env = "ECS_MOCK_WATCH", value_parser = boolish)]
     pub watch: bool,
 
     /// Turn off the control API under /__mock/ (those paths then get the API's own 404).
-    #[arg(long, env = "ECS_MOCK_NO_CONTROL_API")]
+    #[arg(long, env = "ECS_MOCK_NO_CONTROL_API", value_parser = boolish)]
     pub no_control_api: bool,
 
     /// Requests the journal keeps (oldest dropped first).
@@ -140,16 +142,40 @@ pub struct Cli {
     /// Directory of the on-disk key cache (default `$XDG_CACHE_HOME/ecs-mock`, else
     /// `~/.cache/ecs-mock`): a key generated once is read back on later runs. Safe to share
     /// between concurrent processes; holds at most 10,000 keys (least recently used go first).
-    #[arg(long, env = "ECS_MOCK_KEY_CACHE", value_name = "DIR")]
+    #[arg(long, env = "ECS_MOCK_KEY_CACHE", value_name = "DIR", value_parser = path())]
     pub key_cache: Option<PathBuf>,
 
     /// Do not read or write the key cache (wins over --key-cache).
-    #[arg(long, env = "ECS_MOCK_NO_KEY_CACHE")]
+    #[arg(long, env = "ECS_MOCK_NO_KEY_CACHE", value_parser = boolish)]
     pub no_key_cache: bool,
 
     /// Log filter (tracing syntax), e.g. `info` or `ecs_mock=debug`. Logs go to stderr.
     #[arg(long, env = "ECS_MOCK_LOG", default_value = "warn")]
     pub log: String,
+}
+
+/// The value of a boolean flag's environment variable: `1`/`0`, `true`/`false`, `yes`/`no`,
+/// `on`/`off` in any case (`=1` is what Docker files and CI matrices write), and empty as
+/// false, since an empty variable usually means an unset one.
+fn boolish(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected 1, 0, true, false, yes, no, on or off (or empty for off)".into()),
+    }
+}
+
+/// A path that may be empty: an empty variable (or an empty item of a comma-separated list,
+/// as a trailing comma leaves) means "not set", and [`Config::from_cli`] drops it. clap's own
+/// path parser refuses empty values.
+fn path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
+}
+
+/// `path` unless it is empty (see [`path`]).
+fn set(path: &PathBuf) -> Option<&PathBuf> {
+    (!path.as_os_str().is_empty()).then_some(path)
 }
 
 /// Who may call, with which secret.
@@ -300,14 +326,15 @@ impl Config {
             }
             Credentials::Fixed(map)
         };
-        let fixtures = cli
-            .fixtures
+        let fixture_files: Vec<&PathBuf> = cli.fixtures.iter().filter_map(set).collect();
+        let state_file = cli.state_file.as_ref().and_then(set);
+        let fixtures = fixture_files
             .iter()
             .map(Fixtures::load)
             .collect::<anyhow::Result<Vec<_>>>()?;
         // With fixed credentials, fixtures for any other AccessKeyId could never be reached:
         // almost certainly a typo, so refuse rather than start with silently missing state.
-        for (file, f) in cli.fixtures.iter().zip(&fixtures) {
+        for (file, f) in fixture_files.iter().zip(&fixtures) {
             if let Some(ak) = f
                 .accounts
                 .keys()
@@ -333,7 +360,7 @@ impl Config {
             bail!("--workers must be between 1 and {MAX_WORKERS}");
         }
         let mut scenarios: Vec<(Scenario, Option<PathBuf>)> = Vec::new();
-        for path in &cli.scenarios {
+        for path in cli.scenarios.iter().filter_map(set) {
             let s = scenario::file::load(path)?;
             if let Some((_, Some(other))) = scenarios.iter().find(|(o, _)| o.name == s.name) {
                 bail!(
@@ -368,7 +395,7 @@ impl Config {
             allow_ed25519: cli.allow_ed25519,
             request_window: (cli.request_window_secs > 0)
                 .then(|| Duration::from_secs(cli.request_window_secs)),
-            initial_state: match &cli.state_file {
+            initial_state: match state_file {
                 Some(path) => {
                     let state = crate::persist::load(path)?;
                     crate::persist::check_writable(path)?;
@@ -376,7 +403,7 @@ impl Config {
                 }
                 None => None,
             },
-            state_file: cli.state_file.clone(),
+            state_file: state_file.cloned(),
             fixtures,
             scenarios,
             control_api: !cli.no_control_api,
@@ -389,7 +416,9 @@ impl Config {
                     None
                 } else {
                     cli.key_cache
-                        .clone()
+                        .as_ref()
+                        .and_then(set)
+                        .cloned()
                         .or_else(crate::keycache::KeyCache::default_dir)
                 },
             },
@@ -432,6 +461,48 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn boolean_values_take_the_usual_spellings_and_empty_is_off() {
+        for (value, expected) in [
+            ("1", Ok(true)),
+            ("true", Ok(true)),
+            ("YES", Ok(true)),
+            ("On", Ok(true)),
+            ("0", Ok(false)),
+            ("False", Ok(false)),
+            ("no", Ok(false)),
+            ("OFF", Ok(false)),
+            ("", Ok(false)),
+        ] {
+            assert_eq!(boolish(value), expected, "{value:?}");
+        }
+        for bad in ["2", "maybe", " 1"] {
+            assert!(boolish(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn empty_paths_and_empty_list_items_mean_not_set() {
+        // Regression (findings-scen #7): an empty ECS_MOCK_STATE_FILE / _SCENARIOS /
+        // _FIXTURES, or a trailing comma in a list, stopped the start.
+        let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/accounts.json");
+        let c = parse(&[
+            "--state-file",
+            "",
+            "--scenario",
+            "",
+            "--fixtures",
+            &format!("{sample},"),
+            "--key-cache",
+            "",
+        ])
+        .unwrap();
+        assert_eq!(c.state_file, None);
+        assert!(c.scenarios.is_empty());
+        assert_eq!(c.fixtures.len(), 1);
+        assert_eq!(c.keys.cache_dir, crate::keycache::KeyCache::default_dir());
     }
 
     #[test]

@@ -6,7 +6,19 @@ use clap::Parser;
 use ecs_mock::config::{Cli, Config};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // clap exits 2 on a bad flag or value; every other refusal at start is EX_USAGE, as the
+    // README promises, so a wrapper script has one code to check. --help and --version are 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(64) // EX_USAGE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     // Transparent huge pages off for this process: the allocator asks for them, and the first
     // touch of each 2 MiB page (zeroing it) stalled a worker for ~5 ms on the VMs this was
     // measured on, every few thousand ImportKeyPair calls: the whole p99 of that load. The

@@ -89,12 +89,59 @@ async fn flags_fall_back_to_environment_variables() {
     assert!(terminate(child).success());
 }
 
+#[tokio::test]
+async fn boolean_variables_take_1_and_yes_and_empty_variables_are_unset() {
+    // Regression (findings-scen #7): `=1`, `=yes` and empty values stopped the start (exit 2).
+    // Arrange / Act
+    let (child, addr, _) = start(
+        &["--listen", "127.0.0.1:0", "--no-key-cache"],
+        &[
+            ("ECS_MOCK_NO_SIGNATURE_CHECK", "1"),
+            ("ECS_MOCK_WATCH", "yes"),
+            ("ECS_MOCK_NO_CONTROL_API", "0"),
+            ("ECS_MOCK_ALLOW_ED25519", ""),
+            ("ECS_MOCK_SCENARIOS", ""),
+            ("ECS_MOCK_FIXTURES", ""),
+            ("ECS_MOCK_STATE_FILE", ""),
+        ],
+    );
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    // Assert: signatures are not checked, and the control API is on with nothing loaded.
+    crate::support::Call::new(addr, "t-env-bool", "DescribeRegions")
+        .secret("not-the-secret")
+        .send()
+        .await
+        .assert_ok();
+    let health = send(
+        addr,
+        hyper::Request::get("/__mock/health")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (health.status, health.json()["scenarios"].clone()),
+        (200, 0.into())
+    );
+    assert!(terminate(child).success());
+}
+
+#[test]
+fn a_flag_clap_refuses_is_a_usage_error_too() {
+    // Regression (findings-scen #7): clap's own refusals exited 2, every other one 64.
+    let stderr = usage_error(&["--seed", "-1"]);
+    assert!(stderr.contains("'-1'"), "{stderr}");
+    let stderr = usage_error(&["--no-such-flag"]);
+    assert!(stderr.contains("--no-such-flag"), "{stderr}");
+}
+
 #[test]
 fn help_documents_every_flag() {
     let out = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
         .arg("--help")
         .output()
         .unwrap();
+    assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
     for flag in [
         "--listen",
