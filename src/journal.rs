@@ -80,7 +80,7 @@ pub struct Entry {
     /// When the request arrived (before any scenario latency): milliseconds since the server
     /// started, on a monotonic clock. Gaps between attempts are measured with it.
     pub received_ms: u64,
-    /// The claimed AccessKeyId ("" when none).
+    /// The claimed AccessKeyId (`anonymous` when none).
     pub tenant: String,
     /// The Action as sent ("" when none).
     pub action: String,

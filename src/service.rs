@@ -274,14 +274,11 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
         Some(p) => p.region_id(),
         None => raw_segment(raw_query, "RegionId="),
     };
-    let tenant = probe
-        .as_ref()
-        .and_then(|p| p.claimed_access_key_id())
-        .unwrap_or("")
-        .to_string();
+    let claimed = probe.as_ref().and_then(|p| p.claimed_access_key_id());
+    let tenant = claimed.unwrap_or(auth::ANONYMOUS).to_string();
     let request_id = ids::request_id(
         app.config.seed,
-        &tenant,
+        claimed.unwrap_or(""),
         app.store.next_request_ordinal(&tenant),
     );
     tracing::info!(code = err.code(), "rejected undecodable request");
@@ -347,10 +344,14 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     let received_ms = app.journal.now_ms();
     let arrived_unix = app.config.clock.now_unix();
     let format = req.format();
-    let claimed = req.claimed_access_key_id().unwrap_or("");
+    // A request naming no AccessKeyId is tenant `anonymous` everywhere (engine, journal,
+    // counters, reset), as the store files it. Its RequestIds are still derived from "" so
+    // they stay the bytes earlier versions gave for the same requests.
+    let access_key_id = req.claimed_access_key_id();
+    let claimed = access_key_id.unwrap_or(auth::ANONYMOUS);
     let request_id = ids::request_id(
         app.config.seed,
-        claimed,
+        access_key_id.unwrap_or(""),
         app.store.next_request_ordinal(claimed),
     );
     let host_id = regions::host_id(req.region_id());

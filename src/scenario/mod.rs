@@ -275,7 +275,7 @@ fn wildcard<T: PartialEq + Copy>(p: &[T], t: &[T], one: T, any: T) -> bool {
 #[derive(Debug, Clone, Copy)]
 pub struct Input<'a> {
     pub action: Action,
-    /// The claimed AccessKeyId ("" when none).
+    /// The claimed AccessKeyId (`anonymous` when none).
     pub tenant: &'a str,
     pub region_id: Option<&'a str>,
     pub params: &'a Params,

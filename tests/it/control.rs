@@ -250,6 +250,60 @@ async fn reset_without_a_tenant_clears_everything_and_restarts_request_ids() {
 }
 
 #[tokio::test]
+async fn a_request_without_access_key_id_is_tenant_anonymous_in_rules_journal_and_reset() {
+    // Regression (findings-scen #1): the store filed such requests under `anonymous`, but the
+    // engine, journal and counters used "", so rules on `anonymous` missed them and
+    // `reset?access_key_id=anonymous` left their counters and journal behind.
+    // Arrange: signatures off, and a rule on the anonymous tenant's first describe.
+    let mut config = crate::scenarios::config_with(
+        9,
+        &[json!({"name": "anon", "rules": [{
+            "match": {"access_key_id": "anonymous", "action": "DescribeKeyPairs", "nth": 1},
+            "effect": {"error": "Throttling"}}]})],
+    );
+    config.verify_signatures = false;
+    let server = TestServer::with_config(config).await;
+    let unsigned = |query: &str| {
+        send(
+            server.addr,
+            Request::get(format!(
+                "/?Version=2014-05-26&Format=JSON&RegionId={REGION}&{query}"
+            ))
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+        )
+    };
+    // Act
+    let created = unsigned("Action=CreateKeyPair&KeyPairName=anon1").await;
+    let throttled = unsigned("Action=DescribeKeyPairs").await;
+    let entries = journal(&server, "anonymous").await;
+    let (reset, _) = control(
+        &server,
+        "POST",
+        "/__mock/reset?access_key_id=anonymous",
+        None,
+    )
+    .await;
+    let after_reset = journal(&server, "anonymous").await;
+    let created_again = unsigned("Action=CreateKeyPair&KeyPairName=anon1").await;
+    let throttled_again = unsigned("Action=DescribeKeyPairs").await;
+    // Assert
+    created.assert_ok();
+    throttled.assert_error(400, "Throttling");
+    let tenants: Vec<&Value> = entries.iter().map(|e| &e["tenant"]).collect();
+    assert_eq!(tenants, [&json!("anonymous"), &json!("anonymous")]);
+    assert_eq!(entries[1]["rule"]["scenario"], "anon");
+    assert_eq!(reset, 200);
+    assert!(after_reset.is_empty(), "{after_reset:?}");
+    created_again.assert_ok();
+    throttled_again.assert_error(400, "Throttling");
+    // RequestIds keep their derivation ("" for no AccessKeyId) and restart with the reset.
+    let first_id = ecs_mock::ids::request_id(9, "", 1);
+    assert_eq!(created.json()["RequestId"], first_id.as_str());
+    assert_eq!(created_again.json()["RequestId"], first_id.as_str());
+}
+
+#[tokio::test]
 async fn a_signed_request_replayed_after_a_full_reset_is_answered_like_the_first_time() {
     // Regression (findings-scen #6): the nonce cache survived the reset, so the replay got
     // SignatureNonceUsed carrying the RequestId of the original success.
