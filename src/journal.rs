@@ -109,12 +109,18 @@ pub struct Entry {
 pub struct RecordedParams(Params);
 
 impl RecordedParams {
-    /// The parameters; a repeated name keeps its first position and its last value.
+    /// The parameters; a repeated name shows its first value, the one the actions and the
+    /// scenario matcher use (`Params::get`), so the journal and the retry report show what
+    /// the request did. All pairs are kept (recording stays a plain copy); the choice is made
+    /// here, when the journal is read.
     pub fn to_map(&self) -> Map<String, Value> {
-        self.0
-            .pairs()
-            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-            .collect()
+        let mut map = Map::new();
+        for (k, v) in self.0.pairs() {
+            if !map.contains_key(k) {
+                map.insert(k.to_string(), Value::String(v.to_string()));
+            }
+        }
+        map
     }
 }
 
@@ -590,6 +596,33 @@ mod tests {
             code: None,
             latency_ms: 0,
         }
+    }
+
+    #[test]
+    fn a_repeated_parameter_is_recorded_with_its_first_value_as_the_actions_read_it() {
+        // Regression (findings-scen #4): the journal showed the last value.
+        // Arrange
+        let j = Journal::new(10);
+        let p = Params::from_pairs([
+            ("KeyPairName", "dev-1"),
+            ("RegionId", "cn-hangzhou"),
+            ("KeyPairName", "prod-1"),
+        ]);
+        // Act
+        j.record(rec("t", "CreateKeyPair", &p));
+        j.record(rec("t", "CreateKeyPair", &p));
+        let entries = j.entries(&Filter::default());
+        let ops = j.retries(&Filter::default(), DEFAULT_RETRY_WINDOW_MS);
+        // Assert
+        assert_eq!(p.get("KeyPairName"), Some("dev-1"));
+        assert_eq!(
+            serde_json::to_value(&entries[0].params).unwrap(),
+            json!({"KeyPairName": "dev-1", "RegionId": "cn-hangzhou"})
+        );
+        assert_eq!(
+            Value::Object(ops[0].params.clone()),
+            json!({"KeyPairName": "dev-1", "RegionId": "cn-hangzhou"})
+        );
     }
 
     #[test]
