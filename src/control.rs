@@ -240,7 +240,26 @@ fn route(
                     }
                     Some("scenario") => {
                         let name = q.get("name").unwrap_or("journal-replay");
-                        Ok((StatusCode::OK, app.journal.export(&filter, name)))
+                        if name.trim().is_empty() {
+                            return Err(bad("name is blank; a scenario needs a name").into());
+                        }
+                        let exported = app.journal.export(&filter, name);
+                        if exported["rules"].as_array().is_some_and(Vec::is_empty) {
+                            return Err((
+                                StatusCode::NOT_FOUND,
+                                "no recorded request got a scenario effect (with these filters): there is nothing to replay".to_string(),
+                            )
+                                .into());
+                        }
+                        // A CI job commits what it gets here and loads it with --scenario:
+                        // refuse now what would stop that start.
+                        file::from_value(exported.clone()).map_err(|e| {
+                            bad(format!(
+                                "the export would not load ({}); narrow it with access_key_id or action",
+                                e.0
+                            ))
+                        })?;
+                        Ok((StatusCode::OK, exported))
                     }
                     Some(other) => Err(bad(format!(
                         "format {other:?} is not known; use \"entries\" (default) or \"scenario\""

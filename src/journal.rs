@@ -423,7 +423,7 @@ impl Journal {
                 json!({
                     "match": {"action": action, "access_key_id": tenant},
                     "effect": {"sequence": seq},
-                    "comment": format!("calls 1..={last} of {action} by {tenant:?} as recorded"),
+                    "comment": format!("calls 1..={} of {action} by {tenant:?} as recorded", seq.len()),
                 })
             })
             .collect();

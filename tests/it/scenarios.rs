@@ -502,6 +502,65 @@ async fn the_exported_journal_replays_the_same_decisions_under_another_seed() {
 }
 
 #[tokio::test]
+async fn the_journal_export_is_refused_with_the_reason_when_it_could_not_be_loaded() {
+    // Regression (findings-scen #2): an empty run, a blank name or more than 1000
+    // (tenant, action) pairs exported scenarios that POST /__mock/scenarios and --scenario
+    // refuse.
+    // Arrange: one tenant throttled on its first call of three.
+    let server = server_with(
+        0,
+        &[json!({"name": "thr", "rules": [
+            {"match": {"action": "DescribeRegions", "nth": 1}, "effect": {"error": "Throttling"}}]})],
+    )
+    .await;
+    let export = |query: &'static str| {
+        let server = &server;
+        async move {
+            control(
+                server,
+                "GET",
+                &format!("/__mock/journal?format=scenario&{query}"),
+                None,
+            )
+            .await
+        }
+    };
+    let (nothing, nothing_body) = export("action=DescribeRegions").await;
+    for _ in 0..3 {
+        server.call("t-export", "DescribeRegions").send().await;
+    }
+    // Act
+    let (blank, blank_body) = export("name=%20").await;
+    let (ok, exported) = export("name=one").await;
+    for i in 0..1000 {
+        server
+            .call(&format!("t-many-{i}"), "DescribeRegions")
+            .send()
+            .await;
+    }
+    let (big, big_body) = export("name=big").await;
+    // Assert
+    assert_eq!(
+        (nothing, nothing_body["error"].as_str().unwrap()),
+        (404, "no recorded request got a scenario effect (with these filters): there is nothing to replay")
+    );
+    assert_eq!(
+        (blank, blank_body["error"].as_str().unwrap()),
+        (400, "name is blank; a scenario needs a name")
+    );
+    assert_eq!(ok, 200);
+    assert_eq!(
+        exported["rules"][0]["comment"],
+        "calls 1..=1 of DescribeRegions by \"t-export\" as recorded",
+        "trailing passes are trimmed, and the comment says so"
+    );
+    assert_eq!(
+        (big, big_body["error"].as_str().unwrap()),
+        (400, "the export would not load (rules: 1001 rules is more than the 1000 one scenario may hold); narrow it with access_key_id or action")
+    );
+}
+
+#[tokio::test]
 async fn a_watched_scenario_file_reloads_without_losing_state_or_journal() {
     // Arrange: a scenario file, loaded at start with --watch.
     let dir = std::env::temp_dir().join(format!("ecs-mock-watch-{}", std::process::id()));
