@@ -6,7 +6,8 @@ use crate::error::{ApiError, Kind};
 use crate::protocol::request::ApiRequest;
 use crate::signature::{self, Verdict};
 
-/// The tenant of requests that name no AccessKeyId while signature checking is off.
+/// The tenant of requests that name no AccessKeyId: their account while signature checking
+/// is off, and where the scenario engine, journal and counters file them either way.
 pub const ANONYMOUS: &str = "anonymous";
 
 /// Returns the tenant (AccessKeyId) of `req`.
