@@ -384,11 +384,12 @@ fn claim(
         .or_default();
     store.with_account(tenant, |account| {
         let state = account.region(region);
-        // A hand-out matters while its name is claimed: pending (in flight) or stored (and
-        // then the stored fingerprint is checked anyway). Names no longer claimed were
-        // deleted or their create failed. `name` itself is claimed by the caller now, so its
-        // previous hand-out, if any, belongs to a create that has finished.
-        handed.retain(|n, _| n != name && state.is_taken(n));
+        // A hand-out matters only while its create is in flight: once stored, the stored
+        // fingerprint is checked below, and a name deleted (or since re-imported with another
+        // key) must not keep its old fingerprint out of use, or the next keys would depend on
+        // what this process remembers rather than on the state a restart restores. `name`
+        // itself is claimed by the caller now, so its previous hand-out is a finished create's.
+        handed.retain(|n, _| n != name && state.is_pending(n));
         let taken = state
             .key_pairs()
             .values()

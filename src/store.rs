@@ -148,6 +148,11 @@ impl RegionState {
         &mut self.key_pairs
     }
 
+    /// Whether a create of `name` is in flight.
+    pub fn is_pending(&self, name: &str) -> bool {
+        self.pending.contains(name)
+    }
+
     /// Whether `name` exists or is being created.
     pub fn is_taken(&self, name: &str) -> bool {
         self.key_pairs.contains_key(name) || self.pending.contains(name)

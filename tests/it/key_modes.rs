@@ -295,3 +295,49 @@ async fn racing_fast_creates_in_one_region_all_get_distinct_fingerprints() {
     // Assert
     assert_eq!(fingerprints.len(), 200);
 }
+
+/// A fast key once handed to a name that was deleted (and the name since re-imported with
+/// another key) is free again: the next keys depend on the region's key pairs, which a
+/// restart restores, not on what the process remembers of earlier creates.
+#[tokio::test]
+async fn a_deleted_fast_key_is_free_again_for_the_next_create() {
+    // Arrange: a name whose first candidate pair is the one "gone" gets.
+    let tenant = "t-fast-free";
+    let first = |name: &str| {
+        let (i, j) = keygen::fast_pair(FAST_SEED, tenant, REGION, name, 0, 0, keygen::POOL_PRIMES);
+        (i.min(j), i.max(j))
+    };
+    let same = (0..)
+        .map(|i| format!("n{i}"))
+        .find(|n| first(n) == first("gone"))
+        .unwrap();
+    let s = server(FAST_SEED, KeyMode::Fast, None).await;
+    let gone: serde_json::Value =
+        serde_json::from_str(&create_all(&s, tenant, &["gone"]).await[0]).unwrap();
+    s.call(tenant, "DeleteKeyPairs")
+        .region(REGION)
+        .param("KeyPairNames", r#"["gone"]"#)
+        .send()
+        .await
+        .assert_ok();
+    let other = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/pubkeys/rsa2048.pub"
+    ))
+    .unwrap();
+    s.call(tenant, "ImportKeyPair")
+        .region(REGION)
+        .param("KeyPairName", "gone")
+        .param("PublicKeyBody", &other)
+        .send()
+        .await
+        .assert_ok();
+    // Act
+    let got: serde_json::Value =
+        serde_json::from_str(&create_all(&s, tenant, &[&same]).await[0]).unwrap();
+    // Assert: no key pair of the region holds that key any more.
+    assert_eq!(
+        got["KeyPairFingerPrint"], gone["KeyPairFingerPrint"],
+        "{same}"
+    );
+}
