@@ -99,6 +99,12 @@ impl KeyCache {
 
     fn read<T>(&self, id: &[u8; 32], parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
         let path = self.entry_path(id);
+        // Opening a FIFO (or a device) for reading can block until a writer appears, with
+        // a CreateKeyPair waiting on it; only a regular file can be an entry.
+        if !fs::metadata(&path).ok()?.is_file() {
+            tracing::debug!(path = %path.display(), "ignoring a key cache entry that is not a file");
+            return None;
+        }
         let mut file = fs::File::open(&path).ok()?;
         let mut pem = String::with_capacity(2048);
         // A PEM of an RSA-2048 key is ~1.7 KB; anything much larger is not one of ours.
@@ -340,6 +346,33 @@ pub(crate) mod tests {
         // A rewrite replaces the damaged entry.
         cache.store(&id(2), pem);
         assert_eq!(cache.load(&id(2)).unwrap(), km);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_at_an_entry_path_is_a_miss_not_a_wait() {
+        // Arrange: opening a FIFO for reading blocks until a writer comes.
+        let tmp = TempDir::new("cache-fifo");
+        let cache = std::sync::Arc::new(KeyCache::new(tmp.0.clone()));
+        fs::create_dir_all(&tmp.0).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(cache.entry_path(&id(4)))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // Act: on another thread, so that a regression fails the test instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::sync::Arc::clone(&cache);
+        std::thread::spawn(move || tx.send(reader.load(&id(4)).is_none()).unwrap());
+        // Assert
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(true));
+        let km = keygen::generate(7, "ak", "cn-hangzhou", "k", 0);
+        cache.store(&id(4), &km.private_key_pem);
+        assert_eq!(
+            cache.load(&id(4)).unwrap(),
+            km,
+            "the entry is rewritten as a file"
+        );
     }
 
     #[test]
