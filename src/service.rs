@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::CONTENT_LENGTH;
 use hyper::{Method, Request, Response};
@@ -133,7 +133,8 @@ impl Connection {
 /// buffer: while they were alive it allocated a fresh buffer (8 KiB) for every request.
 ///
 /// # Errors
-/// [`Abort`] only when a scenario fault drops the connection.
+/// [`Abort`] when a scenario fault drops the connection, or a request body breaks its framing
+/// or is not complete within `--header-timeout-secs`.
 pub fn handle(
     conn: Arc<Connection>,
     req: Request<Incoming>,
@@ -150,9 +151,9 @@ pub fn handle(
         let app = &*conn.app;
         let decoded = match prepared {
             Prepared::Decoded(d) => d,
-            Prepared::Whole(parts, body) => match with_body(app, parts, body, is_control).await {
-                Ok(d) => d,
-                Err(control) => return Ok(control),
+            Prepared::Whole(parts, body) => match with_body(app, parts, body, is_control).await? {
+                Read::Api(d) => d,
+                Read::Control(answer) => return Ok(answer),
             },
         };
         match decoded {
@@ -176,41 +177,100 @@ enum Prepared {
     Whole(hyper::http::request::Parts, Incoming),
 }
 
-/// Reads a request's body, then answers it if it is for the control API (the `Err`) or
-/// decodes it.
+/// The most a control-API body may hold: a `PUT /__mock/state` of what `GET /__mock/state`
+/// exported, or a large scenario, is far beyond an API request's `--max-body-bytes`.
+pub const CONTROL_MAX_BODY_BYTES: usize = 64 << 20;
+
+/// The most bytes read and thrown away from a body refused as too large. Closing a socket
+/// with unread data makes the kernel send RST, which destroys the 413 before most clients
+/// (those that do not wait for `100 Continue`) read it; past this much the answer is given up.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// How reading a request body ended.
+enum Body {
+    Whole(Bytes),
+    /// Over the limit (declared or sent), and drained so that the answer can arrive.
+    TooLarge,
+}
+
+/// Reads a request's body, then answers it if it is for the control API or decodes it.
+///
+/// # Errors
+/// [`Abort::Close`] when the body breaks its framing or the client is gone, or when it is not
+/// complete within `--header-timeout-secs`: a client trickling a body would otherwise hold
+/// its connection (one of `--max-connections`) for as long as it liked.
 async fn with_body(
     app: &App,
     parts: hyper::http::request::Parts,
     body: Incoming,
     is_control: bool,
-) -> Result<Result<ApiRequest, Rendered>, Response<MockBody>> {
+) -> Result<Read, Abort> {
     let raw_query = parts.uri.query();
-    let max = app.config.limits.max_body_bytes;
-    let declared_too_large = parts
+    let max = if is_control {
+        CONTROL_MAX_BODY_BYTES.max(app.config.limits.max_body_bytes)
+    } else {
+        app.config.limits.max_body_bytes
+    };
+    let declared = parts
         .headers
         .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .is_some_and(|n| n > max as u64);
-    let body = if declared_too_large {
-        Err(())
-    } else {
-        Limited::new(body, max)
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .map_err(|_| ())
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let read = read_body(body, max, declared);
+    let body = match tokio::time::timeout(app.config.limits.header_timeout, read).await {
+        Ok(Some(Body::Whole(b))) => Ok(b),
+        Ok(Some(Body::TooLarge)) => Err(()),
+        Ok(None) | Err(_) => return Err(Abort::Close),
     };
     if is_control {
-        let body = body.map_err(|()| format!("the body exceeds {max} bytes"));
-        return Err(control::handle(
+        let body = body.map_err(|()| {
+            format!("the body exceeds {max} bytes (the control API's limit is {CONTROL_MAX_BODY_BYTES} or --max-body-bytes, whichever is larger)")
+        });
+        return Ok(Read::Control(control::handle(
             app,
             &parts.method,
             parts.uri.path(),
             raw_query,
             body,
-        ));
+        )));
     }
-    Ok(decode(app, &parts, body))
+    Ok(Read::Api(decode(app, &parts, body)))
+}
+
+/// What [`with_body`] made of a request.
+enum Read {
+    Api(Result<ApiRequest, Rendered>),
+    Control(Response<MockBody>),
+}
+
+/// The body, or [`Body::TooLarge`] once it is known to exceed `max` (and has been drained);
+/// `None` when its framing is broken or the client went away mid-body.
+async fn read_body(mut body: Incoming, max: usize, declared: Option<u64>) -> Option<Body> {
+    let mut frames: Vec<Bytes> = Vec::new();
+    let mut total: u64 = 0;
+    let too_large = |total: u64| total > max as u64;
+    if declared.is_some_and(too_large) && declared.is_some_and(|d| d > DRAIN_LIMIT) {
+        return Some(Body::TooLarge);
+    }
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.ok()?.into_data() else {
+            continue; // trailers
+        };
+        total += data.len() as u64;
+        if total > DRAIN_LIMIT {
+            return Some(Body::TooLarge);
+        }
+        if !too_large(total) && !declared.is_some_and(too_large) {
+            frames.push(data);
+        }
+    }
+    if too_large(total) || declared.is_some_and(too_large) {
+        return Some(Body::TooLarge);
+    }
+    Some(Body::Whole(match frames.len() {
+        0 => Bytes::new(),
+        1 => frames.pop().expect("one frame"),
+        _ => Bytes::from(frames.concat()),
+    }))
 }
 
 /// The API request in `parts` and `body`, or the error response for one that cannot be

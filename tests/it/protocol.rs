@@ -292,3 +292,100 @@ async fn oversized_headers_are_refused_and_slow_headers_are_cut_off() {
         .await
         .assert_ok();
 }
+
+#[tokio::test]
+async fn a_body_that_never_completes_or_breaks_its_framing_ends_the_connection_without_an_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Arrange: a short timeout for the whole request, body included.
+    let mut config = ecs_mock::config::Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.limits.header_timeout = std::time::Duration::from_millis(300);
+    let server = TestServer::with_config(config).await;
+    let head = "POST /?Action=DescribeRegions&Format=JSON HTTP/1.1\r\nhost: x\r\n\
+                content-type: application/x-www-form-urlencoded\r\n";
+    // Act: 3 of 100 declared bytes, then silence (kept open: the timer, not EOF, must end it).
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(format!("{head}content-length: 100\r\n\r\na=b").as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let ended = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        slow.read_to_end(&mut out),
+    )
+    .await;
+    let broken = server
+        .raw(format!("{head}transfer-encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n").as_bytes())
+        .await;
+    // Assert: closed (EOF) with no answer, and no size error recorded for either.
+    assert!(matches!(ended, Ok(Ok(0))), "{ended:?}");
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    assert_eq!(broken, "", "a broken chunk size is not a 413");
+    let journal = control_get(&server, "/__mock/journal").await;
+    assert!(!journal.contains("Request.TooLarge"), "{journal}");
+    server
+        .call("t-after-slow-body", "DescribeRegions")
+        .send()
+        .await
+        .assert_ok();
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_gets_its_413_even_when_sent_whole_without_waiting_for_100_continue()
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Arrange: 16 MiB against the 1 MiB default (more than the socket buffers hold), sent in
+    // full before reading, as Python's http.client (under the Alibaba Python SDKs) does.
+    let server = TestServer::start(0).await;
+    let body = vec![b'a'; 16 << 20];
+    let mut answers = Vec::new();
+    for chunked in [false, true] {
+        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let framing = if chunked {
+            "transfer-encoding: chunked".to_string()
+        } else {
+            format!("content-length: {}", body.len())
+        };
+        let mut request = format!(
+            "POST /?Action=DescribeRegions&Format=JSON HTTP/1.1\r\nhost: x\r\n\
+             connection: close\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+             {framing}\r\n\r\n"
+        )
+        .into_bytes();
+        if chunked {
+            request.extend(format!("{:x}\r\n", body.len()).as_bytes());
+            request.extend(&body);
+            request.extend(b"\r\n0\r\n\r\n");
+        } else {
+            request.extend(&body);
+        }
+        // Act
+        let sent = s.write_all(&request).await;
+        let mut out = Vec::new();
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out)).await;
+        answers.push((
+            chunked,
+            sent.is_ok(),
+            String::from_utf8_lossy(&out).into_owned(),
+        ));
+    }
+    // Assert
+    for (chunked, sent, answer) in answers {
+        assert!(sent, "chunked {chunked}: the write failed");
+        assert!(
+            answer.starts_with("HTTP/1.1 413"),
+            "chunked {chunked}: {answer:.200}"
+        );
+        assert!(answer.contains("Request.TooLarge"), "{answer:.400}");
+    }
+}
+
+/// The body of a plain GET (the control API needs no signature).
+async fn control_get(server: &TestServer, path: &str) -> String {
+    let r = send(
+        server.addr,
+        Request::get(path).body(Full::new(Bytes::new())).unwrap(),
+    )
+    .await;
+    r.body
+}
