@@ -420,8 +420,15 @@ impl Journal {
                 while seq.last() == Some(&StepFile::Pass) {
                     seq.pop();
                 }
+                // `access_key_id` is a glob: a tenant named `t*` written there would catch
+                // every tenant starting with t on replay.
+                let tenant_field = if tenant.contains(['*', '?']) {
+                    "access_key_id_exact"
+                } else {
+                    "access_key_id"
+                };
                 json!({
-                    "match": {"action": action, "access_key_id": tenant},
+                    "match": {"action": action, tenant_field: tenant},
                     "effect": {"sequence": seq},
                     "comment": format!("calls 1..={} of {action} by {tenant:?} as recorded", seq.len()),
                 })

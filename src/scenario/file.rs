@@ -22,6 +22,8 @@
 //! rule      match (optional: absent = every request), effect (required), comment
 //! match     action        "Name" | ["Name", …]       one of the eleven actions
 //!           access_key_id "glob" | ["glob", …]       the claimed AccessKeyId (tenant)
+//!           access_key_id_exact "id" | ["id", …]     the same, as exact text (no wildcards);
+//!                                                    excludes access_key_id
 //!           region_id     "glob" | ["glob", …]       the RegionId parameter
 //!           params        {"Param": "glob", …}       every listed parameter must match
 //!           nth / from / to / every                  this rule's call index for the tenant
@@ -128,6 +130,10 @@ pub struct MatchFile {
     pub action: Option<OneOrMany>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<OneOrMany>,
+    /// Tenants named exactly, `*` and `?` included: a recorded AccessKeyId such as `t*`
+    /// must name that tenant only when a journal export is replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id_exact: Option<OneOrMany>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region_id: Option<OneOrMany>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -766,6 +772,27 @@ fn globs(at: &str, field: &str, v: &Option<OneOrMany>) -> Result<Option<Vec<Glob
     Ok(Some(items.into_iter().map(Glob::new).collect()))
 }
 
+/// The tenant criterion: `access_key_id` globs or `access_key_id_exact` names, and whether
+/// it is the exact one. Both at once are refused: whether a tenant must match both or
+/// either would be a guess.
+fn tenants(at: &str, m: &MatchFile) -> Result<(Option<Vec<Glob>>, bool), ScenarioError> {
+    match (&m.access_key_id, &m.access_key_id_exact) {
+        (Some(_), Some(_)) => err(format!(
+            "{at}: give access_key_id (globs) or access_key_id_exact (exact names), not both"
+        )),
+        (None, Some(exact)) => {
+            let items = exact.items();
+            if items.is_empty() {
+                return err(format!(
+                    "{at}.access_key_id_exact: an empty list matches nothing; leave the field out to match everything"
+                ));
+            }
+            Ok((Some(items.into_iter().map(Glob::exact).collect()), true))
+        }
+        (globbed, None) => Ok((globs(at, "access_key_id", globbed)?, false)),
+    }
+}
+
 fn compile_match(at: &str, m: &MatchFile) -> Result<Match, ScenarioError> {
     let actions = match &m.action {
         None => None,
@@ -847,9 +874,11 @@ fn compile_match(at: &str, m: &MatchFile) -> Result<Match, ScenarioError> {
             }
         }
     }
+    let (access_key_id, access_key_id_exact) = tenants(at, m)?;
     Ok(Match {
         actions,
-        access_key_id: globs(at, "access_key_id", &m.access_key_id)?,
+        access_key_id,
+        access_key_id_exact,
         region_id: globs(at, "region_id", &m.region_id)?,
         params,
         nth: m.nth,
@@ -1122,6 +1151,8 @@ mod tests {
             (r#"{"name":"x","rules":[{"match":{"acton":"CreateKeyPair"},"effect":"pass"}]}"#, "rules[0].match: unknown field `acton`"),
             (r#"{"name":"x","rules":[{"match":{"action":"CreateKeypair"},"effect":"pass"}]}"#, "rules[0].match.action: unknown action \"CreateKeypair\""),
             (r#"{"name":"x","rules":[{"match":{"action":[]},"effect":"pass"}]}"#, "rules[0].match.action: an empty list"),
+            (r#"{"name":"x","rules":[{"match":{"access_key_id":"t*","access_key_id_exact":"t*"},"effect":"pass"}]}"#, "rules[0].match: give access_key_id (globs) or access_key_id_exact (exact names), not both"),
+            (r#"{"name":"x","rules":[{"match":{"access_key_id_exact":[]},"effect":"pass"}]}"#, "rules[0].match.access_key_id_exact: an empty list"),
             (r#"{"name":"x","rules":[{"match":{"probability":1.5},"effect":"pass"}]}"#, "rules[0].match.probability: 1.5 is not between 0 and 1"),
             (r#"{"name":"x","rules":[{"match":{"nth":0},"effect":"pass"}]}"#, "rules[0].match.nth: call indices start at 1"),
             (r#"{"name":"x","rules":[{"match":{"from":3,"to":2},"effect":"pass"}]}"#, "rules[0].match: from (3) is after to (2)"),

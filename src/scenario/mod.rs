@@ -71,6 +71,8 @@ pub struct Rule {
 pub struct Match {
     pub actions: Option<Vec<Action>>,
     pub access_key_id: Option<Vec<Glob>>,
+    /// `access_key_id` came from `access_key_id_exact` (only the journal's `why` tells).
+    pub access_key_id_exact: bool,
     pub region_id: Option<Vec<Glob>>,
     pub params: Vec<(String, Glob)>,
     pub nth: Option<u64>,
@@ -226,6 +228,14 @@ impl Glob {
         Self {
             text: text.to_string(),
             wild: text.contains(['*', '?']),
+        }
+    }
+
+    /// A pattern that matches `text` only, `*` and `?` included.
+    pub fn exact(text: &str) -> Self {
+        Self {
+            text: text.to_string(),
+            wild: false,
         }
     }
 
@@ -637,7 +647,14 @@ fn call_match(
             )
         })
     };
-    why.extend(globs("access_key_id", &m.access_key_id));
+    why.extend(globs(
+        if m.access_key_id_exact {
+            "access_key_id_exact"
+        } else {
+            "access_key_id"
+        },
+        &m.access_key_id,
+    ));
     why.extend(globs("region_id", &m.region_id));
     for (k, g) in &m.params {
         why.push(format!("{k}={}", g.as_str()));
@@ -741,6 +758,20 @@ mod tests {
         for (pat, s, want) in cases {
             assert_eq!(Glob::new(pat).matches(s), want, "{pat} ~ {s}");
         }
+    }
+
+    #[test]
+    fn exact_tenants_match_their_own_text_only() {
+        let e = engine(
+            0,
+            r#"{"name":"s","rules":[{"match":{"access_key_id_exact":["t*","a?c"]},"effect":{"error":"Throttling"}}]}"#,
+        );
+        let p = params(&[]);
+        let hit = |t: &str| code(&decide(&e, Action::DescribeRegions, t, &p)).is_some();
+        assert_eq!(
+            ["t*", "a?c", "t1", "t", "abc", "a?cd"].map(hit),
+            [true, true, false, false, false, false]
+        );
     }
 
     #[test]

@@ -502,6 +502,72 @@ async fn the_exported_journal_replays_the_same_decisions_under_another_seed() {
 }
 
 #[tokio::test]
+async fn an_exported_tenant_with_glob_characters_replays_for_that_tenant_only() {
+    // Regression (findings-scen #3): the export wrote tenant `t*` into `access_key_id`, a
+    // glob, so on replay it caught `t1`'s calls too and shifted its sequence.
+    // Arrange: each tenant's first DescribeKeyPairs is throttled.
+    let server = server_with(
+        0,
+        &[json!({"name": "thr", "rules": [
+            {"match": {"action": "DescribeKeyPairs", "nth": 1}, "effect": {"error": "Throttling"}}]})],
+    )
+    .await;
+    let describe = |ak: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .call(ak, "DescribeKeyPairs")
+                .region(REGION)
+                .send()
+                .await
+                .status
+        }
+    };
+    let recorded = [
+        describe("t*").await,
+        describe("t1").await,
+        describe("t1").await,
+    ];
+    let (status, exported) = control(
+        &server,
+        "GET",
+        "/__mock/journal?format=scenario&name=rep",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Act: replay on the same server, from scratch.
+    control(&server, "DELETE", "/__mock/scenarios", None).await;
+    control(&server, "POST", "/__mock/reset", None).await;
+    let (loaded, _) = control(&server, "POST", "/__mock/scenarios", Some(exported.clone())).await;
+    let replayed = [
+        describe("t*").await,
+        describe("t1").await,
+        describe("t1").await,
+    ];
+    let unrecorded = describe("tx").await;
+    // Assert
+    assert_eq!(recorded, [400, 400, 200]);
+    assert_eq!(loaded, 201);
+    assert_eq!(replayed, recorded);
+    assert_eq!(unrecorded, 200, "tx was never recorded");
+    assert_eq!(
+        exported["rules"][0]["match"],
+        json!({"action": "DescribeKeyPairs", "access_key_id_exact": "t*"})
+    );
+    assert_eq!(
+        exported["rules"][1]["match"],
+        json!({"action": "DescribeKeyPairs", "access_key_id": "t1"}),
+        "a plain tenant keeps the glob field, which means the same for it"
+    );
+    let why = &journal(&server, "t*").await[0]["rule"]["why"];
+    assert_eq!(
+        why.as_str().unwrap(),
+        "action=DescribeKeyPairs, access_key_id_exact=t*, call 1 for this tenant, sequence item 1/1 (calls 1..=1 of DescribeKeyPairs by \"t*\" as recorded)"
+    );
+}
+
+#[tokio::test]
 async fn the_journal_export_is_refused_with_the_reason_when_it_could_not_be_loaded() {
     // Regression (findings-scen #2): an empty run, a blank name or more than 1000
     // (tenant, action) pairs exported scenarios that POST /__mock/scenarios and --scenario
