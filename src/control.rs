@@ -19,6 +19,7 @@
 //!                                           outcome, non_retryable_retried); see journal.rs
 //! GET    /__mock/state                      the whole state document (as --state-file holds it)
 //! PUT    /__mock/state                      body = a state document: replaces all state
+//!                                           (checked as at start: 400 with the reason)
 //! POST   /__mock/snapshot                   save to --state-file now: {"saved": path}
 //! POST   /__mock/shutdown                   graceful shutdown, like SIGTERM: 202
 //! ```

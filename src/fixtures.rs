@@ -56,6 +56,12 @@ use crate::store::{Instance, OsType, Store};
 /// Instance states a fixture may declare (the ECS `Status` values); informational only.
 pub const INSTANCE_STATUSES: &[&str] = &["Pending", "Running", "Starting", "Stopping", "Stopped"];
 
+/// Whether `id` has the form of a resource group id: `rg-` then letters and digits.
+pub fn is_resource_group_id(id: &str) -> bool {
+    id.strip_prefix("rg-")
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 /// A fixtures file: per-AccessKeyId account state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -211,10 +217,7 @@ impl Fixtures {
             let mut groups = BTreeSet::new();
             for (i, rg) in account.resource_groups.iter().enumerate() {
                 let at = format!("{path}.resource_groups[{i}]");
-                let well_formed = rg.strip_prefix("rg-").is_some_and(|rest| {
-                    !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric())
-                });
-                if !well_formed {
+                if !is_resource_group_id(rg) {
                     return Err(err(
                         at,
                         format!(

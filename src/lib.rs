@@ -41,6 +41,7 @@ pub mod server;
 pub mod service;
 pub mod signature;
 pub mod sshkey;
+pub mod statecheck;
 pub mod store;
 pub mod validate;
 pub mod workers;

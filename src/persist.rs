@@ -1,4 +1,5 @@
-//! `--state-file`: loading the saved state at start and saving it atomically.
+//! `--state-file`: loading the saved state at start and saving it atomically (what a loaded
+//! document may hold is checked by [`crate::statecheck`] when it is restored).
 //!
 //! Saving writes a sibling temporary file, syncs it and renames it over the target, so a crash
 //! (even `kill -9`) leaves either the previous snapshot or the new one, never a torn file.

@@ -925,31 +925,15 @@ impl Store {
     /// Replaces all state with `doc`.
     ///
     /// # Errors
-    /// A document of another version or made with another seed (its keys could not continue
-    /// deterministically), or one whose key pairs are filed under the wrong name.
+    /// A document [`crate::statecheck::check`] refuses: of another version, made with another
+    /// seed (its keys could not continue deterministically), or holding something the API
+    /// would never have made (a key that does not parse, an unknown region, a shared id, …).
     pub fn restore(&self, doc: StateDoc) -> Result<(), String> {
-        if doc.version != STATE_VERSION {
-            return Err(format!(
-                "state version {} is not supported (expected {STATE_VERSION})",
-                doc.version
-            ));
-        }
-        if doc.seed != self.seed {
-            return Err(format!(
-                "state was saved with seed {} but the server runs with seed {}",
-                doc.seed, self.seed
-            ));
-        }
+        crate::statecheck::check(&doc, self.seed)?;
         let mut accounts = HashMap::default();
         for (tenant, a) in doc.accounts {
             let mut regions = HashMap::default();
             for (region, r) in a.regions {
-                if let Some((name, kp)) = r.key_pairs.iter().find(|(n, kp)| **n != kp.name) {
-                    return Err(format!(
-                        "account {tenant:?} region {region:?}: key pair filed as {name:?} is named {:?}",
-                        kp.name
-                    ));
-                }
                 let mut key_pairs: IndexMap<String, Arc<KeyPair>, FastHash> = r
                     .key_pairs
                     .into_iter()
@@ -994,6 +978,15 @@ impl Store {
 mod state_doc_tests {
     use super::*;
 
+    /// A public key that parses, as every restored key pair must hold.
+    fn key() -> crate::sshkey::PublicKey {
+        crate::sshkey::parse_openssh_public_key(
+            include_str!("../tests/fixtures/pubkeys/ecdsa256.pub"),
+            crate::sshkey::ParseOptions::default(),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn generations_count_every_creation_of_a_name_across_deletes() {
         let store = Store::new(3);
@@ -1001,8 +994,8 @@ mod state_doc_tests {
             let r = store.reserve("t", "cn-hangzhou", name).unwrap();
             let generation = r.generation();
             r.commit(NewKeyPair {
-                fingerprint: format!("fp-{name}-{generation}"),
-                public_key: "ssh-rsa AAAA".into(),
+                fingerprint: key().fingerprint,
+                public_key: key().openssh,
                 resource_group_id: store.default_resource_group("t"),
                 tags: vec![],
                 creation_time: 5,
@@ -1051,10 +1044,10 @@ mod state_doc_tests {
     fn export_then_restore_round_trips_and_continues_generations() {
         let store = Store::new(3);
         store.next_request_ordinal("t");
-        let r = store.reserve("t", "cn-hangzhou", "k").unwrap();
+        let r = store.reserve("t", "cn-hangzhou", "kk").unwrap();
         r.commit(NewKeyPair {
-            fingerprint: "fp".into(),
-            public_key: "ssh-rsa AAAA".into(),
+            fingerprint: key().fingerprint,
+            public_key: key().openssh,
             resource_group_id: store.default_resource_group("t"),
             tags: vec![Tag {
                 key: "a".into(),
@@ -1071,14 +1064,17 @@ mod state_doc_tests {
         assert_eq!(again.accounts_len.load(Ordering::Relaxed), 1);
         assert_eq!(again.next_request_ordinal("t"), 2);
         assert_eq!(
-            again.reserve("t", "cn-hangzhou", "k").unwrap_err().code(),
+            again.reserve("t", "cn-hangzhou", "kk").unwrap_err().code(),
             "KeyPair.AlreadyExist"
         );
         again.with_account("t", |a| {
-            a.region("cn-hangzhou").remove("k");
+            a.region("cn-hangzhou").remove("kk");
         });
         assert_eq!(
-            again.reserve("t", "cn-hangzhou", "k").unwrap().generation(),
+            again
+                .reserve("t", "cn-hangzhou", "kk")
+                .unwrap()
+                .generation(),
             1
         );
     }
@@ -1089,8 +1085,8 @@ mod state_doc_tests {
         let add = |name: &str| {
             let r = store.reserve("t", "cn-hangzhou", name).unwrap();
             r.commit(NewKeyPair {
-                fingerprint: format!("fp-{name}"),
-                public_key: "ssh-rsa AAAA".into(),
+                fingerprint: key().fingerprint,
+                public_key: key().openssh,
                 resource_group_id: store.default_resource_group("t"),
                 tags: Vec::new(),
                 creation_time: 5,

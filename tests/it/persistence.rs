@@ -304,3 +304,105 @@ async fn concurrent_snapshots_all_succeed_and_leave_a_complete_state_file() {
     server.stop().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_state_document_holding_what_the_api_never_makes_is_refused_with_the_reason() {
+    // Regression (findings-scen #10): PUT /__mock/state and --state-file checked only the
+    // document's shape, so a public key that does not parse, an unknown region or two key
+    // pairs sharing a KeyPairId were restored and then served.
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::Request;
+    use serde_json::Value;
+
+    use crate::support::send;
+
+    // Arrange: three key pairs of one tenant, and the exported state.
+    let server = TestServer::start(3).await;
+    for name in ["name0", "name1", "name2"] {
+        server
+            .call("ps", "ImportKeyPair")
+            .region("cn-hangzhou")
+            .param("KeyPairName", name)
+            .param(
+                "PublicKeyBody",
+                include_str!("../fixtures/pubkeys/ecdsa256.pub"),
+            )
+            .send()
+            .await
+            .assert_ok();
+    }
+    let get = Request::get("/__mock/state")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let doc: Value = serde_json::from_str(&send(server.addr, get).await.body).unwrap();
+    let put = |doc: Value| {
+        let addr = server.addr;
+        async move {
+            let req = Request::put("/__mock/state")
+                .body(Full::new(Bytes::from(doc.to_string())))
+                .unwrap();
+            send(addr, req).await
+        }
+    };
+    let key_pairs = "/accounts/ps/regions/cn-hangzhou/key_pairs";
+    let mut garbage_key = doc.clone();
+    *garbage_key
+        .pointer_mut(&format!("{key_pairs}/name1/public_key"))
+        .unwrap() = "garbage".into();
+    let mut shared_id = doc.clone();
+    let id = doc
+        .pointer(&format!("{key_pairs}/name0/id"))
+        .unwrap()
+        .clone();
+    *shared_id
+        .pointer_mut(&format!("{key_pairs}/name1/id"))
+        .unwrap() = id.clone();
+    let mut unknown_region = doc.clone();
+    let regions = unknown_region
+        .pointer_mut("/accounts/ps/regions")
+        .unwrap()
+        .as_object_mut()
+        .unwrap();
+    let region = regions.remove("cn-hangzhou").unwrap();
+    regions.insert("nowhere-1".into(), region);
+    // Act
+    let answers = [
+        put(garbage_key).await,
+        put(shared_id).await,
+        put(unknown_region).await,
+    ];
+    let listed = server
+        .call("ps", "DescribeKeyPairs")
+        .region("cn-hangzhou")
+        .param("IncludePublicKey", "true")
+        .send()
+        .await
+        .json();
+    // Assert
+    let refusals: Vec<(u16, String)> = answers
+        .iter()
+        .map(|r| (r.status, r.json()["error"].as_str().unwrap().to_string()))
+        .collect();
+    let at = r#"accounts["ps"].regions["cn-hangzhou"].key_pairs"#;
+    assert_eq!(
+        refusals,
+        [
+            (400, format!("{at}[\"name1\"].public_key: not an OpenSSH public key (unsupported key type \"garbage\")")),
+            (400, format!("{at}[\"name1\"].id: {id} is the id of another key pair too")),
+            (400, r#"accounts["ps"].regions["nowhere-1"]: unknown region (no request could reach it)"#.to_string()),
+        ]
+    );
+    let served: Vec<&str> = listed["KeyPairs"]["KeyPair"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kp| kp["PublicKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(served.len(), 3, "the state before the refused PUTs stays");
+    assert!(
+        served.iter().all(|k| k.starts_with("ecdsa-sha2-nistp256 ")),
+        "{served:?}"
+    );
+    server.stop().await;
+}

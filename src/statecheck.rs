@@ -1,0 +1,399 @@
+//! Checks a state document (`--state-file`, `PUT /__mock/state`) before it replaces the state.
+//!
+//! The document is the user's to edit, and everything in it is later served as is: a public
+//! key that no SDK can parse, a key pair in a region no request can name, or two key pairs
+//! sharing a KeyPairId would reach clients as if the API had made them. So each part is held
+//! to the rules the API itself applies when it creates that part (the same validators and the
+//! same key parser), and a refusal names where in the document the fault is.
+
+use std::collections::{BTreeSet, HashSet};
+
+use crate::fixtures::{is_resource_group_id, INSTANCE_STATUSES};
+use crate::store::{
+    AccountDoc, KeyPair, OsType, StateDoc, KEY_PAIR_QUOTA, MAX_ACCOUNTS, STATE_VERSION,
+};
+use crate::{regions, sshkey, validate};
+
+/// Whether `doc` may replace the state of a server running with `seed`.
+///
+/// # Errors
+/// The first fault found, as `where: what`, e.g.
+/// `accounts["t"].regions["cn-hangzhou"].key_pairs["k"].public_key: does not parse (…)`.
+pub fn check(doc: &StateDoc, seed: u64) -> Result<(), String> {
+    if doc.version != STATE_VERSION {
+        return Err(format!(
+            "state version {} is not supported (expected {STATE_VERSION})",
+            doc.version
+        ));
+    }
+    if doc.seed != seed {
+        return Err(format!(
+            "state was saved with seed {} but the server runs with seed {seed}",
+            doc.seed
+        ));
+    }
+    if doc.accounts.len() > MAX_ACCOUNTS {
+        return Err(format!(
+            "accounts: {} accounts is more than the {MAX_ACCOUNTS} the mock holds",
+            doc.accounts.len()
+        ));
+    }
+    // KeyPairIds are unique across the service, as the real ones are.
+    let mut ids = HashSet::new();
+    for (tenant, account) in &doc.accounts {
+        let at = format!("accounts[{tenant:?}]");
+        if tenant.is_empty() {
+            return Err(format!("{at}: the AccessKeyId must not be empty"));
+        }
+        check_account(&at, account, &mut ids)?;
+    }
+    Ok(())
+}
+
+fn check_account<'d>(
+    at: &str,
+    account: &'d AccountDoc,
+    ids: &mut HashSet<&'d str>,
+) -> Result<(), String> {
+    for rg in &account.resource_groups {
+        if !is_resource_group_id(rg) {
+            return Err(format!(
+                "{at}.resource_groups: {rg:?} is not a resource group id (`rg-` then letters and digits)"
+            ));
+        }
+    }
+    if !account
+        .resource_groups
+        .contains(&account.default_resource_group)
+    {
+        return Err(format!(
+            "{at}.default_resource_group: {:?} is not among the account's resource_groups",
+            account.default_resource_group
+        ));
+    }
+    let mut sequences = BTreeSet::new();
+    for (region, r) in &account.regions {
+        let at = format!("{at}.regions[{region:?}]");
+        if regions::find(region).is_none() {
+            return Err(format!("{at}: unknown region (no request could reach it)"));
+        }
+        if r.key_pairs.len() > KEY_PAIR_QUOTA {
+            return Err(format!(
+                "{at}.key_pairs: {} key pairs is more than the {KEY_PAIR_QUOTA} a region holds",
+                r.key_pairs.len()
+            ));
+        }
+        for (name, kp) in &r.key_pairs {
+            let at = format!("{at}.key_pairs[{name:?}]");
+            check_key_pair(&at, name, kp, account)?;
+            if !ids.insert(kp.id.as_str()) {
+                return Err(format!(
+                    "{at}.id: {:?} is the id of another key pair too",
+                    kp.id
+                ));
+            }
+            if kp.sequence >= account.next_sequence {
+                return Err(format!(
+                    "{at}.sequence: {} is not below the account's next_sequence {}",
+                    kp.sequence, account.next_sequence
+                ));
+            }
+            if !sequences.insert(kp.sequence) {
+                return Err(format!(
+                    "{at}.sequence: {} is the sequence of another key pair of the account too",
+                    kp.sequence
+                ));
+            }
+        }
+        if let Some((name, _)) = r.generations.iter().find(|(_, n)| **n == 0) {
+            return Err(format!(
+                "{at}.generations[{name:?}]: 0; a name listed here was created at least once"
+            ));
+        }
+    }
+    for (id, inst) in &account.instances {
+        let at = format!("{at}.instances[{id:?}]");
+        if inst.id != *id {
+            return Err(format!(
+                "{at}: the instance filed here has id {:?}",
+                inst.id
+            ));
+        }
+        if id.is_empty() || id.chars().any(char::is_whitespace) {
+            return Err(format!(
+                "{at}: not an instance id (non-empty, no whitespace)"
+            ));
+        }
+        if regions::find(&inst.region_id).is_none() {
+            return Err(format!(
+                "{at}.region_id: unknown region {:?}",
+                inst.region_id
+            ));
+        }
+        if !INSTANCE_STATUSES.contains(&inst.status.as_str()) {
+            return Err(format!(
+                "{at}.status: unknown status {:?}, expected one of {}",
+                inst.status,
+                INSTANCE_STATUSES.join(", ")
+            ));
+        }
+        if let Some(name) = &inst.key_pair_name {
+            if inst.os_type == OsType::Windows {
+                return Err(format!(
+                    "{at}.key_pair_name: a Windows instance holds no key pair"
+                ));
+            }
+            let exists = account
+                .regions
+                .get(&inst.region_id)
+                .is_some_and(|r| r.key_pairs.contains_key(name));
+            if !exists {
+                return Err(format!(
+                    "{at}.key_pair_name: no key pair {name:?} in region {:?}",
+                    inst.region_id
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_key_pair(at: &str, name: &str, kp: &KeyPair, account: &AccountDoc) -> Result<(), String> {
+    if kp.name != name {
+        return Err(format!(
+            "{at}: the key pair filed here is named {:?}",
+            kp.name
+        ));
+    }
+    validate::key_pair_name(name)
+        .map_err(|_| format!("{at}: {name:?} is not a valid KeyPairName"))?;
+    let id_ok = kp.id.strip_prefix("ssh-").is_some_and(|rest| {
+        rest.len() == 20
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    });
+    if !id_ok {
+        return Err(format!(
+            "{at}.id: {:?} is not a KeyPairId (`ssh-` then 20 lower-case letters and digits)",
+            kp.id
+        ));
+    }
+    // Every type the mock ever stored, ed25519 included (imported under --allow-ed25519).
+    let parsed = sshkey::parse_openssh_public_key(
+        &kp.public_key,
+        sshkey::ParseOptions {
+            allow_ed25519: true,
+        },
+    )
+    .map_err(|e| format!("{at}.public_key: not an OpenSSH public key ({e})"))?;
+    if parsed.openssh != kp.public_key {
+        return Err(format!(
+            "{at}.public_key: not in the stored form `type base64` (no comment, single spaces)"
+        ));
+    }
+    if parsed.fingerprint != kp.fingerprint {
+        return Err(format!(
+            "{at}.fingerprint: {:?} is not the public key's fingerprint {:?}",
+            kp.fingerprint, parsed.fingerprint
+        ));
+    }
+    if !account.resource_groups.contains(&kp.resource_group_id) {
+        return Err(format!(
+            "{at}.resource_group_id: {:?} is not among the account's resource_groups",
+            kp.resource_group_id
+        ));
+    }
+    if kp.tags.len() > validate::MAX_TAGS {
+        return Err(format!(
+            "{at}.tags: {} tags is more than the {} a resource holds",
+            kp.tags.len(),
+            validate::MAX_TAGS
+        ));
+    }
+    let mut keys = BTreeSet::new();
+    for (i, tag) in kp.tags.iter().enumerate() {
+        let at = format!("{at}.tags[{i}]");
+        validate::tag_key(&tag.key)
+            .map_err(|_| format!("{at}.key: {:?} is not a valid tag key", tag.key))?;
+        validate::tag_value(&tag.value)
+            .map_err(|_| format!("{at}.value: {:?} is not a valid tag value", tag.value))?;
+        if !keys.insert(tag.key.as_str()) {
+            return Err(format!("{at}.key: {:?} is given twice", tag.key));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Instance, NewKeyPair, Origin, Store};
+    use crate::validate::Tag;
+
+    const REGION: &str = "cn-hangzhou";
+
+    /// A document the API could have made: two key pairs of tenant `t`, the first tagged and
+    /// attached to a Linux instance.
+    fn valid() -> StateDoc {
+        let store = Store::new(7);
+        for (name, file) in [
+            ("k1", include_str!("../tests/fixtures/pubkeys/ecdsa256.pub")),
+            ("k2", include_str!("../tests/fixtures/pubkeys/dsa1024.pub")),
+        ] {
+            let key =
+                sshkey::parse_openssh_public_key(file, sshkey::ParseOptions::default()).unwrap();
+            store
+                .reserve("t", REGION, name)
+                .unwrap()
+                .commit(NewKeyPair {
+                    fingerprint: key.fingerprint,
+                    public_key: key.openssh,
+                    resource_group_id: store.default_resource_group("t"),
+                    tags: vec![Tag {
+                        key: "env".into(),
+                        value: "ci".into(),
+                    }],
+                    creation_time: 5,
+                    origin: Origin::Imported,
+                });
+        }
+        store.with_account("t", |a| {
+            a.instances.insert(
+                "i-1".into(),
+                Instance {
+                    id: "i-1".into(),
+                    region_id: REGION.into(),
+                    status: "Running".into(),
+                    os_type: OsType::Linux,
+                    key_pair_name: Some("k1".into()),
+                },
+            );
+        });
+        store.export()
+    }
+
+    fn key_pair<'d>(doc: &'d mut StateDoc, name: &str) -> &'d mut KeyPair {
+        doc.accounts
+            .get_mut("t")
+            .unwrap()
+            .regions
+            .get_mut(REGION)
+            .unwrap()
+            .key_pairs
+            .get_mut(name)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_document_the_api_made_passes() {
+        assert_eq!(check(&valid(), 7), Ok(()));
+    }
+
+    #[test]
+    fn refusals_name_the_part_at_fault() {
+        let kp = r#"accounts["t"].regions["cn-hangzhou"].key_pairs["k1"]"#;
+        type Break = fn(&mut StateDoc);
+        let cases: &[(Break, String)] = &[
+            (
+                |d| key_pair(d, "k1").public_key = "garbage".into(),
+                format!("{kp}.public_key: not an OpenSSH public key (unsupported key type \"garbage\")"),
+            ),
+            (
+                |d| key_pair(d, "k1").public_key.push_str(" me@host"),
+                format!("{kp}.public_key: not in the stored form `type base64` (no comment, single spaces)"),
+            ),
+            (
+                |d| key_pair(d, "k1").fingerprint = "00:11".into(),
+                format!("{kp}.fingerprint: \"00:11\" is not the public key's fingerprint"),
+            ),
+            (
+                |d| {
+                    let id = key_pair(d, "k1").id.clone();
+                    key_pair(d, "k2").id = id;
+                },
+                "accounts[\"t\"].regions[\"cn-hangzhou\"].key_pairs[\"k2\"].id: \"ssh-".into(),
+            ),
+            (
+                |d| key_pair(d, "k1").id = "key-1".into(),
+                format!("{kp}.id: \"key-1\" is not a KeyPairId"),
+            ),
+            (
+                |d| {
+                    let a = d.accounts.get_mut("t").unwrap();
+                    let r = a.regions.remove(REGION).unwrap();
+                    a.regions.insert("nowhere-1".into(), r);
+                },
+                r#"accounts["t"].regions["nowhere-1"]: unknown region (no request could reach it)"#.into(),
+            ),
+            (
+                |d| key_pair(d, "k1").tags[0].key = "acs:x".into(),
+                format!("{kp}.tags[0].key: \"acs:x\" is not a valid tag key"),
+            ),
+            (
+                |d| {
+                    let t = key_pair(d, "k1").tags[0].clone();
+                    key_pair(d, "k1").tags.push(t);
+                },
+                format!("{kp}.tags[1].key: \"env\" is given twice"),
+            ),
+            (
+                |d| key_pair(d, "k1").resource_group_id = "rg-other".into(),
+                format!("{kp}.resource_group_id: \"rg-other\" is not among the account's resource_groups"),
+            ),
+            (
+                |d| key_pair(d, "k1").name = "other".into(),
+                format!("{kp}: the key pair filed here is named \"other\""),
+            ),
+            (
+                |d| key_pair(d, "k2").sequence = 0,
+                r#"accounts["t"].regions["cn-hangzhou"].key_pairs["k2"].sequence: 0 is the sequence of another key pair"#.into(),
+            ),
+            (
+                |d| d.accounts.get_mut("t").unwrap().next_sequence = 1,
+                r#"accounts["t"].regions["cn-hangzhou"].key_pairs["k2"].sequence: 1 is not below the account's next_sequence 1"#.into(),
+            ),
+            (
+                |d| {
+                    let i = d.accounts.get_mut("t").unwrap().instances.get_mut("i-1").unwrap();
+                    i.key_pair_name = Some("gone".into());
+                },
+                r#"accounts["t"].instances["i-1"].key_pair_name: no key pair "gone" in region "cn-hangzhou""#.into(),
+            ),
+            (
+                |d| {
+                    let i = d.accounts.get_mut("t").unwrap().instances.get_mut("i-1").unwrap();
+                    i.os_type = OsType::Windows;
+                },
+                r#"accounts["t"].instances["i-1"].key_pair_name: a Windows instance holds no key pair"#.into(),
+            ),
+            (
+                |d| {
+                    let i = d.accounts.get_mut("t").unwrap().instances.get_mut("i-1").unwrap();
+                    i.region_id = "mars-1".into();
+                },
+                r#"accounts["t"].instances["i-1"].region_id: unknown region "mars-1""#.into(),
+            ),
+            (
+                |d| {
+                    let a = d.accounts.remove("t").unwrap();
+                    d.accounts.insert(String::new(), a);
+                },
+                r#"accounts[""]: the AccessKeyId must not be empty"#.into(),
+            ),
+            (
+                |d| d.seed = 8,
+                "state was saved with seed 8 but the server runs with seed 7".into(),
+            ),
+        ];
+        for (i, (breaks, want)) in cases.iter().enumerate() {
+            let mut doc = valid();
+            breaks(&mut doc);
+            let got = check(&doc, 7).expect_err(want);
+            assert!(
+                got.starts_with(want.as_str()),
+                "case {i}\n  got:  {got}\n  want: {want}"
+            );
+        }
+    }
+}
