@@ -399,6 +399,16 @@ impl Config {
                 Some(path) => {
                     let state = crate::persist::load(path)?;
                     crate::persist::check_writable(path)?;
+                    // Checked here, not only when the server restores it, so that a state
+                    // file refused for its content exits 64 like one that does not parse.
+                    if let Some(doc) = &state {
+                        crate::statecheck::check(doc, cli.seed).map_err(|e| {
+                            anyhow::anyhow!(
+                                "state file {} cannot be restored: {e} (fix or remove it)",
+                                path.display()
+                            )
+                        })?;
+                    }
                     state
                 }
                 None => None,

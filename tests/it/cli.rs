@@ -206,6 +206,47 @@ fn a_state_file_in_a_missing_directory_is_refused_at_start_not_at_shutdown() {
 }
 
 #[test]
+fn a_state_file_refused_for_its_content_is_a_usage_error_too() {
+    // Regression (findings-scen #7): a state file saved under another seed exited 1, a corrupt
+    // one 64.
+    // Arrange: a state file of seed 1, and one whose key pair's public key is garbage.
+    let dir = std::env::temp_dir().join(format!("ecs-mock-cli-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let other_seed = dir.join("seed1.json");
+    ecs_mock::persist::save(&other_seed, &ecs_mock::store::Store::new(1).export()).unwrap();
+    let store = ecs_mock::store::Store::new(0);
+    store.with_account("t", |_| ());
+    let mut doc = store.export();
+    doc.accounts.get_mut("t").unwrap().default_resource_group = "rg-none".into();
+    let broken = dir.join("broken.json");
+    ecs_mock::persist::save(&broken, &doc).unwrap();
+    // Act
+    let seed_stderr = usage_error(&[
+        std::ffi::OsStr::new("--seed"),
+        std::ffi::OsStr::new("2"),
+        std::ffi::OsStr::new("--state-file"),
+        other_seed.as_os_str(),
+    ]);
+    let broken_stderr = usage_error(&[std::ffi::OsStr::new("--state-file"), broken.as_os_str()]);
+    // Assert (usage_error asserts exit 64)
+    assert_eq!(
+        seed_stderr.trim_end(),
+        format!(
+            "ecs-mock: state file {} cannot be restored: state was saved with seed 1 but the server runs with seed 2 (fix or remove it)",
+            other_seed.display()
+        )
+    );
+    assert_eq!(
+        broken_stderr.trim_end(),
+        format!(
+            "ecs-mock: state file {} cannot be restored: accounts[\"t\"].default_resource_group: \"rg-none\" is not among the account's resource_groups (fix or remove it)",
+            broken.display()
+        )
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn zero_workers_or_more_than_the_cap_is_a_usage_error() {
     for n in ["0", "257"] {
         let stderr = usage_error(&["--workers", n]);
