@@ -345,6 +345,32 @@ pub struct Listed {
     pub source: Option<PathBuf>,
 }
 
+/// Why [`Engine::reload`] left a changed file unloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadError {
+    /// The file's scenario, `name`, was replaced (`POST` of the same name) or removed through
+    /// the control API: that call took it over, so the file is no longer its source.
+    Detached { name: String, replaced: bool },
+    /// Another loaded scenario already has the name the file now gives.
+    NameTaken(String),
+}
+
+impl std::fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReloadError::Detached { name, replaced } => write!(
+                f,
+                "its scenario {name:?} was {} through the control API, which took it over; \
+                 the file is no longer watched (restart the mock, or POST the file, to load it again)",
+                if *replaced { "replaced" } else { "removed" }
+            ),
+            ReloadError::NameTaken(name) => {
+                write!(f, "another loaded scenario is already named {name:?}")
+            }
+        }
+    }
+}
+
 /// Whether [`Engine::add`] added or replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Added {
@@ -437,35 +463,42 @@ impl Engine {
         }
     }
 
-    /// Replaces the scenario loaded from `path` with `scenario` (hot reload), keeping its
-    /// place; its counters restart.
+    /// Replaces the scenario loaded from `path`, last loaded as `loaded_as`, with `scenario`
+    /// (hot reload), keeping its place; its counters restart.
     ///
     /// # Errors
-    /// No scenario came from `path`, or another loaded scenario already has the new name.
-    pub fn reload(&self, path: &std::path::Path, scenario: Scenario) -> Result<(), String> {
+    /// The control API replaced or removed the file's scenario since (the file is then no
+    /// longer the scenario's source), or another loaded scenario already has the new name.
+    pub fn reload(
+        &self,
+        path: &std::path::Path,
+        loaded_as: &str,
+        scenario: Scenario,
+    ) -> Result<(), ReloadError> {
         let mut state = self.lock();
+        let Some(at) = state.iter().position(|l| l.source.as_deref() == Some(path)) else {
+            return Err(ReloadError::Detached {
+                name: loaded_as.to_string(),
+                replaced: state.iter().any(|l| l.scenario.name == loaded_as),
+            });
+        };
         if state
             .iter()
-            .any(|l| l.scenario.name == scenario.name && l.source.as_deref() != Some(path))
+            .enumerate()
+            .any(|(i, l)| i != at && l.scenario.name == scenario.name)
         {
-            return Err(format!(
-                "another loaded scenario is already named {:?}",
-                scenario.name
-            ));
+            return Err(ReloadError::NameTaken(scenario.name));
         }
-        let slot = state
-            .iter_mut()
-            .find(|l| l.source.as_deref() == Some(path))
-            .ok_or_else(|| format!("no scenario was loaded from {}", path.display()))?;
-        *slot = Loaded::new(scenario, Some(path.to_path_buf()));
+        state[at] = Loaded::new(scenario, Some(path.to_path_buf()));
         Ok(())
     }
 
-    /// The files scenarios were loaded from, in priority order.
-    pub fn sources(&self) -> Vec<PathBuf> {
+    /// The files scenarios were loaded from, in priority order, with the name each file's
+    /// scenario has now.
+    pub fn sources(&self) -> Vec<(PathBuf, String)> {
         self.lock()
             .iter()
-            .filter_map(|l| l.source.clone())
+            .filter_map(|l| Some((l.source.clone()?, l.scenario.name.clone())))
             .collect()
     }
 
@@ -1013,17 +1046,66 @@ mod tests {
         let renamed =
             file::parse(r#"{"name":"a2","rules":[{"effect":{"error":"Throttling.Api"}}]}"#)
                 .unwrap();
-        e.reload(a, renamed).unwrap();
+        e.reload(a, "a", renamed).unwrap();
         let clash = file::parse(r#"{"name":"b","rules":[{"effect":"pass"}]}"#).unwrap();
         assert_eq!(
-            e.reload(a, clash).unwrap_err(),
+            e.reload(a, "a2", clash).unwrap_err().to_string(),
             "another loaded scenario is already named \"b\""
         );
-        let other = file::parse(r#"{"name":"c","rules":[{"effect":"pass"}]}"#).unwrap();
-        assert!(e.reload(std::path::Path::new("/c.json"), other).is_err());
         let names: Vec<String> = e.list().into_iter().map(|l| l.file.name).collect();
         assert_eq!(names, ["a2", "b"]);
-        assert_eq!(e.sources(), [std::path::PathBuf::from("/a.json")]);
+        assert_eq!(e.sources(), [(a.into(), "a2".to_string())]);
+    }
+
+    #[test]
+    fn a_file_whose_scenario_the_control_api_took_over_is_no_longer_reloaded() {
+        // Regression (findings-scen #8): after a POST of the same name the file's next edit
+        // was refused as a name clash with what is, to the user, the same scenario.
+        // Arrange: "w2" from a file, replaced through the control API; "gone" from a file,
+        // removed through it.
+        let (w, g) = (
+            std::path::Path::new("/w.json"),
+            std::path::Path::new("/g.json"),
+        );
+        let scenario = |name: &str, code: &str| {
+            file::parse(&format!(
+                r#"{{"name":"{name}","rules":[{{"effect":{{"error":"{code}"}}}}]}}"#
+            ))
+            .unwrap()
+        };
+        let e = Engine::new(
+            0,
+            vec![
+                (scenario("w2", "Throttling.User"), Some(w.into())),
+                (scenario("gone", "Throttling"), Some(g.into())),
+            ],
+        );
+        assert_eq!(
+            e.add(scenario("w2", "ServiceUnavailable"), None),
+            Added::Replaced
+        );
+        assert!(e.remove("gone"));
+        // Act: both files change.
+        let replaced = e.reload(w, "w2", scenario("w2", "Throttling.Api"));
+        let removed = e.reload(g, "gone", scenario("gone", "Throttling.Api"));
+        // Assert: the control API's versions stand, and each refusal says why.
+        assert_eq!(
+            replaced.unwrap_err().to_string(),
+            "its scenario \"w2\" was replaced through the control API, which took it over; the file is no longer watched (restart the mock, or POST the file, to load it again)"
+        );
+        assert_eq!(
+            removed.unwrap_err(),
+            ReloadError::Detached {
+                name: "gone".into(),
+                replaced: false
+            }
+        );
+        let p = params(&[]);
+        assert_eq!(
+            code(&decide(&e, Action::DescribeRegions, "t", &p)),
+            Some("ServiceUnavailable")
+        );
+        assert_eq!(e.sources(), []);
     }
 
     #[test]

@@ -10,26 +10,28 @@ use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::file;
+use super::{file, ReloadError};
 use crate::service::App;
 
 /// Starts the watcher for the scenario files `app` was started with.
 pub fn spawn(app: &Arc<App>, interval: Duration) -> tokio::task::JoinHandle<()> {
     let weak: Weak<App> = Arc::downgrade(app);
-    let mut seen: HashMap<PathBuf, Vec<u8>> = app
+    // Per file: its last content, and the name its scenario was loaded under.
+    let mut seen: HashMap<PathBuf, (Vec<u8>, String)> = app
         .scenarios
         .sources()
         .into_iter()
-        .map(|p| {
+        .map(|(p, name)| {
             let bytes = std::fs::read(&p).unwrap_or_default();
-            (p, bytes)
+            (p, (bytes, name))
         })
         .collect();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(interval).await;
             let Some(app) = weak.upgrade() else { return };
-            for (path, last) in seen.iter_mut() {
+            let mut detached = Vec::new();
+            for (path, (last, loaded_as)) in seen.iter_mut() {
                 let Ok(now) = std::fs::read(path) else {
                     continue; // mid-save or removed: keep what is loaded
                 };
@@ -37,14 +39,31 @@ pub fn spawn(app: &Arc<App>, interval: Duration) -> tokio::task::JoinHandle<()> 
                     continue;
                 }
                 *last = now;
-                match file::load(path)
-                    .map_err(|e| format!("{e:#}"))
-                    .and_then(|s| {
-                        let name = s.name.clone();
-                        app.scenarios.reload(path, s).map(|()| name)
-                    }) {
-                    Ok(name) => {
-                        tracing::info!(file = %path.display(), scenario = %name, "scenario reloaded")
+                let scenario = match file::load(path) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(
+                            file = %path.display(),
+                            error = %format!("{e:#}"),
+                            "scenario file changed but was not reloaded; the previous version stays"
+                        );
+                        continue;
+                    }
+                };
+                let name = scenario.name.clone();
+                match app.scenarios.reload(path, loaded_as, scenario) {
+                    Ok(()) => {
+                        tracing::info!(file = %path.display(), scenario = %name, "scenario reloaded");
+                        *loaded_as = name;
+                    }
+                    Err(e @ ReloadError::Detached { .. }) => {
+                        // Said once: the file stays detached, so later edits are ignored.
+                        tracing::warn!(
+                            file = %path.display(),
+                            reason = %e,
+                            "scenario file changed but was not reloaded"
+                        );
+                        detached.push(path.clone());
                     }
                     Err(e) => tracing::warn!(
                         file = %path.display(),
@@ -52,6 +71,9 @@ pub fn spawn(app: &Arc<App>, interval: Duration) -> tokio::task::JoinHandle<()> 
                         "scenario file changed but was not reloaded; the previous version stays"
                     ),
                 }
+            }
+            for path in detached {
+                seen.remove(&path);
             }
         }
     })
