@@ -31,6 +31,7 @@ use hyper::header::{HeaderValue, ALLOW};
 use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
+use crate::actions::Action;
 use crate::journal::{Filter, DEFAULT_RETRY_WINDOW_MS};
 use crate::protocol::params::{self, Params};
 use crate::scenario::transport::{self, MockBody};
@@ -229,6 +230,7 @@ fn route(
                     tenant: q.get("access_key_id").map(str::to_string),
                     action: q.get("action").map(str::to_string),
                 };
+                known_action(app, &filter)?;
                 match q.get("format") {
                     None | Some("entries") => {
                         if q.get("name").is_some() {
@@ -277,6 +279,7 @@ fn route(
                     tenant: q.get("access_key_id").map(str::to_string),
                     action: q.get("action").map(str::to_string),
                 };
+                known_action(app, &filter)?;
                 let window_ms = match q.get("window_ms") {
                     None => DEFAULT_RETRY_WINDOW_MS,
                     Some(w) => w.parse::<u64>().map_err(|_| {
@@ -351,6 +354,23 @@ fn query_params(query: Option<&str>, known: &[&str]) -> Result<Params, (StatusCo
         }
     }
     Ok(q)
+}
+
+/// Refuses an `action` filter that names none of the API's actions, unless the journal holds
+/// requests that sent it (an unknown action is recorded as sent): a typo such as
+/// `CreateKeypair` would otherwise read as "the client made no such call".
+fn known_action(app: &App, filter: &Filter) -> Result<(), (StatusCode, String)> {
+    let Some(action) = filter.action.as_deref() else {
+        return Ok(());
+    };
+    if Action::from_name(action).is_some() || !app.journal.entries(filter).is_empty() {
+        return Ok(());
+    }
+    let known: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
+    Err(bad(format!(
+        "action {action:?} is not an action of the API, and no kept request sent it; expected one of {}",
+        known.join(", ")
+    )))
 }
 
 /// A scenario name from its path segment: in a path `+` and `&` stand for themselves;

@@ -573,6 +573,46 @@ async fn the_control_api_can_be_turned_off() {
 }
 
 #[tokio::test]
+async fn a_journal_filter_on_an_action_nobody_sent_is_refused_naming_the_actions() {
+    // Regression (findings-scen #13): `?action=Bogus` answered an empty list, so a typo read
+    // as "the client made no such call".
+    // Arrange: one request with an action the API does not have, recorded as sent.
+    let server = TestServer::start(0).await;
+    server
+        .call("t-act", "Misspelt")
+        .send()
+        .await
+        .assert_error(404, "InvalidAction.NotFound");
+    let actions = "CreateKeyPair, ImportKeyPair, DescribeKeyPairs, DeleteKeyPairs, AttachKeyPair, DetachKeyPair, DescribeRegions, TagResources, UntagResources, ListTagResources, JoinResourceGroup";
+    // Act
+    let (entries, entries_body) =
+        control(&server, "GET", "/__mock/journal?action=Bogus", None).await;
+    let (retries, retries_body) =
+        control(&server, "GET", "/__mock/journal/retries?action=Bogus", None).await;
+    let (sent, sent_body) = control(&server, "GET", "/__mock/journal?action=Misspelt", None).await;
+    let (known, known_body) =
+        control(&server, "GET", "/__mock/journal?action=CreateKeyPair", None).await;
+    // Assert
+    let refusal = format!(
+        "action \"Bogus\" is not an action of the API, and no kept request sent it; expected one of {actions}"
+    );
+    assert_eq!(
+        (entries, entries_body["error"].as_str().unwrap()),
+        (400, refusal.as_str())
+    );
+    assert_eq!(
+        (retries, retries_body["error"].as_str().unwrap()),
+        (400, refusal.as_str())
+    );
+    assert_eq!(
+        sent, 200,
+        "an unknown action a client did send is still found"
+    );
+    assert_eq!(sent_body["entries"][0]["tenant"], "t-act");
+    assert_eq!((known, known_body), (200, json!({"entries": []})));
+}
+
+#[tokio::test]
 async fn requests_rejected_before_decoding_are_journaled_too() {
     // Arrange
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), 0);
