@@ -130,7 +130,9 @@ fn route(
             }
             Method::POST => {
                 query_params(query, &[])?;
-                let value: Value = serde_json::from_slice(&body)
+                let value = std::str::from_utf8(&body)
+                    .map_err(|e| e.to_string())
+                    .and_then(|text| file::json(text).map_err(|e| e.to_string()))
                     .map_err(|e| bad(format!("the body is not JSON: {e}")))?;
                 let scenario = file::from_value(value).map_err(|e| bad(e.0))?;
                 let name = scenario.name.clone();

@@ -593,9 +593,76 @@ pub fn documented_kind(action: Action, code: &str) -> Option<Kind> {
 /// Invalid JSON, an unknown field, or a rule that fails validation; the message names the
 /// rule index and field.
 pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| ScenarioError(format!("not valid JSON: {e}")))?;
-    from_value(value)
+    from_value(json(text).map_err(|e| ScenarioError(format!("not valid JSON: {e}")))?)
+}
+
+/// The JSON value of a scenario's text, more strictly than `serde_json` reads it: a key given
+/// twice in one object is refused, where a `Value` keeps the last silently (and the typed
+/// parse, going through a `Value`, never sees it) — the same promise as refusing unknown
+/// fields. A leading byte order mark, which some Windows editors write, is skipped.
+///
+/// # Errors
+/// Not JSON, or a duplicate key; the message names the key, line and column.
+pub fn json(text: &str) -> Result<Value, serde_json::Error> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    serde_json::from_str::<Strict>(text).map(|s| s.0)
+}
+
+/// A JSON value read by [`json`]'s rules.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+                Ok(Value::Bool(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+                Ok(Value::from(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+                Ok(Value::from(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+                Ok(Value::from(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+                Ok(Value::String(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+                Ok(Value::String(v))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(Strict(v)) = seq.next_element()? {
+                    out.push(v);
+                }
+                Ok(Value::Array(out))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+                let mut out = serde_json::Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if out.contains_key(&key) {
+                        return Err(de::Error::custom(format!(
+                            "the key {key:?} is given twice in one object"
+                        )));
+                    }
+                    let Strict(v) = map.next_value()?;
+                    out.insert(key, v);
+                }
+                Ok(Value::Object(out))
+            }
+        }
+        d.deserialize_any(V).map(Strict)
+    }
 }
 
 /// Reads, parses and validates a scenario file.
@@ -1142,6 +1209,9 @@ mod tests {
     fn refusals_name_the_rule_and_the_field() {
         let cases: &[(&str, &str)] = &[
             (r#"[]"#, "a scenario is a JSON object"),
+            (r#"{"name":"a","name":"b","rules":[{"effect":"pass"}]}"#, "not valid JSON: the key \"name\" is given twice in one object at line 1 column 18"),
+            (r#"{"name":"a","rules":[{"match":{"action":"CreateKeyPair","action":"ImportKeyPair"},"effect":"pass"}]}"#, "not valid JSON: the key \"action\" is given twice in one object"),
+            ("\u{feff}\u{feff}{}", "not valid JSON: expected value at line 1 column 1"),
             (r#"{"rules":[]}"#, "missing field `name`"),
             (r#"{"name":"x","rules":[],"extra":1}"#, "unknown field `extra`"),
             (r#"{"name":"x","rules":[]}"#, "at least one rule"),
@@ -1190,6 +1260,12 @@ mod tests {
                 .0;
             assert!(got.contains(want), "{text}\n  got:  {got}\n  want: {want}");
         }
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped() {
+        let text = "\u{feff}{\"name\":\"bom\",\"rules\":[{\"effect\":\"pass\"}]}";
+        assert_eq!(parse(text).unwrap().name, "bom");
     }
 
     #[test]

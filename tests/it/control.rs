@@ -111,6 +111,41 @@ async fn a_refused_scenario_gets_400_naming_the_rule_and_the_field() {
 }
 
 #[tokio::test]
+async fn a_posted_scenario_may_start_with_a_bom_but_not_repeat_a_key() {
+    // Regression (findings-scen #13): a repeated key was collapsed to its last value and a
+    // byte order mark was refused as "expected value at line 1 column 1".
+    // Arrange
+    let server = TestServer::start(0).await;
+    let post = |body: &'static str| {
+        let req = Request::post("/__mock/scenarios")
+            .header("host", "x")
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap();
+        send(server.addr, req)
+    };
+    // Act
+    let twice = post(r#"{"name":"a","name":"b","rules":[{"effect":"pass"}]}"#).await;
+    let bom = post("\u{feff}{\"name\":\"bom\",\"rules\":[{\"effect\":\"pass\"}]}").await;
+    // Assert
+    assert_eq!(
+        (twice.status, twice.json()["error"].as_str().unwrap()),
+        (
+            400,
+            "the body is not JSON: the key \"name\" is given twice in one object at line 1 column 18"
+        )
+    );
+    assert_eq!(bom.status, 201, "{}", bom.body);
+    let (_, list) = control(&server, "GET", "/__mock/scenarios", None).await;
+    let names: Vec<&Value> = list["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["name"])
+        .collect();
+    assert_eq!(names, [&json!("bom")]);
+}
+
+#[tokio::test]
 async fn a_scenario_is_removed_by_its_exact_name_whatever_characters_it_has() {
     let names = ["a", "a&b", "retry+throttle", "x y", "ünï"];
     let server = server_with(0, &names.map(throttle_first_call)).await;
