@@ -191,17 +191,49 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
 /// The first stdout line is a contract: `ecs-mock listening on http://HOST:PORT`.
 fn announce(addr: SocketAddr, config: &Config) {
     use std::io::Write;
+    let (first, hint, warning) = announcement(addr, config);
+    if let Some(warning) = warning {
+        // On stderr whatever --log says: it is about who can reach the mock, not a log event.
+        eprintln!("ecs-mock: warning: {warning}");
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{first}");
+    let _ = writeln!(out, "{hint}");
+    let _ = out.flush();
+}
+
+/// The two stdout lines, and the warning for stderr when the unauthenticated control API can
+/// be reached from other hosts.
+fn announcement(addr: SocketAddr, config: &Config) -> (String, String, Option<String>) {
     let secret_hint = match &config.credentials {
+        _ if !config.verify_signatures => {
+            "any AccessKeyId (each is its own account) with any secret (signatures are not checked)"
+        }
         crate::config::Credentials::Open { .. } => {
             "any AccessKeyId (each is its own account) with the default secret (--default-secret, `mock-secret` unless set)"
         }
         crate::config::Credentials::Fixed(_) => "one of the --credential AccessKeyIds with its secret",
     };
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "ecs-mock listening on http://{addr}");
-    let _ = writeln!(
-        out,
-        "point an SDK at it: endpoint {addr}, protocol http, region e.g. cn-hangzhou, credentials: {secret_hint}"
-    );
-    let _ = out.flush();
+    // A wildcard address is where the mock listens, not an address a client can connect to.
+    let endpoint = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            format!("127.0.0.1:{} (or this host's address)", addr.port())
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            format!("[::1]:{} (or this host's address)", addr.port())
+        }
+        _ => addr.to_string(),
+    };
+    let warning = (config.control_api && !addr.ip().is_loopback()).then(|| {
+        format!(
+            "listening on {addr}, not only loopback: the control API (/__mock/: reset, PUT state, shutdown) has no authentication and other hosts can reach it; add --no-control-api unless that is intended"
+        )
+    });
+    (
+        format!("ecs-mock listening on http://{addr}"),
+        format!(
+            "point an SDK at it: endpoint {endpoint}, protocol http, region e.g. cn-hangzhou, credentials: {secret_hint}"
+        ),
+        warning,
+    )
 }

@@ -56,6 +56,52 @@ async fn the_first_line_names_the_real_port_and_the_binary_serves_on_it() {
     assert!(terminate(child).success(), "SIGTERM exits 0");
 }
 
+#[test]
+fn listening_beyond_loopback_warns_that_the_control_api_is_exposed() {
+    // Regression (findings-scen #13): `--listen 0.0.0.0:P` said nothing about the open control
+    // API and advised "endpoint 0.0.0.0:P", an address no client can connect to.
+    // Arrange / Act: the wildcard address, then the same with the control API off.
+    let run = |extra: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
+            .args([
+                "--listen",
+                "0.0.0.0:0",
+                "--no-key-cache",
+                "--no-signature-check",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let (mut first, mut hint) = (String::new(), String::new());
+        out.read_line(&mut first).unwrap();
+        out.read_line(&mut hint).unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        assert!(terminate(child).success());
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
+        (first, hint, err)
+    };
+    let (first, hint, stderr) = run(&[]);
+    let (_, _, quiet) = run(&["--no-control-api"]);
+    // Assert
+    let port = first
+        .trim()
+        .strip_prefix("ecs-mock listening on http://0.0.0.0:")
+        .unwrap_or_else(|| panic!("first line: {first:?}"));
+    assert_eq!(
+        hint.trim(),
+        format!("point an SDK at it: endpoint 127.0.0.1:{port} (or this host's address), protocol http, region e.g. cn-hangzhou, credentials: any AccessKeyId (each is its own account) with any secret (signatures are not checked)")
+    );
+    assert_eq!(
+        stderr.lines().next().unwrap(),
+        format!("ecs-mock: warning: listening on 0.0.0.0:{port}, not only loopback: the control API (/__mock/: reset, PUT state, shutdown) has no authentication and other hosts can reach it; add --no-control-api unless that is intended")
+    );
+    assert!(!quiet.contains("warning"), "{quiet}");
+}
+
 #[tokio::test]
 async fn flags_fall_back_to_environment_variables() {
     let (child, addr, _) = start(
