@@ -66,6 +66,23 @@ pub struct KeyPair {
     pub listing_head: Memo<Box<[u8]>>,
 }
 
+impl KeyPair {
+    fn new(name: String, id: String, sequence: u64, new: NewKeyPair) -> Self {
+        Self {
+            name,
+            id,
+            fingerprint: new.fingerprint,
+            public_key: new.public_key,
+            resource_group_id: new.resource_group_id,
+            tags: new.tags,
+            creation_time: new.creation_time,
+            sequence,
+            origin: new.origin,
+            listing_head: Memo::default(),
+        }
+    }
+}
+
 /// A value derived from fields that never change, made on first use. It takes no part in
 /// equality or persistence, so a copy made by `Arc::make_mut` keeps a still-valid value.
 #[derive(Debug, Clone, Default)]
@@ -205,6 +222,9 @@ pub struct Account {
     /// Instances by id.
     pub instances: BTreeMap<String, Instance>,
     next_sequence: u64,
+    /// Unique to this account object: a reset or restore replaces the object, and a
+    /// reservation made on the old one must not complete into the new one.
+    incarnation: u64,
 }
 
 impl Account {
@@ -241,18 +261,7 @@ impl Account {
         if let Some(n) = state.generations.get_mut(&name) {
             *n += 1;
         }
-        let kp = Arc::new(KeyPair {
-            name: name.clone(),
-            id,
-            fingerprint: new.fingerprint,
-            public_key: new.public_key,
-            resource_group_id: new.resource_group_id,
-            tags: new.tags,
-            creation_time: new.creation_time,
-            sequence,
-            origin: new.origin,
-            listing_head: Memo::default(),
-        });
+        let kp = Arc::new(KeyPair::new(name.clone(), id, sequence, new));
         // `sequence` is the account's highest so far: appending keeps the map in order.
         state.key_pairs_mut().insert(name, Arc::clone(&kp));
         kp
@@ -393,6 +402,7 @@ impl Store {
                 regions: HashMap::default(),
                 instances: BTreeMap::new(),
                 next_sequence: 0,
+                incarnation: next_version(),
             };
             accounts.insert(tenant.to_string(), account);
             accounts_len.store(accounts.len(), Ordering::Relaxed);
@@ -556,8 +566,9 @@ impl Store {
         name: &str,
     ) -> Result<Reservation, ApiError> {
         let mut inner = self.lock();
-        let state = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)
-            .region(region);
+        let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant);
+        let incarnation = account.incarnation;
+        let state = account.region(region);
         let generation = state.claimable(name)?;
         state.pending.insert(name.to_string());
         Ok(Reservation {
@@ -566,6 +577,7 @@ impl Store {
             region: region.to_string(),
             name: name.to_string(),
             generation,
+            incarnation,
             done: false,
         })
     }
@@ -586,6 +598,7 @@ impl Store {
         if let Some(state) = inner
             .accounts
             .get_mut(&r.tenant)
+            .filter(|a| a.incarnation == r.incarnation)
             .and_then(|a| a.regions.get_mut(&r.region))
         {
             state.pending.remove(&r.name);
@@ -601,6 +614,8 @@ pub struct Reservation {
     region: String,
     name: String,
     generation: u64,
+    /// The [`Account::incarnation`] the name was claimed in.
+    incarnation: u64,
     done: bool,
 }
 
@@ -621,7 +636,10 @@ impl Reservation {
         self.generation
     }
 
-    /// Stores the key pair under the claimed name and returns it.
+    /// Stores the key pair under the claimed name and returns it. If the account was reset
+    /// or replaced since the name was claimed, the key pair is returned but not stored: the
+    /// create counts as finished before the reset, which forgot it (storing it would
+    /// overwrite whatever the new account holds under that name, and pass its quota).
     pub fn commit(mut self, new: NewKeyPair) -> Arc<KeyPair> {
         self.done = true;
         let id = ids::key_pair_id(
@@ -639,6 +657,9 @@ impl Reservation {
             &mut inner.accounts,
             &self.tenant,
         );
+        if account.incarnation != self.incarnation {
+            return Arc::new(KeyPair::new(name, id, 0, new));
+        }
         account.region(&self.region).pending.remove(&name);
         account.put(&self.region, name, id, new)
     }
@@ -692,6 +713,41 @@ mod tests {
             "KeyPair.AlreadyExist"
         );
         assert_eq!(store.key_pairs("t", "cn-hangzhou").len(), 1);
+    }
+
+    #[test]
+    fn a_create_in_flight_across_a_reset_neither_stores_its_key_nor_frees_a_newer_claim() {
+        // Arrange: a name claimed, then the tenant reset and the name claimed again.
+        let store = Store::new(0);
+        let before = store.reserve("t", "cn-hangzhou", "k").unwrap();
+        let dropped = store.reserve("t", "cn-hangzhou", "d").unwrap();
+        store.reset(Some("t"));
+        let after = store.reserve("t", "cn-hangzhou", "k").unwrap();
+        // Act
+        let returned = before.commit(NewKeyPair {
+            fingerprint: "old".into(),
+            ..new_kp()
+        });
+        drop(dropped);
+        // Assert: the old create's key pair is answered but not stored, and the new claim holds.
+        assert_eq!(returned.fingerprint, "old");
+        assert!(store.key_pairs("t", "cn-hangzhou").is_empty());
+        assert_eq!(
+            store.reserve("t", "cn-hangzhou", "k").unwrap_err().code(),
+            "KeyPair.AlreadyExist"
+        );
+        after.commit(new_kp());
+        let stored = store.key_pairs("t", "cn-hangzhou");
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].fingerprint, "fp");
+        // The same across a whole-store reset and a restore.
+        let before = store.reserve("t", "cn-hangzhou", "x").unwrap();
+        store.reset(None);
+        before.commit(new_kp());
+        let restored = store.reserve("t", "cn-hangzhou", "y").unwrap();
+        store.restore(Store::new(0).export()).unwrap();
+        restored.commit(new_kp());
+        assert!(store.key_pairs("t", "cn-hangzhou").is_empty());
     }
 
     #[test]
@@ -958,6 +1014,7 @@ impl Store {
                     regions,
                     instances: a.instances,
                     next_sequence: a.next_sequence,
+                    incarnation: next_version(),
                 },
             );
         }
