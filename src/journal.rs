@@ -213,23 +213,88 @@ impl Slot {
     }
 }
 
-/// Writes `r`'s strings into `text` (emptied first) in [`Slot::text`]'s layout.
+/// The most bytes of parameter text (names and values) one entry keeps: the journal is
+/// bounded by its entry count, and without this by the count times `--max-body-bytes`, about
+/// 10 GB for a client (a fuzzer, say) sending 1 MB requests. Every request an SDK sends fits
+/// with room to spare.
+pub const PARAMS_TEXT_MAX: usize = 8 * 1024;
+
+/// The most bytes kept of the tenant and of the action name (both come from the request).
+const HEAD_MAX: usize = 256;
+
+/// Ends a string cut to fit.
+pub const CUT_MARK: &str = "…";
+
+/// Writes `r`'s strings into `text` (emptied first) in [`Slot::text`]'s layout: tenant,
+/// action, RequestId, then parameter names and values in pairs. A parameter string that would
+/// pass [`PARAMS_TEXT_MAX`] is cut (at a character boundary, ending in [`CUT_MARK`]) and the
+/// parameters after it are left out, but for one last pair saying how many.
 fn pack(text: &mut Vec<u8>, r: &Record<'_>) {
     let kept = || r.params.pairs().filter(|(k, _)| !SECRET_PARAMS.contains(k));
-    let strings = [r.tenant, r.action, r.request_id]
-        .into_iter()
-        .chain(kept().flat_map(|(k, v)| [k, v]));
+    let params = || kept().flat_map(|(k, v)| [k, v]);
     text.clear();
-    text.reserve(strings.clone().map(|s| 4 + s.len()).sum());
-    for s in strings {
-        // Parameters are bounded by the body limit, far below 4 GiB.
-        text.extend_from_slice(&(s.len() as u32).to_le_bytes());
-        text.extend_from_slice(s.as_bytes());
+    let head = [
+        shortened(r.tenant, HEAD_MAX),
+        shortened(r.action, HEAD_MAX),
+        std::borrow::Cow::Borrowed(r.request_id),
+    ];
+    let (strings, params_len) = params().fold((0, 0), |(n, len), s| (n + 1, len + s.len()));
+    text.reserve(
+        head.iter().map(|s| 4 + s.len()).sum::<usize>()
+            + 4 * strings
+            + params_len.min(PARAMS_TEXT_MAX + 64),
+    );
+    for s in &head {
+        push(text, s);
     }
-    // One huge request must not pin its buffer for as long as the buffer is recycled.
-    if text.capacity() > 64 * 1024 && text.len() < text.capacity() / 4 {
-        text.shrink_to_fit();
+    if params_len <= PARAMS_TEXT_MAX {
+        for s in params() {
+            push(text, s);
+        }
+    } else {
+        let mut room = PARAMS_TEXT_MAX;
+        let mut written = 0;
+        for s in params() {
+            written += 1;
+            if s.len() <= room {
+                push(text, s);
+                room -= s.len();
+            } else {
+                push(text, &shortened(s, room));
+                break;
+            }
+        }
+        // Whole pairs only: a cut name gets an empty value.
+        if written % 2 == 1 {
+            push(text, "");
+            written += 1;
+        }
+        let left = (strings - written) / 2;
+        if left > 0 {
+            push(text, CUT_MARK);
+            push(text, &format!("{left} more parameters not kept"));
+        }
     }
+}
+
+/// `s` if it has at most `max` bytes, else its longest prefix that, with [`CUT_MARK`]
+/// appended, has at most `max` (cut at a character boundary).
+fn shortened(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut end = max.saturating_sub(CUT_MARK.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}{CUT_MARK}", &s[..end]))
+}
+
+/// Appends one length-prefixed string.
+fn push(text: &mut Vec<u8>, s: &str) {
+    // Every string is bounded by the request's size, far below 4 GiB.
+    text.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    text.extend_from_slice(s.as_bytes());
 }
 
 /// Reads one byte of each cache line of `buf`. The next entry recorded on this thread is
@@ -633,6 +698,40 @@ mod tests {
     }
 
     #[test]
+    fn an_over_long_request_is_kept_cut_to_a_bounded_size() {
+        // Arrange: a 1 MB value between short ones, and a tenant and action far too long.
+        let j = Journal::new(10);
+        let huge = "é".repeat(500_000);
+        let p = Params::from_pairs([
+            ("KeyPairName", "k"),
+            ("Junk", huge.as_str()),
+            ("A", "1"),
+            ("B", "2"),
+        ]);
+        let long_tenant = "t".repeat(1000);
+        // Act
+        j.record(rec("t", "CreateKeyPair", &p));
+        j.record(rec(&long_tenant, &huge, &Params::default()));
+        let entries = j.entries(&Filter::default());
+        let kept_bytes: usize = j.lock().entries.iter().map(|s| s.text.len()).sum();
+        // Assert
+        let params = serde_json::to_value(&entries[0].params).unwrap();
+        assert_eq!(params["KeyPairName"], "k");
+        let junk = params["Junk"].as_str().unwrap();
+        assert!(
+            junk.ends_with(CUT_MARK) && junk.starts_with("éé"),
+            "{junk:.20}"
+        );
+        assert!(junk.len() <= PARAMS_TEXT_MAX, "{}", junk.len());
+        assert_eq!(params[CUT_MARK], "2 more parameters not kept");
+        assert_eq!(entries[0].request_id, "R");
+        assert!(entries[1].tenant.ends_with(CUT_MARK) && entries[1].tenant.len() <= HEAD_MAX);
+        assert!(entries[1].action.len() <= HEAD_MAX);
+        assert_eq!(entries[1].request_id, "R");
+        assert!(kept_bytes < 2 * PARAMS_TEXT_MAX + 1024, "{kept_bytes}");
+    }
+
+    #[test]
     fn the_ring_buffer_keeps_the_newest_entries() {
         let j = Journal::new(3);
         let p = Params::default();
@@ -680,7 +779,7 @@ mod tests {
     #[test]
     fn recycled_buffers_give_back_exactly_what_was_recorded() {
         let j = Journal::new(2);
-        let big = "x".repeat(100_000);
+        let big = "x".repeat(PARAMS_TEXT_MAX - 100);
         let first = Params::from_pairs([("PublicKeyBody", &big[..]), ("Signature", "s")]);
         let second = Params::from_pairs([
             ("KeyPairName", "k\u{e9}\u{1F511}"),
@@ -690,7 +789,7 @@ mod tests {
             ("Signature", "s3cr3t"),
         ]);
         // With two entries kept and the buffer of each evicted entry reused by the next: the
-        // fourth entry writes a small entry into the first's 100 KB buffer, and the fifth a
+        // fourth entry writes a small entry into the first's 8 KB buffer, and the fifth a
         // large one into the second's small buffer.
         for (tenant, p) in [
             ("t1", &first),
