@@ -390,7 +390,8 @@ impl Journal {
         slot.action_call = if r.decided {
             // Bounded like the RequestId counters: a flood of new AccessKeyIds (unsigned ones
             // count too) past the cap is journalled uncounted, and replays as "pass".
-            let full = inner.action_calls.len() >= crate::store::MAX_COUNTED_TENANTS;
+            let full = inner.action_calls.len() >= crate::store::MAX_COUNTED_TENANTS
+                || r.tenant.len() > crate::store::MAX_ACCESS_KEY_ID_LEN;
             let calls = match inner.action_calls.get_mut(r.tenant) {
                 Some(calls) => Some(calls),
                 None if full => None,

@@ -35,6 +35,11 @@ pub const MAX_COUNTED_TENANTS: usize = 100_000;
 /// without bound.
 pub const MAX_ACCOUNTS: usize = 100_000;
 
+/// The longest AccessKeyId the mock keeps anything under (real ones are 24 characters, STS
+/// ones about 30): the counts above bound how many tenants are kept, this how large each
+/// one's keys are, which the request's size (up to 64 KiB) would otherwise decide.
+pub const MAX_ACCESS_KEY_ID_LEN: usize = 128;
+
 /// Key pairs one account may hold in one region.
 pub const KEY_PAIR_QUOTA: usize = 500;
 
@@ -370,8 +375,9 @@ impl Store {
     /// a new one while the store holds fewer than [`MAX_ACCOUNTS`] accounts. A bound on
     /// memory, not a quota: requests of new tenants racing at the limit may each be admitted.
     pub fn admits(&self, tenant: &str) -> bool {
-        self.accounts_len.load(Ordering::Relaxed) < MAX_ACCOUNTS
-            || self.lock().accounts.contains_key(tenant)
+        tenant.len() <= MAX_ACCESS_KEY_ID_LEN
+            && (self.accounts_len.load(Ordering::Relaxed) < MAX_ACCOUNTS
+                || self.lock().accounts.contains_key(tenant))
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -414,7 +420,12 @@ impl Store {
     /// tenant's ids do not depend on other tenants' traffic.
     pub fn next_request_ordinal(&self, tenant: &str) -> u64 {
         // Bounded: past the cap, new AccessKeyIds (typically a flood of random ones, which
-        // never authenticate) share the empty tenant's counter.
+        // never authenticate) share the empty tenant's counter, as over-long ones always do.
+        let tenant = if tenant.len() > MAX_ACCESS_KEY_ID_LEN {
+            ""
+        } else {
+            tenant
+        };
         fn counter<'m>(map: &'m HashMap<String, AtomicU64>, tenant: &str) -> Option<&'m AtomicU64> {
             map.get(tenant)
                 .or_else(|| map.get("").filter(|_| map.len() >= MAX_COUNTED_TENANTS))

@@ -574,3 +574,40 @@ async fn v1_needs_signature_method_hmac_sha1_and_signature_version_1_0() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_access_key_id_over_128_bytes_is_not_found_and_keeps_nothing() {
+    use ecs_mock::store::MAX_ACCESS_KEY_ID_LEN;
+    // Arrange: signed correctly, but far longer than any real AccessKeyId.
+    let server = TestServer::start(0).await;
+    let longest = "a".repeat(MAX_ACCESS_KEY_ID_LEN);
+    let too_long = "b".repeat(MAX_ACCESS_KEY_ID_LEN + 1);
+    // Act
+    let ok = server
+        .call(&longest, "DescribeKeyPairs")
+        .region("cn-hangzhou")
+        .send()
+        .await;
+    let refused: Vec<_> = [Style::V1Get, Style::V3]
+        .into_iter()
+        .map(|style| {
+            server
+                .call(&too_long, "CreateKeyPair")
+                .region("cn-hangzhou")
+                .param("KeyPairName", "k")
+                .style(style)
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for call in refused {
+        answers.push(call.send().await);
+    }
+    // Assert
+    ok.assert_ok();
+    for r in answers {
+        r.assert_error(404, "InvalidAccessKeyId.NotFound");
+    }
+    let state = server.app.store.export();
+    assert!(state.accounts.contains_key(&longest));
+    assert!(!state.accounts.contains_key(&too_long));
+}
