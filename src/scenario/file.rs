@@ -1135,14 +1135,24 @@ fn compile_error(
             missing.join(", ")
         ));
     }
+    let mut placeholders = 0;
     for a in actions {
         let kind = documented_kind(*a, code).expect("checked above");
-        if kind.spec().message.contains("{}") && e.arg.is_none() {
-            return err(format!(
-                "{at}.arg: the message of {code} has a placeholder ({:?}); give its text as \"arg\", e.g. a parameter name",
-                kind.spec().message
-            ));
+        if kind.spec().message.contains("{}") {
+            placeholders += 1;
+            if e.arg.is_none() {
+                return err(format!(
+                    "{at}.arg: the message of {code} has a placeholder ({:?}); give its text as \"arg\", e.g. a parameter name",
+                    kind.spec().message
+                ));
+            }
         }
+    }
+    // An `arg` nothing would show is a mistake in the file (a wrong code, say), not a no-op.
+    if e.arg.is_some() && placeholders == 0 {
+        return err(format!(
+            "{at}.arg: the message of {code} has no placeholder, so \"arg\" would not be shown"
+        ));
     }
     Ok(ForcedError {
         code: any_kind.spec().code,
@@ -1234,6 +1244,7 @@ mod tests {
             (r#"{"name":"x","rules":[{"match":{"action":"DescribeKeyPairs"},"effect":{"error":"KeyPair.AlreadyExist","undocumented":true}}]}"#, "rules[0].effect: \"undocumented\": true needs \"status\" and \"message\""),
             (r#"{"name":"x","rules":[{"match":{"action":"CreateKeyPair"},"effect":{"error":"KeyPair.AlreadyExist","status":500}}]}"#, "rules[0].effect: \"status\" and \"message\" of a documented code come from the catalogue"),
             (r#"{"name":"x","rules":[{"match":{"action":"CreateKeyPair"},"effect":{"error":"MissingParameter"}}]}"#, "rules[0].effect.arg: the message of MissingParameter has a placeholder"),
+            (r#"{"name":"x","rules":[{"match":{"action":"CreateKeyPair"},"effect":{"error":"Throttling","arg":"x"}}]}"#, "rules[0].effect.arg: the message of Throttling has no placeholder"),
             (r#"{"name":"x","rules":[{"effect":{"error":"Throttling","fault":"reset"}}]}"#, "rules[0].effect: \"error\" and \"fault\" exclude each other"),
             (r#"{"name":"x","rules":[{"effect":{"commit":true,"latency":{"fixed_ms":1}}}]}"#, "rules[0].effect.commit: needs an \"error\" or a \"fault\""),
             (r#"{"name":"x","rules":[{"effect":{}}]}"#, "rules[0].effect: an effect needs"),
