@@ -30,7 +30,12 @@ pub struct Cli {
     pub listen: SocketAddr,
 
     /// Seed for every key, id and random decision; same seed + same requests = same bytes.
-    #[arg(long, env = "ECS_MOCK_SEED", default_value_t = 0)]
+    #[arg(
+        long,
+        env = "ECS_MOCK_SEED",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
     pub seed: u64,
 
     /// Accept only this AccessKeyId with this secret (repeatable, AK_ID:SECRET). Without any,
