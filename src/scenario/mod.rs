@@ -18,12 +18,16 @@
 //! - A sequence advances each time its rule fires (per tenant). `"pass"` items let the
 //!   request run normally and still count as the rule firing. Once a non-cycling sequence is
 //!   exhausted the rule stops matching and later rules get their turn.
+//! - Counters exist only for the (rule, tenant) pairs that counted a request, within
+//!   [`MAX_COUNTED_TENANTS`] and [`MAX_COUNTERS`]; beyond them, a rule's calls count on its
+//!   one overflow counter.
 
 pub mod file;
 pub mod transport;
 pub mod watch;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,10 +48,16 @@ pub const Z99: f64 = 2.326_347_874_040_841;
 /// Most scenarios loaded at once (every request scans them).
 pub const MAX_SCENARIOS: usize = 256;
 
-/// Distinct tenants one rule keeps call counters for. Beyond it, further new tenants share one
-/// counter (keyed by the empty tenant), so a flood of random AccessKeyIds cannot grow memory;
+/// Distinct tenants the engine keeps call counters for. Beyond it, further new tenants share
+/// each rule's one overflow counter, so a flood of random AccessKeyIds cannot grow memory;
 /// their decisions are then no longer independent of each other.
 pub const MAX_COUNTED_TENANTS: usize = 100_000;
+
+/// (rule, tenant) call counters kept in all, across every loaded scenario. The scenario and
+/// tenant caps alone multiply to 2.56 × 10¹⁰ counters; this keeps them to about 75 MB. A
+/// (rule, tenant) pair that finds no room uses the rule's overflow counter, as tenants beyond
+/// [`MAX_COUNTED_TENANTS`] do.
+pub const MAX_COUNTERS: usize = 1_000_000;
 
 /// A validated scenario.
 #[derive(Debug, Clone)]
@@ -317,21 +327,209 @@ struct Counter {
     fired: u64,
 }
 
-#[derive(Debug)]
-struct Loaded {
-    scenario: Arc<Scenario>,
-    source: Option<PathBuf>,
-    /// Per rule: counters by tenant.
-    counters: Vec<HashMap<String, Counter>>,
+/// Bits of a [`RuleKey`] that hold the rule's index in its scenario.
+const RULE_BITS: u32 = 10;
+const _: () = assert!(file::MAX_RULES <= 1 << RULE_BITS);
+
+/// A rule of one load of a scenario: `Loaded::id << RULE_BITS | rule index`. Packed into one
+/// word so that a counter costs 24 bytes plus the table's slack, and a replaced scenario's
+/// counters can never be mistaken for its successor's.
+type RuleKey = u64;
+
+fn rule_key(load: u64, rule: usize) -> RuleKey {
+    load << RULE_BITS | rule as u64
 }
 
-impl Loaded {
-    fn new(scenario: Scenario, source: Option<PathBuf>) -> Self {
+/// Mixes a [`RuleKey`] (splitmix64's finaliser): the keys come from the engine, not from
+/// clients, so SipHash's flooding resistance buys nothing on the per-rule lookup, and the
+/// table needs both the low and the high bits to depend on the whole key.
+#[derive(Default)]
+struct RuleKeyHasher(u64);
+
+impl Hasher for RuleKeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// One tenant's counters, by rule.
+#[derive(Debug)]
+struct Tenant {
+    name: Box<str>,
+    rules: HashMap<RuleKey, Counter, BuildHasherDefault<RuleKeyHasher>>,
+}
+
+/// Every (rule, tenant) counter of the engine, within [`MAX_COUNTED_TENANTS`] and
+/// [`MAX_COUNTERS`].
+#[derive(Debug)]
+struct Counters {
+    /// Index into `tenants` by AccessKeyId: one string lookup per request, however many rules
+    /// count it.
+    ids: HashMap<Box<str>, usize>,
+    tenants: Vec<Tenant>,
+    /// Counters in `tenants`.
+    total: usize,
+    max_tenants: usize,
+    max_counters: usize,
+    /// Whether reaching a cap was logged since the last full reset: a flood would otherwise
+    /// log once per request.
+    warned: bool,
+}
+
+impl Counters {
+    fn new(max_tenants: usize, max_counters: usize) -> Self {
         Self {
-            counters: vec![HashMap::new(); scenario.rules.len()],
+            ids: HashMap::new(),
+            tenants: Vec::new(),
+            total: 0,
+            max_tenants,
+            max_counters,
+            warned: false,
+        }
+    }
+
+    /// Forgets every counter and gives the memory back.
+    fn clear(&mut self) {
+        *self = Self::new(self.max_tenants, self.max_counters);
+    }
+
+    fn warn_full(&mut self) {
+        if !std::mem::replace(&mut self.warned, true) {
+            tracing::warn!(
+                tenants = self.ids.len(),
+                counters = self.total,
+                "scenario rule counters are at their cap ({} tenants, {} counters): further \
+                 (rule, tenant) pairs share one counter per rule until a reset or a scenario \
+                 removal frees room (logged once)",
+                self.max_tenants,
+                self.max_counters
+            );
+        }
+    }
+
+    /// `tenant`'s index, made if there is room; `None` sends its calls to the shared counters.
+    fn tenant(&mut self, tenant: &str) -> Option<usize> {
+        if let Some(&i) = self.ids.get(tenant) {
+            return Some(i);
+        }
+        if self.ids.len() >= self.max_tenants || self.total >= self.max_counters {
+            self.warn_full();
+            return None;
+        }
+        let i = self.tenants.len();
+        self.tenants.push(Tenant {
+            name: tenant.into(),
+            rules: HashMap::default(),
+        });
+        self.ids.insert(tenant.into(), i);
+        Some(i)
+    }
+
+    /// The counter of `key` for the tenant at `slot`, made if there is room, else `shared`.
+    fn counter<'a>(
+        &'a mut self,
+        slot: Option<usize>,
+        key: RuleKey,
+        shared: &'a mut Counter,
+    ) -> &'a mut Counter {
+        let Some(i) = slot else {
+            return shared;
+        };
+        if self.total >= self.max_counters && !self.tenants[i].rules.contains_key(&key) {
+            self.warn_full();
+            return shared;
+        }
+        let total = &mut self.total;
+        self.tenants[i].rules.entry(key).or_insert_with(|| {
+            *total += 1;
+            Counter::default()
+        })
+    }
+
+    /// Forgets one tenant's counters.
+    fn remove_tenant(&mut self, tenant: &str) {
+        let Some(i) = self.ids.remove(tenant) else {
+            return;
+        };
+        let gone = self.tenants.swap_remove(i);
+        self.total -= gone.rules.len();
+        if let Some(moved) = self.tenants.get(i) {
+            *self
+                .ids
+                .get_mut(&moved.name)
+                .expect("every tenant has an id") = i;
+        }
+    }
+
+    /// Forgets the counters of the scenario load `load`, and the tenants left without any.
+    fn remove_load(&mut self, load: u64) {
+        for t in &mut self.tenants {
+            let before = t.rules.len();
+            t.rules.retain(|k, _| k >> RULE_BITS != load);
+            if t.rules.len() != before {
+                self.total -= before - t.rules.len();
+                t.rules.shrink_to_fit();
+            }
+        }
+        let before = self.tenants.len();
+        self.tenants.retain(|t| !t.rules.is_empty());
+        if self.tenants.len() != before {
+            self.ids = self
+                .tenants
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.name.clone(), i))
+                .collect();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Loaded {
+    /// Unique per load, so that the counters of a scenario this one replaced are never its own.
+    id: u64,
+    scenario: Arc<Scenario>,
+    source: Option<PathBuf>,
+    /// Per rule: the counter of the tenants the caps left without one of their own.
+    shared: Vec<Counter>,
+}
+
+/// The loaded scenarios, in priority order, and their counters.
+#[derive(Debug)]
+struct State {
+    loaded: Vec<Loaded>,
+    counters: Counters,
+    next_id: u64,
+}
+
+impl State {
+    fn load(&mut self, scenario: Scenario, source: Option<PathBuf>) -> Loaded {
+        self.next_id += 1;
+        Loaded {
+            id: self.next_id,
+            shared: vec![Counter::default(); scenario.rules.len()],
             scenario: Arc::new(scenario),
             source,
         }
+    }
+
+    /// Puts `new` in `at`'s place; the counters of the scenario it replaces go.
+    fn replace(&mut self, at: usize, new: Loaded) {
+        let old = std::mem::replace(&mut self.loaded[at], new);
+        self.counters.remove_load(old.id);
     }
 }
 
@@ -388,28 +586,28 @@ pub enum Added {
 #[derive(Debug)]
 pub struct Engine {
     seed: u64,
-    state: Mutex<Vec<Loaded>>,
+    state: Mutex<State>,
     /// Whether no scenario is loaded, kept by [`StateGuard`]: most servers run without any,
     /// and taking the lock on every request made its cache line travel between the worker
     /// threads.
     empty: AtomicBool,
 }
 
-/// The locked scenario list; records on release whether it is empty.
+/// The locked state; records on release whether any scenario is loaded.
 struct StateGuard<'a> {
-    state: MutexGuard<'a, Vec<Loaded>>,
+    state: MutexGuard<'a, State>,
     empty: &'a AtomicBool,
 }
 
 impl std::ops::Deref for StateGuard<'_> {
-    type Target = Vec<Loaded>;
-    fn deref(&self) -> &Vec<Loaded> {
+    type Target = State;
+    fn deref(&self) -> &State {
         &self.state
     }
 }
 
 impl std::ops::DerefMut for StateGuard<'_> {
-    fn deref_mut(&mut self) -> &mut Vec<Loaded> {
+    fn deref_mut(&mut self) -> &mut State {
         &mut self.state
     }
 }
@@ -417,15 +615,30 @@ impl std::ops::DerefMut for StateGuard<'_> {
 impl Drop for StateGuard<'_> {
     fn drop(&mut self) {
         // Still under the lock (fields drop after this), so the flag follows every change.
-        self.empty.store(self.state.is_empty(), Ordering::Release);
+        self.empty
+            .store(self.state.loaded.is_empty(), Ordering::Release);
     }
 }
 
 impl Engine {
     pub fn new(seed: u64, scenarios: Vec<(Scenario, Option<PathBuf>)>) -> Self {
+        Self::with_caps(seed, scenarios, MAX_COUNTED_TENANTS, MAX_COUNTERS)
+    }
+
+    /// [`Engine::new`] with other counter caps, so that tests reach them in a few calls.
+    fn with_caps(
+        seed: u64,
+        scenarios: Vec<(Scenario, Option<PathBuf>)>,
+        max_tenants: usize,
+        max_counters: usize,
+    ) -> Self {
         let engine = Self {
             seed,
-            state: Mutex::new(Vec::new()),
+            state: Mutex::new(State {
+                loaded: Vec::new(),
+                counters: Counters::new(max_tenants, max_counters),
+                next_id: 0,
+            }),
             empty: AtomicBool::new(true),
         };
         for (s, source) in scenarios {
@@ -435,7 +648,8 @@ impl Engine {
     }
 
     fn lock(&self) -> StateGuard<'_> {
-        // Counter updates are single assignments: a poisoned lock is still consistent.
+        // No update under the lock can panic halfway (the invariant `expect`s aside): a
+        // poisoned lock is still consistent.
         StateGuard {
             state: self.state.lock().unwrap_or_else(|p| p.into_inner()),
             empty: &self.empty,
@@ -445,19 +659,21 @@ impl Engine {
     /// Adds a scenario at the end, or replaces the one with the same name in place.
     pub fn add(&self, scenario: Scenario, source: Option<PathBuf>) -> Added {
         let mut state = self.lock();
-        let loaded = Loaded::new(scenario, source);
-        let full = state.len() >= MAX_SCENARIOS;
+        let full = state.loaded.len() >= MAX_SCENARIOS;
         match state
-            .iter_mut()
-            .find(|l| l.scenario.name == loaded.scenario.name)
+            .loaded
+            .iter()
+            .position(|l| l.scenario.name == scenario.name)
         {
-            Some(slot) => {
-                *slot = loaded;
+            Some(at) => {
+                let loaded = state.load(scenario, source);
+                state.replace(at, loaded);
                 Added::Replaced
             }
             None if full => Added::Full,
             None => {
-                state.push(loaded);
+                let loaded = state.load(scenario, source);
+                state.loaded.push(loaded);
                 Added::New
             }
         }
@@ -476,20 +692,26 @@ impl Engine {
         scenario: Scenario,
     ) -> Result<(), ReloadError> {
         let mut state = self.lock();
-        let Some(at) = state.iter().position(|l| l.source.as_deref() == Some(path)) else {
+        let Some(at) = state
+            .loaded
+            .iter()
+            .position(|l| l.source.as_deref() == Some(path))
+        else {
             return Err(ReloadError::Detached {
                 name: loaded_as.to_string(),
-                replaced: state.iter().any(|l| l.scenario.name == loaded_as),
+                replaced: state.loaded.iter().any(|l| l.scenario.name == loaded_as),
             });
         };
         if state
+            .loaded
             .iter()
             .enumerate()
             .any(|(i, l)| i != at && l.scenario.name == scenario.name)
         {
             return Err(ReloadError::NameTaken(scenario.name));
         }
-        state[at] = Loaded::new(scenario, Some(path.to_path_buf()));
+        let loaded = state.load(scenario, Some(path.to_path_buf()));
+        state.replace(at, loaded);
         Ok(())
     }
 
@@ -497,6 +719,7 @@ impl Engine {
     /// scenario has now.
     pub fn sources(&self) -> Vec<(PathBuf, String)> {
         self.lock()
+            .loaded
             .iter()
             .filter_map(|l| Some((l.source.clone()?, l.scenario.name.clone())))
             .collect()
@@ -504,21 +727,26 @@ impl Engine {
 
     /// Removes every scenario; returns how many there were.
     pub fn clear(&self) -> usize {
-        std::mem::take(&mut *self.lock()).len()
+        let mut state = self.lock();
+        state.counters.clear();
+        std::mem::take(&mut state.loaded).len()
     }
 
     /// Removes the scenario named `name`.
     pub fn remove(&self, name: &str) -> bool {
         let mut state = self.lock();
-        let before = state.len();
-        state.retain(|l| l.scenario.name != name);
-        state.len() != before
+        let Some(at) = state.loaded.iter().position(|l| l.scenario.name == name) else {
+            return false;
+        };
+        let gone = state.loaded.remove(at);
+        state.counters.remove_load(gone.id);
+        true
     }
 
     /// How many scenarios are loaded, for `GET /__mock/health`: without copying them as
     /// [`Engine::list`] does, under the lock every request's decision takes.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().loaded.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -528,6 +756,7 @@ impl Engine {
     /// The loaded scenarios in priority order.
     pub fn list(&self) -> Vec<Listed> {
         self.lock()
+            .loaded
             .iter()
             .map(|l| Listed {
                 file: l.scenario.file.clone(),
@@ -536,18 +765,24 @@ impl Engine {
             .collect()
     }
 
-    /// Restarts every rule's counters, for one tenant or all.
+    /// Restarts every rule's counters, for one tenant or all. One tenant's reset leaves the
+    /// shared counters of the tenants beyond the caps running.
     pub fn reset_counters(&self, tenant: Option<&str>) {
-        for l in self.lock().iter_mut() {
-            for per_rule in &mut l.counters {
-                match tenant {
-                    Some(t) => {
-                        per_rule.remove(t);
-                    }
-                    None => per_rule.clear(),
+        let mut state = self.lock();
+        match tenant {
+            Some(t) => state.counters.remove_tenant(t),
+            None => {
+                state.counters.clear();
+                for l in &mut state.loaded {
+                    l.shared.fill(Counter::default());
                 }
             }
         }
+    }
+
+    /// (rule, tenant) counters alive, the shared ones left out (at most [`MAX_COUNTERS`]).
+    pub fn counters(&self) -> usize {
+        self.lock().counters.total
     }
 
     /// The first rule that fires for `input`, if any; advances the counters of every rule
@@ -559,23 +794,22 @@ impl Engine {
             return None;
         }
         let mut state = self.lock();
+        let State {
+            loaded, counters, ..
+        } = &mut *state;
+        // Looked up at the first rule that counts the request, once for all of them.
+        let mut tenant = None;
         let mut found = None;
-        'scan: for loaded in state.iter_mut() {
+        'scan: for loaded in loaded.iter_mut() {
             let scenario = &loaded.scenario;
             for (index, rule) in scenario.rules.iter().enumerate() {
                 let m = &rule.matcher;
                 if !static_match(m, input) {
                     continue;
                 }
-                let per_rule = &mut loaded.counters[index];
-                let key = if per_rule.len() >= MAX_COUNTED_TENANTS
-                    && !per_rule.contains_key(input.tenant)
-                {
-                    ""
-                } else {
-                    input.tenant
-                };
-                let counter = per_rule.entry(key.to_string()).or_default();
+                let slot = *tenant.get_or_insert_with(|| counters.tenant(input.tenant));
+                let counter =
+                    counters.counter(slot, rule_key(loaded.id, index), &mut loaded.shared[index]);
                 counter.calls += 1;
                 let call = counter.calls;
                 let Some(mut why) =
@@ -1106,6 +1340,95 @@ mod tests {
             Some("ServiceUnavailable")
         );
         assert_eq!(e.sources(), []);
+    }
+
+    #[test]
+    fn counters_stay_within_their_cap_and_go_with_their_scenarios() {
+        // Regression (findings-robust #4): each tenant left a counter in every rule that
+        // counted its request, 1000 per scenario, with no bound across tenants.
+        // Arrange: 1000 rules that count every DescribeKeyPairs and never fire, room for 2500
+        // counters.
+        let rule = r#"{"match":{"action":"DescribeKeyPairs","nth":1000000000},"effect":{"error":"Throttling.User"}}"#;
+        let text = format!(r#"{{"name":"s","rules":[{}]}}"#, vec![rule; 1000].join(","));
+        let e = Engine::with_caps(
+            0,
+            vec![(file::parse(&text).unwrap(), None)],
+            MAX_COUNTED_TENANTS,
+            2500,
+        );
+        let p = params(&[]);
+        // Act: a request no rule counts, then one DescribeKeyPairs from each of 10 tenants.
+        let uncounted = decide(&e, Action::CreateKeyPair, "t0", &p);
+        let after_uncounted = e.counters();
+        let decisions: Vec<Option<Decision>> = (0..10)
+            .map(|t| decide(&e, Action::DescribeKeyPairs, &format!("t{t}"), &p))
+            .collect();
+        // Assert: t0 and t1 got all their 1000, t2 the last 500, then the cap held.
+        assert_eq!((uncounted, after_uncounted), (None, 0));
+        assert_eq!(decisions, vec![None; 10]);
+        assert_eq!(e.counters(), 2500);
+        e.reset_counters(Some("t1"));
+        assert_eq!(e.counters(), 1500);
+        e.reset_counters(None);
+        assert_eq!(e.counters(), 0);
+        decide(&e, Action::DescribeKeyPairs, "t0", &p);
+        assert_eq!(e.add(file::parse(&text).unwrap(), None), Added::Replaced);
+        assert_eq!(e.counters(), 0, "a replaced scenario's counters go");
+        decide(&e, Action::DescribeKeyPairs, "t0", &p);
+        assert!(e.remove("s"));
+        assert_eq!(e.counters(), 0, "a removed scenario's counters go");
+    }
+
+    #[test]
+    fn removing_one_scenario_keeps_the_counters_of_the_others() {
+        let e = engine(
+            0,
+            r#"{"name":"a","rules":[{"match":{"nth":3},"effect":{"error":"Throttling"}}]}"#,
+        );
+        e.add(
+            file::parse(
+                r#"{"name":"b","rules":[{"match":{"nth":2},"effect":{"error":"InternalError"}}]}"#,
+            )
+            .unwrap(),
+            None,
+        );
+        let p = params(&[]);
+        decide(&e, Action::DescribeRegions, "t", &p);
+        assert_eq!(e.counters(), 2);
+        assert!(e.remove("a"));
+        assert_eq!(e.counters(), 1);
+        let d = decide(&e, Action::DescribeRegions, "t", &p);
+        assert_eq!(
+            (code(&d), d.map(|d| d.call)),
+            (Some("InternalError"), Some(2))
+        );
+    }
+
+    #[test]
+    fn tenants_beyond_the_caps_share_each_rules_counter_until_a_reset_frees_room() {
+        // Arrange: room for one tenant's counters; the rule fires on the second call.
+        let e = Engine::with_caps(
+            0,
+            vec![(
+                file::parse(
+                    r#"{"name":"s","rules":[{"match":{"nth":2},"effect":{"error":"Throttling"}}]}"#,
+                )
+                .unwrap(),
+                None,
+            )],
+            1,
+            MAX_COUNTERS,
+        );
+        let p = params(&[]);
+        let call = |t: &str| decide(&e, Action::DescribeRegions, t, &p).map(|d| d.call);
+        // Act: "a" takes the room, "b" and "c" share the rule's counter.
+        let calls = ["a", "b", "a", "c"].map(call);
+        e.reset_counters(Some("a"));
+        let after_reset = ["b", "b", "c"].map(call);
+        // Assert: "b" counts on its own once "a" is gone; "c" still shares, at call 3.
+        assert_eq!(calls, [None, None, Some(2), Some(2)]);
+        assert_eq!(after_reset, [None, Some(2), None]);
+        assert_eq!(e.counters(), 1);
     }
 
     #[test]
