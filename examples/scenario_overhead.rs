@@ -1,8 +1,10 @@
 //! Benchmark (not a test): what a loaded scenario of 100 rules that never match costs per
-//! request, in `Engine::decide` alone and end to end over HTTP.
+//! request, in `Engine::decide` alone and end to end over HTTP; and, in `decide` alone, 100
+//! rules that count every request without firing (on their `nth`, or on a draw), and one rule
+//! that fires on every request.
 //!
 //! ```sh
-//! cargo run --release --example scenario_overhead
+//! cargo run --release --example scenario_overhead [-- --decide-only]
 //! ```
 //!
 //! The rules match the action but not the tenant, so each one is evaluated past its first
@@ -35,7 +37,33 @@ fn hundred_misses() -> ecs_mock::scenario::Scenario {
     file::from_value(json!({"name": "misses", "rules": rules})).expect("valid")
 }
 
-fn per_decision(engine: &Engine, params: &Params) -> Duration {
+/// Rules that count every CreateKeyPair (each needs a counter) and never fire.
+fn hundred_counting(criterion: serde_json::Value) -> ecs_mock::scenario::Scenario {
+    let rules: Vec<_> = (0..RULES)
+        .map(|_| {
+            let mut m = json!({"action": "CreateKeyPair"});
+            m.as_object_mut()
+                .expect("object")
+                .extend(criterion.as_object().expect("object").clone());
+            json!({"match": m, "effect": {"error": "Throttling"}})
+        })
+        .collect();
+    file::from_value(json!({"name": "counting", "rules": rules})).expect("valid")
+}
+
+fn one_firing() -> ecs_mock::scenario::Scenario {
+    file::from_value(json!({"name": "firing", "rules": [{"effect": "pass"}]})).expect("valid")
+}
+
+/// The best of five rounds: machine noise only adds.
+fn per_decision(engine: &Engine, params: &Params, fires: bool) -> Duration {
+    (0..5)
+        .map(|_| per_decision_once(engine, params, fires))
+        .min()
+        .expect("five rounds")
+}
+
+fn per_decision_once(engine: &Engine, params: &Params, fires: bool) -> Duration {
     let input = Input {
         action: Action::CreateKeyPair,
         tenant: "bench",
@@ -45,7 +73,7 @@ fn per_decision(engine: &Engine, params: &Params) -> Duration {
     };
     let start = Instant::now();
     for _ in 0..DECISIONS {
-        assert!(engine.decide(&input).is_none());
+        assert_eq!(engine.decide(&input).is_some(), fires);
     }
     start.elapsed() / DECISIONS
 }
@@ -85,11 +113,37 @@ async fn per_request(config: Config) -> Duration {
 
 fn main() {
     let params = Params::from_pairs([("RegionId", "cn-hangzhou"), ("KeyPairName", "k")]);
-    let empty = per_decision(&Engine::new(0, vec![]), &params);
-    let loaded = per_decision(&Engine::new(0, vec![(hundred_misses(), None)]), &params);
-    println!(
-        "Engine::decide: {empty:?} with no scenario, {loaded:?} with {RULES} non-matching rules"
+    let empty = per_decision(&Engine::new(0, vec![]), &params, false);
+    let loaded = per_decision(
+        &Engine::new(0, vec![(hundred_misses(), None)]),
+        &params,
+        false,
     );
+    let counting = per_decision(
+        &Engine::new(
+            0,
+            vec![(hundred_counting(json!({"nth": 1_000_000_000u64})), None)],
+        ),
+        &params,
+        false,
+    );
+    let drawing = per_decision(
+        &Engine::new(
+            0,
+            vec![(hundred_counting(json!({"probability": 0.0})), None)],
+        ),
+        &params,
+        false,
+    );
+    let firing = per_decision(&Engine::new(0, vec![(one_firing(), None)]), &params, true);
+    println!(
+        "Engine::decide (best of 5): {empty:?} with no scenario, {loaded:?} with {RULES} non-matching rules, \
+         {counting:?} with {RULES} rules counting to an nth never reached, {drawing:?} with {RULES} \
+         rules of probability 0, {firing:?} with one rule that fires"
+    );
+    if std::env::args().any(|a| a == "--decide-only") {
+        return;
+    }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
