@@ -899,6 +899,18 @@ fn call_match(
     {
         return None;
     }
+    // Drawn before `why` is written: a rule that does not fire costs no text.
+    let drawn = match m.probability {
+        Some(p) => {
+            let d = draw("scenario-draw", seed, tenant, scenario, rule, call);
+            let u = unit(&d[..8]);
+            if u >= p {
+                return None;
+            }
+            Some((u, p))
+        }
+        None => None,
+    };
     let mut why = Vec::new();
     if let Some(a) = &m.actions {
         why.push(format!(
@@ -943,12 +955,7 @@ fn call_match(
     if let Some(k) = m.every {
         why.push(format!("every={k}"));
     }
-    if let Some(p) = m.probability {
-        let d = draw("scenario-draw", seed, tenant, scenario, rule, call);
-        let u = unit(&d[..8]);
-        if u >= p {
-            return None;
-        }
+    if let Some((u, p)) = drawn {
         why.push(format!("draw {u:.4} < {p}"));
     }
     Some(why.join(", "))
