@@ -57,7 +57,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(ecs_mock::run(config, shutdown_signal())) {
+    let served = runtime.block_on(async {
+        let shutdown = shutdown_signal()
+            .map_err(|e| anyhow::anyhow!("cannot register the SIGINT/SIGTERM handlers: {e}"))?;
+        ecs_mock::run(config, shutdown).await
+    });
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ecs-mock: {e:#}");
@@ -66,26 +71,31 @@ fn main() -> ExitCode {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT and SIGTERM, registered now: the `listening on` line is printed before the server
+/// first polls its shutdown future, and a harness that signals as soon as it reads the line
+/// must get the graceful shutdown (state saved, exit 0), not the signal's default action.
+///
+/// # Errors
+/// When a handler cannot be registered.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = interrupt.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
+
 // Every request allocates its parameters, RequestId and body; glibc's malloc was a third of
 // DescribeKeyPairs' CPU profile (free-list consolidation), mimalloc makes it ~1.5x faster.
 #[global_allocator]

@@ -380,3 +380,30 @@ async fn debug_logs_never_contain_secrets_or_private_keys() {
         "no colour codes when stderr is not a terminal: {logs:.200}"
     );
 }
+
+#[test]
+fn sigterm_right_after_the_listening_line_is_a_graceful_shutdown() {
+    // Regression: the handlers were registered when the server first polled its shutdown
+    // future, after printing the line, so a harness that signalled as soon as it read the
+    // line killed the process (79% of 200 tries with Python's os.kill) instead of stopping it.
+    for _ in 0..20 {
+        // Arrange
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
+            .args(["--listen", "127.0.0.1:0", "--no-key-cache"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        // Act: a direct kill(2), microseconds after the line (a `kill` process is too slow to
+        // hit the window).
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let status = child.wait().unwrap();
+        // Assert
+        assert!(first.starts_with("ecs-mock listening on "), "{first}");
+        assert_eq!(status.code(), Some(0), "{status}");
+    }
+}
