@@ -17,6 +17,17 @@ fn throttle_first_call(name: &str) -> Value {
         {"match": {"action": "CreateKeyPair", "nth": 1}, "effect": {"error": "Throttling.User"}}]})
 }
 
+/// The names of the loaded scenarios, in listing order.
+async fn loaded_names(server: &TestServer) -> Vec<String> {
+    let (_, list) = control(server, "GET", "/__mock/scenarios", None).await;
+    list["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[tokio::test]
 async fn health_answers_without_a_signature() {
     let server = TestServer::start(77).await;
@@ -58,15 +69,9 @@ async fn posting_a_scenario_adds_it_and_posting_the_same_name_replaces_it() {
     assert_eq!((added, other, replaced, listed), (201, 201, 200, 200));
     assert_eq!(a, json!({"name": "x", "rules": 1, "replaced": false}));
     assert_eq!(r["replaced"], true);
-    let names: Vec<&Value> = list["scenarios"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| &s["name"])
-        .collect();
     assert_eq!(
-        names,
-        [&json!("x"), &json!("y")],
+        loaded_names(&server).await,
+        ["x", "y"],
         "replacing keeps the place"
     );
     assert_eq!(
@@ -135,14 +140,7 @@ async fn a_posted_scenario_may_start_with_a_bom_but_not_repeat_a_key() {
         )
     );
     assert_eq!(bom.status, 201, "{}", bom.body);
-    let (_, list) = control(&server, "GET", "/__mock/scenarios", None).await;
-    let names: Vec<&Value> = list["scenarios"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| &s["name"])
-        .collect();
-    assert_eq!(names, [&json!("bom")]);
+    assert_eq!(loaded_names(&server).await, ["bom"]);
 }
 
 #[tokio::test]
@@ -154,15 +152,6 @@ async fn a_scenario_is_removed_by_its_exact_name_whatever_characters_it_has() {
         let server = &server;
         async move { control(server, "DELETE", &path, None).await }
     };
-    let loaded = || async {
-        let (_, list) = control(&server, "GET", "/__mock/scenarios", None).await;
-        list["scenarios"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["name"].as_str().unwrap().to_string())
-            .collect::<Vec<_>>()
-    };
     // In a path `&` and `+` are themselves; `%XX` escapes are decoded.
     for (segment, name) in [
         ("a&b", "a&b"),
@@ -173,11 +162,11 @@ async fn a_scenario_is_removed_by_its_exact_name_whatever_characters_it_has() {
         let (status, body) = delete(segment).await;
         assert_eq!((status, body), (200, json!({"removed": 1})), "{segment}");
         assert!(
-            !loaded().await.contains(&name.to_string()),
+            !loaded_names(&server).await.contains(&name.to_string()),
             "{name} removed"
         );
     }
-    assert_eq!(loaded().await, ["a"], "only a is left");
+    assert_eq!(loaded_names(&server).await, ["a"], "only a is left");
     for (segment, error) in [
         ("bad%zz", "malformed percent-escape at byte 3"),
         ("bad%C3", "decoded bytes are not UTF-8"),

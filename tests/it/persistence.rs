@@ -12,13 +12,19 @@ fn config(seed: u64, state: &std::path::Path) -> Config {
     c
 }
 
-#[tokio::test]
-async fn keys_survive_a_restart_and_the_next_key_is_the_one_it_would_have_been() {
-    // Arrange: a state file in a private temp dir.
-    let dir = std::env::temp_dir().join(format!("ecs-mock-it-state-{}", std::process::id()));
+/// A fresh private directory for `tag`'s state file, and that file's path (not yet there).
+fn state_dir(tag: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("ecs-mock-it-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let state = dir.join("state.json");
     let _ = std::fs::remove_file(&state);
+    (dir, state)
+}
+
+#[tokio::test]
+async fn keys_survive_a_restart_and_the_next_key_is_the_one_it_would_have_been() {
+    // Arrange: a state file in a private temp dir.
+    let (dir, state) = state_dir("state");
     let first = TestServer::with_config(config(11, &state)).await;
     let a = first
         .call("t-persist", "CreateKeyPair")
@@ -109,9 +115,7 @@ async fn keys_survive_a_restart_and_the_next_key_is_the_one_it_would_have_been()
 
 #[tokio::test]
 async fn a_corrupt_state_file_is_refused_and_left_alone() {
-    let dir = std::env::temp_dir().join(format!("ecs-mock-it-corrupt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let state = dir.join("state.json");
+    let (dir, state) = state_dir("corrupt");
     std::fs::write(&state, b"{\"version\":1,\"seed\":").unwrap();
     let err = format!("{:#}", ecs_mock::persist::load(&state).unwrap_err());
     assert!(err.contains("corrupt"), "{err}");
@@ -134,11 +138,7 @@ async fn state_can_be_exported_restored_snapshotted_and_the_server_shut_down_ove
 
     use crate::support::send;
 
-    let dir =
-        std::env::temp_dir().join(format!("ecs-mock-it-control-state-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let state = dir.join("state.json");
-    let _ = std::fs::remove_file(&state);
+    let (dir, state) = state_dir("control-state");
     // Arrange: a key in one server.
     let a = TestServer::with_config(config(5, &state)).await;
     a.call("t-ctl", "ImportKeyPair")
@@ -253,10 +253,7 @@ async fn concurrent_snapshots_all_succeed_and_leave_a_complete_state_file() {
     use crate::support::send;
 
     // Arrange: a state file and worker threads, so that the saves really run in parallel.
-    let dir = std::env::temp_dir().join(format!("ecs-mock-it-snapshots-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let state = dir.join("state.json");
-    let _ = std::fs::remove_file(&state);
+    let (dir, state) = state_dir("snapshots");
     let mut c = config(8, &state);
     c.workers = Some(4);
     let server = TestServer::with_config(c).await;
