@@ -21,6 +21,21 @@ fn state_dir(tag: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     (dir, state)
 }
 
+/// Imports the ECDSA fixture key as `name` for `tenant` in cn-hangzhou.
+async fn import_fixture(server: &TestServer, tenant: &str, name: &str) {
+    server
+        .call(tenant, "ImportKeyPair")
+        .region("cn-hangzhou")
+        .param("KeyPairName", name)
+        .param(
+            "PublicKeyBody",
+            include_str!("../fixtures/pubkeys/ecdsa256.pub"),
+        )
+        .send()
+        .await
+        .assert_ok();
+}
+
 #[tokio::test]
 async fn keys_survive_a_restart_and_the_next_key_is_the_one_it_would_have_been() {
     // Arrange: a state file in a private temp dir.
@@ -141,16 +156,7 @@ async fn state_can_be_exported_restored_snapshotted_and_the_server_shut_down_ove
     let (dir, state) = state_dir("control-state");
     // Arrange: a key in one server.
     let a = TestServer::with_config(config(5, &state)).await;
-    a.call("t-ctl", "ImportKeyPair")
-        .region("cn-hangzhou")
-        .param("KeyPairName", "k1")
-        .param(
-            "PublicKeyBody",
-            include_str!("../fixtures/pubkeys/ecdsa256.pub"),
-        )
-        .send()
-        .await
-        .assert_ok();
+    import_fixture(&a, "t-ctl", "k1").await;
     // Act: export, and restore into another server with the same seed.
     let exported = send(
         a.addr,
@@ -257,17 +263,7 @@ async fn concurrent_snapshots_all_succeed_and_leave_a_complete_state_file() {
     let mut c = config(8, &state);
     c.workers = Some(4);
     let server = TestServer::with_config(c).await;
-    server
-        .call("t-snap", "ImportKeyPair")
-        .region("cn-hangzhou")
-        .param("KeyPairName", "k1")
-        .param(
-            "PublicKeyBody",
-            include_str!("../fixtures/pubkeys/ecdsa256.pub"),
-        )
-        .send()
-        .await
-        .assert_ok();
+    import_fixture(&server, "t-snap", "k1").await;
     // Act: 40 snapshots at once.
     let snapshots: Vec<_> = (0..40)
         .map(|_| {
@@ -317,17 +313,7 @@ async fn a_state_document_holding_what_the_api_never_makes_is_refused_with_the_r
     // Arrange: three key pairs of one tenant, and the exported state.
     let server = TestServer::start(3).await;
     for name in ["name0", "name1", "name2"] {
-        server
-            .call("ps", "ImportKeyPair")
-            .region("cn-hangzhou")
-            .param("KeyPairName", name)
-            .param(
-                "PublicKeyBody",
-                include_str!("../fixtures/pubkeys/ecdsa256.pub"),
-            )
-            .send()
-            .await
-            .assert_ok();
+        import_fixture(&server, "ps", name).await;
     }
     let get = Request::get("/__mock/state")
         .body(Full::new(Bytes::new()))
