@@ -15,9 +15,18 @@ struct Input {
     region: String,
 }
 
+/// XML 1.0's `Char` production, which every stored tag must satisfy to come back in an XML
+/// answer: no C0 control but tab, LF and CR, and not U+FFFE or U+FFFF.
+fn xml_text(s: &str) -> bool {
+    s.chars().all(|c| {
+        matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{fffe}' && c != '\u{ffff}')
+    })
+}
+
 fn tag_key_ok(k: &str) -> bool {
     let l = k.to_lowercase();
-    !k.is_empty()
+    xml_text(k)
+        && !k.is_empty()
         && k.chars().count() <= 128
         && !l.starts_with("aliyun")
         && !l.starts_with("acs:")
@@ -27,18 +36,23 @@ fn tag_key_ok(k: &str) -> bool {
 
 fn tag_value_ok(v: &str) -> bool {
     let l = v.to_lowercase();
-    v.chars().count() <= 128
+    xml_text(v)
+        && v.chars().count() <= 128
         && !l.starts_with("acs:")
         && !l.contains("http://")
         && !l.contains("https://")
 }
 
 fuzz_target!(|input: Input| {
-    // Tags: build Tag.N params with N in 1..=25 and compare with a reference evaluation.
+    // Tags: build Tag.N params with N in 0..=25 or 1,000,000 (0 and anything over 20 are out
+    // of range) and compare with a reference evaluation.
     let mut pairs = Vec::new();
     let mut slots = std::collections::BTreeMap::new();
     for (n, key, value) in input.tags.iter().take(30) {
-        let n = usize::from(*n % 25) + 1;
+        let n = match usize::from(*n % 27) {
+            26 => 1_000_000,
+            n => n,
+        };
         pairs.push((format!("Tag.{n}.Key"), key.clone()));
         slots
             .entry(n)
@@ -56,7 +70,7 @@ fuzz_target!(|input: Input| {
     }
     let got = validate::tags(&Params::from_pairs(pairs));
     let expected: Result<usize, Invalid> = (|| {
-        if slots.len() > 20 || slots.keys().any(|n| *n > 20) {
+        if slots.len() > 20 || slots.keys().any(|n| *n == 0 || *n > 20) {
             return Err(Invalid::TooManyTags);
         }
         let mut seen = std::collections::HashSet::new();
