@@ -248,7 +248,8 @@ async fn read_body(mut body: Incoming, max: usize, declared: Option<u64>) -> Opt
     let mut frames: Vec<Bytes> = Vec::new();
     let mut total: u64 = 0;
     let too_large = |total: u64| total > max as u64;
-    if declared.is_some_and(too_large) && declared.is_some_and(|d| d > DRAIN_LIMIT) {
+    let declared_too_large = declared.is_some_and(too_large);
+    if declared_too_large && declared.is_some_and(|d| d > DRAIN_LIMIT) {
         return Some(Body::TooLarge);
     }
     while let Some(frame) = body.frame().await {
@@ -259,11 +260,11 @@ async fn read_body(mut body: Incoming, max: usize, declared: Option<u64>) -> Opt
         if total > DRAIN_LIMIT {
             return Some(Body::TooLarge);
         }
-        if !too_large(total) && !declared.is_some_and(too_large) {
+        if !too_large(total) && !declared_too_large {
             frames.push(data);
         }
     }
-    if too_large(total) || declared.is_some_and(too_large) {
+    if too_large(total) || declared_too_large {
         return Some(Body::TooLarge);
     }
     Some(Body::Whole(match frames.len() {
