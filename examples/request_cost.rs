@@ -21,8 +21,12 @@
 //! ```
 //!
 //! Without valgrind it prints wall time per request. Arguments: which loads (`describe`,
-//! `error`, `import`; default all) and `--requests N` (default 2,000).
+//! `error`, `import`; default all), `--requests N` (default 2,000) and `--threads N`
+//! (default 1): N threads, each with its own tenants, run the load at once through one App,
+//! as the server's request threads do, or with `--apart` through an App each. The two
+//! together tell what sharing the App's state between threads costs (docs/performance.md).
 
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -46,15 +50,19 @@ fn main() {
     let _ = rustix::thread::disable_transparent_huge_pages(true);
     let mut loads = Vec::new();
     let mut requests = 2_000;
+    let mut threads = 1;
+    let mut apart = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        let mut number = |what: &str| -> usize {
+            args.next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{what} N"))
+        };
         match arg.as_str() {
-            "--requests" => {
-                requests = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--requests N")
-            }
+            "--requests" => requests = number("--requests"),
+            "--threads" => threads = number("--threads").max(1),
+            "--apart" => apart = true,
             "describe" | "error" | "import" => loads.push(arg),
             other => panic!("unknown argument {other:?}"),
         }
@@ -62,44 +70,92 @@ fn main() {
     if loads.is_empty() {
         loads = vec!["describe".into(), "error".into(), "import".into()];
     }
+    let new_app = || App::new(Config::new("127.0.0.1:0".parse().unwrap(), 7)).expect("app");
+    let shared = new_app();
+    let apps: Vec<Arc<App>> = (0..threads)
+        .map(|_| {
+            if apart {
+                new_app()
+            } else {
+                Arc::clone(&shared)
+            }
+        })
+        .collect();
+    // Each thread's listing: 500 key pairs, imported through the same path.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let app = App::new(Config::new("127.0.0.1:0".parse().unwrap(), 7)).expect("app");
-    // The listing's 500 key pairs, imported through the same path.
-    let prefill: Vec<String> = (0..500)
-        .map(|i| {
-            let key = synthetic_rsa_public_key(1_000_000 + i);
-            let name = format!("pre-{i}");
-            let params = [
-                ("RegionId", REGION),
-                ("KeyPairName", &name[..]),
-                ("PublicKeyBody", &key[..]),
-            ];
-            v1_signed_query("GET", "describe", SECRET, "ImportKeyPair", &params)
-        })
-        .collect();
-    assert_eq!(measure(&runtime, &app, &prefill), prefill.len());
-    for load in loads {
-        let queries: Vec<String> = (0..requests).map(|i| query(&load, i)).collect();
-        // A first pass warms caches and the listing's memoised parts; the second is measured.
-        let warm: Vec<String> = (0..requests / 10)
-            .map(|i| query(&load, requests + i))
+    for (t, app) in apps.iter().enumerate() {
+        let prefill: Vec<String> = (0..500)
+            .map(|i| {
+                let key = synthetic_rsa_public_key(1_000_000 + i);
+                let name = format!("pre-{i}");
+                let params = [
+                    ("RegionId", REGION),
+                    ("KeyPairName", &name[..]),
+                    ("PublicKeyBody", &key[..]),
+                ];
+                v1_signed_query(
+                    "GET",
+                    &tenant("describe", t),
+                    SECRET,
+                    "ImportKeyPair",
+                    &params,
+                )
+            })
             .collect();
-        measure(&runtime, &app, &warm);
-        let start = Instant::now();
-        let ok = measure(&runtime, &app, &queries);
-        let per = start.elapsed() / requests.max(1) as u32;
-        assert_eq!(ok, if load == "error" { 0 } else { requests }, "{load}");
+        assert_eq!(measure(&runtime, app, &prefill), prefill.len());
+    }
+    for load in loads {
+        // Each thread its own requests (its own tenants for imports), all started together.
+        let start = Arc::new(Barrier::new(threads));
+        let runs: Vec<_> = apps
+            .iter()
+            .enumerate()
+            .map(|(t, app)| {
+                let (app, start, load) = (Arc::clone(app), Arc::clone(&start), load.clone());
+                std::thread::spawn(move || run(&app, &load, t, requests, &start))
+            })
+            .collect();
+        let per: Vec<String> = runs
+            .into_iter()
+            .map(|r| format!("{:.2}", us(r.join().expect("thread"))))
+            .collect();
+        let how = match (threads, apart) {
+            (1, _) => String::new(),
+            (_, false) => format!(", {threads} threads on one App"),
+            (_, true) => format!(", {threads} threads with an App each"),
+        };
         println!(
-            "{load:<9} {:>7.2} us/request (wall, {requests} requests)",
-            us(per)
+            "{load:<9} {:>7} us/request (wall, {requests} requests{how})",
+            per.join(" / ")
         );
     }
 }
 
-fn query(load: &str, i: usize) -> String {
+/// Thread `t`'s pass over `load`: a warm-up pass, then the measured one. Returns the wall
+/// time per request.
+fn run(app: &App, load: &str, t: usize, requests: usize, start: &Barrier) -> Duration {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let queries: Vec<String> = (0..requests).map(|i| query(load, t, i)).collect();
+    // A first pass warms caches and the listing's memoised parts; the second is measured.
+    let warm: Vec<String> = (0..requests / 10)
+        .map(|i| query(load, t, requests + i))
+        .collect();
+    measure(&runtime, app, &warm);
+    start.wait();
+    let began = Instant::now();
+    let ok = measure(&runtime, app, &queries);
+    let per = began.elapsed() / requests.max(1) as u32;
+    assert_eq!(ok, if load == "error" { 0 } else { requests }, "{load}");
+    per
+}
+
+fn query(load: &str, t: usize, i: usize) -> String {
     match load {
         "describe" => {
             let page = (i % 10 + 1).to_string();
@@ -108,11 +164,17 @@ fn query(load: &str, i: usize) -> String {
                 ("PageSize", "50"),
                 ("PageNumber", &page[..]),
             ];
-            v1_signed_query("GET", "describe", SECRET, "DescribeKeyPairs", &params)
+            v1_signed_query(
+                "GET",
+                &tenant("describe", t),
+                SECRET,
+                "DescribeKeyPairs",
+                &params,
+            )
         }
         "error" => v1_signed_query(
             "GET",
-            "error",
+            &tenant("error", t),
             SECRET,
             "CreateKeyPair",
             &[("RegionId", REGION), ("KeyPairName", "1bad")],
@@ -121,7 +183,7 @@ fn query(load: &str, i: usize) -> String {
             // 500 per region per tenant: a new tenant for each 500.
             let key = synthetic_rsa_public_key(i as u64);
             let name = format!("imp-{i}");
-            let tenant = format!("import-{}", i / 500);
+            let tenant = tenant(&format!("import-{}", i / 500), t);
             let params = [
                 ("RegionId", REGION),
                 ("KeyPairName", &name[..]),
@@ -129,6 +191,15 @@ fn query(load: &str, i: usize) -> String {
             ];
             v1_signed_query("GET", &tenant, SECRET, "ImportKeyPair", &params)
         }
+    }
+}
+
+/// Thread `t`'s name for tenant `name` (thread 0's is `name`, as before threads were added,
+/// so that single-thread counts compare with earlier ones).
+fn tenant(name: &str, t: usize) -> String {
+    match t {
+        0 => name.to_string(),
+        _ => format!("{name}-t{t}"),
     }
 }
 
