@@ -130,8 +130,7 @@ impl Serialize for RecordedParams {
     }
 }
 
-/// What the service knows when it records an entry (the journal assigns `seq` and
-/// `action_call`).
+/// What the service knows when it records an entry (the journal assigns `seq`).
 #[derive(Debug, Clone)]
 pub struct Record<'a> {
     pub time: u64,
@@ -139,8 +138,10 @@ pub struct Record<'a> {
     pub received_ms: u64,
     pub tenant: &'a str,
     pub action: &'a str,
-    /// Whether the scenario engine was consulted for this request.
-    pub decided: bool,
+    /// The n-th call of this action by this tenant, counted on arrival by
+    /// [`crate::store::Store::count_request`]; `None` when the scenario engine was not
+    /// consulted.
+    pub action_call: Option<u64>,
     pub request_id: &'a str,
     pub params: &'a Params,
     pub rule: Option<Fired>,
@@ -318,9 +319,6 @@ thread_local! {
 struct Inner {
     entries: VecDeque<Slot>,
     next_seq: u64,
-    /// tenant → action → requests seen by the engine (nested so that counting, once per
-    /// request, allocates only for a new pair).
-    action_calls: crate::store::HashMap<String, crate::store::HashMap<String, u64>>,
 }
 
 /// The bounded journal.
@@ -376,7 +374,7 @@ impl Journal {
             seq: 0,
             time: r.time,
             received_ms: r.received_ms,
-            action_call: None,
+            action_call: r.action_call,
             text,
             rule: r.rule,
             effect: r.effect,
@@ -387,27 +385,6 @@ impl Journal {
         let mut inner = self.lock();
         inner.next_seq += 1;
         slot.seq = inner.next_seq;
-        slot.action_call = if r.decided {
-            // Bounded like the RequestId counters: a flood of new AccessKeyIds (unsigned ones
-            // count too) past the cap is journalled uncounted, and replays as "pass".
-            let full = inner.action_calls.len() >= crate::store::MAX_COUNTED_TENANTS
-                || r.tenant.len() > crate::store::MAX_ACCESS_KEY_ID_LEN;
-            let calls = match inner.action_calls.get_mut(r.tenant) {
-                Some(calls) => Some(calls),
-                None if full => None,
-                None => Some(inner.action_calls.entry(r.tenant.to_string()).or_default()),
-            };
-            calls.map(|calls| {
-                let n = match calls.get_mut(r.action) {
-                    Some(n) => n,
-                    None => calls.entry(r.action.to_string()).or_insert(0),
-                };
-                *n += 1;
-                *n
-            })
-        } else {
-            None
-        };
         let evicted = if inner.entries.len() == self.capacity {
             inner.entries.pop_front()
         } else {
@@ -446,14 +423,8 @@ impl Journal {
     pub fn reset(&self, tenant: Option<&str>) {
         let mut inner = self.lock();
         match tenant {
-            Some(t) => {
-                inner.entries.retain(|e| e.tenant() != t);
-                inner.action_calls.remove(t);
-            }
-            None => {
-                inner.entries.clear();
-                inner.action_calls.clear();
-            }
+            Some(t) => inner.entries.retain(|e| e.tenant() != t),
+            None => inner.entries.clear(),
         }
     }
 
@@ -477,7 +448,8 @@ impl Journal {
             .into_iter()
             .filter(|(_, steps)| steps.iter().any(|(_, s)| *s != StepFile::Pass))
             .map(|((tenant, action), steps)| {
-                let last = steps.last().map_or(0, |(n, _)| *n);
+                // Entries are in answer order; calls are numbered in arrival order.
+                let last = steps.iter().map(|(n, _)| *n).max().unwrap_or(0);
                 let mut seq = vec![StepFile::Pass; last as usize];
                 for (n, step) in steps {
                     seq[(n - 1) as usize] = step;
@@ -660,7 +632,7 @@ mod tests {
             received_ms: 0,
             tenant,
             action,
-            decided: true,
+            action_call: Some(1),
             request_id: "R",
             params,
             rule: None,
@@ -826,59 +798,6 @@ mod tests {
         assert_eq!(pairs, expected);
         assert_eq!(kept[1].params.to_map()["PublicKeyBody"], big.as_str());
         assert!(!kept[1].params.to_map().contains_key("Signature"));
-    }
-
-    #[test]
-    fn action_calls_count_per_tenant_and_action() {
-        let j = Journal::new(10);
-        let p = Params::default();
-        j.record(rec("t", "A", &p));
-        j.record(rec("u", "A", &p));
-        j.record(rec("t", "A", &p));
-        j.record(Record {
-            decided: false,
-            ..rec("t", "A", &p)
-        });
-        let calls: Vec<Option<u64>> = j
-            .entries(&Filter::default())
-            .iter()
-            .map(|e| e.action_call)
-            .collect();
-        assert_eq!(calls, [Some(1), Some(1), Some(2), None]);
-    }
-
-    #[test]
-    fn call_counters_stop_at_the_tenant_cap_and_keep_counting_known_tenants() {
-        let j = Journal::new(4);
-        let p = Params::default();
-        let tenants: Vec<String> = (0..crate::store::MAX_COUNTED_TENANTS)
-            .map(|i| format!("t{i}"))
-            .collect();
-        for t in &tenants {
-            j.record(rec(t, "A", &p));
-        }
-        j.record(rec("one-too-many", "A", &p));
-        j.record(rec("t0", "A", &p));
-        j.record(rec("one-too-many", "A", &p));
-        let calls: Vec<(String, Option<u64>)> = j
-            .entries(&Filter::default())
-            .into_iter()
-            .map(|e| (e.tenant, e.action_call))
-            .collect();
-        let last = format!("t{}", crate::store::MAX_COUNTED_TENANTS - 1);
-        assert_eq!(
-            calls,
-            [
-                (last, Some(1)),
-                ("one-too-many".to_string(), None),
-                ("t0".to_string(), Some(2)),
-                ("one-too-many".to_string(), None),
-            ]
-        );
-        assert_eq!(
-            j.lock().action_calls.len(),
-            crate::store::MAX_COUNTED_TENANTS
-        );
     }
 
     /// One request: (received_ms, tenant, KeyPairName, status, code, effect).

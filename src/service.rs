@@ -350,7 +350,7 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
         received_ms,
         tenant: &tenant,
         action: probe.as_ref().and_then(|p| p.action()).unwrap_or(""),
-        decided: false,
+        action_call: None,
         request_id: &request_id,
         params: probe.as_ref().map_or(&no_params, |p| &p.params),
         rule: None,
@@ -410,14 +410,15 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     // they stay the bytes earlier versions gave for the same requests.
     let access_key_id = req.claimed_access_key_id();
     let claimed = access_key_id.unwrap_or(auth::ANONYMOUS);
+    let pre = preflight(req);
+    // The call number of what the engine decides on below, counted together with it.
+    let counted = app.store.count_request(claimed, pre.as_ref().ok().copied());
     let request_id = ids::request_id(
         app.config.seed,
         access_key_id.unwrap_or(""),
-        app.store.next_request_ordinal(claimed),
+        counted.ordinal,
     );
     let host_id = regions::host_id(req.region_id());
-    let pre = preflight(req);
-    let decided = pre.is_ok();
     // Before authentication, on the claimed AccessKeyId: auth errors can be forced too.
     let decision = pre.as_ref().ok().and_then(|action| {
         app.scenarios.decide(&Input {
@@ -446,7 +447,7 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
         received_ms,
         tenant: claimed,
         action: req.action().unwrap_or(""),
-        decided,
+        action_call: counted.action_call,
         request_id: &request_id,
         params: &req.params,
         rule: fired,

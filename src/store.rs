@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use bytes::Bytes;
 use indexmap::IndexMap;
 
+use crate::actions::Action;
 use crate::error::{ApiError, Kind};
 use crate::ids;
 use crate::validate::Tag;
@@ -39,6 +40,24 @@ pub const MAX_ACCOUNTS: usize = 100_000;
 /// ones about 30): the counts above bound how many tenants are kept, this how large each
 /// one's keys are, which the request's size (up to 64 KiB) would otherwise decide.
 pub const MAX_ACCESS_KEY_ID_LEN: usize = 128;
+
+/// A tenant's request counters (see [`Store::count_request`]).
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    /// Per action, by [`Action::index`].
+    calls: [AtomicU64; Action::ALL.len()],
+}
+
+/// What [`Store::count_request`] counted for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    /// The request's RequestId ordinal (1, 2, …).
+    pub ordinal: u64,
+    /// The n-th call of its action by its tenant; `None` when no action was given, or the
+    /// tenant is not counted (past [`MAX_COUNTED_TENANTS`], or over-long).
+    pub action_call: Option<u64>,
+}
 
 /// Key pairs one account may hold in one region.
 pub const KEY_PAIR_QUOTA: usize = 500;
@@ -329,10 +348,10 @@ pub enum Page {
 pub struct Store {
     seed: u64,
     inner: Mutex<Inner>,
-    /// RequestId ordinals per tenant, apart from `inner` (taken after it when both are
-    /// needed): every request counts before anything else, and a counter under a read lock
-    /// lets the worker threads count without waiting for each other or for an action.
-    ordinals: RwLock<HashMap<String, AtomicU64>>,
+    /// Each tenant's request counters, apart from `inner` (taken after it when both are
+    /// needed): every request counts before anything else, and counters under a read lock
+    /// let the worker threads count without waiting for each other or for an action.
+    ordinals: RwLock<HashMap<String, Counters>>,
     /// How many accounts `inner` holds, written under its lock and read without it: below
     /// [`MAX_ACCOUNTS`], admitting a request takes no lock.
     accounts_len: AtomicUsize,
@@ -386,7 +405,7 @@ impl Store {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn ordinals_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, AtomicU64>> {
+    fn ordinals_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Counters>> {
         // Each section is one insert, remove or clear: a poisoned lock is still consistent.
         self.ordinals
             .write()
@@ -419,36 +438,52 @@ impl Store {
     /// The next RequestId ordinal for `tenant` (1, 2, …): RequestIds derive from it, so a
     /// tenant's ids do not depend on other tenants' traffic.
     pub fn next_request_ordinal(&self, tenant: &str) -> u64 {
+        self.count_request(tenant, None).ordinal
+    }
+
+    /// Counts a request of `tenant`: its RequestId ordinal and, for a request the scenario
+    /// engine decides on (`action`), its call number among the tenant's calls of that action.
+    ///
+    /// Calls are counted here, as the request arrives and next to the engine's decision,
+    /// not when it is journalled: a request delayed by a scenario is answered after later
+    /// ones, and an exported journal must number calls as a replaying engine will see them.
+    pub fn count_request(&self, tenant: &str, action: Option<Action>) -> Counted {
         // Bounded: past the cap, new AccessKeyIds (typically a flood of random ones, which
-        // never authenticate) share the empty tenant's counter, as over-long ones always do.
-        let tenant = if tenant.len() > MAX_ACCESS_KEY_ID_LEN {
-            ""
-        } else {
-            tenant
+        // never authenticate) share the empty tenant's RequestId counter, as over-long ones
+        // always do, and their calls go uncounted.
+        let own = tenant.len() <= MAX_ACCESS_KEY_ID_LEN;
+        let key = if own { tenant } else { "" };
+        let count = |map: &HashMap<String, Counters>| {
+            let (counters, own) = match map.get(key) {
+                Some(c) => (c, own),
+                None if map.len() >= MAX_COUNTED_TENANTS => (map.get("")?, false),
+                None => return None,
+            };
+            Some(Counted {
+                ordinal: counters.requests.fetch_add(1, Ordering::Relaxed) + 1,
+                action_call: action
+                    .filter(|_| own)
+                    .map(|a| counters.calls[a.index()].fetch_add(1, Ordering::Relaxed) + 1),
+            })
         };
-        fn counter<'m>(map: &'m HashMap<String, AtomicU64>, tenant: &str) -> Option<&'m AtomicU64> {
-            map.get(tenant)
-                .or_else(|| map.get("").filter(|_| map.len() >= MAX_COUNTED_TENANTS))
-        }
         {
             let map = self.ordinals.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(n) = counter(&map, tenant) {
-                return n.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(counted) = count(&map) {
+                return counted;
             }
         }
         let mut map = self.ordinals_mut();
         // Another request may have added it since the read lock was released.
-        if let Some(n) = counter(&map, tenant) {
-            return n.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(counted) = count(&map) {
+            return counted;
         }
-        let tenant = if map.len() >= MAX_COUNTED_TENANTS {
+        let key = if map.len() >= MAX_COUNTED_TENANTS {
             ""
         } else {
-            tenant
+            key
         };
-        let n = map.entry(tenant.to_string()).or_default().get_mut();
-        *n += 1;
-        *n
+        map.insert(key.to_string(), Counters::default());
+        count(&map).expect("inserted above")
     }
 
     /// The tenant's default resource group id.
@@ -861,6 +896,72 @@ mod tests {
     }
 
     #[test]
+    fn calls_count_per_tenant_and_action_and_stop_at_the_tenant_cap() {
+        for (i, a) in Action::ALL.iter().enumerate() {
+            assert_eq!(a.index(), i, "{a:?}");
+        }
+        let store = Store::new(0);
+        let call = |t: &str, a| store.count_request(t, Some(a)).action_call;
+        assert_eq!(call("t", Action::ImportKeyPair), Some(1));
+        assert_eq!(call("u", Action::ImportKeyPair), Some(1));
+        assert_eq!(call("t", Action::ImportKeyPair), Some(2));
+        assert_eq!(call("t", Action::DescribeKeyPairs), Some(1));
+        assert_eq!(store.count_request("t", None).action_call, None);
+        assert_eq!(
+            store.count_request("t", Some(Action::ImportKeyPair)),
+            Counted {
+                ordinal: 5,
+                action_call: Some(3)
+            },
+            "one RequestId sequence for all of a tenant's requests"
+        );
+        assert_eq!(
+            call(
+                &"k".repeat(MAX_ACCESS_KEY_ID_LEN + 1),
+                Action::ImportKeyPair
+            ),
+            None
+        );
+        for i in 0..MAX_COUNTED_TENANTS {
+            store.count_request(&format!("t{i}"), None);
+        }
+        assert_eq!(call("one-too-many", Action::ImportKeyPair), None);
+        assert_eq!(call("t0", Action::ImportKeyPair), Some(1));
+        assert_eq!(
+            call("t", Action::ImportKeyPair),
+            Some(4),
+            "known tenants keep counting"
+        );
+        assert_eq!(call("one-too-many", Action::ImportKeyPair), None);
+    }
+
+    #[test]
+    fn a_reset_restarts_a_tenants_calls_and_a_restore_does_not() {
+        let store = Store::new(0);
+        let call = |t: &str| {
+            store
+                .count_request(t, Some(Action::CreateKeyPair))
+                .action_call
+        };
+        call("t");
+        call("u");
+        store.reset(Some("t"));
+        assert_eq!(call("t"), Some(1));
+        assert_eq!(call("u"), Some(2));
+        store.restore(Store::new(0).export()).unwrap();
+        assert_eq!(
+            store.count_request("t", Some(Action::CreateKeyPair)),
+            Counted {
+                ordinal: 1,
+                action_call: Some(2)
+            },
+            "RequestIds come from the document, call numbers carry on"
+        );
+        store.reset(None);
+        assert_eq!(call("u"), Some(1));
+    }
+
+    #[test]
     fn quota_counts_pending_claims() {
         let store = Store::new(0);
         let mut held = Vec::new();
@@ -984,7 +1085,9 @@ impl Store {
                 .collect(),
             request_ordinals: ordinals
                 .iter()
-                .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
+                .map(|(k, c)| (k.clone(), c.requests.load(Ordering::Relaxed)))
+                // A tenant only kept for its call counts (see `restore`) has no ordinal.
+                .filter(|(_, n)| *n > 0)
                 .collect(),
         }
     }
@@ -1033,11 +1136,15 @@ impl Store {
         inner.accounts = accounts;
         self.accounts_len
             .store(inner.accounts.len(), Ordering::Relaxed);
-        *self.ordinals_mut() = doc
-            .request_ordinals
-            .into_iter()
-            .map(|(k, v)| (k, AtomicU64::new(v)))
-            .collect();
+        // RequestId ordinals come from the document; call counts are not state (they number
+        // the journal's entries, which a restore keeps), so they carry on.
+        let mut ordinals = self.ordinals_mut();
+        for counters in ordinals.values_mut() {
+            *counters.requests.get_mut() = 0;
+        }
+        for (tenant, n) in doc.request_ordinals {
+            *ordinals.entry(tenant).or_default().requests.get_mut() = n;
+        }
         Ok(())
     }
 }

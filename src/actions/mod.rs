@@ -79,6 +79,11 @@ impl Action {
         Self::JoinResourceGroup,
     ];
 
+    /// This action's position in [`Action::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The action named `name` (exact, case-sensitive like the gateway).
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|a| a.name() == name)

@@ -706,3 +706,57 @@ fn a_scenario_survives_a_write_and_reparse_with_its_floats_exact() {
     );
     assert!(written.contains("5e-73"), "{written}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_exported_journal_numbers_calls_in_the_order_the_engine_decided_them() {
+    // Arrange: call 1 is delayed (and so answered) after call 2. The journal records in
+    // answer order, but a replay counts calls as the engine sees them, on arrival.
+    let original = server_with(
+        5,
+        &[json!({"name": "order", "rules": [
+            {"match": {"action": "CreateKeyPair"},
+             "effect": {"sequence": [
+                 {"error": "ServiceUnavailable", "latency": {"fixed_ms": 500}},
+                 {"error": "Throttling.User"}]}}]})],
+    )
+    .await;
+    let send = |server: &TestServer| {
+        let req = server
+            .call("t-order", "CreateKeyPair")
+            .region(REGION)
+            .param("KeyPairName", "key")
+            .build();
+        crate::support::send(server.addr, req)
+    };
+    let first = tokio::spawn(send(&original));
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let second = send(&original).await;
+    let first = first.await.unwrap();
+    assert_eq!(
+        (first.code(), second.code()),
+        (
+            "ServiceUnavailable".to_string(),
+            "Throttling.User".to_string()
+        )
+    );
+    // Act
+    let (status, exported) = control(
+        &original,
+        "GET",
+        "/__mock/journal?format=scenario&access_key_id=t-order&name=replay",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let replay = server_with(999, std::slice::from_ref(&exported)).await;
+    let replayed = (send(&replay).await.code(), send(&replay).await.code());
+    // Assert
+    assert_eq!(
+        replayed,
+        (
+            "ServiceUnavailable".to_string(),
+            "Throttling.User".to_string()
+        ),
+        "{exported:#}"
+    );
+}
