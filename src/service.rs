@@ -60,11 +60,13 @@ impl App {
     ///
     /// # Errors
     /// When `config.initial_state` cannot be restored (saved under another seed or version).
-    pub fn new(config: Config) -> anyhow::Result<Arc<Self>> {
+    pub fn new(mut config: Config) -> anyhow::Result<Arc<Self>> {
         let store = Store::new(config.seed);
-        if let Some(doc) = &config.initial_state {
+        // Taken, not cloned: kept in the config, a copy of the whole state file stayed in
+        // memory for the server's lifetime.
+        if let Some(doc) = config.initial_state.take() {
             store
-                .restore(doc.clone())
+                .restore(doc)
                 .map_err(|e| anyhow::anyhow!("cannot restore the state file: {e}"))?;
         } else {
             for fixtures in &config.fixtures {

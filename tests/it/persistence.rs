@@ -60,7 +60,9 @@ async fn keys_survive_a_restart_and_the_next_key_is_the_one_it_would_have_been()
     first.stop().await;
     assert!(state.exists());
     let second = TestServer::with_config(config(11, &state)).await;
-    // Assert: the keys are listed with identical fingerprints and tags.
+    // Assert: the keys are listed with identical fingerprints and tags, and the document
+    // they were restored from is not kept beside them for the server's lifetime.
+    assert!(second.app.config.initial_state.is_none());
     let listed = second
         .call("t-persist", "DescribeKeyPairs")
         .region("cn-hangzhou")
