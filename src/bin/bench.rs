@@ -211,7 +211,7 @@ async fn run(args: Args) {
         cheap_section(&server_bin, &scale, &args.load).await;
     }
     if want(Section::Startup) {
-        startup_section(&server_bin).await;
+        startup_section(&server_bin, &scratch).await;
     }
     if want(Section::Moto) {
         // 5. moto.
@@ -723,12 +723,13 @@ fn median(mut runs: Vec<LoadResult>) -> LoadResult {
     runs.swap_remove(runs.len() / 2)
 }
 
-/// Start to the first answered DescribeRegions, median of five fresh servers.
-async fn cold_start(server_bin: &Path) -> Duration {
+/// Start to the first answered DescribeRegions, median of five fresh servers started with
+/// `args` (besides `--no-key-cache`).
+async fn cold_start(server_bin: &Path, args: &[&str]) -> Duration {
     let mut starts: Vec<Duration> = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        let s = Server::start(server_bin, &["--no-key-cache"]).await;
+        let s = Server::start(server_bin, &[&["--no-key-cache"], args].concat()).await;
         let r = s.load(describe_regions_requests(&s, 1), 1, 200).await;
         assert_eq!(r.ok, 1);
         starts.push(t.elapsed());
@@ -737,15 +738,19 @@ async fn cold_start(server_bin: &Path) -> Duration {
     starts[2]
 }
 
-async fn startup_section(server_bin: &Path) {
+async fn startup_section(server_bin: &Path, scratch: &Path) {
     // 4. Cold start and memory.
     println!("## Start-up and memory");
     println!(
         "  cold start to first answered request (median of 5): {:.1} ms   goal <= 20 ms",
-        ms(cold_start(server_bin).await)
+        ms(cold_start(server_bin, &[]).await)
     );
+    // The same key pairs saved, then loaded at start: a CI replay that restarts from a state
+    // file pays this instead of the imports.
+    let state = scratch.join("bench-state.json");
+    let state_arg = ["--state-file", path_str(&state)];
     {
-        let s = Server::start(server_bin, &["--no-key-cache"]).await;
+        let s = Server::start(server_bin, &[&["--no-key-cache"][..], &state_arg].concat()).await;
         let idle_rss = s.rss_kib();
         let reqs = import_requests(&s, "bench-rss", 10_000);
         let r = s.load(reqs, 64, 200).await;
@@ -756,7 +761,22 @@ async fn startup_section(server_bin: &Path) {
             fmt_kib(rss),
             r.ok
         );
+        let snapshot = format!(
+            "POST /__mock/snapshot HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\n\r\n",
+            s.addr
+        );
+        let (status, _) = Conn::open(s.addr).await.exchange(snapshot.as_bytes()).await;
+        assert_eq!(status, 200, "the snapshot failed");
     }
+    let restored = Server::start(server_bin, &[&["--no-key-cache"][..], &state_arg].concat()).await;
+    let rss = restored.rss_kib();
+    drop(restored);
+    println!(
+        "  started from a state file of those key pairs ({:.1} MB): first answer after {:.1} ms (median of 5), RSS {}",
+        std::fs::metadata(&state).map_or(0.0, |m| m.len() as f64 / 1e6),
+        ms(cold_start(server_bin, &state_arg).await),
+        fmt_kib(rss),
+    );
     println!();
 }
 
@@ -1517,7 +1537,7 @@ async fn moto(python: &str, server_bin: &Path, scale: &Scale) {
     let _ = child.wait();
 
     // ecs-mock under the same loads.
-    let ours_start = cold_start(server_bin).await;
+    let ours_start = cold_start(server_bin, &[]).await;
     let s = Server::start(server_bin, &["--no-key-cache"]).await;
     let ours_create = s
         .load(
