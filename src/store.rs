@@ -351,7 +351,7 @@ pub struct Store {
     /// Each tenant's request counters, apart from `inner` (taken after it when both are
     /// needed): every request counts before anything else, and counters under a read lock
     /// let the worker threads count without waiting for each other or for an action.
-    ordinals: RwLock<HashMap<String, Counters>>,
+    counters: RwLock<HashMap<String, Counters>>,
     /// How many accounts `inner` holds, written under its lock and read without it: below
     /// [`MAX_ACCOUNTS`], admitting a request takes no lock.
     accounts_len: AtomicUsize,
@@ -362,7 +362,7 @@ impl Store {
         Arc::new(Self {
             seed,
             inner: Mutex::new(Inner::default()),
-            ordinals: RwLock::default(),
+            counters: RwLock::default(),
             accounts_len: AtomicUsize::new(0),
         })
     }
@@ -375,15 +375,15 @@ impl Store {
     /// the control API's reset. A reset tenant starts again exactly like a new one.
     pub fn reset(&self, tenant: Option<&str>) {
         let mut inner = self.lock();
-        let mut ordinals = self.ordinals_mut();
+        let mut counters = self.counters_mut();
         match tenant {
             Some(t) => {
                 inner.accounts.remove(t);
-                ordinals.remove(t);
+                counters.remove(t);
             }
             None => {
                 *inner = Inner::default();
-                ordinals.clear();
+                counters.clear();
             }
         }
         self.accounts_len
@@ -405,9 +405,9 @@ impl Store {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn ordinals_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Counters>> {
+    fn counters_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Counters>> {
         // Each section is one insert, remove or clear: a poisoned lock is still consistent.
-        self.ordinals
+        self.counters
             .write()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -467,12 +467,12 @@ impl Store {
             })
         };
         {
-            let map = self.ordinals.read().unwrap_or_else(PoisonError::into_inner);
+            let map = self.counters.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(counted) = count(&map) {
                 return counted;
             }
         }
-        let mut map = self.ordinals_mut();
+        let mut map = self.counters_mut();
         // Another request may have added it since the read lock was released.
         if let Some(counted) = count(&map) {
             return counted;
@@ -892,7 +892,7 @@ mod tests {
             2,
             "late tenants share one counter"
         );
-        assert_eq!(store.ordinals_mut().len(), MAX_COUNTED_TENANTS + 1);
+        assert_eq!(store.counters_mut().len(), MAX_COUNTED_TENANTS + 1);
     }
 
     #[test]
@@ -1036,7 +1036,7 @@ impl Store {
     /// A consistent copy of all state (taken under both locks).
     pub fn export(&self) -> StateDoc {
         let inner = self.lock();
-        let ordinals = self.ordinals.read().unwrap_or_else(PoisonError::into_inner);
+        let counters = self.counters.read().unwrap_or_else(PoisonError::into_inner);
         StateDoc {
             version: STATE_VERSION,
             seed: self.seed,
@@ -1083,7 +1083,7 @@ impl Store {
                     )
                 })
                 .collect(),
-            request_ordinals: ordinals
+            request_ordinals: counters
                 .iter()
                 .map(|(k, c)| (k.clone(), c.requests.load(Ordering::Relaxed)))
                 // A tenant only kept for its call counts (see `restore`) has no ordinal.
@@ -1138,12 +1138,12 @@ impl Store {
             .store(inner.accounts.len(), Ordering::Relaxed);
         // RequestId ordinals come from the document; call counts are not state (they number
         // the journal's entries, which a restore keeps), so they carry on.
-        let mut ordinals = self.ordinals_mut();
-        for counters in ordinals.values_mut() {
+        let mut all = self.counters_mut();
+        for counters in all.values_mut() {
             *counters.requests.get_mut() = 0;
         }
         for (tenant, n) in doc.request_ordinals {
-            *ordinals.entry(tenant).or_default().requests.get_mut() = n;
+            *all.entry(tenant).or_default().requests.get_mut() = n;
         }
         Ok(())
     }
