@@ -412,25 +412,27 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     // they stay the bytes earlier versions gave for the same requests.
     let access_key_id = req.claimed_access_key_id();
     let claimed = access_key_id.unwrap_or(auth::ANONYMOUS);
-    let pre = preflight(req);
-    // The call number of what the engine decides on below, counted together with it.
-    let counted = app.store.count_request(claimed, pre.as_ref().ok().copied());
     let request_id = ids::request_id(
         app.config.seed,
         access_key_id.unwrap_or(""),
-        counted.ordinal,
+        app.store.next_request_ordinal(claimed),
     );
+    let pre = preflight(req);
     let host_id = regions::host_id(req.region_id());
     // Before authentication, on the claimed AccessKeyId: auth errors can be forced too.
-    let decision = pre.as_ref().ok().and_then(|action| {
-        app.scenarios.decide(&Input {
-            action: *action,
-            tenant: claimed,
-            region_id: req.region_id(),
-            params: &req.params,
-            now_unix: arrived_unix,
-        })
-    });
+    let (decision, action_call) = match &pre {
+        Ok(action) => app.scenarios.decide_counting(
+            &Input {
+                action: *action,
+                tenant: claimed,
+                region_id: req.region_id(),
+                params: &req.params,
+                now_unix: arrived_unix,
+            },
+            || app.store.count_call(claimed, *action),
+        ),
+        Err(_) => (None, None),
+    };
     let act = decision.as_ref().and_then(|d| d.act.clone());
     let latency = decision.as_ref().and_then(|d| d.latency);
     let latency_ms = latency.map(|(d, _)| d.as_millis() as u64);
@@ -449,7 +451,7 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
         received_ms,
         tenant: claimed,
         action: req.action().unwrap_or(""),
-        action_call: counted.action_call,
+        action_call,
         request_id: &request_id,
         params: &req.params,
         rule: fired,

@@ -41,24 +41,6 @@ pub const MAX_ACCOUNTS: usize = 100_000;
 /// one's keys are, which the request's size (up to 64 KiB) would otherwise decide.
 pub const MAX_ACCESS_KEY_ID_LEN: usize = 128;
 
-/// A tenant's request counters (see [`Store::count_request`]).
-#[derive(Debug, Default)]
-struct Counters {
-    requests: AtomicU64,
-    /// Per action, by [`Action::index`].
-    calls: [AtomicU64; Action::ALL.len()],
-}
-
-/// What [`Store::count_request`] counted for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counted {
-    /// The request's RequestId ordinal (1, 2, …).
-    pub ordinal: u64,
-    /// The n-th call of its action by its tenant; `None` when no action was given, or the
-    /// tenant is not counted (past [`MAX_COUNTED_TENANTS`], or over-long).
-    pub action_call: Option<u64>,
-}
-
 /// Key pairs one account may hold in one region.
 pub const KEY_PAIR_QUOTA: usize = 500;
 
@@ -348,10 +330,14 @@ pub enum Page {
 pub struct Store {
     seed: u64,
     inner: Mutex<Inner>,
-    /// Each tenant's request counters, apart from `inner` (taken after it when both are
-    /// needed): every request counts before anything else, and counters under a read lock
-    /// let the worker threads count without waiting for each other or for an action.
-    counters: RwLock<HashMap<String, Counters>>,
+    /// RequestId ordinals per tenant, apart from `inner` (taken after it when both are
+    /// needed): every request counts before anything else, and a counter under a read lock
+    /// lets the worker threads count without waiting for each other or for an action.
+    ordinals: RwLock<HashMap<String, AtomicU64>>,
+    /// Each tenant's calls per action, for the journal (see [`Store::count_call`]). Apart
+    /// from `ordinals`, which a restore replaces with the document's: these number journal
+    /// entries, which a restore keeps.
+    calls: RwLock<HashMap<String, [AtomicU64; Action::ALL.len()]>>,
     /// How many accounts `inner` holds, written under its lock and read without it: below
     /// [`MAX_ACCOUNTS`], admitting a request takes no lock.
     accounts_len: AtomicUsize,
@@ -362,7 +348,8 @@ impl Store {
         Arc::new(Self {
             seed,
             inner: Mutex::new(Inner::default()),
-            counters: RwLock::default(),
+            ordinals: RwLock::default(),
+            calls: RwLock::default(),
             accounts_len: AtomicUsize::new(0),
         })
     }
@@ -375,15 +362,18 @@ impl Store {
     /// the control API's reset. A reset tenant starts again exactly like a new one.
     pub fn reset(&self, tenant: Option<&str>) {
         let mut inner = self.lock();
-        let mut counters = self.counters_mut();
+        let mut ordinals = self.ordinals_mut();
+        let mut calls = self.calls.write().unwrap_or_else(PoisonError::into_inner);
         match tenant {
             Some(t) => {
                 inner.accounts.remove(t);
-                counters.remove(t);
+                ordinals.remove(t);
+                calls.remove(t);
             }
             None => {
                 *inner = Inner::default();
-                counters.clear();
+                ordinals.clear();
+                calls.clear();
             }
         }
         self.accounts_len
@@ -405,9 +395,9 @@ impl Store {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn counters_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Counters>> {
+    fn ordinals_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, AtomicU64>> {
         // Each section is one insert, remove or clear: a poisoned lock is still consistent.
-        self.counters
+        self.ordinals
             .write()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -438,52 +428,61 @@ impl Store {
     /// The next RequestId ordinal for `tenant` (1, 2, …): RequestIds derive from it, so a
     /// tenant's ids do not depend on other tenants' traffic.
     pub fn next_request_ordinal(&self, tenant: &str) -> u64 {
-        self.count_request(tenant, None).ordinal
-    }
-
-    /// Counts a request of `tenant`: its RequestId ordinal and, for a request the scenario
-    /// engine decides on (`action`), its call number among the tenant's calls of that action.
-    ///
-    /// Calls are counted here, as the request arrives and next to the engine's decision,
-    /// not when it is journalled: a request delayed by a scenario is answered after later
-    /// ones, and an exported journal must number calls as a replaying engine will see them.
-    pub fn count_request(&self, tenant: &str, action: Option<Action>) -> Counted {
         // Bounded: past the cap, new AccessKeyIds (typically a flood of random ones, which
-        // never authenticate) share the empty tenant's RequestId counter, as over-long ones
-        // always do, and their calls go uncounted.
-        let own = tenant.len() <= MAX_ACCESS_KEY_ID_LEN;
-        let key = if own { tenant } else { "" };
-        let count = |map: &HashMap<String, Counters>| {
-            let (counters, own) = match map.get(key) {
-                Some(c) => (c, own),
-                None if map.len() >= MAX_COUNTED_TENANTS => (map.get("")?, false),
-                None => return None,
-            };
-            Some(Counted {
-                ordinal: counters.requests.fetch_add(1, Ordering::Relaxed) + 1,
-                action_call: action
-                    .filter(|_| own)
-                    .map(|a| counters.calls[a.index()].fetch_add(1, Ordering::Relaxed) + 1),
-            })
-        };
-        {
-            let map = self.counters.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(counted) = count(&map) {
-                return counted;
-            }
-        }
-        let mut map = self.counters_mut();
-        // Another request may have added it since the read lock was released.
-        if let Some(counted) = count(&map) {
-            return counted;
-        }
-        let key = if map.len() >= MAX_COUNTED_TENANTS {
+        // never authenticate) share the empty tenant's counter, as over-long ones always do.
+        let tenant = if tenant.len() > MAX_ACCESS_KEY_ID_LEN {
             ""
         } else {
-            key
+            tenant
         };
-        map.insert(key.to_string(), Counters::default());
-        count(&map).expect("inserted above")
+        fn counter<'m>(map: &'m HashMap<String, AtomicU64>, tenant: &str) -> Option<&'m AtomicU64> {
+            map.get(tenant)
+                .or_else(|| map.get("").filter(|_| map.len() >= MAX_COUNTED_TENANTS))
+        }
+        {
+            let map = self.ordinals.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(n) = counter(&map, tenant) {
+                return n.fetch_add(1, Ordering::Relaxed) + 1;
+            }
+        }
+        let mut map = self.ordinals_mut();
+        // Another request may have added it since the read lock was released.
+        if let Some(n) = counter(&map, tenant) {
+            return n.fetch_add(1, Ordering::Relaxed) + 1;
+        }
+        let tenant = if map.len() >= MAX_COUNTED_TENANTS {
+            ""
+        } else {
+            tenant
+        };
+        let n = map.entry(tenant.to_string()).or_default().get_mut();
+        *n += 1;
+        *n
+    }
+
+    /// The n-th call of `action` by `tenant` this is (1, 2, …), what a replayed rule's
+    /// sequence counts; `None` for a tenant that is not counted: past [`MAX_COUNTED_TENANTS`]
+    /// tenants, like the RequestId counters, or with an AccessKeyId over
+    /// [`MAX_ACCESS_KEY_ID_LEN`] bytes. The scenario engine calls it under its own lock (see
+    /// `Engine::decide_counting`), so calls are numbered in the order the engine sees them.
+    pub fn count_call(&self, tenant: &str, action: Action) -> Option<u64> {
+        if tenant.len() > MAX_ACCESS_KEY_ID_LEN {
+            return None;
+        }
+        let next = |n: &AtomicU64| n.fetch_add(1, Ordering::Relaxed) + 1;
+        {
+            let map = self.calls.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(calls) = map.get(tenant) {
+                return Some(next(&calls[action.index()]));
+            }
+        }
+        let mut map = self.calls.write().unwrap_or_else(PoisonError::into_inner);
+        if !map.contains_key(tenant) && map.len() >= MAX_COUNTED_TENANTS {
+            return None;
+        }
+        Some(next(
+            &map.entry(tenant.to_string()).or_default()[action.index()],
+        ))
     }
 
     /// The tenant's default resource group id.
@@ -892,7 +891,7 @@ mod tests {
             2,
             "late tenants share one counter"
         );
-        assert_eq!(store.counters_mut().len(), MAX_COUNTED_TENANTS + 1);
+        assert_eq!(store.ordinals_mut().len(), MAX_COUNTED_TENANTS + 1);
     }
 
     #[test]
@@ -901,61 +900,42 @@ mod tests {
             assert_eq!(a.index(), i, "{a:?}");
         }
         let store = Store::new(0);
-        let call = |t: &str, a| store.count_request(t, Some(a)).action_call;
+        let call = |t: &str, a| store.count_call(t, a);
         assert_eq!(call("t", Action::ImportKeyPair), Some(1));
         assert_eq!(call("u", Action::ImportKeyPair), Some(1));
         assert_eq!(call("t", Action::ImportKeyPair), Some(2));
         assert_eq!(call("t", Action::DescribeKeyPairs), Some(1));
-        assert_eq!(store.count_request("t", None).action_call, None);
-        assert_eq!(
-            store.count_request("t", Some(Action::ImportKeyPair)),
-            Counted {
-                ordinal: 5,
-                action_call: Some(3)
-            },
-            "one RequestId sequence for all of a tenant's requests"
-        );
-        assert_eq!(
-            call(
-                &"k".repeat(MAX_ACCESS_KEY_ID_LEN + 1),
-                Action::ImportKeyPair
-            ),
-            None
-        );
-        for i in 0..MAX_COUNTED_TENANTS {
-            store.count_request(&format!("t{i}"), None);
+        assert_eq!(store.next_request_ordinal("t"), 1, "RequestIds count apart");
+        let long = "k".repeat(MAX_ACCESS_KEY_ID_LEN + 1);
+        assert_eq!(call(&long, Action::ImportKeyPair), None);
+        for i in 0..MAX_COUNTED_TENANTS - 2 {
+            store.count_call(&format!("t{i}"), Action::DescribeRegions);
         }
         assert_eq!(call("one-too-many", Action::ImportKeyPair), None);
         assert_eq!(call("t0", Action::ImportKeyPair), Some(1));
         assert_eq!(
             call("t", Action::ImportKeyPair),
-            Some(4),
+            Some(3),
             "known tenants keep counting"
         );
-        assert_eq!(call("one-too-many", Action::ImportKeyPair), None);
     }
 
     #[test]
     fn a_reset_restarts_a_tenants_calls_and_a_restore_does_not() {
         let store = Store::new(0);
-        let call = |t: &str| {
-            store
-                .count_request(t, Some(Action::CreateKeyPair))
-                .action_call
-        };
+        let call = |t: &str| store.count_call(t, Action::CreateKeyPair);
         call("t");
         call("u");
         store.reset(Some("t"));
         assert_eq!(call("t"), Some(1));
         assert_eq!(call("u"), Some(2));
+        store.next_request_ordinal("x");
         store.restore(Store::new(0).export()).unwrap();
+        assert_eq!(call("t"), Some(2));
         assert_eq!(
-            store.count_request("t", Some(Action::CreateKeyPair)),
-            Counted {
-                ordinal: 1,
-                action_call: Some(2)
-            },
-            "RequestIds come from the document, call numbers carry on"
+            store.next_request_ordinal("x"),
+            1,
+            "RequestId counters are the document's, no others (findings-state F1)"
         );
         store.reset(None);
         assert_eq!(call("u"), Some(1));
@@ -1036,7 +1016,7 @@ impl Store {
     /// A consistent copy of all state (taken under both locks).
     pub fn export(&self) -> StateDoc {
         let inner = self.lock();
-        let counters = self.counters.read().unwrap_or_else(PoisonError::into_inner);
+        let ordinals = self.ordinals.read().unwrap_or_else(PoisonError::into_inner);
         StateDoc {
             version: STATE_VERSION,
             seed: self.seed,
@@ -1083,11 +1063,9 @@ impl Store {
                     )
                 })
                 .collect(),
-            request_ordinals: counters
+            request_ordinals: ordinals
                 .iter()
-                .map(|(k, c)| (k.clone(), c.requests.load(Ordering::Relaxed)))
-                // A tenant only kept for its call counts (see `restore`) has no ordinal.
-                .filter(|(_, n)| *n > 0)
+                .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
                 .collect(),
         }
     }
@@ -1136,15 +1114,11 @@ impl Store {
         inner.accounts = accounts;
         self.accounts_len
             .store(inner.accounts.len(), Ordering::Relaxed);
-        // RequestId ordinals come from the document; call counts are not state (they number
-        // the journal's entries, which a restore keeps), so they carry on.
-        let mut all = self.counters_mut();
-        for counters in all.values_mut() {
-            *counters.requests.get_mut() = 0;
-        }
-        for (tenant, n) in doc.request_ordinals {
-            *all.entry(tenant).or_default().requests.get_mut() = n;
-        }
+        *self.ordinals_mut() = doc
+            .request_ordinals
+            .into_iter()
+            .map(|(k, v)| (k, AtomicU64::new(v)))
+            .collect();
         Ok(())
     }
 }

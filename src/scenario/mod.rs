@@ -788,12 +788,25 @@ impl Engine {
     /// The first rule that fires for `input`, if any; advances the counters of every rule
     /// whose static criteria it met on the way.
     pub fn decide(&self, input: &Input<'_>) -> Option<Decision> {
+        self.decide_counting(input, || None).0
+    }
+
+    /// [`Engine::decide`], with `count_call` (the journal's numbering of the request) run
+    /// under the same lock as the rules' counters, so that two concurrent requests are
+    /// numbered in the order their rules counted them: a journal exported as a scenario
+    /// replays each call's effect on the call that got it.
+    pub fn decide_counting(
+        &self,
+        input: &Input<'_>,
+        count_call: impl FnOnce() -> Option<u64>,
+    ) -> (Option<Decision>, Option<u64>) {
         // A scenario loaded while this request is being decided may or may not apply to it;
         // one loaded before (the control API has answered) always does.
         if self.empty.load(Ordering::Acquire) {
-            return None;
+            return (None, count_call());
         }
         let mut state = self.lock();
+        let call_number = count_call();
         let State {
             loaded, counters, ..
         } = &mut *state;
@@ -838,7 +851,9 @@ impl Engine {
             }
         }
         drop(state);
-        let (scenario, rule, call, mut why, act) = found?;
+        let Some((scenario, rule, call, mut why, act)) = found else {
+            return (None, call_number);
+        };
         if let Some(c) = &scenario.rules[rule].comment {
             why = format!("{why} ({c})");
         }
@@ -854,14 +869,15 @@ impl Engine {
             let ms = l.dist.sample(unit(&d[..8]), unit(&d[8..16]));
             (Duration::from_millis(ms), l.at)
         });
-        Some(Decision {
+        let decision = Decision {
             scenario: scenario.name.clone(),
             rule,
             call,
             why,
             act,
             latency,
-        })
+        };
+        (Some(decision), call_number)
     }
 }
 
@@ -1032,6 +1048,42 @@ mod tests {
         for (pat, s, want) in cases {
             assert_eq!(Glob::new(pat).matches(s), want, "{pat} ~ {s}");
         }
+    }
+
+    #[test]
+    fn racing_requests_get_the_call_numbers_their_rule_counted() {
+        // Regression (findings-journal #2): the journal's call number was taken outside the
+        // engine's lock, so two requests could be numbered in the opposite order to the one
+        // their rule counted them in, and an exported journal swapped their effects.
+        let e = engine(
+            0,
+            r#"{"name":"s","rules":[{"match":{"action":"DescribeRegions"},"effect":{"sequence":[{"error":"Throttling"},"pass"],"cycle":true}}]}"#,
+        );
+        let numbers = std::sync::atomic::AtomicU64::new(0);
+        let p = params(&[]);
+        let mismatches: usize = std::thread::scope(|s| {
+            let run = || {
+                (0..20_000)
+                    .filter(|_| {
+                        let input = Input {
+                            action: Action::DescribeRegions,
+                            tenant: "t",
+                            region_id: None,
+                            params: &p,
+                            now_unix: 1_700_000_000,
+                        };
+                        let (d, n) = e.decide_counting(&input, || {
+                            Some(numbers.fetch_add(1, Ordering::Relaxed) + 1)
+                        });
+                        d.map(|d| d.call) != n
+                    })
+                    .count()
+            };
+            let a = s.spawn(run);
+            let b = s.spawn(run);
+            a.join().unwrap() + b.join().unwrap()
+        });
+        assert_eq!(mismatches, 0);
     }
 
     #[test]
