@@ -22,6 +22,7 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::time::Instant;
@@ -142,6 +143,8 @@ pub struct Record<'a> {
     /// [`crate::store::Store::count_request`]; `None` when the scenario engine was not
     /// consulted.
     pub action_call: Option<u64>,
+    /// [`Journal::epoch`] when the request arrived.
+    pub epoch: u64,
     pub request_id: &'a str,
     pub params: &'a Params,
     pub rule: Option<Fired>,
@@ -291,6 +294,25 @@ fn shortened(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(format!("{}{CUT_MARK}", &s[..end]))
 }
 
+/// Whether a reset of `tenant` (or of all) came after reset number `epoch`; resets no longer
+/// logged count as such, so that a request in flight across very many resets is dropped
+/// rather than recorded into what they forgot.
+fn reset_since(inner: &Inner, epoch: u64, tenant: &str) -> bool {
+    let oldest_logged = inner
+        .reset_log
+        .front()
+        .map_or(inner.resets + 1, |(n, _)| *n);
+    if epoch + 1 < oldest_logged {
+        return true;
+    }
+    let tenant = shortened(tenant, HEAD_MAX);
+    inner
+        .reset_log
+        .iter()
+        .filter(|(n, _)| *n > epoch)
+        .any(|(_, t)| t.as_deref().is_none_or(|t| t == tenant))
+}
+
 /// Appends one length-prefixed string.
 fn push(text: &mut Vec<u8>, s: &str) {
     // Every string is bounded by the request's size, far below 4 GiB.
@@ -319,7 +341,17 @@ thread_local! {
 struct Inner {
     entries: VecDeque<Slot>,
     next_seq: u64,
+    /// Resets so far (the last one's number).
+    resets: u64,
+    /// The latest resets (at most [`RESET_LOG_MAX`]): number, and tenant (as recorded,
+    /// shortened) or `None` for all. A request still in flight across one of them is not
+    /// recorded when it finishes.
+    reset_log: VecDeque<(u64, Option<String>)>,
 }
+
+/// Resets remembered for requests in flight across them; a request older than all of them
+/// (in flight across more than this many resets) is not recorded.
+const RESET_LOG_MAX: usize = 1_024;
 
 /// The bounded journal.
 #[derive(Debug)]
@@ -327,6 +359,8 @@ pub struct Journal {
     capacity: usize,
     /// The origin of `received_ms`.
     started: Instant,
+    /// `Inner::resets`, readable without the lock: a request notes it on arrival.
+    epoch: AtomicU64,
     inner: Mutex<Inner>,
 }
 
@@ -339,8 +373,14 @@ pub struct Filter {
 
 impl Filter {
     fn keeps(&self, e: &Slot) -> bool {
-        self.tenant.as_ref().is_none_or(|t| t == e.tenant())
-            && self.action.as_ref().is_none_or(|a| a == e.action())
+        // Compared as recorded: a tenant or action over HEAD_MAX bytes is kept shortened.
+        self.tenant
+            .as_ref()
+            .is_none_or(|t| shortened(t, HEAD_MAX) == e.tenant())
+            && self
+                .action
+                .as_ref()
+                .is_none_or(|a| shortened(a, HEAD_MAX) == e.action())
     }
 }
 
@@ -349,8 +389,14 @@ impl Journal {
         Self {
             capacity: capacity.max(1),
             started: Instant::now(),
+            epoch: AtomicU64::new(0),
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// Resets so far: what [`Record::epoch`] notes when a request arrives.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 
     /// Milliseconds since the journal was created, on the monotonic (tokio) clock: the
@@ -383,6 +429,13 @@ impl Journal {
             latency_ms: r.latency_ms,
         };
         let mut inner = self.lock();
+        // A request that arrived before a reset of its tenant (or of all) belongs to what
+        // the reset forgot, however late it is answered.
+        if r.epoch != inner.resets && reset_since(&inner, r.epoch, r.tenant) {
+            drop(inner);
+            SPARE.set(slot.text);
+            return;
+        }
         inner.next_seq += 1;
         slot.seq = inner.next_seq;
         let evicted = if inner.entries.len() == self.capacity {
@@ -422,10 +475,18 @@ impl Journal {
     /// Forgets one tenant's entries and call counts, or everything.
     pub fn reset(&self, tenant: Option<&str>) {
         let mut inner = self.lock();
-        match tenant {
+        let tenant = tenant.map(|t| shortened(t, HEAD_MAX).into_owned());
+        match &tenant {
             Some(t) => inner.entries.retain(|e| e.tenant() != t),
             None => inner.entries.clear(),
         }
+        inner.resets += 1;
+        let n = inner.resets;
+        inner.reset_log.push_back((n, tenant));
+        if inner.reset_log.len() > RESET_LOG_MAX {
+            inner.reset_log.pop_front();
+        }
+        self.epoch.store(n, Ordering::Release);
     }
 
     /// A scenario that replays the decisions of the kept entries: per (tenant, action), one
@@ -633,6 +694,7 @@ mod tests {
             tenant,
             action,
             action_call: Some(1),
+            epoch: 0,
             request_id: "R",
             params,
             rule: None,
@@ -641,6 +703,71 @@ mod tests {
             code: None,
             latency_ms: 0,
         }
+    }
+
+    #[test]
+    fn a_request_in_flight_across_a_reset_of_its_tenant_is_not_recorded() {
+        // Regression (findings-journal #1): answered after the reset, it was journalled into
+        // what the reset forgot, and its call number clashed with the first call after it.
+        let j = Journal::new(10);
+        let p = Params::default();
+        let arrived = j.epoch();
+        j.reset(Some("t"));
+        j.record(Record {
+            epoch: arrived,
+            ..rec("t", "A", &p)
+        });
+        j.record(Record {
+            epoch: arrived,
+            ..rec("u", "A", &p)
+        });
+        j.record(Record {
+            epoch: j.epoch(),
+            ..rec("t", "B", &p)
+        });
+        let kept: Vec<(String, String)> = j
+            .entries(&Filter::default())
+            .into_iter()
+            .map(|e| (e.tenant, e.action))
+            .collect();
+        assert_eq!(kept, [("u".into(), "A".into()), ("t".into(), "B".into())]);
+        // A full reset forgets every tenant's requests in flight.
+        let arrived = j.epoch();
+        j.reset(None);
+        j.record(Record {
+            epoch: arrived,
+            ..rec("u", "A", &p)
+        });
+        assert!(j.entries(&Filter::default()).is_empty());
+        // Past the resets remembered, a request that old is dropped, whoever was reset.
+        let arrived = j.epoch();
+        for _ in 0..=RESET_LOG_MAX {
+            j.reset(Some("other"));
+        }
+        j.record(Record {
+            epoch: arrived,
+            ..rec("u", "A", &p)
+        });
+        assert!(j.entries(&Filter::default()).is_empty());
+    }
+
+    #[test]
+    fn a_tenant_kept_shortened_is_found_and_reset_by_its_full_id() {
+        // Regression (findings-journal #4): the filter and the reset compared the full id
+        // with the shortened one the journal keeps, and never matched.
+        let j = Journal::new(10);
+        let p = Params::default();
+        let long = "L".repeat(300);
+        j.record(rec(&long, "A", &p));
+        j.record(rec("t", "A", &p));
+        let only = |tenant: &str| Filter {
+            tenant: Some(tenant.to_string()),
+            action: None,
+        };
+        assert_eq!(j.entries(&only(&long)).len(), 1);
+        j.reset(Some(&long));
+        assert!(j.entries(&only(&long)).is_empty());
+        assert_eq!(j.entries(&Filter::default()).len(), 1);
     }
 
     #[test]

@@ -320,6 +320,7 @@ fn header_pairs(headers: &hyper::HeaderMap) -> Params {
 /// guessed from whatever is readable.
 fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiError) -> Rendered {
     let received_ms = app.journal.now_ms();
+    let epoch = app.journal.epoch();
     let probe = ApiRequest::new(
         "GET",
         "/",
@@ -353,6 +354,7 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
         tenant: &tenant,
         action: probe.as_ref().and_then(|p| p.action()).unwrap_or(""),
         action_call: None,
+        epoch,
         request_id: &request_id,
         params: probe.as_ref().map_or(&no_params, |p| &p.params),
         rule: None,
@@ -405,6 +407,7 @@ fn raw_segment<'q>(raw_query: Option<&'q str>, name: &str) -> Option<&'q str> {
 pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, Abort> {
     // Arrival, before any scenario latency: retry gaps are measured between arrivals.
     let received_ms = app.journal.now_ms();
+    let epoch = app.journal.epoch();
     let arrived_unix = app.config.clock.now_unix();
     let format = req.format();
     // A request naming no AccessKeyId is tenant `anonymous` everywhere (engine, journal,
@@ -452,6 +455,7 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
         tenant: claimed,
         action: req.action().unwrap_or(""),
         action_call,
+        epoch,
         request_id: &request_id,
         params: &req.params,
         rule: fired,

@@ -760,3 +760,44 @@ async fn an_exported_journal_numbers_calls_in_the_order_the_engine_decided_them(
         "{exported:#}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_delayed_across_a_reset_of_its_tenant_is_not_journalled_after_it() {
+    // Regression (findings-journal #1): it was journalled when answered, after the reset,
+    // numbered call 1 like the first call after the reset, and the export replayed its effect
+    // for that call.
+    let server = server_with(
+        5,
+        &[json!({"name": "slow", "rules": [
+            {"match": {"action": "CreateKeyPair", "access_key_id": "t-reset"},
+             "effect": {"sequence": [
+                 {"error": "InternalError", "latency": {"fixed_ms": 500}}]}}]})],
+    )
+    .await;
+    let send = |server: &TestServer| {
+        let req = server
+            .call("t-reset", "CreateKeyPair")
+            .region(REGION)
+            .param("KeyPairName", "key")
+            .build();
+        crate::support::send(server.addr, req)
+    };
+    let delayed = tokio::spawn(send(&server));
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    // Act: reset the tenant while the first request waits, then send the next.
+    let (status, _) = control(&server, "POST", "/__mock/reset?access_key_id=t-reset", None).await;
+    assert_eq!(status, 200);
+    let after = send(&server).await;
+    let delayed = delayed.await.unwrap();
+    // Assert: both answered as call 1 of the sequence (the reset restarts the tenant's
+    // calls); the journal holds only the request that arrived after the reset.
+    assert_eq!(delayed.code(), "InternalError");
+    assert_eq!(after.code(), "InternalError");
+    let entries = journal(&server, "t-reset").await;
+    assert_eq!(entries.len(), 1, "{entries:#?}");
+    assert!(
+        entries[0]["received_ms"].as_u64().unwrap() >= 10,
+        "{entries:#?}"
+    );
+    assert_eq!(entries[0]["action_call"], 1);
+}
