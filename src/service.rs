@@ -338,7 +338,25 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
         Some(p) => p.region_id(),
         None => raw_segment(raw_query, "RegionId="),
     };
-    let claimed = probe.as_ref().and_then(|p| p.claimed_access_key_id());
+    // When the query does not decode, the tenant and action still come from whatever is
+    // readable (a V3 request's headers, or plain `AccessKeyId=` and `Action=` segments), so
+    // that the request is journalled, and counted, under the tenant that sent it.
+    let headers_only = match &probe {
+        Some(_) => None,
+        None => ApiRequest::new("GET", "/", None, headers.clone(), Bytes::new(), usize::MAX).ok(),
+    };
+    let (claimed, action) = match (&probe, &headers_only) {
+        (Some(p), _) => (p.claimed_access_key_id(), p.action()),
+        (None, h) => (
+            h.as_ref()
+                .and_then(|h| h.claimed_access_key_id())
+                .or_else(|| raw_segment(raw_query, "AccessKeyId="))
+                .filter(|id| !id.is_empty()),
+            h.as_ref()
+                .and_then(|h| h.action())
+                .or_else(|| raw_segment(raw_query, "Action=")),
+        ),
+    };
     let tenant = claimed.unwrap_or(auth::ANONYMOUS).to_string();
     let request_id = ids::request_id(
         app.config.seed,
@@ -352,7 +370,7 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
         time: app.config.clock.now_unix(),
         received_ms,
         tenant: &tenant,
-        action: probe.as_ref().and_then(|p| p.action()).unwrap_or(""),
+        action: action.unwrap_or(""),
         action_call: None,
         epoch,
         request_id: &request_id,

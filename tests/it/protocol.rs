@@ -389,3 +389,47 @@ async fn control_get(server: &TestServer, path: &str) -> String {
     .await;
     r.body
 }
+
+#[tokio::test]
+async fn a_request_whose_query_does_not_decode_is_filed_under_the_tenant_it_names() {
+    // Regression (findings-journal #5): it was journalled as `anonymous`, action "", and took
+    // one of anonymous's RequestIds, so an anonymous client's next answers changed.
+    let server = TestServer::start(0).await;
+    let undecodable = Request::get(
+        "/?Action=DescribeKeyPairs&Version=2014-05-26&Format=JSON&AccessKeyId=t1&RegionId=cn-hangzhou&KeyPairName=%zz",
+    )
+    .body(Full::new(Bytes::new()))
+    .unwrap();
+    send(server.addr, undecodable)
+        .await
+        .assert_error(400, "InvalidParameter.Encoding");
+    // Act: an anonymous request after it.
+    let anonymous = send(
+        server.addr,
+        Request::get("/?Action=DescribeRegions&Version=2014-05-26&Format=JSON")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    // Assert: journalled as t1's DescribeKeyPairs, and anonymous's first RequestId is the one
+    // a fresh server gives its first request.
+    let journal: serde_json::Value =
+        serde_json::from_str(&control_get(&server, "/__mock/journal?access_key_id=t1").await)
+            .unwrap();
+    let entries = journal["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{journal}");
+    assert_eq!(entries[0]["action"], "DescribeKeyPairs");
+    assert_eq!(entries[0]["code"], "InvalidParameter.Encoding");
+    let fresh = TestServer::start(0).await;
+    let first = send(
+        fresh.addr,
+        Request::get("/?Action=DescribeRegions&Version=2014-05-26&Format=JSON")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    let rid = |r: &crate::support::Resp| {
+        serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["RequestId"].clone()
+    };
+    assert_eq!(rid(&anonymous), rid(&first));
+}
