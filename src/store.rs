@@ -696,17 +696,19 @@ impl Reservation {
         );
         let name = std::mem::take(&mut self.name);
         let mut inner = self.store.lock();
-        let account = Store::account(
-            self.store.seed,
-            &self.store.accounts_len,
-            &mut inner.accounts,
-            &self.tenant,
-        );
-        if account.incarnation != self.incarnation {
-            return Arc::new(KeyPair::new(name, id, 0, new));
+        // Looked up, not created: after a reset or restore that forgot the tenant, creating
+        // it here would leave behind an empty account the new state never held.
+        match inner
+            .accounts
+            .get_mut(&self.tenant)
+            .filter(|a| a.incarnation == self.incarnation)
+        {
+            Some(account) => {
+                account.region(&self.region).pending.remove(&name);
+                account.put(&self.region, name, id, new)
+            }
+            None => Arc::new(KeyPair::new(name, id, 0, new)),
         }
-        account.region(&self.region).pending.remove(&name);
-        account.put(&self.region, name, id, new)
     }
 }
 
@@ -793,6 +795,30 @@ mod tests {
         store.restore(Store::new(0).export()).unwrap();
         restored.commit(new_kp());
         assert!(store.key_pairs("t", "cn-hangzhou").is_empty());
+    }
+
+    #[test]
+    fn a_create_in_flight_across_a_reset_or_restore_leaves_no_account_behind() {
+        // Regression (F7 of the persistence findings): the commit re-created the forgotten
+        // tenant's account before comparing incarnations, so an empty account showed up in
+        // exports and state files that the restored document never held.
+        for replace in [
+            |s: &Store| s.reset(None),
+            |s: &Store| s.reset(Some("t")),
+            |s: &Store| s.restore(Store::new(0).export()).unwrap(),
+        ] {
+            // Arrange: one create committing, one dropped, both claimed before the replace.
+            let store = Store::new(0);
+            let committed = store.reserve("t", "cn-hangzhou", "k").unwrap();
+            let dropped = store.reserve("t", "cn-hangzhou", "d").unwrap();
+            replace(&store);
+            // Act
+            committed.commit(new_kp());
+            drop(dropped);
+            // Assert
+            assert_eq!(store.export(), Store::new(0).export());
+            assert_eq!(store.accounts_len.load(Ordering::Relaxed), 0);
+        }
     }
 
     #[test]
