@@ -7,7 +7,7 @@
 //! silently would destroy the user's state.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
@@ -35,22 +35,40 @@ pub fn load(path: &Path) -> anyhow::Result<Option<StateDoc>> {
     Ok(Some(doc))
 }
 
-/// Checks at start that [`save`] will be able to write next to `path`, by creating and
-/// removing a temporary file named like the ones it writes: a missing or read-only directory
-/// found only at shutdown would lose a whole session's state.
+/// Checks at start that [`save`] will be able to write `path`, by doing what it does with an
+/// empty temporary file named like the ones it writes: a missing or read-only directory, or a
+/// path naming a directory (`state.json/`), found only at shutdown would lose a whole
+/// session's state.
+///
+/// The probe renames the temporary file to the state file only when none exists yet (and then
+/// removes it): an existing one was just loaded, so it is a file the save can replace.
 ///
 /// # Errors
-/// The directory does not exist or cannot be written.
+/// The directory does not exist or cannot be written, or no file can be saved under `path`.
 pub fn check_writable(path: &Path) -> anyhow::Result<()> {
+    let refused = |why: &str| {
+        format!(
+            "state file {}: {why}, so the state could not be saved",
+            path.display()
+        )
+    };
     let (_, tmp) = sibling_tmp(path);
-    std::fs::File::create(&tmp)
-        .and_then(|_| std::fs::remove_file(&tmp))
-        .with_context(|| {
-            format!(
-                "state file {}: cannot write in its directory, so the state could not be saved",
-                path.display()
-            )
-        })
+    std::fs::File::create(&tmp).with_context(|| refused("cannot write in its directory"))?;
+    let renamed = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(std::io::Error::other("it is a directory")),
+        Ok(_) => Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::rename(&tmp, path).map(|()| true)
+        }
+        Err(e) => Err(e),
+    };
+    let removed = match renamed {
+        Ok(true) => std::fs::remove_file(path),
+        _ => std::fs::remove_file(&tmp),
+    };
+    renamed
+        .and(removed)
+        .with_context(|| refused("a file cannot be saved under this path"))
 }
 
 /// The directory of `path` and a fresh temporary file name there for [`save`] to write before
@@ -59,7 +77,7 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
 /// Each call gets its own name (pid and a process-wide counter): concurrent saves (two
 /// `POST /__mock/snapshot`, or one racing the shutdown save) would otherwise truncate each
 /// other's file and rename it away under one another.
-fn sibling_tmp(path: &Path) -> (&Path, std::path::PathBuf) {
+fn sibling_tmp(path: &Path) -> (&Path, PathBuf) {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = path
         .parent()
@@ -131,6 +149,31 @@ mod tests {
         assert!(
             err.contains("cannot write in its directory") && err.contains("No such file"),
             "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_state_file_path_naming_a_directory_is_refused_at_start() {
+        // Regression (F2 of the persistence findings): `state.json/` passed the probe, which
+        // only wrote in the parent directory, and then every save failed at the rename.
+        let dir = std::env::temp_dir().join(format!("ecs-mock-dirlike-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for path in [
+            dir.join("state.json/"),
+            dir.join("state.json/."),
+            dir.join(".."),
+        ] {
+            let err = format!("{:#}", check_writable(&path).unwrap_err());
+            assert!(
+                err.contains("cannot be saved under this path"),
+                "{path:?}: {err}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "the probe left files"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -256,6 +256,22 @@ fn a_state_file_in_a_missing_directory_is_refused_at_start_not_at_shutdown() {
 }
 
 #[test]
+fn a_state_file_path_ending_in_a_slash_is_refused_at_start_not_at_shutdown() {
+    // Regression (F2 of the persistence findings): the server started, then every snapshot
+    // answered 500 and the shutdown save failed with "Not a directory".
+    let dir = std::env::temp_dir().join(format!("ecs-mock-cli-slash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.json/");
+    let stderr = usage_error(&[std::ffi::OsStr::new("--state-file"), path.as_os_str()]);
+    assert!(
+        stderr.contains("a file cannot be saved under this path"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_state_file_refused_for_its_content_is_a_usage_error_too() {
     // Regression (findings-scen #7): a state file saved under another seed exited 1, a corrupt
     // one 64.
