@@ -52,23 +52,41 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
             path.display()
         )
     };
-    let (_, tmp) = sibling_tmp(path);
+    let target = resolve(path).with_context(|| refused("cannot resolve the link"))?;
+    let (_, tmp) = sibling_tmp(&target);
     std::fs::File::create(&tmp).with_context(|| refused("cannot write in its directory"))?;
-    let renamed = match std::fs::symlink_metadata(path) {
+    let renamed = match std::fs::symlink_metadata(&target) {
         Ok(meta) if meta.is_dir() => Err(std::io::Error::other("it is a directory")),
         Ok(_) => Ok(false),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::rename(&tmp, path).map(|()| true)
+            std::fs::rename(&tmp, &target).map(|()| true)
         }
         Err(e) => Err(e),
     };
     let removed = match renamed {
-        Ok(true) => std::fs::remove_file(path),
+        Ok(true) => std::fs::remove_file(&target),
         _ => std::fs::remove_file(&tmp),
     };
     renamed
         .and(removed)
         .with_context(|| refused("a file cannot be saved under this path"))
+}
+
+/// Where [`save`] writes for `path`: the file a symlink finally points to (existing or not),
+/// so that the rename replaces the target and leaves the link in place.
+fn resolve(path: &Path) -> std::io::Result<PathBuf> {
+    let mut at = path.to_path_buf();
+    // As many links as Linux follows before ELOOP.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&at)?;
+                at = at.parent().unwrap_or(Path::new("")).join(link);
+            }
+            _ => return Ok(at),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
 }
 
 /// The directory of `path` and a fresh temporary file name there for [`save`] to write before
@@ -92,18 +110,21 @@ fn sibling_tmp(path: &Path) -> (&Path, PathBuf) {
     (dir, tmp)
 }
 
-/// Writes `doc` to `path` atomically.
+/// Writes `doc` to `path` atomically; through a symlink, to the file it points to.
 ///
 /// # Errors
 /// Any I/O error; the previous file is then left untouched.
 pub fn save(path: &Path, doc: &StateDoc) -> std::io::Result<()> {
-    let (dir, tmp) = sibling_tmp(path);
+    // The temporary file goes next to the link's target, not the link: a rename is atomic
+    // only within one file system, and over the link it would replace the link itself.
+    let target = resolve(path)?;
+    let (dir, tmp) = sibling_tmp(&target);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         serde_json::to_writer_pretty(&mut f, doc)?;
         f.write_all(b"\n")?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
+        std::fs::rename(&tmp, &target)?;
         // Persist the rename itself.
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
@@ -175,6 +196,35 @@ mod tests {
             0,
             "the probe left files"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn saving_through_a_symlink_updates_its_target_and_keeps_the_link() {
+        // Regression (F8 of the persistence findings): the rename replaced the link with a
+        // regular file and left its target holding the old state.
+        // Arrange: link.json -> real/state.json, and dangling.json -> real/new.json.
+        let dir = std::env::temp_dir().join(format!("ecs-mock-symlink-{}", std::process::id()));
+        let real = dir.join("real");
+        std::fs::create_dir_all(&real).unwrap();
+        save(&real.join("state.json"), &Store::new(1).export()).unwrap();
+        std::os::unix::fs::symlink("real/state.json", dir.join("link.json")).unwrap();
+        std::os::unix::fs::symlink(real.join("new.json"), dir.join("dangling.json")).unwrap();
+        let doc = Store::new(2).export();
+        for (link, target) in [("link.json", "state.json"), ("dangling.json", "new.json")] {
+            let link = dir.join(link);
+            // Act
+            check_writable(&link).unwrap();
+            save(&link, &doc).unwrap();
+            // Assert
+            let meta = std::fs::symlink_metadata(&link).unwrap();
+            assert!(meta.file_type().is_symlink(), "{link:?} was replaced");
+            assert_eq!(load(&real.join(target)).unwrap(), Some(doc.clone()));
+        }
+        // Temporary files went next to the target, and none is left.
+        assert_eq!(std::fs::read_dir(&real).unwrap().count(), 2);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
