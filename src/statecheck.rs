@@ -38,6 +38,14 @@ pub fn check(doc: &StateDoc, seed: u64) -> Result<(), String> {
             doc.accounts.len()
         ));
     }
+    for (tenant, n) in &doc.request_ordinals {
+        let at = format!("request_ordinals[{tenant:?}]");
+        if *n == u64::MAX {
+            return Err(format!(
+                "{at}: {n}; the tenant's next request would overflow it"
+            ));
+        }
+    }
     // KeyPairIds are unique across the service, as the real ones are.
     let mut ids = HashSet::new();
     for (tenant, account) in &doc.accounts {
@@ -69,6 +77,15 @@ fn check_account<'d>(
         return Err(format!(
             "{at}.default_resource_group: {:?} is not among the account's resource_groups",
             account.default_resource_group
+        ));
+    }
+    // A counter the store would step past u64::MAX wraps silently in a release build: the
+    // next key pair would then share a sequence, or a name's next key its generation, with
+    // an older one, and the export would be a document this check refuses.
+    if account.next_sequence == u64::MAX {
+        return Err(format!(
+            "{at}.next_sequence: {}; the next key pair would overflow it",
+            account.next_sequence
         ));
     }
     let mut sequences = BTreeSet::new();
@@ -108,6 +125,11 @@ fn check_account<'d>(
         if let Some((name, _)) = r.generations.iter().find(|(_, n)| **n == 0) {
             return Err(format!(
                 "{at}.generations[{name:?}]: 0; a name listed here was created at least once"
+            ));
+        }
+        if let Some((name, n)) = r.generations.iter().find(|(_, n)| **n == u64::MAX) {
+            return Err(format!(
+                "{at}.generations[{name:?}]: {n}; the next creation of the name would overflow it"
             ));
         }
     }
@@ -385,6 +407,26 @@ mod tests {
                 |d| d.seed = 8,
                 "state was saved with seed 8 but the server runs with seed 7".into(),
             ),
+            // Counters the next request would overflow (F3 of the persistence findings).
+            (
+                |d| d.accounts.get_mut("t").unwrap().next_sequence = u64::MAX,
+                r#"accounts["t"].next_sequence: 18446744073709551615; the next key pair would overflow it"#.into(),
+            ),
+            (
+                |d| {
+                    let a = d.accounts.get_mut("t").unwrap();
+                    let r = a.regions.get_mut(REGION).unwrap();
+                    r.key_pairs.remove("k2");
+                    r.generations.insert("k2".into(), u64::MAX);
+                },
+                r#"accounts["t"].regions["cn-hangzhou"].generations["k2"]: 18446744073709551615; the next creation of the name would overflow it"#.into(),
+            ),
+            (
+                |d| {
+                    d.request_ordinals.insert("t".into(), u64::MAX);
+                },
+                r#"request_ordinals["t"]: 18446744073709551615; the tenant's next request would overflow it"#.into(),
+            ),
         ];
         for (i, (breaks, want)) in cases.iter().enumerate() {
             let mut doc = valid();
@@ -395,5 +437,17 @@ mod tests {
                 "case {i}\n  got:  {got}\n  want: {want}"
             );
         }
+    }
+
+    #[test]
+    fn counters_just_below_the_largest_pass() {
+        let mut doc = valid();
+        let a = doc.accounts.get_mut("t").unwrap();
+        a.next_sequence = u64::MAX - 1;
+        let r = a.regions.get_mut(REGION).unwrap();
+        r.key_pairs.remove("k2");
+        r.generations.insert("k2".into(), u64::MAX - 1);
+        doc.request_ordinals.insert("t".into(), u64::MAX - 1);
+        assert_eq!(check(&doc, 7), Ok(()));
     }
 }
