@@ -10,7 +10,8 @@ use std::collections::{BTreeSet, HashSet};
 
 use crate::fixtures::{is_resource_group_id, INSTANCE_STATUSES};
 use crate::store::{
-    AccountDoc, KeyPair, OsType, StateDoc, KEY_PAIR_QUOTA, MAX_ACCOUNTS, STATE_VERSION,
+    AccountDoc, KeyPair, OsType, StateDoc, KEY_PAIR_QUOTA, MAX_ACCESS_KEY_ID_LEN, MAX_ACCOUNTS,
+    STATE_VERSION,
 };
 use crate::{regions, sshkey, validate};
 
@@ -40,6 +41,7 @@ pub fn check(doc: &StateDoc, seed: u64) -> Result<(), String> {
     }
     for (tenant, n) in &doc.request_ordinals {
         let at = format!("request_ordinals[{tenant:?}]");
+        check_access_key_id_len(&at, tenant)?;
         if *n == u64::MAX {
             return Err(format!(
                 "{at}: {n}; the tenant's next request would overflow it"
@@ -53,7 +55,20 @@ pub fn check(doc: &StateDoc, seed: u64) -> Result<(), String> {
         if tenant.is_empty() {
             return Err(format!("{at}: the AccessKeyId must not be empty"));
         }
+        check_access_key_id_len(&at, tenant)?;
         check_account(&at, account, &mut ids)?;
+    }
+    Ok(())
+}
+
+/// A longer AccessKeyId is refused before any request reaches its state (see
+/// [`crate::store::Store::admits`]): whatever the document holds under it is dead weight.
+fn check_access_key_id_len(at: &str, tenant: &str) -> Result<(), String> {
+    if tenant.len() > MAX_ACCESS_KEY_ID_LEN {
+        return Err(format!(
+            "{at}: the AccessKeyId is {} bytes, longer than the {MAX_ACCESS_KEY_ID_LEN} a request may carry",
+            tenant.len()
+        ));
     }
     Ok(())
 }
@@ -427,6 +442,26 @@ mod tests {
                 },
                 r#"request_ordinals["t"]: 18446744073709551615; the tenant's next request would overflow it"#.into(),
             ),
+            // AccessKeyIds no request can carry (F6 of the persistence findings).
+            (
+                |d| {
+                    let a = d.accounts.remove("t").unwrap();
+                    d.accounts.insert("L".repeat(MAX_ACCESS_KEY_ID_LEN + 1), a);
+                },
+                format!(
+                    "accounts[\"{}\"]: the AccessKeyId is 129 bytes, longer than the 128 a request may carry",
+                    "L".repeat(MAX_ACCESS_KEY_ID_LEN + 1)
+                ),
+            ),
+            (
+                |d| {
+                    d.request_ordinals.insert("L".repeat(MAX_ACCESS_KEY_ID_LEN + 1), 1);
+                },
+                format!(
+                    "request_ordinals[\"{}\"]: the AccessKeyId is 129 bytes, longer than the 128 a request may carry",
+                    "L".repeat(MAX_ACCESS_KEY_ID_LEN + 1)
+                ),
+            ),
         ];
         for (i, (breaks, want)) in cases.iter().enumerate() {
             let mut doc = valid();
@@ -448,6 +483,16 @@ mod tests {
         r.key_pairs.remove("k2");
         r.generations.insert("k2".into(), u64::MAX - 1);
         doc.request_ordinals.insert("t".into(), u64::MAX - 1);
+        assert_eq!(check(&doc, 7), Ok(()));
+    }
+
+    #[test]
+    fn an_access_key_id_of_the_longest_length_passes() {
+        let mut doc = valid();
+        let a = doc.accounts.remove("t").unwrap();
+        doc.accounts.insert("L".repeat(MAX_ACCESS_KEY_ID_LEN), a);
+        doc.request_ordinals
+            .insert("L".repeat(MAX_ACCESS_KEY_ID_LEN), 1);
         assert_eq!(check(&doc, 7), Ok(()));
     }
 }
