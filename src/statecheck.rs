@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashSet};
 use crate::fixtures::{is_resource_group_id, INSTANCE_STATUSES};
 use crate::store::{
     AccountDoc, KeyPair, OsType, StateDoc, KEY_PAIR_QUOTA, MAX_ACCESS_KEY_ID_LEN, MAX_ACCOUNTS,
-    STATE_VERSION,
+    MAX_COUNTED_TENANTS, STATE_VERSION,
 };
 use crate::{regions, sshkey, validate};
 
@@ -37,6 +37,15 @@ pub fn check(doc: &StateDoc, seed: u64) -> Result<(), String> {
         return Err(format!(
             "accounts: {} accounts is more than the {MAX_ACCOUNTS} the mock holds",
             doc.accounts.len()
+        ));
+    }
+    // The store keeps this many tenants' counters apart, and past them one more, shared under
+    // the empty AccessKeyId, which the cap does not count.
+    let own_counters =
+        doc.request_ordinals.len() - usize::from(doc.request_ordinals.contains_key(""));
+    if own_counters > MAX_COUNTED_TENANTS {
+        return Err(format!(
+            "request_ordinals: {own_counters} tenants with their own counter is more than the {MAX_COUNTED_TENANTS} the mock counts apart"
         ));
     }
     for (tenant, n) in &doc.request_ordinals {
@@ -494,5 +503,26 @@ mod tests {
         doc.request_ordinals
             .insert("L".repeat(MAX_ACCESS_KEY_ID_LEN), 1);
         assert_eq!(check(&doc, 7), Ok(()));
+    }
+
+    #[test]
+    fn request_ordinals_are_capped_like_the_store_counts_them() {
+        // Regression (F1 of the persistence findings): the accounts were capped, the RequestId
+        // counters were not, so a PUT could hold any number of them.
+        // Arrange: as many tenants as the store counts apart, plus the shared counter of the
+        // ones past the cap, which the store keeps too.
+        let mut doc = valid();
+        doc.request_ordinals = (0..MAX_COUNTED_TENANTS)
+            .map(|i| (format!("t{i}"), 1))
+            .chain([(String::new(), 1)])
+            .collect();
+        assert_eq!(check(&doc, 7), Ok(()));
+        // Act: one tenant more.
+        doc.request_ordinals.insert("one-too-many".into(), 1);
+        // Assert
+        assert_eq!(
+            check(&doc, 7),
+            Err("request_ordinals: 100001 tenants with their own counter is more than the 100000 the mock counts apart".into())
+        );
     }
 }
