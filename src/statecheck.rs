@@ -482,7 +482,6 @@ mod tests {
             );
         }
     }
-
     #[test]
     fn counters_just_below_the_largest_pass() {
         let mut doc = valid();
@@ -524,5 +523,51 @@ mod tests {
             check(&doc, 7),
             Err("request_ordinals: 100001 tenants with their own counter is more than the 100000 the mock counts apart".into())
         );
+    }
+
+    #[test]
+    fn unknown_fields_and_repeated_keys_anywhere_in_a_document_are_refused() {
+        // Regression (F5 of the persistence findings): key pairs, tags and instances took any
+        // field (a misspelt `key_pair_name` silently detached a key pair), and a key given
+        // twice in a map kept the last copy.
+        let text = serde_json::to_string(&valid()).unwrap();
+        let parse = |text: &str| serde_json::from_str::<StateDoc>(text).map_err(|e| e.to_string());
+        assert!(parse(&text).is_ok(), "the unchanged document parses");
+        let kp = r#""name":"k1","#;
+        let instance = r#""key_pair_name":"k1""#;
+        let cases = [
+            (kp, r#""name":"k1","bogus":1,"#, "unknown field `bogus`"),
+            (
+                r#""key":"env","#,
+                r#""key":"env","bogus":1,"#,
+                "unknown field `bogus`",
+            ),
+            (
+                instance,
+                r#""keypair_name":"k1""#,
+                "unknown field `keypair_name`",
+            ),
+            (kp, r#""name":"k1","name":"k1","#, "duplicate field `name`"),
+            (
+                r#""request_ordinals":{}"#,
+                r#""request_ordinals":{"a":1,"a":2}"#,
+                r#"the key "a" is given twice in one object"#,
+            ),
+            (
+                r#""generations":{"#,
+                r#""generations":{"k1":1,"#,
+                r#"the key "k1" is given twice in one object"#,
+            ),
+            (
+                r#""instances":{"#,
+                r#""instances":{"i-1":{"id":"i-1","region_id":"cn-hangzhou","status":"Running","os_type":"linux","key_pair_name":null},"#,
+                r#"the key "i-1" is given twice in one object"#,
+            ),
+        ];
+        for (from, to, want) in cases {
+            assert!(text.contains(from), "{from} in {text}");
+            let got = parse(&text.replacen(from, to, 1)).expect_err(to);
+            assert!(got.contains(want), "{to}\n  got:  {got}\n  want: {want}");
+        }
     }
 }

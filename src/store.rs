@@ -53,6 +53,7 @@ pub enum Origin {
 
 /// A stored key pair. The private key is never stored: the service returns it once.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeyPair {
     pub name: String,
     pub id: String,
@@ -207,6 +208,7 @@ pub enum OsType {
 
 /// An ECS instance of an account, declared by fixtures; key pairs attach to it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Instance {
     pub id: String,
     pub region_id: String,
@@ -1011,8 +1013,10 @@ pub struct StateDoc {
     pub version: u32,
     /// The seed the state was made with: keys and ids only continue correctly under it.
     pub seed: u64,
+    #[serde(deserialize_with = "unique_keys")]
     pub accounts: BTreeMap<String, AccountDoc>,
     /// Per-tenant RequestId counters.
+    #[serde(deserialize_with = "unique_keys")]
     pub request_ordinals: BTreeMap<String, u64>,
 }
 
@@ -1022,8 +1026,10 @@ pub struct StateDoc {
 pub struct AccountDoc {
     pub default_resource_group: String,
     pub resource_groups: BTreeSet<String>,
+    #[serde(deserialize_with = "unique_keys")]
     pub instances: BTreeMap<String, Instance>,
     pub next_sequence: u64,
+    #[serde(deserialize_with = "unique_keys")]
     pub regions: BTreeMap<String, RegionDoc>,
 }
 
@@ -1031,8 +1037,50 @@ pub struct AccountDoc {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionDoc {
+    #[serde(deserialize_with = "unique_keys")]
     pub key_pairs: BTreeMap<String, KeyPair>,
+    #[serde(deserialize_with = "unique_keys")]
     pub generations: BTreeMap<String, u64>,
+}
+
+/// A map of a [`StateDoc`], refusing a key given twice: serde keeps the last copy silently,
+/// which in a hand-edited file hides whichever entry the user meant (scenario files are read
+/// as strictly, see `scenario::file::json`). The same rule as refusing unknown fields, applied
+/// while the typed document is read, with no intermediate `Value`.
+fn unique_keys<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: serde::Deserialize<'de> + Ord + std::fmt::Debug,
+    V: serde::Deserialize<'de>,
+{
+    struct Unique<K, V>(std::marker::PhantomData<(K, V)>);
+    impl<'de, K, V> serde::de::Visitor<'de> for Unique<K, V>
+    where
+        K: serde::Deserialize<'de> + Ord + std::fmt::Debug,
+        V: serde::Deserialize<'de>,
+    {
+        type Value = BTreeMap<K, V>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = map.next_key::<K>()? {
+                if out.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!(
+                        "the key {key:?} is given twice in one object"
+                    )));
+                }
+                let value = map.next_value()?;
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Unique(std::marker::PhantomData))
 }
 
 /// The current [`StateDoc::version`].

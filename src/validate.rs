@@ -32,6 +32,7 @@ pub enum Invalid {
 
 /// One `Tag.N.Key` / `Tag.N.Value` pair.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Tag {
     pub key: String,
     pub value: String,
