@@ -13,7 +13,16 @@ use crate::store::{
     AccountDoc, KeyPair, OsType, StateDoc, KEY_PAIR_QUOTA, MAX_ACCESS_KEY_ID_LEN, MAX_ACCOUNTS,
     MAX_COUNTED_TENANTS, STATE_VERSION,
 };
-use crate::{regions, sshkey, validate};
+use crate::{ids, regions, sshkey, validate};
+
+/// The largest counter (RequestId ordinal, next sequence, generation) a document may hold:
+/// 2^62, more than any run could count (at a million requests a second, 146,000 years), and
+/// far enough below u64::MAX that a server started from an accepted document never steps a
+/// counter past this check or wraps it. At u64::MAX − 1 the next request would do both: its
+/// own export would then be a document it refuses.
+pub const COUNTER_MAX: u64 = 1 << 62;
+
+const BEYOND_COUNTING: &str = "more than any run could count";
 
 /// Whether `doc` may replace the state of a server running with `seed`.
 ///
@@ -51,10 +60,8 @@ pub fn check(doc: &StateDoc, seed: u64) -> Result<(), String> {
     for (tenant, n) in &doc.request_ordinals {
         let at = format!("request_ordinals[{tenant:?}]");
         check_access_key_id_len(&at, tenant)?;
-        if *n == u64::MAX {
-            return Err(format!(
-                "{at}: {n}; the tenant's next request would overflow it"
-            ));
+        if *n > COUNTER_MAX {
+            return Err(format!("{at}: {n}; {BEYOND_COUNTING}"));
         }
     }
     // KeyPairIds are unique across the service, as the real ones are.
@@ -65,7 +72,7 @@ pub fn check(doc: &StateDoc, seed: u64) -> Result<(), String> {
             return Err(format!("{at}: the AccessKeyId must not be empty"));
         }
         check_access_key_id_len(&at, tenant)?;
-        check_account(&at, account, &mut ids)?;
+        check_account(&at, seed, tenant, account, &mut ids)?;
     }
     Ok(())
 }
@@ -84,6 +91,8 @@ fn check_access_key_id_len(at: &str, tenant: &str) -> Result<(), String> {
 
 fn check_account<'d>(
     at: &str,
+    seed: u64,
+    tenant: &str,
     account: &'d AccountDoc,
     ids: &mut HashSet<&'d str>,
 ) -> Result<(), String> {
@@ -103,12 +112,9 @@ fn check_account<'d>(
             account.default_resource_group
         ));
     }
-    // A counter the store would step past u64::MAX wraps silently in a release build: the
-    // next key pair would then share a sequence, or a name's next key its generation, with
-    // an older one, and the export would be a document this check refuses.
-    if account.next_sequence == u64::MAX {
+    if account.next_sequence > COUNTER_MAX {
         return Err(format!(
-            "{at}.next_sequence: {}; the next key pair would overflow it",
+            "{at}.next_sequence: {}; {BEYOND_COUNTING}",
             account.next_sequence
         ));
     }
@@ -124,9 +130,30 @@ fn check_account<'d>(
                 r.key_pairs.len()
             ));
         }
+        if let Some((name, _)) = r.generations.iter().find(|(_, n)| **n == 0) {
+            return Err(format!(
+                "{at}.generations[{name:?}]: 0; a name listed here was created at least once"
+            ));
+        }
+        if let Some((name, n)) = r.generations.iter().find(|(_, n)| **n > COUNTER_MAX) {
+            return Err(format!(
+                "{at}.generations[{name:?}]: {n}; {BEYOND_COUNTING}"
+            ));
+        }
         for (name, kp) in &r.key_pairs {
             let at = format!("{at}.key_pairs[{name:?}]");
             check_key_pair(&at, name, kp, account)?;
+            // The id the API gave this key pair: the n-th creation of a name listed n times
+            // (once when not listed). Any other id could be the one a later creation derives,
+            // and the service would then hold two key pairs with one id.
+            let generation = r.generations.get(name).map_or(0, |n| n - 1);
+            let derived = ids::key_pair_id(seed, tenant, region, name, generation);
+            if kp.id != derived {
+                return Err(format!(
+                    "{at}.id: {:?} is not the KeyPairId the mock derives for this key pair ({derived:?}, from the seed, tenant, region, name and generation {generation})",
+                    kp.id
+                ));
+            }
             if !ids.insert(kp.id.as_str()) {
                 return Err(format!(
                     "{at}.id: {:?} is the id of another key pair too",
@@ -145,16 +172,6 @@ fn check_account<'d>(
                     kp.sequence
                 ));
             }
-        }
-        if let Some((name, _)) = r.generations.iter().find(|(_, n)| **n == 0) {
-            return Err(format!(
-                "{at}.generations[{name:?}]: 0; a name listed here was created at least once"
-            ));
-        }
-        if let Some((name, n)) = r.generations.iter().find(|(_, n)| **n == u64::MAX) {
-            return Err(format!(
-                "{at}.generations[{name:?}]: {n}; the next creation of the name would overflow it"
-            ));
         }
     }
     for (id, inst) in &account.instances {
@@ -364,6 +381,15 @@ mod tests {
                 |d| key_pair(d, "k1").id = "key-1".into(),
                 format!("{kp}.id: \"key-1\" is not a KeyPairId"),
             ),
+            // Regression (F4 of the persistence findings): the id a later CreateKeyPair of k3
+            // derives was accepted for k1, and the service then held two key pairs with it.
+            (
+                |d| key_pair(d, "k1").id = ids::key_pair_id(7, "t", REGION, "k3", 0),
+                format!(
+                    "{kp}.id: {:?} is not the KeyPairId the mock derives for this key pair",
+                    ids::key_pair_id(7, "t", REGION, "k3", 0)
+                ),
+            ),
             (
                 |d| {
                     let a = d.accounts.get_mut("t").unwrap();
@@ -434,7 +460,7 @@ mod tests {
             // Counters the next request would overflow (F3 of the persistence findings).
             (
                 |d| d.accounts.get_mut("t").unwrap().next_sequence = u64::MAX,
-                r#"accounts["t"].next_sequence: 18446744073709551615; the next key pair would overflow it"#.into(),
+                r#"accounts["t"].next_sequence: 18446744073709551615; more than any run could count"#.into(),
             ),
             (
                 |d| {
@@ -443,13 +469,13 @@ mod tests {
                     r.key_pairs.remove("k2");
                     r.generations.insert("k2".into(), u64::MAX);
                 },
-                r#"accounts["t"].regions["cn-hangzhou"].generations["k2"]: 18446744073709551615; the next creation of the name would overflow it"#.into(),
+                r#"accounts["t"].regions["cn-hangzhou"].generations["k2"]: 18446744073709551615; more than any run could count"#.into(),
             ),
             (
                 |d| {
                     d.request_ordinals.insert("t".into(), u64::MAX);
                 },
-                r#"request_ordinals["t"]: 18446744073709551615; the tenant's next request would overflow it"#.into(),
+                r#"request_ordinals["t"]: 18446744073709551615; more than any run could count"#.into(),
             ),
             // AccessKeyIds no request can carry (F6 of the persistence findings).
             (
@@ -486,21 +512,59 @@ mod tests {
     fn counters_just_below_the_largest_pass() {
         let mut doc = valid();
         let a = doc.accounts.get_mut("t").unwrap();
-        a.next_sequence = u64::MAX - 1;
+        a.next_sequence = COUNTER_MAX;
         let r = a.regions.get_mut(REGION).unwrap();
         r.key_pairs.remove("k2");
-        r.generations.insert("k2".into(), u64::MAX - 1);
-        doc.request_ordinals.insert("t".into(), u64::MAX - 1);
+        r.generations.insert("k2".into(), COUNTER_MAX);
+        doc.request_ordinals.insert("t".into(), COUNTER_MAX);
         assert_eq!(check(&doc, 7), Ok(()));
     }
 
     #[test]
     fn an_access_key_id_of_the_longest_length_passes() {
+        let long = "L".repeat(MAX_ACCESS_KEY_ID_LEN);
         let mut doc = valid();
-        let a = doc.accounts.remove("t").unwrap();
-        doc.accounts.insert("L".repeat(MAX_ACCESS_KEY_ID_LEN), a);
-        doc.request_ordinals
-            .insert("L".repeat(MAX_ACCESS_KEY_ID_LEN), 1);
+        let mut a = doc.accounts.remove("t").unwrap();
+        // Its key pairs as the API would have made them for this tenant.
+        for (region, r) in a.regions.iter_mut() {
+            for (name, kp) in r.key_pairs.iter_mut() {
+                kp.id = ids::key_pair_id(7, &long, region, name, 0);
+            }
+        }
+        doc.accounts.insert(long.clone(), a);
+        doc.request_ordinals.insert(long, 1);
+        assert_eq!(check(&doc, 7), Ok(()));
+    }
+
+    #[test]
+    fn a_recreated_name_has_the_id_of_its_latest_generation() {
+        let store = Store::new(7);
+        let import = |name: &str| {
+            let key = sshkey::parse_openssh_public_key(
+                include_str!("../tests/fixtures/pubkeys/ecdsa256.pub"),
+                sshkey::ParseOptions::default(),
+            )
+            .unwrap();
+            store
+                .reserve("t", REGION, name)
+                .unwrap()
+                .commit(NewKeyPair {
+                    fingerprint: key.fingerprint,
+                    public_key: key.openssh,
+                    resource_group_id: store.default_resource_group("t"),
+                    tags: vec![],
+                    creation_time: 5,
+                    origin: Origin::Imported,
+                });
+        };
+        import("kk");
+        store.with_account("t", |a| a.region(REGION).remove("kk"));
+        import("kk");
+        let mut doc = store.export();
+        assert_eq!(
+            key_pair(&mut doc, "kk").id,
+            ids::key_pair_id(7, "t", REGION, "kk", 1)
+        );
         assert_eq!(check(&doc, 7), Ok(()));
     }
 

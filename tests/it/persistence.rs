@@ -340,6 +340,10 @@ async fn a_state_document_holding_what_the_api_never_makes_is_refused_with_the_r
         .pointer(&format!("{key_pairs}/name0/id"))
         .unwrap()
         .clone();
+    let own = doc
+        .pointer(&format!("{key_pairs}/name1/id"))
+        .unwrap()
+        .clone();
     *shared_id
         .pointer_mut(&format!("{key_pairs}/name1/id"))
         .unwrap() = id.clone();
@@ -374,7 +378,8 @@ async fn a_state_document_holding_what_the_api_never_makes_is_refused_with_the_r
         refusals,
         [
             (400, format!("{at}[\"name1\"].public_key: not an OpenSSH public key (unsupported key type \"garbage\")")),
-            (400, format!("{at}[\"name1\"].id: {id} is the id of another key pair too")),
+            // Another key pair's id is not the one the mock derives for this one.
+            (400, format!("{at}[\"name1\"].id: {id} is not the KeyPairId the mock derives for this key pair ({own}, from the seed, tenant, region, name and generation 0)")),
             (400, r#"accounts["ps"].regions["nowhere-1"]: unknown region (no request could reach it)"#.to_string()),
         ]
     );
