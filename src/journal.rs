@@ -139,9 +139,9 @@ pub struct Record<'a> {
     pub received_ms: u64,
     pub tenant: &'a str,
     pub action: &'a str,
-    /// The n-th call of this action by this tenant, counted by
-    /// [`crate::store::Store::count_call`] as the scenario engine decides on the request
-    /// (under its lock); `None` when the engine was not consulted.
+    /// The n-th call of this action by this tenant, numbered by the scenario engine as it
+    /// decides on the request (see [`crate::store::Store::count_request`]); `None` when the
+    /// engine was not consulted.
     pub action_call: Option<u64>,
     /// [`Journal::epoch`] when the request arrived.
     pub epoch: u64,

@@ -433,27 +433,28 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     // they stay the bytes earlier versions gave for the same requests.
     let access_key_id = req.claimed_access_key_id();
     let claimed = access_key_id.unwrap_or(auth::ANONYMOUS);
-    let request_id = ids::request_id(
-        app.config.seed,
-        access_key_id.unwrap_or(""),
-        app.store.next_request_ordinal(claimed),
-    );
     let pre = preflight(req);
+    // Before authentication, on the claimed AccessKeyId: auth errors can be forced too. The
+    // engine numbers the call for the journal as it decides (one lookup of the tenant's
+    // counters for the RequestId and the call).
+    let (ordinal, (decision, action_call)) = app.store.count_request(claimed, |ordinal, calls| {
+        let decided = match &pre {
+            Ok(action) => app.scenarios.decide_counting(
+                &Input {
+                    action: *action,
+                    tenant: claimed,
+                    region_id: req.region_id(),
+                    params: &req.params,
+                    now_unix: arrived_unix,
+                },
+                || calls.next(*action),
+            ),
+            Err(_) => (None, None),
+        };
+        (ordinal, decided)
+    });
+    let request_id = ids::request_id(app.config.seed, access_key_id.unwrap_or(""), ordinal);
     let host_id = regions::host_id(req.region_id());
-    // Before authentication, on the claimed AccessKeyId: auth errors can be forced too.
-    let (decision, action_call) = match &pre {
-        Ok(action) => app.scenarios.decide_counting(
-            &Input {
-                action: *action,
-                tenant: claimed,
-                region_id: req.region_id(),
-                params: &req.params,
-                now_unix: arrived_unix,
-            },
-            || app.store.count_call(claimed, *action),
-        ),
-        Err(_) => (None, None),
-    };
     let act = decision.as_ref().and_then(|d| d.act.clone());
     let latency = decision.as_ref().and_then(|d| d.latency);
     let latency_ms = latency.map(|(d, _)| d.as_millis() as u64);

@@ -41,6 +41,28 @@ pub const MAX_ACCOUNTS: usize = 100_000;
 /// one's keys are, which the request's size (up to 64 KiB) would otherwise decide.
 pub const MAX_ACCESS_KEY_ID_LEN: usize = 128;
 
+/// A tenant's request counters (see [`Store::count_request`]).
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    /// Per action, by [`Action::index`]: the journal's call numbers.
+    calls: [AtomicU64; Action::ALL.len()],
+}
+
+/// A tenant's call counters, lent by [`Store::count_request`].
+pub struct Calls<'a>(Option<&'a [AtomicU64; Action::ALL.len()]>);
+
+impl Calls<'_> {
+    /// The n-th call of `action` by the tenant this is (1, 2, …), what a replayed rule's
+    /// sequence counts; `None` for a tenant whose calls are not numbered: past
+    /// [`MAX_COUNTED_TENANTS`] tenants, or with an AccessKeyId over [`MAX_ACCESS_KEY_ID_LEN`]
+    /// bytes.
+    pub fn next(&self, action: Action) -> Option<u64> {
+        self.0
+            .map(|calls| calls[action.index()].fetch_add(1, Ordering::Relaxed) + 1)
+    }
+}
+
 /// Key pairs one account may hold in one region.
 pub const KEY_PAIR_QUOTA: usize = 500;
 
@@ -335,11 +357,7 @@ pub struct Store {
     /// RequestId ordinals per tenant, apart from `inner` (taken after it when both are
     /// needed): every request counts before anything else, and a counter under a read lock
     /// lets the worker threads count without waiting for each other or for an action.
-    ordinals: RwLock<HashMap<String, AtomicU64>>,
-    /// Each tenant's calls per action, for the journal (see [`Store::count_call`]). Apart
-    /// from `ordinals`, which a restore replaces with the document's: these number journal
-    /// entries, which a restore keeps.
-    calls: RwLock<HashMap<String, [AtomicU64; Action::ALL.len()]>>,
+    ordinals: RwLock<HashMap<String, Counters>>,
     /// How many accounts `inner` holds, written under its lock and read without it: below
     /// [`MAX_ACCOUNTS`], admitting a request takes no lock.
     accounts_len: AtomicUsize,
@@ -351,7 +369,6 @@ impl Store {
             seed,
             inner: Mutex::new(Inner::default()),
             ordinals: RwLock::default(),
-            calls: RwLock::default(),
             accounts_len: AtomicUsize::new(0),
         })
     }
@@ -365,17 +382,14 @@ impl Store {
     pub fn reset(&self, tenant: Option<&str>) {
         let mut inner = self.lock();
         let mut ordinals = self.ordinals_mut();
-        let mut calls = self.calls.write().unwrap_or_else(PoisonError::into_inner);
         match tenant {
             Some(t) => {
                 inner.accounts.remove(t);
                 ordinals.remove(t);
-                calls.remove(t);
             }
             None => {
                 *inner = Inner::default();
                 ordinals.clear();
-                calls.clear();
             }
         }
         self.accounts_len
@@ -397,7 +411,7 @@ impl Store {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn ordinals_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, AtomicU64>> {
+    fn ordinals_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Counters>> {
         // Each section is one insert, remove or clear: a poisoned lock is still consistent.
         self.ordinals
             .write()
@@ -430,61 +444,49 @@ impl Store {
     /// The next RequestId ordinal for `tenant` (1, 2, …): RequestIds derive from it, so a
     /// tenant's ids do not depend on other tenants' traffic.
     pub fn next_request_ordinal(&self, tenant: &str) -> u64 {
-        // Bounded: past the cap, new AccessKeyIds (typically a flood of random ones, which
-        // never authenticate) share the empty tenant's counter, as over-long ones always do.
-        let tenant = if tenant.len() > MAX_ACCESS_KEY_ID_LEN {
-            ""
-        } else {
-            tenant
-        };
-        fn counter<'m>(map: &'m HashMap<String, AtomicU64>, tenant: &str) -> Option<&'m AtomicU64> {
-            map.get(tenant)
-                .or_else(|| map.get("").filter(|_| map.len() >= MAX_COUNTED_TENANTS))
-        }
-        {
-            let map = self.ordinals.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(n) = counter(&map, tenant) {
-                return n.fetch_add(1, Ordering::Relaxed) + 1;
-            }
-        }
-        let mut map = self.ordinals_mut();
-        // Another request may have added it since the read lock was released.
-        if let Some(n) = counter(&map, tenant) {
-            return n.fetch_add(1, Ordering::Relaxed) + 1;
-        }
-        let tenant = if map.len() >= MAX_COUNTED_TENANTS {
-            ""
-        } else {
-            tenant
-        };
-        let n = map.entry(tenant.to_string()).or_default().get_mut();
-        *n += 1;
-        *n
+        self.count_request(tenant, |ordinal, _| ordinal)
     }
 
-    /// The n-th call of `action` by `tenant` this is (1, 2, …), what a replayed rule's
-    /// sequence counts; `None` for a tenant that is not counted: past [`MAX_COUNTED_TENANTS`]
-    /// tenants, like the RequestId counters, or with an AccessKeyId over
-    /// [`MAX_ACCESS_KEY_ID_LEN`] bytes. The scenario engine calls it under its own lock (see
-    /// `Engine::decide_counting`), so calls are numbered in the order the engine sees them.
-    pub fn count_call(&self, tenant: &str, action: Action) -> Option<u64> {
-        if tenant.len() > MAX_ACCESS_KEY_ID_LEN {
-            return None;
-        }
-        let next = |n: &AtomicU64| n.fetch_add(1, Ordering::Relaxed) + 1;
-        {
-            let map = self.calls.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(calls) = map.get(tenant) {
-                return Some(next(&calls[action.index()]));
+    /// Counts a request of `tenant` ([`Store::next_request_ordinal`]), then runs `then` with
+    /// its ordinal and the tenant's call counters, under the same read lock: the service
+    /// lets the scenario engine number the call as it decides on it (see
+    /// `Engine::decide_counting`), with one lookup of the tenant for both counts.
+    pub fn count_request<R>(&self, tenant: &str, then: impl FnOnce(u64, Calls<'_>) -> R) -> R {
+        // Bounded: past the cap, new AccessKeyIds (typically a flood of random ones, which
+        // never authenticate) share the empty tenant's RequestId counter, as over-long ones
+        // always do, and their calls go unnumbered.
+        let own = tenant.len() <= MAX_ACCESS_KEY_ID_LEN;
+        let key = if own { tenant } else { "" };
+        fn find<'m>(
+            map: &'m HashMap<String, Counters>,
+            key: &str,
+            own: bool,
+        ) -> Option<(&'m Counters, bool)> {
+            match map.get(key) {
+                Some(c) => Some((c, own)),
+                None if map.len() >= MAX_COUNTED_TENANTS => map.get("").map(|c| (c, false)),
+                None => None,
             }
         }
-        let mut map = self.calls.write().unwrap_or_else(PoisonError::into_inner);
-        if !map.contains_key(tenant) && map.len() >= MAX_COUNTED_TENANTS {
-            return None;
+        loop {
+            {
+                let map = self.ordinals.read().unwrap_or_else(PoisonError::into_inner);
+                if let Some((counters, own)) = find(&map, key, own) {
+                    let ordinal = counters.requests.fetch_add(1, Ordering::Relaxed) + 1;
+                    return then(ordinal, Calls(own.then_some(&counters.calls)));
+                }
+            }
+            // A new tenant: added under the write lock, then counted like any other.
+            let mut map = self.ordinals_mut();
+            if find(&map, key, own).is_none() {
+                let key = if map.len() >= MAX_COUNTED_TENANTS {
+                    ""
+                } else {
+                    key
+                };
+                map.insert(key.to_string(), Counters::default());
+            }
         }
-        Some(next(
-            &map.entry(tenant.to_string()).or_default()[action.index()],
-        ))
     }
 
     /// The tenant's default resource group id.
@@ -928,16 +930,20 @@ mod tests {
             assert_eq!(a.index(), i, "{a:?}");
         }
         let store = Store::new(0);
-        let call = |t: &str, a| store.count_call(t, a);
+        let call = |t: &str, a| store.count_request(t, |_, calls| calls.next(a));
         assert_eq!(call("t", Action::ImportKeyPair), Some(1));
         assert_eq!(call("u", Action::ImportKeyPair), Some(1));
         assert_eq!(call("t", Action::ImportKeyPair), Some(2));
         assert_eq!(call("t", Action::DescribeKeyPairs), Some(1));
-        assert_eq!(store.next_request_ordinal("t"), 1, "RequestIds count apart");
+        assert_eq!(
+            store.next_request_ordinal("t"),
+            4,
+            "one RequestId sequence for all of a tenant's requests"
+        );
         let long = "k".repeat(MAX_ACCESS_KEY_ID_LEN + 1);
         assert_eq!(call(&long, Action::ImportKeyPair), None);
         for i in 0..MAX_COUNTED_TENANTS - 2 {
-            store.count_call(&format!("t{i}"), Action::DescribeRegions);
+            store.next_request_ordinal(&format!("t{i}"));
         }
         assert_eq!(call("one-too-many", Action::ImportKeyPair), None);
         assert_eq!(call("t0", Action::ImportKeyPair), Some(1));
@@ -949,22 +955,32 @@ mod tests {
     }
 
     #[test]
-    fn a_reset_restarts_a_tenants_calls_and_a_restore_does_not() {
+    fn a_reset_restarts_a_tenants_calls_and_a_restore_keeps_those_of_the_tenants_it_counts() {
         let store = Store::new(0);
-        let call = |t: &str| store.count_call(t, Action::CreateKeyPair);
+        let call = |t: &str| store.count_request(t, |_, calls| calls.next(Action::CreateKeyPair));
         call("t");
         call("u");
         store.reset(Some("t"));
         assert_eq!(call("t"), Some(1));
         assert_eq!(call("u"), Some(2));
-        store.next_request_ordinal("x");
-        store.restore(Store::new(0).export()).unwrap();
-        assert_eq!(call("t"), Some(2));
+        call("x");
+        // A document counting 7 requests of t, and none of x.
+        let other = Store::new(0);
+        for _ in 0..7 {
+            other.next_request_ordinal("t");
+        }
+        store.restore(other.export()).unwrap();
+        assert_eq!(
+            store.count_request("t", |n, calls| (n, calls.next(Action::CreateKeyPair))),
+            (8, Some(2)),
+            "RequestIds from the document, call numbers carried on"
+        );
         assert_eq!(
             store.next_request_ordinal("x"),
             1,
             "RequestId counters are the document's, no others (findings-state F1)"
         );
+        assert_eq!(call("x"), Some(1));
         store.reset(None);
         assert_eq!(call("u"), Some(1));
     }
@@ -1139,7 +1155,7 @@ impl Store {
                 .collect(),
             request_ordinals: ordinals
                 .iter()
-                .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
+                .map(|(k, c)| (k.clone(), c.requests.load(Ordering::Relaxed)))
                 .collect(),
         }
     }
@@ -1188,10 +1204,22 @@ impl Store {
         inner.accounts = accounts;
         self.accounts_len
             .store(inner.accounts.len(), Ordering::Relaxed);
-        *self.ordinals_mut() = doc
+        // RequestId counters are the document's, no others. Call numbers are not state (they
+        // number the journal's entries, which a restore keeps): they carry on for the
+        // tenants the document counts.
+        let mut ordinals = self.ordinals_mut();
+        let mut old = std::mem::take(&mut *ordinals);
+        *ordinals = doc
             .request_ordinals
             .into_iter()
-            .map(|(k, v)| (k, AtomicU64::new(v)))
+            .map(|(tenant, n)| {
+                let calls = old.remove(&tenant).map(|c| c.calls).unwrap_or_default();
+                let counters = Counters {
+                    requests: AtomicU64::new(n),
+                    calls,
+                };
+                (tenant, counters)
+            })
             .collect();
         Ok(())
     }
