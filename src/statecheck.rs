@@ -296,31 +296,44 @@ mod tests {
 
     const REGION: &str = "cn-hangzhou";
 
-    /// A document the API could have made: two key pairs of tenant `t`, the first tagged and
-    /// attached to a Linux instance.
+    /// Stores `key` as tenant `t`'s key pair `name` in REGION, as ImportKeyPair does.
+    fn import(store: &std::sync::Arc<Store>, name: &str, key: &str, tags: Vec<Tag>) {
+        let key = sshkey::parse_openssh_public_key(key, sshkey::ParseOptions::default()).unwrap();
+        store
+            .reserve("t", REGION, name)
+            .unwrap()
+            .commit(NewKeyPair {
+                fingerprint: key.fingerprint,
+                public_key: key.openssh,
+                resource_group_id: store.default_resource_group("t"),
+                tags,
+                creation_time: 5,
+                origin: Origin::Imported,
+            });
+    }
+
+    /// A document the API could have made: two key pairs of tenant `t`, both tagged, the
+    /// first attached to a Linux instance.
     fn valid() -> StateDoc {
         let store = Store::new(7);
-        for (name, file) in [
-            ("k1", include_str!("../tests/fixtures/pubkeys/ecdsa256.pub")),
-            ("k2", include_str!("../tests/fixtures/pubkeys/dsa1024.pub")),
-        ] {
-            let key =
-                sshkey::parse_openssh_public_key(file, sshkey::ParseOptions::default()).unwrap();
-            store
-                .reserve("t", REGION, name)
-                .unwrap()
-                .commit(NewKeyPair {
-                    fingerprint: key.fingerprint,
-                    public_key: key.openssh,
-                    resource_group_id: store.default_resource_group("t"),
-                    tags: vec![Tag {
-                        key: "env".into(),
-                        value: "ci".into(),
-                    }],
-                    creation_time: 5,
-                    origin: Origin::Imported,
-                });
-        }
+        let env = || {
+            vec![Tag {
+                key: "env".into(),
+                value: "ci".into(),
+            }]
+        };
+        import(
+            &store,
+            "k1",
+            include_str!("../tests/fixtures/pubkeys/ecdsa256.pub"),
+            env(),
+        );
+        import(
+            &store,
+            "k2",
+            include_str!("../tests/fixtures/pubkeys/dsa1024.pub"),
+            env(),
+        );
         store.with_account("t", |a| {
             a.instances.insert(
                 "i-1".into(),
@@ -539,27 +552,10 @@ mod tests {
     #[test]
     fn a_recreated_name_has_the_id_of_its_latest_generation() {
         let store = Store::new(7);
-        let import = |name: &str| {
-            let key = sshkey::parse_openssh_public_key(
-                include_str!("../tests/fixtures/pubkeys/ecdsa256.pub"),
-                sshkey::ParseOptions::default(),
-            )
-            .unwrap();
-            store
-                .reserve("t", REGION, name)
-                .unwrap()
-                .commit(NewKeyPair {
-                    fingerprint: key.fingerprint,
-                    public_key: key.openssh,
-                    resource_group_id: store.default_resource_group("t"),
-                    tags: vec![],
-                    creation_time: 5,
-                    origin: Origin::Imported,
-                });
-        };
-        import("kk");
+        let key = include_str!("../tests/fixtures/pubkeys/ecdsa256.pub");
+        import(&store, "kk", key, vec![]);
         store.with_account("t", |a| a.region(REGION).remove("kk"));
-        import("kk");
+        import(&store, "kk", key, vec![]);
         let mut doc = store.export();
         assert_eq!(
             key_pair(&mut doc, "kk").id,
