@@ -623,6 +623,11 @@ mod tests {
                 r#""instances":{"i-1":{"id":"i-1","region_id":"cn-hangzhou","status":"Running","os_type":"linux","key_pair_name":null},"#,
                 r#"the key "i-1" is given twice in one object"#,
             ),
+            (
+                r#""resource_groups":["#,
+                r#""resource_groups":["rg-twice","rg-twice","#,
+                r#""rg-twice" is given twice in one list"#,
+            ),
         ];
         for (from, to, want) in cases {
             assert!(text.contains(from), "{from} in {text}");

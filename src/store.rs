@@ -1041,6 +1041,7 @@ pub struct StateDoc {
 #[serde(deny_unknown_fields)]
 pub struct AccountDoc {
     pub default_resource_group: String,
+    #[serde(deserialize_with = "unique_items")]
     pub resource_groups: BTreeSet<String>,
     #[serde(deserialize_with = "unique_keys")]
     pub instances: BTreeMap<String, Instance>,
@@ -1097,6 +1098,25 @@ where
         }
     }
     d.deserialize_map(Unique(std::marker::PhantomData))
+}
+
+/// A set of a [`StateDoc`], refusing an item given twice, for the same reason as
+/// [`unique_keys`]: read into a set, the list would merge it silently.
+fn unique_items<'de, D, T>(d: D) -> Result<BTreeSet<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Ord + std::fmt::Debug,
+{
+    let mut out = BTreeSet::new();
+    for item in <Vec<T> as serde::Deserialize>::deserialize(d)? {
+        if out.contains(&item) {
+            return Err(serde::de::Error::custom(format!(
+                "{item:?} is given twice in one list"
+            )));
+        }
+        out.insert(item);
+    }
+    Ok(out)
 }
 
 /// The current [`StateDoc::version`].
