@@ -41,16 +41,41 @@ pub const MAX_ACCOUNTS: usize = 100_000;
 /// one's keys are, which the request's size (up to 64 KiB) would otherwise decide.
 pub const MAX_ACCESS_KEY_ID_LEN: usize = 128;
 
+/// A tenant's calls per action, by [`Action::index`]: the journal's call numbers.
+type CallCounts = [AtomicU64; Action::ALL.len()];
+
 /// A tenant's request counters (see [`Store::count_request`]).
 #[derive(Debug, Default)]
 struct Counters {
     requests: AtomicU64,
-    /// Per action, by [`Action::index`]: the journal's call numbers.
-    calls: [AtomicU64; Action::ALL.len()],
+    /// Shared with [`Counts::calls`]; `None` for a tenant whose calls are not numbered.
+    calls: Option<Arc<CallCounts>>,
+}
+
+/// Every tenant's counters, under one lock.
+#[derive(Debug, Default)]
+struct Counts {
+    /// RequestId ordinals (and the tenant's call counters): what a restore replaces.
+    tenants: HashMap<String, Counters>,
+    /// Call counters by tenant, apart so that a restore keeps them (they number the journal's
+    /// entries, which it keeps, as the scenario engine's rule counters, which it keeps too).
+    /// At most [`MAX_COUNTED_TENANTS`].
+    calls: HashMap<String, Arc<CallCounts>>,
+}
+
+impl Counts {
+    /// The call counters of `tenant`, added while there is room.
+    fn calls_of(&mut self, tenant: &str) -> Option<Arc<CallCounts>> {
+        if let Some(calls) = self.calls.get(tenant) {
+            return Some(Arc::clone(calls));
+        }
+        (self.calls.len() < MAX_COUNTED_TENANTS)
+            .then(|| Arc::clone(self.calls.entry(tenant.to_string()).or_default()))
+    }
 }
 
 /// A tenant's call counters, lent by [`Store::count_request`].
-pub struct Calls<'a>(Option<&'a [AtomicU64; Action::ALL.len()]>);
+pub struct Calls<'a>(Option<&'a CallCounts>);
 
 impl Calls<'_> {
     /// The n-th call of `action` by the tenant this is (1, 2, …), what a replayed rule's
@@ -357,7 +382,7 @@ pub struct Store {
     /// RequestId ordinals per tenant, apart from `inner` (taken after it when both are
     /// needed): every request counts before anything else, and a counter under a read lock
     /// lets the worker threads count without waiting for each other or for an action.
-    ordinals: RwLock<HashMap<String, Counters>>,
+    ordinals: RwLock<Counts>,
     /// How many accounts `inner` holds, written under its lock and read without it: below
     /// [`MAX_ACCOUNTS`], admitting a request takes no lock.
     accounts_len: AtomicUsize,
@@ -380,20 +405,32 @@ impl Store {
     /// Forgets one tenant (its account and RequestId ordinals) or, with `None`, every tenant:
     /// the control API's reset. A reset tenant starts again exactly like a new one.
     pub fn reset(&self, tenant: Option<&str>) {
+        self.reset_with(tenant, || ());
+    }
+
+    /// [`Store::reset`], running `also` while no request is being counted: the control API
+    /// resets the scenario engine's rule counters there, so that no request is numbered by
+    /// the reset call counters and decided by the engine's old ones (an offset that would
+    /// last until the next reset).
+    pub fn reset_with(&self, tenant: Option<&str>, also: impl FnOnce()) {
         let mut inner = self.lock();
         let mut ordinals = self.ordinals_mut();
         match tenant {
             Some(t) => {
                 inner.accounts.remove(t);
-                ordinals.remove(t);
+                ordinals.tenants.remove(t);
+                ordinals.calls.remove(t);
             }
             None => {
                 *inner = Inner::default();
-                ordinals.clear();
+                *ordinals = Counts::default();
             }
         }
         self.accounts_len
             .store(inner.accounts.len(), Ordering::Relaxed);
+        // Requests count under the read lock, then decide: holding the write lock, the
+        // reset is between two requests for every tenant.
+        also();
     }
 
     /// Whether a request of `tenant` may go on: always for a tenant the store knows, and for
@@ -411,7 +448,7 @@ impl Store {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn ordinals_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Counters>> {
+    fn ordinals_mut(&self) -> std::sync::RwLockWriteGuard<'_, Counts> {
         // Each section is one insert, remove or clear: a poisoned lock is still consistent.
         self.ordinals
             .write()
@@ -470,21 +507,25 @@ impl Store {
         }
         loop {
             {
-                let map = self.ordinals.read().unwrap_or_else(PoisonError::into_inner);
-                if let Some((counters, own)) = find(&map, key, own) {
+                let counts = self.ordinals.read().unwrap_or_else(PoisonError::into_inner);
+                if let Some((counters, own)) = find(&counts.tenants, key, own) {
                     let ordinal = counters.requests.fetch_add(1, Ordering::Relaxed) + 1;
-                    return then(ordinal, Calls(own.then_some(&counters.calls)));
+                    let calls = counters.calls.as_deref().filter(|_| own);
+                    return then(ordinal, Calls(calls));
                 }
             }
             // A new tenant: added under the write lock, then counted like any other.
-            let mut map = self.ordinals_mut();
-            if find(&map, key, own).is_none() {
-                let key = if map.len() >= MAX_COUNTED_TENANTS {
-                    ""
+            let mut counts = self.ordinals_mut();
+            if find(&counts.tenants, key, own).is_none() {
+                let (key, calls) = if counts.tenants.len() >= MAX_COUNTED_TENANTS || !own {
+                    ("", None)
                 } else {
-                    key
+                    (key, counts.calls_of(key))
                 };
-                map.insert(key.to_string(), Counters::default());
+                let requests = AtomicU64::new(0);
+                counts
+                    .tenants
+                    .insert(key.to_string(), Counters { requests, calls });
             }
         }
     }
@@ -921,7 +962,23 @@ mod tests {
             2,
             "late tenants share one counter"
         );
-        assert_eq!(store.ordinals_mut().len(), MAX_COUNTED_TENANTS + 1);
+        assert_eq!(store.ordinals_mut().tenants.len(), MAX_COUNTED_TENANTS + 1);
+    }
+
+    #[test]
+    fn a_reset_runs_its_companion_while_no_request_can_be_counted() {
+        // Regression (findings-review F1): the control API reset the call counters, then the
+        // engine's rule counters; a request counted in between was numbered by the new ones
+        // and decided by the old, an offset that lasted until the next reset.
+        let store = Store::new(0);
+        store.next_request_ordinal("t");
+        let mut ran = false;
+        store.reset_with(Some("t"), || {
+            assert!(store.ordinals.try_read().is_err(), "counting is held off");
+            ran = true;
+        });
+        assert!(ran);
+        assert_eq!(store.next_request_ordinal("t"), 1);
     }
 
     #[test]
@@ -955,7 +1012,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reset_restarts_a_tenants_calls_and_a_restore_keeps_those_of_the_tenants_it_counts() {
+    fn a_reset_restarts_a_tenants_calls_and_a_restore_keeps_them() {
         let store = Store::new(0);
         let call = |t: &str| store.count_request(t, |_, calls| calls.next(Action::CreateKeyPair));
         call("t");
@@ -980,7 +1037,9 @@ mod tests {
             1,
             "RequestId counters are the document's, no others (findings-state F1)"
         );
-        assert_eq!(call("x"), Some(1));
+        // Regression (findings-review F2): x's call numbers restarted at 1 while the engine's
+        // rule counters and the journal carried on, and the export replayed the wrong calls.
+        assert_eq!(call("x"), Some(2), "call numbers carry on for every tenant");
         store.reset(None);
         assert_eq!(call("u"), Some(1));
     }
@@ -1174,6 +1233,7 @@ impl Store {
                 })
                 .collect(),
             request_ordinals: ordinals
+                .tenants
                 .iter()
                 .map(|(k, c)| (k.clone(), c.requests.load(Ordering::Relaxed)))
                 .collect(),
@@ -1224,23 +1284,23 @@ impl Store {
         inner.accounts = accounts;
         self.accounts_len
             .store(inner.accounts.len(), Ordering::Relaxed);
-        // RequestId counters are the document's, no others. Call numbers are not state (they
-        // number the journal's entries, which a restore keeps): they carry on for the
-        // tenants the document counts.
-        let mut ordinals = self.ordinals_mut();
-        let mut old = std::mem::take(&mut *ordinals);
-        *ordinals = doc
+        // RequestId counters are the document's, no others. Call numbers are not state: they
+        // carry on for every tenant (see `Counts::calls`).
+        let mut counts = self.ordinals_mut();
+        let tenants = doc
             .request_ordinals
             .into_iter()
             .map(|(tenant, n)| {
-                let calls = old.remove(&tenant).map(|c| c.calls).unwrap_or_default();
-                let counters = Counters {
-                    requests: AtomicU64::new(n),
-                    calls,
-                };
-                (tenant, counters)
+                // The shared counter of tenants past the cap, or of over-long AccessKeyIds,
+                // numbers no calls.
+                let calls = (!tenant.is_empty())
+                    .then(|| counts.calls_of(&tenant))
+                    .flatten();
+                let requests = AtomicU64::new(n);
+                (tenant, Counters { requests, calls })
             })
             .collect();
+        counts.tenants = tenants;
         Ok(())
     }
 }
