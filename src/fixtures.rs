@@ -25,7 +25,7 @@
 //! ```
 //!
 //! ```text
-//! accounts                   object   AccessKeyId (non-empty) → account
+//! accounts                   object   AccessKeyId (non-empty, at most 128 bytes) → account
 //!   resource_groups          [string] optional; each `rg-` + letters/digits, no repeats;
 //!                                     added to the account's default group
 //!   instances                [object] optional
@@ -205,7 +205,7 @@ impl Fixtures {
     /// Checks the rules serde cannot express.
     ///
     /// # Errors
-    /// An empty AccessKeyId; a resource group id that is not `rg-` + letters/digits, or is
+    /// An empty or over-long AccessKeyId; a resource group id that is not `rg-` + letters/digits, or is
     /// listed twice; an instance id that is empty, contains whitespace, or repeats within the
     /// account; an unknown region id; a status outside [`INSTANCE_STATUSES`].
     pub fn validate(&self) -> Result<(), FixtureError> {
@@ -213,6 +213,17 @@ impl Fixtures {
             let path = account_path(ak);
             if ak.is_empty() {
                 return Err(err(path, "the AccessKeyId must not be empty"));
+            }
+            // No request could reach the account, and a state file holding it is refused.
+            if ak.len() > crate::store::MAX_ACCESS_KEY_ID_LEN {
+                return Err(err(
+                    path,
+                    format!(
+                        "the AccessKeyId is {} bytes, longer than the {} a request may carry",
+                        ak.len(),
+                        crate::store::MAX_ACCESS_KEY_ID_LEN
+                    ),
+                ));
             }
             let mut groups = BTreeSet::new();
             for (i, rg) in account.resource_groups.iter().enumerate() {
@@ -343,6 +354,8 @@ mod tests {
                     {fields}]}}}}}}"#
             )
         };
+        let long = "L".repeat(129);
+        let long_path = format!("accounts.\"{long}\"");
         let cases: Vec<(String, &str, &str)> = vec![
             ("[]".into(), "$", "expected an object"),
             ("{".into(), "$", "not JSON"),
@@ -371,6 +384,13 @@ mod tests {
                 r#"{"accounts": {"": {}}}"#.into(),
                 r#"accounts."""#,
                 "must not be empty",
+            ),
+            // Regression (findings-review F3): accepted, then the server saved a state file
+            // it refused to start from.
+            (
+                format!(r#"{{"accounts": {{"{long}": {{}}}}}}"#),
+                &long_path,
+                "the AccessKeyId is 129 bytes, longer than the 128 a request may carry",
             ),
             (
                 r#"{"accounts": {"ak-1": {"resource_groups": ["rg-ok", "grp-1"]}}}"#.into(),
