@@ -345,16 +345,22 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
         Some(_) => None,
         None => ApiRequest::new("GET", "/", None, headers.clone(), Bytes::new(), usize::MAX).ok(),
     };
+    // As a decoded request would: a V3 request names its tenant only in `Authorization`,
+    // and a V1-signed one its action only in the query.
+    let v3 = headers
+        .pairs()
+        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+    let v1_signed = raw_query.is_some_and(|q| q.split('&').any(|s| s.starts_with("Signature=")));
     let (claimed, action) = match (&probe, &headers_only) {
         (Some(p), _) => (p.claimed_access_key_id(), p.action()),
+        (None, h) if v3 => (
+            h.as_ref().and_then(|h| h.claimed_access_key_id()),
+            h.as_ref().and_then(|h| h.action()),
+        ),
         (None, h) => (
-            h.as_ref()
-                .and_then(|h| h.claimed_access_key_id())
-                .or_else(|| raw_segment(raw_query, "AccessKeyId="))
-                .filter(|id| !id.is_empty()),
-            h.as_ref()
-                .and_then(|h| h.action())
-                .or_else(|| raw_segment(raw_query, "Action=")),
+            raw_segment(raw_query, "AccessKeyId=").filter(|id| !id.is_empty()),
+            raw_segment(raw_query, "Action=")
+                .or_else(|| h.as_ref().filter(|_| !v1_signed).and_then(|h| h.action())),
         ),
     };
     let tenant = claimed.unwrap_or(auth::ANONYMOUS).to_string();

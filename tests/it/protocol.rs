@@ -433,3 +433,27 @@ async fn a_request_whose_query_does_not_decode_is_filed_under_the_tenant_it_name
     };
     assert_eq!(rid(&anonymous), rid(&first));
 }
+
+#[tokio::test]
+async fn an_undecodable_v3_request_is_not_filed_under_an_access_key_id_in_its_query() {
+    // Regression (findings-review F4): a V3 request names its tenant only in Authorization,
+    // but an undecodable one was filed, and counted, under the query's AccessKeyId.
+    let server = TestServer::start(0).await;
+    let req = Request::get("/?AccessKeyId=t9&Format=JSON&KeyPairName=%zz")
+        .header("x-acs-action", "DescribeKeyPairs")
+        .header(
+            "authorization",
+            "ACS3-HMAC-SHA256 SignedHeaders=host,Signature=00",
+        )
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    send(server.addr, req)
+        .await
+        .assert_error(400, "InvalidParameter.Encoding");
+    let journal: serde_json::Value =
+        serde_json::from_str(&control_get(&server, "/__mock/journal").await).unwrap();
+    let entries = journal["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{journal}");
+    assert_eq!(entries[0]["tenant"], "anonymous");
+    assert_eq!(entries[0]["action"], "DescribeKeyPairs");
+}
