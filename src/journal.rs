@@ -22,7 +22,7 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::time::Instant;
@@ -297,17 +297,14 @@ fn shortened(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
 /// Whether a reset of `tenant` (or of all) came after reset number `epoch`; resets no longer
 /// logged count as such, so that a request in flight across very many resets is dropped
 /// rather than recorded into what they forgot.
-fn reset_since(inner: &Inner, epoch: u64, tenant: &str) -> bool {
-    let oldest_logged = inner
-        .reset_log
-        .front()
-        .map_or(inner.resets + 1, |(n, _)| *n);
+fn reset_since(resets: &Resets, epoch: u64, tenant: &str) -> bool {
+    let oldest_logged = resets.log.front().map_or(resets.count + 1, |(n, _)| *n);
     if epoch + 1 < oldest_logged {
         return true;
     }
     let tenant = shortened(tenant, HEAD_MAX);
-    inner
-        .reset_log
+    resets
+        .log
         .iter()
         .filter(|(n, _)| *n > epoch)
         .any(|(_, t)| t.as_deref().is_none_or(|t| t == tenant))
@@ -335,33 +332,81 @@ fn warm(buf: &[u8]) {
 thread_local! {
     /// The buffer of the last entry this thread evicted, reused for its next entry.
     static SPARE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The shard this thread records into: its own while there are no more recording
+    /// threads than shards (the server's request threads, one per core).
+    static SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+}
+
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+/// Shards of the ring. Every request records, and with one ring the request threads took
+/// turns at one lock and one queue: a cache line passed between the cores on every request,
+/// and a thread found the lock held often enough to sleep on it. A shard per thread keeps
+/// that to one shared counter (`seq`).
+const SHARDS: usize = 8;
+
+/// How often (in records) a thread also trims the other shards: a shard whose thread has gone
+/// quiet still holds the entries it recorded, which reads skip once they are out of the ring
+/// but which stay in memory until trimmed.
+const TRIM_EVERY: u64 = 1_024;
+
+/// A value on cache lines of its own (two, for the adjacent-line prefetcher), so that a
+/// write to one shard or counter does not take the line from under another's reader.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+#[derive(Debug, Default)]
+struct Shard {
+    /// In `seq` order: `seq` is taken under the shard's lock.
+    entries: VecDeque<Slot>,
+}
+
+impl Shard {
+    /// Drops the entries out of the ring once `last` has been recorded (a shard trimmed by
+    /// another thread may hold newer ones); returns the newest one dropped.
+    fn trim(&mut self, last: u64, capacity: u64) -> Option<Slot> {
+        let mut evicted = None;
+        while self
+            .entries
+            .front()
+            .is_some_and(|e| last.saturating_sub(e.seq) >= capacity)
+        {
+            evicted = self.entries.pop_front();
+        }
+        evicted
+    }
 }
 
 #[derive(Debug, Default)]
-struct Inner {
-    entries: VecDeque<Slot>,
-    next_seq: u64,
+struct Resets {
     /// Resets so far (the last one's number).
-    resets: u64,
+    count: u64,
     /// The latest resets (at most [`RESET_LOG_MAX`]): number, and tenant (as recorded,
     /// shortened) or `None` for all. A request still in flight across one of them is not
     /// recorded when it finishes.
-    reset_log: VecDeque<(u64, Option<String>)>,
+    log: VecDeque<(u64, Option<String>)>,
 }
 
 /// Resets remembered for requests in flight across them; a request older than all of them
 /// (in flight across more than this many resets) is not recorded.
 const RESET_LOG_MAX: usize = 1_024;
 
-/// The bounded journal.
+/// The bounded journal: the last `capacity` requests recorded (`seq` above the newest less
+/// `capacity`), less those a reset forgot.
 #[derive(Debug)]
 pub struct Journal {
-    capacity: usize,
+    capacity: u64,
     /// The origin of `received_ms`.
     started: Instant,
-    /// `Inner::resets`, readable without the lock: a request notes it on arrival.
-    epoch: AtomicU64,
-    inner: Mutex<Inner>,
+    /// The last `seq` given out.
+    seq: Padded<AtomicU64>,
+    /// `Resets::count`, readable without a lock: a request notes it on arrival.
+    epoch: Padded<AtomicU64>,
+    shards: [Padded<Mutex<Shard>>; SHARDS],
+    /// Taken after a shard's lock; a reset holds every shard's while it changes this, so a
+    /// record, under its shard's lock, sees a reset either whole or not at all.
+    resets: Mutex<Resets>,
 }
 
 /// Which entries a query wants.
@@ -384,19 +429,44 @@ impl Filter {
     }
 }
 
+/// Every shard locked, in index order (as every taker of more than one does), for a reader
+/// or a reset.
+struct AllShards<'a> {
+    guards: Vec<MutexGuard<'a, Shard>>,
+    /// The last `seq` given out: stable while the guards are held.
+    last: u64,
+    capacity: u64,
+}
+
+impl AllShards<'_> {
+    /// The kept entries, oldest first.
+    fn slots(&self) -> Vec<&Slot> {
+        let mut slots: Vec<&Slot> = self
+            .guards
+            .iter()
+            .flat_map(|g| g.entries.iter())
+            .filter(|e| self.last.saturating_sub(e.seq) < self.capacity)
+            .collect();
+        slots.sort_unstable_by_key(|e| e.seq);
+        slots
+    }
+}
+
 impl Journal {
     pub fn new(capacity: usize) -> Self {
         Self {
-            capacity: capacity.max(1),
+            capacity: capacity.max(1) as u64,
             started: Instant::now(),
-            epoch: AtomicU64::new(0),
-            inner: Mutex::new(Inner::default()),
+            seq: Padded::default(),
+            epoch: Padded::default(),
+            shards: Default::default(),
+            resets: Mutex::default(),
         }
     }
 
     /// Resets so far: what [`Record::epoch`] notes when a request arrives.
     pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
+        self.epoch.0.load(Ordering::Acquire)
     }
 
     /// Milliseconds since the journal was created, on the monotonic (tokio) clock: the
@@ -405,15 +475,27 @@ impl Journal {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Each section is a push or a retain: a poisoned lock is still consistent.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    fn shard(&self, i: usize) -> MutexGuard<'_, Shard> {
+        // Each section is a push, a pop or a retain: a poisoned lock is still consistent.
+        self.shards[i].0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends an entry, dropping the oldest beyond capacity.
+    fn resets(&self) -> MutexGuard<'_, Resets> {
+        self.resets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn all(&self) -> AllShards<'_> {
+        let guards: Vec<_> = (0..SHARDS).map(|i| self.shard(i)).collect();
+        AllShards {
+            guards,
+            last: self.seq.0.load(Ordering::Relaxed),
+            capacity: self.capacity,
+        }
+    }
+
+    /// Appends an entry; entries recorded `capacity` or more records before the newest drop.
     pub fn record(&self, r: Record<'_>) {
-        // Built and dropped outside the lock: every request records, and the other worker
-        // waits for whatever runs under it.
+        // Built and dropped outside the lock.
         let mut text = SPARE.take();
         pack(&mut text, &r);
         let mut slot = Slot {
@@ -428,23 +510,25 @@ impl Journal {
             code: r.code,
             latency_ms: r.latency_ms,
         };
-        let mut inner = self.lock();
+        let mine = SHARD.with(|s| *s);
+        let mut shard = self.shard(mine);
         // A request that arrived before a reset of its tenant (or of all) belongs to what
         // the reset forgot, however late it is answered.
-        if r.epoch != inner.resets && reset_since(&inner, r.epoch, r.tenant) {
-            drop(inner);
+        if r.epoch != self.epoch() && reset_since(&self.resets(), r.epoch, r.tenant) {
+            drop(shard);
             SPARE.set(slot.text);
             return;
         }
-        inner.next_seq += 1;
-        slot.seq = inner.next_seq;
-        let evicted = if inner.entries.len() == self.capacity {
-            inner.entries.pop_front()
-        } else {
-            None
-        };
-        inner.entries.push_back(slot);
-        drop(inner);
+        let seq = self.seq.0.fetch_add(1, Ordering::Relaxed) + 1;
+        slot.seq = seq;
+        let evicted = shard.trim(seq, self.capacity);
+        shard.entries.push_back(slot);
+        drop(shard);
+        if seq.is_multiple_of(TRIM_EVERY) {
+            for i in (0..SHARDS).filter(|&i| i != mine) {
+                self.shard(i).trim(seq, self.capacity);
+            }
+        }
         if let Some(old) = evicted {
             warm(&old.text);
             SPARE.set(old.text);
@@ -453,19 +537,24 @@ impl Journal {
 
     /// The entries `filter` keeps, oldest first.
     pub fn entries(&self, filter: &Filter) -> Vec<Entry> {
-        self.lock()
-            .entries
-            .iter()
+        self.all()
+            .slots()
+            .into_iter()
             .filter(|e| filter.keeps(e))
             .map(Slot::entry)
             .collect()
     }
 
     /// How many entries are kept: what `GET /__mock/health` reports. Counting through
-    /// [`Journal::entries`] built every entry under the lock that each request's record waits
-    /// for, so a harness polling health during a load test stalled the requests.
+    /// [`Journal::entries`] built every entry under the locks that each request's record
+    /// waits for, so a harness polling health during a load test stalled the requests.
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        let all = self.all();
+        all.guards
+            .iter()
+            .flat_map(|g| g.entries.iter())
+            .filter(|e| all.last.saturating_sub(e.seq) < all.capacity)
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -474,19 +563,22 @@ impl Journal {
 
     /// Forgets one tenant's entries and call counts, or everything.
     pub fn reset(&self, tenant: Option<&str>) {
-        let mut inner = self.lock();
+        let mut all = self.all();
         let tenant = tenant.map(|t| shortened(t, HEAD_MAX).into_owned());
-        match &tenant {
-            Some(t) => inner.entries.retain(|e| e.tenant() != t),
-            None => inner.entries.clear(),
+        for shard in &mut all.guards {
+            match &tenant {
+                Some(t) => shard.entries.retain(|e| e.tenant() != t),
+                None => shard.entries.clear(),
+            }
         }
-        inner.resets += 1;
-        let n = inner.resets;
-        inner.reset_log.push_back((n, tenant));
-        if inner.reset_log.len() > RESET_LOG_MAX {
-            inner.reset_log.pop_front();
+        let mut resets = self.resets();
+        resets.count += 1;
+        let n = resets.count;
+        resets.log.push_back((n, tenant));
+        if resets.log.len() > RESET_LOG_MAX {
+            resets.log.pop_front();
         }
-        self.epoch.store(n, Ordering::Release);
+        self.epoch.0.store(n, Ordering::Release);
     }
 
     /// A scenario that replays the decisions of the kept entries: per (tenant, action), one
@@ -752,6 +844,44 @@ mod tests {
     }
 
     #[test]
+    fn no_request_arriving_before_a_reset_outlives_it_under_concurrent_recording() {
+        // Each record notes the reset count on arrival (kept as its RequestId here). Whatever
+        // the interleaving, once the last reset is done only requests that arrived after it
+        // may remain: a record checks for resets and appends under its shard's lock, which
+        // a reset holds on every shard.
+        let j = Journal::new(1_000_000);
+        let p = Params::default();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    while !done.load(Ordering::Relaxed) {
+                        let epoch = j.epoch();
+                        let id = epoch.to_string();
+                        std::hint::black_box(&id);
+                        j.record(Record {
+                            epoch,
+                            request_id: &id,
+                            ..rec("t", "A", &p)
+                        });
+                    }
+                });
+            }
+            for i in 0..2_000 {
+                j.reset(if i % 2 == 0 { Some("t") } else { None });
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+        let last = j.epoch().to_string();
+        let stale = j
+            .entries(&Filter::default())
+            .into_iter()
+            .filter(|e| e.request_id != last)
+            .count();
+        assert_eq!(stale, 0);
+    }
+
+    #[test]
     fn a_tenant_kept_shortened_is_found_and_reset_by_its_full_id() {
         // Regression (findings-journal #4): the filter and the reset compared the full id
         // with the shortened one the journal keeps, and never matched.
@@ -813,7 +943,7 @@ mod tests {
         j.record(rec("t", "CreateKeyPair", &p));
         j.record(rec(&long_tenant, &huge, &Params::default()));
         let entries = j.entries(&Filter::default());
-        let kept_bytes: usize = j.lock().entries.iter().map(|s| s.text.len()).sum();
+        let kept_bytes: usize = j.all().slots().iter().map(|s| s.text.len()).sum();
         // Assert
         let params = serde_json::to_value(&entries[0].params).unwrap();
         assert_eq!(params["KeyPairName"], "k");
@@ -832,6 +962,18 @@ mod tests {
     }
 
     #[test]
+    fn a_journal_of_any_capacity_keeps_what_it_records() {
+        // Whatever `--journal-capacity` says, even more than could ever be recorded.
+        let j = Journal::new(usize::MAX);
+        let p = Params::default();
+        for _ in 0..3 {
+            j.record(rec("t", "A", &p));
+        }
+        assert_eq!(j.len(), 3);
+        assert_eq!(j.entries(&Filter::default()).len(), 3);
+    }
+
+    #[test]
     fn the_ring_buffer_keeps_the_newest_entries() {
         let j = Journal::new(3);
         let p = Params::default();
@@ -844,6 +986,77 @@ mod tests {
             .map(|e| e.seq)
             .collect();
         assert_eq!(seqs, [3, 4, 5]);
+    }
+
+    #[test]
+    fn entries_recorded_on_many_threads_are_the_newest_in_seq_order() {
+        // Each thread records into its own shard; reading merges them.
+        let j = Journal::new(100);
+        let p = Params::default();
+        std::thread::scope(|s| {
+            for t in ["a", "b", "c", "d"] {
+                let (j, p) = (&j, &p);
+                s.spawn(move || {
+                    for _ in 0..250 {
+                        j.record(rec(t, "A", p));
+                    }
+                });
+            }
+        });
+        let seqs: Vec<u64> = j
+            .entries(&Filter::default())
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, (901..=1000).collect::<Vec<u64>>());
+        assert_eq!(j.len(), 100);
+    }
+
+    #[test]
+    fn a_quiet_threads_entries_are_freed_once_out_of_the_ring() {
+        // Arrange: a thread fills the ring, then goes quiet.
+        let j = Journal::new(50);
+        let p = Params::default();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..50 {
+                    j.record(rec("quiet", "A", &p));
+                }
+            });
+        });
+        // Act: another thread records until a trim of the other shards is due.
+        for _ in 0..TRIM_EVERY - 50 {
+            j.record(rec("busy", "A", &p));
+        }
+        // Assert: the quiet thread's entries are no longer held, only the ring is.
+        let held: usize = j.all().guards.iter().map(|g| g.entries.len()).sum();
+        assert_eq!(held, 50);
+        let tenants: Vec<String> = j
+            .entries(&Filter::default())
+            .into_iter()
+            .map(|e| e.tenant)
+            .collect();
+        assert_eq!(tenants, vec!["busy".to_string(); 50]);
+    }
+
+    #[test]
+    fn a_reset_tenants_place_in_the_ring_is_not_given_to_older_entries() {
+        // The ring is the last `capacity` requests recorded; a reset takes its tenant's out
+        // of them and leaves the others where they were.
+        let j = Journal::new(3);
+        let p = Params::default();
+        for t in ["u", "t", "u"] {
+            j.record(rec(t, "A", &p));
+        }
+        j.reset(Some("t"));
+        j.record(rec("u", "A", &p));
+        let seqs: Vec<u64> = j
+            .entries(&Filter::default())
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, [3, 4]);
+        assert_eq!(j.len(), 2);
     }
 
     #[test]
