@@ -22,6 +22,7 @@
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Entries per bucket: three digests, their three ordinals and the overflow ordinal fill a
@@ -42,17 +43,26 @@ const OVERFLOW: usize = 2 * SLOTS;
 #[derive(Debug)]
 pub struct NonceCache {
     inner: Mutex<Inner>,
+    /// Read and written under `inner`'s lock only, but kept outside it so that a request can
+    /// load its bucket before taking the lock: the bucket is a cache miss (the table is far
+    /// larger than the caches), and taken under the lock it kept the other request thread
+    /// waiting for it.
+    table: Table,
     capacity: u64,
     digests: foldhash::quality::RandomState,
 }
 
 #[derive(Debug)]
-struct Inner {
+struct Table {
     /// `buckets` buckets of `WORDS` words from `start` (a cache-line boundary). Allocated
     /// zeroed, so pages cost memory only once an entry lands in them.
-    words: Vec<u64>,
+    words: Box<[AtomicU64]>,
     start: usize,
     buckets: usize,
+}
+
+#[derive(Debug)]
+struct Inner {
     /// Ordinal of the next insertion.
     next: u64,
     /// (second, first ordinal inserted at or after it), one per second that saw an insertion
@@ -65,16 +75,19 @@ impl NonceCache {
         let capacity = capacity.max(1);
         // Half again as many slots as entries: about 7% of buckets overflow when full.
         let buckets = capacity.div_ceil(2).max(1);
-        let words = vec![0u64; buckets * WORDS + WORDS - 1];
+        let words: Box<[AtomicU64]> =
+            bytemuck::allocation::zeroed_slice_box(buckets * WORDS + WORDS - 1);
         let start = (WORDS - (words.as_ptr() as usize / 8) % WORDS) % WORDS;
         Self {
             inner: Mutex::new(Inner {
-                words,
-                start,
-                buckets,
                 next: 1,
                 seconds: VecDeque::new(),
             }),
+            table: Table {
+                words,
+                start,
+                buckets,
+            },
             capacity: capacity as u64,
             digests: foldhash::quality::RandomState::default(),
         }
@@ -84,9 +97,11 @@ impl NonceCache {
     /// within the last `window` seconds and is still among the last `capacity` recorded.
     pub fn check_and_insert(&self, tenant: &str, nonce: &str, now: u64, window: u64) -> bool {
         let key = self.digests.hash_one((tenant, nonce));
+        let first = self.table.first(key);
+        std::hint::black_box(self.table.get(self.table.bucket(first)));
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let min_live = inner.min_live(now, window, self.capacity);
-        inner.insert(key, min_live)
+        inner.insert(&self.table, key, first, min_live)
     }
 
     /// Forgets every nonce (`POST /__mock/reset`: a reset mock answers like a fresh one, so a
@@ -106,10 +121,11 @@ impl NonceCache {
         };
         // As of the last insertion, the window as well as the capacity.
         let min_live = floor.max(inner.next.saturating_sub(self.capacity)).max(1);
-        (0..inner.buckets)
+        let table = &self.table;
+        (0..table.buckets)
             .flat_map(|b| {
-                let at = inner.bucket(b);
-                inner.words[at + SLOTS..at + 2 * SLOTS].iter().copied()
+                let at = table.bucket(b);
+                (at + SLOTS..at + 2 * SLOTS).map(|i| table.get(i))
             })
             .filter(|&ord| ord >= min_live)
             .count()
@@ -117,6 +133,35 @@ impl NonceCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl Table {
+    // Relaxed: every access but the early load of a bucket is under the cache's lock, which
+    // orders them; that load only warms the line.
+    fn get(&self, i: usize) -> u64 {
+        self.words[i].load(Ordering::Relaxed)
+    }
+
+    fn set(&self, i: usize, v: u64) {
+        self.words[i].store(v, Ordering::Relaxed);
+    }
+
+    /// The bucket where `key`'s chain starts.
+    fn first(&self, key: u64) -> usize {
+        ((u128::from(key) * self.buckets as u128) >> 64) as usize
+    }
+
+    fn bucket(&self, b: usize) -> usize {
+        self.start + b * WORDS
+    }
+
+    fn following(&self, b: usize) -> usize {
+        if b + 1 == self.buckets {
+            0
+        } else {
+            b + 1
+        }
     }
 }
 
@@ -144,40 +189,27 @@ impl Inner {
         by_window.max(by_capacity)
     }
 
-    fn bucket(&self, b: usize) -> usize {
-        self.start + b * WORDS
-    }
-
-    fn following(&self, b: usize) -> usize {
-        if b + 1 == self.buckets {
-            0
-        } else {
-            b + 1
-        }
-    }
-
-    /// Inserts `key` unless a live entry holds it already.
-    fn insert(&mut self, key: u64, min_live: u64) -> bool {
-        let first = ((u128::from(key) * self.buckets as u128) >> 64) as usize;
+    /// Inserts `key`, whose chain starts at bucket `first`, unless a live entry holds it
+    /// already.
+    fn insert(&mut self, table: &Table, key: u64, first: usize, min_live: u64) -> bool {
         let mut b = first;
         let mut free = None;
         // At most once round the table: on a small one the chains can close into a ring.
-        for _ in 0..self.buckets {
-            let at = self.bucket(b);
-            let words = &self.words[at..at + WORDS];
+        for _ in 0..table.buckets {
+            let at = table.bucket(b);
             for s in 0..SLOTS {
-                if words[SLOTS + s] >= min_live {
-                    if words[s] == key {
+                if table.get(at + SLOTS + s) >= min_live {
+                    if table.get(at + s) == key {
                         return false;
                     }
                 } else if free.is_none() {
                     free = Some((b, s));
                 }
             }
-            if words[OVERFLOW] < min_live {
+            if table.get(at + OVERFLOW) < min_live {
                 break;
             }
-            b = self.following(b);
+            b = table.following(b);
         }
         let ord = self.next;
         self.next += 1;
@@ -186,9 +218,9 @@ impl Inner {
         let (last, slot) = match free {
             Some(found) => found,
             None => loop {
-                b = self.following(b);
-                let at = self.bucket(b);
-                let dead = (0..SLOTS).find(|&s| self.words[at + SLOTS + s] < min_live);
+                b = table.following(b);
+                let at = table.bucket(b);
+                let dead = (0..SLOTS).find(|&s| table.get(at + SLOTS + s) < min_live);
                 if let Some(s) = dead {
                     break (b, s);
                 }
@@ -197,13 +229,13 @@ impl Inner {
         // Every bucket this entry passes must send lookups on for as long as it lives.
         let mut b = first;
         while b != last {
-            let at = self.bucket(b);
-            self.words[at + OVERFLOW] = self.words[at + OVERFLOW].max(ord);
-            b = self.following(b);
+            let at = table.bucket(b);
+            table.set(at + OVERFLOW, table.get(at + OVERFLOW).max(ord));
+            b = table.following(b);
         }
-        let at = self.bucket(last);
-        self.words[at + slot] = key;
-        self.words[at + SLOTS + slot] = ord;
+        let at = table.bucket(last);
+        table.set(at + slot, key);
+        table.set(at + SLOTS + slot, ord);
         true
     }
 }
@@ -224,6 +256,25 @@ mod tests {
         );
         // Past the window the entry is forgotten (the timestamp check covers that case).
         assert!(cache.check_and_insert("t", "n1", 1000 + 901, 900));
+    }
+
+    #[test]
+    fn of_requests_racing_with_one_nonce_exactly_one_is_accepted() {
+        let cache = NonceCache::new(10_000);
+        let accepted = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for i in 0..2_000 {
+                        if cache.check_and_insert("t", &format!("n{i}"), 1000, 900) {
+                            accepted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(accepted.into_inner(), 2_000);
+        assert_eq!(cache.len(), 2_000);
     }
 
     #[test]
