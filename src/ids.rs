@@ -77,8 +77,11 @@ pub fn key_pair_id(seed: u64, tenant: &str, region: &str, name: &str, generation
 /// The id of a tenant's default resource group: `rg-` + 15 chars, stable per (seed, tenant).
 pub fn default_resource_group_id(seed: u64, tenant: &str) -> String {
     let d = derive("default-resource-group", seed, &[tenant.as_bytes()]);
-    alnum_id("rg-", &d, 15)
+    alnum_id("rg-", &d, RESOURCE_GROUP_ID_LEN - 3)
 }
+
+/// The length of a resource group id this module derives.
+pub const RESOURCE_GROUP_ID_LEN: usize = 18;
 
 #[cfg(test)]
 mod tests {

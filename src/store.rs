@@ -308,17 +308,37 @@ impl Account {
         }
     }
 
-    /// Stores a new key pair under a name that is not (or no longer) pending and counts its
-    /// generation. `name` is allocated by the caller, outside the lock.
-    fn put(&mut self, region: &str, name: String, id: String, new: NewKeyPair) -> Arc<KeyPair> {
-        let sequence = self.next_sequence;
+    /// Writes the resource group `requested` resolves to into `out` (emptied first), which
+    /// the caller sized outside the lock.
+    fn resolve_resource_group_into(
+        &self,
+        requested: Option<&str>,
+        out: &mut String,
+    ) -> Result<(), ApiError> {
+        let group = match requested {
+            None => &self.default_resource_group,
+            Some(id) => self
+                .resource_groups
+                .get(id)
+                .ok_or_else(|| ApiError::new(Kind::InvalidResourceGroupNotFound))?,
+        };
+        out.clear();
+        out.push_str(group);
+        Ok(())
+    }
+
+    /// Stores a new key pair under a name that is not (or no longer) pending, gives it its
+    /// place in the creation order and counts its generation. The key pair and `name` (its
+    /// key here) are allocated by the caller, outside the lock: now and then an allocation
+    /// faults in a fresh page, and under the lock the other request thread waited for it.
+    fn put(&mut self, region: &str, name: String, mut kp: Arc<KeyPair>) -> Arc<KeyPair> {
+        Arc::get_mut(&mut kp).expect("a new key pair").sequence = self.next_sequence;
         self.next_sequence += 1;
         let state = self.region(region);
         // A first creation is counted by the key pair itself (see `generations`).
         if let Some(n) = state.generations.get_mut(&name) {
             *n += 1;
         }
-        let kp = Arc::new(KeyPair::new(name.clone(), id, sequence, new));
         // `sequence` is the account's highest so far: appending keeps the map in order.
         state.key_pairs_mut().insert(name, Arc::clone(&kp));
         kp
@@ -568,21 +588,26 @@ impl Store {
         region: &str,
         name: &str,
         requested_group: Option<&str>,
-        new: impl FnOnce(String) -> NewKeyPair,
+        new: NewKeyPair,
     ) -> Result<Arc<KeyPair>, ApiError> {
-        // The id of a name's first generation (nearly every import) is derived before the
-        // lock is taken: a hash under it made the other worker wait, often asleep.
+        // Built before the lock is taken, with the id of a name's first generation (nearly
+        // every import) and room for the resource group's: a hash under the lock made the
+        // other worker wait, often asleep, and so did allocations (see `Account::put`).
         let first_id = ids::key_pair_id(self.seed, tenant, region, name, 0);
+        let mut kp = Arc::new(KeyPair::new(name.to_string(), first_id, 0, new));
+        let fresh = Arc::get_mut(&mut kp).expect("a new key pair");
+        fresh
+            .resource_group_id
+            .reserve(requested_group.map_or(ids::RESOURCE_GROUP_ID_LEN, str::len));
         let key = name.to_string();
         let mut inner = self.lock();
         let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant);
-        let group = account.resolve_resource_group(requested_group)?;
+        account.resolve_resource_group_into(requested_group, &mut fresh.resource_group_id)?;
         let generation = account.region(region).claimable(name)?;
-        let id = match generation {
-            0 => first_id,
-            _ => ids::key_pair_id(self.seed, tenant, region, name, generation),
-        };
-        Ok(account.put(region, key, id, new(group)))
+        if generation != 0 {
+            fresh.id = ids::key_pair_id(self.seed, tenant, region, name, generation);
+        }
+        Ok(account.put(region, key, kp))
     }
 
     /// A page of the tenant's unfiltered listing in `region` (the account is created on first
@@ -744,6 +769,7 @@ impl Reservation {
             self.generation,
         );
         let name = std::mem::take(&mut self.name);
+        let kp = Arc::new(KeyPair::new(name.clone(), id, 0, new));
         let mut inner = self.store.lock();
         // Looked up, not created: after a reset or restore that forgot the tenant, creating
         // it here would leave behind an empty account the new state never held.
@@ -754,9 +780,9 @@ impl Reservation {
         {
             Some(account) => {
                 account.region(&self.region).pending.remove(&name);
-                account.put(&self.region, name, id, new)
+                account.put(&self.region, name, kp)
             }
-            None => Arc::new(KeyPair::new(name, id, 0, new)),
+            None => kp,
         }
     }
 }

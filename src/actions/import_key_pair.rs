@@ -97,11 +97,12 @@ impl ImportKeyPair {
             self.region.id,
             &self.name,
             self.resource_group_id.as_deref(),
-            |resource_group_id| NewKeyPair {
+            NewKeyPair {
                 fingerprint: key.fingerprint,
                 // Normalised `type base64`: the comment is dropped, as DescribeKeyPairs shows it.
                 public_key: key.openssh,
-                resource_group_id,
+                // Resolved by the store.
+                resource_group_id: String::new(),
                 tags: self.tags,
                 creation_time,
                 origin: Origin::Imported,
