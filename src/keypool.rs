@@ -382,7 +382,9 @@ fn claim(
     let handed = handed_out
         .entry((tenant.to_string(), region.to_string()))
         .or_default();
-    store.with_account(tenant, |account| {
+    // Looked up, not created: a reset since the create claimed its name forgot the account,
+    // and the create will not be stored (see `Reservation::commit`).
+    let claimed = store.with_existing_account(tenant, |account| {
         let state = account.region(region);
         // A hand-out matters only while its create is in flight: once stored, the stored
         // fingerprint is checked below, and a name deleted (or since re-imported with another
@@ -399,7 +401,8 @@ fn claim(
             handed.insert(name.to_string(), fingerprint.to_string());
         }
         !taken
-    })
+    });
+    claimed.unwrap_or(true)
 }
 
 /// A process-wide slot per seed: tests and servers with the same seed share one pool.
@@ -497,6 +500,17 @@ fn build_prime_pool(seed: u64, cache: Option<&KeyCache>) -> PrimePool {
 mod tests {
     use super::*;
     use crate::keycache::tests::TempDir;
+
+    #[test]
+    fn a_fingerprint_claimed_after_a_reset_creates_no_account() {
+        // The create that claims it was forgotten by the reset and will not be stored; its
+        // claim used to re-create the tenant's account, empty, in the state that the reset
+        // had just cleared.
+        let store = Store::new(0);
+        let handed_out = Mutex::new(HashMap::new());
+        assert!(claim(&store, &handed_out, "t", "cn-hangzhou", "k", "fp"));
+        assert!(store.export().accounts.is_empty());
+    }
 
     #[test]
     fn generation_rests_only_after_a_key_made_while_the_runtime_was_busy() {

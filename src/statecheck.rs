@@ -292,7 +292,7 @@ mod tests {
             .commit(NewKeyPair {
                 fingerprint: key.fingerprint,
                 public_key: key.openssh,
-                resource_group_id: store.default_resource_group("t"),
+                resource_group_id: store.default_resource_group("t").unwrap(),
                 tags,
                 creation_time: 5,
                 origin: Origin::Imported,
@@ -321,18 +321,20 @@ mod tests {
             include_str!("../tests/fixtures/pubkeys/dsa1024.pub"),
             env(),
         );
-        store.with_account("t", |a| {
-            a.instances.insert(
-                "i-1".into(),
-                Instance {
-                    id: "i-1".into(),
-                    region_id: REGION.into(),
-                    status: "Running".into(),
-                    os_type: OsType::Linux,
-                    key_pair_name: Some("k1".into()),
-                },
-            );
-        });
+        store
+            .with_account("t", |a| {
+                a.instances.insert(
+                    "i-1".into(),
+                    Instance {
+                        id: "i-1".into(),
+                        region_id: REGION.into(),
+                        status: "Running".into(),
+                        os_type: OsType::Linux,
+                        key_pair_name: Some("k1".into()),
+                    },
+                );
+            })
+            .unwrap();
         store.export()
     }
 
@@ -541,7 +543,9 @@ mod tests {
         let store = Store::new(7);
         let key = include_str!("../tests/fixtures/pubkeys/ecdsa256.pub");
         import(&store, "kk", key, vec![]);
-        store.with_account("t", |a| a.region(REGION).remove("kk"));
+        store
+            .with_account("t", |a| a.region(REGION).remove("kk"))
+            .unwrap();
         import(&store, "kk", key, vec![]);
         let mut doc = store.export();
         assert_eq!(

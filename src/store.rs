@@ -479,14 +479,25 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The tenant's account, created on first use while the store holds fewer than
+    /// [`MAX_ACCOUNTS`].
+    ///
+    /// # Errors
+    /// `InvalidAccessKeyId.NotFound` for a new tenant once the store is full: requests of new
+    /// tenants racing at the cap all pass [`Store::admits`], and only as many as fit may
+    /// create an account, or the state a server exports could hold more accounts than a
+    /// server starts from.
     fn account<'a>(
         seed: u64,
         accounts_len: &AtomicUsize,
         accounts: &'a mut HashMap<String, Account>,
         tenant: &str,
-    ) -> &'a mut Account {
+    ) -> Result<&'a mut Account, ApiError> {
         // Looked up before `entry`, which would allocate the key on every request.
         if !accounts.contains_key(tenant) {
+            if accounts.len() >= MAX_ACCOUNTS {
+                return Err(ApiError::new(Kind::InvalidAccessKeyIdNotFound));
+            }
             let default_resource_group = ids::default_resource_group_id(seed, tenant);
             let account = Account {
                 resource_groups: BTreeSet::from([default_resource_group.clone()]),
@@ -499,7 +510,7 @@ impl Store {
             accounts.insert(tenant.to_string(), account);
             accounts_len.store(accounts.len(), Ordering::Relaxed);
         }
-        accounts.get_mut(tenant).expect("inserted above")
+        Ok(accounts.get_mut(tenant).expect("inserted above"))
     }
 
     /// The next RequestId ordinal for `tenant` (1, 2, …): RequestIds derive from it, so a
@@ -555,11 +566,16 @@ impl Store {
     }
 
     /// The tenant's default resource group id.
-    pub fn default_resource_group(&self, tenant: &str) -> String {
+    ///
+    /// # Errors
+    /// Those of creating the account (see `Store::account`).
+    pub fn default_resource_group(&self, tenant: &str) -> Result<String, ApiError> {
         let mut inner = self.lock();
-        Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)
-            .default_resource_group
-            .clone()
+        Ok(
+            Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?
+                .default_resource_group
+                .clone(),
+        )
     }
 
     /// Resolves an optional `ResourceGroupId` to an existing group of the tenant.
@@ -572,7 +588,7 @@ impl Store {
         requested: Option<&str>,
     ) -> Result<String, ApiError> {
         let mut inner = self.lock();
-        Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)
+        Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?
             .resolve_resource_group(requested)
     }
 
@@ -601,7 +617,7 @@ impl Store {
             .reserve(requested_group.map_or(ids::RESOURCE_GROUP_ID_LEN, str::len));
         let key = name.to_string();
         let mut inner = self.lock();
-        let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant);
+        let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?;
         account.resolve_resource_group_into(requested_group, &mut fresh.resource_group_id)?;
         let generation = account.region(region).claimable(name)?;
         if generation != 0 {
@@ -612,25 +628,28 @@ impl Store {
 
     /// A page of the tenant's unfiltered listing in `region` (the account is created on first
     /// use, as by [`Store::with_account`]).
-    pub fn page(&self, tenant: &str, region: &str, key: PageKey) -> Page {
+    ///
+    /// # Errors
+    /// Those of creating the account (see `Store::account`).
+    pub fn page(&self, tenant: &str, region: &str, key: PageKey) -> Result<Page, ApiError> {
         let mut inner = self.lock();
         let Inner { accounts, pages } = &mut *inner;
-        let account = Self::account(self.seed, &self.accounts_len, accounts, tenant);
+        let account = Self::account(self.seed, &self.accounts_len, accounts, tenant)?;
         let Some(region) = account.region_ref(region) else {
-            return Page::Listed {
+            return Ok(Page::Listed {
                 total: 0,
                 version: None,
                 key_pairs: Vec::new(),
-            };
+            });
         };
         let total = region.key_pairs.len();
         if let Some(items) = pages.rendered.get(&(region.version, key)) {
-            return Page::Rendered {
+            return Ok(Page::Rendered {
                 total,
                 items: items.clone(),
-            };
+            });
         }
-        Page::Listed {
+        Ok(Page::Listed {
             total,
             version: Some(region.version),
             key_pairs: region
@@ -640,7 +659,7 @@ impl Store {
                 .take(key.size)
                 .cloned()
                 .collect(),
-        }
+        })
     }
 
     /// Keeps a page rendered from [`Page::Listed`] for the next identical request. A region
@@ -663,14 +682,26 @@ impl Store {
     /// Runs `f` on the tenant's account under the store lock (created on first use).
     ///
     /// `f` must be quick and must not block: every request waits on this lock.
-    pub fn with_account<R>(&self, tenant: &str, f: impl FnOnce(&mut Account) -> R) -> R {
+    ///
+    /// # Errors
+    /// Those of creating the account (see `Store::account`).
+    pub fn with_account<R>(
+        &self,
+        tenant: &str,
+        f: impl FnOnce(&mut Account) -> R,
+    ) -> Result<R, ApiError> {
         let mut inner = self.lock();
-        f(Self::account(
-            self.seed,
-            &self.accounts_len,
-            &mut inner.accounts,
-            tenant,
-        ))
+        let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?;
+        Ok(f(account))
+    }
+
+    /// Runs `f` on the tenant's account under the store lock if the tenant has one.
+    pub fn with_existing_account<R>(
+        &self,
+        tenant: &str,
+        f: impl FnOnce(&mut Account) -> R,
+    ) -> Option<R> {
+        self.lock().accounts.get_mut(tenant).map(f)
     }
 
     /// Claims `name` in the tenant's region for a create or import.
@@ -685,7 +716,7 @@ impl Store {
         name: &str,
     ) -> Result<Reservation, ApiError> {
         let mut inner = self.lock();
-        let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant);
+        let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?;
         let incarnation = account.incarnation;
         let state = account.region(region);
         let generation = state.claimable(name)?;
@@ -912,22 +943,23 @@ mod tests {
             total: 1,
             version: Some(version),
             key_pairs,
-        } = store.page("t", "cn-hangzhou", key(0))
+        } = store.page("t", "cn-hangzhou", key(0)).unwrap()
         else {
             panic!("nothing kept yet");
         };
         assert_eq!(key_pairs.len(), 1);
         store.keep_page(version, key(0), Bytes::from_static(b"items"));
-        let Page::Rendered { total: 1, items } = store.page("t", "cn-hangzhou", key(0)) else {
+        let Page::Rendered { total: 1, items } = store.page("t", "cn-hangzhou", key(0)).unwrap()
+        else {
             panic!("kept");
         };
         assert_eq!(&items[..], b"items");
         assert!(matches!(
-            store.page("t", "cn-hangzhou", key(10)),
+            store.page("t", "cn-hangzhou", key(10)).unwrap(),
             Page::Listed { .. }
         ));
         assert!(matches!(
-            store.page("t", "cn-beijing", key(0)),
+            store.page("t", "cn-beijing", key(0)).unwrap(),
             Page::Listed {
                 total: 0,
                 version: None,
@@ -944,11 +976,13 @@ mod tests {
         assert!(store.lock().pages.bytes <= MAX_PAGE_BYTES);
         // A change renews the version: what was kept is no longer found.
         store.keep_page(version, key(0), Bytes::from_static(b"items"));
-        store.with_account("t", |a| {
-            a.region("cn-hangzhou").key_pairs_mut();
-        });
+        store
+            .with_account("t", |a| {
+                a.region("cn-hangzhou").key_pairs_mut();
+            })
+            .unwrap();
         assert!(matches!(
-            store.page("t", "cn-hangzhou", key(0)),
+            store.page("t", "cn-hangzhou", key(0)).unwrap(),
             Page::Listed { total: 1, .. }
         ));
     }
@@ -957,10 +991,10 @@ mod tests {
     fn new_tenants_are_refused_past_the_account_cap_until_a_reset() {
         let store = Store::new(0);
         for i in 0..MAX_ACCOUNTS - 1 {
-            store.with_account(&format!("t{i}"), |_| ());
+            store.with_account(&format!("t{i}"), |_| ()).unwrap();
         }
         assert!(store.admits("late-1"), "one account below the cap");
-        store.with_account("late-1", |_| ());
+        store.with_account("late-1", |_| ()).unwrap();
         assert!(!store.admits("late-2"), "the cap is reached");
         assert!(
             store.admits("t0") && store.admits("late-1"),
@@ -968,11 +1002,46 @@ mod tests {
         );
         store.reset(Some("t0"));
         assert!(store.admits("late-2"), "a reset tenant frees its place");
-        store.with_account("late-2", |_| ());
+        store.with_account("late-2", |_| ()).unwrap();
         assert!(!store.admits("late-3"));
         store.reset(None);
         assert!(store.admits("late-3"));
         assert_eq!(store.accounts_len.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn new_tenants_admitted_together_at_the_cap_get_only_the_places_left() {
+        // Regression: each passed `admits` before any had created its account, and all of
+        // them did, so a server could export more accounts than a server starts from.
+        let store = Store::new(0);
+        for i in 0..MAX_ACCOUNTS - 2 {
+            store.with_account(&format!("t{i}"), |_| ()).unwrap();
+        }
+        let late: Vec<String> = (0..8).map(|i| format!("late-{i}")).collect();
+        assert!(late.iter().all(|t| store.admits(t)), "all below the cap");
+        let created: Vec<bool> = late
+            .iter()
+            .map(|t| store.with_account(t, |_| ()).is_ok())
+            .collect();
+        assert_eq!(
+            created,
+            [true, true, false, false, false, false, false, false]
+        );
+        let refused = store.page(
+            "late-7",
+            "cn-hangzhou",
+            PageKey {
+                skip: 0,
+                size: 10,
+                public_key: false,
+            },
+        );
+        assert_eq!(
+            refused.err().map(|e| e.code()),
+            Some("InvalidAccessKeyId.NotFound")
+        );
+        assert_eq!(store.export().accounts.len(), MAX_ACCOUNTS);
+        assert!(store.with_account("t0", |_| ()).is_ok(), "known ones go on");
     }
 
     #[test]
@@ -1092,7 +1161,7 @@ mod tests {
     #[test]
     fn resource_groups_resolve_per_tenant() {
         let store = Store::new(7);
-        let rg = store.default_resource_group("t");
+        let rg = store.default_resource_group("t").unwrap();
         assert_eq!(rg, ids::default_resource_group_id(7, "t"));
         assert_eq!(store.resolve_resource_group("t", None).unwrap(), rg);
         assert_eq!(store.resolve_resource_group("t", Some(&rg)).unwrap(), rg);
@@ -1357,7 +1426,7 @@ mod state_doc_tests {
             r.commit(NewKeyPair {
                 fingerprint: key().fingerprint,
                 public_key: key().openssh,
-                resource_group_id: store.default_resource_group("t"),
+                resource_group_id: store.default_resource_group("t").unwrap(),
                 tags: vec![],
                 creation_time: 5,
                 origin: Origin::Created,
@@ -1365,7 +1434,9 @@ mod state_doc_tests {
             generation
         };
         let delete = |name: &str| {
-            store.with_account("t", |a| a.region("cn-hangzhou").remove(name).is_some())
+            store
+                .with_account("t", |a| a.region("cn-hangzhou").remove(name).is_some())
+                .unwrap()
         };
         assert_eq!(create("kept"), 0);
         for expected in 0..4 {
@@ -1387,7 +1458,9 @@ mod state_doc_tests {
         );
         let again = Store::new(3);
         again.restore(doc).unwrap();
-        again.with_account("t", |a| a.region("cn-hangzhou").remove("kept"));
+        again
+            .with_account("t", |a| a.region("cn-hangzhou").remove("kept"))
+            .unwrap();
         assert_eq!(
             again
                 .reserve("t", "cn-hangzhou", "kept")
@@ -1409,7 +1482,7 @@ mod state_doc_tests {
         r.commit(NewKeyPair {
             fingerprint: key().fingerprint,
             public_key: key().openssh,
-            resource_group_id: store.default_resource_group("t"),
+            resource_group_id: store.default_resource_group("t").unwrap(),
             tags: vec![Tag {
                 key: "a".into(),
                 value: "b".into(),
@@ -1428,9 +1501,11 @@ mod state_doc_tests {
             again.reserve("t", "cn-hangzhou", "kk").unwrap_err().code(),
             "KeyPair.AlreadyExist"
         );
-        again.with_account("t", |a| {
-            a.region("cn-hangzhou").remove("kk");
-        });
+        again
+            .with_account("t", |a| {
+                a.region("cn-hangzhou").remove("kk");
+            })
+            .unwrap();
         assert_eq!(
             again
                 .reserve("t", "cn-hangzhou", "kk")
@@ -1448,7 +1523,7 @@ mod state_doc_tests {
             r.commit(NewKeyPair {
                 fingerprint: key().fingerprint,
                 public_key: key().openssh,
-                resource_group_id: store.default_resource_group("t"),
+                resource_group_id: store.default_resource_group("t").unwrap(),
                 tags: Vec::new(),
                 creation_time: 5,
                 origin: Origin::Created,
@@ -1457,9 +1532,11 @@ mod state_doc_tests {
         for name in ["zeta", "alpha", "mid", "beta"] {
             add(name);
         }
-        store.with_account("t", |a| {
-            a.region("cn-hangzhou").remove("alpha");
-        });
+        store
+            .with_account("t", |a| {
+                a.region("cn-hangzhou").remove("alpha");
+            })
+            .unwrap();
         add("alpha"); // re-created: now the newest
         let names = |s: &Store| -> Vec<String> {
             s.key_pairs("t", "cn-hangzhou")

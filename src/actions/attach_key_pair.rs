@@ -217,7 +217,7 @@ impl AttachKeyPair {
                     })
                     .collect::<Vec<_>>(),
             )
-        })?;
+        })??;
         Ok(response(ctx, &self.name, outcomes))
     }
 }

@@ -78,7 +78,7 @@ impl DeleteKeyPairs {
                 region.remove(name);
             }
             Ok(())
-        })?;
+        })??;
         Ok(super::request_id_only(ctx))
     }
 }

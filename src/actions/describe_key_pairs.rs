@@ -313,7 +313,7 @@ impl DescribeKeyPairs {
         let skip = (self.page_number as usize - 1).saturating_mul(self.page_size as usize);
         let size = self.page_size as usize;
         if ctx.format == Format::Json && !self.filters() {
-            return Ok(self.unfiltered_json(ctx, skip, size));
+            return self.unfiltered_json(ctx, skip, size);
         }
         // Only shared references leave the lock: rendering a page under it made the other
         // worker thread wait.
@@ -338,7 +338,7 @@ impl DescribeKeyPairs {
                 total += 1;
             }
             (total, page)
-        });
+        })?;
         let mut response = self.response(ctx, total);
         let items = page.iter().map(|kp| self.item(kp));
         Ok(match ctx.format {
@@ -352,13 +352,18 @@ impl DescribeKeyPairs {
 
     /// The common listing, a plain page in JSON: its items are rendered once per version of
     /// the region and kept by the store.
-    fn unfiltered_json(&self, ctx: &Ctx<'_>, skip: usize, size: usize) -> Rendered {
+    fn unfiltered_json(
+        &self,
+        ctx: &Ctx<'_>,
+        skip: usize,
+        size: usize,
+    ) -> Result<Rendered, ApiError> {
         let key = PageKey {
             skip,
             size,
             public_key: self.include_public_key,
         };
-        let (total, items) = match ctx.store.page(ctx.tenant, self.region.id, key) {
+        let (total, items) = match ctx.store.page(ctx.tenant, self.region.id, key)? {
             Page::Rendered { total, items } => (total, items),
             Page::Listed {
                 total,
@@ -382,7 +387,7 @@ impl DescribeKeyPairs {
         let mut rendered = response::json(head);
         // The page itself goes out as kept, after the head.
         rendered.tail = items;
-        rendered
+        Ok(rendered)
     }
 
     fn response<'a>(&self, ctx: &Ctx<'a>, total: usize) -> Response<'a> {

@@ -84,7 +84,7 @@ impl DetachKeyPair {
                     })
                     .collect::<Vec<_>>(),
             )
-        })?;
+        })??;
         Ok(response(ctx, &req.name, outcomes))
     }
 }

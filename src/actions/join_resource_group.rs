@@ -98,7 +98,7 @@ impl JoinResourceGroup {
                 .resource_group_id
                 .clone_from(&self.resource_group_id);
             Ok(())
-        })?;
+        })??;
         Ok(super::request_id_only(ctx))
     }
 }

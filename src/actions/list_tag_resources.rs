@@ -222,7 +222,7 @@ impl ListTagResources {
                 })
                 .collect();
             (page, entries.next().is_some())
-        });
+        })?;
         let next_token = more.then(|| {
             // 500 key pairs × 20 tags bound the offset far below u32::MAX.
             let next = u32::try_from(offset + PAGE_SIZE).expect("offsets stay below 10,050");

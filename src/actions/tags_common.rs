@@ -266,7 +266,7 @@ pub fn update_key_pairs(
             }
         }
         Ok(())
-    })
+    })?
 }
 
 #[cfg(test)]

@@ -109,11 +109,15 @@ async fn ids_that_are_no_instance_of_the_account_in_the_region_fail_individually
         "t-attach-other",
     ]))
     .await;
-    server.app.store.with_account("t-attach-other", |acc| {
-        let mut i = acc.instances["i-lin1"].clone();
-        i.id = "i-other".into();
-        acc.instances.insert(i.id.clone(), i);
-    });
+    server
+        .app
+        .store
+        .with_account("t-attach-other", |acc| {
+            let mut i = acc.instances["i-lin1"].clone();
+            i.id = "i-other".into();
+            acc.instances.insert(i.id.clone(), i);
+        })
+        .unwrap();
     add_key_pair(&server, "t-attach-part", REGION, "k1");
     // Act
     let resp = attach(
@@ -348,10 +352,14 @@ async fn attaching_another_key_replaces_the_binding_and_the_same_key_succeeds_ag
         key_of(&server, "t-attach-swap", "i-lin1").as_deref(),
         Some("k2")
     );
-    server.app.store.with_account("t-attach-swap", |acc| {
-        assert!(acc.instances_holding(REGION, "k1").is_empty());
-        assert_eq!(acc.instances_holding(REGION, "k2"), ["i-lin1"]);
-    });
+    server
+        .app
+        .store
+        .with_account("t-attach-swap", |acc| {
+            assert!(acc.instances_holding(REGION, "k1").is_empty());
+            assert_eq!(acc.instances_holding(REGION, "k2"), ["i-lin1"]);
+        })
+        .unwrap();
 }
 
 #[tokio::test]

@@ -281,7 +281,7 @@ fn a_state_file_refused_for_its_content_is_a_usage_error_too() {
     let other_seed = dir.join("seed1.json");
     ecs_mock::persist::save(&other_seed, &ecs_mock::store::Store::new(1).export()).unwrap();
     let store = ecs_mock::store::Store::new(0);
-    store.with_account("t", |_| ());
+    store.with_account("t", |_| ()).unwrap();
     let mut doc = store.export();
     doc.accounts.get_mut("t").unwrap().default_resource_group = "rg-none".into();
     let broken = dir.join("broken.json");

@@ -230,7 +230,7 @@ async fn every_documented_error_arises_from_one_request_in_json_and_xml() {
 #[tokio::test]
 async fn the_default_resource_group_is_accepted_and_a_key_name_may_be_reused_across_regions() {
     let server = TestServer::start(1).await;
-    let rg = server.app.store.default_resource_group("t-rg");
+    let rg = server.app.store.default_resource_group("t-rg").unwrap();
     server
         .call("t-rg", "CreateKeyPair")
         .region(REGION)

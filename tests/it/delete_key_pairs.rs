@@ -57,18 +57,22 @@ async fn listed(server: &TestServer, tenant: &str) -> Vec<String> {
 
 /// Puts a Linux instance holding `key_pair_name` into the tenant's account.
 fn attach(server: &TestServer, tenant: &str, instance_id: &str, region: &str, key_pair_name: &str) {
-    server.app.store.with_account(tenant, |acc| {
-        acc.instances.insert(
-            instance_id.to_string(),
-            Instance {
-                id: instance_id.to_string(),
-                region_id: region.to_string(),
-                status: "Running".into(),
-                os_type: OsType::Linux,
-                key_pair_name: Some(key_pair_name.to_string()),
-            },
-        );
-    });
+    server
+        .app
+        .store
+        .with_account(tenant, |acc| {
+            acc.instances.insert(
+                instance_id.to_string(),
+                Instance {
+                    id: instance_id.to_string(),
+                    region_id: region.to_string(),
+                    status: "Running".into(),
+                    os_type: OsType::Linux,
+                    key_pair_name: Some(key_pair_name.to_string()),
+                },
+            );
+        })
+        .unwrap();
 }
 
 #[tokio::test]

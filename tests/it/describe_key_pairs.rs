@@ -152,7 +152,11 @@ async fn defaults_are_page_one_of_ten_and_the_numbers_are_json_numbers() {
     );
     assert_eq!(
         item["ResourceGroupId"],
-        server.app.store.default_resource_group("t-defaults")
+        server
+            .app
+            .store
+            .default_resource_group("t-defaults")
+            .unwrap()
     );
     let t = item["CreationTime"].as_str().unwrap();
     assert!(
@@ -279,10 +283,14 @@ async fn fingerprint_resource_group_and_tag_filters_combine_with_and() {
     // Arrange: a second resource group, and keys spread over groups and tags.
     let server = TestServer::start(16).await;
     let tenant = "t-filters";
-    let default_rg = server.app.store.default_resource_group(tenant);
-    server.app.store.with_account(tenant, |acc| {
-        acc.resource_groups.insert("rg-team".into());
-    });
+    let default_rg = server.app.store.default_resource_group(tenant).unwrap();
+    server
+        .app
+        .store
+        .with_account(tenant, |acc| {
+            acc.resource_groups.insert("rg-team".into());
+        })
+        .unwrap();
     import(
         &server,
         tenant,
@@ -767,9 +775,13 @@ async fn a_kept_page_follows_every_change_to_the_region() {
         serde_json::json!([])
     );
 
-    server.app.store.with_account(t, |a| {
-        a.resource_groups.insert("rg-elsewhere".into());
-    });
+    server
+        .app
+        .store
+        .with_account(t, |a| {
+            a.resource_groups.insert("rg-elsewhere".into());
+        })
+        .unwrap();
     call("JoinResourceGroup")
         .param("ResourceGroupId", "rg-elsewhere")
         .param("ResourceType", "keypair")

@@ -73,12 +73,16 @@ async fn detach_clears_the_binding_of_every_listed_instance() {
     );
     assert_eq!(key_of(&server, "t-detach-ok", "i-lin1"), None);
     assert_eq!(key_of(&server, "t-detach-ok", "i-lin2"), None);
-    server.app.store.with_account("t-detach-ok", |acc| {
-        assert!(
-            acc.instances_holding(REGION, "k1").is_empty(),
-            "nothing holds k1 any more, so DeleteKeyPairs may remove it"
-        );
-    });
+    server
+        .app
+        .store
+        .with_account("t-detach-ok", |acc| {
+            assert!(
+                acc.instances_holding(REGION, "k1").is_empty(),
+                "nothing holds k1 any more, so DeleteKeyPairs may remove it"
+            );
+        })
+        .unwrap();
     snapshot_settings().bind(|| insta::assert_json_snapshot!("detach_key_pair_success_json", body));
 }
 

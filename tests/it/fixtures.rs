@@ -45,7 +45,7 @@ pub async fn fleet_server(tenants: &[&str]) -> TestServer {
 /// no RequestId ordinal is used up).
 pub fn add_key_pair(server: &TestServer, tenant: &str, region: &str, name: &str) {
     let store = &server.app.store;
-    let rg = store.default_resource_group(tenant);
+    let rg = store.default_resource_group(tenant).unwrap();
     store
         .reserve(tenant, region, name)
         .expect("the name is free")
@@ -61,13 +61,17 @@ pub fn add_key_pair(server: &TestServer, tenant: &str, region: &str, name: &str)
 
 /// The key pair instance `id` of `tenant` holds.
 pub fn key_of(server: &TestServer, tenant: &str, id: &str) -> Option<String> {
-    server.app.store.with_account(tenant, |acc| {
-        acc.instances
-            .get(id)
-            .unwrap_or_else(|| panic!("{tenant} has no instance {id}"))
-            .key_pair_name
-            .clone()
-    })
+    server
+        .app
+        .store
+        .with_account(tenant, |acc| {
+            acc.instances
+                .get(id)
+                .unwrap_or_else(|| panic!("{tenant} has no instance {id}"))
+                .key_pair_name
+                .clone()
+        })
+        .unwrap()
 }
 
 fn config_from_args(args: &[&str]) -> anyhow::Result<Config> {

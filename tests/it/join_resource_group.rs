@@ -16,9 +16,13 @@ fn join(server: &TestServer, tenant: &str, group: &str, name: &str) -> Call {
 }
 
 fn add_group(server: &TestServer, tenant: &str, group: &str) {
-    server.app.store.with_account(tenant, |a| {
-        a.resource_groups.insert(group.into());
-    });
+    server
+        .app
+        .store
+        .with_account(tenant, |a| {
+            a.resource_groups.insert(group.into());
+        })
+        .unwrap();
 }
 
 #[tokio::test]
@@ -34,7 +38,7 @@ async fn a_key_pair_moves_to_another_group_and_back() {
         .send()
         .await
         .assert_ok();
-    let default_group = server.app.store.default_resource_group(t);
+    let default_group = server.app.store.default_resource_group(t).unwrap();
     assert_eq!(
         key_pair(&server, t, REGION, "mover").resource_group_id,
         default_group
@@ -72,7 +76,7 @@ async fn joining_the_group_a_key_pair_is_already_in_is_refused_as_a_duplicate() 
     let t = "t-join-dup";
     add_group(&server, t, "rg-test");
     insert_key_pair(&server, t, REGION, "kp", &[]);
-    let default_group = server.app.store.default_resource_group(t);
+    let default_group = server.app.store.default_resource_group(t).unwrap();
     let message = "The ResourceId provided has a ResourceGroup in our records.";
     assert_error_in_json_and_xml(
         "default group",
@@ -106,7 +110,7 @@ async fn only_the_named_key_pair_of_the_named_region_moves() {
     insert_key_pair(&server, t, REGION, "other", &[]);
     insert_key_pair(&server, t, "cn-beijing", "kp", &[]);
     join(&server, t, "rg-test", "kp").send().await.assert_ok();
-    let default_group = server.app.store.default_resource_group(t);
+    let default_group = server.app.store.default_resource_group(t).unwrap();
     assert_eq!(
         key_pair(&server, t, REGION, "other").resource_group_id,
         default_group
@@ -241,7 +245,7 @@ async fn every_error_has_its_documented_status_code_and_message_in_json_and_xml(
         let call = with_params(server.call(t, "JoinResourceGroup"), &params);
         assert_error_in_json_and_xml(what, call, status, code, &message).await;
     }
-    let default_group = server.app.store.default_resource_group(t);
+    let default_group = server.app.store.default_resource_group(t).unwrap();
     assert_eq!(
         key_pair(&server, t, REGION, "kp").resource_group_id,
         default_group

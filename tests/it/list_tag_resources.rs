@@ -366,9 +366,13 @@ async fn the_acs_rm_rg_id_key_selects_the_key_pairs_of_a_resource_group() {
     // Arrange: `moved` joins rg-team, `stay` remains in the default group.
     let server = TestServer::start(3).await;
     let t = "t-list-rg";
-    server.app.store.with_account(t, |a| {
-        a.resource_groups.insert("rg-team".into());
-    });
+    server
+        .app
+        .store
+        .with_account(t, |a| {
+            a.resource_groups.insert("rg-team".into());
+        })
+        .unwrap();
     insert_key_pair(&server, t, REGION, "moved", &[("env", "prod")]);
     insert_key_pair(&server, t, REGION, "stay", &[("env", "dev")]);
     server
@@ -380,7 +384,7 @@ async fn the_acs_rm_rg_id_key_selects_the_key_pairs_of_a_resource_group() {
         .send()
         .await
         .assert_ok();
-    let default_group = server.app.store.default_resource_group(t);
+    let default_group = server.app.store.default_resource_group(t).unwrap();
     for (group, want) in [
         ("rg-team", vec![("moved", "env", "prod")]),
         (default_group.as_str(), vec![("stay", "env", "dev")]),

@@ -391,7 +391,8 @@ async fn new_access_key_ids_are_refused_past_the_account_cap() {
         server
             .app
             .store
-            .with_account(&format!("filler-{i}"), |_| ());
+            .with_account(&format!("filler-{i}"), |_| ())
+            .unwrap();
     }
     for style in [Style::V1Get, Style::V3] {
         server

@@ -22,7 +22,7 @@ pub fn insert_key_pair(
     tags: &[(&str, &str)],
 ) {
     let store = &server.app.store;
-    let resource_group_id = store.default_resource_group(tenant);
+    let resource_group_id = store.default_resource_group(tenant).unwrap();
     store
         .reserve(tenant, region, name)
         .expect("the test uses a fresh name")
