@@ -24,7 +24,7 @@ use crate::ids;
 use crate::journal::{self, Journal};
 use crate::keypool::KeyPool;
 use crate::protocol::params::Params;
-use crate::protocol::request::{ApiRequest, API_VERSION};
+use crate::protocol::request::{self, ApiRequest, API_VERSION};
 use crate::protocol::response::{self, Format, Rendered};
 use crate::regions;
 use crate::scenario::file::StepFile;
@@ -391,28 +391,19 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
 }
 
 /// The format of a request whose query does not decode, chosen as [`ApiRequest::format`]
-/// would: the raw `Format=` segment, then `accept`, then JSON for V3 and XML for V1.
+/// chooses from what can be read: the raw `Format=` segment and the headers.
 fn raw_format(raw_query: Option<&str>, headers: &Params) -> Format {
     let header = |name: &str| {
         headers
             .pairs()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.to_ascii_lowercase())
+            .map(|(_, v)| v)
     };
-    match raw_segment(raw_query, "Format=")
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("json") => return Format::Json,
-        Some("xml") => return Format::Xml,
-        _ => {}
-    }
-    match header("accept") {
-        Some(a) if a.contains("json") => Format::Json,
-        Some(a) if a.contains("xml") => Format::Xml,
-        _ if header("authorization").is_some() => Format::Json,
-        _ => Format::Xml,
-    }
+    request::choose_format(
+        raw_segment(raw_query, "Format="),
+        header("accept"),
+        header("authorization").is_some(),
+    )
 }
 
 /// The raw value of the first `name` segment (`name` ends with `=`) of a query that does not

@@ -16,6 +16,24 @@ fn contains_ignore_case(hay: &str, needle: &str) -> bool {
         .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
+/// The response format: the `Format` parameter (case-insensitive) first, then `accept`, then
+/// the documented default (XML), except that V3 requests (those with an `Authorization`
+/// header) default to JSON like the SDKs ask. Also what a request that does not decode is
+/// answered in, from what can be read of it.
+pub fn choose_format(format: Option<&str>, accept: Option<&str>, v3: bool) -> Format {
+    match format {
+        Some(f) if f.eq_ignore_ascii_case("json") => return Format::Json,
+        Some(f) if f.eq_ignore_ascii_case("xml") => return Format::Xml,
+        _ => {}
+    }
+    match accept {
+        Some(a) if contains_ignore_case(a, "json") => Format::Json,
+        Some(a) if contains_ignore_case(a, "xml") => Format::Xml,
+        _ if v3 => Format::Json,
+        _ => Format::Xml,
+    }
+}
+
 /// The only API version this mock serves.
 pub const API_VERSION: &str = "2014-05-26";
 
@@ -169,27 +187,13 @@ impl ApiRequest {
         self.signed == Signed::V3
     }
 
-    /// The response format: `Format` (case-insensitive) first, then `accept`, then the
-    /// documented default (XML), except that V3 requests default to JSON like the SDKs ask.
+    /// The response format (see [`choose_format`]).
     pub fn format(&self) -> Format {
-        match self.params.get("Format") {
-            Some(f) if f.eq_ignore_ascii_case("json") => return Format::Json,
-            Some(f) if f.eq_ignore_ascii_case("xml") => return Format::Xml,
-            _ => {}
-        }
-        if let Some(accept) = self.header("accept") {
-            if contains_ignore_case(accept, "json") {
-                return Format::Json;
-            }
-            if contains_ignore_case(accept, "xml") {
-                return Format::Xml;
-            }
-        }
-        if self.is_v3() {
-            Format::Json
-        } else {
-            Format::Xml
-        }
+        choose_format(
+            self.params.get("Format"),
+            self.header("accept"),
+            self.is_v3(),
+        )
     }
 
     /// The AccessKeyId the request claims, from `AccessKeyId` (V1) or the V3 `Credential=`.
@@ -207,6 +211,27 @@ impl ApiRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_format_parameter_comes_before_accept_and_accept_before_the_signature_kind() {
+        use Format::{Json, Xml};
+        let cases = [
+            ((Some("json"), Some("application/xml"), false), Json),
+            ((Some("XML"), Some("application/json"), true), Xml),
+            ((Some("yaml"), Some("text/XML"), true), Xml),
+            ((None, Some("Application/JSON"), false), Json),
+            ((None, Some("*/*"), true), Json),
+            ((None, Some("*/*"), false), Xml),
+            ((None, None, false), Xml),
+        ];
+        for ((format, accept, v3), expected) in cases {
+            assert_eq!(
+                choose_format(format, accept, v3),
+                expected,
+                "{format:?} {accept:?} v3={v3}"
+            );
+        }
+    }
 
     fn req(query: &str, headers: &[(&str, &str)], body: &str) -> Result<ApiRequest, ApiError> {
         ApiRequest::new(
