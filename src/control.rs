@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! GET    /__mock/health                     {"status":"ok","seed":N,"scenarios":N,"journal_entries":N}
-//! GET    /__mock/scenarios                  {"scenarios":[scenario + "source" when from a file, …]}
+//! GET    /__mock/scenarios[?access_key_id=X]  {"scenarios":[scenario + "source" when from a file
+//!                                            + "counts": [{"calls":N,"fired":N} per rule], …]}
 //! POST   /__mock/scenarios                  body = one scenario; 201 added, 200 replaced (same name),
 //!                                           400 {"error": reason} when refused
 //! DELETE /__mock/scenarios                  remove all: {"removed":N}
@@ -125,8 +126,9 @@ fn route(
         },
         "scenarios" => match *method {
             Method::GET => {
-                query_params(query, &[])?;
-                Ok((StatusCode::OK, json!({ "scenarios": app.scenarios.list() })))
+                let q = query_params(query, &["access_key_id"])?;
+                let listed = app.scenarios.list(q.get("access_key_id"));
+                Ok((StatusCode::OK, json!({ "scenarios": listed })))
             }
             Method::POST => {
                 query_params(query, &[])?;

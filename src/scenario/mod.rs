@@ -541,6 +541,18 @@ pub struct Listed {
     /// The file it was loaded from, absent for scenarios posted to the control API.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<PathBuf>,
+    /// Per rule, in order: what it has counted since it was loaded or last reset.
+    pub counts: Vec<RuleCounts>,
+}
+
+/// What a rule has counted: for every tenant together, or for one (see [`Engine::list`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RuleCounts {
+    /// Requests that met the rule's static criteria (action, tenant, region, parameters, and
+    /// reached it: no rule before it fired).
+    pub calls: u64,
+    /// Times it fired.
+    pub fired: u64,
 }
 
 /// Why [`Engine::reload`] left a changed file unloaded.
@@ -753,14 +765,52 @@ impl Engine {
         self.len() == 0
     }
 
-    /// The loaded scenarios in priority order.
-    pub fn list(&self) -> Vec<Listed> {
-        self.lock()
+    /// The loaded scenarios in priority order, with each rule's counts: of every tenant
+    /// (`None`), or of one. Tenants past the counters' caps share one counter per rule,
+    /// which counts in the totals but in no one tenant's.
+    pub fn list(&self, tenant: Option<&str>) -> Vec<Listed> {
+        let state = self.lock();
+        let mut by_rule: HashMap<RuleKey, RuleCounts> = HashMap::new();
+        let mut add = |key: RuleKey, c: &Counter| {
+            let sum = by_rule.entry(key).or_default();
+            sum.calls += c.calls;
+            sum.fired += c.fired;
+        };
+        match tenant {
+            Some(t) => {
+                if let Some(&i) = state.counters.ids.get(t) {
+                    for (&key, c) in &state.counters.tenants[i].rules {
+                        add(key, c);
+                    }
+                }
+            }
+            None => {
+                for t in &state.counters.tenants {
+                    for (&key, c) in &t.rules {
+                        add(key, c);
+                    }
+                }
+                for l in &state.loaded {
+                    for (index, c) in l.shared.iter().enumerate() {
+                        add(rule_key(l.id, index), c);
+                    }
+                }
+            }
+        }
+        state
             .loaded
             .iter()
             .map(|l| Listed {
                 file: l.scenario.file.clone(),
                 source: l.source.clone(),
+                counts: (0..l.scenario.rules.len())
+                    .map(|index| {
+                        by_rule
+                            .get(&rule_key(l.id, index))
+                            .copied()
+                            .unwrap_or_default()
+                    })
+                    .collect(),
             })
             .collect()
     }
@@ -1310,7 +1360,7 @@ mod tests {
             code(&decide(&e, Action::DescribeRegions, "t", &p)),
             Some("Throttling.Api")
         );
-        let names: Vec<String> = e.list().into_iter().map(|l| l.file.name).collect();
+        let names: Vec<String> = e.list(None).into_iter().map(|l| l.file.name).collect();
         assert_eq!(names, ["a", "b"]);
         assert_eq!(e.len(), 2);
         assert!(e.remove("a"));
@@ -1345,7 +1395,7 @@ mod tests {
             e.reload(a, "a2", clash).unwrap_err().to_string(),
             "another loaded scenario is already named \"b\""
         );
-        let names: Vec<String> = e.list().into_iter().map(|l| l.file.name).collect();
+        let names: Vec<String> = e.list(None).into_iter().map(|l| l.file.name).collect();
         assert_eq!(names, ["a2", "b"]);
         assert_eq!(e.sources(), [(a.into(), "a2".to_string())]);
     }

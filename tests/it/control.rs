@@ -208,6 +208,56 @@ async fn scenarios_are_removed_all_at_once_or_by_name() {
 }
 
 #[tokio::test]
+async fn the_listing_shows_what_each_rule_counted_in_all_or_for_one_tenant() {
+    // Arrange: the first rule fails each tenant's second DescribeRegions; the second sees
+    // every DescribeRegions the first let through and never fires.
+    let server = server_with(
+        0,
+        &[json!({"name": "counted", "rules": [
+            {"match": {"action": "DescribeRegions", "nth": 2}, "effect": {"error": "Throttling.User"}},
+            {"match": {"action": "DescribeRegions", "nth": 100}, "effect": {"error": "ServiceUnavailable"}}]})],
+    )
+    .await;
+    for (t, n) in [("t-count-a", 3), ("t-count-b", 1)] {
+        for _ in 0..n {
+            server.call(t, "DescribeRegions").send().await;
+        }
+    }
+    let counts = |path: &'static str| {
+        let server = &server;
+        async move {
+            let (status, body) = control(server, "GET", path, None).await;
+            assert_eq!(status, 200, "{body}");
+            body["scenarios"][0]["counts"].clone()
+        }
+    };
+    // Act / Assert
+    assert_eq!(
+        counts("/__mock/scenarios").await,
+        json!([{"calls": 4, "fired": 1}, {"calls": 3, "fired": 0}])
+    );
+    assert_eq!(
+        counts("/__mock/scenarios?access_key_id=t-count-a").await,
+        json!([{"calls": 3, "fired": 1}, {"calls": 2, "fired": 0}])
+    );
+    assert_eq!(
+        counts("/__mock/scenarios?access_key_id=nobody").await,
+        json!([{"calls": 0, "fired": 0}, {"calls": 0, "fired": 0}])
+    );
+    control(
+        &server,
+        "POST",
+        "/__mock/reset?access_key_id=t-count-a",
+        None,
+    )
+    .await;
+    assert_eq!(
+        counts("/__mock/scenarios").await,
+        json!([{"calls": 1, "fired": 0}, {"calls": 1, "fired": 0}])
+    );
+}
+
+#[tokio::test]
 async fn reset_of_one_tenant_clears_its_state_counters_and_journal_only() {
     // Arrange: both tenants get throttled once, then create a key.
     let server = server_with(0, &[throttle_first_call("once")]).await;
