@@ -1023,9 +1023,34 @@ fn since(before: &ThreadTimes, after: &ThreadTimes) -> (Duration, u64) {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child);
     }
+}
+
+/// Stops a server as an orchestrator would: SIGTERM (a graceful shutdown, which drains its
+/// connections and saves a `--state-file`), then SIGKILL if it has not exited within 5 s,
+/// which the run then reports: every section also checks that the mock shuts down cleanly
+/// after its load.
+fn stop(child: &mut Child) {
+    let Ok(None) = child.try_wait() else {
+        return;
+    };
+    let pid = i32::try_from(child.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        println!("  (process {pid:?} did not exit within 5 s of SIGTERM: killed)");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn hello_server(work: Duration, body: bytes::Bytes) {
@@ -1479,8 +1504,7 @@ async fn moto(python: &str, server_bin: &Path, scale: &Scale) {
     let moto_start = loop {
         if started.elapsed() > Duration::from_secs(60) {
             println!("  skipped: moto did not answer within 60 s");
-            let _ = child.kill();
-            let _ = child.wait();
+            stop(&mut child);
             return;
         }
         if let Ok(stream) = TcpStream::connect(addr).await {
@@ -1533,8 +1557,7 @@ async fn moto(python: &str, server_bin: &Path, scale: &Scale) {
         })
         .collect();
     let moto_describe = load(addr, Arc::new(describes), 64, 200, Duration::from_secs(60)).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    stop(&mut child);
 
     // ecs-mock under the same loads.
     let ours_start = cold_start(server_bin, &[]).await;
