@@ -205,10 +205,22 @@ impl Fixtures {
     /// Checks the rules serde cannot express.
     ///
     /// # Errors
-    /// An empty or over-long AccessKeyId; a resource group id that is not `rg-` + letters/digits, or is
-    /// listed twice; an instance id that is empty, contains whitespace, or repeats within the
-    /// account; an unknown region id; a status outside [`INSTANCE_STATUSES`].
+    /// More accounts than the mock holds; an empty or over-long AccessKeyId; a resource group
+    /// id that is not `rg-` + letters/digits, or is listed twice; an instance id that is
+    /// empty, contains whitespace, or repeats within the account; an unknown region id; a
+    /// status outside [`INSTANCE_STATUSES`].
     pub fn validate(&self) -> Result<(), FixtureError> {
+        // The store makes no account past its cap: the rest would be dropped unseen.
+        if self.accounts.len() > crate::store::MAX_ACCOUNTS {
+            return Err(err(
+                "accounts",
+                format!(
+                    "{} accounts is more than the {} the mock holds",
+                    self.accounts.len(),
+                    crate::store::MAX_ACCOUNTS
+                ),
+            ));
+        }
         for (ak, account) in &self.accounts {
             let path = account_path(ak);
             if ak.is_empty() {
@@ -346,6 +358,21 @@ mod tests {
         assert_eq!(inst.os_type, OsType::Windows);
         assert!(f.accounts["b"].instances.is_empty() && f.accounts["b"].resource_groups.is_empty());
         assert_eq!(Fixtures::from_json("{}").unwrap(), Fixtures::default());
+    }
+
+    #[test]
+    fn more_accounts_than_the_store_holds_are_refused() {
+        // The store would have dropped those past its cap without a word.
+        let accounts: Vec<String> = (0..=crate::store::MAX_ACCOUNTS)
+            .map(|i| format!(r#""ak-{i}": {{}}"#))
+            .collect();
+        let e = Fixtures::from_json(&format!(r#"{{"accounts": {{{}}}}}"#, accounts.join(",")))
+            .unwrap_err();
+        assert_eq!(e.path, "accounts");
+        assert_eq!(
+            e.problem,
+            "100001 accounts is more than the 100000 the mock holds"
+        );
     }
 
     #[test]
