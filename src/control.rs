@@ -166,13 +166,17 @@ fn route(
             Method::POST => {
                 let q = query_params(query, &["access_key_id"])?;
                 let tenant = q.get("access_key_id");
-                // The rule counters restart with the call counters, between two requests.
-                app.store
-                    .reset_with(tenant, || app.scenarios.reset_counters(tenant));
-                // A reset account starts again as the fixtures declare it, like at start.
-                for fixtures in &app.config.fixtures {
-                    fixtures.apply_to(&app.store, tenant);
-                }
+                // The rule counters restart with the call counters, between two requests; a
+                // reset account starts again as the fixtures declare it, like at start.
+                app.store.reset_with(
+                    tenant,
+                    || app.scenarios.reset_counters(tenant),
+                    |accounts| {
+                        for fixtures in &app.config.fixtures {
+                            fixtures.apply_to(accounts, tenant);
+                        }
+                    },
+                );
                 app.journal.reset(tenant);
                 // Only a full reset: the cache keeps digests that do not say whose they are.
                 if tenant.is_none() {

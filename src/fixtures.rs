@@ -51,7 +51,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::regions;
-use crate::store::{Instance, OsType, Store};
+use crate::store::{Instance, OsType, Refill, Store};
 
 /// Instance states a fixture may declare (the ECS `Status` values); informational only.
 pub const INSTANCE_STATUSES: &[&str] = &["Pending", "Running", "Starting", "Stopping", "Stopped"];
@@ -293,20 +293,27 @@ impl Fixtures {
     ///
     /// An instance id the account already holds is replaced, and loses any key pair binding.
     pub fn apply(&self, store: &Store) {
-        self.apply_to(store, None);
+        store.refill(|accounts| self.apply_to(accounts, None));
     }
 
-    /// [`Fixtures::apply`] for one tenant only (`Some`), or all (`None`): after a reset of one
-    /// tenant, only that tenant's fixtures come back.
-    pub fn apply_to(&self, store: &Store, only: Option<&str>) {
+    /// [`Fixtures::apply`] for one tenant only (`Some`), or all (`None`), on the accounts a
+    /// reset refills: after a reset of one tenant, only that tenant's fixtures come back.
+    pub fn apply_to(&self, accounts: &mut Refill<'_>, only: Option<&str>) {
         for (ak, account) in &self.accounts {
             if only.is_some_and(|t| t != ak) {
                 continue;
             }
-            // Refused only when the store is full of other tenants (a new tenant took the
-            // place a reset of this one freed): then it has no account to add them to, and
-            // its requests are refused as any new tenant's.
-            let _ = store.with_account(ak, |acc| {
+            // Refused only for a tenant the store has no place for: one without an account
+            // (dropped by a PUT of the state, say) reset while other tenants fill the store.
+            // Its requests are then refused as any new tenant's.
+            let Ok(acc) = accounts.account(ak) else {
+                tracing::warn!(
+                    access_key_id = %ak,
+                    "fixtures not applied: the store holds as many accounts as it can"
+                );
+                continue;
+            };
+            {
                 acc.resource_groups
                     .extend(account.resource_groups.iter().cloned());
                 for inst in &account.instances {
@@ -321,7 +328,7 @@ impl Fixtures {
                         },
                     );
                 }
-            });
+            }
         }
     }
 }

@@ -396,6 +396,23 @@ pub enum Page {
     },
 }
 
+/// The accounts as [`Store::reset_with`]'s `refill` sees them, under the store's lock.
+pub struct Refill<'a> {
+    seed: u64,
+    accounts_len: &'a AtomicUsize,
+    accounts: &'a mut HashMap<String, Account>,
+}
+
+impl Refill<'_> {
+    /// The tenant's account, created as a request would create it.
+    ///
+    /// # Errors
+    /// `InvalidAccessKeyId.NotFound` for a new tenant when the store is full.
+    pub fn account(&mut self, tenant: &str) -> Result<&mut Account, ApiError> {
+        Store::account(self.seed, self.accounts_len, self.accounts, tenant)
+    }
+}
+
 /// The whole mock's state, shared by every connection.
 #[derive(Debug)]
 pub struct Store {
@@ -429,14 +446,21 @@ impl Store {
     /// Forgets one tenant (its account and RequestId ordinals) or, with `None`, every tenant:
     /// the control API's reset. A reset tenant starts again exactly like a new one.
     pub fn reset(&self, tenant: Option<&str>) {
-        self.reset_with(tenant, || ());
+        self.reset_with(tenant, || (), |_| ());
     }
 
     /// [`Store::reset`], running `also` while no request is being counted: the control API
     /// resets the scenario engine's rule counters there, so that no request is numbered by
     /// the reset call counters and decided by the engine's old ones (an offset that would
-    /// last until the next reset).
-    pub fn reset_with(&self, tenant: Option<&str>, also: impl FnOnce()) {
+    /// last until the next reset). Then `refill` recreates what a reset account starts with
+    /// (its fixtures) in the same critical section: done after it, a new tenant could take
+    /// the place the reset freed, and leave a full store no room for the fixtures' account.
+    pub fn reset_with(
+        &self,
+        tenant: Option<&str>,
+        also: impl FnOnce(),
+        refill: impl FnOnce(&mut Refill<'_>),
+    ) {
         let mut inner = self.lock();
         let mut ordinals = self.ordinals_mut();
         match tenant {
@@ -455,6 +479,21 @@ impl Store {
         // Requests count under the read lock, then decide: holding the write lock, the
         // reset is between two requests for every tenant.
         also();
+        refill(&mut Refill {
+            seed: self.seed,
+            accounts_len: &self.accounts_len,
+            accounts: &mut inner.accounts,
+        });
+    }
+
+    /// Runs `f` on the accounts under the store lock (fixtures at start).
+    pub fn refill(&self, f: impl FnOnce(&mut Refill<'_>)) {
+        let mut inner = self.lock();
+        f(&mut Refill {
+            seed: self.seed,
+            accounts_len: &self.accounts_len,
+            accounts: &mut inner.accounts,
+        });
     }
 
     /// Whether a request of `tenant` may go on: always for a tenant the store knows, and for
@@ -1072,12 +1111,39 @@ mod tests {
         let store = Store::new(0);
         store.next_request_ordinal("t");
         let mut ran = false;
-        store.reset_with(Some("t"), || {
-            assert!(store.ordinals.try_read().is_err(), "counting is held off");
-            ran = true;
-        });
+        store.reset_with(
+            Some("t"),
+            || {
+                assert!(store.ordinals.try_read().is_err(), "counting is held off");
+                ran = true;
+            },
+            |_| (),
+        );
         assert!(ran);
         assert_eq!(store.next_request_ordinal("t"), 1);
+    }
+
+    #[test]
+    fn a_reset_tenant_is_refilled_before_a_new_one_can_take_its_place() {
+        // Regression (findings-review13 #1): the fixtures were re-applied after the reset, so
+        // in a full store a new tenant's request could take the freed place in between, and
+        // the fixtures' tenant was then refused as unknown.
+        let store = Store::new(0);
+        for i in 0..MAX_ACCOUNTS {
+            store.with_account(&format!("t{i}"), |_| ()).unwrap();
+        }
+        let mut refilled = false;
+        store.reset_with(
+            Some("t0"),
+            || (),
+            |accounts| {
+                assert!(store.inner.try_lock().is_err(), "no request can get in");
+                refilled = accounts.account("t0").is_ok();
+            },
+        );
+        assert!(refilled);
+        assert_eq!(store.export().accounts.len(), MAX_ACCOUNTS);
+        assert!(store.with_account("new", |_| ()).is_err());
     }
 
     #[test]
