@@ -313,21 +313,19 @@ impl Fixtures {
                 );
                 continue;
             };
-            {
-                acc.resource_groups
-                    .extend(account.resource_groups.iter().cloned());
-                for inst in &account.instances {
-                    acc.instances.insert(
-                        inst.instance_id.clone(),
-                        Instance {
-                            id: inst.instance_id.clone(),
-                            region_id: inst.region_id.clone(),
-                            status: inst.status.clone(),
-                            os_type: inst.os_type,
-                            key_pair_name: None,
-                        },
-                    );
-                }
+            acc.resource_groups
+                .extend(account.resource_groups.iter().cloned());
+            for inst in &account.instances {
+                acc.instances.insert(
+                    inst.instance_id.clone(),
+                    Instance {
+                        id: inst.instance_id.clone(),
+                        region_id: inst.region_id.clone(),
+                        status: inst.status.clone(),
+                        os_type: inst.os_type,
+                        key_pair_name: None,
+                    },
+                );
             }
         }
     }

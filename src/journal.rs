@@ -439,14 +439,18 @@ struct AllShards<'a> {
 }
 
 impl AllShards<'_> {
-    /// The kept entries, oldest first.
-    fn slots(&self) -> Vec<&Slot> {
-        let mut slots: Vec<&Slot> = self
-            .guards
+    /// The kept entries, in no particular order: those a shard holds that are still in the
+    /// ring (a quiet thread's shard may hold older ones until trimmed).
+    fn kept(&self) -> impl Iterator<Item = &Slot> {
+        self.guards
             .iter()
             .flat_map(|g| g.entries.iter())
             .filter(|e| self.last.saturating_sub(e.seq) < self.capacity)
-            .collect();
+    }
+
+    /// The kept entries, oldest first.
+    fn slots(&self) -> Vec<&Slot> {
+        let mut slots: Vec<&Slot> = self.kept().collect();
         slots.sort_unstable_by_key(|e| e.seq);
         slots
     }
@@ -549,12 +553,7 @@ impl Journal {
     /// [`Journal::entries`] built every entry under the locks that each request's record
     /// waits for, so a harness polling health during a load test stalled the requests.
     pub fn len(&self) -> usize {
-        let all = self.all();
-        all.guards
-            .iter()
-            .flat_map(|g| g.entries.iter())
-            .filter(|e| all.last.saturating_sub(e.seq) < all.capacity)
-            .count()
+        self.all().kept().count()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -301,11 +301,9 @@ impl Account {
 
     /// An existing group of the account: `requested`, or the default one.
     fn resolve_resource_group(&self, requested: Option<&str>) -> Result<String, ApiError> {
-        match requested {
-            None => Ok(self.default_resource_group.clone()),
-            Some(id) if self.resource_groups.contains(id) => Ok(id.to_string()),
-            Some(_) => Err(ApiError::new(Kind::InvalidResourceGroupNotFound)),
-        }
+        let mut group = String::new();
+        self.resolve_resource_group_into(requested, &mut group)?;
+        Ok(group)
     }
 
     /// Writes the resource group `requested` resolves to into `out` (emptied first), which
@@ -479,21 +477,20 @@ impl Store {
         // Requests count under the read lock, then decide: holding the write lock, the
         // reset is between two requests for every tenant.
         also();
-        refill(&mut Refill {
-            seed: self.seed,
-            accounts_len: &self.accounts_len,
-            accounts: &mut inner.accounts,
-        });
+        refill(&mut self.refill_of(&mut inner));
     }
 
     /// Runs `f` on the accounts under the store lock (fixtures at start).
     pub fn refill(&self, f: impl FnOnce(&mut Refill<'_>)) {
-        let mut inner = self.lock();
-        f(&mut Refill {
+        f(&mut self.refill_of(&mut self.lock()));
+    }
+
+    fn refill_of<'a>(&'a self, inner: &'a mut Inner) -> Refill<'a> {
+        Refill {
             seed: self.seed,
             accounts_len: &self.accounts_len,
             accounts: &mut inner.accounts,
-        });
+        }
     }
 
     /// Whether a request of `tenant` may go on: always for a tenant the store knows, and for
