@@ -318,16 +318,16 @@ fn hex_val(b: u8) -> Option<u8> {
 
 /// Form-encodes pairs (space as `%20`, RFC 3986 unreserved kept); the inverse of [`decode`].
 pub fn encode<'a>(pairs: impl IntoIterator<Item = impl Pair<'a>>) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     for (i, pair) in pairs.into_iter().enumerate() {
         if i > 0 {
-            out.push('&');
+            out.push(b'&');
         }
         crate::signature::pct_into(&mut out, pair.name());
-        out.push('=');
+        out.push(b'=');
         crate::signature::pct_into(&mut out, pair.value());
     }
-    out
+    String::from_utf8(out).expect("percent-encoded text is ASCII")
 }
 
 /// Parses a boolean parameter case-insensitively (`True` from Python, `true` from Go/Java/Node).
@@ -439,6 +439,86 @@ mod tests {
                         .position(|&b| matches!(b, b'&' | b'+' | b'%') || name && b == b'=');
                     assert_eq!(next_special(&bytes, name), want, "{bytes:?} name {name}");
                 }
+            }
+        }
+    }
+
+    /// [`decode`] byte by byte, as plainly as it can be written.
+    fn decode_bytewise(
+        input: &[u8],
+        max_pairs: usize,
+    ) -> Result<Vec<(String, String)>, DecodeError> {
+        let mut pairs = Vec::new();
+        let mut i = 0;
+        while i < input.len() {
+            if input[i] == b'&' {
+                i += 1;
+                continue;
+            }
+            if pairs.len() == max_pairs {
+                return Err(DecodeError::TooMany(max_pairs));
+            }
+            let mut parts = [Vec::new(), Vec::new()];
+            let mut part = 0;
+            while let Some(&b) = input.get(i) {
+                match b {
+                    b'&' => break,
+                    b'=' if part == 0 => part = 1,
+                    b'+' => parts[part].push(b' '),
+                    b'%' => {
+                        parts[part].push(escaped_byte(input, i)?);
+                        i += 2;
+                    }
+                    _ => parts[part].push(b),
+                }
+                i += 1;
+            }
+            let [name, value] = parts;
+            pairs.push((name, value));
+        }
+        pairs
+            .into_iter()
+            .map(|(k, v)| {
+                Ok((
+                    String::from_utf8(k).map_err(|_| DecodeError::NotUtf8)?,
+                    String::from_utf8(v).map_err(|_| DecodeError::NotUtf8)?,
+                ))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn decode_agrees_with_a_byte_by_byte_decoder() {
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // Specials, their neighbours (off by one below and above), hex digits, 0x00, 0x80,
+        // 0xFF and the bytes of a two-byte UTF-8 character.
+        const BYTES: &[u8] = b"&+%=%&'*,<>$a\x00\x80\xff\xc3\xa9%2B%e4F";
+        for len in 0..48 {
+            for _ in 0..400 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        let r = next();
+                        if r % 2 == 0 {
+                            BYTES[(r >> 8) as usize % BYTES.len()]
+                        } else if r % 3 == 0 {
+                            (r >> 16) as u8
+                        } else {
+                            b'a' + (r >> 16) as u8 % 26
+                        }
+                    })
+                    .collect();
+                let got = decode(&bytes, 16).map(|p| {
+                    p.pairs()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect::<Vec<_>>()
+                });
+                assert_eq!(got, decode_bytewise(&bytes, 16), "{bytes:?}");
             }
         }
     }
