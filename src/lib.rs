@@ -26,6 +26,7 @@ pub mod control;
 pub mod error;
 pub mod fastprime;
 pub mod fixtures;
+pub mod head_timer;
 pub mod ids;
 pub mod journal;
 pub mod keycache;

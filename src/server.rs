@@ -9,12 +9,13 @@ use std::time::Duration;
 use anyhow::Context;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::Config;
+use crate::head_timer::HeadTimers;
 use crate::service::{self, App, Connection};
 use crate::workers::Workers;
 
@@ -75,6 +76,10 @@ impl Server {
         // Connection tasks live in a set so that, once the grace period is over, the ones
         // still running (an injected 30 s delay, say) are aborted rather than left behind.
         let mut conns = tokio::task::JoinSet::new();
+        // Header timeouts fire from a sweeper among the connection tasks, so that it stops
+        // with them.
+        let head_timers = HeadTimers::new(limits.header_timeout);
+        conns.spawn(head_timers.clone().run());
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -101,6 +106,7 @@ impl Server {
                         }
                     };
                     let shared = Arc::new(Connection::new(Arc::clone(&self.app), clone));
+                    let timer = head_timers.timer();
                     let watcher = graceful.watcher();
                     // Registered with the reactor of the runtime that polls it, inside the task.
                     let task = async move {
@@ -116,7 +122,7 @@ impl Server {
                             service::handle(Arc::clone(&shared), req)
                         });
                         let conn = http1::Builder::new()
-                            .timer(TokioTimer::new())
+                            .timer(timer)
                             .header_read_timeout(limits.header_timeout)
                             .max_buf_size(64 * 1024)
                             // One copy into the head's buffer and one `send`, not a `writev`

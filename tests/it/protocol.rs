@@ -294,6 +294,49 @@ async fn oversized_headers_are_refused_and_slow_headers_are_cut_off() {
 }
 
 #[tokio::test]
+async fn a_head_not_finished_within_the_header_timeout_or_an_idle_connection_is_closed_not_before()
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Arrange
+    let timeout = std::time::Duration::from_millis(300);
+    let mut config = ecs_mock::config::Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.limits.header_timeout = timeout;
+    let server = TestServer::with_config(config).await;
+    for (what, sent) in [
+        (
+            "half a head",
+            &b"GET /__mock/health HTTP/1.1\r\nhost: x\r\n"[..],
+        ),
+        ("nothing", &b""[..]),
+        (
+            "one answered request, then nothing",
+            &b"GET /__mock/health HTTP/1.1\r\nhost: x\r\n\r\n"[..],
+        ),
+    ] {
+        let mut conn = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let started = std::time::Instant::now();
+        // Act: the connection kept open, so that only the server's timer can end it.
+        conn.write_all(sent).await.unwrap();
+        let mut out = Vec::new();
+        let ended = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            conn.read_to_end(&mut out),
+        )
+        .await;
+        // Assert: closed by the server, after the timeout and well before five seconds.
+        let waited = started.elapsed();
+        assert!(matches!(ended, Ok(Ok(_))), "{what}: {ended:?}");
+        assert!(waited >= timeout, "{what}: closed after {waited:?}");
+        let answered = String::from_utf8_lossy(&out);
+        assert_eq!(
+            answered.matches("HTTP/1.1 200").count(),
+            usize::from(what.starts_with("one")),
+            "{what}: {answered:.200}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_body_that_never_completes_or_breaks_its_framing_ends_the_connection_without_an_answer() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // Arrange: a short timeout for the whole request, body included.
