@@ -99,8 +99,9 @@ fn secret<'c>(credentials: &'c Credentials, access_key_id: &str) -> Result<&'c s
         .ok_or_else(|| ApiError::new(Kind::InvalidAccessKeyIdNotFound))
 }
 
-/// Checks the request's timestamp against the server clock and its nonce against `nonces`.
-/// Runs only when `config.request_window` is set (replaying old captures needs it off).
+/// Checks the request's timestamp against `now` (the server clock when the request arrived,
+/// Unix seconds) and its nonce against `nonces`. Runs only when `config.request_window` is
+/// set (replaying old captures needs it off).
 ///
 /// # Errors
 /// `MissingParameter` (Timestamp / SignatureNonce, or the V3 `x-acs-date` /
@@ -111,6 +112,7 @@ pub fn check_freshness(
     tenant: &str,
     config: &Config,
     nonces: &crate::nonce::NonceCache,
+    now: u64,
 ) -> Result<(), ApiError> {
     let Some(window) = config.request_window else {
         return Ok(());
@@ -134,7 +136,6 @@ pub fn check_freshness(
     };
     let at = crate::clock::parse_timestamp(stamp)
         .ok_or_else(|| ApiError::new(Kind::InvalidTimeStampFormat))?;
-    let now = config.clock.now_unix();
     let window = window.as_secs();
     if at.abs_diff(i64::try_from(now).unwrap_or(i64::MAX)) > window {
         return Err(ApiError::new(Kind::InvalidTimeStampExpired));

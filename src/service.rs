@@ -487,10 +487,13 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
         entry: Some(entry.clone()),
     };
     // The engine's lock is released: delays never block other requests' decisions.
+    // The clock is read again only after a delay: the action runs when the request arrived.
+    let mut now_unix = arrived_unix;
     if let Some((d, Phase::Before)) = latency {
         // Boxed, like the hang below: only scenarios delay, and a timer inline would enlarge
         // every request's future (moved a few times per request) for them.
         Box::pin(tokio::time::sleep(d)).await;
+        now_unix = app.config.clock.now_unix();
     }
     let fault = act.as_ref().and_then(|a| a.fault);
     let forced = match (&pre, act.as_ref().and_then(|a| a.error.as_ref())) {
@@ -500,7 +503,9 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     let outcome = match pre {
         Err(e) => Err(e),
         Ok(action) if act.as_ref().is_none_or(|a| a.runs_action()) => {
-            run_action(app, req, action, &request_id).await.map(Some)
+            run_action(app, req, action, &request_id, now_unix)
+                .await
+                .map(Some)
         }
         Ok(_) => Ok(None), // a forced error or a fault replaces the response
     };
@@ -597,10 +602,11 @@ async fn run_action(
     req: &ApiRequest,
     action: Action,
     request_id: &str,
+    now_unix: u64,
 ) -> Result<(Action, Rendered), ApiError> {
     let tenant = auth::authenticate(req, &app.config)?;
     if app.config.verify_signatures {
-        auth::check_freshness(req, &tenant, &app.config, &app.nonces)?;
+        auth::check_freshness(req, &tenant, &app.config, &app.nonces, now_unix)?;
     }
     if !app.store.admits(&tenant) {
         return Err(ApiError::new(Kind::InvalidAccessKeyIdNotFound));
@@ -613,6 +619,7 @@ async fn run_action(
         request_id,
         action,
         format: req.format(),
+        now_unix,
     };
     let rendered = action.execute(&req.params, &ctx).await?;
     Ok((action, rendered))

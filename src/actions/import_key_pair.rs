@@ -91,7 +91,7 @@ impl ImportKeyPair {
             tracing::debug!(error = %e, "ImportKeyPair: PublicKeyBody rejected");
             ApiError::new(Kind::InvalidPublicKeyBodyMalformed)
         })?;
-        let creation_time = ctx.config.clock.now_unix();
+        let creation_time = ctx.now_unix;
         let kp = ctx.store.insert(
             ctx.tenant,
             self.region.id,

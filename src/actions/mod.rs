@@ -38,6 +38,9 @@ pub struct Ctx<'a> {
     /// The action being run: names the XML root element.
     pub action: Action,
     pub format: Format,
+    /// The clock when the action starts (Unix seconds): when the request arrived, or after a
+    /// scenario's delay. Read once, not again by each check and action.
+    pub now_unix: u64,
 }
 
 impl Ctx<'_> {
