@@ -31,14 +31,16 @@ use crate::sshkey::{self, ParseOptions};
 use crate::store::{NewKeyPair, Origin};
 use crate::validate::{self, Tag};
 
-/// A validated ImportKeyPair request; the key text is checked in [`ImportKeyPair::execute`].
+/// A validated ImportKeyPair request, borrowing the request's parameters (the key text is
+/// ~400 bytes, stored once, by the store); the key text is checked in
+/// [`ImportKeyPair::execute`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportKeyPair {
+pub struct ImportKeyPair<'a> {
     pub region: &'static Region,
-    pub name: String,
+    pub name: &'a str,
     /// `PublicKeyBody` as received (non-empty).
-    pub public_key_body: String,
-    pub resource_group_id: Option<String>,
+    pub public_key_body: &'a str,
+    pub resource_group_id: Option<&'a str>,
     pub tags: Vec<Tag>,
 }
 
@@ -50,13 +52,13 @@ struct Response<'a> {
     key_pair_finger_print: &'a str,
 }
 
-impl ImportKeyPair {
+impl<'a> ImportKeyPair<'a> {
     /// Validates everything that needs neither state nor configuration.
     ///
     /// # Errors
     /// `MissingParameter`, `InvalidRegionId.NotFound`, `InvalidKeyPairName.Malformed`,
     /// `QuotaExceed.Tags`, `InvalidTagKey.Malformed`, `InvalidTagValue.Malformed`, `Duplicate.TagKey`.
-    pub fn parse(params: &Params) -> Result<Self, ApiError> {
+    pub fn parse(params: &'a Params) -> Result<Self, ApiError> {
         let region = super::region(params, Kind::InvalidRegionIdNotFound)?;
         let name = params
             .non_empty("KeyPairName")
@@ -71,9 +73,9 @@ impl ImportKeyPair {
         let tags = validate::tags(params).map_err(tag_error)?;
         Ok(Self {
             region,
-            name: name.to_string(),
-            public_key_body: public_key_body.to_string(),
-            resource_group_id: params.non_empty("ResourceGroupId").map(str::to_string),
+            name,
+            public_key_body,
+            resource_group_id: params.non_empty("ResourceGroupId"),
             tags,
         })
     }
@@ -87,7 +89,7 @@ impl ImportKeyPair {
         let opts = ParseOptions {
             allow_ed25519: ctx.config.allow_ed25519,
         };
-        let key = sshkey::parse_openssh_public_key(&self.public_key_body, opts).map_err(|e| {
+        let key = sshkey::parse_openssh_public_key(self.public_key_body, opts).map_err(|e| {
             tracing::debug!(error = %e, "ImportKeyPair: PublicKeyBody rejected");
             ApiError::new(Kind::InvalidPublicKeyBodyMalformed)
         })?;
@@ -95,8 +97,8 @@ impl ImportKeyPair {
         let kp = ctx.store.insert(
             ctx.tenant,
             self.region.id,
-            &self.name,
-            self.resource_group_id.as_deref(),
+            self.name,
+            self.resource_group_id,
             NewKeyPair {
                 fingerprint: key.fingerprint,
                 // Normalised `type base64`: the comment is dropped, as DescribeKeyPairs shows it.
@@ -121,8 +123,12 @@ mod tests {
     use super::*;
     use crate::protocol::params::decode;
 
-    fn parse(q: &str) -> Result<ImportKeyPair, ApiError> {
-        ImportKeyPair::parse(&decode(q.as_bytes(), 1000).unwrap())
+    fn params(q: &str) -> Params {
+        decode(q.as_bytes(), 1000).unwrap()
+    }
+
+    fn parse(q: &str) -> Result<(), ApiError> {
+        ImportKeyPair::parse(&params(q)).map(drop)
     }
 
     #[test]
@@ -176,9 +182,10 @@ mod tests {
 
     #[test]
     fn the_key_text_is_kept_verbatim_for_execute() {
-        let ok =
-            parse("RegionId=cn-hangzhou&KeyPairName=ok&PublicKeyBody=ABC1234567+&ResourceGroupId=")
-                .unwrap();
+        let params = params(
+            "RegionId=cn-hangzhou&KeyPairName=ok&PublicKeyBody=ABC1234567+&ResourceGroupId=",
+        );
+        let ok = ImportKeyPair::parse(&params).unwrap();
         assert_eq!(ok.public_key_body, "ABC1234567 ");
         assert_eq!(ok.resource_group_id, None);
         assert!(ok.tags.is_empty());
