@@ -157,6 +157,19 @@ impl Params {
         self.inner.spans.len()
     }
 
+    /// The bytes of all names and values together.
+    pub fn text_len(&self) -> usize {
+        self.inner.text.len()
+    }
+
+    /// Whether a name starts with `prefix` (compared as bytes, no pair sliced).
+    pub fn any_name_starts_with(&self, prefix: &str) -> bool {
+        let d = &*self.inner;
+        d.spans.iter().any(|[n, v, _]| {
+            d.text.as_bytes()[*n as usize..*v as usize].starts_with(prefix.as_bytes())
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.inner.spans.is_empty()
     }
