@@ -3,7 +3,8 @@
 //! # Layout
 //!
 //! A request flows: [`server`] accepts a connection and deals it to one of the [`workers`]
-//! threads, whose hyper connection hands each request to the one service in [`service`], which collects the body under a cap and decodes it into a
+//! threads, whose hyper connection (its header timeout kept by [`head_timer`]) hands each
+//! request to the one service in [`service`], which collects the body under a cap and decodes it into a
 //! [`protocol::request::ApiRequest`]; the pipeline assigns a deterministic RequestId
 //! ([`ids`]), checks Version and Action, authenticates the tenant ([`auth`], with the
 //! canonicalisation and HMAC code in [`signature`]), and dispatches to one module per action
