@@ -48,12 +48,14 @@ pub fn key_pair_name(name: &str) -> Result<(), Invalid> {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(char::is_alphabetic);
     let rest_ok = chars.all(|c| c.is_alphanumeric() || matches!(c, ':' | '_' | '.' | '-'));
-    let lower = name.to_ascii_lowercase();
-    if (2..=128).contains(&len)
-        && first_ok
-        && rest_ok
-        && !lower.starts_with("http://")
-        && !lower.starts_with("https://")
+    // Compared in place: every CreateKeyPair and ImportKeyPair checks a name, and a lower-case
+    // copy was an allocation each.
+    let starts = |prefix: &str| {
+        name.as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
+    };
+    if (2..=128).contains(&len) && first_ok && rest_ok && !starts("http://") && !starts("https://")
     {
         Ok(())
     } else {
