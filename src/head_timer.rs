@@ -1,5 +1,6 @@
-//! The timer hyper uses for `--header-timeout-secs`: one slot per connection, swept by one
-//! ticker task, instead of a tokio sleep per request.
+//! The timers of `--header-timeout-secs` (hyper's for request heads, the service's for request
+//! bodies): a slot per connection and use, swept by one ticker task, instead of a tokio sleep
+//! per request.
 //!
 //! Hyper asks its timer for a new sleep for every request head and drops it once the head has
 //! arrived. With tokio's timer that was, for every request, a read of the clock, an entry put
@@ -41,8 +42,9 @@ struct Shared {
     slots: Mutex<Vec<Weak<Slot>>>,
 }
 
-/// One connection's deadline and waker. At most one sleep uses it at a time: hyper keeps at
-/// most one header timeout per connection.
+/// One connection's deadline and waker for one use. At most one sleep uses it at a time:
+/// hyper keeps at most one header timeout per connection, and a connection reads one request
+/// body at a time.
 #[derive(Debug)]
 struct Slot {
     deadline: AtomicU64,

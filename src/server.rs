@@ -105,7 +105,11 @@ impl Server {
                             continue;
                         }
                     };
-                    let shared = Arc::new(Connection::new(Arc::clone(&self.app), clone));
+                    let shared = Arc::new(Connection::new(
+                        Arc::clone(&self.app),
+                        clone,
+                        head_timers.timer(),
+                    ));
                     let timer = head_timers.timer();
                     let watcher = graceful.watcher();
                     // Registered with the reactor of the runtime that polls it, inside the task.

@@ -20,6 +20,7 @@ use crate::auth;
 use crate::config::Config;
 use crate::control;
 use crate::error::{ApiError, Kind};
+use crate::head_timer::HeadTimer;
 use crate::ids;
 use crate::journal::{self, Journal};
 use crate::keypool::KeyPool;
@@ -31,6 +32,7 @@ use crate::scenario::file::StepFile;
 use crate::scenario::transport::{self, Abort, MockBody};
 use crate::scenario::{Engine, Fault, Input, Phase};
 use crate::store::Store;
+use hyper::rt::Timer as _;
 
 /// Most signature nonces remembered at once.
 pub const NONCE_CAPACITY: usize = 200_000;
@@ -100,9 +102,10 @@ impl App {
     }
 }
 
-/// What the requests of one connection share: the application, and a second handle on the
+/// What the requests of one connection share: the application, a second handle on the
 /// connection's socket so that an aborted connection (the `reset` fault) ends with a TCP RST
-/// rather than an orderly FIN, as when a load balancer or server resets it. Each request
+/// rather than an orderly FIN, as when a load balancer or server resets it, and the timer
+/// its request bodies must arrive within (`--header-timeout-secs`). Each request
 /// takes a reference to this rather than to the [`App`]: the App's reference count sits
 /// beside state every request reads, and worker threads bumping it on every request moved
 /// that cache line between the cores.
@@ -110,11 +113,16 @@ impl App {
 pub struct Connection {
     app: Arc<App>,
     socket: std::net::TcpStream,
+    body_timer: HeadTimer,
 }
 
 impl Connection {
-    pub fn new(app: Arc<App>, socket: std::net::TcpStream) -> Self {
-        Self { app, socket }
+    pub fn new(app: Arc<App>, socket: std::net::TcpStream, body_timer: HeadTimer) -> Self {
+        Self {
+            app,
+            socket,
+            body_timer,
+        }
     }
 
     /// Sets SO_LINGER to zero: the kernel then sends RST when the socket is closed.
@@ -153,10 +161,12 @@ pub fn handle(
         let app = &*conn.app;
         let decoded = match prepared {
             Prepared::Decoded(d) => d,
-            Prepared::Whole(parts, body) => match with_body(app, parts, body, is_control).await? {
-                Read::Api(d) => d,
-                Read::Control(answer) => return Ok(answer),
-            },
+            Prepared::Whole(parts, body) => {
+                match with_body(app, &conn.body_timer, parts, body, is_control).await? {
+                    Read::Api(d) => d,
+                    Read::Control(answer) => return Ok(answer),
+                }
+            }
         };
         match decoded {
             Ok(api) => {
@@ -203,6 +213,7 @@ enum Body {
 /// its connection (one of `--max-connections`) for as long as it liked.
 async fn with_body(
     app: &App,
+    timer: &HeadTimer,
     parts: hyper::http::request::Parts,
     body: Incoming,
     is_control: bool,
@@ -218,10 +229,16 @@ async fn with_body(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let read = read_body(body, max, declared);
-    let body = match tokio::time::timeout(app.config.limits.header_timeout, read).await {
-        Ok(Some(Body::Whole(b))) => Ok(b),
-        Ok(Some(Body::TooLarge)) => Err(()),
-        Ok(None) | Err(_) => return Err(Abort::Close),
+    // The connection's own slot, not a tokio timer: SDKs POST most of their requests.
+    let timeout = timer.sleep(app.config.limits.header_timeout);
+    let body = tokio::select! {
+        biased;
+        read = read => match read {
+            Some(Body::Whole(b)) => Ok(b),
+            Some(Body::TooLarge) => Err(()),
+            None => return Err(Abort::Close),
+        },
+        () = timeout => return Err(Abort::Close),
     };
     if is_control {
         let body = body.map_err(|()| {
