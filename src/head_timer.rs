@@ -227,14 +227,21 @@ mod tests {
         sleep.as_mut().poll(&mut Context::from_waker(waker))
     }
 
-    #[test]
-    fn a_sleep_fires_at_the_first_sweep_after_its_deadline_and_wakes_its_task() {
-        // Arrange
+    /// Timers for a one-second timeout, one connection's timer, a waker counting its wakes,
+    /// and the instant the timers count from.
+    fn one_connection() -> (HeadTimers, HeadTimer, Arc<Count>, Waker, Instant) {
         let timers = HeadTimers::new(Duration::from_secs(1));
         let timer = timers.timer();
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(Arc::clone(&count));
         let start = timers.shared.base;
+        (timers, timer, count, waker, start)
+    }
+
+    #[test]
+    fn a_sleep_fires_at_the_first_sweep_after_its_deadline_and_wakes_its_task() {
+        // Arrange
+        let (timers, timer, count, waker, start) = one_connection();
         let mut sleep = timer.sleep_until(start + Duration::from_millis(500));
         // Act / Assert: pending before the deadline, whatever the sweeps.
         assert!(poll(&mut sleep, &waker).is_pending());
@@ -250,11 +257,7 @@ mod tests {
     #[test]
     fn a_reset_or_dropped_sleep_does_not_fire_for_its_old_deadline() {
         // Arrange
-        let timers = HeadTimers::new(Duration::from_secs(1));
-        let timer = timers.timer();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&count));
-        let start = timers.shared.base;
+        let (timers, timer, count, waker, start) = one_connection();
         let mut sleep = timer.sleep_until(start + Duration::from_millis(100));
         assert!(poll(&mut sleep, &waker).is_pending());
         // Act: moved on to a later deadline, then swept past the old one.

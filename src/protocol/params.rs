@@ -423,8 +423,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_word_scan_finds_the_first_special_byte_like_a_byte_scan() {
+    /// Random inputs of every length below `max_len`, `per_len` of each: half the bytes drawn
+    /// from `specials` (the bytes the code under test treats apart, and their neighbours), the
+    /// rest lower-case letters or any byte.
+    fn random_inputs(max_len: usize, per_len: usize, specials: &[u8]) -> Vec<Vec<u8>> {
         let mut state = 0x2545_F491_4F6C_DD1D_u64;
         let mut next = || {
             state ^= state << 13;
@@ -432,26 +434,37 @@ mod tests {
             state ^= state << 17;
             state
         };
+        let mut inputs = Vec::new();
+        for len in 0..max_len {
+            for _ in 0..per_len {
+                inputs.push(
+                    (0..len)
+                        .map(|_| {
+                            let r = next();
+                            if r % 2 == 0 {
+                                specials[(r >> 8) as usize % specials.len()]
+                            } else if r % 3 == 0 {
+                                (r >> 16) as u8
+                            } else {
+                                b'a' + (r >> 16) as u8 % 26
+                            }
+                        })
+                        .collect(),
+                );
+            }
+        }
+        inputs
+    }
+
+    #[test]
+    fn the_word_scan_finds_the_first_special_byte_like_a_byte_scan() {
         // Specials, their neighbours (off by one below and above), 0x00, 0x80 and 0xFF.
-        const BYTES: &[u8] = b"&+%=%&'*,<>$a\x00\x80\xff\xa5\xab";
-        for len in 0..40 {
-            for _ in 0..200 {
-                let bytes: Vec<u8> = (0..len)
-                    .map(|_| {
-                        let r = next();
-                        if r % 3 == 0 {
-                            BYTES[(r >> 8) as usize % BYTES.len()]
-                        } else {
-                            (r >> 16) as u8
-                        }
-                    })
-                    .collect();
-                for name in [false, true] {
-                    let want = bytes
-                        .iter()
-                        .position(|&b| matches!(b, b'&' | b'+' | b'%') || name && b == b'=');
-                    assert_eq!(next_special(&bytes, name), want, "{bytes:?} name {name}");
-                }
+        for bytes in random_inputs(40, 200, b"&+%=%&'*,<>$a\x00\x80\xff\xa5\xab") {
+            for name in [false, true] {
+                let want = bytes
+                    .iter()
+                    .position(|&b| matches!(b, b'&' | b'+' | b'%') || name && b == b'=');
+                assert_eq!(next_special(&bytes, name), want, "{bytes:?} name {name}");
             }
         }
     }
@@ -502,37 +515,15 @@ mod tests {
 
     #[test]
     fn decode_agrees_with_a_byte_by_byte_decoder() {
-        let mut state = 0x2545_F491_4F6C_DD1D_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
         // Specials, their neighbours (off by one below and above), hex digits, 0x00, 0x80,
         // 0xFF and the bytes of a two-byte UTF-8 character.
-        const BYTES: &[u8] = b"&+%=%&'*,<>$a\x00\x80\xff\xc3\xa9%2B%e4F";
-        for len in 0..48 {
-            for _ in 0..400 {
-                let bytes: Vec<u8> = (0..len)
-                    .map(|_| {
-                        let r = next();
-                        if r % 2 == 0 {
-                            BYTES[(r >> 8) as usize % BYTES.len()]
-                        } else if r % 3 == 0 {
-                            (r >> 16) as u8
-                        } else {
-                            b'a' + (r >> 16) as u8 % 26
-                        }
-                    })
-                    .collect();
-                let got = decode(&bytes, 16).map(|p| {
-                    p.pairs()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect::<Vec<_>>()
-                });
-                assert_eq!(got, decode_bytewise(&bytes, 16), "{bytes:?}");
-            }
+        for bytes in random_inputs(48, 400, b"&+%=%&'*,<>$a\x00\x80\xff\xc3\xa9%2B%e4F") {
+            let got = decode(&bytes, 16).map(|p| {
+                p.pairs()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(got, decode_bytewise(&bytes, 16), "{bytes:?}");
         }
     }
 
