@@ -92,6 +92,7 @@ fn run(
         request_id: "R",
         action,
         format: Format::Json,
+        now_unix: config.clock.now_unix(),
     };
     let mut fut = std::pin::pin!(action.execute(&params, &ctx));
     // Every action but CreateKeyPair completes without awaiting anything.
