@@ -86,6 +86,9 @@ enum Load {
     Error,
     /// ImportKeyPair with unique names.
     Import,
+    /// The same ImportKeyPair requests as form bodies of POSTs, the way SDKs send most of
+    /// theirs (not part of the default run: `--load import-post`).
+    ImportPost,
 }
 
 impl Load {
@@ -95,6 +98,7 @@ impl Load {
             Load::Describe => "DescribeKeyPairs (50 of 500)",
             Load::Error => "forced error (bad KeyPairName)",
             Load::Import => "ImportKeyPair",
+            Load::ImportPost => "ImportKeyPair, POST form",
         }
     }
 }
@@ -552,9 +556,15 @@ async fn cheap_section(server_bin: &Path, scale: &Scale, loads: &[Load]) {
     // of that load's gap is the bytes on the wire rather than what the mock does.
     let page_len = body_len(s.addr, &describe_requests(&s, "bench-describe", 1)[0]).await;
     let paged = Server::start_hello(Duration::ZERO, Some(page_len)).await;
-    let chosen: Vec<Load> = [Load::Describe, Load::Error, Load::Import]
+    let chosen: Vec<Load> = [Load::Describe, Load::Error, Load::Import, Load::ImportPost]
         .into_iter()
-        .filter(|load| loads.is_empty() || loads.contains(load))
+        .filter(|load| {
+            if loads.is_empty() {
+                *load != Load::ImportPost
+            } else {
+                loads.contains(load)
+            }
+        })
         .collect();
     let names: Vec<&str> = chosen.iter().map(|load| load.label()).collect();
     let requests = |s: &Server, load: Load, round: usize, bg: bool| match load {
@@ -562,6 +572,10 @@ async fn cheap_section(server_bin: &Path, scale: &Scale, loads: &[Load]) {
         Load::Error => (error_requests(s, "bench-error", scale.cheap), 400),
         Load::Import => (
             import_requests(s, &format!("bench-import-{round}-{bg}"), scale.cheap),
+            200,
+        ),
+        Load::ImportPost => (
+            import_post_requests(s, &format!("bench-post-{round}-{bg}"), scale.cheap),
             200,
         ),
     };
@@ -1190,6 +1204,32 @@ fn import_requests(s: &Server, tag: &str, n: usize) -> Arc<Vec<Vec<u8>>> {
                         ("PublicKeyBody", &key),
                     ],
                 )
+            })
+            .collect(),
+    )
+}
+
+/// [`import_requests`]' requests as POSTs with the parameters in a form body.
+fn import_post_requests(s: &Server, tag: &str, n: usize) -> Arc<Vec<Vec<u8>>> {
+    Arc::new(
+        (0..n)
+            .map(|i| {
+                let tenant = format!("{tag}-{}", i / 10_000);
+                let name = format!("imp-{i}");
+                let key = loadgen::synthetic_rsa_public_key(i as u64);
+                let params = [
+                    ("RegionId", region_for(i % 10_000)),
+                    ("KeyPairName", &name),
+                    ("PublicKeyBody", &key),
+                ];
+                let form =
+                    loadgen::v1_signed_query("POST", &tenant, SECRET, "ImportKeyPair", &params);
+                format!(
+                    "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+                    s.addr,
+                    form.len()
+                )
+                .into_bytes()
             })
             .collect(),
     )
