@@ -177,6 +177,8 @@ impl Params {
     /// Appends `other`'s pairs after this one's.
     pub fn extend(&mut self, other: &Params) {
         let mine = Arc::make_mut(&mut self.inner);
+        mine.text.reserve(other.text_len());
+        mine.spans.reserve(other.len());
         for (k, v) in other.pairs() {
             mine.push(k, v);
         }
@@ -204,6 +206,10 @@ pub fn decode(input: &[u8], max_pairs: usize) -> Result<Params, DecodeError> {
     // Offsets are u32; the server's body limit keeps real input far below this.
     if u32::try_from(input.len()).is_err() {
         return Err(DecodeError::TooMany(max_pairs));
+    }
+    if input.is_empty() {
+        // The query of every POST an SDK sends.
+        return Ok(Params::default());
     }
     // Decoding never lengthens the text.
     let mut text = Vec::with_capacity(input.len());

@@ -111,7 +111,12 @@ impl ApiRequest {
                 }
                 other => to_api("the form body")(other),
             })?;
-            all.extend(&form);
+            // SDKs that POST send every parameter in the body: then the body's are all.
+            if query_len == 0 {
+                all = form;
+            } else {
+                all.extend(&form);
+            }
         }
         let signed = if headers
             .pairs()
@@ -339,6 +344,41 @@ mod tests {
         .unwrap();
         assert_eq!(v3.claimed_access_key_id(), Some("ak2"));
         assert_eq!(req("", &[], "").unwrap().claimed_access_key_id(), None);
+    }
+
+    #[test]
+    fn form_parameters_come_after_the_query_s_and_are_not_part_of_the_query() {
+        const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+        let pairs = |r: &ApiRequest| -> Vec<(String, String)> {
+            r.params
+                .pairs()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let owned = |items: &[(&str, &str)]| -> Vec<(String, String)> {
+            items
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        // Both: the query's first, then the body's.
+        let both = req("Action=A&x=1", &[FORM], "RegionId=r&x=2").unwrap();
+        assert_eq!(
+            pairs(&both),
+            owned(&[("Action", "A"), ("x", "1"), ("RegionId", "r"), ("x", "2")])
+        );
+        assert_eq!(both.query().count(), 2);
+        // Only a body (how SDKs POST): all of it, and an empty query.
+        let body_only = req("", &[FORM], "Action=A&RegionId=r").unwrap();
+        assert_eq!(
+            pairs(&body_only),
+            owned(&[("Action", "A"), ("RegionId", "r")])
+        );
+        assert_eq!(body_only.query().count(), 0);
+        // Only a query.
+        let query_only = req("Action=A", &[FORM], "").unwrap();
+        assert_eq!(pairs(&query_only), owned(&[("Action", "A")]));
+        assert_eq!(query_only.query().count(), 1);
     }
 
     #[test]
