@@ -242,21 +242,18 @@ fn pack(text: &mut Vec<u8>, r: &Record<'_>) {
         shortened(r.action, HEAD_MAX),
         std::borrow::Cow::Borrowed(r.request_id),
     ];
-    let head_len = head.iter().map(|s| 4 + s.len()).sum::<usize>();
-    // Every request's parameters fit, secrets and all, unless it is unusually large: then one
-    // pass, sized from the decoded text, without counting the kept ones first.
-    if r.params.text_len() <= PARAMS_TEXT_MAX {
-        text.reserve(head_len + 8 * r.params.len() + r.params.text_len());
-        for s in &head {
-            push(text, s);
-        }
-        for s in params() {
-            push(text, s);
-        }
-        return;
-    }
-    let (strings, params_len) = params().fold((0, 0), |(n, len), s| (n + 1, len + s.len()));
-    text.reserve(head_len + 4 * strings + params_len.min(PARAMS_TEXT_MAX + 64));
+    // Every request's parameters fit, secrets and all, unless it is unusually large: then the
+    // decoded text's sizes bound the copy, without counting the kept ones first.
+    let (strings, params_len) = if r.params.text_len() <= PARAMS_TEXT_MAX {
+        (2 * r.params.len(), r.params.text_len())
+    } else {
+        params().fold((0, 0), |(n, len), s| (n + 1, len + s.len()))
+    };
+    text.reserve(
+        head.iter().map(|s| 4 + s.len()).sum::<usize>()
+            + 4 * strings
+            + params_len.min(PARAMS_TEXT_MAX + 64),
+    );
     for s in &head {
         push(text, s);
     }

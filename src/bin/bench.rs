@@ -1117,6 +1117,16 @@ fn signed(addr: SocketAddr, tenant: &str, action: &str, params: &[(&str, &str)])
     format!("GET /?{query} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes()
 }
 
+/// A V1-signed POST for `action` as `tenant`, its parameters in a form body.
+fn signed_post(addr: SocketAddr, tenant: &str, action: &str, params: &[(&str, &str)]) -> Vec<u8> {
+    let form = loadgen::v1_signed_query("POST", tenant, SECRET, action, params);
+    format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    )
+    .into_bytes()
+}
+
 /// Region `i / 500` of the list, so no region passes the 500 key pair quota.
 fn region_for(i: usize) -> &'static str {
     let regions = ecs_mock::regions::REGIONS;
@@ -1188,13 +1198,28 @@ fn describe_regions_requests(s: &Server, n: usize) -> Arc<Vec<Vec<u8>>> {
 }
 
 fn import_requests(s: &Server, tag: &str, n: usize) -> Arc<Vec<Vec<u8>>> {
+    imports(s, tag, n, signed)
+}
+
+/// [`import_requests`]' requests as POSTs with the parameters in a form body.
+fn import_post_requests(s: &Server, tag: &str, n: usize) -> Arc<Vec<Vec<u8>>> {
+    imports(s, tag, n, signed_post)
+}
+
+/// ImportKeyPair with unique names (a new tenant every 10,000), put on the wire by `wire`.
+fn imports(
+    s: &Server,
+    tag: &str,
+    n: usize,
+    wire: fn(SocketAddr, &str, &str, &[(&str, &str)]) -> Vec<u8>,
+) -> Arc<Vec<Vec<u8>>> {
     Arc::new(
         (0..n)
             .map(|i| {
                 let tenant = format!("{tag}-{}", i / 10_000);
                 let name = format!("imp-{i}");
                 let key = loadgen::synthetic_rsa_public_key(i as u64);
-                signed(
+                wire(
                     s.addr,
                     &tenant,
                     "ImportKeyPair",
@@ -1204,32 +1229,6 @@ fn import_requests(s: &Server, tag: &str, n: usize) -> Arc<Vec<Vec<u8>>> {
                         ("PublicKeyBody", &key),
                     ],
                 )
-            })
-            .collect(),
-    )
-}
-
-/// [`import_requests`]' requests as POSTs with the parameters in a form body.
-fn import_post_requests(s: &Server, tag: &str, n: usize) -> Arc<Vec<Vec<u8>>> {
-    Arc::new(
-        (0..n)
-            .map(|i| {
-                let tenant = format!("{tag}-{}", i / 10_000);
-                let name = format!("imp-{i}");
-                let key = loadgen::synthetic_rsa_public_key(i as u64);
-                let params = [
-                    ("RegionId", region_for(i % 10_000)),
-                    ("KeyPairName", &name),
-                    ("PublicKeyBody", &key),
-                ];
-                let form =
-                    loadgen::v1_signed_query("POST", &tenant, SECRET, "ImportKeyPair", &params);
-                format!(
-                    "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-                    s.addr,
-                    form.len()
-                )
-                .into_bytes()
             })
             .collect(),
     )
