@@ -649,6 +649,7 @@ async fn cheap_section(server_bin: &Path, scale: &Scale, loads: &[Load]) {
         stop.store(true, Ordering::Relaxed);
         let _ = background.await;
     }
+    let hello_rates: Vec<f64> = hello_runs.iter().map(LoadResult::rate).collect();
     let hello_res = median(hello_runs);
     hello_res.print("hello world", "   1.00x");
     // The references: what hello-world loses to one property of a load alone.
@@ -675,37 +676,51 @@ async fn cheap_section(server_bin: &Path, scale: &Scale, loads: &[Load]) {
         "what that much work per request costs on this machine",
     );
     let mut idle_rates = HashMap::new();
+    let mut idle_round_rates = HashMap::new();
     for &name in &names {
-        let r = median(idle.remove(name).unwrap_or_default());
+        let runs = idle.remove(name).unwrap_or_default();
+        let rounds = rates(&runs);
+        let r = median(runs);
         r.print(
             name,
             &format!(
-                "   {:.2}x hello   p99 goal <= 5 ms",
-                r.rate() / hello_res.rate()
+                "   {:.2}x hello {}   p99 goal <= 5 ms",
+                r.rate() / hello_res.rate(),
+                spread(&rounds, &hello_rates),
             ),
         );
         idle_rates.insert(name, r.rate());
+        idle_round_rates.insert(name, rounds);
     }
     println!(
         "  lean: the same mock with {} (no replay detection, a journal of one entry)",
         LEAN.join(" ")
     );
     for &name in &names {
-        let r = median(lean_runs.remove(name).unwrap_or_default());
+        let runs = lean_runs.remove(name).unwrap_or_default();
+        let rounds = rates(&runs);
+        let r = median(runs);
         r.print(
             &format!("{name}, lean"),
             &format!(
-                "   {:.2}x hello   {:.2}x the default",
+                "   {:.2}x hello   {:.2}x the default {}",
                 r.rate() / hello_res.rate(),
                 r.rate() / idle_rates[name],
+                spread(&rounds, &idle_round_rates[name]),
             ),
         );
     }
     for &name in &names {
-        let r = median(busy.remove(name).unwrap_or_default());
+        let runs = busy.remove(name).unwrap_or_default();
+        let rounds = rates(&runs);
+        let r = median(runs);
         r.print(
             &format!("{name} + keygen"),
-            &format!("   {:.2}x idle   goal >= 0.8x", r.rate() / idle_rates[name]),
+            &format!(
+                "   {:.2}x idle {}   goal >= 0.8x",
+                r.rate() / idle_rates[name],
+                spread(&rounds, &idle_round_rates[name]),
+            ),
         );
     }
     println!("  ({generated} fresh keys were generated while those ran)");
@@ -731,6 +746,24 @@ fn hello_request_of_len(addr: SocketAddr, len: usize) -> Vec<u8> {
 }
 
 /// The run with the median rate.
+fn rates(runs: &[LoadResult]) -> Vec<f64> {
+    runs.iter().map(LoadResult::rate).collect()
+}
+
+/// The lowest and highest of the rounds' own ratios, `(rounds 0.48-0.53x)`: each round
+/// measures both loads within a few seconds, so the range shows how far the machine's noise
+/// moves a ratio in this run (the printed ratio is of the two medians).
+fn spread(rates: &[f64], bases: &[f64]) -> String {
+    let ratios: Vec<f64> = rates.iter().zip(bases).map(|(r, b)| r / b).collect();
+    let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if ratios.len() < 2 {
+        String::new()
+    } else {
+        format!("(rounds {low:.2}-{high:.2}x)")
+    }
+}
+
 fn median(mut runs: Vec<LoadResult>) -> LoadResult {
     assert!(!runs.is_empty(), "at least one run");
     runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
