@@ -649,7 +649,7 @@ async fn cheap_section(server_bin: &Path, scale: &Scale, loads: &[Load]) {
         stop.store(true, Ordering::Relaxed);
         let _ = background.await;
     }
-    let hello_rates: Vec<f64> = hello_runs.iter().map(LoadResult::rate).collect();
+    let hello_rates = rates(&hello_runs);
     let hello_res = median(hello_runs);
     hello_res.print("hello world", "   1.00x");
     // The references: what hello-world loses to one property of a load alone.
@@ -745,7 +745,7 @@ fn hello_request_of_len(addr: SocketAddr, len: usize) -> Vec<u8> {
     req
 }
 
-/// The run with the median rate.
+/// Each run's requests per second, in round order.
 fn rates(runs: &[LoadResult]) -> Vec<f64> {
     runs.iter().map(LoadResult::rate).collect()
 }
@@ -764,6 +764,7 @@ fn spread(rates: &[f64], bases: &[f64]) -> String {
     }
 }
 
+/// The run with the median rate.
 fn median(mut runs: Vec<LoadResult>) -> LoadResult {
     assert!(!runs.is_empty(), "at least one run");
     runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
