@@ -140,7 +140,8 @@ pub fn check_freshness(
     if at.abs_diff(i64::try_from(now).unwrap_or(i64::MAX)) > window {
         return Err(ApiError::new(Kind::InvalidTimeStampExpired));
     }
-    if !nonces.check_and_insert(tenant, nonce, now, window) {
+    let dated = u64::try_from(at).unwrap_or(0);
+    if !nonces.check_and_insert(tenant, nonce, now, dated, window) {
         return Err(ApiError::new(Kind::SignatureNonceUsed));
     }
     Ok(())

@@ -93,14 +93,26 @@ impl NonceCache {
         }
     }
 
-    /// Records `nonce` for `tenant` at `now` (unix seconds). False if it was already recorded
-    /// within the last `window` seconds and is still among the last `capacity` recorded.
-    pub fn check_and_insert(&self, tenant: &str, nonce: &str, now: u64, window: u64) -> bool {
+    /// Records `nonce` for `tenant` at `now` (unix seconds), from a request dated `dated` (its
+    /// own timestamp). False if it is still recorded: for `window` seconds after the later of
+    /// the two, while it is among the last `capacity` recorded.
+    ///
+    /// A request dated ahead of the server clock passes the timestamp check until `dated +
+    /// window`, so its nonce must be kept that long, not only `window` after its arrival, or
+    /// the same request replays once its nonce is forgotten.
+    pub fn check_and_insert(
+        &self,
+        tenant: &str,
+        nonce: &str,
+        now: u64,
+        dated: u64,
+        window: u64,
+    ) -> bool {
         let key = self.digests.hash_one((tenant, nonce));
         let first = self.table.first(key);
         std::hint::black_box(self.table.get(self.table.bucket(first)));
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let min_live = inner.min_live(now, window, self.capacity);
+        let min_live = inner.min_live(now, now.max(dated), window, self.capacity);
         inner.insert(&self.table, key, first, min_live)
     }
 
@@ -166,14 +178,16 @@ impl Table {
 }
 
 impl Inner {
-    /// The smallest live ordinal for an insertion at `now`, keeping `seconds` short: seconds
-    /// out of the window go, and so do seconds whose insertions have all been evicted by
-    /// capacity (so at most `capacity` + 1 remain whatever the window).
-    fn min_live(&mut self, now: u64, window: u64, capacity: u64) -> u64 {
-        // A clock set back counts as the latest second seen: its entries live a little longer,
-        // never shorter.
-        if self.seconds.back().is_none_or(|&(s, _)| now > s) {
-            self.seconds.push_back((now, self.next));
+    /// The smallest live ordinal for an insertion at `now` of an entry to keep from `from`
+    /// (`now` or later), keeping `seconds` short: seconds out of the window go, and so do
+    /// seconds whose insertions have all been evicted by capacity (so at most `capacity` + 1
+    /// remain whatever the window).
+    fn min_live(&mut self, now: u64, from: u64, window: u64, capacity: u64) -> u64 {
+        // An entry kept from before the latest second seen (a clock set back, or entries
+        // after one kept from a future second) counts as of that second: it lives a little
+        // longer, never shorter.
+        if self.seconds.back().is_none_or(|&(s, _)| from > s) {
+            self.seconds.push_back((from, self.next));
         }
         let by_capacity = (self.next + 1).saturating_sub(capacity);
         while let Some(&(s, _)) = self.seconds.front() {
@@ -248,14 +262,14 @@ mod tests {
     #[test]
     fn a_nonce_is_accepted_once_per_tenant_within_the_window() {
         let cache = NonceCache::new(100);
-        assert!(cache.check_and_insert("t", "n1", 1000, 900));
-        assert!(!cache.check_and_insert("t", "n1", 1001, 900));
+        assert!(cache.check_and_insert("t", "n1", 1000, 1000, 900));
+        assert!(!cache.check_and_insert("t", "n1", 1001, 1001, 900));
         assert!(
-            cache.check_and_insert("other", "n1", 1001, 900),
+            cache.check_and_insert("other", "n1", 1001, 1001, 900),
             "tenants are separate"
         );
         // Past the window the entry is forgotten (the timestamp check covers that case).
-        assert!(cache.check_and_insert("t", "n1", 1000 + 901, 900));
+        assert!(cache.check_and_insert("t", "n1", 1000 + 901, 1000 + 901, 900));
     }
 
     #[test]
@@ -266,7 +280,7 @@ mod tests {
             for _ in 0..4 {
                 s.spawn(|| {
                     for i in 0..2_000 {
-                        if cache.check_and_insert("t", &format!("n{i}"), 1000, 900) {
+                        if cache.check_and_insert("t", &format!("n{i}"), 1000, 1000, 900) {
                             accepted.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -281,13 +295,13 @@ mod tests {
     fn the_cache_never_exceeds_its_capacity() {
         let cache = NonceCache::new(10);
         for i in 0..1000 {
-            assert!(cache.check_and_insert("t", &format!("n{i}"), 5, 900));
+            assert!(cache.check_and_insert("t", &format!("n{i}"), 5, 5, 900));
         }
         assert_eq!(cache.len(), 10);
-        assert!(!cache.check_and_insert("t", "n999", 5, 900));
+        assert!(!cache.check_and_insert("t", "n999", 5, 5, 900));
         // A newcomer makes room first: the 9 newest stay, the 10th newest goes.
-        assert!(!cache.check_and_insert("t", "n991", 5, 900));
-        assert!(cache.check_and_insert("t", "n990", 5, 900));
+        assert!(!cache.check_and_insert("t", "n991", 5, 5, 900));
+        assert!(cache.check_and_insert("t", "n990", 5, 5, 900));
     }
 
     /// The set as a hash set plus a FIFO of insertions (what this module replaced).
@@ -332,9 +346,11 @@ mod tests {
             for step in 0..20_000 {
                 now += rng.next_u32() as u64 % 3;
                 let nonce = format!("n{}", rng.next_u32() % alphabet);
+                // Dated at or before arrival, as a client with a true clock dates it.
+                let dated = now - rng.next_u32() as u64 % 4;
                 let expected = model.check_and_insert(&nonce, now, window);
                 assert_eq!(
-                    cache.check_and_insert("t", &nonce, now, window),
+                    cache.check_and_insert("t", &nonce, now, dated, window),
                     expected,
                     "capacity {capacity}, step {step}, {nonce} at {now}"
                 );
@@ -349,7 +365,7 @@ mod tests {
                 "{replays} / {accepted}"
             );
             // Counted right after an insertion (a refused replay also makes room in the FIFO).
-            assert!(cache.check_and_insert("t", "fresh", now, window));
+            assert!(cache.check_and_insert("t", "fresh", now, now, window));
             assert!(model.check_and_insert("fresh", now, window));
             assert_eq!(cache.len(), model.order.len(), "capacity {capacity}");
         }
@@ -360,7 +376,7 @@ mod tests {
         // Arrange: a full cache, so that overflow chains exist too.
         let cache = NonceCache::new(10);
         for i in 0..10 {
-            assert!(cache.check_and_insert("t", &format!("n{i}"), 1000, 900));
+            assert!(cache.check_and_insert("t", &format!("n{i}"), 1000, 1000, 900));
         }
         // Act
         cache.clear();
@@ -368,29 +384,82 @@ mod tests {
         assert_eq!(cache.len(), 0);
         for i in 0..10 {
             assert!(
-                cache.check_and_insert("t", &format!("n{i}"), 1001, 900),
+                cache.check_and_insert("t", &format!("n{i}"), 1001, 1001, 900),
                 "n{i}"
             );
         }
-        assert!(!cache.check_and_insert("t", "n3", 1002, 900));
+        assert!(!cache.check_and_insert("t", "n3", 1002, 1002, 900));
         assert_eq!(cache.len(), 10);
     }
 
     #[test]
     fn a_clock_set_back_never_forgets_sooner() {
         let cache = NonceCache::new(100);
-        assert!(cache.check_and_insert("t", "a", 1000, 10));
-        assert!(cache.check_and_insert("t", "b", 500, 10));
-        assert!(!cache.check_and_insert("t", "b", 505, 10));
-        assert!(!cache.check_and_insert("t", "a", 1005, 10));
-        assert!(cache.check_and_insert("t", "a", 1011, 10));
+        assert!(cache.check_and_insert("t", "a", 1000, 1000, 10));
+        assert!(cache.check_and_insert("t", "b", 500, 500, 10));
+        assert!(!cache.check_and_insert("t", "b", 505, 505, 10));
+        assert!(!cache.check_and_insert("t", "a", 1005, 1005, 10));
+        assert!(cache.check_and_insert("t", "a", 1011, 1011, 10));
+    }
+
+    #[test]
+    fn a_request_dated_ahead_keeps_its_nonce_until_its_own_date_plus_the_window() {
+        // Arrange: arrives at 1000 dated 1003, so it passes a 4 s timestamp check until 1007.
+        let cache = NonceCache::new(100);
+        assert!(cache.check_and_insert("t", "ahead", 1000, 1003, 4));
+        // Act / Assert: refused while the same request could still pass the timestamp check,
+        // though 1005 is more than the window after its arrival.
+        for now in [1001, 1005, 1007] {
+            assert!(!cache.check_and_insert("t", "ahead", now, 1003, 4), "{now}");
+        }
+        assert!(cache.check_and_insert("t", "ahead", 1008, 1008, 4));
+    }
+
+    /// Dates up to a window ahead of arrival, as the timestamp check lets through: a nonce is
+    /// never forgotten before the window after the later of its arrival and its date, and
+    /// kept at most twice the window after its arrival (entries recorded after one dated
+    /// ahead are kept as long as it).
+    #[test]
+    fn nonces_dated_ahead_are_never_forgotten_early_nor_kept_past_twice_the_window() {
+        use rand_core::{Rng as _, SeedableRng};
+        let window = 6;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let cache = NonceCache::new(10_000);
+        // nonce -> (arrival, kept until) of its accepted insertion.
+        let mut accepted = std::collections::HashMap::new();
+        let mut now = 1_000;
+        let (mut refused, mut kept_longer) = (0, 0);
+        for _ in 0..20_000 {
+            now += rng.next_u32() as u64 % 2;
+            let nonce = format!("n{}", rng.next_u32() % 150);
+            let dated = now + rng.next_u32() as u64 % (window + 1) - window / 2;
+            let fresh = cache.check_and_insert("t", &nonce, now, dated, window);
+            match accepted.get(&nonce) {
+                Some(&(_, until)) if now <= until => assert!(!fresh, "{nonce} at {now}"),
+                Some(&(arrived, _)) if !fresh => {
+                    assert!(now - arrived <= 2 * window, "{nonce} at {now}");
+                    kept_longer += 1;
+                }
+                None => assert!(fresh, "{nonce} at {now}"),
+                Some(_) => {}
+            }
+            if fresh {
+                accepted.insert(nonce, (now, now.max(dated) + window));
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(
+            refused > 1_000 && kept_longer > 100,
+            "{refused} / {kept_longer}"
+        );
     }
 
     #[test]
     fn the_second_list_stays_bounded_by_capacity_under_a_long_window() {
         let cache = NonceCache::new(5);
         for i in 0..1000u64 {
-            assert!(cache.check_and_insert("t", &format!("n{i}"), i, u64::MAX));
+            assert!(cache.check_and_insert("t", &format!("n{i}"), i, i, u64::MAX));
         }
         let inner = cache.inner.lock().unwrap();
         assert!(inner.seconds.len() <= 6, "{}", inner.seconds.len());

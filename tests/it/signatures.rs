@@ -280,6 +280,50 @@ async fn a_replayed_nonce_is_refused_for_v1_and_v3() {
     }
 }
 
+/// Regression (black-box audit, sixteenth session): a nonce was forgotten a window after the
+/// request arrived, but a request dated ahead of the server clock passes the timestamp check
+/// until a window after its own date, so the same request replayed in between was accepted
+/// again.
+#[tokio::test]
+async fn a_request_dated_ahead_cannot_be_replayed_while_its_timestamp_is_valid() {
+    // Arrange: a 2 s window, and a request dated 2 s ahead, sent early in a second (A).
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.request_window = Some(std::time::Duration::from_secs(2));
+    let server = TestServer::with_config(config).await;
+    let clock = ecs_mock::clock::Clock::system();
+    let before = clock.now_unix();
+    while clock.now_unix() == before {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let a = clock.now_unix();
+    let ahead = now_timestamp(ecs_mock::clock::Clock::fixed(a + 2));
+    let calls = [Style::V1Get, Style::V3].map(|style| {
+        server
+            .call("t-ahead", "DescribeKeyPairs")
+            .region("cn-hangzhou")
+            .style(style)
+            .nonce(&format!("ahead-{style:?}"))
+            .timestamp(&ahead)
+    });
+    for call in &calls {
+        call.send().await.assert_ok();
+    }
+    // Act: the identical requests at A+3, more than the window after their arrival but
+    // within the window of their date (A+2).
+    let waited = clock.now_unix() - a;
+    tokio::time::sleep(std::time::Duration::from_millis(
+        3_000u64.saturating_sub(1_000 * waited),
+    ))
+    .await;
+    for call in &calls {
+        let replay = call.send().await;
+        // Assert
+        // Refused until A+4 (a window after A+2); from A+5 the timestamp is stale.
+        assert!(clock.now_unix() <= a + 4, "the replay came too late");
+        replay.assert_error(400, "SignatureNonceUsed");
+    }
+}
+
 #[tokio::test]
 async fn stale_and_malformed_timestamps_are_refused() {
     let server = TestServer::start(0).await;
