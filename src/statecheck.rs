@@ -24,6 +24,10 @@ pub const COUNTER_MAX: u64 = 1 << 62;
 
 const BEYOND_COUNTING: &str = "more than any run could count";
 
+/// The latest creation time a document may hold: 9999-12-31T23:59:59Z. `CreationTime` is
+/// `yyyy-MM-ddTHH:mmZ`, which has no form for a later year; a server clock never reads one.
+pub const CREATION_TIME_MAX: u64 = 253_402_300_799;
+
 /// Whether `doc` may replace the state of a server running with `seed`.
 ///
 /// # Errors
@@ -248,6 +252,12 @@ fn check_key_pair(at: &str, name: &str, kp: &KeyPair, account: &AccountDoc) -> R
             kp.fingerprint, parsed.fingerprint
         ));
     }
+    if kp.creation_time > CREATION_TIME_MAX {
+        return Err(format!(
+            "{at}.creation_time: {} is after 9999-12-31T23:59:59Z (CreationTime has four-digit years)",
+            kp.creation_time
+        ));
+    }
     if !account.resource_groups.contains(&kp.resource_group_id) {
         return Err(format!(
             "{at}.resource_group_id: {:?} is not among the account's resource_groups",
@@ -356,6 +366,17 @@ mod tests {
     }
 
     #[test]
+    fn the_latest_creation_time_accepted_still_has_a_four_digit_year() {
+        let mut doc = valid();
+        key_pair(&mut doc, "k1").creation_time = CREATION_TIME_MAX;
+        assert_eq!(check(&doc, 7), Ok(()));
+        assert_eq!(
+            crate::clock::format_minutes(CREATION_TIME_MAX),
+            "9999-12-31T23:59Z"
+        );
+    }
+
+    #[test]
     fn refusals_name_the_part_at_fault() {
         let kp = r#"accounts["t"].regions["cn-hangzhou"].key_pairs["k1"]"#;
         type Break = fn(&mut StateDoc);
@@ -378,6 +399,12 @@ mod tests {
                     key_pair(d, "k2").id = id;
                 },
                 "accounts[\"t\"].regions[\"cn-hangzhou\"].key_pairs[\"k2\"].id: \"ssh-".into(),
+            ),
+            // Regression (black-box audit, sixteenth session): a creation time past year
+            // 9999 was restored, then listed as `31690708-07-05T01:46Z`.
+            (
+                |d| key_pair(d, "k1").creation_time = CREATION_TIME_MAX + 1,
+                format!("{kp}.creation_time: 253402300800 is after 9999-12-31T23:59:59Z"),
             ),
             (
                 |d| key_pair(d, "k1").id = "key-1".into(),
