@@ -309,7 +309,9 @@ impl Config {
     /// a scenario file that cannot be read or is refused, or two with the same name; a state
     /// file that exists but does not parse.
     pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
-        let credentials = if cli.credentials.is_empty() {
+        // An empty item (a trailing comma, an empty variable) is not set, as in the path lists.
+        let given: Vec<&String> = cli.credentials.iter().filter(|c| !c.is_empty()).collect();
+        let credentials = if given.is_empty() {
             if cli.default_secret.is_empty() {
                 bail!("--default-secret must not be empty");
             }
@@ -318,7 +320,7 @@ impl Config {
             }
         } else {
             let mut map = HashMap::new();
-            for c in &cli.credentials {
+            for c in given {
                 let (id, secret) = c
                     .split_once(':')
                     .with_context(|| format!("--credential {c:?} is not AK_ID:SECRET"))?;
@@ -518,6 +520,12 @@ mod tests {
         assert!(c.scenarios.is_empty());
         assert_eq!(c.fixtures.len(), 1);
         assert_eq!(c.keys.cache_dir, crate::keycache::KeyCache::default_dir());
+        // Regression (black-box audit, sixteenth session): the credential list refused them.
+        let c = parse(&["--credential", "a:b,", "--credential", ""]).unwrap();
+        assert_eq!(c.credentials.secret_for("a"), Some("b"));
+        assert_eq!(c.credentials.secret_for("other"), None);
+        let c = parse(&["--credential", ""]).unwrap();
+        assert_eq!(c.credentials.secret_for("any"), Some("mock-secret"));
     }
 
     #[test]
