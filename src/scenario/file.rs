@@ -489,8 +489,19 @@ const TAG_API_ERRORS: &[Kind] = &[
     Kind::NoPermissionTag,
 ];
 
-/// The action-specific errors of `action`'s table in API reference §1 (without [`COMMON`]).
-/// Where a code has several wordings in the catalogue, the one listed here is the action's.
+/// The tag codes of CreateKeyPair's table, which ImportKeyPair's `Tag.N` (API reference §1.2:
+/// "rules as §2") and DescribeKeyPairs' tag filters answer too (see
+/// `describe_key_pairs::DescribeKeyPairs::parse`), though their tables do not list them.
+const KEY_PAIR_TAG_ERRORS: [Kind; 4] = [
+    Kind::DuplicateTagKey,
+    Kind::InvalidTagKeyMalformed,
+    Kind::InvalidTagValueMalformed,
+    Kind::QuotaExceedTags,
+];
+
+/// The action-specific errors `action` answers (without [`COMMON`]): its table in API
+/// reference §1, and the tag codes where it checks tags by CreateKeyPair's rules. Where a code
+/// has several wordings in the catalogue, the one listed here is the action's.
 pub fn documented(action: Action) -> &'static [Kind] {
     use Kind as K;
     match action {
@@ -512,9 +523,13 @@ pub fn documented(action: Action) -> &'static [Kind] {
             K::KeyPairAlreadyExist,
             K::InternalErrorImport,
             K::InvalidResourceGroupNotFound,
+            KEY_PAIR_TAG_ERRORS[0],
+            KEY_PAIR_TAG_ERRORS[1],
+            KEY_PAIR_TAG_ERRORS[2],
+            KEY_PAIR_TAG_ERRORS[3],
         ],
-        // §1.3 lists no action-specific code.
-        Action::DescribeKeyPairs => &[],
+        // §1.3 lists no action-specific code; malformed tag filters get CreateKeyPair's.
+        Action::DescribeKeyPairs => &KEY_PAIR_TAG_ERRORS,
         // §1.4 lists InvalidKeyPair.NotFound as observed (Terraform tolerates it on delete).
         Action::DeleteKeyPairs => &[
             K::InvalidKeyPairNamesValueNotSupported,
@@ -1339,6 +1354,18 @@ mod tests {
                 Action::ListTagResources,
                 "InvalidResourceId.NotFound",
                 Kind::InvalidResourceIdNotFound,
+            ),
+            // Regression (black-box audit, sixteenth session): both actions answer these
+            // for bad tags, yet forcing them was refused as not documented.
+            (
+                Action::ImportKeyPair,
+                "QuotaExceed.Tags",
+                Kind::QuotaExceedTags,
+            ),
+            (
+                Action::DescribeKeyPairs,
+                "Duplicate.TagKey",
+                Kind::DuplicateTagKey,
             ),
         ];
         for (action, code, want) in cases {
