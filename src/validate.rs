@@ -39,7 +39,9 @@ pub struct Tag {
 }
 
 /// Checks a KeyPairName: 2–128 characters, a letter first (any script, so Chinese names pass),
-/// then letters, digits, `:`, `_`, `.`, `-`; never an `http://`/`https://` prefix.
+/// then letters, digits, `:`, `_`, `.`, `-`; never an `http://`/`https://` prefix. Letters
+/// are Unicode's Alphabetic property rather than the reference's suggested `\p{L}` (inferred
+/// there), which also takes letter numbers and the vowel signs of Indic scripts.
 ///
 /// `.` and non-Latin letters are allowed for CreateKeyPair too: the ImportKeyPair text allows
 /// them and both actions share one backend (API reference §2, inferred).
@@ -237,6 +239,22 @@ mod tests {
             key_pair_name(&"中".repeat(128)),
             Ok(()),
             "length counts characters"
+        );
+    }
+
+    /// Open point (API reference §2 suggests `\p{L}`, inferred): letters are Unicode's
+    /// Alphabetic property, so a letter number may come first and Indic vowel signs pass,
+    /// while a combining accent (not Alphabetic) does not.
+    #[test]
+    fn key_pair_name_letters_are_the_alphabetic_property() {
+        for name in ["\u{216B}ab", "\u{915}\u{93F}", "ab\u{345}"] {
+            assert_eq!(key_pair_name(name), Ok(()), "{name:?}");
+        }
+        assert_eq!(key_pair_name("e\u{301}x"), Err(Invalid::KeyPairName));
+        assert_eq!(
+            key_pair_name("\u{E9}x"),
+            Ok(()),
+            "the precomposed form passes"
         );
     }
 

@@ -173,6 +173,29 @@ async fn malformed_encoding_oversized_bodies_and_absurd_parameter_counts_get_cle
         .assert_ok();
 }
 
+/// Raw bytes above 0x7F in the request line: UTF-8 is read as the characters it encodes, as
+/// if percent-encoded (hyper's URI parser takes it); anything else never reaches the mock.
+#[tokio::test]
+async fn raw_utf8_in_the_request_line_is_read_as_its_characters_and_other_high_bytes_are_refused() {
+    let mut config = ecs_mock::config::Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.verify_signatures = false;
+    let server = TestServer::with_config(config).await;
+    let line = |name: &[u8]| {
+        let mut r = b"GET /?Action=CreateKeyPair&Version=2014-05-26&Format=JSON&AccessKeyId=t-raw&RegionId=cn-hangzhou&KeyPairName=".to_vec();
+        r.extend_from_slice(name);
+        r.extend_from_slice(b" HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        r
+    };
+    let utf8 = server.raw(&line("caf\u{e9}".as_bytes())).await;
+    assert!(utf8.starts_with("HTTP/1.1 200 OK"), "{utf8}");
+    assert!(utf8.contains("\"KeyPairName\":\"caf\u{e9}\""), "{utf8}");
+    for bad in [&b"caf\xe9"[..], b"caf\x80"] {
+        let refused = server.raw(&line(bad)).await;
+        assert!(refused.starts_with("HTTP/1.1 400 Bad Request"), "{refused}");
+        assert!(refused.contains("content-length: 0"), "{refused}");
+    }
+}
+
 #[tokio::test]
 async fn a_request_that_does_not_decode_gets_the_format_and_host_id_a_decoded_one_would() {
     // Arrange
