@@ -69,7 +69,9 @@ enum Signed {
 }
 
 impl ApiRequest {
-    /// Decodes the query and, for `application/x-www-form-urlencoded` bodies, the body.
+    /// Decodes the query and, for a POST with an `application/x-www-form-urlencoded` body, the
+    /// body. A GET's body carries no parameters, as servlet containers read form bodies of
+    /// POSTs only; no SDK sends one.
     ///
     /// # Errors
     /// `InvalidParameter.Encoding` for malformed percent-encoding or non-UTF-8 text,
@@ -103,7 +105,7 @@ impl ApiRequest {
                 && v.get(..FORM.len())
                     .is_some_and(|t| t.eq_ignore_ascii_case(FORM))
         });
-        if is_form && !body.is_empty() {
+        if is_form && method == "POST" && !body.is_empty() {
             let remaining = max_params.saturating_sub(query_len);
             let form = params::decode(&body, remaining).map_err(|e| match e {
                 DecodeError::TooMany(_) => {
@@ -266,6 +268,18 @@ mod tests {
         assert_eq!(r.query().len(), 1);
         let no_form = req("", &[("content-type", "application/json")], "RegionId=x").unwrap();
         assert_eq!(no_form.region_id(), None);
+        // Regression (black-box audit, sixteenth session): a GET's form body was merged.
+        let get = ApiRequest::new(
+            "GET",
+            "/",
+            Some("Action=CreateKeyPair"),
+            Params::from_pairs([("content-type", "application/x-www-form-urlencoded")]),
+            Bytes::from_static(b"RegionId=cn-hangzhou"),
+            100,
+        )
+        .unwrap();
+        assert_eq!(get.action(), Some("CreateKeyPair"));
+        assert_eq!(get.region_id(), None);
     }
 
     #[test]
