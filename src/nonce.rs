@@ -19,6 +19,10 @@
 //! `overflow`. A lookup goes on to the next bucket only while that ordinal is live: once it is
 //! not, every entry that ever passed the bucket has expired with it. So the set holds exactly
 //! what a FIFO would: the last `capacity` insertions, less those older than the window.
+//!
+//! A request dated ahead of the server clock stamps its entry with its own date, which the
+//! window then counts from; entries recorded after it, in the same or earlier seconds, share
+//! that second and live as long (at most a window more than their own).
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
