@@ -166,10 +166,9 @@ impl KeyCache {
             let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
                 continue;
             };
-            if name.ends_with(".pem") && !name.starts_with('.') {
+            if is_entry_name(&name) {
                 out.push((modified, entry.path()));
-            } else if name.starts_with('.')
-                && name.ends_with(".tmp")
+            } else if is_tmp_name(&name)
                 && now.duration_since(modified).unwrap_or_default() > STALE_TMP
             {
                 let _ = fs::remove_file(entry.path());
@@ -194,6 +193,31 @@ impl KeyCache {
         tracing::debug!(dir = %self.dir.display(), deleted = excess, "key cache evicted least recently used entries");
         Ok(keep)
     }
+}
+
+/// Whether `name` is an entry's file name, `<64 hex>.pem`: the directory may be shared, and
+/// eviction must never count or delete a file the cache did not write.
+fn is_entry_name(name: &str) -> bool {
+    name.strip_suffix(".pem").is_some_and(|id| {
+        id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// Whether `name` is one of [`KeyCache::store`]'s temporary files, `.<64 hex>.<pid>.<n>.tmp`.
+fn is_tmp_name(name: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(id, serials)| {
+            is_entry_name(&format!("{id}.pem"))
+                && serials
+                    .split_once('.')
+                    .is_some_and(|(pid, n)| is_number(pid) && is_number(n))
+        })
+}
+
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Now, for file modification times. These belong to the file system, not to the API: a
@@ -403,6 +427,48 @@ pub(crate) mod tests {
         for kept in [1u8, 4, 10, 11] {
             assert!(cache.entry_path(&id(kept)).exists(), "entry {kept}");
         }
+    }
+
+    /// Regression (black-box audit, sixteenth session): eviction counted and deleted every
+    /// `*.pem` of the directory, a user's own files included.
+    #[test]
+    fn eviction_and_cleanup_touch_only_the_cache_s_own_files() {
+        // Arrange: a bound of 2, and old files of the user's beside the cache's.
+        let tmp = TempDir::new("cache-foreign");
+        let cache = KeyCache::with_max_entries(tmp.0.clone(), 2);
+        let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1);
+        let foreign = [
+            "server-cert.pem",
+            "ABCDEF.pem",
+            &format!("{}.pem", "A".repeat(64)),
+            ".notes.tmp",
+            &format!(".{}.x.1.tmp", hex(&id(9))),
+        ];
+        fs::create_dir_all(&tmp.0).unwrap();
+        for name in foreign {
+            let f = fs::File::create(tmp.0.join(name)).unwrap();
+            f.set_modified(old).unwrap();
+        }
+        let stale_own = tmp.0.join(format!(".{}.12.3.tmp", hex(&id(8))));
+        fs::File::create(&stale_own)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let pem = keygen::generate(7, "ak", "cn-hangzhou", "k", 0).private_key_pem;
+        // Act: three entries pass the bound of two.
+        for n in 1..=3u8 {
+            cache.store(&id(n), &pem);
+        }
+        // Assert: every foreign file is still there, the stale temporary is gone, and the
+        // entries alone were evicted down to the bound.
+        for name in foreign {
+            assert!(tmp.0.join(name).exists(), "{name}");
+        }
+        assert!(!stale_own.exists());
+        let entries = (1..=3u8)
+            .filter(|n| cache.entry_path(&id(*n)).exists())
+            .count();
+        assert!(entries <= 2, "{entries}");
     }
 
     #[test]
