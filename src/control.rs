@@ -134,7 +134,7 @@ fn route(
                 query_params(query, &[])?;
                 let value = std::str::from_utf8(&body)
                     .map_err(|e| e.to_string())
-                    .and_then(|text| file::json(text).map_err(|e| e.to_string()))
+                    .and_then(|text| crate::jsondoc::strict(text).map_err(|e| e.to_string()))
                     .map_err(|e| bad(format!("the body is not JSON: {e}")))?;
                 let scenario = file::from_value(value).map_err(|e| bad(e.0))?;
                 let name = scenario.name.clone();
@@ -198,8 +198,9 @@ fn route(
             }
             Method::PUT => {
                 query_params(query, &[])?;
-                let doc: crate::store::StateDoc = serde_json::from_slice(&body)
-                    .map_err(|e| bad(format!("the body is not a state document: {e}")))?;
+                let doc: crate::store::StateDoc =
+                    serde_json::from_slice(crate::jsondoc::without_bom(&body))
+                        .map_err(|e| bad(format!("the body is not a state document: {e}")))?;
                 app.store.restore(doc).map_err(bad)?;
                 Ok((StatusCode::OK, json!({ "restored": true })))
             }

@@ -147,8 +147,7 @@ impl Fixtures {
     /// # Errors
     /// See [`Fixtures::from_value`]; text that is not JSON fails at path `$`.
     pub fn from_json(text: &str) -> Result<Self, FixtureError> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| err("$", format!("not JSON: {e}")))?;
+        let value = crate::jsondoc::strict(text).map_err(|e| err("$", format!("not JSON: {e}")))?;
         Self::from_value(value)
     }
 
@@ -492,6 +491,20 @@ mod tests {
                 "invalid type",
             ),
         ];
+        // Regression (second black-box audit, sixteenth session): a key given twice kept the
+        // last one silently, dropping the first account's instances.
+        let cases = cases.into_iter().chain([
+            (
+                r#"{"accounts": {"a": {}, "a": {}}}"#.to_string(),
+                "$",
+                "the key \"a\" is given twice in one object",
+            ),
+            (
+                inst(r#"{"instance_id": "i-2", "instance_id": "i-3", "region_id": "cn-hangzhou", "os_type": "linux"}"#),
+                "$",
+                "the key \"instance_id\" is given twice in one object",
+            ),
+        ]);
         for (json, path, problem) in cases {
             let e = Fixtures::from_json(&json).unwrap_err();
             assert_eq!(e.path, path, "{json}\n→ {e}");

@@ -30,6 +30,7 @@ pub mod fixtures;
 pub mod head_timer;
 pub mod ids;
 pub mod journal;
+pub mod jsondoc;
 pub mod keycache;
 pub mod keygen;
 pub mod keypool;

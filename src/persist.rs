@@ -26,12 +26,13 @@ pub fn load(path: &Path) -> anyhow::Result<Option<StateDoc>> {
             return Err(e).with_context(|| format!("cannot read state file {}", path.display()))
         }
     };
-    let doc: StateDoc = serde_json::from_slice(&bytes).with_context(|| {
-        format!(
-            "state file {} is corrupt or not an ecs-mock state file (fix or remove it)",
-            path.display()
-        )
-    })?;
+    let doc: StateDoc =
+        serde_json::from_slice(crate::jsondoc::without_bom(&bytes)).with_context(|| {
+            format!(
+                "state file {} is corrupt or not an ecs-mock state file (fix or remove it)",
+                path.display()
+            )
+        })?;
     Ok(Some(doc))
 }
 
@@ -150,6 +151,12 @@ mod tests {
         assert!(load(&path).unwrap().is_none());
         let doc = Store::new(4).export();
         save(&path, &doc).unwrap();
+        assert_eq!(load(&path).unwrap(), Some(doc.clone()));
+        // Regression (second black-box audit, sixteenth session): a file saved by an editor
+        // that writes a byte order mark was refused as corrupt.
+        let mut with_bom = b"\xef\xbb\xbf".to_vec();
+        with_bom.extend_from_slice(&std::fs::read(&path).unwrap());
+        std::fs::write(&path, with_bom).unwrap();
         assert_eq!(load(&path).unwrap(), Some(doc));
         std::fs::write(&path, b"{not json").unwrap();
         let err = format!("{:#}", load(&path).unwrap_err());

@@ -1283,7 +1283,7 @@ pub struct RegionDoc {
 
 /// A map of a [`StateDoc`], refusing a key given twice: serde keeps the last copy silently,
 /// which in a hand-edited file hides whichever entry the user meant (scenario files are read
-/// as strictly, see `scenario::file::json`). The same rule as refusing unknown fields, applied
+/// as strictly, see `jsondoc::strict`). The same rule as refusing unknown fields, applied
 /// while the typed document is read, with no intermediate `Value`.
 fn unique_keys<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
 where

@@ -608,76 +608,9 @@ pub fn documented_kind(action: Action, code: &str) -> Option<Kind> {
 /// Invalid JSON, an unknown field, or a rule that fails validation; the message names the
 /// rule index and field.
 pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
-    from_value(json(text).map_err(|e| ScenarioError(format!("not valid JSON: {e}")))?)
-}
-
-/// The JSON value of a scenario's text, more strictly than `serde_json` reads it: a key given
-/// twice in one object is refused, where a `Value` keeps the last silently (and the typed
-/// parse, going through a `Value`, never sees it) — the same promise as refusing unknown
-/// fields. A leading byte order mark, which some Windows editors write, is skipped.
-///
-/// # Errors
-/// Not JSON, or a duplicate key; the message names the key, line and column.
-pub fn json(text: &str) -> Result<Value, serde_json::Error> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    serde_json::from_str::<Strict>(text).map(|s| s.0)
-}
-
-/// A JSON value read by [`json`]'s rules.
-struct Strict(Value);
-
-impl<'de> Deserialize<'de> for Strict {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Value;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-                Ok(Value::Bool(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-                Ok(Value::from(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-                Ok(Value::from(v))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-                Ok(Value::from(v))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-                Ok(Value::String(v.to_string()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-                Ok(Value::String(v))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-                Ok(Value::Null)
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(Strict(v)) = seq.next_element()? {
-                    out.push(v);
-                }
-                Ok(Value::Array(out))
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-                let mut out = serde_json::Map::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if out.contains_key(&key) {
-                        return Err(de::Error::custom(format!(
-                            "the key {key:?} is given twice in one object"
-                        )));
-                    }
-                    let Strict(v) = map.next_value()?;
-                    out.insert(key, v);
-                }
-                Ok(Value::Object(out))
-            }
-        }
-        d.deserialize_any(V).map(Strict)
-    }
+    from_value(
+        crate::jsondoc::strict(text).map_err(|e| ScenarioError(format!("not valid JSON: {e}")))?,
+    )
 }
 
 /// Reads, parses and validates a scenario file.
