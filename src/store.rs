@@ -20,6 +20,7 @@ use indexmap::IndexMap;
 use crate::actions::Action;
 use crate::error::{ApiError, Kind};
 use crate::ids;
+use crate::statecheck::COUNTER_MAX;
 use crate::validate::Tag;
 
 /// The hasher of the maps every request looks up (accounts, regions, names, counters, nonces):
@@ -285,6 +286,21 @@ pub struct Account {
 }
 
 impl Account {
+    /// Whether one more key pair, of generation `generation` of its name, may be counted: the
+    /// account's sequence (with the creates still pending, which take theirs at commit) and
+    /// the name's generation must stay within what a state document may hold, or the state
+    /// this server saves would not load again.
+    ///
+    /// # Errors
+    /// `InternalError` at [`COUNTER_MAX`], reachable only from a document that starts there.
+    fn can_count(&self, generation: u64, wording: Kind) -> Result<(), ApiError> {
+        let pending: u64 = self.regions.values().map(|r| r.pending.len() as u64).sum();
+        if self.next_sequence.saturating_add(pending) >= COUNTER_MAX || generation >= COUNTER_MAX {
+            return Err(ApiError::new(wording));
+        }
+        Ok(())
+    }
+
     /// The state of `region` (created empty on first use).
     pub fn region(&mut self, region: &str) -> &mut RegionState {
         if !self.regions.contains_key(region) {
@@ -580,7 +596,11 @@ impl Store {
             {
                 let counts = self.ordinals.read().unwrap_or_else(PoisonError::into_inner);
                 if let Some((counters, own)) = find(&counts.tenants, key, own) {
-                    let ordinal = counters.requests.fetch_add(1, Ordering::Relaxed) + 1;
+                    // Held at the most a state document may hold (reached only from a
+                    // document that starts there): RequestIds then repeat, but the state
+                    // saved still loads.
+                    let ordinal =
+                        (counters.requests.fetch_add(1, Ordering::Relaxed) + 1).min(COUNTER_MAX);
                     let calls = counters.calls.as_deref().filter(|_| own);
                     return then(ordinal, Calls(calls));
                 }
@@ -656,6 +676,7 @@ impl Store {
         let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?;
         account.resolve_resource_group_into(requested_group, &mut fresh.resource_group_id)?;
         let generation = account.region(region).claimable(name)?;
+        account.can_count(generation, Kind::InternalErrorImport)?;
         if generation != 0 {
             fresh.id = ids::key_pair_id(self.seed, tenant, region, name, generation);
         }
@@ -744,7 +765,8 @@ impl Store {
     ///
     /// # Errors
     /// `KeyPair.AlreadyExist` if the name exists or is being created; `QuotaExceed.KeyPair`
-    /// if the region already holds (or is creating) [`KEY_PAIR_QUOTA`] key pairs.
+    /// if the region already holds (or is creating) [`KEY_PAIR_QUOTA`] key pairs;
+    /// `InternalError` when a counter would pass [`COUNTER_MAX`] (see `Account::can_count`).
     pub fn reserve(
         self: &Arc<Self>,
         tenant: &str,
@@ -754,9 +776,9 @@ impl Store {
         let mut inner = self.lock();
         let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?;
         let incarnation = account.incarnation;
-        let state = account.region(region);
-        let generation = state.claimable(name)?;
-        state.pending.insert(name.to_string());
+        let generation = account.region(region).claimable(name)?;
+        account.can_count(generation, Kind::InternalError)?;
+        account.region(region).pending.insert(name.to_string());
         Ok(Reservation {
             store: Arc::clone(self),
             tenant: tenant.to_string(),
@@ -1397,7 +1419,10 @@ impl Store {
             request_ordinals: ordinals
                 .tenants
                 .iter()
-                .map(|(k, c)| (k.clone(), c.requests.load(Ordering::Relaxed)))
+                .map(|(k, c)| {
+                    let n = c.requests.load(Ordering::Relaxed).min(COUNTER_MAX);
+                    (k.clone(), n)
+                })
                 .collect(),
         }
     }
@@ -1535,6 +1560,62 @@ mod state_doc_tests {
             again.reserve("t", "cn-hangzhou", "k").unwrap().generation(),
             4
         );
+    }
+
+    /// Regression (second black-box audit, sixteenth session): a document holding a counter
+    /// at the most it may hold was accepted, the next request or create counted past it, and
+    /// the state saved at shutdown was then refused at start.
+    #[test]
+    fn counters_at_the_limit_are_never_counted_past_so_the_saved_state_loads() {
+        // Arrange: a tenant's RequestId count at the limit, its sequence two below it, and a
+        // deleted name created the most times a document may say.
+        let store = Store::new(3);
+        store.next_request_ordinal("t");
+        store.default_resource_group("t").unwrap();
+        let mut doc = store.export();
+        doc.request_ordinals.insert("t".into(), COUNTER_MAX);
+        let account = doc.accounts.get_mut("t").unwrap();
+        account.next_sequence = COUNTER_MAX - 2;
+        account.regions.insert(
+            "cn-hangzhou".into(),
+            RegionDoc {
+                key_pairs: BTreeMap::new(),
+                generations: BTreeMap::from([("k-gone".to_string(), COUNTER_MAX)]),
+            },
+        );
+        let limit = Store::new(3);
+        limit.restore(doc).unwrap();
+        let new_kp = || NewKeyPair {
+            fingerprint: key().fingerprint,
+            public_key: key().openssh,
+            resource_group_id: limit.default_resource_group("t").unwrap(),
+            tags: vec![],
+            creation_time: 5,
+            origin: Origin::Imported,
+        };
+        // Act / Assert: RequestIds repeat the last ordinal rather than pass it.
+        assert_eq!(limit.next_request_ordinal("t"), COUNTER_MAX);
+        assert_eq!(limit.next_request_ordinal("t"), COUNTER_MAX);
+        // The name at its last generation cannot be created again.
+        let refused = limit.reserve("t", "cn-hangzhou", "k-gone").unwrap_err();
+        assert_eq!(refused.code(), "InternalError");
+        // Two sequence numbers are left: two creates in flight take them, a third create
+        // or an import is refused.
+        let a = limit.reserve("t", "cn-hangzhou", "k-a").unwrap();
+        let b = limit.reserve("t", "cn-hangzhou", "k-b").unwrap();
+        assert_eq!(
+            limit.reserve("t", "cn-hangzhou", "k-c").unwrap_err().code(),
+            "InternalError"
+        );
+        let import = limit.insert("t", "cn-hangzhou", "k-d", None, new_kp());
+        assert_eq!(import.unwrap_err().code(), "InternalError");
+        a.commit(new_kp());
+        b.commit(new_kp());
+        // The state saved now loads again.
+        let saved = limit.export();
+        assert_eq!(saved.accounts["t"].next_sequence, COUNTER_MAX);
+        assert_eq!(saved.request_ordinals["t"], COUNTER_MAX);
+        Store::new(3).restore(saved).unwrap();
     }
 
     #[test]
