@@ -39,6 +39,7 @@ use crate::actions::Action;
 use crate::error::{self, ApiError};
 use crate::ids;
 use crate::protocol::params::Params;
+use crate::store::MAX_ACCESS_KEY_ID_LEN;
 
 pub use file::{Fault, ScenarioError, ScenarioFile};
 
@@ -421,7 +422,13 @@ impl Counters {
     }
 
     /// `tenant`'s index, made if there is room; `None` sends its calls to the shared counters.
+    /// An AccessKeyId over [`MAX_ACCESS_KEY_ID_LEN`] bytes always shares, as in the store: the
+    /// engine counts before authentication, and a request's size would otherwise decide how
+    /// much each of up to `max_tenants` tenants keeps.
     fn tenant(&mut self, tenant: &str) -> Option<usize> {
+        if tenant.len() > MAX_ACCESS_KEY_ID_LEN {
+            return None;
+        }
         if let Some(&i) = self.ids.get(tenant) {
             return Some(i);
         }
@@ -1537,6 +1544,27 @@ mod tests {
         // Assert: "b" counts on its own once "a" is gone; "c" still shares, at call 3.
         assert_eq!(calls, [None, None, Some(2), Some(2)]);
         assert_eq!(after_reset, [None, Some(2), None]);
+        assert_eq!(e.counters(), 1);
+    }
+
+    /// Regression (white-box review, sixteenth session): the engine kept each claimed
+    /// AccessKeyId, of any length, before authentication: unsigned requests with ever new
+    /// 1 MiB ids grew it by 2 MiB each.
+    #[test]
+    fn over_long_access_key_ids_share_the_rule_s_counter_and_keep_nothing() {
+        let e = engine(
+            0,
+            r#"{"name":"s","rules":[{"match":{"nth":2},"effect":{"error":"Throttling"}}]}"#,
+        );
+        let p = params(&[]);
+        let long = |c: char| c.to_string().repeat(MAX_ACCESS_KEY_ID_LEN + 1);
+        let call = |t: &str| decide(&e, Action::DescribeRegions, t, &p).map(|d| d.call);
+        // Two different over-long ids count on the rule's one shared counter.
+        assert_eq!([call(&long('a')), call(&long('b'))], [None, Some(2)]);
+        assert_eq!(e.counters(), 0);
+        // The longest id that is kept still gets counters of its own.
+        let longest = "c".repeat(MAX_ACCESS_KEY_ID_LEN);
+        assert_eq!([call(&longest), call(&longest)], [None, Some(2)]);
         assert_eq!(e.counters(), 1);
     }
 
