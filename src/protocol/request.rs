@@ -207,12 +207,26 @@ impl ApiRequest {
     /// Used to pick the tenant before the signature is checked; it proves nothing by itself.
     pub fn claimed_access_key_id(&self) -> Option<&str> {
         if let Some(auth) = self.header("authorization") {
-            let rest = auth.split_once("Credential=")?.1;
-            let end = rest.find(',').unwrap_or(rest.len());
-            return Some(rest[..end].trim()).filter(|s| !s.is_empty());
+            return claimed_v3_access_key_id(auth);
         }
         self.params.non_empty("AccessKeyId")
     }
+}
+
+/// The `Credential` of a V3 `Authorization` value, read as
+/// [`crate::signature::parse_v3_authorization`] reads it (spaces around names and values
+/// allowed), or the tenant decided on before the signature check could differ from the one
+/// the signature is checked for. Lenient where that parser refuses (the request then fails
+/// with `IncompleteSignature`, journalled under the id it claims).
+pub fn claimed_v3_access_key_id(authorization: &str) -> Option<&str> {
+    let fields = authorization.trim().split_once([' ', '\t'])?.1;
+    fields
+        .split(',')
+        .find_map(|field| {
+            let (name, value) = field.split_once('=')?;
+            (name.trim() == "Credential").then(|| value.trim())
+        })
+        .filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]
@@ -358,6 +372,21 @@ mod tests {
         .unwrap();
         assert_eq!(v3.claimed_access_key_id(), Some("ak2"));
         assert_eq!(req("", &[], "").unwrap().claimed_access_key_id(), None);
+        // Regression (white-box review, sixteenth session): with a space before `=` the
+        // signature was checked for `ak3`, but the request was counted, decided on and
+        // journalled as `anonymous`. Each spelling the signature parser accepts names the
+        // same AccessKeyId here.
+        for header in [
+            "ACS3-HMAC-SHA256 Credential =ak3,SignedHeaders=host,Signature=00",
+            "ACS3-HMAC-SHA256  SignedHeaders=host , Credential= ak3 ,Signature=00",
+            "ACS3-HMAC-SHA256\tCredential=ak3",
+        ] {
+            let r = req("", &[("Authorization", header)], "").unwrap();
+            assert_eq!(r.claimed_access_key_id(), Some("ak3"), "{header}");
+            if let Ok(parsed) = crate::signature::parse_v3_authorization(header) {
+                assert_eq!(parsed.access_key_id, "ak3");
+            }
+        }
     }
 
     #[test]
