@@ -45,6 +45,7 @@ fn main() -> ExitCode {
             return ExitCode::from(64); // EX_USAGE
         }
     };
+    raise_open_file_limit(config.limits.max_connections);
     // This runtime only accepts connections, watches files and waits for signals: requests
     // are served on the `--workers` threads, each with a runtime of its own.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -68,6 +69,42 @@ fn main() -> ExitCode {
             eprintln!("ecs-mock: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Raises the soft limit of open files to what `--max-connections` needs, up to the hard
+/// limit. Each connection holds two descriptors (its socket and the duplicate a `reset`
+/// fault sends its RST through): under the common soft limit of 1024, the default 1024
+/// connections ran out of descriptors near 500, where accepting failed instead of answering
+/// the documented 503.
+fn raise_open_file_limit(max_connections: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    // Two per connection, and room for the listener, the runtimes, the state and key files.
+    let needed = (max_connections as u64).saturating_mul(2).saturating_add(64);
+    let limit = getrlimit(Resource::Nofile);
+    let soft = limit.current.unwrap_or(u64::MAX);
+    if soft >= needed {
+        return;
+    }
+    let raised = limit.maximum.map_or(needed, |hard| hard.min(needed));
+    if raised > soft {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(raised),
+                maximum: limit.maximum,
+            },
+        );
+    }
+    let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    if now < needed {
+        tracing::warn!(
+            open_files = now,
+            max_connections,
+            "the open-file limit is below what --max-connections needs (two per connection): \
+             past about {} connections, new ones fail instead of getting 503",
+            now.saturating_sub(64) / 2
+        );
     }
 }
 

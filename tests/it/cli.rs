@@ -56,6 +56,49 @@ async fn the_first_line_names_the_real_port_and_the_binary_serves_on_it() {
     assert!(terminate(child).success(), "SIGTERM exits 0");
 }
 
+/// Regression (white-box review, sixteenth session): each connection takes two descriptors,
+/// and under the usual soft limit of 1024 the default 1024 connections ran out near 500,
+/// where new ones failed instead of getting the documented 503.
+#[test]
+fn the_open_file_limit_is_raised_to_fit_max_connections() {
+    // Arrange: a soft limit of 1024 under a higher hard one, as on most Linux machines.
+    let hard: u64 = std::fs::read_to_string("/proc/self/limits")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4)?.parse().ok())
+        .unwrap_or(0);
+    if hard < 2 * 1024 + 64 {
+        eprintln!("hard open-file limit {hard}: nothing to raise it to, skipped");
+        return;
+    }
+    let script = format!(
+        "ulimit -Sn 1024 && exec {} --listen 127.0.0.1:0",
+        env!("CARGO_BIN_EXE_ecs-mock")
+    );
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("ecs-mock listening on"), "{first:?}");
+    // Act
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    // Assert: two per default connection, and some room.
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+        .unwrap();
+    assert_eq!(soft, 2 * 1024 + 64);
+    assert!(terminate(child).success());
+}
+
 #[test]
 fn listening_beyond_loopback_warns_that_the_control_api_is_exposed() {
     // Regression (findings-scen #13): `--listen 0.0.0.0:P` said nothing about the open control
