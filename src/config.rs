@@ -229,6 +229,12 @@ impl Default for Limits {
 /// The most `--workers`: far more threads than cores only adds switching.
 pub const MAX_WORKERS: usize = 256;
 
+/// The most `--max-connections` may be (each connection holds two file descriptors).
+pub const MAX_CONNECTIONS: usize = 1_000_000;
+
+/// The longest `--header-timeout-secs` and `--shutdown-grace-secs`: a year.
+pub const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
+
 /// One thread more than cores: a test suite's client shares the cores, and while the scheduler
 /// runs it in place of one worker, that worker's connections wait for a whole time slice; with
 /// a spare worker the others keep being served (with exactly one per core, p99 at c=64 on two
@@ -359,6 +365,15 @@ impl Config {
             || cli.max_connections == 0
         {
             bail!("--max-body-bytes, --max-params, --header-timeout-secs and --max-connections must be positive");
+        }
+        // Far beyond any use, and below what panicked: tokio's semaphore takes at most
+        // usize::MAX >> 3 permits, and a deadline of `now` plus about 2^63 s overflows.
+        if cli.max_connections > MAX_CONNECTIONS {
+            bail!("--max-connections must be at most {MAX_CONNECTIONS}");
+        }
+        if cli.header_timeout_secs > MAX_TIMEOUT_SECS || cli.shutdown_grace_secs > MAX_TIMEOUT_SECS
+        {
+            bail!("--header-timeout-secs and --shutdown-grace-secs must be at most {MAX_TIMEOUT_SECS} (a year)");
         }
         if cli.journal_capacity == 0 {
             bail!("--journal-capacity must be positive");
@@ -526,6 +541,27 @@ mod tests {
         assert_eq!(c.credentials.secret_for("other"), None);
         let c = parse(&["--credential", ""]).unwrap();
         assert_eq!(c.credentials.secret_for("any"), Some("mock-secret"));
+    }
+
+    /// Regression (white-box review, sixteenth session): huge values panicked (tokio's
+    /// semaphore, hyper's deadline arithmetic) instead of being refused.
+    #[test]
+    fn limits_beyond_any_use_are_refused_not_panicked_on() {
+        for bad in [
+            &["--max-connections", "18446744073709551615"][..],
+            &["--max-connections", "1000001"],
+            &["--header-timeout-secs", "9223372036854775807"],
+            &["--shutdown-grace-secs", "31536001"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse(&[
+            "--max-connections",
+            "1000000",
+            "--header-timeout-secs",
+            "31536000"
+        ])
+        .is_ok());
     }
 
     #[test]

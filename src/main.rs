@@ -80,7 +80,9 @@ fn main() -> ExitCode {
 fn raise_open_file_limit(max_connections: usize) {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     // Two per connection, and room for the listener, the runtimes, the state and key files.
-    let needed = (max_connections as u64).saturating_mul(2).saturating_add(64);
+    let needed = (max_connections as u64)
+        .saturating_mul(2)
+        .saturating_add(64);
     let limit = getrlimit(Resource::Nofile);
     let soft = limit.current.unwrap_or(u64::MAX);
     if soft >= needed {
