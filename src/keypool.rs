@@ -65,8 +65,6 @@ pub struct KeyPool {
     fresh_workers: FreshWorkers,
     /// Fast builds running at once: `cores` (each is well under a millisecond).
     fast_permits: Arc<Semaphore>,
-    /// Fast keys handed out per (tenant, region): name → fingerprint.
-    handed_out: Arc<Mutex<HashMap<(String, String), HashMap<String, String>>>>,
     cache_hits: Arc<AtomicU64>,
     generated: Arc<AtomicU64>,
     fast: Arc<AtomicU64>,
@@ -102,7 +100,6 @@ impl KeyPool {
             store,
             fresh_workers: FreshWorkers::start(fresh_workers()),
             fast_permits: Arc::new(Semaphore::new(cores())),
-            handed_out: Arc::default(),
             cache_hits: Arc::default(),
             generated: Arc::default(),
             fast: Arc::default(),
@@ -230,15 +227,9 @@ impl KeyPool {
                     pool.len(),
                 );
                 let fingerprint = pool.fingerprint(i, j);
-                claim(
-                    &self.store,
-                    &self.handed_out,
-                    access_key_id,
-                    region,
-                    name,
-                    &fingerprint,
-                )
-                .then_some((i, j, fingerprint))
+                self.store
+                    .claim_fingerprint(access_key_id, region, name, &fingerprint)
+                    .then_some((i, j, fingerprint))
             })
             .expect("the attempt counter does not overflow before a free pair is found");
         // A pair's key is built once (~0.1 ms, off the runtime) and copied afterwards.
@@ -367,44 +358,6 @@ fn lower_priority() {
     }
 }
 
-/// Hands `fingerprint` to the create of `name` unless a key pair of the region has it or an
-/// in-flight create there was handed it.
-fn claim(
-    store: &Store,
-    handed_out: &Mutex<HashMap<(String, String), HashMap<String, String>>>,
-    tenant: &str,
-    region: &str,
-    name: &str,
-    fingerprint: &str,
-) -> bool {
-    // Lock order: handed-out map, then store (the store never calls back here).
-    let mut handed_out = handed_out.lock().unwrap_or_else(|p| p.into_inner());
-    let handed = handed_out
-        .entry((tenant.to_string(), region.to_string()))
-        .or_default();
-    // Looked up, not created: a reset since the create claimed its name forgot the account,
-    // and the create will not be stored (see `Reservation::commit`).
-    let claimed = store.with_existing_account(tenant, |account| {
-        let state = account.region(region);
-        // A hand-out matters only while its create is in flight: once stored, the stored
-        // fingerprint is checked below, and a name deleted (or since re-imported with another
-        // key) must not keep its old fingerprint out of use, or the next keys would depend on
-        // what this process remembers rather than on the state a restart restores. `name`
-        // itself is claimed by the caller now, so its previous hand-out is a finished create's.
-        handed.retain(|n, _| n != name && state.is_pending(n));
-        let taken = state
-            .key_pairs()
-            .values()
-            .any(|kp| kp.fingerprint == fingerprint)
-            || handed.values().any(|f| f == fingerprint);
-        if !taken {
-            handed.insert(name.to_string(), fingerprint.to_string());
-        }
-        !taken
-    });
-    claimed.unwrap_or(true)
-}
-
 /// A process-wide slot per seed: tests and servers with the same seed share one pool.
 type PoolSlot = watch::Receiver<Option<Arc<PrimePool>>>;
 
@@ -507,8 +460,7 @@ mod tests {
         // claim used to re-create the tenant's account, empty, in the state that the reset
         // had just cleared.
         let store = Store::new(0);
-        let handed_out = Mutex::new(HashMap::new());
-        assert!(claim(&store, &handed_out, "t", "cn-hangzhou", "k", "fp"));
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "k", "fp"));
         assert!(store.export().accounts.is_empty());
     }
 

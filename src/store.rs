@@ -172,8 +172,10 @@ pub struct RegionState {
     /// rendered pages kept by [`Store::page`]. Never reused, so no kept page outlives what it
     /// shows, through resets and restores included.
     version: u64,
-    /// Names claimed by a create or import still generating or parsing.
-    pending: HashSet<String>,
+    /// Names claimed by a create still generating its key, each with the fingerprint fast
+    /// mode handed it (see [`Store::claim_fingerprint`]): a hand-out lives exactly as long
+    /// as its claim, through commit, release and reset alike.
+    pending: HashMap<String, Option<String>>,
     /// How many times each name has been created in this region, deletions included: the
     /// `generation` input of key derivation. Only names deleted at least once (or restored)
     /// have an entry; a live name without one was created once. That spares every new key
@@ -186,7 +188,7 @@ impl Default for RegionState {
         Self {
             key_pairs: IndexMap::default(),
             version: next_version(),
-            pending: HashSet::default(),
+            pending: HashMap::default(),
             generations: HashMap::default(),
         }
     }
@@ -224,12 +226,12 @@ impl RegionState {
 
     /// Whether a create of `name` is in flight.
     pub fn is_pending(&self, name: &str) -> bool {
-        self.pending.contains(name)
+        self.pending.contains_key(name)
     }
 
     /// Whether `name` exists or is being created.
     pub fn is_taken(&self, name: &str) -> bool {
-        self.key_pairs.contains_key(name) || self.pending.contains(name)
+        self.key_pairs.contains_key(name) || self.pending.contains_key(name)
     }
 
     /// The generation a new key pair named `name` would have.
@@ -766,6 +768,41 @@ impl Store {
         self.lock().accounts.get_mut(tenant).map(f)
     }
 
+    /// Hands `fingerprint` to the pending create of `name` unless a key pair of the region
+    /// has it or another pending create there was handed it (fast mode: no two key pairs of
+    /// a region share a fingerprint). True when handed, and when the create has no claim
+    /// any more (a reset forgot it; it will not be stored), without creating anything.
+    pub fn claim_fingerprint(
+        &self,
+        tenant: &str,
+        region: &str,
+        name: &str,
+        fingerprint: &str,
+    ) -> bool {
+        let mut inner = self.lock();
+        let Some(state) = inner
+            .accounts
+            .get_mut(tenant)
+            .and_then(|a| a.regions.get_mut(region))
+        else {
+            return true;
+        };
+        let taken = state
+            .key_pairs
+            .values()
+            .any(|kp| kp.fingerprint == fingerprint)
+            || state
+                .pending
+                .iter()
+                .any(|(n, f)| n != name && f.as_deref() == Some(fingerprint));
+        if !taken {
+            if let Some(handed) = state.pending.get_mut(name) {
+                *handed = Some(fingerprint.to_string());
+            }
+        }
+        !taken
+    }
+
     /// Claims `name` in the tenant's region for a create or import.
     ///
     /// # Errors
@@ -783,7 +820,10 @@ impl Store {
         let incarnation = account.incarnation;
         let generation = account.region(region).claimable(name)?;
         account.can_count(generation, Kind::InternalError)?;
-        account.region(region).pending.insert(name.to_string());
+        account
+            .region(region)
+            .pending
+            .insert(name.to_string(), None);
         Ok(Reservation {
             store: Arc::clone(self),
             tenant: tenant.to_string(),
@@ -1233,6 +1273,36 @@ mod tests {
         assert_eq!(call("u"), Some(1));
     }
 
+    /// Regression (white-box review, sixteenth session): fast mode kept its hand-outs in a map
+    /// of its own, one entry per (tenant, region) that no reset freed.
+    #[test]
+    fn fingerprint_hand_outs_live_as_long_as_their_claims() {
+        let store = Store::new(1);
+        let a = store.reserve("t", "cn-hangzhou", "a").unwrap();
+        let b = store.reserve("t", "cn-hangzhou", "b").unwrap();
+        // One fingerprint per pending create of the region; a create may be handed another.
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "a", "fp1"));
+        assert!(!store.claim_fingerprint("t", "cn-hangzhou", "b", "fp1"));
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "b", "fp2"));
+        assert!(
+            store.claim_fingerprint("t", "eu-west-1", "b", "fp1"),
+            "other regions are apart"
+        );
+        // Released, b's fingerprint is free again; stored, a's is taken by the key pair.
+        drop(b);
+        let mut stored = new_kp();
+        stored.fingerprint = "fp1".into();
+        a.commit(stored);
+        let c = store.reserve("t", "cn-hangzhou", "c").unwrap();
+        assert!(!store.claim_fingerprint("t", "cn-hangzhou", "c", "fp1"));
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "c", "fp2"));
+        // A reset forgets the claim with its hand-out.
+        store.reset(None);
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "c", "fp2"));
+        drop(c);
+        assert!(store.export().accounts.is_empty());
+    }
+
     #[test]
     fn quota_counts_pending_claims() {
         let store = Store::new(0);
@@ -1455,7 +1525,7 @@ impl Store {
                     RegionState {
                         key_pairs,
                         version: next_version(),
-                        pending: HashSet::default(),
+                        pending: HashMap::default(),
                         generations: r.generations.into_iter().collect(),
                     },
                 );
