@@ -297,7 +297,7 @@ mod tests {
     fn import(store: &std::sync::Arc<Store>, name: &str, key: &str, tags: Vec<Tag>) {
         let key = sshkey::parse_openssh_public_key(key, sshkey::ParseOptions::default()).unwrap();
         store
-            .reserve("t", REGION, name)
+            .reserve("t", REGION, name, None)
             .unwrap()
             .commit(NewKeyPair {
                 fingerprint: key.fingerprint,

@@ -322,13 +322,6 @@ impl Account {
         self.regions.get(region)
     }
 
-    /// An existing group of the account: `requested`, or the default one.
-    fn resolve_resource_group(&self, requested: Option<&str>) -> Result<String, ApiError> {
-        let mut group = String::new();
-        self.resolve_resource_group_into(requested, &mut group)?;
-        Ok(group)
-    }
-
     /// Writes the resource group `requested` resolves to into `out` (emptied first), which
     /// the caller sized outside the lock.
     fn resolve_resource_group_into(
@@ -641,20 +634,6 @@ impl Store {
         )
     }
 
-    /// Resolves an optional `ResourceGroupId` to an existing group of the tenant.
-    ///
-    /// # Errors
-    /// `InvalidResourceGroup.NotFound` when the tenant has no such group.
-    pub fn resolve_resource_group(
-        &self,
-        tenant: &str,
-        requested: Option<&str>,
-    ) -> Result<String, ApiError> {
-        let mut inner = self.lock();
-        Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?
-            .resolve_resource_group(requested)
-    }
-
     /// Resolves the resource group, claims `name` and stores the key pair, all in one critical
     /// section: ImportKeyPair has no slow step between claim and commit, so a reservation
     /// would only add lock rounds (and an unwinding path) to every import.
@@ -803,20 +782,26 @@ impl Store {
         !taken
     }
 
-    /// Claims `name` in the tenant's region for a create or import.
+    /// Resolves the resource group and claims `name` in the tenant's region for a create, in
+    /// one critical section: resolved apart, a `PUT /__mock/state` in between could leave the
+    /// key pair in a group its new account does not have, and the state saved then refused.
     ///
     /// # Errors
-    /// `KeyPair.AlreadyExist` if the name exists or is being created; `QuotaExceed.KeyPair`
-    /// if the region already holds (or is creating) [`KEY_PAIR_QUOTA`] key pairs;
-    /// `InternalError` when a counter would pass [`COUNTER_MAX`] (see `Account::can_count`).
+    /// `InvalidResourceGroup.NotFound`; `KeyPair.AlreadyExist` if the name exists or is being
+    /// created; `QuotaExceed.KeyPair` if the region already holds (or is creating)
+    /// [`KEY_PAIR_QUOTA`] key pairs; `InternalError` when a counter would pass
+    /// [`COUNTER_MAX`] (see `Account::can_count`).
     pub fn reserve(
         self: &Arc<Self>,
         tenant: &str,
         region: &str,
         name: &str,
+        requested_group: Option<&str>,
     ) -> Result<Reservation, ApiError> {
         let mut inner = self.lock();
         let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?;
+        let mut resource_group_id = String::new();
+        account.resolve_resource_group_into(requested_group, &mut resource_group_id)?;
         let incarnation = account.incarnation;
         let generation = account.region(region).claimable(name)?;
         account.can_count(generation, Kind::InternalError)?;
@@ -826,6 +811,7 @@ impl Store {
             .insert(name.to_string(), None);
         Ok(Reservation {
             store: Arc::clone(self),
+            resource_group_id,
             tenant: tenant.to_string(),
             region: region.to_string(),
             name: name.to_string(),
@@ -863,6 +849,8 @@ impl Store {
 #[derive(Debug)]
 pub struct Reservation {
     store: Arc<Store>,
+    /// The group the key pair joins, resolved with the claim.
+    resource_group_id: String,
     tenant: String,
     region: String,
     name: String,
@@ -887,6 +875,11 @@ impl Reservation {
     /// How many times this name was created before in this tenant's region.
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// The resource group resolved with the claim.
+    pub fn resource_group_id(&self) -> &str {
+        &self.resource_group_id
     }
 
     /// Stores the key pair under the claimed name and returns it. If the account was reset
@@ -947,25 +940,31 @@ mod tests {
     #[test]
     fn a_name_can_be_claimed_once_and_freed_on_drop() {
         let store = Store::new(0);
-        let r = store.reserve("t", "cn-hangzhou", "k").unwrap();
+        let r = store.reserve("t", "cn-hangzhou", "k", None).unwrap();
         assert_eq!(
-            store.reserve("t", "cn-hangzhou", "k").unwrap_err().code(),
+            store
+                .reserve("t", "cn-hangzhou", "k", None)
+                .unwrap_err()
+                .code(),
             "KeyPair.AlreadyExist"
         );
         assert!(
-            store.reserve("t2", "cn-hangzhou", "k").is_ok(),
+            store.reserve("t2", "cn-hangzhou", "k", None).is_ok(),
             "tenants are isolated"
         );
         assert!(
-            store.reserve("t", "cn-beijing", "k").is_ok(),
+            store.reserve("t", "cn-beijing", "k", None).is_ok(),
             "regions are isolated"
         );
         drop(r);
-        let r = store.reserve("t", "cn-hangzhou", "k").unwrap();
+        let r = store.reserve("t", "cn-hangzhou", "k", None).unwrap();
         assert_eq!(r.generation(), 0, "a dropped reservation is not a creation");
         r.commit(new_kp());
         assert_eq!(
-            store.reserve("t", "cn-hangzhou", "k").unwrap_err().code(),
+            store
+                .reserve("t", "cn-hangzhou", "k", None)
+                .unwrap_err()
+                .code(),
             "KeyPair.AlreadyExist"
         );
         assert_eq!(store.key_pairs("t", "cn-hangzhou").len(), 1);
@@ -975,10 +974,10 @@ mod tests {
     fn a_create_in_flight_across_a_reset_neither_stores_its_key_nor_frees_a_newer_claim() {
         // Arrange: a name claimed, then the tenant reset and the name claimed again.
         let store = Store::new(0);
-        let before = store.reserve("t", "cn-hangzhou", "k").unwrap();
-        let dropped = store.reserve("t", "cn-hangzhou", "d").unwrap();
+        let before = store.reserve("t", "cn-hangzhou", "k", None).unwrap();
+        let dropped = store.reserve("t", "cn-hangzhou", "d", None).unwrap();
         store.reset(Some("t"));
-        let after = store.reserve("t", "cn-hangzhou", "k").unwrap();
+        let after = store.reserve("t", "cn-hangzhou", "k", None).unwrap();
         // Act
         let returned = before.commit(NewKeyPair {
             fingerprint: "old".into(),
@@ -989,7 +988,10 @@ mod tests {
         assert_eq!(returned.fingerprint, "old");
         assert!(store.key_pairs("t", "cn-hangzhou").is_empty());
         assert_eq!(
-            store.reserve("t", "cn-hangzhou", "k").unwrap_err().code(),
+            store
+                .reserve("t", "cn-hangzhou", "k", None)
+                .unwrap_err()
+                .code(),
             "KeyPair.AlreadyExist"
         );
         after.commit(new_kp());
@@ -997,10 +999,10 @@ mod tests {
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].fingerprint, "fp");
         // The same across a whole-store reset and a restore.
-        let before = store.reserve("t", "cn-hangzhou", "x").unwrap();
+        let before = store.reserve("t", "cn-hangzhou", "x", None).unwrap();
         store.reset(None);
         before.commit(new_kp());
-        let restored = store.reserve("t", "cn-hangzhou", "y").unwrap();
+        let restored = store.reserve("t", "cn-hangzhou", "y", None).unwrap();
         store.restore(Store::new(0).export()).unwrap();
         restored.commit(new_kp());
         assert!(store.key_pairs("t", "cn-hangzhou").is_empty());
@@ -1018,8 +1020,8 @@ mod tests {
         ] {
             // Arrange: one create committing, one dropped, both claimed before the replace.
             let store = Store::new(0);
-            let committed = store.reserve("t", "cn-hangzhou", "k").unwrap();
-            let dropped = store.reserve("t", "cn-hangzhou", "d").unwrap();
+            let committed = store.reserve("t", "cn-hangzhou", "k", None).unwrap();
+            let dropped = store.reserve("t", "cn-hangzhou", "d", None).unwrap();
             replace(&store);
             // Act
             committed.commit(new_kp());
@@ -1034,7 +1036,7 @@ mod tests {
     fn kept_pages_are_found_by_version_and_bounded() {
         let store = Store::new(0);
         store
-            .reserve("t", "cn-hangzhou", "k")
+            .reserve("t", "cn-hangzhou", "k", None)
             .unwrap()
             .commit(new_kp());
         let key = |skip| PageKey {
@@ -1278,8 +1280,8 @@ mod tests {
     #[test]
     fn fingerprint_hand_outs_live_as_long_as_their_claims() {
         let store = Store::new(1);
-        let a = store.reserve("t", "cn-hangzhou", "a").unwrap();
-        let b = store.reserve("t", "cn-hangzhou", "b").unwrap();
+        let a = store.reserve("t", "cn-hangzhou", "a", None).unwrap();
+        let b = store.reserve("t", "cn-hangzhou", "b", None).unwrap();
         // One fingerprint per pending create of the region; a create may be handed another.
         assert!(store.claim_fingerprint("t", "cn-hangzhou", "a", "fp1"));
         assert!(!store.claim_fingerprint("t", "cn-hangzhou", "b", "fp1"));
@@ -1293,7 +1295,7 @@ mod tests {
         let mut stored = new_kp();
         stored.fingerprint = "fp1".into();
         a.commit(stored);
-        let c = store.reserve("t", "cn-hangzhou", "c").unwrap();
+        let c = store.reserve("t", "cn-hangzhou", "c", None).unwrap();
         assert!(!store.claim_fingerprint("t", "cn-hangzhou", "c", "fp1"));
         assert!(store.claim_fingerprint("t", "cn-hangzhou", "c", "fp2"));
         // A reset forgets the claim with its hand-out.
@@ -1308,14 +1310,14 @@ mod tests {
         let store = Store::new(0);
         let mut held = Vec::new();
         for i in 0..KEY_PAIR_QUOTA {
-            held.push(store.reserve("t", "r", &format!("k{i}")).unwrap());
+            held.push(store.reserve("t", "r", &format!("k{i}"), None).unwrap());
         }
         assert_eq!(
-            store.reserve("t", "r", "extra").unwrap_err().code(),
+            store.reserve("t", "r", "extra", None).unwrap_err().code(),
             "QuotaExceed.KeyPair"
         );
         held.pop();
-        assert!(store.reserve("t", "r", "extra").is_ok());
+        assert!(store.reserve("t", "r", "extra", None).is_ok());
     }
 
     #[test]
@@ -1323,14 +1325,17 @@ mod tests {
         let store = Store::new(7);
         let rg = store.default_resource_group("t").unwrap();
         assert_eq!(rg, ids::default_resource_group_id(7, "t"));
-        assert_eq!(store.resolve_resource_group("t", None).unwrap(), rg);
-        assert_eq!(store.resolve_resource_group("t", Some(&rg)).unwrap(), rg);
-        assert_eq!(
+        let resolved = |t: &str, name: &str, g: Option<&str>| {
             store
-                .resolve_resource_group("other", Some(&rg))
-                .unwrap_err()
-                .code(),
-            "InvalidResourceGroup.NotFound"
+                .reserve(t, "cn-hangzhou", name, g)
+                .map(|r| r.resource_group_id().to_string())
+                .map_err(|e| e.code())
+        };
+        assert_eq!(resolved("t", "a", None), Ok(rg.clone()));
+        assert_eq!(resolved("t", "b", Some(&rg)), Ok(rg.clone()));
+        assert_eq!(
+            resolved("other", "c", Some(&rg)),
+            Err("InvalidResourceGroup.NotFound")
         );
     }
 }
@@ -1584,7 +1589,7 @@ mod state_doc_tests {
     fn generations_count_every_creation_of_a_name_across_deletes() {
         let store = Store::new(3);
         let create = |name: &str| {
-            let r = store.reserve("t", "cn-hangzhou", name).unwrap();
+            let r = store.reserve("t", "cn-hangzhou", name, None).unwrap();
             let generation = r.generation();
             r.commit(NewKeyPair {
                 fingerprint: key().fingerprint,
@@ -1626,13 +1631,16 @@ mod state_doc_tests {
             .unwrap();
         assert_eq!(
             again
-                .reserve("t", "cn-hangzhou", "kept")
+                .reserve("t", "cn-hangzhou", "kept", None)
                 .unwrap()
                 .generation(),
             1
         );
         assert_eq!(
-            again.reserve("t", "cn-hangzhou", "k").unwrap().generation(),
+            again
+                .reserve("t", "cn-hangzhou", "k", None)
+                .unwrap()
+                .generation(),
             4
         );
     }
@@ -1672,14 +1680,19 @@ mod state_doc_tests {
         assert_eq!(limit.next_request_ordinal("t"), COUNTER_MAX);
         assert_eq!(limit.next_request_ordinal("t"), COUNTER_MAX);
         // The name at its last generation cannot be created again.
-        let refused = limit.reserve("t", "cn-hangzhou", "k-gone").unwrap_err();
+        let refused = limit
+            .reserve("t", "cn-hangzhou", "k-gone", None)
+            .unwrap_err();
         assert_eq!(refused.code(), "InternalError");
         // Two sequence numbers are left: two creates in flight take them, a third create
         // or an import is refused.
-        let a = limit.reserve("t", "cn-hangzhou", "k-a").unwrap();
-        let b = limit.reserve("t", "cn-hangzhou", "k-b").unwrap();
+        let a = limit.reserve("t", "cn-hangzhou", "k-a", None).unwrap();
+        let b = limit.reserve("t", "cn-hangzhou", "k-b", None).unwrap();
         assert_eq!(
-            limit.reserve("t", "cn-hangzhou", "k-c").unwrap_err().code(),
+            limit
+                .reserve("t", "cn-hangzhou", "k-c", None)
+                .unwrap_err()
+                .code(),
             "InternalError"
         );
         let import = limit.insert("t", "cn-hangzhou", "k-d", None, new_kp());
@@ -1697,7 +1710,7 @@ mod state_doc_tests {
     fn export_then_restore_round_trips_and_continues_generations() {
         let store = Store::new(3);
         store.next_request_ordinal("t");
-        let r = store.reserve("t", "cn-hangzhou", "kk").unwrap();
+        let r = store.reserve("t", "cn-hangzhou", "kk", None).unwrap();
         r.commit(NewKeyPair {
             fingerprint: key().fingerprint,
             public_key: key().openssh,
@@ -1717,7 +1730,10 @@ mod state_doc_tests {
         assert_eq!(again.accounts_len.load(Ordering::Relaxed), 1);
         assert_eq!(again.next_request_ordinal("t"), 2);
         assert_eq!(
-            again.reserve("t", "cn-hangzhou", "kk").unwrap_err().code(),
+            again
+                .reserve("t", "cn-hangzhou", "kk", None)
+                .unwrap_err()
+                .code(),
             "KeyPair.AlreadyExist"
         );
         again
@@ -1727,7 +1743,7 @@ mod state_doc_tests {
             .unwrap();
         assert_eq!(
             again
-                .reserve("t", "cn-hangzhou", "kk")
+                .reserve("t", "cn-hangzhou", "kk", None)
                 .unwrap()
                 .generation(),
             1
@@ -1738,7 +1754,7 @@ mod state_doc_tests {
     fn listing_order_is_creation_order_after_deletes_and_a_restore() {
         let store = Store::new(3);
         let add = |name: &str| {
-            let r = store.reserve("t", "cn-hangzhou", name).unwrap();
+            let r = store.reserve("t", "cn-hangzhou", name, None).unwrap();
             r.commit(NewKeyPair {
                 fingerprint: key().fingerprint,
                 public_key: key().openssh,

@@ -83,9 +83,13 @@ impl CreateKeyPair {
     /// `InvalidResourceGroup.NotFound`, `KeyPair.AlreadyExist`, `QuotaExceed.KeyPair`.
     pub async fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let store = ctx.store;
-        let resource_group_id =
-            store.resolve_resource_group(ctx.tenant, self.resource_group_id.as_deref())?;
-        let reservation = store.reserve(ctx.tenant, self.region.id, &self.name)?;
+        let reservation = store.reserve(
+            ctx.tenant,
+            self.region.id,
+            &self.name,
+            self.resource_group_id.as_deref(),
+        )?;
+        let resource_group_id = reservation.resource_group_id().to_string();
         let generation = reservation.generation();
         let key = ctx
             .keys

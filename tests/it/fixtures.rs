@@ -47,7 +47,7 @@ pub fn add_key_pair(server: &TestServer, tenant: &str, region: &str, name: &str)
     let store = &server.app.store;
     let rg = store.default_resource_group(tenant).unwrap();
     store
-        .reserve(tenant, region, name)
+        .reserve(tenant, region, name, None)
         .expect("the name is free")
         .commit(NewKeyPair {
             fingerprint: "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff".into(),

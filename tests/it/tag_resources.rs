@@ -24,7 +24,7 @@ pub fn insert_key_pair(
     let store = &server.app.store;
     let resource_group_id = store.default_resource_group(tenant).unwrap();
     store
-        .reserve(tenant, region, name)
+        .reserve(tenant, region, name, None)
         .expect("the test uses a fresh name")
         .commit(NewKeyPair {
             fingerprint: "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff".into(),
