@@ -587,8 +587,8 @@ impl Journal {
     }
 
     /// A scenario that replays the decisions of the kept entries: per (tenant, action), one
-    /// rule whose sequence repeats, call by call, the effect each request got (`"pass"` where
-    /// none applied). Replayed against a fresh or reset mock with the same per-tenant
+    /// rule whose sequence repeats, call by call from the first with an effect (`from`), the
+    /// effect each request got (`"pass"` where none applied). Replayed against a fresh or reset mock with the same per-tenant
     /// requests it produces the same errors, faults and (pinned) latencies, whatever the
     /// seed. Calls no longer in the ring buffer replay as `"pass"`.
     pub fn export(&self, filter: &Filter, name: &str) -> Value {
@@ -606,15 +606,18 @@ impl Journal {
             .into_iter()
             .filter(|(_, steps)| steps.iter().any(|(_, s)| *s != StepFile::Pass))
             .map(|((tenant, action), steps)| {
-                // Entries are in answer order; calls are numbered in arrival order.
-                let last = steps.iter().map(|(n, _)| *n).max().unwrap_or(0);
-                let mut seq = vec![StepFile::Pass; last as usize];
+                // Entries are in answer order; calls are numbered in arrival order. The
+                // sequence runs from the first call with an effect (earlier calls pass, by
+                // `from`) to the last: a long-lived tenant's kept calls have high numbers,
+                // and a sequence from call 1 grew with every call it had ever made.
+                let with_effect = steps.iter().filter(|(_, s)| *s != StepFile::Pass);
+                let first = with_effect.clone().map(|(n, _)| *n).min().unwrap_or(1);
+                let last = with_effect.map(|(n, _)| *n).max().unwrap_or(0);
+                let mut seq = vec![StepFile::Pass; (last + 1).saturating_sub(first) as usize];
                 for (n, step) in steps {
-                    seq[(n - 1) as usize] = step;
-                }
-                // Trailing passes change nothing: an exhausted sequence lets requests through.
-                while seq.last() == Some(&StepFile::Pass) {
-                    seq.pop();
+                    if (first..=last).contains(&n) {
+                        seq[(n - first) as usize] = step;
+                    }
                 }
                 // `access_key_id` is a glob: a tenant named `t*` written there would catch
                 // every tenant starting with t on replay.
@@ -623,10 +626,14 @@ impl Journal {
                 } else {
                     "access_key_id"
                 };
+                let mut matcher = json!({"action": action, tenant_field: tenant});
+                if first > 1 {
+                    matcher["from"] = json!(first);
+                }
                 json!({
-                    "match": {"action": action, tenant_field: tenant},
+                    "match": matcher,
                     "effect": {"sequence": seq},
-                    "comment": format!("calls 1..={} of {action} by {tenant:?} as recorded", seq.len()),
+                    "comment": format!("calls {first}..={last} of {action} by {tenant:?} as recorded"),
                 })
             })
             .collect();

@@ -501,6 +501,52 @@ async fn the_exported_journal_replays_the_same_decisions_under_another_seed() {
     assert!(recorded.iter().any(|(c, _)| c == "ServiceUnavailable"));
 }
 
+/// Regression (white-box review, sixteenth session): the export's sequence ran from call 1,
+/// so a long-lived tenant's export grew with every call it ever made (18 MB after a million
+/// calls, with a journal of one entry).
+#[tokio::test]
+async fn an_export_starts_at_the_first_call_with_an_effect() {
+    // Arrange: the 30th DescribeRegions of the tenant is throttled, and the journal keeps 5.
+    let rule = json!({"name": "late", "rules": [
+        {"match": {"action": "DescribeRegions", "nth": 30}, "effect": {"error": "Throttling"}}]});
+    let mut config = config_with(0, std::slice::from_ref(&rule));
+    config.journal_capacity = 5;
+    let server = TestServer::with_config(config).await;
+    let run = |server: &TestServer| {
+        let call = server.call("t-late", "DescribeRegions");
+        async move {
+            let mut codes = Vec::new();
+            for _ in 0..32 {
+                codes.push(call.send().await.status);
+            }
+            codes
+        }
+    };
+    let recorded = run(&server).await;
+    // Act
+    let (status, exported) = control(
+        &server,
+        "GET",
+        "/__mock/journal?format=scenario&access_key_id=t-late&name=late-replay",
+        None,
+    )
+    .await;
+    let replay = server_with(7, std::slice::from_ref(&exported)).await;
+    let replayed = run(&replay).await;
+    // Assert: one step, from call 30, and the same answers on replay.
+    assert_eq!(status, 200);
+    assert_eq!(
+        exported["rules"][0]["match"],
+        json!({"action": "DescribeRegions", "access_key_id": "t-late", "from": 30})
+    );
+    assert_eq!(
+        exported["rules"][0]["effect"],
+        json!({"sequence": [{"error": "Throttling"}]})
+    );
+    assert_eq!(recorded[29], 400);
+    assert_eq!(replayed, recorded);
+}
+
 #[tokio::test]
 async fn an_exported_tenant_with_glob_characters_replays_for_that_tenant_only() {
     // Regression (findings-scen #3): the export wrote tenant `t*` into `access_key_id`, a
