@@ -166,22 +166,27 @@ fn route(
             Method::POST => {
                 let q = query_params(query, &["access_key_id"])?;
                 let tenant = q.get("access_key_id");
-                // The rule counters restart with the call counters, between two requests; a
-                // reset account starts again as the fixtures declare it, like at start.
+                // The rule counters, the journal and the nonces restart with the call
+                // counters, between two requests: a request counted after the reset but
+                // answered before the journal's was journalled, then forgotten. A reset
+                // account starts again as the fixtures declare it, like at start.
                 app.store.reset_with(
                     tenant,
-                    || app.scenarios.reset_counters(tenant),
+                    || {
+                        app.scenarios.reset_counters(tenant);
+                        app.journal.reset(tenant);
+                        // Only a full reset: the cache keeps digests that do not say whose
+                        // they are.
+                        if tenant.is_none() {
+                            app.nonces.clear();
+                        }
+                    },
                     |accounts| {
                         for fixtures in &app.config.fixtures {
                             fixtures.apply_to(accounts, tenant);
                         }
                     },
                 );
-                app.journal.reset(tenant);
-                // Only a full reset: the cache keeps digests that do not say whose they are.
-                if tenant.is_none() {
-                    app.nonces.clear();
-                }
                 Ok((
                     StatusCode::OK,
                     json!({ "reset": tenant.map_or(Value::from("all"), |t| json!({"access_key_id": t})) }),

@@ -371,7 +371,6 @@ fn header_pairs(headers: &hyper::HeaderMap) -> Params {
 /// guessed from whatever is readable.
 fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiError) -> Rendered {
     let received_ms = app.journal.now_ms();
-    let epoch = app.journal.epoch();
     let probe = ApiRequest::new(
         "GET",
         "/",
@@ -415,11 +414,11 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
         ),
     };
     let tenant = claimed.unwrap_or(auth::ANONYMOUS).to_string();
-    let request_id = ids::request_id(
-        app.config.seed,
-        claimed.unwrap_or(""),
-        app.store.next_request_ordinal(&tenant),
-    );
+    // The journal's epoch read where the request is counted (see `process`).
+    let (ordinal, epoch) = app
+        .store
+        .count_request(&tenant, |ordinal, _| (ordinal, app.journal.epoch()));
+    let request_id = ids::request_id(app.config.seed, claimed.unwrap_or(""), ordinal);
     tracing::info!(code = err.code(), "rejected undecodable request");
     let rendered = response::error(&err, &request_id, regions::host_id(region), format);
     let no_params = Params::default();
@@ -473,7 +472,6 @@ fn raw_segment<'q>(raw_query: Option<&'q str>, name: &str) -> Option<&'q str> {
 pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, Abort> {
     // Arrival, before any scenario latency: retry gaps are measured between arrivals.
     let received_ms = app.journal.now_ms();
-    let epoch = app.journal.epoch();
     let arrived_unix = app.config.clock.now_unix();
     let format = req.format();
     // A request naming no AccessKeyId is tenant `anonymous` everywhere (engine, journal,
@@ -485,22 +483,26 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     // Before authentication, on the claimed AccessKeyId: auth errors can be forced too. The
     // engine numbers the call for the journal as it decides (one lookup of the tenant's
     // counters for the RequestId and the call).
-    let (ordinal, (decision, action_call)) = app.store.count_request(claimed, |ordinal, calls| {
-        let decided = match &pre {
-            Ok(action) => app.scenarios.decide_counting(
-                &Input {
-                    action: *action,
-                    tenant: claimed,
-                    region_id: req.region_id(),
-                    params: &req.params,
-                    now_unix: arrived_unix,
-                },
-                || calls.next(*action),
-            ),
-            Err(_) => (None, None),
-        };
-        (ordinal, decided)
-    });
+    // The journal's epoch is read where the request is counted: a reset changes it while
+    // no request is being counted, so a request counted before a reset is the reset's to
+    // forget, and one counted after is journalled, however their arrivals and answers fall.
+    let (ordinal, epoch, (decision, action_call)) =
+        app.store.count_request(claimed, |ordinal, calls| {
+            let decided = match &pre {
+                Ok(action) => app.scenarios.decide_counting(
+                    &Input {
+                        action: *action,
+                        tenant: claimed,
+                        region_id: req.region_id(),
+                        params: &req.params,
+                        now_unix: arrived_unix,
+                    },
+                    || calls.next(*action),
+                ),
+                Err(_) => (None, None),
+            };
+            (ordinal, app.journal.epoch(), decided)
+        });
     let request_id = ids::request_id(app.config.seed, access_key_id.unwrap_or(""), ordinal);
     let host_id = regions::host_id(req.region_id());
     let act = decision.as_ref().and_then(|d| d.act.clone());

@@ -565,16 +565,19 @@ impl Store {
         Ok(accounts.get_mut(tenant).expect("inserted above"))
     }
 
-    /// The next RequestId ordinal for `tenant` (1, 2, …): RequestIds derive from it, so a
-    /// tenant's ids do not depend on other tenants' traffic.
+    /// [`Store::count_request`] alone, for tests.
+    #[cfg(test)]
     pub fn next_request_ordinal(&self, tenant: &str) -> u64 {
         self.count_request(tenant, |ordinal, _| ordinal)
     }
 
-    /// Counts a request of `tenant` ([`Store::next_request_ordinal`]), then runs `then` with
-    /// its ordinal and the tenant's call counters, under the same read lock: the service
+    /// Counts a request of `tenant`: its next RequestId ordinal (1, 2, …; RequestIds derive
+    /// from it, so a tenant's ids do not depend on other tenants' traffic). Then runs `then`
+    /// with the ordinal and the tenant's call counters, under the same read lock: the service
     /// lets the scenario engine number the call as it decides on it (see
-    /// `Engine::decide_counting`), with one lookup of the tenant for both counts.
+    /// `Engine::decide_counting`), and reads the journal's epoch there, with one lookup of
+    /// the tenant for both counts. A reset holds the write lock: it falls between two
+    /// requests for every tenant.
     pub fn count_request<R>(&self, tenant: &str, then: impl FnOnce(u64, Calls<'_>) -> R) -> R {
         // Bounded: past the cap, new AccessKeyIds (typically a flood of random ones, which
         // never authenticate) share the empty tenant's RequestId counter, as over-long ones
