@@ -38,13 +38,19 @@ pub fn spawn(app: &Arc<App>, interval: Duration) -> tokio::task::JoinHandle<()> 
                 if now == *last {
                     continue;
                 }
+                // Parsed from the bytes just compared, not read again: a save landing between
+                // two reads would load one version and remember another, and an identical
+                // save after it would never be loaded.
+                let parsed = std::str::from_utf8(&now)
+                    .map_err(|e| format!("not UTF-8: {e}"))
+                    .and_then(|text| file::parse(text).map_err(|e| e.to_string()));
                 *last = now;
-                let scenario = match file::load(path) {
+                let scenario = match parsed {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!(
                             file = %path.display(),
-                            error = %format!("{e:#}"),
+                            error = %e,
                             "scenario file changed but was not reloaded; the previous version stays"
                         );
                         continue;
