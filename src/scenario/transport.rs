@@ -74,6 +74,14 @@ pub fn shapes_body(fault: &Fault) -> bool {
 enum Part {
     Data(Bytes),
     Wait(Duration),
+    /// `rest` sent `step` bytes at a time, `interval` apart: cut as it is sent, since a
+    /// script of every piece made up front held an entry per piece (a one-byte drip of a
+    /// 1 MiB body, millions) for the whole drip.
+    Drip {
+        rest: Bytes,
+        step: usize,
+        interval: Duration,
+    },
     /// Return `Pending` once so hyper flushes what it has buffered.
     Flush,
     Fail,
@@ -147,6 +155,25 @@ impl Body for MockBody {
                 Some(Part::Data(b)) if b.is_empty() => {}
                 Some(Part::Data(b)) => return Poll::Ready(Some(Ok(Frame::data(b)))),
                 Some(Part::Wait(d)) => this.sleep = Some(Box::pin(tokio::time::sleep(d))),
+                Some(Part::Drip {
+                    mut rest,
+                    step,
+                    interval,
+                }) => {
+                    if rest.is_empty() {
+                        continue;
+                    }
+                    let piece = rest.split_to(step.min(rest.len()));
+                    if !rest.is_empty() {
+                        this.parts.push_front(Part::Drip {
+                            rest,
+                            step,
+                            interval,
+                        });
+                        this.parts.push_front(Part::Wait(interval));
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(piece))));
+                }
                 Some(Part::Flush) => {
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
@@ -296,20 +323,19 @@ pub fn respond(
             len + 64,
             lead(vec![Part::Data(body), Part::Flush, Part::Fail]),
         ),
-        Some(Fault::Drip { bytes, interval_ms }) => {
-            let step = bytes.max(1) as usize;
-            let mut parts = vec![Part::Flush];
-            let mut at = 0;
-            while at < body.len() {
-                if at > 0 {
-                    parts.push(Part::Wait(Duration::from_millis(interval_ms)));
-                }
-                let end = (at + step).min(body.len());
-                parts.push(Part::Data(body.slice(at..end)));
-                at = end;
-            }
-            scripted(rendered.status, ct, len, lead(parts))
-        }
+        Some(Fault::Drip { bytes, interval_ms }) => scripted(
+            rendered.status,
+            ct,
+            len,
+            lead(vec![
+                Part::Flush,
+                Part::Drip {
+                    rest: body,
+                    step: usize::try_from(bytes.max(1)).unwrap_or(usize::MAX),
+                    interval: Duration::from_millis(interval_ms),
+                },
+            ]),
+        ),
     })
 }
 
@@ -331,6 +357,28 @@ fn html(mut resp: Response<MockBody>) -> Response<MockBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (white-box review, sixteenth session): the drip's script held every piece
+    /// from the start, millions of entries for a one-byte drip of a large body.
+    #[tokio::test(start_paused = true)]
+    async fn a_drip_cuts_its_pieces_as_it_sends_them() {
+        use http_body_util::BodyExt as _;
+        let mut body = MockBody {
+            plain: [None, None],
+            parts: VecDeque::from([Part::Drip {
+                rest: Bytes::from(vec![7u8; 1 << 20]),
+                step: 3,
+                interval: Duration::from_millis(1),
+            }]),
+            sleep: None,
+            exact: None,
+        };
+        for _ in 0..1_000 {
+            let piece = body.frame().await.unwrap().unwrap().into_data().unwrap();
+            assert_eq!(piece.len(), 3);
+            assert!(body.parts.len() <= 2, "{}", body.parts.len());
+        }
+    }
 
     #[test]
     fn garbage_is_neither_json_nor_xml() {
