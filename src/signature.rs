@@ -428,15 +428,18 @@ fn header_value<'h>(
 ///
 /// `query` holds the decoded query-string pairs only (the body is covered by the payload hash).
 /// They are encoded with [`pct`], sorted by encoded key then encoded value and rendered
-/// `pct(k)=pct(v)`. An empty value is rendered `k=`: the Python SDK sends `k=` where other
-/// clients may send a bare `k`, but both decode to `(k, "")`, so working on decoded pairs makes
-/// the two spellings equivalent without any special case here.
+/// `pct(k)=pct(v)`. An empty value is rendered `k=`, as the Python SDK signs it (a bare `k`
+/// is accepted too, see [`verify_v3`]); `k=` and a bare `k` on the wire both decode to
+/// `(k, "")`.
 ///
-/// Canonical headers are built from exactly `signed_headers`, in the order given (the client
-/// chose which headers it signed, and SDKs disagree on the set): each name lower-cased, its
-/// values trimmed and repeated headers joined with `,`; a signed header that is absent still
-/// contributes `name:` so the signature fails instead of silently signing less. Each header line
-/// ends in `\n`, which is why a blank line precedes the SignedHeaders line.
+/// Canonical headers are built from exactly `signed_headers` (the client chose which headers
+/// it signed, and SDKs disagree on the set), sorted by name as API reference §3.4 says: each
+/// name lower-cased, its values trimmed, and the values of a repeated header sorted and joined
+/// with `,`, as the Python, Node and Go signers do. A signed header that is absent still
+/// contributes `name:` so the signature fails instead of silently signing less. Each header
+/// line ends in `\n`, which is why a blank line precedes the SignedHeaders line, which is the
+/// client's list as given (the Java signer joins its list unsorted but writes the header lines
+/// sorted).
 ///
 /// `hashed_payload` is the `x-acs-content-sha256` value the caller chose (see [`verify_v3`]).
 pub fn v3_canonical_request<'a, 'h, H: Pair<'h>>(
@@ -447,17 +450,78 @@ pub fn v3_canonical_request<'a, 'h, H: Pair<'h>>(
     signed_headers: &[String],
     hashed_payload: &str,
 ) -> String {
-    let canonical_query = canonical_query(query.into_iter().map(|p| (p.name(), p.value())));
+    let query: Vec<(&str, &str)> = query.into_iter().map(|p| (p.name(), p.value())).collect();
+    canonical_request_as(
+        V3Form::SPEC,
+        method,
+        path,
+        &query,
+        headers,
+        signed_headers,
+        hashed_payload,
+    )
+}
+
+/// How a client may have built its V3 canonical request. [`V3Form::SPEC`] is the reference's
+/// and the SDKs'; the others are what the reference leaves open and hand-written clients do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct V3Form {
+    /// Header lines in `SignedHeaders` order, values of a repeated header in arrival order
+    /// (sdk-wire-behaviour.md: "for each name in SignedHeaders"), rather than sorted.
+    headers_as_given: bool,
+    /// Empty query values as a bare `k` rather than `k=` (API reference §3.4, inferred).
+    bare_empty_values: bool,
+}
+
+impl V3Form {
+    const SPEC: Self = Self {
+        headers_as_given: false,
+        bare_empty_values: false,
+    };
+}
+
+fn canonical_request_as<'h, H: Pair<'h>>(
+    form: V3Form,
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    headers: impl IntoIterator<Item = H> + Clone,
+    signed_headers: &[String],
+    hashed_payload: &str,
+) -> String {
+    let mut canonical_query = canonical_query(query.iter().copied());
+    if form.bare_empty_values {
+        canonical_query = canonical_query
+            .split('&')
+            .map(|pair| pair.strip_suffix('=').unwrap_or(pair))
+            .collect::<Vec<_>>()
+            .join("&");
+    }
     let names: Vec<String> = signed_headers
         .iter()
         .map(|n| n.to_ascii_lowercase())
         .collect();
-    let canonical_headers: String = names
+    let mut lines: Vec<(&str, String)> = names
         .iter()
         .map(|name| {
-            let value = header_value(headers.clone(), name).unwrap_or_default();
-            format!("{name}:{value}\n")
+            let mut values: Vec<&str> = headers
+                .clone()
+                .into_iter()
+                .filter(|h| h.name().eq_ignore_ascii_case(name))
+                .map(|h| h.value().trim())
+                .collect();
+            if !form.headers_as_given {
+                values.sort_unstable();
+            }
+            (name.as_str(), values.join(","))
         })
+        .collect();
+    if !form.headers_as_given {
+        lines.sort_by(|a, b| a.0.cmp(b.0));
+    }
+    let canonical_headers: String = lines
+        .iter()
+        .map(|(name, value)| format!("{name}:{value}\n"))
         .collect();
     format!(
         "{method}\n{path}\n{canonical_query}\n{canonical_headers}\n{}\n{hashed_payload}",
@@ -573,20 +637,51 @@ pub fn verify_v3<'a, 'h, H: Pair<'h>>(
         .as_deref()
         .is_none_or(|d| d.eq_ignore_ascii_case(&body_hash));
     let hashed_payload = declared.unwrap_or(body_hash);
-    let canonical = v3_canonical_request(
-        method,
-        path,
-        query,
-        headers,
-        &auth.signed_headers,
-        &hashed_payload,
-    );
-    let string_to_sign = v3_string_to_sign(&canonical);
-    let expected = v3_sign(secret, &string_to_sign);
-    if body_matches && signatures_equal(&expected, &auth.signature.to_ascii_lowercase()) {
-        Verdict::Ok
-    } else {
-        Verdict::Mismatch { string_to_sign }
+    let query: Vec<(&str, &str)> = query.into_iter().map(|p| (p.name(), p.value())).collect();
+    let signature = auth.signature.to_ascii_lowercase();
+    // The reference's form first, then, only where they differ from it, the forms it leaves
+    // open: header lines in the client's order, empty query values without `=`.
+    let unsorted = auth
+        .signed_headers
+        .windows(2)
+        .any(|w| w[0].to_ascii_lowercase() > w[1].to_ascii_lowercase())
+        || auth.signed_headers.iter().any(|name| {
+            headers
+                .clone()
+                .into_iter()
+                .filter(|h| h.name().eq_ignore_ascii_case(name))
+                .nth(1)
+                .is_some()
+        });
+    let has_empty = query.iter().any(|(_, v)| v.is_empty());
+    let mut spec_string_to_sign = None;
+    for headers_as_given in [false, true] {
+        for bare_empty_values in [false, true] {
+            if (headers_as_given && !unsorted) || (bare_empty_values && !has_empty) {
+                continue;
+            }
+            let form = V3Form {
+                headers_as_given,
+                bare_empty_values,
+            };
+            let canonical = canonical_request_as(
+                form,
+                method,
+                path,
+                &query,
+                headers.clone(),
+                &auth.signed_headers,
+                &hashed_payload,
+            );
+            let string_to_sign = v3_string_to_sign(&canonical);
+            if body_matches && signatures_equal(&v3_sign(secret, &string_to_sign), &signature) {
+                return Verdict::Ok;
+            }
+            spec_string_to_sign.get_or_insert(string_to_sign);
+        }
+    }
+    Verdict::Mismatch {
+        string_to_sign: spec_string_to_sign.expect("the reference's form is always tried"),
     }
 }
 
@@ -1209,10 +1304,78 @@ mod tests {
         .map(String::from)
         .to_vec();
         let canonical = v3_canonical_request("POST", "/", &[], &headers, &signed, "hash");
+        // Lines sorted by name (API reference §3.4); the SignedHeaders line as given.
         assert_eq!(
             canonical,
-            "POST\n/\n\nhost:example.com\nx-acs-multi:a,b\nx-acs-missing:\n\
+            "POST\n/\n\nhost:example.com\nx-acs-missing:\nx-acs-multi:a,b\n\
              x-acs-retry-attempts:1\n\nhost;x-acs-multi;x-acs-missing;x-acs-retry-attempts\nhash"
+        );
+    }
+
+    /// Regression (wire review, sixteenth session): header lines were written in the order
+    /// of SignedHeaders, so the Java signer (list joined unsorted, lines sorted) failed; a
+    /// repeated header's values in arrival order, where the Python, Node and Go signers sort
+    /// them; and an empty query value signed as a bare `k` (§7.13) was refused. Each of the
+    /// reference's form and the forms it leaves open verifies, and a mismatch reports the
+    /// reference's string to sign.
+    #[test]
+    fn v3_forms_the_reference_leaves_open_verify_too() {
+        let query = pairs(&[("Empty", ""), ("RegionId", "cn-hangzhou")]);
+        let headers = pairs(&[
+            ("host", "h"),
+            ("x-acs-date", "2024-01-01T00:00:00Z"),
+            ("x-acs-multi", "b"),
+            ("X-Acs-Multi", "a"),
+            ("x-acs-action", "DescribeRegions"),
+        ]);
+        // Java's HashMap order: not sorted.
+        let signed: Vec<String> = ["x-acs-action", "host", "x-acs-multi", "x-acs-date"]
+            .map(String::from)
+            .to_vec();
+        let q: Vec<(&str, &str)> = query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let sign = |form: V3Form| {
+            let canonical =
+                canonical_request_as(form, "POST", "/", &q, &headers, &signed, EMPTY_SHA256);
+            V3Authorization {
+                access_key_id: "ak".into(),
+                signed_headers: signed.clone(),
+                signature: v3_sign("secret", &v3_string_to_sign(&canonical)),
+            }
+        };
+        for headers_as_given in [false, true] {
+            for bare_empty_values in [false, true] {
+                let form = V3Form {
+                    headers_as_given,
+                    bare_empty_values,
+                };
+                let auth = sign(form);
+                assert_eq!(
+                    verify_v3("POST", "/", &query, &headers, b"", &auth, "secret"),
+                    Verdict::Ok,
+                    "{form:?}"
+                );
+                let Verdict::Mismatch { string_to_sign } =
+                    verify_v3("POST", "/", &query, &headers, b"", &auth, "other")
+                else {
+                    panic!("{form:?}: another secret verified");
+                };
+                let spec =
+                    v3_canonical_request("POST", "/", &query, &headers, &signed, EMPTY_SHA256);
+                assert_eq!(string_to_sign, v3_string_to_sign(&spec), "{form:?}");
+            }
+        }
+        let spec = v3_canonical_request("POST", "/", &query, &headers, &signed, EMPTY_SHA256);
+        assert!(
+            spec.contains("\nhost:h\nx-acs-action:DescribeRegions\nx-acs-date:"),
+            "{spec}"
+        );
+        assert!(spec.contains("\nx-acs-multi:a,b\n"), "{spec}");
+        assert!(
+            spec.starts_with("POST\n/\nEmpty=&RegionId=cn-hangzhou\n"),
+            "{spec}"
         );
     }
 
