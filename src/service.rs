@@ -677,3 +677,29 @@ async fn run_action(
     let rendered = action.execute(&req.params, &ctx).await?;
     Ok((action, rendered))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_frame_is_kept_as_sent_and_later_frames_gather_into_one_buffer() {
+        // One frame: the very bytes hyper handed over, not a copy.
+        let frame = Bytes::from_static(b"RegionId=cn-hangzhou");
+        let mut one = Kept::Nothing;
+        one.push(frame.clone());
+        assert_eq!(one.into_bytes().as_ptr(), frame.as_ptr());
+        // A thousand one-byte frames: one buffer, in order.
+        let mut many = Kept::Nothing;
+        for i in 0..1_000u32 {
+            many.push(Bytes::from(vec![b'a' + (i % 26) as u8]));
+        }
+        assert!(matches!(&many, Kept::Many(all) if all.len() == 1_000));
+        let all = many.into_bytes();
+        assert!(all
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b == b'a' + (i % 26) as u8));
+        assert!(Kept::Nothing.into_bytes().is_empty());
+    }
+}

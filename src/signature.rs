@@ -409,17 +409,21 @@ pub fn parse_v3_authorization(value: &str) -> Result<V3Authorization, Incomplete
     })
 }
 
-/// All values of header `name` (any case), each trimmed, joined with `,` in arrival order;
-/// `None` when the header is absent.
+/// All values of header `name` (any case), each trimmed, in arrival order.
+fn header_values<'h>(headers: impl IntoIterator<Item = impl Pair<'h>>, name: &str) -> Vec<&'h str> {
+    headers
+        .into_iter()
+        .filter(|h| h.name().eq_ignore_ascii_case(name))
+        .map(|h| h.value().trim())
+        .collect()
+}
+
+/// [`header_values`] joined with `,`; `None` when the header is absent.
 fn header_value<'h>(
     headers: impl IntoIterator<Item = impl Pair<'h>>,
     name: &str,
 ) -> Option<String> {
-    let values: Vec<&str> = headers
-        .into_iter()
-        .filter(|h| h.name().eq_ignore_ascii_case(name))
-        .map(|h| h.value().trim())
-        .collect();
+    let values = header_values(headers, name);
     (!values.is_empty()).then(|| values.join(","))
 }
 
@@ -504,12 +508,7 @@ fn canonical_request_as<'h, H: Pair<'h>>(
     let mut lines: Vec<(&str, String)> = names
         .iter()
         .map(|name| {
-            let mut values: Vec<&str> = headers
-                .clone()
-                .into_iter()
-                .filter(|h| h.name().eq_ignore_ascii_case(name))
-                .map(|h| h.value().trim())
-                .collect();
+            let mut values = header_values(headers.clone(), name);
             if !form.headers_as_given {
                 values.sort_unstable();
             }
@@ -645,14 +644,10 @@ pub fn verify_v3<'a, 'h, H: Pair<'h>>(
         .signed_headers
         .windows(2)
         .any(|w| w[0].to_ascii_lowercase() > w[1].to_ascii_lowercase())
-        || auth.signed_headers.iter().any(|name| {
-            headers
-                .clone()
-                .into_iter()
-                .filter(|h| h.name().eq_ignore_ascii_case(name))
-                .nth(1)
-                .is_some()
-        });
+        || auth
+            .signed_headers
+            .iter()
+            .any(|name| header_values(headers.clone(), name).len() > 1);
     let has_empty = query.iter().any(|(_, v)| v.is_empty());
     let mut spec_string_to_sign = None;
     for headers_as_given in [false, true] {

@@ -224,11 +224,6 @@ impl RegionState {
         &mut self.key_pairs
     }
 
-    /// Whether a create of `name` is in flight.
-    pub fn is_pending(&self, name: &str) -> bool {
-        self.pending.contains_key(name)
-    }
-
     /// Whether `name` exists or is being created.
     pub fn is_taken(&self, name: &str) -> bool {
         self.key_pairs.contains_key(name) || self.pending.contains_key(name)
@@ -739,15 +734,6 @@ impl Store {
         let mut inner = self.lock();
         let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?;
         Ok(f(account))
-    }
-
-    /// Runs `f` on the tenant's account under the store lock if the tenant has one.
-    pub fn with_existing_account<R>(
-        &self,
-        tenant: &str,
-        f: impl FnOnce(&mut Account) -> R,
-    ) -> Option<R> {
-        self.lock().accounts.get_mut(tenant).map(f)
     }
 
     /// Hands `fingerprint` to the pending create of `name` unless a key pair of the region

@@ -395,8 +395,8 @@ async fn a_body_that_never_completes_or_breaks_its_framing_ends_the_connection_w
         .assert_ok();
 }
 
-/// A form body in one-byte chunks reads as the same parameters (each chunk used to be kept
-/// as a handle of its own until the body ended: ~40 bytes per byte sent).
+/// A form body in one-byte chunks reads as the same parameters, now that frames after the
+/// first are gathered into one buffer (`service::Kept`; its unit test checks the buffer).
 #[tokio::test]
 async fn a_body_sent_in_one_byte_chunks_reads_whole() {
     let mut config = ecs_mock::config::Config::new("127.0.0.1:0".parse().unwrap(), 0);
