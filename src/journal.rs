@@ -31,6 +31,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::protocol::params::Params;
+use crate::resets::ResetLog;
 use crate::scenario::file::StepFile;
 
 /// Entries kept when nothing else is configured.
@@ -300,22 +301,6 @@ fn shortened(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(format!("{}{CUT_MARK}", &s[..end]))
 }
 
-/// Whether a reset of `tenant` (or of all) came after reset number `epoch`; resets no longer
-/// logged count as such, so that a request in flight across very many resets is dropped
-/// rather than recorded into what they forgot.
-fn reset_since(resets: &Resets, epoch: u64, tenant: &str) -> bool {
-    let oldest_logged = resets.log.front().map_or(resets.count + 1, |(n, _)| *n);
-    if epoch + 1 < oldest_logged {
-        return true;
-    }
-    let tenant = shortened(tenant, HEAD_MAX);
-    resets
-        .log
-        .iter()
-        .filter(|(n, _)| *n > epoch)
-        .any(|(_, t)| t.as_deref().is_none_or(|t| t == tenant))
-}
-
 /// Appends one length-prefixed string.
 fn push(text: &mut Vec<u8>, s: &str) {
     // Every string is bounded by the request's size, far below 4 GiB.
@@ -384,20 +369,6 @@ impl Shard {
     }
 }
 
-#[derive(Debug, Default)]
-struct Resets {
-    /// Resets so far (the last one's number).
-    count: u64,
-    /// The latest resets (at most [`RESET_LOG_MAX`]): number, and tenant (as recorded,
-    /// shortened) or `None` for all. A request still in flight across one of them is not
-    /// recorded when it finishes.
-    log: VecDeque<(u64, Option<String>)>,
-}
-
-/// Resets remembered for requests in flight across them; a request older than all of them
-/// (in flight across more than this many resets) is not recorded.
-const RESET_LOG_MAX: usize = 1_024;
-
 /// The bounded journal: the last `capacity` requests recorded (`seq` above the newest less
 /// `capacity`), less those a reset forgot.
 #[derive(Debug)]
@@ -407,12 +378,12 @@ pub struct Journal {
     started: Instant,
     /// The last `seq` given out.
     seq: Padded<AtomicU64>,
-    /// `Resets::count`, readable without a lock: a request notes it on arrival.
+    /// `ResetLog::count`, readable without a lock: a request notes it on arrival.
     epoch: Padded<AtomicU64>,
     shards: [Padded<Mutex<Shard>>; SHARDS],
     /// Taken after a shard's lock; a reset holds every shard's while it changes this, so a
     /// record, under its shard's lock, sees a reset either whole or not at all.
-    resets: Mutex<Resets>,
+    resets: Mutex<ResetLog>,
 }
 
 /// Which entries a query wants.
@@ -490,7 +461,7 @@ impl Journal {
         self.shards[i].0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn resets(&self) -> MutexGuard<'_, Resets> {
+    fn resets(&self) -> MutexGuard<'_, ResetLog> {
         self.resets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -524,7 +495,7 @@ impl Journal {
         let mut shard = self.shard(mine);
         // A request that arrived before a reset of its tenant (or of all) belongs to what
         // the reset forgot, however late it is answered.
-        if r.epoch != self.epoch() && reset_since(&self.resets(), r.epoch, r.tenant) {
+        if r.epoch != self.epoch() && self.resets().since(r.epoch, &shortened(r.tenant, HEAD_MAX)) {
             drop(shard);
             SPARE.set(slot.text);
             return;
@@ -576,13 +547,7 @@ impl Journal {
                 None => shard.entries.clear(),
             }
         }
-        let mut resets = self.resets();
-        resets.count += 1;
-        let n = resets.count;
-        resets.log.push_back((n, tenant));
-        if resets.log.len() > RESET_LOG_MAX {
-            resets.log.pop_front();
-        }
+        let n = self.resets().record(tenant);
         self.epoch.0.store(n, Ordering::Release);
     }
 
@@ -845,7 +810,7 @@ mod tests {
         assert!(j.entries(&Filter::default()).is_empty());
         // Past the resets remembered, a request that old is dropped, whoever was reset.
         let arrived = j.epoch();
-        for _ in 0..=RESET_LOG_MAX {
+        for _ in 0..=crate::resets::LOG_MAX {
             j.reset(Some("other"));
         }
         j.record(Record {

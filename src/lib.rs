@@ -39,6 +39,7 @@ pub mod nonce;
 pub mod persist;
 pub mod protocol;
 pub mod regions;
+pub mod resets;
 pub mod scenario;
 pub mod server;
 pub mod service;

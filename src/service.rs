@@ -31,7 +31,7 @@ use crate::regions;
 use crate::scenario::file::StepFile;
 use crate::scenario::transport::{self, Abort, MockBody};
 use crate::scenario::{Engine, Fault, Input, Phase};
-use crate::store::Store;
+use crate::store::{Store, Who};
 use hyper::rt::Timer as _;
 
 /// Most signature nonces remembered at once.
@@ -483,10 +483,11 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     // Before authentication, on the claimed AccessKeyId: auth errors can be forced too. The
     // engine numbers the call for the journal as it decides (one lookup of the tenant's
     // counters for the RequestId and the call).
-    // The journal's epoch is read where the request is counted: a reset changes it while
-    // no request is being counted, so a request counted before a reset is the reset's to
-    // forget, and one counted after is journalled, however their arrivals and answers fall.
-    let (ordinal, epoch, (decision, action_call)) =
+    // The journal's and the store's epochs are read where the request is counted: a reset
+    // changes them while no request is being counted, so a request counted before a reset is
+    // the reset's to forget (not journalled; refused by the store), and one counted after is
+    // journalled and served, however their arrivals and answers fall.
+    let (ordinal, (epoch, counted), (decision, action_call)) =
         app.store.count_request(claimed, |ordinal, calls| {
             let decided = match &pre {
                 Ok(action) => app.scenarios.decide_counting(
@@ -501,7 +502,7 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
                 ),
                 Err(_) => (None, None),
             };
-            (ordinal, app.journal.epoch(), decided)
+            (ordinal, (app.journal.epoch(), app.store.epoch()), decided)
         });
     let request_id = ids::request_id(app.config.seed, access_key_id.unwrap_or(""), ordinal);
     let host_id = regions::host_id(req.region_id());
@@ -542,11 +543,18 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     // The engine's lock is released: delays never block other requests' decisions.
     // The clock is read again only after a delay: the action runs when the request arrived.
     let mut now_unix = arrived_unix;
+    let mut forgotten = false;
     if let Some((d, Phase::Before)) = latency {
         // Boxed, like the hang below: only scenarios delay, and a timer inline would enlarge
         // every request's future (moved a few times per request) for them.
         Box::pin(tokio::time::sleep(d)).await;
         now_unix = app.config.clock.now_unix();
+        // A reset or restore during the delay forgot this request's tenant: it must not
+        // authenticate (its nonce), count or act in the state that replaced it.
+        forgotten = app.store.forgot(Who {
+            tenant: claimed,
+            counted: Some(counted),
+        });
     }
     let fault = act.as_ref().and_then(|a| a.fault);
     let forced = match (&pre, act.as_ref().and_then(|a| a.error.as_ref())) {
@@ -555,8 +563,9 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     };
     let outcome = match pre {
         Err(e) => Err(e),
+        Ok(_) if forgotten => Err(ApiError::new(Kind::ServiceUnavailable)),
         Ok(action) if act.as_ref().is_none_or(|a| a.runs_action()) => {
-            run_action(app, req, action, &request_id, now_unix)
+            run_action(app, req, action, &request_id, now_unix, counted)
                 .await
                 .map(Some)
         }
@@ -656,6 +665,7 @@ async fn run_action(
     action: Action,
     request_id: &str,
     now_unix: u64,
+    counted: u64,
 ) -> Result<(Action, Rendered), ApiError> {
     let tenant = auth::authenticate(req, &app.config)?;
     if app.config.verify_signatures {
@@ -669,6 +679,7 @@ async fn run_action(
         keys: &app.keys,
         config: &app.config,
         tenant: &tenant,
+        counted,
         request_id,
         action,
         format: req.format(),

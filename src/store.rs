@@ -20,6 +20,7 @@ use indexmap::IndexMap;
 use crate::actions::Action;
 use crate::error::{ApiError, Kind};
 use crate::ids;
+use crate::resets::ResetLog;
 use crate::statecheck::COUNTER_MAX;
 use crate::validate::Tag;
 
@@ -367,6 +368,46 @@ impl Account {
 struct Inner {
     accounts: HashMap<String, Account>,
     pages: Pages,
+    /// Resets and restores, which requests counted before them must not write into (see
+    /// [`Who`]); kept across a reset of everything.
+    resets: ResetLog,
+}
+
+/// Whom a store call acts for: a tenant, and for a request, the store's [`Store::epoch`]
+/// when it was counted. Once a reset of the tenant (or of all) or a restored state has come
+/// in between, the request belongs to what that forgot: the store refuses it
+/// (`503 ServiceUnavailable`) rather than let it into the new state. A bare tenant (fixtures,
+/// tests) acts on the state as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    pub tenant: &'a str,
+    pub counted: Option<u64>,
+}
+
+impl<'a> From<&'a str> for Who<'a> {
+    fn from(tenant: &'a str) -> Self {
+        Self {
+            tenant,
+            counted: None,
+        }
+    }
+}
+
+impl<'a> From<&'a String> for Who<'a> {
+    fn from(tenant: &'a String) -> Self {
+        tenant.as_str().into()
+    }
+}
+
+impl Inner {
+    fn admit(&self, who: Who<'_>) -> Result<(), ApiError> {
+        match who.counted {
+            Some(epoch) if self.resets.since(epoch, who.tenant) => {
+                Err(ApiError::new(Kind::ServiceUnavailable))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Rendered pages of unfiltered listings, by region version and page: SDK suites and load
@@ -436,6 +477,9 @@ pub struct Store {
     /// How many accounts `inner` holds, written under its lock and read without it: below
     /// [`MAX_ACCOUNTS`], admitting a request takes no lock.
     accounts_len: AtomicUsize,
+    /// `Inner::resets`' count, changed under both locks: a request reads it where it is
+    /// counted, so it sees a reset or restore either whole or not at all.
+    epoch: AtomicU64,
 }
 
 impl Store {
@@ -445,11 +489,24 @@ impl Store {
             inner: Mutex::new(Inner::default()),
             ordinals: ShardedLock::default(),
             accounts_len: AtomicUsize::new(0),
+            epoch: AtomicU64::new(0),
         })
     }
 
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// Resets and restores so far: what a request notes where it is counted (inside
+    /// [`Store::count_request`]'s `then`), for [`Who::counted`].
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// Whether a reset or restore since `who` was counted forgot its tenant: a request
+    /// delayed by a scenario checks this before it starts.
+    pub fn forgot(&self, who: Who<'_>) -> bool {
+        self.lock().admit(who).is_err()
     }
 
     /// Forgets one tenant (its account and RequestId ordinals) or, with `None`, every tenant:
@@ -479,10 +536,16 @@ impl Store {
                 ordinals.calls.remove(t);
             }
             None => {
-                *inner = Inner::default();
+                let resets = std::mem::take(&mut inner.resets);
+                *inner = Inner {
+                    resets,
+                    ..Inner::default()
+                };
                 *ordinals = Counts::default();
             }
         }
+        let n = inner.resets.record(tenant.map(str::to_string));
+        self.epoch.store(n, Ordering::Relaxed);
         self.accounts_len
             .store(inner.accounts.len(), Ordering::Relaxed);
         // Requests count under the read lock, then decide: holding the write lock, the
@@ -623,13 +686,18 @@ impl Store {
     ///
     /// # Errors
     /// Those of creating the account (see `Store::account`).
-    pub fn default_resource_group(&self, tenant: &str) -> Result<String, ApiError> {
+    pub fn default_resource_group<'a>(&self, who: impl Into<Who<'a>>) -> Result<String, ApiError> {
+        let who = who.into();
         let mut inner = self.lock();
-        Ok(
-            Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?
-                .default_resource_group
-                .clone(),
-        )
+        inner.admit(who)?;
+        Ok(Self::account(
+            self.seed,
+            &self.accounts_len,
+            &mut inner.accounts,
+            who.tenant,
+        )?
+        .default_resource_group
+        .clone())
     }
 
     /// Resolves the resource group, claims `name` and stores the key pair, all in one critical
@@ -638,9 +706,9 @@ impl Store {
     ///
     /// # Errors
     /// `InvalidResourceGroup.NotFound`, then those of [`Store::reserve`].
-    pub fn insert(
+    pub fn insert<'a>(
         &self,
-        tenant: &str,
+        who: impl Into<Who<'a>>,
         region: &str,
         name: &str,
         requested_group: Option<&str>,
@@ -649,6 +717,8 @@ impl Store {
         // Built before the lock is taken, with the id of a name's first generation (nearly
         // every import) and room for the resource group's: a hash under the lock made the
         // other worker wait, often asleep, and so did allocations (see `Account::put`).
+        let who = who.into();
+        let tenant = who.tenant;
         let first_id = ids::key_pair_id(self.seed, tenant, region, name, 0);
         let mut kp = Arc::new(KeyPair::new(name.to_string(), first_id, 0, new));
         let fresh = Arc::get_mut(&mut kp).expect("a new key pair");
@@ -657,6 +727,7 @@ impl Store {
             .reserve(requested_group.map_or(ids::RESOURCE_GROUP_ID_LEN, str::len));
         let key = name.to_string();
         let mut inner = self.lock();
+        inner.admit(who)?;
         let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?;
         account.resolve_resource_group_into(requested_group, &mut fresh.resource_group_id)?;
         let generation = account.region(region).claimable(name)?;
@@ -672,10 +743,19 @@ impl Store {
     ///
     /// # Errors
     /// Those of creating the account (see `Store::account`).
-    pub fn page(&self, tenant: &str, region: &str, key: PageKey) -> Result<Page, ApiError> {
+    pub fn page<'a>(
+        &self,
+        who: impl Into<Who<'a>>,
+        region: &str,
+        key: PageKey,
+    ) -> Result<Page, ApiError> {
+        let who = who.into();
         let mut inner = self.lock();
-        let Inner { accounts, pages } = &mut *inner;
-        let account = Self::account(self.seed, &self.accounts_len, accounts, tenant)?;
+        inner.admit(who)?;
+        let Inner {
+            accounts, pages, ..
+        } = &mut *inner;
+        let account = Self::account(self.seed, &self.accounts_len, accounts, who.tenant)?;
         let Some(region) = account.region_ref(region) else {
             return Ok(Page::Listed {
                 total: 0,
@@ -726,13 +806,20 @@ impl Store {
     ///
     /// # Errors
     /// Those of creating the account (see `Store::account`).
-    pub fn with_account<R>(
+    pub fn with_account<'a, R>(
         &self,
-        tenant: &str,
+        who: impl Into<Who<'a>>,
         f: impl FnOnce(&mut Account) -> R,
     ) -> Result<R, ApiError> {
+        let who = who.into();
         let mut inner = self.lock();
-        let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?;
+        inner.admit(who)?;
+        let account = Self::account(
+            self.seed,
+            &self.accounts_len,
+            &mut inner.accounts,
+            who.tenant,
+        )?;
         Ok(f(account))
     }
 
@@ -780,14 +867,17 @@ impl Store {
     /// created; `QuotaExceed.KeyPair` if the region already holds (or is creating)
     /// [`KEY_PAIR_QUOTA`] key pairs; `InternalError` when a counter would pass
     /// [`COUNTER_MAX`] (see `Account::can_count`).
-    pub fn reserve(
+    pub fn reserve<'a>(
         self: &Arc<Self>,
-        tenant: &str,
+        who: impl Into<Who<'a>>,
         region: &str,
         name: &str,
         requested_group: Option<&str>,
     ) -> Result<Reservation, ApiError> {
+        let who = who.into();
+        let tenant = who.tenant;
         let mut inner = self.lock();
+        inner.admit(who)?;
         let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?;
         let mut resource_group_id = String::new();
         account.resolve_resource_group_into(requested_group, &mut resource_group_id)?;
@@ -924,6 +1014,55 @@ mod tests {
             creation_time: 0,
             origin: Origin::Created,
         }
+    }
+
+    #[test]
+    fn a_request_counted_before_a_reset_or_restore_of_its_tenant_cannot_touch_the_new_state() {
+        // Regression (findings-scen2 #1): a request counted, then a reset, then its action ran
+        // in the state that replaced the one it was counted in.
+        let store = Store::new(0);
+        let who = |tenant, counted| Who {
+            tenant,
+            counted: Some(counted),
+        };
+        let refused = |r: Result<(), ApiError>| r.map_err(|e| e.code()).unwrap_err();
+        let before = store.count_request("t", |_, _| store.epoch());
+        store.reset(Some("other"));
+        assert!(
+            store.with_account(who("t", before), |_| ()).is_ok(),
+            "another tenant's reset"
+        );
+        store.reset(Some("t"));
+        assert_eq!(
+            refused(store.with_account(who("t", before), |_| ())),
+            "ServiceUnavailable"
+        );
+        assert_eq!(
+            refused(
+                store
+                    .insert(who("t", before), "cn-hangzhou", "k", None, new_kp())
+                    .map(drop)
+            ),
+            "ServiceUnavailable"
+        );
+        assert_eq!(
+            refused(
+                store
+                    .reserve(who("t", before), "cn-hangzhou", "k", None)
+                    .map(drop)
+            ),
+            "ServiceUnavailable"
+        );
+        assert!(store.key_pairs("t", "cn-hangzhou").is_empty());
+        let after = store.count_request("t", |_, _| store.epoch());
+        assert!(store.with_account(who("t", after), |_| ()).is_ok());
+        // A restored state replaces every tenant's.
+        store.restore(Store::new(0).export()).unwrap();
+        assert_eq!(
+            refused(store.with_account(who("t", after), |_| ())),
+            "ServiceUnavailable"
+        );
+        assert!(store.with_account("t", |_| ()).is_ok(), "a bare tenant");
     }
 
     #[test]
@@ -1540,6 +1679,7 @@ impl Store {
         inner.accounts = accounts;
         self.accounts_len
             .store(inner.accounts.len(), Ordering::Relaxed);
+        let n = inner.resets.record(None);
         // RequestId counters are the document's, no others. Call numbers are not state: they
         // carry on for every tenant (see `Counts::calls`).
         let mut counts = self.ordinals_mut();
@@ -1557,6 +1697,7 @@ impl Store {
             })
             .collect();
         counts.tenants = tenants;
+        self.epoch.store(n, Ordering::Relaxed);
         Ok(())
     }
 }

@@ -89,6 +89,7 @@ fn run(
         keys,
         config,
         tenant,
+        counted: store.epoch(),
         request_id: "R",
         action,
         format: Format::Json,

@@ -195,7 +195,7 @@ impl AttachKeyPair {
     /// `InvalidKeyPairName.NotFound`, `DependencyViolation.WindowsInstance`; both leave every
     /// instance unchanged.
     pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
-        let outcomes = ctx.store.with_account(ctx.tenant, |acc| {
+        let outcomes = ctx.store.with_account(ctx.who(), |acc| {
             check_request(acc, &self)?;
             let region = self.region.id;
             Ok::<_, ApiError>(

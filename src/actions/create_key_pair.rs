@@ -84,7 +84,7 @@ impl CreateKeyPair {
     pub async fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let store = ctx.store;
         let reservation = store.reserve(
-            ctx.tenant,
+            ctx.who(),
             self.region.id,
             &self.name,
             self.resource_group_id.as_deref(),

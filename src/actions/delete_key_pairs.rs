@@ -59,7 +59,7 @@ impl DeleteKeyPairs {
     /// `InvalidParameter.KeypairAlreadyAttachedInstance`.
     pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let region_id = self.region.id;
-        ctx.store.with_account(ctx.tenant, |acc| {
+        ctx.store.with_account(ctx.who(), |acc| {
             let exists = |name: &String| {
                 acc.region_ref(region_id)
                     .is_some_and(|r| r.key_pairs().contains_key(name))

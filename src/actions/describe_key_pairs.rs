@@ -344,7 +344,7 @@ impl DescribeKeyPairs {
         }
         // Only shared references leave the lock: rendering a page under it made the other
         // worker thread wait.
-        let (total, page) = ctx.store.with_account(ctx.tenant, |acc| {
+        let (total, page) = ctx.store.with_account(ctx.who(), |acc| {
             let Some(region) = acc.region_ref(self.region.id) else {
                 return (0, Vec::new());
             };
@@ -390,7 +390,7 @@ impl DescribeKeyPairs {
             size,
             public_key: self.include_public_key,
         };
-        let (total, items) = match ctx.store.page(ctx.tenant, self.region.id, key)? {
+        let (total, items) = match ctx.store.page(ctx.who(), self.region.id, key)? {
             Page::Rendered { total, items } => (total, items),
             Page::Listed {
                 total,

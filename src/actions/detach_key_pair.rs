@@ -58,7 +58,7 @@ impl DetachKeyPair {
     /// instance unchanged.
     pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let req = self.0;
-        let outcomes = ctx.store.with_account(ctx.tenant, |acc| {
+        let outcomes = ctx.store.with_account(ctx.who(), |acc| {
             check_request(acc, &req)?;
             let region = req.region.id;
             Ok::<_, ApiError>(

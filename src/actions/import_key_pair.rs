@@ -95,7 +95,7 @@ impl<'a> ImportKeyPair<'a> {
         })?;
         let creation_time = ctx.now_unix;
         let kp = ctx.store.insert(
-            ctx.tenant,
+            ctx.who(),
             self.region.id,
             self.name,
             self.resource_group_id,

@@ -78,7 +78,7 @@ impl JoinResourceGroup {
     /// `InvalidResourceGroup.NotFound`, `InvalidResourceId.NotFound`,
     /// `InvalidResourceGroup.Duplicate`.
     pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
-        ctx.store.with_account(ctx.tenant, |acc| {
+        ctx.store.with_account(ctx.who(), |acc| {
             if !acc.resource_groups.contains(&self.resource_group_id) {
                 return Err(ApiError::new(Kind::InvalidResourceGroupNotFound));
             }

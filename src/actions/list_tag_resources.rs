@@ -199,7 +199,7 @@ impl ListTagResources {
                 token.offset as usize
             }
         };
-        let (page, more) = ctx.store.with_account(ctx.tenant, |acc| {
+        let (page, more) = ctx.store.with_account(ctx.who(), |acc| {
             let state = match (self.resource_type, acc.region_ref(self.region.id)) {
                 (ResourceType::KeyPair, Some(state)) => state,
                 _ => return (Vec::new(), false),

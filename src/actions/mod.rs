@@ -12,7 +12,7 @@ use crate::keypool::KeyPool;
 use crate::protocol::params::Params;
 use crate::protocol::response::{self, Format, Rendered};
 use crate::regions::{self, Region};
-use crate::store::Store;
+use crate::store::{Store, Who};
 
 pub mod attach_key_pair;
 pub mod create_key_pair;
@@ -34,6 +34,8 @@ pub struct Ctx<'a> {
     pub config: &'a Config,
     /// The authenticated AccessKeyId.
     pub tenant: &'a str,
+    /// [`Store::epoch`] when the request was counted (see [`Ctx::who`]).
+    pub counted: u64,
     pub request_id: &'a str,
     /// The action being run: names the XML root element.
     pub action: Action,
@@ -44,6 +46,15 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The tenant as the store sees this request: refused once a reset or restore since it
+    /// was counted has forgotten the tenant.
+    pub fn who(&self) -> Who<'_> {
+        Who {
+            tenant: self.tenant,
+            counted: Some(self.counted),
+        }
+    }
+
     /// Renders a success body in the request's format.
     pub fn reply<T: Serialize + ?Sized>(&self, body: &T) -> Rendered {
         response::success(self.action.name(), self.format, body)

@@ -254,7 +254,7 @@ pub fn update_key_pairs(
     check: impl Fn(&crate::store::KeyPair) -> Result<(), ApiError>,
     change: impl Fn(&mut crate::store::KeyPair),
 ) -> Result<(), ApiError> {
-    ctx.store.with_account(ctx.tenant, |acc| {
+    ctx.store.with_account(ctx.who(), |acc| {
         let state = acc.region(region.id);
         require_key_pairs(state, resource_type, ids)?;
         for id in ids {

@@ -847,3 +847,74 @@ async fn a_request_delayed_across_a_reset_of_its_tenant_is_not_journalled_after_
     );
     assert_eq!(entries[0]["action_call"], 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_delayed_across_a_reset_or_restore_changes_nothing_in_the_new_state() {
+    // Regression (findings-scen2 #1): the delay ran first and the action after it, so an
+    // ImportKeyPair counted before `POST /__mock/reset` (or `PUT /__mock/state`) stored its key
+    // pair in the fresh state, unjournalled: a key pair leaked from one test into the next.
+    // Arrange
+    let server = server_with(
+        0,
+        &[json!({"name": "slow", "rules": [
+            {"match": {"action": "ImportKeyPair"}, "effect": {"latency": {"fixed_ms": 1500}}}]})],
+    )
+    .await;
+    let (_, empty) = control(&server, "GET", "/__mock/state", None).await;
+    let resets: [(&str, &str, Option<Value>); 3] = [
+        ("t-across-all", "/__mock/reset", None),
+        (
+            "t-across-one",
+            "/__mock/reset?access_key_id=t-across-one",
+            None,
+        ),
+        ("t-across-state", "/__mock/state", Some(empty)),
+    ];
+    for (tenant, path, body) in resets {
+        let import = server
+            .call(tenant, "ImportKeyPair")
+            .region(REGION)
+            .param("KeyPairName", "leak")
+            .param(
+                "PublicKeyBody",
+                &ecs_mock::loadgen::synthetic_rsa_public_key(7),
+            )
+            .build();
+        let delayed = tokio::spawn(crate::support::send(server.addr, import));
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // Act
+        let method = if body.is_some() { "PUT" } else { "POST" };
+        let (status, _) = control(&server, method, path, body).await;
+        assert_eq!(status, 200, "{path}");
+        let delayed = delayed.await.unwrap();
+        let listed = server
+            .call(tenant, "DescribeKeyPairs")
+            .region(REGION)
+            .send()
+            .await;
+        // Assert: the import was refused as a temporary failure, and nothing was stored.
+        delayed.assert_error(503, "ServiceUnavailable");
+        listed.assert_ok();
+        assert_eq!(listed.json()["TotalCount"], 0, "{tenant}: {}", listed.body);
+    }
+    // A reset of another tenant leaves a delayed request alone.
+    let import = server
+        .call("t-bystander", "ImportKeyPair")
+        .region(REGION)
+        .param("KeyPairName", "kept")
+        .param(
+            "PublicKeyBody",
+            &ecs_mock::loadgen::synthetic_rsa_public_key(8),
+        )
+        .build();
+    let delayed = tokio::spawn(crate::support::send(server.addr, import));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    control(
+        &server,
+        "POST",
+        "/__mock/reset?access_key_id=someone-else",
+        None,
+    )
+    .await;
+    delayed.await.unwrap().assert_ok();
+}
