@@ -272,6 +272,14 @@ impl ListTagResources {
             offset.to_le_bytes().to_vec(),
         ];
         let mut part = |kind: &str, s: &str| parts.push(format!("{kind}:{s}").into_bytes());
+        // Unmodelled types list nothing, so never issue a token: one part serves them all.
+        part(
+            "type",
+            match self.resource_type {
+                ResourceType::KeyPair => KEYPAIR,
+                ResourceType::Unmodelled => "",
+            },
+        );
         for id in &self.resource_ids {
             part("id", id);
         }

@@ -142,7 +142,7 @@ async fn exactly_fifty_entries_fit_one_page_without_a_token() {
 }
 
 #[tokio::test]
-async fn a_token_is_refused_for_another_query_another_tenant_or_when_forged() {
+async fn a_token_is_refused_for_another_query_type_or_tenant_or_when_forged() {
     // Arrange: a valid token for (tenant, Tag.1.Key=env).
     let server = TestServer::start(42).await;
     let t = "t-list-token";
@@ -170,6 +170,16 @@ async fn a_token_is_refused_for_another_query_another_tenant_or_when_forged() {
         (
             "other tenant",
             list(&server, "t-list-token-other")
+                .param("Tag.1.Key", "env")
+                .param("NextToken", &token),
+        ),
+        (
+            // Regression (findings-api2 #1): the checksum left the type out.
+            "other resource type",
+            server
+                .call(t, "ListTagResources")
+                .region(REGION)
+                .param("ResourceType", "instance")
                 .param("Tag.1.Key", "env")
                 .param("NextToken", &token),
         ),
