@@ -19,6 +19,8 @@ pub enum Invalid {
     KeyPairName,
     TagKey,
     TagValue,
+    /// A `Tag.N.Value` whose `Tag.N.Key` is absent or empty.
+    TagWithoutKey,
     DuplicateTagKey,
     /// More than [`MAX_TAGS`] tags in one request.
     TooManyTags,
@@ -133,7 +135,9 @@ pub fn list_index(n: &str) -> Option<usize> {
 
 /// Collects `Tag.N.Key`/`Tag.N.Value` in index order and checks every tag rule.
 ///
-/// A value without a key is a malformed key; a key without a value has the empty value.
+/// A non-empty value without a (non-empty) key is [`Invalid::TagWithoutKey`]; an empty key
+/// alone is a malformed key (tag keys are non-empty, which beats "empty counts as absent");
+/// a key without a value has the empty value.
 /// Checks run in the order the service reports them: count, then each tag, then duplicates.
 pub fn tags(params: &Params) -> Result<Vec<Tag>, Invalid> {
     // Most requests have no tags: one scan of the names, without slicing every pair.
@@ -156,6 +160,9 @@ pub fn tags(params: &Params) -> Result<Vec<Tag>, Invalid> {
     for (key, value) in slots.into_values() {
         let key = key.unwrap_or("");
         let value = value.unwrap_or("");
+        if key.is_empty() && !value.is_empty() {
+            return Err(Invalid::TagWithoutKey);
+        }
         tag_key(key)?;
         tag_value(value)?;
         out.push(Tag {
@@ -311,7 +318,13 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(tags_of("Tag.1.Value=v"), Err(Invalid::TagKey));
+        assert_eq!(tags_of("Tag.1.Value=v"), Err(Invalid::TagWithoutKey));
+        assert_eq!(
+            tags_of("Tag.1.Key=&Tag.1.Value=v"),
+            Err(Invalid::TagWithoutKey)
+        );
+        assert_eq!(tags_of("Tag.1.Key="), Err(Invalid::TagKey));
+        assert_eq!(tags_of("Tag.1.Value="), Err(Invalid::TagKey));
         assert_eq!(
             tags_of("Tag.1.Key=a&Tag.2.Key=a"),
             Err(Invalid::DuplicateTagKey)

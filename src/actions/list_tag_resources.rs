@@ -361,9 +361,13 @@ fn tag_matches(params: &Params) -> Result<Vec<TagMatch>, ApiError> {
     }
     let mut out: Vec<TagMatch> = Vec::with_capacity(slots.len());
     for (key, value) in slots.into_values() {
+        // An empty key is under the 1-character minimum, as in every action that takes tags;
+        // an empty value, like an absent one, matches any.
+        let empty_key = key == Some("");
         let key = key.filter(|k| !k.is_empty());
         let value = value.filter(|v| !v.is_empty());
         let key = match (key, value) {
+            (None, None) if empty_key => return Err(ApiError::new(Kind::InvalidTagKeyMalformed)),
             (None, None) => continue,
             (None, Some(_)) => return Err(ApiError::new(Kind::InvalidParameterTagValue)),
             (Some(key), _) => key,
@@ -518,6 +522,20 @@ mod tests {
                 None,
             ),
             (
+                format!("{BASE}&Tag.1.Key=&Tag.1.Value=v"),
+                400,
+                "InvalidParameter.TagValue",
+                None,
+            ),
+            (
+                // Regression (findings-api2 #3): an empty key was dropped here and refused
+                // by every other action that takes tags.
+                format!("{BASE}&Tag.1.Key="),
+                400,
+                "InvalidTagKey.Malformed",
+                None,
+            ),
+            (
                 format!("{BASE}&Tag.1.Key={long}"),
                 400,
                 "InvalidTagKey.Malformed",
@@ -590,7 +608,7 @@ mod tests {
                 Some("ResourceId"),
             ),
             (
-                format!("{BASE}&Tag.1.Key=&Tag.1.Value="),
+                format!("{BASE}&Tag.1.Value="),
                 400,
                 "MissingParameter",
                 Some("ResourceId"),

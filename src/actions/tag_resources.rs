@@ -166,10 +166,14 @@ mod tests {
                 "InvalidTagKey.Malformed",
             ),
             (
-                format!("{OK}&Tag.1.Value=v"),
+                // Regression (findings-api2 #3): a value without its key was called a
+                // malformed key; this API documents a code for a key and value that do not
+                // pair up.
+                format!("{OK}&Tag.1.Key=a&Tag.2.Value=v"),
                 400,
-                "InvalidTagKey.Malformed",
+                "InvalidTag.Mismatch",
             ),
+            (format!("{OK}&Tag.1.Key="), 400, "InvalidTagKey.Malformed"),
             (
                 format!("{OK}&Tag.1.Key=k&Tag.1.Value=http://x"),
                 400,

@@ -202,6 +202,9 @@ pub fn tag_error(e: Invalid) -> ApiError {
         Invalid::TooManyTags | Invalid::TooManyElements => ApiError::new(Kind::NumberExceedTags),
         Invalid::DuplicateTagKey => ApiError::new(Kind::DuplicateTagKey),
         Invalid::TagValue => ApiError::new(Kind::InvalidTagValueMalformed),
+        // The tag APIs document a code for a key and a value that do not pair up; the
+        // key pair actions do not, and call it a malformed key.
+        Invalid::TagWithoutKey => ApiError::new(Kind::InvalidTagMismatch),
         _ => ApiError::new(Kind::InvalidTagKeyMalformed),
     }
 }

@@ -294,6 +294,8 @@ async fn every_error_has_its_documented_status_code_and_message_in_json_and_xml(
         ("reserved key prefix", with(&[("Tag.1.Key", "acs:owner")]),
          400, "InvalidTagKey.Malformed", "The specified Tag.n.Key is not valid."),
         ("value without key", with(&[("Tag.1.Value", "v")]),
+         400, "InvalidTag.Mismatch", "The specified Tag.n.Key and Tag.n.Value are not match."),
+        ("empty key", with(&[("Tag.1.Key", "")]),
          400, "InvalidTagKey.Malformed", "The specified Tag.n.Key is not valid."),
         ("url in value", with(&[("Tag.1.Key", "k"), ("Tag.1.Value", "see https://x")]),
          400, "InvalidTagValue.Malformed", "The specified Tag.n.Value is not valid."),
