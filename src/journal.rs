@@ -87,9 +87,8 @@ pub struct Entry {
     /// The Action as sent ("" when none).
     pub action: String,
     /// The n-th request of this action by this tenant that the scenario engine saw (what a
-    /// replay rule's `nth` counts); absent when the engine was not consulted (the request
-    /// failed before, e.g. an unknown action).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// replay rule's `nth` counts); null when the engine was not consulted (the request
+    /// failed before, e.g. an unknown action) or did not number it (see README, Limits).
     pub action_call: Option<u64>,
     pub request_id: String,
     pub params: RecordedParams,

@@ -417,6 +417,7 @@ async fn the_journal_records_each_request_with_its_decision_and_no_secrets() {
         .send()
         .await;
     server.call("t-j", "DescribeRegions").send().await;
+    server.call("t-j", "NoSuchAction").send().await;
     server
         .call("t-other", "CreateKeyPair")
         .region(REGION)
@@ -428,7 +429,7 @@ async fn the_journal_records_each_request_with_its_decision_and_no_secrets() {
     let entries = journal(&server, "t-j").await;
     assert_eq!(
         entries.len(),
-        2,
+        3,
         "control calls and other tenants are not listed"
     );
     let e = &entries[0];
@@ -455,6 +456,15 @@ async fn the_journal_records_each_request_with_its_decision_and_no_secrets() {
     assert_eq!(entries[1]["action"], "DescribeRegions");
     assert_eq!(entries[1]["status"], 200);
     assert_eq!(entries[1]["code"], Value::Null);
+    // Regression (findings-scen2 #8): a call the engine never numbered left the key out,
+    // where every other missing value is null.
+    assert_eq!(entries[2]["code"], "InvalidAction.NotFound");
+    assert_eq!(
+        entries[2].get("action_call"),
+        Some(&Value::Null),
+        "{}",
+        entries[2]
+    );
     let (_, by_action) =
         control(&server, "GET", "/__mock/journal?action=CreateKeyPair", None).await;
     let tenants: Vec<&Value> = by_action["entries"]
