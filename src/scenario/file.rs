@@ -791,6 +791,16 @@ fn globs(at: &str, field: &str, v: &Option<OneOrMany>) -> Result<Option<Vec<Glob
 /// it is the exact one. Both at once are refused: whether a tenant must match both or
 /// either would be a guess.
 fn tenants(at: &str, m: &MatchFile) -> Result<(Option<Vec<Glob>>, bool), ScenarioError> {
+    for (field, v) in [
+        ("access_key_id", &m.access_key_id),
+        ("access_key_id_exact", &m.access_key_id_exact),
+    ] {
+        if v.as_ref().is_some_and(|v| v.items().contains(&"")) {
+            return err(format!(
+                "{at}.{field}: \"\" matches no tenant: a request without an AccessKeyId is tenant \"anonymous\""
+            ));
+        }
+    }
     match (&m.access_key_id, &m.access_key_id_exact) {
         (Some(_), Some(_)) => err(format!(
             "{at}: give access_key_id (globs) or access_key_id_exact (exact names), not both"
@@ -1181,6 +1191,9 @@ mod tests {
             (r#"{"name":"x","rules":[{"match":{"action":[]},"effect":"pass"}]}"#, "rules[0].match.action: an empty list"),
             (r#"{"name":"x","rules":[{"match":{"access_key_id":"t*","access_key_id_exact":"t*"},"effect":"pass"}]}"#, "rules[0].match: give access_key_id (globs) or access_key_id_exact (exact names), not both"),
             (r#"{"name":"x","rules":[{"match":{"access_key_id_exact":[]},"effect":"pass"}]}"#, "rules[0].match.access_key_id_exact: an empty list"),
+            // Regression (findings-scen2 #9): accepted, and then never matched.
+            (r#"{"name":"x","rules":[{"match":{"access_key_id":""},"effect":"pass"}]}"#, "rules[0].match.access_key_id: \"\" matches no tenant: a request without an AccessKeyId is tenant \"anonymous\""),
+            (r#"{"name":"x","rules":[{"match":{"access_key_id_exact":["t1",""]},"effect":"pass"}]}"#, "rules[0].match.access_key_id_exact: \"\" matches no tenant"),
             (r#"{"name":"x","rules":[{"match":{"probability":1.5},"effect":"pass"}]}"#, "rules[0].match.probability: 1.5 is not between 0 and 1"),
             (r#"{"name":"x","rules":[{"match":{"nth":0},"effect":"pass"}]}"#, "rules[0].match.nth: call indices start at 1"),
             (r#"{"name":"x","rules":[{"match":{"from":3,"to":2},"effect":"pass"}]}"#, "rules[0].match: from (3) is after to (2)"),
