@@ -211,19 +211,29 @@ impl Serialize for StepFile {
 
 impl<'de> Deserialize<'de> for StepFile {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        match v {
-            Value::String(s) if s == "pass" => Ok(StepFile::Pass),
-            Value::String(s) => Err(de::Error::custom(format!(
-                "{s:?} is not an effect (the only word allowed here is \"pass\")"
-            ))),
-            Value::Object(_) => serde_json::from_value(v)
-                .map(|e| StepFile::Effect(Box::new(e)))
-                .map_err(de::Error::custom),
-            other => Err(de::Error::custom(format!(
-                "expected an effect object or \"pass\", found {other}"
-            ))),
+        // A visitor rather than a detour through `Value`: the effect is read by the same
+        // deserializer, so an error deep in it keeps its path (`sequence[1].latency.at`).
+        struct Step;
+        impl<'de> de::Visitor<'de> for Step {
+            type Value = StepFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an effect object or \"pass\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<StepFile, E> {
+                if s == "pass" {
+                    Ok(StepFile::Pass)
+                } else {
+                    Err(E::custom(format!(
+                        "{s:?} is not an effect (the only word allowed here is \"pass\")"
+                    )))
+                }
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<StepFile, A::Error> {
+                EffectFile::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|e| StepFile::Effect(Box::new(e)))
+            }
         }
+        d.deserialize_any(Step)
     }
 }
 
@@ -627,7 +637,8 @@ pub fn load(path: &std::path::Path) -> anyhow::Result<Scenario> {
 ///
 /// # Errors
 /// As [`parse`].
-pub fn from_value(value: Value) -> Result<Scenario, ScenarioError> {
+pub fn from_value(mut value: Value) -> Result<Scenario, ScenarioError> {
+    normalise(&mut value);
     let Value::Object(mut top) = value else {
         return err("a scenario is a JSON object with \"name\" and \"rules\"");
     };
@@ -671,6 +682,42 @@ pub fn from_value(value: Value) -> Result<Scenario, ScenarioError> {
     })
 }
 
+/// `v` as a `T`; an error names the field it is about, below `at`.
+fn typed<T: de::DeserializeOwned>(at: &str, v: Value) -> Result<T, ScenarioError> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let e = e.into_inner();
+        match path.as_str() {
+            "." => ScenarioError(format!("{at}: {e}")),
+            p if p.starts_with('[') => ScenarioError(format!("{at}{p}: {e}")),
+            p => ScenarioError(format!("{at}.{p}: {e}")),
+        }
+    })
+}
+
+/// Whole numbers written with a fraction or an exponent (`1.0`, `1e3`: what JSON generators
+/// in JavaScript or Python may write) become integers, as JSON Schema counts them; a member
+/// set to null counts as absent, for every optional field alike.
+fn normalise(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, v| !v.is_null());
+            m.values_mut().for_each(normalise);
+        }
+        Value::Array(a) => a.iter_mut().for_each(normalise),
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // 2^64 and -2^63 are exact in an f64; a whole f64 below them converts exactly.
+            if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                *v = Value::from(f as u64);
+            } else if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                *v = Value::from(f as i64);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn deserialize_rule(i: usize, item: Value) -> Result<RuleFile, ScenarioError> {
     let Value::Object(mut obj) = item else {
         return err(format!(
@@ -694,14 +741,12 @@ fn deserialize_rule(i: usize, item: Value) -> Result<RuleFile, ScenarioError> {
     };
     let matcher: MatchFile = match matcher {
         None => MatchFile::default(),
-        Some(v) => serde_json::from_value(v)
-            .map_err(|e| ScenarioError(format!("rules[{i}].match: {e}")))?,
+        Some(v) => typed(&format!("rules[{i}].match"), v)?,
     };
     let Some(effect) = effect else {
         return err(format!("rules[{i}]: missing field `effect`"));
     };
-    let effect: StepFile = serde_json::from_value(effect)
-        .map_err(|e| ScenarioError(format!("rules[{i}].effect: {e}")))?;
+    let effect: StepFile = typed(&format!("rules[{i}].effect"), effect)?;
     Ok(RuleFile {
         matcher,
         effect,
@@ -1186,7 +1231,7 @@ mod tests {
             (r#"{"name":"","rules":[{"effect":"pass"}]}"#, "name: must not be empty"),
             (r#"{"name":"x","rules":[{"effect":"pass"},{"match":{}}]}"#, "rules[1]: missing field `effect`"),
             (r#"{"name":"x","rules":[{"effect":"pass","prio":1}]}"#, "rules[0]: unknown field `prio`"),
-            (r#"{"name":"x","rules":[{"match":{"acton":"CreateKeyPair"},"effect":"pass"}]}"#, "rules[0].match: unknown field `acton`"),
+            (r#"{"name":"x","rules":[{"match":{"acton":"CreateKeyPair"},"effect":"pass"}]}"#, "rules[0].match.acton: unknown field `acton`"),
             (r#"{"name":"x","rules":[{"match":{"action":"CreateKeypair"},"effect":"pass"}]}"#, "rules[0].match.action: unknown action \"CreateKeypair\""),
             (r#"{"name":"x","rules":[{"match":{"action":[]},"effect":"pass"}]}"#, "rules[0].match.action: an empty list"),
             (r#"{"name":"x","rules":[{"match":{"access_key_id":"t*","access_key_id_exact":"t*"},"effect":"pass"}]}"#, "rules[0].match: give access_key_id (globs) or access_key_id_exact (exact names), not both"),
@@ -1210,7 +1255,7 @@ mod tests {
             (r#"{"name":"x","rules":[{"effect":{"commit":true,"latency":{"fixed_ms":1}}}]}"#, "rules[0].effect.commit: needs an \"error\" or a \"fault\""),
             (r#"{"name":"x","rules":[{"effect":{}}]}"#, "rules[0].effect: an effect needs"),
             (r#"{"name":"x","rules":[{"effect":"fail"}]}"#, "rules[0].effect: \"fail\" is not an effect"),
-            (r#"{"name":"x","rules":[{"effect":{"fault":"rst"}}]}"#, "rules[0].effect: unknown fault \"rst\""),
+            (r#"{"name":"x","rules":[{"effect":{"fault":"rst"}}]}"#, "rules[0].effect.fault: unknown fault \"rst\""),
             (r#"{"name":"x","rules":[{"effect":{"fault":"truncate"}}]}"#, "write it as an object"),
             (r#"{"name":"x","rules":[{"effect":{"fault":{"drip":{"bytes":1}}}}]}"#, "fault drip: missing field `interval_ms`"),
             (r#"{"name":"x","rules":[{"effect":{"latency":{"fixed_ms":1,"uniform":{"min_ms":1,"max_ms":2}}}}]}"#, "rules[0].effect.latency: give exactly one of"),
@@ -1218,7 +1263,15 @@ mod tests {
             (r#"{"name":"x","rules":[{"effect":{"latency":{"lognormal":{"median_ms":100}}}}]}"#, "rules[0].effect.latency.lognormal: give exactly one of \"sigma\" or \"p99_ms\""),
             (r#"{"name":"x","rules":[{"effect":{"latency":{"lognormal":{"median_ms":100,"p99_ms":50}}}}]}"#, "p99_ms: must be greater than median_ms"),
             (r#"{"name":"x","rules":[{"effect":{"latency":{"fixed_ms":400000}}}]}"#, "rules[0].effect.latency.fixed_ms: 400000 ms is longer"),
-            (r#"{"name":"x","rules":[{"effect":{"latency":{"fixed_ms":1,"at":"after"}}}]}"#, "rules[0].effect: unknown variant `after`"),
+            (r#"{"name":"x","rules":[{"effect":{"latency":{"fixed_ms":1,"at":"after"}}}]}"#, "rules[0].effect.latency.at: unknown variant `after`"),
+            // Regression (findings-scen2 #5): errors of the JSON's shape stopped at the
+            // rule's match or effect.
+            (r#"{"name":"x","rules":[{"effect":{"latency":{"uniform":{"min_ms":5}}}}]}"#, "rules[0].effect.latency.uniform: missing field `max_ms`"),
+            (r#"{"name":"x","rules":[{"effect":{"sequence":["pass",{"eror":"Throttling"}]}}]}"#, "rules[0].effect.sequence[1].eror: unknown field `eror`"),
+            (r#"{"name":"x","rules":[{"effect":{"sequence":[{"latency":{"fixed_ms":-5}}]}}]}"#, "rules[0].effect.sequence[0].latency.fixed_ms: invalid value: integer `-5`, expected u64"),
+            (r#"{"name":"x","rules":[{"effect":"pass"},{"effect":{"latency":{"fixed_ms":"5"}}}]}"#, "rules[1].effect.latency.fixed_ms: invalid type: string \"5\", expected u64"),
+            (r#"{"name":"x","rules":[{"effect":{"sequence":[null]}}]}"#, "rules[0].effect.sequence[0]: invalid type: null, expected an effect object or \"pass\""),
+            (r#"{"name":"x","rules":[{"match":{"nth":1.5},"effect":"pass"}]}"#, "rules[0].match.nth: invalid type: floating point `1.5`, expected u64"),
             (r#"{"name":"x","rules":[{"effect":{"sequence":[]}}]}"#, "rules[0].effect.sequence: must not be empty"),
             (r#"{"name":"x","rules":[{"effect":{"sequence":["pass"],"error":"Throttling"}}]}"#, "\"sequence\" stands alone"),
             (r#"{"name":"x","rules":[{"effect":{"sequence":[{"sequence":["pass"]}]}}]}"#, "rules[0].effect.sequence[0]: sequences do not nest"),
@@ -1232,6 +1285,30 @@ mod tests {
                 .0;
             assert!(got.contains(want), "{text}\n  got:  {got}\n  want: {want}");
         }
+    }
+
+    #[test]
+    fn whole_numbers_written_as_floats_are_integers_and_null_members_are_absent() {
+        // Regression (findings-scen2 #6): `1.0` and `1e3`, valid integers in JSON Schema and
+        // what generators in JavaScript or Python may write, were refused; null was taken for
+        // some optional fields and refused for others.
+        let floats = parse(
+            r#"{"name":"f","description":null,"rules":[
+                {"match":{"nth":1.0,"action":null},"comment":null,
+                 "effect":{"error":"Throttling","latency":{"fixed_ms":1e3}}},
+                {"match":null,"effect":{"error":"Throttling","undocumented":true,
+                                        "status":429.0,"message":"slow down"}}]}"#,
+        )
+        .unwrap();
+        let ints = parse(
+            r#"{"name":"f","rules":[
+                {"match":{"nth":1},"effect":{"error":"Throttling","latency":{"fixed_ms":1000}}},
+                {"effect":{"error":"Throttling","undocumented":true,
+                           "status":429,"message":"slow down"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(floats.file, ints.file);
+        assert_eq!(format!("{:?}", floats.rules), format!("{:?}", ints.rules));
     }
 
     #[test]
