@@ -137,6 +137,18 @@ impl Params {
         self.inner.spans.iter().map(|s| self.inner.pair(*s))
     }
 
+    /// [`Params::pairs`] as bytes (UTF-8 all the same), for copying them: without the
+    /// character-boundary checks of slicing a `str`.
+    pub fn byte_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let text = self.inner.text.as_bytes();
+        self.inner.spans.iter().map(move |&[name, value, end]| {
+            (
+                &text[name as usize..value as usize],
+                &text[value as usize..end as usize],
+            )
+        })
+    }
+
     /// The first value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
         // Names compared as bytes: a request makes a few dozen lookups, and slicing every
