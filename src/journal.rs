@@ -482,10 +482,9 @@ impl Journal {
         }
     }
 
-    /// Whether a reset since reset number `epoch` forgot `tenant`. Cold and apart: inline, it
-    /// changed what the compiler inlined into every record (+500 instructions an import).
+    /// Whether a reset since reset number `epoch` forgot `tenant`: only for a request that
+    /// crossed a reset of some tenant, hence cold.
     #[cold]
-    #[inline(never)]
     fn forgot(&self, epoch: u64, tenant: &str) -> bool {
         self.resets().since(epoch, &shortened(tenant, HEAD_MAX))
     }
