@@ -183,8 +183,9 @@ impl KeyPool {
             .unwrap_or_else(|| vec![tokio::runtime::Handle::current().metrics()]);
         let (tx, rx) = oneshot::channel();
         self.fresh_workers.submit(Box::new(move || {
-            // The caller (its client) is gone: nobody would see the key or its cache entry
-            // (the name's reservation is released), so do not spend a core on it.
+            // The create's task is gone (its runtime shut down): nobody would see the key or
+            // its cache entry (the name's reservation is released), so do not spend a core
+            // on it. A client that leaves does not end the task (see CreateKeyPair).
             if tx.is_closed() {
                 return;
             }
@@ -228,7 +229,7 @@ impl KeyPool {
                 );
                 let fingerprint = pool.fingerprint(i, j);
                 self.store
-                    .claim_fingerprint(access_key_id, region, name, &fingerprint)
+                    .claim_fingerprint(access_key_id, region, name, generation, &fingerprint)
                     .then_some((i, j, fingerprint))
             })
             .expect("the attempt counter does not overflow before a free pair is found");
@@ -460,7 +461,7 @@ mod tests {
         // claim used to re-create the tenant's account, empty, in the state that the reset
         // had just cleared.
         let store = Store::new(0);
-        assert!(store.claim_fingerprint("t", "cn-hangzhou", "k", "fp"));
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "k", 0, "fp"));
         assert!(store.export().accounts.is_empty());
     }
 

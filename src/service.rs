@@ -42,7 +42,7 @@ pub const NONCE_CAPACITY: usize = 200_000;
 pub struct App {
     pub config: Config,
     pub store: Arc<Store>,
-    pub keys: KeyPool,
+    pub keys: Arc<KeyPool>,
     /// Recently used signature nonces (replay detection).
     pub nonces: crate::nonce::NonceCache,
     /// Loaded scenarios and their counters.
@@ -76,7 +76,7 @@ impl App {
             }
         }
         let app = Arc::new(Self {
-            keys: KeyPool::new(&config.keys, Arc::clone(&store)),
+            keys: Arc::new(KeyPool::new(&config.keys, Arc::clone(&store))),
             store,
             nonces: crate::nonce::NonceCache::new(NONCE_CAPACITY),
             scenarios: Engine::new(config.seed, config.scenarios.clone()),

@@ -173,15 +173,26 @@ pub struct RegionState {
     /// rendered pages kept by [`Store::page`]. Never reused, so no kept page outlives what it
     /// shows, through resets and restores included.
     version: u64,
-    /// Names claimed by a create still generating its key, each with the fingerprint fast
-    /// mode handed it (see [`Store::claim_fingerprint`]): a hand-out lives exactly as long
-    /// as its claim, through commit, release and reset alike.
-    pending: HashMap<String, Option<String>>,
+    /// Names claimed by a create still generating its key (see [`Pending`]).
+    pending: HashMap<String, Pending>,
     /// How many times each name has been created in this region, deletions included: the
     /// `generation` input of key derivation. Only names deleted at least once (or restored)
     /// have an entry; a live name without one was created once. That spares every new key
     /// pair a second copy of its name and an insert here.
     generations: HashMap<String, u64>,
+}
+
+/// A create's claim on a name while its key is generated.
+#[derive(Debug)]
+struct Pending {
+    /// Which reservation holds it: after a cancel, the name may be claimed again, and the
+    /// first create must not then store its key pair under the second's claim.
+    claim: u64,
+    generation: u64,
+    /// The fingerprint fast mode handed the create (see [`Store::claim_fingerprint`]): a
+    /// hand-out lives exactly as long as its claim, through commit, release, cancel and
+    /// reset alike.
+    handed: Option<String>,
 }
 
 impl Default for RegionState {
@@ -216,6 +227,17 @@ impl RegionState {
             self.generations.insert(name.to_string(), 1);
         }
         removed
+    }
+
+    /// Cancels the create of `name` still generating its key, as if it had been stored and
+    /// then deleted: the create still answers with its key pair, which is not stored, and
+    /// the name's next creation is a new generation. True if there was one.
+    pub fn cancel_pending(&mut self, name: &str) -> bool {
+        let Some(p) = self.pending.remove(name) else {
+            return false;
+        };
+        self.generations.insert(name.to_string(), p.generation + 1);
+        true
     }
 
     /// The key pairs, to change: pages rendered from them so far are no longer used. Remove
@@ -832,6 +854,7 @@ impl Store {
         tenant: &str,
         region: &str,
         name: &str,
+        generation: u64,
         fingerprint: &str,
     ) -> bool {
         let mut inner = self.lock();
@@ -849,10 +872,14 @@ impl Store {
             || state
                 .pending
                 .iter()
-                .any(|(n, f)| n != name && f.as_deref() == Some(fingerprint));
+                .any(|(n, p)| n != name && p.handed.as_deref() == Some(fingerprint));
         if !taken {
-            if let Some(handed) = state.pending.get_mut(name) {
-                *handed = Some(fingerprint.to_string());
+            if let Some(p) = state
+                .pending
+                .get_mut(name)
+                .filter(|p| p.generation == generation)
+            {
+                p.handed = Some(fingerprint.to_string());
             }
         }
         !taken
@@ -884,10 +911,15 @@ impl Store {
         let incarnation = account.incarnation;
         let generation = account.region(region).claimable(name)?;
         account.can_count(generation, Kind::InternalError)?;
-        account
-            .region(region)
-            .pending
-            .insert(name.to_string(), None);
+        let claim = next_version();
+        account.region(region).pending.insert(
+            name.to_string(),
+            Pending {
+                claim,
+                generation,
+                handed: None,
+            },
+        );
         Ok(Reservation {
             store: Arc::clone(self),
             resource_group_id,
@@ -896,6 +928,7 @@ impl Store {
             name: name.to_string(),
             generation,
             incarnation,
+            claim,
             done: false,
         })
     }
@@ -919,7 +952,13 @@ impl Store {
             .filter(|a| a.incarnation == r.incarnation)
             .and_then(|a| a.regions.get_mut(&r.region))
         {
-            state.pending.remove(&r.name);
+            if state
+                .pending
+                .get(&r.name)
+                .is_some_and(|p| p.claim == r.claim)
+            {
+                state.pending.remove(&r.name);
+            }
         }
     }
 }
@@ -936,6 +975,8 @@ pub struct Reservation {
     generation: u64,
     /// The [`Account::incarnation`] the name was claimed in.
     incarnation: u64,
+    /// [`Pending::claim`].
+    claim: u64,
     done: bool,
 }
 
@@ -962,9 +1003,10 @@ impl Reservation {
     }
 
     /// Stores the key pair under the claimed name and returns it. If the account was reset
-    /// or replaced since the name was claimed, the key pair is returned but not stored: the
-    /// create counts as finished before the reset, which forgot it (storing it would
-    /// overwrite whatever the new account holds under that name, and pass its quota).
+    /// or replaced since the name was claimed, or the claim cancelled by a delete, the key
+    /// pair is returned but not stored: the create counts as finished before the reset or
+    /// delete, which forgot it (storing it would overwrite whatever the new account holds
+    /// under that name, and pass its quota).
     pub fn commit(mut self, new: NewKeyPair) -> Arc<KeyPair> {
         self.done = true;
         let id = ids::key_pair_id(
@@ -984,11 +1026,17 @@ impl Reservation {
             .get_mut(&self.tenant)
             .filter(|a| a.incarnation == self.incarnation)
         {
-            Some(account) => {
+            Some(account)
+                if account
+                    .regions
+                    .get(&self.region)
+                    .and_then(|r| r.pending.get(&name))
+                    .is_some_and(|p| p.claim == self.claim) =>
+            {
                 account.region(&self.region).pending.remove(&name);
                 account.put(&self.region, name, kp)
             }
-            None => kp,
+            _ => kp,
         }
     }
 }
@@ -1411,11 +1459,11 @@ mod tests {
         let a = store.reserve("t", "cn-hangzhou", "a", None).unwrap();
         let b = store.reserve("t", "cn-hangzhou", "b", None).unwrap();
         // One fingerprint per pending create of the region; a create may be handed another.
-        assert!(store.claim_fingerprint("t", "cn-hangzhou", "a", "fp1"));
-        assert!(!store.claim_fingerprint("t", "cn-hangzhou", "b", "fp1"));
-        assert!(store.claim_fingerprint("t", "cn-hangzhou", "b", "fp2"));
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "a", 0, "fp1"));
+        assert!(!store.claim_fingerprint("t", "cn-hangzhou", "b", 0, "fp1"));
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "b", 0, "fp2"));
         assert!(
-            store.claim_fingerprint("t", "eu-west-1", "b", "fp1"),
+            store.claim_fingerprint("t", "eu-west-1", "b", 0, "fp1"),
             "other regions are apart"
         );
         // Released, b's fingerprint is free again; stored, a's is taken by the key pair.
@@ -1424,11 +1472,11 @@ mod tests {
         stored.fingerprint = "fp1".into();
         a.commit(stored);
         let c = store.reserve("t", "cn-hangzhou", "c", None).unwrap();
-        assert!(!store.claim_fingerprint("t", "cn-hangzhou", "c", "fp1"));
-        assert!(store.claim_fingerprint("t", "cn-hangzhou", "c", "fp2"));
+        assert!(!store.claim_fingerprint("t", "cn-hangzhou", "c", 0, "fp1"));
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "c", 0, "fp2"));
         // A reset forgets the claim with its hand-out.
         store.reset(None);
-        assert!(store.claim_fingerprint("t", "cn-hangzhou", "c", "fp2"));
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "c", 0, "fp2"));
         drop(c);
         assert!(store.export().accounts.is_empty());
     }

@@ -80,7 +80,7 @@ fn run(
     params: &[(&str, &str)],
     store: &Arc<Store>,
     config: &Config,
-    keys: &KeyPool,
+    keys: &Arc<KeyPool>,
     tenant: &str,
 ) -> Result<Value, String> {
     let params = Params::from_pairs(params.iter().copied());
@@ -111,7 +111,10 @@ fuzz_target!(|ops: Vec<Op>| {
     }
     let store = Store::new(1);
     let config = Config::new("127.0.0.1:0".parse().unwrap(), 1);
-    let keys = KeyPool::new(&ecs_mock::keypool::KeySettings::default(), Arc::clone(&store));
+    let keys = Arc::new(KeyPool::new(
+        &ecs_mock::keypool::KeySettings::default(),
+        Arc::clone(&store),
+    ));
     let mut model = Model::default();
     let fp_of = |key: usize| -> String {
         ecs_mock::sshkey::parse_openssh_public_key(KEYS[key], Default::default())
@@ -265,7 +268,7 @@ fn import(
     model: &mut Model,
     store: &Arc<Store>,
     config: &Config,
-    keys: &KeyPool,
+    keys: &Arc<KeyPool>,
     t: usize,
     r: usize,
     name: &str,

@@ -9,6 +9,8 @@
 //! ```
 //! Response: `RequestId, KeyPairId, KeyPairName, KeyPairFingerPrint, PrivateKeyBody`.
 
+use std::sync::Arc;
+
 use crate::protocol::response::Rendered;
 use serde::Serialize;
 
@@ -82,33 +84,40 @@ impl CreateKeyPair {
     /// # Errors
     /// `InvalidResourceGroup.NotFound`, `KeyPair.AlreadyExist`, `QuotaExceed.KeyPair`.
     pub async fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
-        let store = ctx.store;
-        let reservation = store.reserve(
+        let reservation = ctx.store.reserve(
             ctx.who(),
             self.region.id,
             &self.name,
             self.resource_group_id.as_deref(),
         )?;
-        let resource_group_id = reservation.resource_group_id().to_string();
-        let generation = reservation.generation();
-        let key = ctx
-            .keys
-            .generate(
-                store.seed(),
-                ctx.tenant,
-                self.region.id,
-                &self.name,
-                generation,
-            )
-            .await;
-        let kp = reservation.commit(NewKeyPair {
-            fingerprint: key.fingerprint.clone(),
-            public_key: key.public_key_openssh.clone(),
-            resource_group_id,
-            tags: self.tags,
-            creation_time: ctx.config.clock.now_unix(),
-            origin: Origin::Created,
+        // A task of its own, which finishes the create even if this request is dropped: a
+        // client whose read timeout is shorter than the key's generation does not cancel the
+        // create, as it would not cancel the real service's, so its retry finds the key pair
+        // it is refused for (`KeyPair.AlreadyExist`) really there.
+        let keys = Arc::clone(ctx.keys);
+        let (seed, tenant, clock) = (ctx.store.seed(), ctx.tenant.to_string(), ctx.config.clock);
+        let Self {
+            region, name, tags, ..
+        } = self;
+        let created = tokio::spawn(async move {
+            let generation = reservation.generation();
+            let resource_group_id = reservation.resource_group_id().to_string();
+            let key = keys
+                .generate(seed, &tenant, region.id, &name, generation)
+                .await;
+            let kp = reservation.commit(NewKeyPair {
+                fingerprint: key.fingerprint.clone(),
+                public_key: key.public_key_openssh.clone(),
+                resource_group_id,
+                tags,
+                creation_time: clock.now_unix(),
+                origin: Origin::Created,
+            });
+            (key, kp)
         });
+        let (key, kp) = created
+            .await
+            .map_err(|_| ApiError::new(Kind::InternalError))?;
         Ok(ctx.reply(&Response {
             request_id: ctx.request_id,
             key_pair_id: &kp.id,

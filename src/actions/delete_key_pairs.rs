@@ -75,7 +75,11 @@ impl DeleteKeyPairs {
             }
             let region = acc.region(region_id);
             for name in &self.names {
-                region.remove(name);
+                // A name still being created is deleted too, as it will have been created
+                // by the time its create answers (see `RegionState::cancel_pending`).
+                if region.remove(name).is_none() {
+                    region.cancel_pending(name);
+                }
             }
             Ok(())
         })??;
@@ -136,5 +140,79 @@ mod tests {
         assert_eq!(ok.names.len(), 100);
         let dup = parse("RegionId=cn-hangzhou&KeyPairNames=[\"a\",\"a\"]").unwrap();
         assert_eq!(dup.names, ["a", "a"]);
+    }
+}
+
+#[cfg(test)]
+mod pending_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::keypool::KeyPool;
+    use crate::protocol::params::decode;
+    use crate::protocol::response::Format;
+    use crate::store::{NewKeyPair, Origin, Store};
+
+    fn new_kp(fingerprint: &str) -> NewKeyPair {
+        NewKeyPair {
+            fingerprint: fingerprint.into(),
+            public_key: "ssh-rsa AAAA".into(),
+            resource_group_id: String::new(),
+            tags: vec![],
+            creation_time: 0,
+            origin: Origin::Created,
+        }
+    }
+
+    #[test]
+    fn deleting_a_name_still_being_created_deletes_it_once_created() {
+        // Regression (findings-conc #1): a create still generating its key refused a second
+        // create of its name (KeyPair.AlreadyExist), yet DeleteKeyPairs skipped the name as
+        // unknown, and the key pair appeared after the delete had succeeded.
+        let store = Store::new(0);
+        let config = Config::new("127.0.0.1:0".parse().unwrap(), 0);
+        let keys = Arc::new(KeyPool::new(&config.keys, Arc::clone(&store)));
+        let ctx = Ctx {
+            store: &store,
+            keys: &keys,
+            config: &config,
+            tenant: "t",
+            counted: store.epoch(),
+            request_id: "R",
+            action: crate::actions::Action::DeleteKeyPairs,
+            format: Format::Json,
+            now_unix: 0,
+        };
+        let delete = |names: &str| {
+            let q = format!("RegionId=cn-hangzhou&KeyPairNames={names}");
+            DeleteKeyPairs::parse(&decode(q.as_bytes(), 1000).unwrap())
+                .unwrap()
+                .execute(&ctx)
+                .unwrap();
+        };
+        let first = store.reserve("t", "cn-hangzhou", "k", None).unwrap();
+        assert_eq!(
+            store
+                .reserve("t", "cn-hangzhou", "k", None)
+                .unwrap_err()
+                .code(),
+            "KeyPair.AlreadyExist"
+        );
+        // Act
+        delete(r#"["k"]"#);
+        let second = store.reserve("t", "cn-hangzhou", "k", None).unwrap();
+        first.commit(new_kp("fp-0"));
+        // Assert: the first create answers with its key pair, which the delete removed; the
+        // name's next creation is its second generation, and is stored.
+        assert!(store.key_pairs("t", "cn-hangzhou").is_empty());
+        assert_eq!(second.generation(), 1);
+        second.commit(new_kp("fp-1"));
+        let stored = store.key_pairs("t", "cn-hangzhou");
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].fingerprint, "fp-1");
+        // Deleting a name neither stored nor being created changes nothing.
+        delete(r#"["other"]"#);
+        assert_eq!(store.key_pairs("t", "cn-hangzhou").len(), 1);
     }
 }

@@ -30,7 +30,7 @@ pub mod untag_resources;
 /// Everything an action may touch besides its parameters.
 pub struct Ctx<'a> {
     pub store: &'a Arc<Store>,
-    pub keys: &'a KeyPool,
+    pub keys: &'a Arc<KeyPool>,
     pub config: &'a Config,
     /// The authenticated AccessKeyId.
     pub tenant: &'a str,

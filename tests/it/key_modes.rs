@@ -341,3 +341,78 @@ async fn a_deleted_fast_key_is_free_again_for_the_next_create() {
         "{same}"
     );
 }
+
+#[tokio::test]
+async fn a_create_whose_client_leaves_during_generation_still_completes() {
+    // Regression (findings-conc #1): the create was dropped with its connection, after
+    // refusing a retry of the same name as KeyPair.AlreadyExist for a key pair that then never
+    // existed. Like the real service's, a create that reached the server completes.
+    // Arrange: fresh keys, no cache, so the key takes a while.
+    let mock = server(13, KeyMode::Fresh, None).await;
+    let request = mock
+        .call("t-gone", "CreateKeyPair")
+        .region(REGION)
+        .param("KeyPairName", "left")
+        .build();
+    let raw = format!(
+        "GET {} HTTP/1.1\r\nhost: {}\r\n\r\n",
+        request.uri(),
+        mock.addr
+    );
+    // Act: send the request and hang up once the create has claimed the name.
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut s = tokio::net::TcpStream::connect(mock.addr).await.unwrap();
+        s.write_all(raw.as_bytes()).await.unwrap();
+        // (name claimed, key pair stored)
+        let state = || {
+            mock.app
+                .store
+                .with_account("t-gone", |acc| {
+                    acc.region_ref(REGION).map_or((false, false), |r| {
+                        (r.is_taken("left"), r.key_pairs().contains_key("left"))
+                    })
+                })
+                .unwrap()
+        };
+        while !state().0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert_eq!(state(), (true, false), "hung up while the key is generated");
+    }
+    let listed = || async {
+        mock.call("t-gone", "DescribeKeyPairs")
+            .region(REGION)
+            .send()
+            .await
+            .json()
+    };
+    let mut body = listed().await;
+    for _ in 0..1_200 {
+        if body["TotalCount"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        body = listed().await;
+    }
+    // Assert: stored, with the key a create that waited gets from the same inputs.
+    assert_eq!(body["TotalCount"], 1, "{body}");
+    let waited = server(13, KeyMode::Fresh, None).await;
+    let answered = waited
+        .call("t-gone", "CreateKeyPair")
+        .region(REGION)
+        .param("KeyPairName", "left")
+        .send()
+        .await
+        .json();
+    assert_eq!(
+        body["KeyPairs"]["KeyPair"][0]["KeyPairFingerPrint"],
+        answered["KeyPairFingerPrint"]
+    );
+    mock.call("t-gone", "CreateKeyPair")
+        .region(REGION)
+        .param("KeyPairName", "left")
+        .send()
+        .await
+        .assert_error(400, "KeyPair.AlreadyExist");
+}
