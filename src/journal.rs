@@ -562,7 +562,7 @@ impl Journal {
                 None => shard.entries.clear(),
             }
         }
-        let n = self.resets().record(tenant);
+        let n = self.resets().record(tenant.as_deref());
         self.epoch.0.store(n, Ordering::Release);
     }
 

@@ -6,17 +6,28 @@
 //! that reset forgot.
 
 use std::collections::VecDeque;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
-/// How many resets are remembered; a request in flight across more than this many counts
-/// as crossing one of its tenant's.
-pub const LOG_MAX: usize = 1_024;
+/// How many resets are remembered (16 bytes each); a request in flight across more than this
+/// many counts as crossing one of its tenant's. Large, so that test suites resetting their
+/// own tenants by the thousand never fail each other's slow requests.
+pub const LOG_MAX: usize = 100_000;
 
 #[derive(Debug, Default)]
 pub struct ResetLog {
     /// Resets so far (the last one's number).
     count: u64,
-    /// The latest resets: number, and tenant or `None` for all.
-    log: VecDeque<(u64, Option<String>)>,
+    /// The latest resets: number, and a digest of the tenant ([`digest`]) or `None` for all.
+    log: VecDeque<(u64, Option<u64>)>,
+}
+
+/// A tenant as the log keeps it: 64 bits rather than the AccessKeyId, so that the log's size
+/// does not depend on theirs. Two tenants that collide (one chance in 2^64 a pair) would only
+/// take each other's resets for their own.
+fn digest(tenant: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    tenant.hash(&mut h);
+    h.finish()
 }
 
 impl ResetLog {
@@ -26,9 +37,9 @@ impl ResetLog {
     }
 
     /// Notes a reset of `tenant` (`None`: of everything); returns its number.
-    pub fn record(&mut self, tenant: Option<String>) -> u64 {
+    pub fn record(&mut self, tenant: Option<&str>) -> u64 {
         self.count += 1;
-        self.log.push_back((self.count, tenant));
+        self.log.push_back((self.count, tenant.map(digest)));
         if self.log.len() > LOG_MAX {
             self.log.pop_front();
         }
@@ -46,10 +57,12 @@ impl ResetLog {
         if epoch + 1 < oldest_logged {
             return true;
         }
+        let tenant = digest(tenant);
         self.log
             .iter()
-            .filter(|(n, _)| *n > epoch)
-            .any(|(_, t)| t.as_deref().is_none_or(|t| t == tenant))
+            .rev()
+            .take_while(|(n, _)| *n > epoch)
+            .any(|(_, t)| t.is_none_or(|t| t == tenant))
     }
 }
 
@@ -62,7 +75,7 @@ mod tests {
         let mut log = ResetLog::default();
         let before = log.count();
         assert!(!log.since(before, "a"), "no reset yet");
-        log.record(Some("b".into()));
+        log.record(Some("b"));
         assert!(!log.since(before, "a"), "another tenant's reset");
         assert!(log.since(before, "b"));
         let after_b = log.count();
@@ -72,10 +85,22 @@ mod tests {
     }
 
     #[test]
+    fn thousands_of_other_tenants_resets_leave_a_request_alone() {
+        // Regression (findings-conc #2): past 1,024 resets of anyone, a request in flight
+        // was answered 503 as if its own tenant had been reset.
+        let mut log = ResetLog::default();
+        for i in 0..5_000 {
+            log.record(Some(&format!("other-{i}")));
+        }
+        assert!(!log.since(0, "a"));
+        assert!(log.since(0, "other-4999"));
+    }
+
+    #[test]
     fn a_request_older_than_the_log_counts_as_crossing_a_reset() {
         let mut log = ResetLog::default();
         for _ in 0..=LOG_MAX {
-            log.record(Some("other".into()));
+            log.record(Some("other"));
         }
         assert!(log.since(0, "a"), "reset 1 is forgotten: assume the worst");
         assert!(

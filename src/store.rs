@@ -566,7 +566,7 @@ impl Store {
                 *ordinals = Counts::default();
             }
         }
-        let n = inner.resets.record(tenant.map(str::to_string));
+        let n = inner.resets.record(tenant);
         self.epoch.store(n, Ordering::Relaxed);
         self.accounts_len
             .store(inner.accounts.len(), Ordering::Relaxed);
