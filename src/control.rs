@@ -27,6 +27,8 @@
 //! Errors are `{"error": "..."}` with 400 (bad input), 404 (no such endpoint or scenario),
 //! 405 (known path, other method; `Allow` lists the methods it takes) or 413 (body too large).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use hyper::header::{HeaderValue, ALLOW};
 use hyper::{Method, Response, StatusCode};
@@ -41,6 +43,31 @@ use crate::service::App;
 
 /// Every control path starts with this.
 pub const PREFIX: &str = "/__mock/";
+
+/// A control request as read: `body` is the collected request body, or why it was refused.
+#[derive(Debug)]
+pub struct Request {
+    pub method: Method,
+    pub path: String,
+    pub query: Option<String>,
+    pub body: Result<Bytes, String>,
+}
+
+/// Answers one control request on a blocking thread: saving, exporting or restoring a state of
+/// thousands of key pairs takes a good part of a second, and on the request thread it stalled
+/// every connection dealt to that thread.
+pub async fn answer(app: Arc<App>, r: Request) -> Response<MockBody> {
+    tokio::task::spawn_blocking(move || {
+        handle(&app, &r.method, &r.path, r.query.as_deref(), r.body)
+    })
+    .await
+    .unwrap_or_else(|_| {
+        reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({ "error": "the control request failed" }),
+        )
+    })
+}
 
 /// Answers one control request. `body` is the collected request body, or why it was refused.
 pub fn handle(

@@ -6,7 +6,7 @@
 //! that reset forgot.
 
 use std::collections::VecDeque;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 /// How many resets are remembered (16 bytes each); a request in flight across more than this
 /// many counts as crossing one of its tenant's. Large, so that test suites resetting their
@@ -25,9 +25,7 @@ pub struct ResetLog {
 /// does not depend on theirs. Two tenants that collide (one chance in 2^64 a pair) would only
 /// take each other's resets for their own.
 fn digest(tenant: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    tenant.hash(&mut h);
-    h.finish()
+    foldhash::fast::FixedState::default().hash_one(tenant)
 }
 
 impl ResetLog {

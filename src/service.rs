@@ -51,6 +51,8 @@ pub struct App {
     pub journal: Journal,
     /// Signalled by `POST /__mock/shutdown`; the server drains and exits as on SIGTERM.
     pub shutdown: tokio::sync::Notify,
+    /// Held by [`App::save_state`].
+    saving: std::sync::Mutex<()>,
 }
 
 impl App {
@@ -82,6 +84,7 @@ impl App {
             scenarios: Engine::new(config.seed, config.scenarios.clone()),
             journal: Journal::new(config.journal_capacity),
             shutdown: tokio::sync::Notify::new(),
+            saving: std::sync::Mutex::new(()),
             config,
         });
         if let Some(interval) = app.config.watch {
@@ -96,7 +99,16 @@ impl App {
     /// I/O errors writing the file.
     pub fn save_state(&self) -> std::io::Result<()> {
         match &self.config.state_file {
-            Some(path) => crate::persist::save(path, &self.store.export()),
+            Some(path) => {
+                // One save at a time, each exporting under the lock: two snapshots at once
+                // could otherwise rename in the other order than they exported, and leave
+                // the older state in the file.
+                let _one = self
+                    .saving
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                crate::persist::save(path, &self.store.export())
+            }
             None => Ok(()),
         }
     }
@@ -164,7 +176,9 @@ pub fn handle(
             Prepared::Whole(parts, body) => {
                 match with_body(app, &conn.body_timer, parts, body, is_control).await? {
                     Read::Api(d) => d,
-                    Read::Control(answer) => return Ok(answer),
+                    Read::Control(request) => {
+                        return Ok(control::answer(Arc::clone(&conn.app), request).await)
+                    }
                 }
             }
         };
@@ -244,13 +258,12 @@ async fn with_body(
         let body = body.map_err(|()| {
             format!("the body exceeds {max} bytes (the control API's limit is {CONTROL_MAX_BODY_BYTES} or --max-body-bytes, whichever is larger)")
         });
-        return Ok(Read::Control(control::handle(
-            app,
-            &parts.method,
-            parts.uri.path(),
-            raw_query,
+        return Ok(Read::Control(control::Request {
+            method: parts.method,
+            path: parts.uri.path().to_string(),
+            query: raw_query.map(str::to_string),
             body,
-        )));
+        }));
     }
     Ok(Read::Api(decode(app, &parts, body)))
 }
@@ -258,7 +271,7 @@ async fn with_body(
 /// What [`with_body`] made of a request.
 enum Read {
     Api(Result<ApiRequest, Rendered>),
-    Control(Response<MockBody>),
+    Control(control::Request),
 }
 
 /// The body, or [`Body::TooLarge`] once it is known to exceed `max` (and has been drained);

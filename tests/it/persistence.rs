@@ -396,3 +396,56 @@ async fn a_state_document_holding_what_the_api_never_makes_is_refused_with_the_r
     );
     server.stop().await;
 }
+
+#[test]
+fn the_last_of_concurrent_saves_holds_every_change_made_before_any_of_them() {
+    // Regression (findings-conc #3): saves exported, wrote and renamed unserialised, so one
+    // that exported earlier could rename last and leave an older state than a snapshot
+    // answered later. Each thread here changes the state, then saves: whatever the order,
+    // the last save began after every change.
+    let (dir, state) = state_dir("save-order");
+    let app = ecs_mock::service::App::new(config(9, &state)).unwrap();
+    let key = |i: u64| ecs_mock::store::NewKeyPair {
+        fingerprint: format!("fp-{i}"),
+        public_key: ecs_mock::loadgen::synthetic_rsa_public_key(i),
+        resource_group_id: String::new(),
+        tags: vec![],
+        creation_time: 0,
+        origin: ecs_mock::store::Origin::Imported,
+    };
+    // A large state, so that each save takes a while.
+    for i in 0..3_000 {
+        let region = ecs_mock::regions::REGIONS[(i % 20) as usize].id;
+        app.store
+            .insert("t-big", region, &format!("k{i}"), None, key(i))
+            .unwrap();
+    }
+    for round in 0..5 {
+        std::thread::scope(|s| {
+            for t in 0..6 {
+                let app = &app;
+                s.spawn(move || {
+                    app.store
+                        .insert(
+                            "t-mark",
+                            "cn-hangzhou",
+                            &format!("m{round}-{t}"),
+                            None,
+                            key(t),
+                        )
+                        .unwrap();
+                    app.save_state().unwrap();
+                });
+            }
+        });
+        let saved = ecs_mock::persist::load(&state).unwrap().unwrap();
+        let marks = &saved.accounts["t-mark"].regions["cn-hangzhou"].key_pairs;
+        for t in 0..6 {
+            assert!(
+                marks.contains_key(&format!("m{round}-{t}")),
+                "round {round}: m{round}-{t} missing"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
