@@ -26,7 +26,7 @@ use crate::scenario::{self, Scenario};
 #[command(name = "ecs-mock", version)]
 pub struct Cli {
     /// Address to listen on; use port 0 to pick a free port (the real one is printed).
-    #[arg(long, env = "ECS_MOCK_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "ECS_MOCK_LISTEN", default_value = "127.0.0.1:8080", value_parser = socket_addr)]
     pub listen: SocketAddr,
 
     /// Seed for every key, id and random decision; same seed + same requests = same bytes.
@@ -87,7 +87,7 @@ pub struct Cli {
     pub header_timeout_secs: u64,
 
     /// Account state (instances, resource groups) to load at start (repeatable; later files
-    /// add to earlier ones). Format: see `src/fixtures.rs`. The environment variable takes a
+    /// add to earlier ones). Format: see README, "Account fixtures". The environment variable takes a
     /// comma-separated list.
     #[arg(
         long = "fixtures",
@@ -157,6 +157,15 @@ pub struct Cli {
     /// Log filter (tracing syntax), e.g. `info` or `ecs_mock=debug`. Logs go to stderr.
     #[arg(long, env = "ECS_MOCK_LOG", default_value = "warn")]
     pub log: String,
+}
+
+/// `--listen`: a numeric address and port, which the parser's own message does not say.
+fn socket_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| {
+        "not an IP address and port: write 127.0.0.1:PORT or [::1]:PORT (no host names), \
+         port 0 for any free one"
+            .to_string()
+    })
 }
 
 /// The value of a boolean flag's environment variable: `1`/`0`, `true`/`false`, `yes`/`no`,

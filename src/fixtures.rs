@@ -126,7 +126,15 @@ fn typed<T: serde::de::DeserializeOwned>(
     value: serde_json::Value,
     path: &str,
 ) -> Result<T, FixtureError> {
-    serde_json::from_value(value).map_err(|e| err(path, e.to_string()))
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let at = e.path().to_string();
+        let e = e.into_inner().to_string();
+        match at.as_str() {
+            "." => err(path, e),
+            p if p.starts_with('[') => err(format!("{path}{p}"), e),
+            p => err(format!("{path}.{p}"), e),
+        }
+    })
 }
 
 impl Fixtures {
@@ -147,7 +155,11 @@ impl Fixtures {
     /// # Errors
     /// See [`Fixtures::from_value`]; text that is not JSON fails at path `$`.
     pub fn from_json(text: &str) -> Result<Self, FixtureError> {
-        let value = crate::jsondoc::strict(text).map_err(|e| err("$", format!("not JSON: {e}")))?;
+        // The strict reader also refuses a key given twice: JSON, but ambiguous.
+        let value = crate::jsondoc::strict(text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => err("$", e.to_string()),
+            _ => err("$", format!("not JSON: {e}")),
+        })?;
         Self::from_value(value)
     }
 
@@ -406,7 +418,7 @@ mod tests {
             ),
             (
                 r#"{"accounts": {"ak-1": {"instance": []}}}"#.into(),
-                r#"accounts."ak-1""#,
+                r#"accounts."ak-1".instance"#,
                 "unknown field `instance`",
             ),
             (
@@ -462,8 +474,9 @@ mod tests {
                 "declared twice",
             ),
             (
+                // Regression (findings-cli #7): serde's errors stopped at the instance.
                 inst(r#"{"instance_id": "i-2", "region_id": "cn-hangzhou", "os_type": "Linux"}"#),
-                r#"accounts."ak-1".instances[1]"#,
+                r#"accounts."ak-1".instances[1].os_type"#,
                 "unknown variant `Linux`, expected `linux` or `windows`",
             ),
             (
@@ -475,7 +488,7 @@ mod tests {
                 inst(
                     r#"{"instance_id": "i-2", "region_id": "cn-hangzhou", "os_type": "linux", "os": "x"}"#,
                 ),
-                r#"accounts."ak-1".instances[1]"#,
+                r#"accounts."ak-1".instances[1].os"#,
                 "unknown field `os`",
             ),
             (
@@ -487,7 +500,7 @@ mod tests {
             ),
             (
                 inst(r#"{"instance_id": 7, "region_id": "cn-hangzhou", "os_type": "linux"}"#),
-                r#"accounts."ak-1".instances[1]"#,
+                r#"accounts."ak-1".instances[1].instance_id"#,
                 "invalid type",
             ),
         ];

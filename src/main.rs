@@ -25,7 +25,14 @@ fn main() -> ExitCode {
     // heaps here are small enough that 4 KiB pages cost nothing measurable.
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
-    let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
+    // Empty, as `ECS_MOCK_LOG=` in a CI file gives it, is not set: it hid the default
+    // warnings without a word.
+    let log = if cli.log.trim().is_empty() {
+        "warn"
+    } else {
+        &cli.log
+    };
+    let filter = match tracing_subscriber::EnvFilter::try_new(log) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("ecs-mock: --log {:?} is not a log filter: {e}", cli.log);

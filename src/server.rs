@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -156,9 +157,15 @@ impl Server {
             tracing::warn!("grace period over; dropping remaining connections");
         }
         conns.shutdown().await;
-        self.app
-            .save_state()
-            .context("cannot save the state file on shutdown")?;
+        self.app.save_state().with_context(|| {
+            let path = self
+                .app
+                .config
+                .state_file
+                .as_deref()
+                .unwrap_or(Path::new(""));
+            format!("cannot save the state file {} on shutdown", path.display())
+        })?;
         Ok(())
     }
 }
@@ -234,7 +241,8 @@ fn announcement(addr: SocketAddr, config: &Config) -> (String, String, Option<St
         }
         _ => addr.to_string(),
     };
-    let warning = (config.control_api && !addr.ip().is_loopback()).then(|| {
+    // Canonical first: `::ffff:127.0.0.1` is loopback too.
+    let warning = (config.control_api && !addr.ip().to_canonical().is_loopback()).then(|| {
         format!(
             "listening on {addr}, not only loopback: the control API (/__mock/: reset, PUT state, shutdown) has no authentication and other hosts can reach it; add --no-control-api unless that is intended"
         )
@@ -246,4 +254,23 @@ fn announcement(addr: SocketAddr, config: &Config) -> (String, String, Option<St
         ),
         warning,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_non_loopback_addresses_get_the_control_api_warning() {
+        let warned = |addr: &str| {
+            let addr: SocketAddr = addr.parse().unwrap();
+            announcement(addr, &Config::new(addr, 0)).2.is_some()
+        };
+        assert!(!warned("127.0.0.1:8080"));
+        assert!(!warned("[::1]:8080"));
+        // Regression (findings-cli #9): an IPv4-mapped loopback address was warned about.
+        assert!(!warned("[::ffff:127.0.0.1]:8080"));
+        assert!(warned("0.0.0.0:8080"));
+        assert!(warned("[::ffff:10.0.0.1]:8080"));
+    }
 }

@@ -466,3 +466,45 @@ fn sigterm_right_after_the_listening_line_is_a_graceful_shutdown() {
         assert_eq!(status.code(), Some(0), "{status}");
     }
 }
+
+#[tokio::test]
+async fn an_empty_log_filter_keeps_the_default_warnings() {
+    // Regression (findings-cli #5): `--log ''` (`ECS_MOCK_LOG=` in a CI file) was taken as a
+    // filter that hid the default warnings, here the key cache's.
+    // Arrange: a key cache under a file, which no write can create.
+    let blocker = std::env::temp_dir().join(format!("ecs-mock-it-log-{}", std::process::id()));
+    std::fs::write(&blocker, b"a file").unwrap();
+    let cache = blocker.join("cache");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
+        .args(["--listen", "127.0.0.1:0", "--key-cache"])
+        .arg(&cache)
+        .env("ECS_MOCK_LOG", "")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("ecs-mock listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Act
+    crate::support::Call::new(addr, "t-log", "CreateKeyPair")
+        .region("cn-hangzhou")
+        .param("KeyPairName", "log-key")
+        .send()
+        .await
+        .assert_ok();
+    let stderr = child.stderr.take().unwrap();
+    assert!(terminate(child).success());
+    let logged = std::io::read_to_string(stderr).unwrap();
+    std::fs::remove_file(&blocker).unwrap();
+    // Assert
+    assert!(logged.contains("WARN"), "{logged}");
+    assert!(logged.contains("key cache"), "{logged}");
+}
