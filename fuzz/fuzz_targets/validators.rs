@@ -78,6 +78,9 @@ fuzz_target!(|input: Input| {
         for (k, v) in slots.values() {
             let k = k.clone().unwrap_or_default();
             let v = v.clone().unwrap_or_default();
+            if k.is_empty() && !v.is_empty() {
+                return Err(Invalid::TagWithoutKey);
+            }
             if !tag_key_ok(&k) {
                 return Err(Invalid::TagKey);
             }
