@@ -2,8 +2,34 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use ecs_mock::config::{Cli, Config};
+
+/// After a refusal that names a flag (`--seed <SEED>`, `--credential "a" is not ...`): if the
+/// value came from the flag's environment variable, says so, since the message names only the
+/// flag and someone who set only the variable would look for it in vain.
+fn hint_env_origin(message: &str) {
+    let Some(flag) = message
+        .split(|c: char| c.is_whitespace() || c == '\'' || c == '=')
+        .find(|w| w.starts_with("--"))
+    else {
+        return;
+    };
+    let given = std::env::args().skip(1).any(|a| {
+        a == flag
+            || a.strip_prefix(flag)
+                .is_some_and(|rest| rest.starts_with('='))
+    });
+    let command = Cli::command();
+    let env = command
+        .get_arguments()
+        .find(|a| a.get_long().is_some_and(|l| flag == format!("--{l}")))
+        .and_then(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned());
+    if let Some(env) = env.filter(|e| !given && std::env::var_os(e).is_some()) {
+        eprintln!("ecs-mock: (the value came from the environment variable {env})");
+    }
+}
 
 fn main() -> ExitCode {
     // clap exits 2 on a bad flag or value; every other refusal at start is EX_USAGE, as the
@@ -12,6 +38,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
+            if let Some(clap::error::ContextValue::String(arg)) =
+                e.get(clap::error::ContextKind::InvalidArg)
+            {
+                hint_env_origin(arg);
+            }
             return if e.use_stderr() {
                 ExitCode::from(64) // EX_USAGE
             } else {
@@ -48,7 +79,9 @@ fn main() -> ExitCode {
     let config = match Config::from_cli(&cli) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("ecs-mock: {e:#}");
+            let message = format!("{e:#}");
+            eprintln!("ecs-mock: {message}");
+            hint_env_origin(&message);
             return ExitCode::from(64); // EX_USAGE
         }
     };

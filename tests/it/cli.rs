@@ -508,3 +508,33 @@ async fn an_empty_log_filter_keeps_the_default_warnings() {
     assert!(logged.contains("WARN"), "{logged}");
     assert!(logged.contains("key cache"), "{logged}");
 }
+
+#[test]
+fn a_refused_value_from_an_environment_variable_is_traced_to_it() {
+    // Regression (findings-cli #8): the messages name the flag (clap's, and ours), so someone
+    // who set only the variable was not told which one was wrong.
+    let refused = |envs: &[(&str, &str)], args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
+            .args(["--listen", "127.0.0.1:0", "--no-key-cache"])
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let seed = refused(&[("ECS_MOCK_SEED", "")], &[]);
+    assert!(
+        seed.contains("(the value came from the environment variable ECS_MOCK_SEED)"),
+        "{seed}"
+    );
+    let credential = refused(&[("ECS_MOCK_CREDENTIALS", "no-colon")], &[]);
+    assert!(
+        credential.contains("(the value came from the environment variable ECS_MOCK_CREDENTIALS)"),
+        "{credential}"
+    );
+    // Given on the command line, the flag is where to look: no hint, whatever the variable.
+    let flag = refused(&[("ECS_MOCK_SEED", "1")], &["--seed", "x"]);
+    assert!(!flag.contains("environment variable"), "{flag}");
+}
