@@ -371,12 +371,17 @@ fn decode(
     }
 }
 
-/// Header names and values, those that are not UTF-8 left out.
+/// Header names and values. A value is taken as UTF-8 (a client may sign `café`); one that
+/// is not becomes U+FFFD rather than being left out, so that an unsigned `x-acs-*` header is
+/// still seen, and a signed one fails to verify instead of verifying without its value.
 fn header_pairs(headers: &hyper::HeaderMap) -> Params {
     Params::from_pairs_twice(|| {
-        headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+        headers.iter().map(|(k, v)| {
+            (
+                k.as_str(),
+                std::str::from_utf8(v.as_bytes()).unwrap_or("\u{fffd}"),
+            )
+        })
     })
 }
 

@@ -552,6 +552,47 @@ async fn v3_must_sign_host_content_type_and_every_x_acs_header_it_sends() {
 }
 
 #[tokio::test]
+async fn v3_header_values_beyond_ascii_are_signed_as_sent_and_never_dropped() {
+    // Regression (findings-proto #1): header values outside visible ASCII were dropped before
+    // the check, so a signed `x-acs-note: café` failed to verify and an unsigned `x-acs-*`
+    // header that is not UTF-8 went unnoticed.
+    let server = TestServer::start(0).await;
+    let headers = |nonce: &str| {
+        vec![
+            ("host", server.addr.to_string()),
+            ("x-acs-action", "DescribeRegions".to_string()),
+            ("x-acs-version", "2014-05-26".to_string()),
+            ("x-acs-date", now_timestamp(server.app.config.clock)),
+            ("x-acs-signature-nonce", nonce.to_string()),
+            ("x-acs-content-sha256", signature::sha256_hex(b"")),
+        ]
+    };
+    let required = [
+        "host",
+        "x-acs-action",
+        "x-acs-content-sha256",
+        "x-acs-date",
+        "x-acs-signature-nonce",
+        "x-acs-version",
+    ];
+    // Act
+    let mut with_note = headers("beyond-ascii-1");
+    with_note.push(("x-acs-note", "café".to_string()));
+    let mut signed_note: Vec<&str> = required.to_vec();
+    signed_note.push("x-acs-note");
+    let signed = send(server.addr, v3_signed_over(&with_note, &signed_note)).await;
+    let mut unsigned_raw = v3_signed_over(&headers("beyond-ascii-2"), &required);
+    unsigned_raw.headers_mut().insert(
+        "x-acs-bin",
+        hyper::header::HeaderValue::from_bytes(b"\xe9").unwrap(),
+    );
+    let unsigned = send(server.addr, unsigned_raw).await;
+    // Assert
+    signed.assert_ok();
+    unsigned.assert_error(400, "IncompleteSignature");
+}
+
+#[tokio::test]
 async fn v1_needs_signature_method_hmac_sha1_and_signature_version_1_0() {
     // Arrange: each request correctly signed over exactly what it carries.
     let server = TestServer::start(0).await;
