@@ -575,9 +575,9 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
         });
     }
     let fault = act.as_ref().and_then(|a| a.fault);
-    let forced = match (&pre, act.as_ref().and_then(|a| a.error.as_ref())) {
-        (Ok(action), Some(e)) => Some(e.resolve(*action)),
-        _ => None,
+    let (forced, retry_after_ms) = match (&pre, act.as_ref().and_then(|a| a.error.as_ref())) {
+        (Ok(action), Some(e)) => (Some(e.resolve(*action)), e.retry_after_ms),
+        _ => (None, None),
     };
     let outcome = match pre {
         Err(e) => Err(e),
@@ -643,7 +643,13 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
             &[request_id.as_bytes()],
         )
     };
-    transport::respond(rendered, fault, body_delay, noise)
+    let mut response = transport::respond(rendered, fault, body_delay, noise)?;
+    if let Some(ms) = retry_after_ms {
+        response
+            .headers_mut()
+            .insert("x-acs-retry-after", hyper::header::HeaderValue::from(ms));
+    }
+    Ok(response)
 }
 
 /// Journals its entry when dropped still holding it: the request was abandoned before an

@@ -177,6 +177,10 @@ pub struct EffectFile {
     pub status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Sent as the `x-acs-retry-after` header (milliseconds) with the error, which the Tea
+    /// SDKs turn into a throttling exception that carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencyFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1046,11 +1050,23 @@ fn compile_act(
         ));
     }
     if e.error.is_none()
-        && (e.undocumented || e.status.is_some() || e.message.is_some() || e.arg.is_some())
+        && (e.undocumented
+            || e.status.is_some()
+            || e.message.is_some()
+            || e.arg.is_some()
+            || e.retry_after_ms.is_some())
     {
         return err(format!(
-            "{at}: \"arg\", \"undocumented\", \"status\" and \"message\" only go with \"error\""
+            "{at}: \"arg\", \"undocumented\", \"status\", \"message\" and \"retry_after_ms\" only go with \"error\""
         ));
+    }
+    if let Some(ms) = e.retry_after_ms {
+        if ms == 0 {
+            return err(format!(
+                "{at}.retry_after_ms: must be at least 1 (the SDKs act only on a positive value)"
+            ));
+        }
+        check_delay(&format!("{at}.retry_after_ms"), ms)?;
     }
     let error = match &e.error {
         None => None,
@@ -1115,6 +1131,7 @@ fn compile_error(
             code: any_kind.spec().code,
             arg: None,
             custom: Some((status, message.clone())),
+            retry_after_ms: e.retry_after_ms,
         });
     }
     if e.status.is_some() || e.message.is_some() {
@@ -1161,6 +1178,7 @@ fn compile_error(
         code: any_kind.spec().code,
         arg: e.arg.clone(),
         custom: None,
+        retry_after_ms: e.retry_after_ms,
     })
 }
 
@@ -1264,6 +1282,9 @@ mod tests {
             (r#"{"name":"x","rules":[{"effect":{"latency":{"lognormal":{"median_ms":100,"p99_ms":50}}}}]}"#, "p99_ms: must be greater than median_ms"),
             (r#"{"name":"x","rules":[{"effect":{"latency":{"fixed_ms":400000}}}]}"#, "rules[0].effect.latency.fixed_ms: 400000 ms is longer"),
             (r#"{"name":"x","rules":[{"effect":{"latency":{"fixed_ms":1,"at":"after"}}}]}"#, "rules[0].effect.latency.at: unknown variant `after`"),
+            (r#"{"name":"x","rules":[{"effect":{"latency":{"fixed_ms":5},"retry_after_ms":5}}]}"#, "rules[0].effect: \"arg\", \"undocumented\", \"status\", \"message\" and \"retry_after_ms\" only go with \"error\""),
+            (r#"{"name":"x","rules":[{"effect":{"error":"Throttling","retry_after_ms":0}}]}"#, "rules[0].effect.retry_after_ms: must be at least 1"),
+            (r#"{"name":"x","rules":[{"effect":{"error":"Throttling","retry_after_ms":300001}}]}"#, "rules[0].effect.retry_after_ms: 300001 ms is longer"),
             // Regression (findings-scen2 #5): errors of the JSON's shape stopped at the
             // rule's match or effect.
             (r#"{"name":"x","rules":[{"effect":{"latency":{"uniform":{"min_ms":5}}}}]}"#, "rules[0].effect.latency.uniform: missing field `max_ms`"),

@@ -134,6 +134,7 @@ impl Act {
         if let Some(e) = &self.error {
             out.error = Some(e.code.to_string());
             out.arg = e.arg.clone();
+            out.retry_after_ms = e.retry_after_ms;
             if let Some((status, message)) = &e.custom {
                 out.undocumented = true;
                 out.status = Some(*status);
@@ -159,6 +160,8 @@ pub struct ForcedError {
     pub arg: Option<String>,
     /// `"undocumented": true` status and message.
     pub custom: Option<(u16, String)>,
+    /// The `x-acs-retry-after` header's value.
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ForcedError {

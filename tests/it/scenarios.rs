@@ -918,3 +918,60 @@ async fn a_request_delayed_across_a_reset_or_restore_changes_nothing_in_the_new_
     .await;
     delayed.await.unwrap().assert_ok();
 }
+
+#[tokio::test]
+async fn a_forced_error_can_carry_the_retry_after_header_the_sdks_act_on() {
+    // Regression (findings-resp #4): no scenario could send `x-acs-retry-after`, so the Tea
+    // SDKs' throttling exception with its delay (sdk-wire-behaviour §3.2) was out of reach.
+    let server = server_with(
+        0,
+        &[json!({"name": "slow-down", "rules": [
+            {"match": {"action": "DescribeKeyPairs"},
+             "effect": {"sequence": [{"error": "Throttling.User", "retry_after_ms": 1500}, "pass"]}}]})],
+    )
+    .await;
+    let call = server
+        .call("t-retry-after", "DescribeKeyPairs")
+        .region(REGION);
+    // Act
+    let throttled = try_send(server.addr, call.build()).await.unwrap();
+    let raw = {
+        let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        sender.send_request(call.build()).await.unwrap()
+    };
+    // Assert: the header on the forced error, not on the answer that follows.
+    throttled.assert_error(400, "Throttling.User");
+    assert_eq!(raw.status(), 200);
+    assert!(raw.headers().get("x-acs-retry-after").is_none());
+    let entries = journal(&server, "t-retry-after").await;
+    assert_eq!(
+        entries[0]["effect"],
+        json!({"error": "Throttling.User", "retry_after_ms": 1500})
+    );
+}
+
+#[tokio::test]
+async fn the_retry_after_header_is_sent_with_its_value() {
+    let server = server_with(
+        0,
+        &[json!({"name": "slow-down", "rules": [
+            {"match": {"action": "DescribeRegions"},
+             "effect": {"error": "Throttling", "retry_after_ms": 250}}]})],
+    )
+    .await;
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let resp = sender
+        .send_request(server.call("t-retry-value", "DescribeRegions").build())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.headers()["x-acs-retry-after"], "250");
+}
