@@ -118,10 +118,12 @@ pub fn check_freshness(
         return Ok(());
     };
     let (stamp, nonce) = if req.is_v3() {
+        // Empty counts as absent, as for V1's parameters: an empty nonce would otherwise be
+        // one nonce that every such client shares.
+        let header = |name| req.header(name).filter(|v| !v.trim().is_empty());
         (
-            req.header("x-acs-date")
-                .ok_or_else(|| ApiError::missing("x-acs-date"))?,
-            req.header("x-acs-signature-nonce")
+            header("x-acs-date").ok_or_else(|| ApiError::missing("x-acs-date"))?,
+            header("x-acs-signature-nonce")
                 .ok_or_else(|| ApiError::missing("x-acs-signature-nonce"))?,
         )
     } else {

@@ -385,7 +385,12 @@ pub fn parse_v3_authorization(value: &str) -> Result<V3Authorization, Incomplete
         .ok_or_else(|| incomplete("Authorization is missing SignedHeaders"))?
         .split(';')
         .map(|name| {
-            if is_header_name(name) {
+            if name.eq_ignore_ascii_case("authorization") {
+                // The header carries the signature, so it cannot be signed (reference §3.4).
+                Err(incomplete(
+                    "SignedHeaders lists authorization, which cannot be signed",
+                ))
+            } else if is_header_name(name) {
                 Ok(name.to_ascii_lowercase())
             } else {
                 Err(incomplete(format!(
@@ -1514,6 +1519,10 @@ mod tests {
             format!("ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=ho st,Signature={sig}"),
             format!("ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=host:x,Signature={sig}"),
             format!("ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=hóst,Signature={sig}"),
+            // Regression (findings-proto #4): listed, it could only ever mismatch.
+            format!(
+                "ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=Authorization;host,Signature={sig}"
+            ),
             "ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=host".into(),
             "ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=host,Signature=".into(),
             format!(

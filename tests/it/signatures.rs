@@ -593,6 +593,50 @@ async fn v3_header_values_beyond_ascii_are_signed_as_sent_and_never_dropped() {
 }
 
 #[tokio::test]
+async fn v3_empty_date_or_nonce_headers_count_as_missing_as_v1_empty_parameters_do() {
+    // Regression (findings-proto #2): an empty x-acs-signature-nonce was taken as a nonce, one
+    // that every client sending it shared, and an empty x-acs-date was a format error where
+    // V1's empty Timestamp is a missing parameter.
+    let server = TestServer::start(0).await;
+    let request = |date: String, nonce: &str| {
+        let headers = vec![
+            ("host", server.addr.to_string()),
+            ("x-acs-action", "DescribeRegions".to_string()),
+            ("x-acs-version", "2014-05-26".to_string()),
+            ("x-acs-date", date),
+            ("x-acs-signature-nonce", nonce.to_string()),
+            ("x-acs-content-sha256", signature::sha256_hex(b"")),
+        ];
+        let signed = [
+            "host",
+            "x-acs-action",
+            "x-acs-content-sha256",
+            "x-acs-date",
+            "x-acs-signature-nonce",
+            "x-acs-version",
+        ];
+        v3_signed_over(&headers, &signed)
+    };
+    let now = || now_timestamp(server.app.config.clock);
+    // Act
+    let no_nonce = send(server.addr, request(now(), "")).await;
+    let no_date = send(server.addr, request(String::new(), "empty-date")).await;
+    // Assert
+    no_nonce.assert_error(400, "MissingParameter");
+    assert!(
+        no_nonce.message().contains("\"x-acs-signature-nonce\""),
+        "{}",
+        no_nonce.body
+    );
+    no_date.assert_error(400, "MissingParameter");
+    assert!(
+        no_date.message().contains("\"x-acs-date\""),
+        "{}",
+        no_date.body
+    );
+}
+
+#[tokio::test]
 async fn v1_needs_signature_method_hmac_sha1_and_signature_version_1_0() {
     // Arrange: each request correctly signed over exactly what it carries.
     let server = TestServer::start(0).await;
