@@ -496,6 +496,28 @@ fn v3_signed_over(headers: &[(&str, String)], signed: &[&str]) -> Request<Full<B
     .unwrap()
 }
 
+/// The headers every V3 request must sign (API reference §3.4), sorted.
+const V3_REQUIRED: [&str; 6] = [
+    "host",
+    "x-acs-action",
+    "x-acs-content-sha256",
+    "x-acs-date",
+    "x-acs-signature-nonce",
+    "x-acs-version",
+];
+
+/// A DescribeRegions request's [`V3_REQUIRED`] headers with this date and nonce.
+fn v3_headers(server: &TestServer, date: String, nonce: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("host", server.addr.to_string()),
+        ("x-acs-action", "DescribeRegions".to_string()),
+        ("x-acs-version", "2014-05-26".to_string()),
+        ("x-acs-date", date),
+        ("x-acs-signature-nonce", nonce.to_string()),
+        ("x-acs-content-sha256", signature::sha256_hex(b"")),
+    ]
+}
+
 #[tokio::test]
 async fn v3_must_sign_host_content_type_and_every_x_acs_header_it_sends() {
     // Arrange: the API reference requires `host`, `content-type` when present and all
@@ -519,14 +541,7 @@ async fn v3_must_sign_host_content_type_and_every_x_acs_header_it_sends() {
         }
         h
     };
-    let required = [
-        "host",
-        "x-acs-action",
-        "x-acs-content-sha256",
-        "x-acs-date",
-        "x-acs-signature-nonce",
-        "x-acs-version",
-    ];
+    let required = V3_REQUIRED;
     // Act
     let all_required = send(server.addr, v3_signed_over(&headers(false), &required)).await;
     let mut left_out = Vec::new();
@@ -557,31 +572,14 @@ async fn v3_header_values_beyond_ascii_are_signed_as_sent_and_never_dropped() {
     // the check, so a signed `x-acs-note: café` failed to verify and an unsigned `x-acs-*`
     // header that is not UTF-8 went unnoticed.
     let server = TestServer::start(0).await;
-    let headers = |nonce: &str| {
-        vec![
-            ("host", server.addr.to_string()),
-            ("x-acs-action", "DescribeRegions".to_string()),
-            ("x-acs-version", "2014-05-26".to_string()),
-            ("x-acs-date", now_timestamp(server.app.config.clock)),
-            ("x-acs-signature-nonce", nonce.to_string()),
-            ("x-acs-content-sha256", signature::sha256_hex(b"")),
-        ]
-    };
-    let required = [
-        "host",
-        "x-acs-action",
-        "x-acs-content-sha256",
-        "x-acs-date",
-        "x-acs-signature-nonce",
-        "x-acs-version",
-    ];
+    let headers = |nonce: &str| v3_headers(&server, now_timestamp(server.app.config.clock), nonce);
     // Act
     let mut with_note = headers("beyond-ascii-1");
     with_note.push(("x-acs-note", "café".to_string()));
-    let mut signed_note: Vec<&str> = required.to_vec();
+    let mut signed_note: Vec<&str> = V3_REQUIRED.to_vec();
     signed_note.push("x-acs-note");
     let signed = send(server.addr, v3_signed_over(&with_note, &signed_note)).await;
-    let mut unsigned_raw = v3_signed_over(&headers("beyond-ascii-2"), &required);
+    let mut unsigned_raw = v3_signed_over(&headers("beyond-ascii-2"), &V3_REQUIRED);
     unsigned_raw.headers_mut().insert(
         "x-acs-bin",
         hyper::header::HeaderValue::from_bytes(b"\xe9").unwrap(),
@@ -598,25 +596,8 @@ async fn v3_empty_date_or_nonce_headers_count_as_missing_as_v1_empty_parameters_
     // that every client sending it shared, and an empty x-acs-date was a format error where
     // V1's empty Timestamp is a missing parameter.
     let server = TestServer::start(0).await;
-    let request = |date: String, nonce: &str| {
-        let headers = vec![
-            ("host", server.addr.to_string()),
-            ("x-acs-action", "DescribeRegions".to_string()),
-            ("x-acs-version", "2014-05-26".to_string()),
-            ("x-acs-date", date),
-            ("x-acs-signature-nonce", nonce.to_string()),
-            ("x-acs-content-sha256", signature::sha256_hex(b"")),
-        ];
-        let signed = [
-            "host",
-            "x-acs-action",
-            "x-acs-content-sha256",
-            "x-acs-date",
-            "x-acs-signature-nonce",
-            "x-acs-version",
-        ];
-        v3_signed_over(&headers, &signed)
-    };
+    let request =
+        |date: String, nonce: &str| v3_signed_over(&v3_headers(&server, date, nonce), &V3_REQUIRED);
     let now = || now_timestamp(server.app.config.clock);
     // Act
     let no_nonce = send(server.addr, request(now(), "")).await;
