@@ -126,15 +126,7 @@ fn typed<T: serde::de::DeserializeOwned>(
     value: serde_json::Value,
     path: &str,
 ) -> Result<T, FixtureError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let at = e.path().to_string();
-        let e = e.into_inner().to_string();
-        match at.as_str() {
-            "." => err(path, e),
-            p if p.starts_with('[') => err(format!("{path}{p}"), e),
-            p => err(format!("{path}.{p}"), e),
-        }
-    })
+    crate::jsondoc::typed(path, value).map_err(|(path, e)| err(path, e.to_string()))
 }
 
 impl Fixtures {

@@ -26,6 +26,27 @@ pub fn strict(text: &str) -> Result<Value, serde_json::Error> {
     serde_json::from_str::<Strict>(text).map(|s| s.0)
 }
 
+/// `value` as a `T`. An error comes with the path of the field it is about, below `at` (the
+/// part of the document `value` is: `rules[2].effect`), so that a message can name it however
+/// deep it lies (`rules[2].effect.sequence[1].latency.at`).
+///
+/// # Errors
+/// That path and serde's error.
+pub fn typed<T: de::DeserializeOwned>(
+    at: &str,
+    value: Value,
+) -> Result<T, (String, serde_json::Error)> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let below = e.path().to_string();
+        let path = match below.as_str() {
+            "." => at.to_string(),
+            p if p.starts_with('[') => format!("{at}{p}"),
+            p => format!("{at}.{p}"),
+        };
+        (path, e.into_inner())
+    })
+}
+
 /// A JSON value read by [`strict`]'s rules.
 struct Strict(Value);
 

@@ -1050,10 +1050,11 @@ impl Drop for Reservation {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn new_kp() -> NewKeyPair {
+    /// A key pair's parts, for tests here and of the actions.
+    pub(crate) fn new_kp() -> NewKeyPair {
         NewKeyPair {
             fingerprint: "fp".into(),
             public_key: "ssh-rsa AAAA".into(),

@@ -152,16 +152,12 @@ mod pending_tests {
     use crate::keypool::KeyPool;
     use crate::protocol::params::decode;
     use crate::protocol::response::Format;
-    use crate::store::{NewKeyPair, Origin, Store};
+    use crate::store::{NewKeyPair, Store};
 
     fn new_kp(fingerprint: &str) -> NewKeyPair {
         NewKeyPair {
             fingerprint: fingerprint.into(),
-            public_key: "ssh-rsa AAAA".into(),
-            resource_group_id: String::new(),
-            tags: vec![],
-            creation_time: 0,
-            origin: Origin::Created,
+            ..crate::store::tests::new_kp()
         }
     }
 

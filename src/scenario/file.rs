@@ -688,15 +688,7 @@ pub fn from_value(mut value: Value) -> Result<Scenario, ScenarioError> {
 
 /// `v` as a `T`; an error names the field it is about, below `at`.
 fn typed<T: de::DeserializeOwned>(at: &str, v: Value) -> Result<T, ScenarioError> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        let e = e.into_inner();
-        match path.as_str() {
-            "." => ScenarioError(format!("{at}: {e}")),
-            p if p.starts_with('[') => ScenarioError(format!("{at}{p}: {e}")),
-            p => ScenarioError(format!("{at}.{p}: {e}")),
-        }
-    })
+    crate::jsondoc::typed(at, v).map_err(|(path, e)| ScenarioError(format!("{path}: {e}")))
 }
 
 /// Whole numbers written with a fraction or an exponent (`1.0`, `1e3`: what JSON generators

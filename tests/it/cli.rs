@@ -14,6 +14,12 @@ fn start(args: &[&str], envs: &[(&str, &str)]) -> (Child, String, String) {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn ecs-mock");
+    let (addr, second) = listening(&mut child);
+    (child, addr, second)
+}
+
+/// The address from a started binary's first stdout line (piped), and its second line.
+fn listening(child: &mut Child) -> (String, String) {
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
@@ -24,7 +30,7 @@ fn start(args: &[&str], envs: &[(&str, &str)]) -> (Child, String, String) {
         .unwrap_or_else(|| panic!("first line: {first:?}"))
         .trim()
         .to_string();
-    (child, addr, second)
+    (addr, second)
 }
 
 fn terminate(mut child: Child) -> std::process::ExitStatus {
@@ -483,16 +489,7 @@ async fn an_empty_log_filter_keeps_the_default_warnings() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix("ecs-mock listening on http://")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr = listening(&mut child).0.parse().unwrap();
     // Act
     crate::support::Call::new(addr, "t-log", "CreateKeyPair")
         .region("cn-hangzhou")

@@ -870,18 +870,23 @@ async fn a_request_delayed_across_a_reset_or_restore_changes_nothing_in_the_new_
         ),
         ("t-across-state", "/__mock/state", Some(empty)),
     ];
-    for (tenant, path, body) in resets {
+    // An ImportKeyPair in flight, answered when it is awaited.
+    let delayed_import = |tenant: &str, name: &str| {
         let import = server
             .call(tenant, "ImportKeyPair")
             .region(REGION)
-            .param("KeyPairName", "leak")
+            .param("KeyPairName", name)
             .param(
                 "PublicKeyBody",
                 &ecs_mock::loadgen::synthetic_rsa_public_key(7),
             )
             .build();
-        let delayed = tokio::spawn(crate::support::send(server.addr, import));
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        tokio::spawn(crate::support::send(server.addr, import))
+    };
+    let half_a_second = || tokio::time::sleep(std::time::Duration::from_millis(500));
+    for (tenant, path, body) in resets {
+        let delayed = delayed_import(tenant, "leak");
+        half_a_second().await;
         // Act
         let method = if body.is_some() { "PUT" } else { "POST" };
         let (status, _) = control(&server, method, path, body).await;
@@ -898,17 +903,8 @@ async fn a_request_delayed_across_a_reset_or_restore_changes_nothing_in_the_new_
         assert_eq!(listed.json()["TotalCount"], 0, "{tenant}: {}", listed.body);
     }
     // A reset of another tenant leaves a delayed request alone.
-    let import = server
-        .call("t-bystander", "ImportKeyPair")
-        .region(REGION)
-        .param("KeyPairName", "kept")
-        .param(
-            "PublicKeyBody",
-            &ecs_mock::loadgen::synthetic_rsa_public_key(8),
-        )
-        .build();
-    let delayed = tokio::spawn(crate::support::send(server.addr, import));
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let delayed = delayed_import("t-bystander", "kept");
+    half_a_second().await;
     control(
         &server,
         "POST",
