@@ -26,6 +26,7 @@
 //! ```
 //! Errors are `{"error": "..."}` with 400 (bad input), 404 (no such endpoint or scenario),
 //! 405 (known path, other method; `Allow` lists the methods it takes) or 413 (body too large).
+//! HEAD is answered wherever GET is; hyper leaves the body out.
 
 use std::sync::Arc;
 
@@ -137,7 +138,7 @@ fn route(
     };
     match rest {
         "health" => match *method {
-            Method::GET => {
+            Method::GET | Method::HEAD => {
                 query_params(query, &[])?;
                 Ok((
                     StatusCode::OK,
@@ -149,10 +150,10 @@ fn route(
                     }),
                 ))
             }
-            _ => not_allowed("GET"),
+            _ => not_allowed("GET, HEAD"),
         },
         "scenarios" => match *method {
-            Method::GET => {
+            Method::GET | Method::HEAD => {
                 let q = query_params(query, &["access_key_id"])?;
                 let listed = app.scenarios.list(q.get("access_key_id"));
                 Ok((StatusCode::OK, json!({ "scenarios": listed })))
@@ -187,7 +188,7 @@ fn route(
                 query_params(query, &[])?;
                 Ok((StatusCode::OK, json!({ "removed": app.scenarios.clear() })))
             }
-            _ => not_allowed("GET, POST, DELETE"),
+            _ => not_allowed("GET, HEAD, POST, DELETE"),
         },
         "reset" => match *method {
             Method::POST => {
@@ -222,7 +223,7 @@ fn route(
             _ => not_allowed("POST"),
         },
         "state" => match *method {
-            Method::GET => {
+            Method::GET | Method::HEAD => {
                 query_params(query, &[])?;
                 let doc = serde_json::to_value(app.store.export())
                     .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -236,7 +237,7 @@ fn route(
                 app.store.restore(doc).map_err(bad)?;
                 Ok((StatusCode::OK, json!({ "restored": true })))
             }
-            _ => not_allowed("GET, PUT"),
+            _ => not_allowed("GET, HEAD, PUT"),
         },
         "snapshot" => match *method {
             Method::POST => {
@@ -266,7 +267,7 @@ fn route(
             _ => not_allowed("POST"),
         },
         "journal" => match *method {
-            Method::GET => {
+            Method::GET | Method::HEAD => {
                 let q = query_params(query, &["access_key_id", "action", "format", "name"])?;
                 let filter = Filter {
                     tenant: q.get("access_key_id").map(str::to_string),
@@ -312,10 +313,10 @@ fn route(
                     .into()),
                 }
             }
-            _ => not_allowed("GET"),
+            _ => not_allowed("GET, HEAD"),
         },
         "journal/retries" => match *method {
-            Method::GET => {
+            Method::GET | Method::HEAD => {
                 let q = query_params(query, &["access_key_id", "action", "window_ms"])?;
                 let filter = Filter {
                     tenant: q.get("access_key_id").map(str::to_string),
@@ -338,7 +339,7 @@ fn route(
                     }),
                 ))
             }
-            _ => not_allowed("GET"),
+            _ => not_allowed("GET, HEAD"),
         },
         _ => match rest.strip_prefix("scenarios/") {
             Some(name) if !name.is_empty() => match *method {

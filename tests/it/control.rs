@@ -605,13 +605,13 @@ async fn a_wrong_method_gets_405_with_the_methods_the_path_takes_in_allow() {
     // Arrange
     let server = server_with(0, &[throttle_first_call("x")]).await;
     let paths: &[(&str, &[&str])] = &[
-        ("/__mock/health", &["GET"]),
-        ("/__mock/scenarios", &["GET", "POST", "DELETE"]),
+        ("/__mock/health", &["GET", "HEAD"]),
+        ("/__mock/scenarios", &["GET", "HEAD", "POST", "DELETE"]),
         ("/__mock/scenarios/x", &["DELETE"]),
         ("/__mock/reset", &["POST"]),
-        ("/__mock/journal", &["GET"]),
-        ("/__mock/journal/retries", &["GET"]),
-        ("/__mock/state", &["GET", "PUT"]),
+        ("/__mock/journal", &["GET", "HEAD"]),
+        ("/__mock/journal/retries", &["GET", "HEAD"]),
+        ("/__mock/state", &["GET", "HEAD", "PUT"]),
         ("/__mock/snapshot", &["POST"]),
         ("/__mock/shutdown", &["POST"]),
     ];
@@ -641,6 +641,33 @@ async fn a_wrong_method_gets_405_with_the_methods_the_path_takes_in_allow() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn head_on_a_get_endpoint_answers_as_get_without_the_body() {
+    // Regression: HEAD got 405, so a load balancer's or `curl -I`'s health check of
+    // /__mock/health failed (RFC 9110 §9.3.2: HEAD is GET without the content).
+    // Arrange
+    let server = server_with(0, &[throttle_first_call("x")]).await;
+    let get = server
+        .raw(b"GET /__mock/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await;
+    let get_body = get.split("\r\n\r\n").nth(1).unwrap().to_string();
+    // Act
+    let head = server
+        .raw(b"HEAD /__mock/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await;
+    // Assert
+    let (head_head, head_body) = head.split_once("\r\n\r\n").unwrap();
+    let head_head = head_head.to_ascii_lowercase();
+    assert!(head_head.starts_with("http/1.1 200"), "{head}");
+    assert!(
+        head_head.contains(&format!("content-length: {}", get_body.len())),
+        "HEAD gives GET's length: {head}"
+    );
+    assert_eq!(head_body, "", "no body after HEAD's head");
+    let health: serde_json::Value = serde_json::from_str(&get_body).unwrap();
+    assert_eq!(health["status"], "ok", "{get}");
 }
 
 #[tokio::test]
