@@ -6,8 +6,9 @@
 //! KeyPairName         String   optional  exact name, or a pattern where each `*` matches any
 //!                                        run of characters (`*x`, `x*`, `*x*`, also `a*b`, `*`)
 //! KeyPairFingerPrint  String   optional  exact fingerprint
-//! ResourceGroupId     String   optional  exact group id; the default group filters like any other;
-//!                                        an unknown id matches nothing (no error)
+//! ResourceGroupId     String   optional  exact group id; key pairs of the account's default group
+//!                                        are listed whatever the id (§7.11); an unknown id
+//!                                        lists only those (no error)
 //! Tag.N.Key/Value     String   optional  N = 1..20, all must match (AND); an absent or empty
 //!                                        Value matches any value of the key
 //! IncludePublicKey    Boolean  optional  true/false, any case; default false
@@ -314,8 +315,14 @@ impl DescribeKeyPairs {
             || !self.tags.is_empty()
     }
 
-    /// Whether `kp` passes every filter.
-    pub fn matches(&self, kp: &KeyPair) -> bool {
+    /// Whether `kp`, of an account whose default group is `default_group`, passes every filter.
+    ///
+    /// §7.11: the current reference says resources of the default resource group are returned
+    /// "regardless of how this parameter is set", the general rule of ECS listings; the older
+    /// SDK text only says that filtering by the default group is not supported, which this
+    /// rule also covers (such a filter lists the default group). The real service is taken to
+    /// do what its newest reference says.
+    pub fn matches(&self, kp: &KeyPair, default_group: &str) -> bool {
         self.name.as_ref().is_none_or(|f| f.matches(&kp.name))
             && self
                 .fingerprint
@@ -324,7 +331,7 @@ impl DescribeKeyPairs {
             && self
                 .resource_group_id
                 .as_ref()
-                .is_none_or(|g| *g == kp.resource_group_id)
+                .is_none_or(|g| *g == kp.resource_group_id || kp.resource_group_id == default_group)
             && self.tags.iter().all(|want| {
                 kp.tags
                     .iter()
@@ -358,7 +365,8 @@ impl DescribeKeyPairs {
             }
             let mut total = 0;
             let mut page = Vec::with_capacity(size);
-            for kp in listed.filter(|kp| self.matches(kp)) {
+            let default_group = acc.default_resource_group.as_str();
+            for kp in listed.filter(|kp| self.matches(kp, default_group)) {
                 if total >= skip && page.len() < size {
                     page.push(Arc::clone(kp));
                 }
@@ -704,6 +712,7 @@ mod tests {
     fn filters_combine_with_and() {
         let a = kp("alpha", "rg-1", &[("env", "prod"), ("team", "x")]);
         let b = kp("beta", "rg-2", &[("env", "dev")]);
+        let default = kp("gamma", "rg-default", &[("env", "dev")]);
         let cases: &[(&str, bool, bool)] = &[
             ("", true, true),
             ("&KeyPairFingerPrint=fp-alpha", true, false),
@@ -725,7 +734,25 @@ mod tests {
         ];
         for (q, want_a, want_b) in cases {
             let d = parse(&format!("RegionId=cn-hangzhou{q}")).unwrap();
-            assert_eq!((d.matches(&a), d.matches(&b)), (*want_a, *want_b), "{q}");
+            assert_eq!(
+                (d.matches(&a, "rg-default"), d.matches(&b, "rg-default")),
+                (*want_a, *want_b),
+                "{q}"
+            );
+        }
+        // §7.11: the default group's key pairs pass any group filter, not the others.
+        for (q, want) in [
+            ("&ResourceGroupId=rg-1", true),
+            ("&ResourceGroupId=rg-unknown", true),
+            ("&ResourceGroupId=rg-default", true),
+            (
+                "&ResourceGroupId=rg-1&Tag.1.Key=env&Tag.1.Value=prod",
+                false,
+            ),
+            ("&ResourceGroupId=rg-1&KeyPairName=beta", false),
+        ] {
+            let d = parse(&format!("RegionId=cn-hangzhou{q}")).unwrap();
+            assert_eq!(d.matches(&default, "rg-default"), want, "{q}");
         }
     }
 }

@@ -161,9 +161,23 @@ async fn a_realistic_session_sees_every_earlier_effect() {
         .send()
         .await
         .assert_ok();
+    // The default group's key pairs are listed whatever the group filter (§7.11), so the
+    // move shows as beta-web leaving the default group's listing.
+    let default_rg = server.app.store.default_resource_group(T).unwrap();
+    let web_in = |group: String| {
+        let server = &server;
+        async move {
+            names_in(
+                server,
+                &[("KeyPairName", "*-web"), ("ResourceGroupId", &group)],
+            )
+            .await
+        }
+    };
+    assert_eq!(web_in(default_rg).await, ["alpha-web"]);
     assert_eq!(
-        names_in(&server, &[("ResourceGroupId", "rg-coherence0001")]).await,
-        ["beta-web"]
+        web_in("rg-coherence0001".into()).await,
+        ["alpha-web", "beta-web"]
     );
 
     // Attach one to the instance: it cannot be deleted while attached.

@@ -344,9 +344,10 @@ async fn fingerprint_resource_group_and_tag_filters_combine_with_and() {
             vec!["a-prod"],
         ),
         (
+            // §7.11: the default group's key pairs are listed whatever the group filter.
             "other group",
             vec![("ResourceGroupId", "rg-team")],
-            vec!["b-dev", "c-none"],
+            vec!["a-prod", "b-dev", "c-none"],
         ),
         (
             "tag key and value",
@@ -384,12 +385,12 @@ async fn fingerprint_resource_group_and_tag_filters_combine_with_and() {
         (
             "tag and group",
             vec![("Tag.1.Key", "env"), ("ResourceGroupId", "rg-team")],
-            vec!["b-dev"],
+            vec!["a-prod", "b-dev"],
         ),
         (
             "name and group",
-            vec![("KeyPairName", "*-*"), ("ResourceGroupId", "rg-team")],
-            vec!["b-dev", "c-none"],
+            vec![("KeyPairName", "b*"), ("ResourceGroupId", "rg-team")],
+            vec!["b-dev"],
         ),
     ];
     for (what, params, want) in cases {
@@ -409,17 +410,34 @@ async fn fingerprint_resource_group_and_tag_filters_combine_with_and() {
     );
 }
 
-/// §7.11: an unknown ResourceGroupId is a filter that matches nothing, not an error.
+/// §7.11: an unknown ResourceGroupId is a filter, not an error; it lists only the key pairs of
+/// the default group, which the current reference says are listed "regardless of how this
+/// parameter is set" (the open question's choice: the newest reference over the older SDK text).
 #[tokio::test]
-async fn filtering_by_an_unknown_resource_group_matches_nothing() {
+async fn filtering_by_an_unknown_resource_group_lists_only_the_default_group() {
     let server = TestServer::start(17).await;
+    server
+        .app
+        .store
+        .with_account("t-rg-unknown", |acc| {
+            acc.resource_groups.insert("rg-team".into());
+        })
+        .unwrap();
     import(&server, "t-rg-unknown", "k1", "rsa2048.pub", &[]).await;
+    import(
+        &server,
+        "t-rg-unknown",
+        "k2",
+        "dsa1024.pub",
+        &[("ResourceGroupId", "rg-team")],
+    )
+    .await;
     let body = describe(&server, "t-rg-unknown", &[("ResourceGroupId", "rg-nope")])
         .await
         .assert_ok()
         .json();
-    assert_eq!(body["TotalCount"], 0);
-    assert_eq!(names(&body), Vec::<String>::new());
+    assert_eq!(body["TotalCount"], 1);
+    assert_eq!(names(&body), vec!["k1"]);
 }
 
 /// §7.10: out-of-range paging is an InvalidParameter naming the parameter, not clamped.
