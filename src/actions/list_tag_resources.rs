@@ -39,12 +39,17 @@
 //!   `TagFilter.N` is `400 InvalidParameter` naming `TagFilter`; TagFilter limit or format
 //!   problems are `400 InvalidParameter` naming `TagFilter.N`, `TagFilter.N.TagKey` or
 //!   `TagFilter.N.TagValues`.
-//! - `NextToken` is 32 lower-case hex characters like the documented example: the entry offset
-//!   (8) and a 12-byte checksum (24) derived from the seed, tenant, region, the query and the
-//!   offset. A token that does not verify (garbage, another tenant's, another query's) is
-//!   `400 InvalidParameter` naming `NextToken`. Paging is by offset: changes between pages may
-//!   shift entries, as with the real service's tokens. The last page has no `NextToken` key at
-//!   all (safer than `""` for clients that test for presence).
+//! - `NextToken` is 32 lower-case hex characters like the documented example: the last entry
+//!   listed, as its key pair's creation sequence (16) and the tag's position in it (2), and a
+//!   7-byte checksum (14) derived from the seed, tenant, region, the query and that entry. A
+//!   token that does not verify (garbage, another tenant's, another query's) is
+//!   `400 InvalidParameter` naming `NextToken`. The next page resumes after that entry, not at
+//!   an offset: the reference only calls the token opaque, and the common clean-up loop (list
+//!   a page of tagged key pairs, delete or untag them, follow the token) would skip a page's
+//!   worth of entries if paging were by offset. Entries of key pairs created meanwhile are
+//!   listed when they come after the token; a key pair whose tags change while the token
+//!   points into them may repeat or miss some of them. The last page has no `NextToken` key
+//!   at all (safer than `""` for clients that test for presence).
 
 use std::collections::BTreeMap;
 
@@ -95,11 +100,20 @@ pub enum Selector {
     Filters(Vec<TagFilter>),
 }
 
-/// A decoded `NextToken`, verified against the query in `execute`.
+/// A decoded `NextToken`, verified against the query in `execute`: the last entry of the
+/// previous page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageToken {
-    pub offset: u32,
-    checksum: [u8; 12],
+    pub after: Cursor,
+    checksum: [u8; 7],
+}
+
+/// Where a listing entry stands: its key pair's creation sequence, then the tag's position
+/// among the key pair's tags (at most 20). Listings are in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    pub sequence: u64,
+    pub tag: u8,
 }
 
 /// A validated ListTagResources request.
@@ -185,50 +199,60 @@ impl ListTagResources {
         })
     }
 
-    /// Lists the page at the token's offset (or the first page).
+    /// Lists the page after the token's entry (or the first page).
     ///
     /// # Errors
     /// `InvalidParameter` (NextToken) when the token was not issued for this query.
     pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
-        let offset = match self.token {
-            None => 0,
+        let after = match self.token {
+            None => None,
             Some(token) => {
-                if token.checksum != self.checksum(ctx, token.offset) {
+                if token.checksum != self.checksum(ctx, token.after) {
                     return Err(ApiError::invalid("NextToken"));
                 }
-                token.offset as usize
+                Some(token.after)
             }
         };
-        let (page, more) = ctx.store.with_account(ctx.who(), |acc| {
+        let (page, last, more) = ctx.store.with_account(ctx.who(), |acc| {
             let state = match (self.resource_type, acc.region_ref(self.region.id)) {
                 (ResourceType::KeyPair, Some(state)) => state,
-                _ => return (Vec::new(), false),
+                _ => return (Vec::new(), None, false),
             };
-            // The store keeps key pairs in creation order.
+            // The store keeps key pairs in creation (sequence) order.
             let mut entries = state
                 .key_pairs()
                 .values()
-                .filter(|kp| self.matches(kp))
-                .flat_map(|kp| kp.tags.iter().map(move |t| (kp, t)))
-                .skip(offset);
+                .filter(|kp| after.is_none_or(|a| kp.sequence >= a.sequence) && self.matches(kp))
+                .flat_map(|kp| {
+                    kp.tags.iter().zip(0u8..).map(move |(t, i)| {
+                        let at = Cursor {
+                            sequence: kp.sequence,
+                            tag: i,
+                        };
+                        (at, kp, t)
+                    })
+                })
+                .filter(|(at, ..)| after.is_none_or(|a| *at > a));
+            let mut last = None;
             let page: Vec<Entry> = entries
                 .by_ref()
                 .take(PAGE_SIZE)
-                .map(|(kp, t)| Entry {
-                    resource_id: kp.name.clone(),
-                    resource_type: KEYPAIR,
-                    tag_key: t.key.clone(),
-                    tag_value: t.value.clone(),
+                .map(|(at, kp, t)| {
+                    last = Some(at);
+                    Entry {
+                        resource_id: kp.name.clone(),
+                        resource_type: KEYPAIR,
+                        tag_key: t.key.clone(),
+                        tag_value: t.value.clone(),
+                    }
                 })
                 .collect();
-            (page, entries.next().is_some())
+            (page, last, entries.next().is_some())
         })?;
-        let next_token = more.then(|| {
-            // 500 key pairs × 20 tags bound the offset far below u32::MAX.
-            let next = u32::try_from(offset + PAGE_SIZE).expect("offsets stay below 10,050");
+        let next_token = last.filter(|_| more).map(|after| {
             PageToken {
-                offset: next,
-                checksum: self.checksum(ctx, next),
+                after,
+                checksum: self.checksum(ctx, after),
             }
             .encode()
         });
@@ -262,14 +286,15 @@ impl ListTagResources {
         }
     }
 
-    /// The checksum a `NextToken` at `offset` carries for this query, tenant and seed.
-    fn checksum(&self, ctx: &Ctx<'_>, offset: u32) -> [u8; 12] {
+    /// The checksum a `NextToken` after `after` carries for this query, tenant and seed.
+    fn checksum(&self, ctx: &Ctx<'_>, after: Cursor) -> [u8; 7] {
         // Each part is prefixed by its kind so that no two different queries give the same
         // part list (ids::derive length-prefixes the parts).
         let mut parts: Vec<Vec<u8>> = vec![
             ctx.tenant.as_bytes().to_vec(),
             self.region.id.as_bytes().to_vec(),
-            offset.to_le_bytes().to_vec(),
+            after.sequence.to_le_bytes().to_vec(),
+            vec![after.tag],
         ];
         let mut part = |kind: &str, s: &str| parts.push(format!("{kind}:{s}").into_bytes());
         // Unmodelled types list nothing, so never issue a token: one part serves them all.
@@ -305,16 +330,16 @@ impl ListTagResources {
         }
         let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         let digest = ids::derive("list-tag-resources-next-token", ctx.store.seed(), &refs);
-        let mut out = [0u8; 12];
-        out.copy_from_slice(&digest[..12]);
+        let mut out = [0u8; 7];
+        out.copy_from_slice(&digest[..7]);
         out
     }
 }
 
 impl PageToken {
-    /// `offset` as 8 hex digits, then the checksum as 24.
+    /// The sequence as 16 hex digits, the tag's position as 2, then the checksum as 14.
     fn encode(self) -> String {
-        let mut s = format!("{:08x}", self.offset);
+        let mut s = format!("{:016x}{:02x}", self.after.sequence, self.after.tag);
         for b in self.checksum {
             s.push_str(&format!("{b:02x}"));
         }
@@ -326,12 +351,15 @@ impl PageToken {
         if s.len() != 32 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return None;
         }
-        let offset = u32::from_str_radix(&s[..8], 16).ok()?;
-        let mut checksum = [0u8; 12];
+        let after = Cursor {
+            sequence: u64::from_str_radix(&s[..16], 16).ok()?,
+            tag: u8::from_str_radix(&s[16..18], 16).ok()?,
+        };
+        let mut checksum = [0u8; 7];
         for (i, b) in checksum.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&s[8 + 2 * i..10 + 2 * i], 16).ok()?;
+            *b = u8::from_str_radix(&s[18 + 2 * i..20 + 2 * i], 16).ok()?;
         }
-        Some(Self { offset, checksum })
+        Some(Self { after, checksum })
     }
 }
 
@@ -692,15 +720,18 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_reject_other_shapes() {
         let t = PageToken {
-            offset: 50,
-            checksum: [0xab; 12],
+            after: Cursor {
+                sequence: 0x1234,
+                tag: 19,
+            },
+            checksum: [0xab; 7],
         };
         let s = t.encode();
-        assert_eq!(s, format!("00000032{}", "ab".repeat(12)));
+        assert_eq!(s, format!("000000000000123413{}", "ab".repeat(7)));
         assert_eq!(PageToken::decode(&s), Some(t));
         for bad in [
             "",
-            "00000032",
+            "0000000000001234",
             &s[..31],
             &format!("{s}0"),
             &s.to_uppercase(),

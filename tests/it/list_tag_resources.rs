@@ -97,6 +97,51 @@ async fn sixty_entries_come_in_a_page_of_fifty_with_a_token_then_a_last_page_wit
 }
 
 #[tokio::test]
+async fn a_token_resumes_after_its_last_entry_when_the_listed_key_pairs_are_deleted_meanwhile() {
+    // Regression: the token was an entry offset, so the usual clean-up loop (list a page of
+    // tagged key pairs, delete them, follow the token) got an empty last page while 5 tagged
+    // key pairs were left. It now resumes after the last entry it listed.
+    // Arrange: 20 key pairs × 3 tags, so the first page ends inside k16's tags.
+    let server = TestServer::start(43).await;
+    let t = "t-list-cleanup";
+    let mut want = Vec::new();
+    for i in 0..20 {
+        let name = format!("k{i:02}");
+        let tags = [("a", "1"), ("b", "2"), ("c", "3")];
+        insert_key_pair(&server, t, REGION, &name, &tags);
+        want.extend(tags.map(|(k, v)| (name.clone(), k.to_string(), v.to_string())));
+    }
+    let first = list(&server, t).param("Tag.1.Key", "a").send().await.json();
+    let token = first["NextToken"].as_str().unwrap().to_string();
+    assert_eq!(
+        entries(&first),
+        want[..50],
+        "k00..k15 and two of k16's tags"
+    );
+    let listed: Vec<String> = (0..16).map(|i| format!("k{i:02}")).collect();
+    // Act: delete the key pairs the page listed whole, add one after them.
+    server
+        .call(t, "DeleteKeyPairs")
+        .region(REGION)
+        .param("KeyPairNames", &serde_json::to_string(&listed).unwrap())
+        .send()
+        .await
+        .assert_ok();
+    insert_key_pair(&server, t, REGION, "k20", &[("a", "new")]);
+    let second = list(&server, t)
+        .param("Tag.1.Key", "a")
+        .param("NextToken", &token)
+        .send()
+        .await
+        .json();
+    // Assert: k16's last tag, k17..k19, then the newcomer; nothing skipped, nothing repeated.
+    let mut rest = want[50..].to_vec();
+    rest.push(("k20".into(), "a".into(), "new".into()));
+    assert_eq!(entries(&second), rest);
+    assert!(second.get("NextToken").is_none(), "{second}");
+}
+
+#[tokio::test]
 async fn paging_in_xml_shows_next_token_only_on_the_first_page() {
     let server = TestServer::start(42).await;
     let t = "t-list-paging-xml";
