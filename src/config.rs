@@ -368,21 +368,30 @@ impl Config {
                 );
             }
         }
-        if cli.max_body_bytes == 0
-            || cli.max_params == 0
-            || cli.header_timeout_secs == 0
-            || cli.max_connections == 0
-        {
-            bail!("--max-body-bytes, --max-params, --header-timeout-secs and --max-connections must be positive");
+        // One flag per message: the hint that follows a refusal (src/main.rs) names the
+        // variable of the first flag it sees, which must be the flag refused.
+        for (flag, value) in [
+            ("--max-body-bytes", cli.max_body_bytes as u64),
+            ("--max-params", cli.max_params as u64),
+            ("--header-timeout-secs", cli.header_timeout_secs),
+            ("--max-connections", cli.max_connections as u64),
+        ] {
+            if value == 0 {
+                bail!("{flag} must be positive");
+            }
         }
         // Far beyond any use, and below what panicked: tokio's semaphore takes at most
         // usize::MAX >> 3 permits, and a deadline of `now` plus about 2^63 s overflows.
         if cli.max_connections > MAX_CONNECTIONS {
             bail!("--max-connections must be at most {MAX_CONNECTIONS}");
         }
-        if cli.header_timeout_secs > MAX_TIMEOUT_SECS || cli.shutdown_grace_secs > MAX_TIMEOUT_SECS
-        {
-            bail!("--header-timeout-secs and --shutdown-grace-secs must be at most {MAX_TIMEOUT_SECS} (a year)");
+        for (flag, value) in [
+            ("--header-timeout-secs", cli.header_timeout_secs),
+            ("--shutdown-grace-secs", cli.shutdown_grace_secs),
+        ] {
+            if value > MAX_TIMEOUT_SECS {
+                bail!("{flag} must be at most {MAX_TIMEOUT_SECS} (a year)");
+            }
         }
         if cli.journal_capacity == 0 {
             bail!("--journal-capacity must be positive");

@@ -8,28 +8,49 @@ use ecs_mock::config::{Cli, Config};
 /// After a refusal that names a flag (`--seed <SEED>`, `--credential "a" is not ...`): if the
 /// value came from the flag's environment variable, says so, since the message names only the
 /// flag and someone who set only the variable would look for it in vain.
+///
+/// Refusals of a file (`state file /x: ...`, `cannot read scenario file /x`) name the path,
+/// not the flag: for the flags that take paths, a path of the variable's value that the
+/// message names counts as naming the flag.
 fn hint_env_origin(message: &str) {
-    let Some(flag) = message
+    let command = Cli::command();
+    let named = message
         .split(|c: char| c.is_whitespace() || c == '\'' || c == '=')
         .find(|w| w.starts_with("--"))
-    else {
+        .and_then(|flag| {
+            command
+                .get_arguments()
+                .find(|a| a.get_long().is_some_and(|l| flag == format!("--{l}")))
+        })
+        .or_else(|| {
+            command.get_arguments().find(|a| {
+                PATH_FLAGS.contains(&a.get_long().unwrap_or_default())
+                    && a.get_env().and_then(std::env::var_os).is_some_and(|v| {
+                        v.to_string_lossy()
+                            .split(',')
+                            .any(|p| !p.trim().is_empty() && message.contains(p.trim()))
+                    })
+            })
+        });
+    let Some((long, env)) = named.and_then(|a| Some((a.get_long()?, a.get_env()?))) else {
         return;
     };
+    let flag = format!("--{long}");
     let given = std::env::args().skip(1).any(|a| {
         a == flag
-            || a.strip_prefix(flag)
+            || a.strip_prefix(flag.as_str())
                 .is_some_and(|rest| rest.starts_with('='))
     });
-    let command = Cli::command();
-    let env = command
-        .get_arguments()
-        .find(|a| a.get_long().is_some_and(|l| flag == format!("--{l}")))
-        .and_then(|a| a.get_env())
-        .map(|e| e.to_string_lossy().into_owned());
-    if let Some(env) = env.filter(|e| !given && std::env::var_os(e).is_some()) {
-        eprintln!("ecs-mock: (the value came from the environment variable {env})");
+    if !given && std::env::var_os(env).is_some() {
+        eprintln!(
+            "ecs-mock: (the value came from the environment variable {})",
+            env.to_string_lossy()
+        );
     }
 }
+
+/// The flags whose values are paths, which refusals name instead of the flag.
+const PATH_FLAGS: &[&str] = &["state-file", "fixtures", "scenario", "key-cache"];
 
 fn main() -> ExitCode {
     // clap exits 2 on a bad flag or value; every other refusal at start is EX_USAGE, as the
@@ -66,7 +87,9 @@ fn main() -> ExitCode {
     let filter = match tracing_subscriber::EnvFilter::try_new(log) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("ecs-mock: --log {:?} is not a log filter: {e}", cli.log);
+            let message = format!("--log {:?} is not a log filter: {e}", cli.log);
+            eprintln!("ecs-mock: {message}");
+            hint_env_origin(&message);
             return ExitCode::from(64); // EX_USAGE
         }
     };

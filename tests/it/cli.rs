@@ -534,4 +534,33 @@ fn a_refused_value_from_an_environment_variable_is_traced_to_it() {
     // Given on the command line, the flag is where to look: no hint, whatever the variable.
     let flag = refused(&[("ECS_MOCK_SEED", "1")], &["--seed", "x"]);
     assert!(!flag.contains("environment variable"), "{flag}");
+    // Regression (README audit #1, #2): one message named two flags, so a refused
+    // --shutdown-grace-secs was blamed on a valid ECS_MOCK_HEADER_TIMEOUT_SECS; --log and the
+    // refusals of files (which name the path, not the flag) gave no hint at all.
+    let grace = refused(
+        &[("ECS_MOCK_HEADER_TIMEOUT_SECS", "30")],
+        &["--shutdown-grace-secs", "99999999999"],
+    );
+    assert!(
+        grace.starts_with("ecs-mock: --shutdown-grace-secs must be at most 31536000 (a year)\n"),
+        "{grace}"
+    );
+    assert!(!grace.contains("environment variable"), "{grace}");
+    let missing = std::env::temp_dir().join(format!("ecs-mock-cli-missing-{}", std::process::id()));
+    let missing = missing.to_str().unwrap();
+    for (env, value) in [
+        ("ECS_MOCK_SHUTDOWN_GRACE_SECS", "99999999999"),
+        ("ECS_MOCK_LOG", "zz[["),
+        ("ECS_MOCK_FIXTURES", missing),
+        ("ECS_MOCK_SCENARIOS", &format!("{missing},other.json")),
+        ("ECS_MOCK_STATE_FILE", &format!("{missing}/state.json")),
+    ] {
+        let out = refused(&[(env, value)], &[]);
+        assert!(
+            out.ends_with(&format!(
+                "(the value came from the environment variable {env})\n"
+            )),
+            "{env}: {out}"
+        );
+    }
 }
