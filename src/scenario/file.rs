@@ -506,7 +506,7 @@ const TAG_API_ERRORS: &[Kind] = &[
 /// The tag codes of CreateKeyPair's table, which ImportKeyPair's `Tag.N` (API reference §1.2:
 /// "rules as §2") and DescribeKeyPairs' tag filters answer too (see
 /// `describe_key_pairs::DescribeKeyPairs::parse`), though their tables do not list them.
-const KEY_PAIR_TAG_ERRORS: [Kind; 4] = [
+pub const KEY_PAIR_TAG_ERRORS: [Kind; 4] = [
     Kind::DuplicateTagKey,
     Kind::InvalidTagKeyMalformed,
     Kind::InvalidTagValueMalformed,

@@ -67,12 +67,25 @@ fn generated() -> BTreeMap<String, String> {
         for kind in file::documented(*action) {
             let spec = kind.spec();
             let name = format!("{}.{}", action.name(), spec.code);
-            let description = format!(
-                "Every {} call fails with {} (HTTP {}), as documented for this action.",
-                action.name(),
-                spec.code,
-                spec.status
-            );
+            // ImportKeyPair's and DescribeKeyPairs' tables in the reference list no tag codes;
+            // the mock answers them by CreateKeyPair's tag rules.
+            let by_tag_rules = matches!(action, Action::ImportKeyPair | Action::DescribeKeyPairs)
+                && file::KEY_PAIR_TAG_ERRORS.contains(kind);
+            let description = if by_tag_rules {
+                format!(
+                    "Every {} call fails with {} (HTTP {}), which the mock answers for this action by CreateKeyPair's tag rules (the reference's table for the action does not list it).",
+                    action.name(),
+                    spec.code,
+                    spec.status
+                )
+            } else {
+                format!(
+                    "Every {} call fails with {} (HTTP {}), as documented for this action.",
+                    action.name(),
+                    spec.code,
+                    spec.status
+                )
+            };
             let text = error_file(&name, description, Some(action.name()), *kind);
             assert!(
                 out.insert(format!("{name}.json"), text).is_none(),
