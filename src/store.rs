@@ -189,6 +189,10 @@ struct Pending {
     /// first create must not then store its key pair under the second's claim.
     claim: u64,
     generation: u64,
+    /// The key pair's place in the account's creation order, taken with the claim: a create
+    /// is listed where its request came, not where its key was ready, which a warm key cache,
+    /// a cold one and fast mode would each put elsewhere.
+    sequence: u64,
     /// The fingerprint fast mode handed the create (see [`Store::claim_fingerprint`]): a
     /// hand-out lives exactly as long as its claim, through commit, release, cancel and
     /// reset alike.
@@ -306,24 +310,19 @@ pub struct Account {
 }
 
 impl Account {
-    /// Whether one more key pair, of generation `generation` of its name, may be counted: the
-    /// account's sequence (with the creates still pending, which take theirs at commit) and
-    /// the name's generation must stay within what a state document may hold, or the state
-    /// this server saves would not load again.
+    /// The next place in the account's creation order, if one more key pair, of generation
+    /// `generation` of its name, may be counted: the account's sequence and the name's
+    /// generation must stay within what a state document may hold, or the state this server
+    /// saves would not load again.
     ///
     /// # Errors
     /// `InternalError` at [`COUNTER_MAX`], reachable only from a document that starts there.
-    fn can_count(&self, generation: u64, wording: Kind) -> Result<(), ApiError> {
-        // Every import passes here under the store lock: far from the limit, no walk of the
-        // regions for their pending creates.
-        if self.next_sequence < COUNTER_MAX / 2 && generation < COUNTER_MAX {
-            return Ok(());
-        }
-        let pending: u64 = self.regions.values().map(|r| r.pending.len() as u64).sum();
-        if self.next_sequence.saturating_add(pending) >= COUNTER_MAX || generation >= COUNTER_MAX {
+    fn take_sequence(&mut self, generation: u64, wording: Kind) -> Result<u64, ApiError> {
+        if self.next_sequence >= COUNTER_MAX || generation >= COUNTER_MAX {
             return Err(ApiError::new(wording));
         }
-        Ok(())
+        self.next_sequence += 1;
+        Ok(self.next_sequence - 1)
     }
 
     /// The state of `region` (created empty on first use).
@@ -359,20 +358,37 @@ impl Account {
         Ok(())
     }
 
-    /// Stores a new key pair under a name that is not (or no longer) pending, gives it its
-    /// place in the creation order and counts its generation. The key pair and `name` (its
-    /// key here) are allocated by the caller, outside the lock: now and then an allocation
-    /// faults in a fresh page, and under the lock the other request thread waited for it.
-    fn put(&mut self, region: &str, name: String, mut kp: Arc<KeyPair>) -> Arc<KeyPair> {
-        Arc::get_mut(&mut kp).expect("a new key pair").sequence = self.next_sequence;
-        self.next_sequence += 1;
+    /// Stores a new key pair under a name that is not (or no longer) pending, at its place
+    /// `sequence` in the creation order, and counts its generation. The key pair and `name`
+    /// (its key here) are allocated by the caller, outside the lock: now and then an
+    /// allocation faults in a fresh page, and under the lock the other request thread waited
+    /// for it.
+    fn put(
+        &mut self,
+        region: &str,
+        name: String,
+        mut kp: Arc<KeyPair>,
+        sequence: u64,
+    ) -> Arc<KeyPair> {
+        Arc::get_mut(&mut kp).expect("a new key pair").sequence = sequence;
         let state = self.region(region);
         // A first creation is counted by the key pair itself (see `generations`).
         if let Some(n) = state.generations.get_mut(&name) {
             *n += 1;
         }
-        // `sequence` is the account's highest so far: appending keeps the map in order.
-        state.key_pairs_mut().insert(name, Arc::clone(&kp));
+        let key_pairs = state.key_pairs_mut();
+        // Nearly always the highest so far (an import, or a create that no later request
+        // overtook): appended. A create whose key took longer than later requests goes back
+        // to where its request came.
+        if key_pairs
+            .last()
+            .is_none_or(|(_, last)| last.sequence < sequence)
+        {
+            key_pairs.insert(name, Arc::clone(&kp));
+        } else {
+            let at = key_pairs.partition_point(|_, other| other.sequence < sequence);
+            key_pairs.shift_insert(at, name, Arc::clone(&kp));
+        }
         kp
     }
 
@@ -753,11 +769,11 @@ impl Store {
         let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?;
         account.resolve_resource_group_into(requested_group, &mut fresh.resource_group_id)?;
         let generation = account.region(region).claimable(name)?;
-        account.can_count(generation, Kind::InternalErrorImport)?;
+        let sequence = account.take_sequence(generation, Kind::InternalErrorImport)?;
         if generation != 0 {
             fresh.id = ids::key_pair_id(self.seed, tenant, region, name, generation);
         }
-        Ok(account.put(region, key, kp))
+        Ok(account.put(region, key, kp, sequence))
     }
 
     /// A page of the tenant's unfiltered listing in `region` (the account is created on first
@@ -910,13 +926,14 @@ impl Store {
         account.resolve_resource_group_into(requested_group, &mut resource_group_id)?;
         let incarnation = account.incarnation;
         let generation = account.region(region).claimable(name)?;
-        account.can_count(generation, Kind::InternalError)?;
+        let sequence = account.take_sequence(generation, Kind::InternalError)?;
         let claim = next_version();
         account.region(region).pending.insert(
             name.to_string(),
             Pending {
                 claim,
                 generation,
+                sequence,
                 handed: None,
             },
         );
@@ -1026,17 +1043,18 @@ impl Reservation {
             .get_mut(&self.tenant)
             .filter(|a| a.incarnation == self.incarnation)
         {
-            Some(account)
-                if account
+            Some(account) => {
+                let claimed = account
                     .regions
-                    .get(&self.region)
-                    .and_then(|r| r.pending.get(&name))
-                    .is_some_and(|p| p.claim == self.claim) =>
-            {
-                account.region(&self.region).pending.remove(&name);
-                account.put(&self.region, name, kp)
+                    .get_mut(&self.region)
+                    .filter(|r| r.pending.get(&name).is_some_and(|p| p.claim == self.claim))
+                    .and_then(|r| r.pending.remove(&name));
+                match claimed {
+                    Some(p) => account.put(&self.region, name, kp, p.sequence),
+                    None => kp,
+                }
             }
-            _ => kp,
+            None => kp,
         }
     }
 }
@@ -1145,6 +1163,41 @@ pub(crate) mod tests {
             "KeyPair.AlreadyExist"
         );
         assert_eq!(store.key_pairs("t", "cn-hangzhou").len(), 1);
+    }
+
+    #[test]
+    fn a_create_is_listed_where_its_request_came_however_late_its_key_is_ready() {
+        // Regression (determinism audit #2): the place in the creation order was taken when
+        // the key was stored, so a create overtaken by a later import was listed after it
+        // with a cold key cache and before it with a warm one.
+        // Arrange
+        let store = Store::new(0);
+        let first = store.reserve("t", "cn-hangzhou", "first", None).unwrap();
+        let slow = store.reserve("t", "cn-hangzhou", "slow", None).unwrap();
+        store
+            .insert("t", "cn-hangzhou", "second", None, new_kp())
+            .unwrap();
+        // Act: "slow" is ready last, "first" next to last.
+        first.commit(new_kp());
+        slow.commit(new_kp());
+        store
+            .insert("t", "cn-hangzhou", "third", None, new_kp())
+            .unwrap();
+        // Assert
+        let listed: Vec<(String, u64)> = store
+            .key_pairs("t", "cn-hangzhou")
+            .into_iter()
+            .map(|kp| (kp.name, kp.sequence))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("first".to_string(), 0),
+                ("slow".to_string(), 1),
+                ("second".to_string(), 2),
+                ("third".to_string(), 3)
+            ]
+        );
     }
 
     #[test]
