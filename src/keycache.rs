@@ -223,7 +223,7 @@ fn is_number(s: &str) -> bool {
 /// Now, for file modification times. These belong to the file system, not to the API: a
 /// pinned `clock::Clock` must not make new cache entries look old to other processes.
 #[allow(clippy::disallowed_methods)]
-fn file_clock_now() -> SystemTime {
+pub(crate) fn file_clock_now() -> SystemTime {
     SystemTime::now()
 }
 

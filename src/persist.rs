@@ -36,13 +36,14 @@ pub fn load(path: &Path) -> anyhow::Result<Option<StateDoc>> {
     Ok(Some(doc))
 }
 
-/// Checks at start that [`save`] will be able to write `path`, by doing what it does with an
-/// empty temporary file named like the ones it writes: a missing or read-only directory, or a
-/// path naming a directory (`state.json/`), found only at shutdown would lose a whole
-/// session's state.
+/// Checks at start that [`save`] will be able to write `path`: a missing or read-only
+/// directory, a path naming a directory (`state.json/`), or a file the save cannot replace,
+/// found only at shutdown would lose a whole session's state.
 ///
-/// The probe renames the temporary file to the state file only when none exists yet (and then
-/// removes it): an existing one was just loaded, so it is a file the save can replace.
+/// The probe creates and removes a temporary file as [`save`] does, and never touches the
+/// state file itself: renaming onto it (as an earlier probe did when none existed) could
+/// replace a file another server sharing the path had just saved. It also removes temporary
+/// files that saves killed midway left next to the file, once they are an hour old.
 ///
 /// # Errors
 /// The directory does not exist or cannot be written, or no file can be saved under `path`.
@@ -54,23 +55,68 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
         )
     };
     let target = resolve(path).with_context(|| refused("cannot resolve the link"))?;
-    let (_, tmp) = sibling_tmp(&target);
-    std::fs::File::create(&tmp).with_context(|| refused("cannot write in its directory"))?;
-    let renamed = match std::fs::symlink_metadata(&target) {
-        Ok(meta) if meta.is_dir() => Err(std::io::Error::other("it is a directory")),
-        Ok(_) => Ok(false),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::rename(&tmp, &target).map(|()| true)
-        }
-        Err(e) => Err(e),
-    };
-    let removed = match renamed {
-        Ok(true) => std::fs::remove_file(&target),
-        _ => std::fs::remove_file(&tmp),
-    };
-    renamed
-        .and(removed)
-        .with_context(|| refused("a file cannot be saved under this path"))
+    let cannot = || refused("a file cannot be saved under this path");
+    if names_a_directory(&target) {
+        return Err(std::io::Error::other("it names a directory")).with_context(cannot);
+    }
+    let (dir, file_name) = dir_and_name(&target);
+    let (tmp, probe) = create_tmp(dir, &file_name, None)
+        .with_context(|| refused("cannot write in its directory"))?;
+    let checked = probe
+        .metadata()
+        .and_then(|own| match std::fs::symlink_metadata(&target) {
+            Ok(meta) if meta.is_dir() => Err(std::io::Error::other("it is a directory")),
+            Ok(meta) => replaceable(&meta, &std::fs::metadata(dir)?, &own),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        });
+    drop(probe);
+    let removed = std::fs::remove_file(&tmp);
+    checked.and(removed).with_context(cannot)?;
+    remove_stale_tmps(dir, &file_name);
+    Ok(())
+}
+
+/// Whether `path` can only name a directory (`x/`, `x/.`, `..`), whatever exists there.
+fn names_a_directory(path: &Path) -> bool {
+    let raw = path.as_os_str().as_encoded_bytes();
+    path.file_name().is_none() || raw.ends_with(b"/") || raw.ends_with(b"/.") || raw == b"."
+}
+
+/// Whether the file `meta` describes can be renamed over by this process, whose files look
+/// like `own`: in a sticky directory (`/tmp`), only the owner of the file or of the
+/// directory (or root) may, so a state file left there by another user (a root or docker
+/// run) would fail every save with EPERM.
+#[cfg(unix)]
+fn replaceable(
+    meta: &std::fs::Metadata,
+    dir: &std::fs::Metadata,
+    own: &std::fs::Metadata,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if sticky_refuses(dir.mode(), dir.uid(), meta.uid(), own.uid()) {
+        return Err(std::io::Error::other(format!(
+            "it belongs to user {} in a sticky directory, where only its owner may replace it",
+            meta.uid()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a directory of `dir_mode` owned by `dir_uid` keeps user `uid` from renaming over
+/// a file of `file_uid` in it (the sticky bit's rule; root is exempt).
+fn sticky_refuses(dir_mode: u32, dir_uid: u32, file_uid: u32, uid: u32) -> bool {
+    const STICKY: u32 = 0o1000;
+    dir_mode & STICKY != 0 && uid != 0 && file_uid != uid && dir_uid != uid
+}
+
+#[cfg(not(unix))]
+fn replaceable(
+    _: &std::fs::Metadata,
+    _: &std::fs::Metadata,
+    _: &std::fs::Metadata,
+) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// Where [`save`] writes for `path`: the file a symlink finally points to (existing or not),
@@ -90,14 +136,8 @@ fn resolve(path: &Path) -> std::io::Result<PathBuf> {
     Err(std::io::Error::other("too many levels of symbolic links"))
 }
 
-/// The directory of `path` and a fresh temporary file name there for [`save`] to write before
-/// renaming it.
-///
-/// Each call gets its own name (pid and a process-wide counter): concurrent saves (two
-/// `POST /__mock/snapshot`, or one racing the shutdown save) would otherwise truncate each
-/// other's file and rename it away under one another.
-fn sibling_tmp(path: &Path) -> (&Path, PathBuf) {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
+/// The directory of `path` and its file name.
+fn dir_and_name(path: &Path) -> (&Path, String) {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -106,12 +146,86 @@ fn sibling_tmp(path: &Path) -> (&Path, PathBuf) {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{file_name}.tmp-{}-{n}", std::process::id()));
-    (dir, tmp)
+    (dir, file_name)
 }
 
-/// Writes `doc` to `path` atomically; through a symlink, to the file it points to.
+/// The prefix of the temporary files saves of `file_name` write.
+fn tmp_prefix(file_name: &str) -> String {
+    format!(".{file_name}.tmp-")
+}
+
+/// Creates a new temporary file in `dir` for [`save`] to write before renaming it, with the
+/// permissions `like` has (the state file being replaced) or the default ones.
+///
+/// The file is created exclusively (`O_EXCL`, which also refuses a symlink) under a name no
+/// one can predict: in a directory others can write (`/tmp`), a link planted under a
+/// predictable name made the save truncate and overwrite the file it pointed to. Each call
+/// gets its own name, so concurrent saves (two `POST /__mock/snapshot`, or one racing the
+/// shutdown save) never write into one another's file.
+fn create_tmp(
+    dir: &Path,
+    file_name: &str,
+    like: Option<&std::fs::Permissions>,
+) -> std::io::Result<(PathBuf, std::fs::File)> {
+    use std::hash::BuildHasher;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut last = None;
+    for _ in 0..16 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        // RandomState's keys are random per process: the name cannot be guessed from the
+        // pid and the count.
+        let salt = std::collections::hash_map::RandomState::new().hash_one(n);
+        let tmp = dir.join(format!(
+            "{}{}-{n}-{salt:016x}",
+            tmp_prefix(file_name),
+            std::process::id()
+        ));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        match options.open(&tmp) {
+            Ok(f) => {
+                if let Some(perm) = like {
+                    if let Err(e) = f.set_permissions(perm.clone()) {
+                        let _ = std::fs::remove_file(&tmp);
+                        return Err(e);
+                    }
+                }
+                return Ok((tmp, f));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no temporary file name was free")))
+}
+
+/// Removes temporary files of saves of `file_name` in `dir` that are over an hour old: left
+/// by a save that was killed (a CI timeout's `kill -9`), each a full copy of the state. A
+/// save in progress, of this server or another sharing the path, is never that old.
+fn remove_stale_tmps(dir: &Path, file_name: &str) {
+    const STALE: std::time::Duration = std::time::Duration::from_secs(3600);
+    let prefix = tmp_prefix(file_name);
+    let now = crate::keycache::file_clock_now();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let is_ours = entry.file_name().to_str().is_some_and(|n| {
+            n.strip_prefix(&prefix)
+                .is_some_and(|rest| rest.split('-').count() == 3 && !rest.contains('/'))
+        });
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > STALE);
+        if is_ours && stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Writes `doc` to `path` atomically; through a symlink, to the file it points to. The new
+/// file keeps the permissions of the one it replaces (a `chmod 600` survives saves).
 ///
 /// # Errors
 /// Any I/O error; the previous file is then left untouched.
@@ -119,9 +233,10 @@ pub fn save(path: &Path, doc: &StateDoc) -> std::io::Result<()> {
     // The temporary file goes next to the link's target, not the link: a rename is atomic
     // only within one file system, and over the link it would replace the link itself.
     let target = resolve(path)?;
-    let (dir, tmp) = sibling_tmp(&target);
+    let (dir, file_name) = dir_and_name(&target);
+    let like = std::fs::metadata(&target).ok().map(|m| m.permissions());
+    let (tmp, mut f) = create_tmp(dir, &file_name, like.as_ref())?;
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
         serde_json::to_writer_pretty(&mut f, doc)?;
         f.write_all(b"\n")?;
         f.sync_all()?;
@@ -232,6 +347,95 @@ mod tests {
         // Temporary files went next to the target, and none is left.
         assert_eq!(std::fs::read_dir(&real).unwrap().count(), 2);
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_sticky_bit_refuses_replacing_another_users_file_unless_root_or_owner() {
+        // Regression (files audit #2): a state file of another user in /tmp passed the probe,
+        // and every save then failed with EPERM, losing the session's state at shutdown.
+        for (dir_mode, dir_uid, file_uid, uid, refused) in [
+            (0o1777, 0, 0, 1000, true),
+            (0o1777, 0, 1000, 1000, false),
+            (0o1777, 1000, 0, 1000, false),
+            (0o1777, 0, 5, 0, false),
+            (0o0777, 0, 0, 1000, false),
+        ] {
+            assert_eq!(
+                sticky_refuses(dir_mode, dir_uid, file_uid, uid),
+                refused,
+                "{dir_mode:o} {dir_uid} {file_uid} {uid}"
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn saves_never_write_through_links_planted_under_temporary_names_and_keep_the_mode() {
+        // Regression (files audit #1): the temporary file's name was predictable (pid and a
+        // count from 0) and opened following links, so a link planted in a shared directory
+        // had its target truncated by the start-up probe and overwritten by the save.
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("ecs-mock-planted-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        let pid = std::process::id();
+        for n in 0..64 {
+            std::os::unix::fs::symlink(&victim, dir.join(format!(".state.json.tmp-{pid}-{n}")))
+                .unwrap();
+        }
+        let path = dir.join("state.json");
+        check_writable(&path).unwrap();
+        save(&path, &Store::new(3).export()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        save(&path, &Store::new(3).export()).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(load(&path).unwrap(), Some(Store::new(3).export()));
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "a save keeps the mode of the file it replaces"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_probe_removes_temporary_files_of_killed_saves_once_they_are_an_hour_old() {
+        // Regression (files audit #6): a save killed midway left a full copy of the state
+        // next to the file for good.
+        let dir = std::env::temp_dir().join(format!("ecs-mock-stale-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = crate::keycache::file_clock_now() - std::time::Duration::from_secs(7200);
+        let make = |name: &str, modified| {
+            let f = std::fs::File::create(dir.join(name)).unwrap();
+            f.set_modified(modified).unwrap();
+        };
+        make(".state.json.tmp-12-3-00ab", old);
+        make(".state.json.tmp-notes", old);
+        make(".other.json.tmp-12-3-00ab", old);
+        make(
+            ".state.json.tmp-13-0-00cd",
+            crate::keycache::file_clock_now(),
+        );
+        check_writable(&dir.join("state.json")).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".other.json.tmp-12-3-00ab",
+                ".state.json.tmp-13-0-00cd",
+                ".state.json.tmp-notes"
+            ]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
