@@ -354,6 +354,20 @@ impl Config {
             .iter()
             .map(Fixtures::load)
             .collect::<anyhow::Result<Vec<_>>>()?;
+        // Each file is held to the cap on its own; together they must be too, or the accounts
+        // past it would be dropped at start with a warning each and answer
+        // InvalidAccessKeyId.NotFound.
+        if fixtures.len() > 1 {
+            let declared: std::collections::HashSet<&String> =
+                fixtures.iter().flat_map(|f| f.accounts.keys()).collect();
+            if declared.len() > crate::store::MAX_ACCOUNTS {
+                bail!(
+                    "--fixtures: the files declare {} accounts together, more than the {} the mock holds",
+                    declared.len(),
+                    crate::store::MAX_ACCOUNTS
+                );
+            }
+        }
         // With fixed credentials, fixtures for any other AccessKeyId could never be reached:
         // almost certainly a typo, so refuse rather than start with silently missing state.
         for (file, f) in fixture_files.iter().zip(&fixtures) {
@@ -615,6 +629,38 @@ mod tests {
             stranger.to_string().contains("\"ak-sample-2\""),
             "{stranger}"
         );
+    }
+
+    #[test]
+    fn fixtures_files_together_are_held_to_the_account_cap() {
+        // Regression (files audit #4): the cap was checked per file, so two files of 60,000
+        // accounts started, and 20,000 accounts were dropped with a warning each.
+        let dir = std::env::temp_dir().join(format!("ecs-mock-fxcap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, range: std::ops::Range<usize>| {
+            let accounts: serde_json::Map<String, serde_json::Value> = range
+                .map(|i| (format!("fx-{i}"), serde_json::json!({})))
+                .collect();
+            let p = dir.join(name);
+            std::fs::write(&p, serde_json::json!({ "accounts": accounts }).to_string()).unwrap();
+            p.to_str().unwrap().to_string()
+        };
+        let half = crate::store::MAX_ACCOUNTS / 2;
+        let a = write("a.json", 0..half + 1);
+        let b = write("b.json", half..2 * half + 1);
+        let overlapping = write("c.json", 1..half + 1);
+        let refused = parse(&["--fixtures", &format!("{a},{b}")]).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "--fixtures: the files declare {} accounts together, more than the {} the mock holds",
+                2 * half + 1,
+                crate::store::MAX_ACCOUNTS
+            )
+        );
+        // Accounts declared in several files count once.
+        assert!(parse(&["--fixtures", &format!("{a},{overlapping}")]).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
