@@ -23,7 +23,8 @@
 //!   view: when a process's count goes above it, it deletes the least recently used entries
 //!   (oldest modification time; a hit refreshes it) down to 90 % of the bound, plus temporary
 //!   files older than an hour left by crashed writers. Processes sharing the directory each
-//!   enforce the bound, so it can be exceeded briefly, never without limit.
+//!   enforce the bound and count the directory again every [`RECOUNT`] writes of their own, so
+//!   together they exceed it by at most that many writes each, and only until one counts.
 //! - **Never fatal.** Any I/O error only costs the cache: the key is generated as if it were
 //!   off, and the first error is logged once at `warn`.
 
@@ -42,6 +43,10 @@ pub const MAX_ENTRIES: usize = 10_000;
 /// Temporary files older than this are leftovers of crashed writers.
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
+/// Writes between two counts of the directory (see [`KeyCache::store`]): a count reads the
+/// directory (10,000 entries, a few ms), a key costs tens of ms to make.
+const RECOUNT: u64 = 100;
+
 /// A key cache directory (created on first write, mode 0700; entries 0600).
 #[derive(Debug)]
 pub struct KeyCache {
@@ -49,6 +54,8 @@ pub struct KeyCache {
     max_entries: usize,
     /// Entries believed present: counted on the first write, then incremented per write.
     count: Mutex<Option<usize>>,
+    /// Writes by this process, for [`RECOUNT`].
+    writes: AtomicU64,
     warned: AtomicBool,
     tmp_serial: AtomicU64,
 }
@@ -65,6 +72,7 @@ impl KeyCache {
             dir,
             max_entries: max_entries.max(1),
             count: Mutex::new(None),
+            writes: AtomicU64::new(0),
             warned: AtomicBool::new(false),
             tmp_serial: AtomicU64::new(0),
         }
@@ -143,9 +151,13 @@ impl KeyCache {
         }
         written?;
         let mut count = self.count.lock().unwrap_or_else(|p| p.into_inner());
+        // Counted again every RECOUNT writes: other processes sharing the directory write
+        // too, and with only its own writes added, each of several long-running servers
+        // believed the directory below the bound while together they held it above.
+        let serial = self.writes.fetch_add(1, Ordering::Relaxed) + 1;
         let n = match *count {
-            Some(n) => n + 1,
-            None => self.entries()?.len(),
+            Some(n) if !serial.is_multiple_of(RECOUNT) => n + 1,
+            _ => self.entries()?.len(),
         };
         *count = Some(if n > self.max_entries {
             self.evict()?
@@ -397,6 +409,31 @@ pub(crate) mod tests {
             km,
             "the entry is rewritten as a file"
         );
+    }
+
+    #[test]
+    fn a_process_sees_the_writes_of_others_sharing_the_directory_within_recount_writes() {
+        // Regression (files audit #5): each process counted the directory once, then added
+        // only its own writes, so servers sharing it kept it above the bound for good.
+        // Arrange: "process" A counts one entry, then B fills the directory past A's bound.
+        let tmp = TempDir::new("cache-shared");
+        let a = KeyCache::with_max_entries(tmp.0.clone(), 150);
+        let b = KeyCache::with_max_entries(tmp.0.clone(), 10_000);
+        let id = |n: u16| {
+            let mut id = [0u8; 32];
+            id[..2].copy_from_slice(&n.to_be_bytes());
+            id
+        };
+        a.store(&id(0), "pem");
+        for n in 1..=140 {
+            b.store(&id(n), "pem");
+        }
+        // Act: A's own writes alone would keep it believing 100 entries.
+        for n in 1000..1000 + RECOUNT as u16 - 1 {
+            a.store(&id(n), "pem");
+        }
+        // Assert: its last write counted the directory again, found 240 and evicted.
+        assert_eq!(pem_files(&tmp.0).len(), 135);
     }
 
     #[test]
