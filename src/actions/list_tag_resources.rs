@@ -40,16 +40,18 @@
 //!   problems are `400 InvalidParameter` naming `TagFilter.N`, `TagFilter.N.TagKey` or
 //!   `TagFilter.N.TagValues`.
 //! - `NextToken` is 32 lower-case hex characters like the documented example: the last entry
-//!   listed, as its key pair's creation sequence (16) and the tag's position in it (2), and a
-//!   7-byte checksum (14) derived from the seed, tenant, region, the query and that entry. A
+//!   listed, as its key pair's creation sequence (16) and a digest of its tag key (8), and a
+//!   4-byte checksum (8) derived from the seed, tenant, region, the query and that entry. A
 //!   token that does not verify (garbage, another tenant's, another query's) is
 //!   `400 InvalidParameter` naming `NextToken`. The next page resumes after that entry, not at
 //!   an offset: the reference only calls the token opaque, and the common clean-up loop (list
 //!   a page of tagged key pairs, delete or untag them, follow the token) would skip a page's
-//!   worth of entries if paging were by offset. Entries of key pairs created meanwhile are
-//!   listed when they come after the token; a key pair whose tags change while the token
-//!   points into them may repeat or miss some of them. The last page has no `NextToken` key
-//!   at all (safer than `""` for clients that test for presence).
+//!   worth of entries if paging were by offset. Within the key pair the page ended in, it
+//!   resumes after the tag of that key, or, when that tag is gone (untagged since), at the
+//!   key pair's first tag: untagging what a page listed moves the rest down, and a position
+//!   would then skip them. Repeating an entry is preferred to missing one. Entries of key
+//!   pairs whose creation was requested after the page are listed on later pages. The last
+//!   page has no `NextToken` key at all (safer than `""` for clients that test for presence).
 
 use std::collections::BTreeMap;
 
@@ -105,15 +107,21 @@ pub enum Selector {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageToken {
     pub after: Cursor,
-    checksum: [u8; 7],
+    checksum: [u8; 4],
 }
 
-/// Where a listing entry stands: its key pair's creation sequence, then the tag's position
-/// among the key pair's tags (at most 20). Listings are in this order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// A listing entry: its key pair's creation sequence and a digest of its tag key
+/// ([`tag_digest`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
     pub sequence: u64,
-    pub tag: u8,
+    pub tag: u32,
+}
+
+/// What a token keeps of a tag key: tag keys run to 128 characters, a token holds 32.
+fn tag_digest(key: &str) -> u32 {
+    let d = ids::derive("list-tag-resources-tag-key", 0, &[key.as_bytes()]);
+    u32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
 
 /// A validated ListTagResources request.
@@ -224,21 +232,22 @@ impl ListTagResources {
                 .values()
                 .filter(|kp| after.is_none_or(|a| kp.sequence >= a.sequence) && self.matches(kp))
                 .flat_map(|kp| {
-                    kp.tags.iter().zip(0u8..).map(move |(t, i)| {
-                        let at = Cursor {
-                            sequence: kp.sequence,
-                            tag: i,
-                        };
-                        (at, kp, t)
-                    })
-                })
-                .filter(|(at, ..)| after.is_none_or(|a| *at > a));
+                    let from = match after {
+                        Some(a) if a.sequence == kp.sequence => kp
+                            .tags
+                            .iter()
+                            .position(|t| tag_digest(&t.key) == a.tag)
+                            .map_or(0, |i| i + 1),
+                        _ => 0,
+                    };
+                    kp.tags[from..].iter().map(move |t| (kp, t))
+                });
             let mut last = None;
             let page: Vec<Entry> = entries
                 .by_ref()
                 .take(PAGE_SIZE)
-                .map(|(at, kp, t)| {
-                    last = Some(at);
+                .map(|(kp, t)| {
+                    last = Some((kp.sequence, t.key.as_str()));
                     Entry {
                         resource_id: kp.name.clone(),
                         resource_type: KEYPAIR,
@@ -247,6 +256,10 @@ impl ListTagResources {
                     }
                 })
                 .collect();
+            let last = last.map(|(sequence, key)| Cursor {
+                sequence,
+                tag: tag_digest(key),
+            });
             (page, last, entries.next().is_some())
         })?;
         let next_token = last.filter(|_| more).map(|after| {
@@ -287,14 +300,14 @@ impl ListTagResources {
     }
 
     /// The checksum a `NextToken` after `after` carries for this query, tenant and seed.
-    fn checksum(&self, ctx: &Ctx<'_>, after: Cursor) -> [u8; 7] {
+    fn checksum(&self, ctx: &Ctx<'_>, after: Cursor) -> [u8; 4] {
         // Each part is prefixed by its kind so that no two different queries give the same
         // part list (ids::derive length-prefixes the parts).
         let mut parts: Vec<Vec<u8>> = vec![
             ctx.tenant.as_bytes().to_vec(),
             self.region.id.as_bytes().to_vec(),
             after.sequence.to_le_bytes().to_vec(),
-            vec![after.tag],
+            after.tag.to_le_bytes().to_vec(),
         ];
         let mut part = |kind: &str, s: &str| parts.push(format!("{kind}:{s}").into_bytes());
         // Unmodelled types list nothing, so never issue a token: one part serves them all.
@@ -330,16 +343,16 @@ impl ListTagResources {
         }
         let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         let digest = ids::derive("list-tag-resources-next-token", ctx.store.seed(), &refs);
-        let mut out = [0u8; 7];
-        out.copy_from_slice(&digest[..7]);
+        let mut out = [0u8; 4];
+        out.copy_from_slice(&digest[..4]);
         out
     }
 }
 
 impl PageToken {
-    /// The sequence as 16 hex digits, the tag's position as 2, then the checksum as 14.
+    /// The sequence as 16 hex digits, the tag key's digest as 8, then the checksum as 8.
     fn encode(self) -> String {
-        let mut s = format!("{:016x}{:02x}", self.after.sequence, self.after.tag);
+        let mut s = format!("{:016x}{:08x}", self.after.sequence, self.after.tag);
         for b in self.checksum {
             s.push_str(&format!("{b:02x}"));
         }
@@ -353,11 +366,11 @@ impl PageToken {
         }
         let after = Cursor {
             sequence: u64::from_str_radix(&s[..16], 16).ok()?,
-            tag: u8::from_str_radix(&s[16..18], 16).ok()?,
+            tag: u32::from_str_radix(&s[16..24], 16).ok()?,
         };
-        let mut checksum = [0u8; 7];
+        let mut checksum = [0u8; 4];
         for (i, b) in checksum.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&s[18 + 2 * i..20 + 2 * i], 16).ok()?;
+            *b = u8::from_str_radix(&s[24 + 2 * i..26 + 2 * i], 16).ok()?;
         }
         Some(Self { after, checksum })
     }
@@ -722,12 +735,12 @@ mod tests {
         let t = PageToken {
             after: Cursor {
                 sequence: 0x1234,
-                tag: 19,
+                tag: 0xdead_beef,
             },
-            checksum: [0xab; 7],
+            checksum: [0xab; 4],
         };
         let s = t.encode();
-        assert_eq!(s, format!("000000000000123413{}", "ab".repeat(7)));
+        assert_eq!(s, format!("0000000000001234deadbeef{}", "ab".repeat(4)));
         assert_eq!(PageToken::decode(&s), Some(t));
         for bad in [
             "",

@@ -142,6 +142,59 @@ async fn a_token_resumes_after_its_last_entry_when_the_listed_key_pairs_are_dele
 }
 
 #[tokio::test]
+async fn a_token_resumes_after_its_tag_when_the_listed_tags_are_untagged_meanwhile() {
+    // Regression (review of the keyset token): the token kept the tag's position, and
+    // untagging what a page listed moved the rest of that key pair's tags below it, so the
+    // untag clean-up loop missed them when a page ended inside a key pair.
+    // Arrange: 4 key pairs × 20 tags; the first page ends after k2's tenth tag.
+    let server = TestServer::start(44).await;
+    let t = "t-list-untag";
+    let keys: Vec<String> = (0..20).map(|i| format!("key{i:02}")).collect();
+    for k in 0..4 {
+        let tags: Vec<(&str, &str)> = keys.iter().map(|key| (key.as_str(), "v")).collect();
+        insert_key_pair(&server, t, REGION, &format!("k{k}"), &tags);
+    }
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    // Act: list a page, untag every (key pair, key) it listed, follow the token.
+    loop {
+        let mut call = list(&server, t).param("TagFilter.1.TagKey", "key*");
+        if let Some(token) = &token {
+            call = call.param("NextToken", token);
+        }
+        let page = call.send().await.json();
+        for (id, key, _) in entries(&page) {
+            server
+                .call(t, "UntagResources")
+                .region(REGION)
+                .param("ResourceType", "keypair")
+                .param("ResourceId.1", &id)
+                .param("TagKey.1", &key)
+                .send()
+                .await
+                .assert_ok();
+            seen.push((id, key));
+        }
+        match page["NextToken"].as_str() {
+            Some(next) => token = Some(next.to_string()),
+            None => break,
+        }
+    }
+    // Assert: every entry was listed once, and none is left.
+    assert_eq!(seen.len(), 80, "{seen:?}");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 80);
+    let left = list(&server, t)
+        .param("TagFilter.1.TagKey", "key*")
+        .send()
+        .await
+        .json();
+    assert_eq!(entries(&left), []);
+}
+
+#[tokio::test]
 async fn paging_in_xml_shows_next_token_only_on_the_first_page() {
     let server = TestServer::start(42).await;
     let t = "t-list-paging-xml";
