@@ -241,6 +241,29 @@ pub const MAX_WORKERS: usize = 256;
 /// The most `--max-connections` may be (each connection holds two file descriptors).
 pub const MAX_CONNECTIONS: usize = 1_000_000;
 
+/// A refusal at start whose message names the flag's value (a file) rather than the flag:
+/// says which flag it was, so that `main` can tell when the value came from the flag's
+/// environment variable. Displays as the refusal itself.
+#[derive(Debug)]
+pub struct RefusedFlag {
+    pub flag: &'static str,
+    error: anyhow::Error,
+}
+
+impl RefusedFlag {
+    fn new(flag: &'static str, error: anyhow::Error) -> Self {
+        Self { flag, error }
+    }
+}
+
+impl std::fmt::Display for RefusedFlag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for RefusedFlag {}
+
 /// The longest `--header-timeout-secs` and `--shutdown-grace-secs`: a year.
 pub const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
 
@@ -353,7 +376,8 @@ impl Config {
         let fixtures = fixture_files
             .iter()
             .map(Fixtures::load)
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(|e| RefusedFlag::new("--fixtures", e))?;
         // Each file is held to the cap on its own; together they must be too, or the accounts
         // past it would be dropped at start with a warning each and answer
         // InvalidAccessKeyId.NotFound.
@@ -415,7 +439,7 @@ impl Config {
         }
         let mut scenarios: Vec<(Scenario, Option<PathBuf>)> = Vec::new();
         for path in cli.scenarios.iter().filter_map(set) {
-            let s = scenario::file::load(path)?;
+            let s = scenario::file::load(path).map_err(|e| RefusedFlag::new("--scenario", e))?;
             if let Some((_, Some(other))) = scenarios.iter().find(|(o, _)| o.name == s.name) {
                 bail!(
                     "scenario name {:?} is used by both {} and {}",
@@ -450,7 +474,7 @@ impl Config {
             request_window: (cli.request_window_secs > 0)
                 .then(|| Duration::from_secs(cli.request_window_secs)),
             initial_state: match state_file {
-                Some(path) => {
+                Some(path) => (|| {
                     let state = crate::persist::load(path)?;
                     crate::persist::check_writable(path)?;
                     // Checked here, not only when the server restores it, so that a state
@@ -463,8 +487,9 @@ impl Config {
                             )
                         })?;
                     }
-                    state
-                }
+                    anyhow::Ok(state)
+                })()
+                .map_err(|e| RefusedFlag::new("--state-file", e))?,
                 None => None,
             },
             state_file: state_file.cloned(),

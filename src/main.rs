@@ -5,40 +5,21 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use ecs_mock::config::{Cli, Config};
 
-/// After a refusal that names a flag (`--seed <SEED>`, `--credential "a" is not ...`): if the
-/// value came from the flag's environment variable, says so, since the message names only the
-/// flag and someone who set only the variable would look for it in vain.
-///
-/// Refusals of a file (`state file /x: ...`, `cannot read scenario file /x`) name the path,
-/// not the flag: for the flags that take paths, a path of the variable's value that the
-/// message names counts as naming the flag.
-fn hint_env_origin(message: &str) {
+/// After a refusal of `flag`'s value: if the value came from the flag's environment
+/// variable, says so, since the message names only the flag (or its file) and someone who set
+/// only the variable would look for it in vain.
+fn hint_env_origin(flag: &str) {
     let command = Cli::command();
-    let named = message
-        .split(|c: char| c.is_whitespace() || c == '\'' || c == '=')
-        .find(|w| w.starts_with("--"))
-        .and_then(|flag| {
-            command
-                .get_arguments()
-                .find(|a| a.get_long().is_some_and(|l| flag == format!("--{l}")))
-        })
-        .or_else(|| {
-            command.get_arguments().find(|a| {
-                PATH_FLAGS.contains(&a.get_long().unwrap_or_default())
-                    && a.get_env().and_then(std::env::var_os).is_some_and(|v| {
-                        v.to_string_lossy()
-                            .split(',')
-                            .any(|p| !p.trim().is_empty() && message.contains(p.trim()))
-                    })
-            })
-        });
-    let Some((long, env)) = named.and_then(|a| Some((a.get_long()?, a.get_env()?))) else {
+    let Some(env) = command
+        .get_arguments()
+        .find(|a| a.get_long().is_some_and(|l| flag == format!("--{l}")))
+        .and_then(|a| a.get_env())
+    else {
         return;
     };
-    let flag = format!("--{long}");
     let given = std::env::args().skip(1).any(|a| {
         a == flag
-            || a.strip_prefix(flag.as_str())
+            || a.strip_prefix(flag)
                 .is_some_and(|rest| rest.starts_with('='))
     });
     if !given && std::env::var_os(env).is_some() {
@@ -49,8 +30,12 @@ fn hint_env_origin(message: &str) {
     }
 }
 
-/// The flags whose values are paths, which refusals name instead of the flag.
-const PATH_FLAGS: &[&str] = &["state-file", "fixtures", "scenario", "key-cache"];
+/// The flag a refusal's message names first (`--seed <SEED>`, `--credential "a" is not ...`).
+fn flag_named(message: &str) -> Option<&str> {
+    message
+        .split(|c: char| c.is_whitespace() || c == '\'' || c == '=' || c == ':')
+        .find(|w| w.starts_with("--"))
+}
 
 fn main() -> ExitCode {
     // clap exits 2 on a bad flag or value; every other refusal at start is EX_USAGE, as the
@@ -62,7 +47,9 @@ fn main() -> ExitCode {
             if let Some(clap::error::ContextValue::String(arg)) =
                 e.get(clap::error::ContextKind::InvalidArg)
             {
-                hint_env_origin(arg);
+                if let Some(flag) = flag_named(arg) {
+                    hint_env_origin(flag);
+                }
             }
             return if e.use_stderr() {
                 ExitCode::from(64) // EX_USAGE
@@ -89,7 +76,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let message = format!("--log {:?} is not a log filter: {e}", cli.log);
             eprintln!("ecs-mock: {message}");
-            hint_env_origin(&message);
+            hint_env_origin("--log");
             return ExitCode::from(64); // EX_USAGE
         }
     };
@@ -104,7 +91,10 @@ fn main() -> ExitCode {
         Err(e) => {
             let message = format!("{e:#}");
             eprintln!("ecs-mock: {message}");
-            hint_env_origin(&message);
+            let refused = e.downcast_ref::<ecs_mock::config::RefusedFlag>();
+            if let Some(flag) = refused.map(|r| r.flag).or_else(|| flag_named(&message)) {
+                hint_env_origin(flag);
+            }
             return ExitCode::from(64); // EX_USAGE
         }
     };

@@ -563,4 +563,11 @@ fn a_refused_value_from_an_environment_variable_is_traced_to_it() {
             "{env}: {out}"
         );
     }
+    // A refused file given as a flag is not blamed on another flag's variable whose path
+    // the message happens to contain.
+    let other = refused(
+        &[("ECS_MOCK_STATE_FILE", missing)],
+        &["--fixtures", &format!("{missing}.bak")],
+    );
+    assert!(!other.contains("environment variable"), "{other}");
 }
