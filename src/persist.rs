@@ -180,23 +180,29 @@ fn create_tmp(
             tmp_prefix(file_name),
             std::process::id()
         ));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        match options.open(&tmp) {
-            Ok(f) => {
-                if let Some(perm) = like {
-                    if let Err(e) = f.set_permissions(perm.clone()) {
-                        let _ = std::fs::remove_file(&tmp);
-                        return Err(e);
-                    }
-                }
-                return Ok((tmp, f));
-            }
+        match open_new(&tmp, like) {
+            Ok(f) => return Ok((tmp, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
             Err(e) => return Err(e),
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::other("no temporary file name was free")))
+}
+
+/// Creates the file `path`, which must not exist in any form: a symlink there, even a
+/// dangling one, is `AlreadyExists` (`O_CREAT | O_EXCL`), never followed.
+fn open_new(path: &Path, like: Option<&std::fs::Permissions>) -> std::io::Result<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    if let Some(perm) = like {
+        if let Err(e) = f.set_permissions(perm.clone()) {
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
+    }
+    Ok(f)
 }
 
 /// Removes temporary files of saves of `file_name` in `dir` that are over an hour old: left
@@ -210,9 +216,19 @@ fn remove_stale_tmps(dir: &Path, file_name: &str) {
         return;
     };
     for entry in entries.flatten() {
+        // `pid-n-salt`, or `pid-n` as versions before the salt named them.
         let is_ours = entry.file_name().to_str().is_some_and(|n| {
-            n.strip_prefix(&prefix)
-                .is_some_and(|rest| rest.split('-').count() == 3 && !rest.contains('/'))
+            n.strip_prefix(&prefix).is_some_and(|rest| {
+                let parts: Vec<&str> = rest.split('-').collect();
+                let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+                match parts[..] {
+                    [pid, n] => digits(pid) && digits(n),
+                    [pid, n, salt] => {
+                        digits(pid) && digits(n) && salt.bytes().all(|b| b.is_ascii_hexdigit())
+                    }
+                    _ => false,
+                }
+            })
         });
         let stale = entry
             .metadata()
@@ -385,6 +401,14 @@ mod tests {
             std::os::unix::fs::symlink(&victim, dir.join(format!(".state.json.tmp-{pid}-{n}")))
                 .unwrap();
         }
+        // The exclusive open itself refuses a planted link, dangling or not.
+        std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("dangling")).unwrap();
+        for planted in ["dangling", &format!(".state.json.tmp-{pid}-0")] {
+            let err = open_new(&dir.join(planted), None).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists, "{planted}");
+        }
+        assert!(!dir.join("nowhere").exists());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
         let path = dir.join("state.json");
         check_writable(&path).unwrap();
         save(&path, &Store::new(3).export()).unwrap();
@@ -416,7 +440,9 @@ mod tests {
             f.set_modified(modified).unwrap();
         };
         make(".state.json.tmp-12-3-00ab", old);
+        make(".state.json.tmp-12-4", old);
         make(".state.json.tmp-notes", old);
+        make(".state.json.tmp-12-x-00ab", old);
         make(".other.json.tmp-12-3-00ab", old);
         make(
             ".state.json.tmp-13-0-00cd",
@@ -432,6 +458,7 @@ mod tests {
             left,
             [
                 ".other.json.tmp-12-3-00ab",
+                ".state.json.tmp-12-x-00ab",
                 ".state.json.tmp-13-0-00cd",
                 ".state.json.tmp-notes"
             ]
