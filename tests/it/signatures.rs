@@ -466,6 +466,15 @@ async fn new_access_key_ids_are_refused_past_the_account_cap() {
 /// A V3 DescribeRegions request with `headers` (plus `authorization`), signed correctly with
 /// `secret` over the `signed` subset of them.
 fn v3_signed_over(headers: &[(&str, String)], signed: &[&str]) -> Request<Full<Bytes>> {
+    v3_signed_over_body(headers, signed, b"")
+}
+
+/// [`v3_signed_over`] with a body, whose hash `headers`' `x-acs-content-sha256` must give.
+fn v3_signed_over_body(
+    headers: &[(&str, String)],
+    signed: &[&str],
+    body: &'static [u8],
+) -> Request<Full<Bytes>> {
     let headers: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
@@ -478,7 +487,7 @@ fn v3_signed_over(headers: &[(&str, String)], signed: &[&str]) -> Request<Full<B
         &no_query,
         &headers,
         &signed,
-        &signature::sha256_hex(b""),
+        &signature::sha256_hex(body),
     );
     let sig = signature::v3_sign("mock-secret", &signature::v3_string_to_sign(&canonical));
     let mut b = Request::post("/");
@@ -492,7 +501,7 @@ fn v3_signed_over(headers: &[(&str, String)], signed: &[&str]) -> Request<Full<B
             signed.join(";")
         ),
     )
-    .body(Full::new(Bytes::new()))
+    .body(Full::new(Bytes::from_static(body)))
     .unwrap()
 }
 
@@ -519,13 +528,17 @@ fn v3_headers(server: &TestServer, date: String, nonce: &str) -> Vec<(&'static s
 }
 
 #[tokio::test]
-async fn v3_must_sign_host_content_type_and_every_x_acs_header_it_sends() {
+async fn v3_must_sign_host_every_x_acs_header_and_the_content_type_of_a_body() {
     // Arrange: the API reference requires `host`, `content-type` when present and all
     // `x-acs-*` headers in SignedHeaders; what the mock does with one left out is inferred
-    // (the malformed-signature answer). `accept` and `user-agent` may stay unsigned.
+    // (the malformed-signature answer). `accept` and `user-agent` may stay unsigned, and so
+    // may the content type of an empty body (regression, SDK-user audit #1: the Python SDK's
+    // async calls failed, aiohttp adding `Content-Type: application/octet-stream` to their
+    // empty bodies after signing).
+    const FORM: &[u8] = b"AcceptLanguage=en-US";
     let server = TestServer::start(0).await;
     let mut nonce = 0u32;
-    let mut headers = |with_content_type: bool| {
+    let mut headers = |content_type: Option<&str>, body: &[u8]| {
         nonce += 1;
         let mut h = vec![
             ("host", server.addr.to_string()),
@@ -533,31 +546,46 @@ async fn v3_must_sign_host_content_type_and_every_x_acs_header_it_sends() {
             ("x-acs-version", "2014-05-26".to_string()),
             ("x-acs-date", now_timestamp(server.app.config.clock)),
             ("x-acs-signature-nonce", format!("signed-over-{nonce}")),
-            ("x-acs-content-sha256", signature::sha256_hex(b"")),
+            ("x-acs-content-sha256", signature::sha256_hex(body)),
             ("accept", "application/json".to_string()),
         ];
-        if with_content_type {
-            h.push(("content-type", "application/json".to_string()));
+        if let Some(t) = content_type {
+            h.push(("content-type", t.to_string()));
         }
         h
     };
     let required = V3_REQUIRED;
     // Act
-    let all_required = send(server.addr, v3_signed_over(&headers(false), &required)).await;
+    let all_required = send(server.addr, v3_signed_over(&headers(None, b""), &required)).await;
     let mut left_out = Vec::new();
     for skip in required {
         let signed: Vec<&str> = required.iter().copied().filter(|h| *h != skip).collect();
-        let r = send(server.addr, v3_signed_over(&headers(false), &signed)).await;
+        let r = send(server.addr, v3_signed_over(&headers(None, b""), &signed)).await;
         left_out.push((skip, r));
     }
+    let form = Some("application/x-www-form-urlencoded");
     let mut with_type: Vec<&str> = required.to_vec();
-    let type_unsigned = send(server.addr, v3_signed_over(&headers(true), &with_type)).await;
+    let type_unsigned = send(
+        server.addr,
+        v3_signed_over_body(&headers(form, FORM), &with_type, FORM),
+    )
+    .await;
+    let empty_type_unsigned = send(
+        server.addr,
+        v3_signed_over(&headers(Some("application/octet-stream"), b""), &with_type),
+    )
+    .await;
     with_type.insert(1, "content-type");
-    let type_signed = send(server.addr, v3_signed_over(&headers(true), &with_type)).await;
+    let type_signed = send(
+        server.addr,
+        v3_signed_over_body(&headers(form, FORM), &with_type, FORM),
+    )
+    .await;
     // Assert
     all_required.assert_ok();
     type_signed.assert_ok();
     type_unsigned.assert_error(400, "IncompleteSignature");
+    empty_type_unsigned.assert_ok();
     for (skip, r) in left_out {
         assert_eq!(
             (skip, r.status, r.code()),
