@@ -261,38 +261,61 @@ impl Glob {
         if !self.wild {
             return self.text == s;
         }
-        // Byte matching is exact for ASCII (the usual case) and allocation-free; `?` must
-        // match one character, so other text goes through chars.
-        if s.is_ascii() && self.text.is_ascii() {
-            wildcard(self.text.as_bytes(), s.as_bytes(), b'?', b'*')
-        } else {
-            let p: Vec<char> = self.text.chars().collect();
-            let t: Vec<char> = s.chars().collect();
-            wildcard(&p, &t, '?', '*')
-        }
+        glob(&self.text, s)
     }
 }
 
-/// Iterative wildcard matching with one backtrack point (the last `*`): linear in practice.
-fn wildcard<T: PartialEq + Copy>(p: &[T], t: &[T], one: T, any: T) -> bool {
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] != any && (p[pi] == one || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == any {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
+/// Whether `t` matches the pattern `p` (`*` any run, `?` one character), in time linear in
+/// `p` and `t` but for `?`: the pieces between stars are found leftmost and greedily, which
+/// is exact for star patterns, with a substring search for pieces without `?`. A single
+/// backtracking point, as before, took pattern × text steps: a 20,000-byte pattern against a
+/// 900 KB parameter held a request thread for 12 s.
+fn glob(p: &str, t: &str) -> bool {
+    let mut pieces = p.split('*');
+    let first = pieces.next().unwrap_or("");
+    let rest: Vec<&str> = pieces.collect();
+    let Some(mut at) = piece_at(first, t, 0) else {
+        return false;
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return at == t.len();
+    };
+    for piece in middle {
+        match find_piece(piece, t, at) {
+            Some(end) => at = end,
+            None => return false,
         }
     }
-    p[pi..].iter().all(|c| *c == any)
+    // The last piece ends the text, and must not overlap what the others matched.
+    let chars = last.chars().count();
+    let Some((start, _)) = t[at..].char_indices().rev().nth(chars.wrapping_sub(1)) else {
+        return chars == 0;
+    };
+    piece_at(last, t, at + start) == Some(t.len())
+}
+
+/// Where `piece` (no `*`) ends if it matches `t` at byte `at`.
+fn piece_at(piece: &str, t: &str, at: usize) -> Option<usize> {
+    let mut rest = t[at..].char_indices();
+    let mut end = at;
+    for c in piece.chars() {
+        let (i, tc) = rest.next()?;
+        if c != '?' && c != tc {
+            return None;
+        }
+        end = at + i + tc.len_utf8();
+    }
+    Some(end)
+}
+
+/// Where the leftmost match of `piece` (no `*`) in `t` from byte `from` on ends.
+fn find_piece(piece: &str, t: &str, from: usize) -> Option<usize> {
+    if !piece.contains('?') {
+        return t[from..].find(piece).map(|i| from + i + piece.len());
+    }
+    t[from..]
+        .char_indices()
+        .find_map(|(i, _)| piece_at(piece, t, from + i))
 }
 
 /// What the engine looks at in a request.
@@ -1104,10 +1127,28 @@ mod tests {
             ("é*", "éa", true),
             ("*", "日本", true),
             ("a*", "b*", false),
+            ("*a*a", "aa", true),
+            ("*a*a", "a", false),
+            ("a*a", "a", false),
+            ("?*?", "é", false),
+            ("?*?", "éé", true),
+            ("*?é", "xé", true),
+            ("**", "", true),
+            ("a**b", "ab", true),
+            ("*ab*ab", "abab", true),
+            ("*ab*ab", "abxab", true),
+            ("*ab*ab", "aab", false),
+            ("x*?", "x", false),
+            ("x*?", "xy", true),
         ];
         for (pat, s, want) in cases {
             assert_eq!(Glob::new(pat).matches(s), want, "{pat} ~ {s}");
         }
+        // Regression (resource audit #2): a long pattern against a long value took pattern ×
+        // value steps. A 20,000-byte pattern against a 900 KB value is now one substring search.
+        let pattern = format!("*{}b", "a".repeat(20_000));
+        assert!(!Glob::new(&pattern).matches(&"a".repeat(900_000)));
+        assert!(Glob::new(&pattern).matches(&format!("{}b", "a".repeat(900_000))));
     }
 
     #[test]
