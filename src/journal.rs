@@ -291,6 +291,9 @@ fn pack(text: &mut Vec<u8>, r: &Record<'_>) {
     }
 }
 
+/// The most a kept entry's `rule.why` holds.
+pub const WHY_MAX: usize = 1024;
+
 /// `s` if it has at most `max` bytes, else its longest prefix that, with [`CUT_MARK`]
 /// appended, has at most `max` (cut at a character boundary).
 fn shortened(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
@@ -500,7 +503,14 @@ impl Journal {
             received_ms: r.received_ms,
             action_call: r.action_call,
             text,
-            rule: r.rule,
+            // Scenario files cap each text at 4 KiB, but `why` joins a rule's criteria, up
+            // to a thousand patterns of them.
+            rule: r.rule.map(|mut f| {
+                if f.why.len() > WHY_MAX {
+                    f.why = shortened(&f.why, WHY_MAX).into_owned();
+                }
+                f
+            }),
             effect: r.effect,
             status: r.status,
             code: r.code,

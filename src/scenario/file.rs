@@ -57,6 +57,13 @@ use crate::error::{self, Kind};
 pub const MAX_DELAY_MS: u64 = 300_000;
 /// Most rules one scenario may hold (every request scans them).
 pub const MAX_RULES: usize = 1000;
+/// The longest text a scenario may hold anywhere (a description, comment, pattern, message or
+/// `arg`), and the longest name: each request a rule decides copies the name and the rule's
+/// criteria into the journal, and 1 MB comments made the journal grow by 1 MB a request.
+pub const MAX_TEXT: usize = 4096;
+pub const MAX_NAME: usize = 256;
+/// The most items of any list but `rules` (tenants, regions, actions, sequence steps).
+pub const MAX_ITEMS: usize = 1000;
 /// How long `"hang"` holds a request when the rule gives no `max_ms`.
 pub const DEFAULT_HANG_MS: u64 = 60_000;
 /// Upper bound of a lognormal sample when the rule gives no `cap_ms`.
@@ -643,6 +650,7 @@ pub fn load(path: &std::path::Path) -> anyhow::Result<Scenario> {
 /// As [`parse`].
 pub fn from_value(mut value: Value) -> Result<Scenario, ScenarioError> {
     normalise(&mut value);
+    within_limits(&value, &mut String::new())?;
     let Value::Object(mut top) = value else {
         return err("a scenario is a JSON object with \"name\" and \"rules\"");
     };
@@ -662,6 +670,12 @@ pub fn from_value(mut value: Value) -> Result<Scenario, ScenarioError> {
     };
     if head.name.trim().is_empty() {
         return err("name: must not be empty");
+    }
+    if head.name.len() > MAX_NAME {
+        return err(format!(
+            "name: {} bytes; a name has at most {MAX_NAME}",
+            head.name.len()
+        ));
     }
     let mut file = head;
     let mut rules = Vec::with_capacity(items.len());
@@ -689,6 +703,61 @@ pub fn from_value(mut value: Value) -> Result<Scenario, ScenarioError> {
 /// `v` as a `T`; an error names the field it is about, below `at`.
 fn typed<T: de::DeserializeOwned>(at: &str, v: Value) -> Result<T, ScenarioError> {
     crate::jsondoc::typed(at, v).map_err(|(path, e)| ScenarioError(format!("{path}: {e}")))
+}
+
+/// Refuses texts over [`MAX_TEXT`] bytes and lists over [`MAX_ITEMS`] items (`rules` has its
+/// own limit) anywhere in `v`, naming where (`at` is the path so far).
+fn within_limits(v: &Value, at: &mut String) -> Result<(), ScenarioError> {
+    let here = |at: &str| {
+        if at.is_empty() {
+            "scenario".to_string()
+        } else {
+            at.to_string()
+        }
+    };
+    match v {
+        Value::String(s) if s.len() > MAX_TEXT => err(format!(
+            "{}: {} bytes of text; at most {MAX_TEXT} are allowed",
+            here(at),
+            s.len()
+        )),
+        Value::Array(items) => {
+            if items.len() > MAX_ITEMS && at != "rules" {
+                return err(format!(
+                    "{}: {} items; a list has at most {MAX_ITEMS}",
+                    here(at),
+                    items.len()
+                ));
+            }
+            for (i, item) in items.iter().enumerate() {
+                let len = at.len();
+                at.push_str(&format!("[{i}]"));
+                within_limits(item, at)?;
+                at.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Object(members) => {
+            for (k, item) in members {
+                if k.len() > MAX_TEXT {
+                    return err(format!(
+                        "{}: a member name of {} bytes; at most {MAX_TEXT} are allowed",
+                        here(at),
+                        k.len()
+                    ));
+                }
+                let len = at.len();
+                if !at.is_empty() {
+                    at.push('.');
+                }
+                at.push_str(k);
+                within_limits(item, at)?;
+                at.truncate(len);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Whole numbers written with a fraction or an exponent (`1.0`, `1e3`: what JSON generators
@@ -1239,6 +1308,10 @@ mod tests {
             (r#"{"name":"x","rules":[],"extra":1}"#, "unknown field `extra`"),
             (r#"{"name":"x","rules":[]}"#, "at least one rule"),
             (r#"{"name":"","rules":[{"effect":"pass"}]}"#, "name: must not be empty"),
+            (&format!(r#"{{"name":"{}","rules":[{{"effect":"pass"}}]}}"#, "n".repeat(257)), "name: 257 bytes; a name has at most 256"),
+            (&format!(r#"{{"name":"x","rules":[{{"effect":"pass","comment":"{}"}}]}}"#, "c".repeat(4097)), "rules[0].comment: 4097 bytes of text; at most 4096 are allowed"),
+            (&format!(r#"{{"name":"x","rules":[{{"match":{{"params":{{"X":"*{}"}}}},"effect":"pass"}}]}}"#, "a".repeat(4096)), "rules[0].match.params.X: 4097 bytes of text"),
+            (&format!(r#"{{"name":"x","rules":[{{"match":{{"access_key_id":[{}]}},"effect":"pass"}}]}}"#, vec!["\"t\""; 1001].join(",")), "rules[0].match.access_key_id: 1001 items; a list has at most 1000"),
             (r#"{"name":"x","rules":[{"effect":"pass"},{"match":{}}]}"#, "rules[1]: missing field `effect`"),
             (r#"{"name":"x","rules":[{"effect":"pass","prio":1}]}"#, "rules[0]: unknown field `prio`"),
             (r#"{"name":"x","rules":[{"match":{"acton":"CreateKeyPair"},"effect":"pass"}]}"#, "rules[0].match.acton: unknown field `acton`"),

@@ -971,3 +971,41 @@ async fn the_retry_after_header_is_sent_with_its_value() {
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.headers()["x-acs-retry-after"], "250");
 }
+
+#[tokio::test]
+async fn a_rules_criteria_are_kept_in_the_journal_shortened_to_a_kibibyte() {
+    // Regression (resource audit #1): each journal entry kept the fired rule's whole `why`,
+    // which joins its criteria: a list of 100,000 tenant patterns (or a 1 MB comment, now
+    // refused at load) grew the journal by about 1 MB a request.
+    // Arrange: a rule naming 1,000 tenants of 100 bytes each.
+    let mut tenants: Vec<String> = (0..999).map(|i| format!("{i:0>100}")).collect();
+    tenants.push("t-why".into());
+    let server = server_with(
+        0,
+        &[json!({"name": "many", "rules": [
+            {"match": {"action": "DescribeKeyPairs", "access_key_id": tenants}, "effect": "pass",
+             "comment": "c".repeat(4096)}]})],
+    )
+    .await;
+    // Act
+    server
+        .call("t-why", "DescribeKeyPairs")
+        .region(REGION)
+        .send()
+        .await
+        .assert_ok();
+    // Assert
+    let why = journal(&server, "t-why").await[0]["rule"]["why"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        why.len() <= ecs_mock::journal::WHY_MAX,
+        "{} bytes",
+        why.len()
+    );
+    assert!(
+        why.starts_with("action=DescribeKeyPairs, access_key_id=000"),
+        "{why}"
+    );
+}
