@@ -57,8 +57,15 @@ pub struct Request {
 /// Answers one control request on a blocking thread: saving, exporting or restoring a state of
 /// thousands of key pairs takes a good part of a second, and on the request thread it stalled
 /// every connection dealt to that thread.
+///
+/// One at a time: a full journal or a large state is a document of up to a hundred MB, built
+/// as a JSON tree and then as text, several times its size in memory, and six readers at
+/// once took the server past 2 GB. Harnesses send control requests between test steps, so
+/// waiting for another's answer costs them little.
 pub async fn answer(app: Arc<App>, r: Request) -> Response<MockBody> {
+    let turn = Arc::clone(&app.control).lock_owned().await;
     tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         handle(&app, &r.method, &r.path, r.query.as_deref(), r.body)
     })
     .await

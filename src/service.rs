@@ -53,6 +53,8 @@ pub struct App {
     pub shutdown: tokio::sync::Notify,
     /// Held by [`App::save_state`].
     saving: std::sync::Mutex<()>,
+    /// Held while a control request is answered (see [`control::answer`]).
+    pub control: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl App {
@@ -85,6 +87,7 @@ impl App {
             journal: Journal::new(config.journal_capacity),
             shutdown: tokio::sync::Notify::new(),
             saving: std::sync::Mutex::new(()),
+            control: Arc::new(tokio::sync::Mutex::new(())),
             config,
         });
         if let Some(interval) = app.config.watch {
