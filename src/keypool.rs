@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -68,9 +68,43 @@ pub struct KeyPool {
     cache_hits: Arc<AtomicU64>,
     generated: Arc<AtomicU64>,
     fast: Arc<AtomicU64>,
+    /// Fresh generations queued or running (see [`MAX_FRESH_BACKLOG`]).
+    backlog: Arc<AtomicUsize>,
     /// The runtimes serving requests, whose load paces generation; unset, the runtime a
     /// creation is requested on.
     request_runtimes: OnceLock<Vec<tokio::runtime::RuntimeMetrics>>,
+}
+
+/// The most fresh generations queued or running at once; a create beyond it is refused
+/// (`Throttling.User`) rather than queued. A create finishes even when its client leaves, so
+/// without a bound, clients that send creates and hang up queued keys without end: 1,500 of
+/// them made an unrelated tenant's create wait 40 s. At the ~35 keys/s of one generator
+/// thread, a full backlog is about 7 s of work, within an SDK's read timeout; a key in the
+/// cache is never refused.
+pub const MAX_FRESH_BACKLOG: usize = 256;
+
+/// Refused: [`MAX_FRESH_BACKLOG`] fresh generations are queued or running already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlogged;
+
+/// Counts one fresh generation while it lives.
+struct InBacklog(Arc<AtomicUsize>);
+
+impl InBacklog {
+    fn enter(backlog: &Arc<AtomicUsize>) -> Result<Self, Backlogged> {
+        backlog
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_FRESH_BACKLOG).then_some(n + 1)
+            })
+            .map(|_| Self(Arc::clone(backlog)))
+            .map_err(|_| Backlogged)
+    }
+}
+
+impl Drop for InBacklog {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn cores() -> usize {
@@ -103,6 +137,7 @@ impl KeyPool {
             cache_hits: Arc::default(),
             generated: Arc::default(),
             fast: Arc::default(),
+            backlog: Arc::default(),
             request_runtimes: OnceLock::new(),
         }
     }
@@ -129,6 +164,10 @@ impl KeyPool {
 
     /// The key for the `generation`-th creation of `name` by `access_key_id` in `region`
     /// (see [`keygen::generate`] and the module documentation for fast mode).
+    ///
+    /// # Errors
+    /// [`Backlogged`] in fresh mode when the key is not in the cache and
+    /// [`MAX_FRESH_BACKLOG`] generations are queued or running.
     pub async fn generate(
         &self,
         seed: u64,
@@ -136,16 +175,15 @@ impl KeyPool {
         region: &str,
         name: &str,
         generation: u64,
-    ) -> KeyMaterial {
+    ) -> Result<KeyMaterial, Backlogged> {
         match self.mode {
             KeyMode::Fresh => {
                 self.fresh(seed, access_key_id, region, name, generation)
                     .await
             }
-            KeyMode::Fast => {
-                self.fast(seed, access_key_id, region, name, generation)
-                    .await
-            }
+            KeyMode::Fast => Ok(self
+                .fast(seed, access_key_id, region, name, generation)
+                .await),
         }
     }
 
@@ -156,7 +194,7 @@ impl KeyPool {
         region: &str,
         name: &str,
         generation: u64,
-    ) -> KeyMaterial {
+    ) -> Result<KeyMaterial, Backlogged> {
         let id = keygen::cache_id(seed, access_key_id, region, name, generation);
         if let Some(cache) = &self.cache {
             // Outside the generation permits: a hit is a file read and a parse (~20 µs), and
@@ -167,9 +205,10 @@ impl KeyPool {
                 .expect("reading the key cache does not panic");
             if let Some(km) = hit {
                 self.cache_hits.fetch_add(1, Ordering::Relaxed);
-                return km;
+                return Ok(km);
             }
         }
+        let counted = InBacklog::enter(&self.backlog)?;
         let (ak, region, name) = (
             access_key_id.to_string(),
             region.to_string(),
@@ -183,6 +222,7 @@ impl KeyPool {
             .unwrap_or_else(|| vec![tokio::runtime::Handle::current().metrics()]);
         let (tx, rx) = oneshot::channel();
         self.fresh_workers.submit(Box::new(move || {
+            let _counted = counted;
             // The create's task is gone (its runtime shut down): nobody would see the key or
             // its cache entry (the name's reservation is released), so do not spend a core
             // on it. A client that leaves does not end the task (see CreateKeyPair).
@@ -201,7 +241,7 @@ impl KeyPool {
             .await
             .expect("key generation threads run every job and do not panic");
         self.generated.fetch_add(1, Ordering::Relaxed);
-        km
+        Ok(km)
     }
 
     async fn fast(
@@ -521,5 +561,42 @@ mod tests {
         for (i, j) in [(0, 1), (0, 63), (17, 42)] {
             assert_eq!(generated.key(i, j), loaded.key(i, j));
         }
+    }
+
+    #[tokio::test]
+    async fn fresh_generation_is_refused_past_the_backlog_but_a_cached_key_never_is() {
+        // Regression (resource audit #5): creates whose clients hung up queued keys without
+        // end, and an unrelated tenant's create waited 40 s behind 1,500 of them.
+        // Arrange: a cache holding one key, and a backlog one short of full.
+        let tmp = TempDir::new("backlog");
+        let settings = KeySettings {
+            mode: KeyMode::Fresh,
+            cache_dir: Some(tmp.0.clone()),
+        };
+        let pool = KeyPool::new(&settings, Store::new(3));
+        let cached = keygen::generate(3, "t", "cn-hangzhou", "cached", 0);
+        pool.cache.as_ref().unwrap().store(
+            &keygen::cache_id(3, "t", "cn-hangzhou", "cached", 0),
+            &cached.private_key_pem,
+        );
+        let held: Vec<InBacklog> = (0..MAX_FRESH_BACKLOG - 1)
+            .map(|_| InBacklog::enter(&pool.backlog).unwrap())
+            .collect();
+        let last = InBacklog::enter(&pool.backlog).unwrap();
+        // Act
+        let refused = pool.generate(3, "t", "cn-hangzhou", "new", 0).await;
+        let hit = pool.generate(3, "t", "cn-hangzhou", "cached", 0).await;
+        drop(last);
+        let after_one_left = InBacklog::enter(&pool.backlog);
+        // Assert
+        assert_eq!(refused, Err(Backlogged));
+        assert_eq!(hit.unwrap(), cached);
+        assert!(
+            after_one_left.is_ok(),
+            "a finished generation frees its place"
+        );
+        drop(held);
+        drop(after_one_left);
+        assert_eq!(pool.backlog.load(Ordering::Acquire), 0);
     }
 }

@@ -82,7 +82,8 @@ impl CreateKeyPair {
     /// Claims the name, generates the key off the runtime, stores the key pair.
     ///
     /// # Errors
-    /// `InvalidResourceGroup.NotFound`, `KeyPair.AlreadyExist`, `QuotaExceed.KeyPair`.
+    /// `InvalidResourceGroup.NotFound`, `KeyPair.AlreadyExist`, `QuotaExceed.KeyPair`;
+    /// `Throttling.User` when [`crate::keypool::MAX_FRESH_BACKLOG`] fresh keys are being made.
     pub async fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let reservation = ctx.store.reserve(
             ctx.who(),
@@ -102,9 +103,11 @@ impl CreateKeyPair {
         let created = tokio::spawn(async move {
             let generation = reservation.generation();
             let resource_group_id = reservation.resource_group_id().to_string();
+            // Refused with the reservation dropped, which frees the name and the quota slot.
             let key = keys
                 .generate(seed, &tenant, region.id, &name, generation)
-                .await;
+                .await
+                .map_err(|crate::keypool::Backlogged| ApiError::new(Kind::ThrottlingUser))?;
             let kp = reservation.commit(NewKeyPair {
                 fingerprint: key.fingerprint.clone(),
                 public_key: key.public_key_openssh.clone(),
@@ -113,11 +116,11 @@ impl CreateKeyPair {
                 creation_time: clock.now_unix(),
                 origin: Origin::Created,
             });
-            (key, kp)
+            Ok((key, kp))
         });
         let (key, kp) = created
             .await
-            .map_err(|_| ApiError::new(Kind::InternalError))?;
+            .map_err(|_| ApiError::new(Kind::InternalError))??;
         Ok(ctx.reply(&Response {
             request_id: ctx.request_id,
             key_pair_id: &kp.id,
