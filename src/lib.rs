@@ -49,6 +49,7 @@ pub mod statecheck;
 pub mod store;
 pub mod validate;
 pub mod workers;
+pub mod write_deadline;
 
 pub use config::Config;
 pub use server::{run, Server};

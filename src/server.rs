@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::head_timer::HeadTimers;
 use crate::service::{self, App, Connection};
 use crate::workers::Workers;
+use crate::write_deadline::WriteDeadline;
 
 /// A bound, not yet serving, server.
 pub struct Server {
@@ -134,7 +135,10 @@ impl Server {
                             // of two pieces: cheaper for the small bodies most answers have,
                             // no dearer for a 10 KB page (docs/performance.md).
                             .writev(false)
-                            .serve_connection(TokioIo::new(stream), svc);
+                            .serve_connection(
+                                TokioIo::new(WriteDeadline::new(stream, limits.header_timeout)),
+                                svc,
+                            );
                         if let Err(e) = watcher.watch(conn).await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }

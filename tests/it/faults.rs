@@ -319,6 +319,56 @@ async fn connections_over_the_cap_get_503_and_the_rest_are_served() {
     assert!(served);
 }
 
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_is_disconnected_after_the_header_timeout() {
+    // Regression (resource audit #3): a client that sent requests and never read the
+    // answers kept its connection once the socket buffers filled, with no timeout at all:
+    // `--max-connections` such clients shut everyone else out.
+    // Arrange: one connection allowed, a 500 ms timeout.
+    let mut config = ecs_mock::config::Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.limits.max_connections = 1;
+    config.limits.header_timeout = std::time::Duration::from_millis(500);
+    config.verify_signatures = false;
+    let server = TestServer::with_config(config).await;
+    let request = b"GET /?Action=DescribeRegions&Version=2014-05-26&Format=JSON&AccessKeyId=t-hog HTTP/1.1\r\nhost: x\r\n\r\n";
+    let hog = std::net::TcpStream::connect(server.addr).unwrap();
+    hog.set_nonblocking(true).unwrap();
+    // Act: pipeline requests, never read, until the buffers are full both ways.
+    let mut written = 0usize;
+    let mut blocked_since = None;
+    while blocked_since.is_none_or(|t: std::time::Instant| t.elapsed().as_millis() < 200) {
+        match std::io::Write::write(&mut &hog, request) {
+            Ok(n) => {
+                written += n;
+                blocked_since = None;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                blocked_since.get_or_insert_with(std::time::Instant::now);
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // Assert: within a few timeouts the hog's slot is free and a new client is served.
+    let mut served = false;
+    for _ in 0..100 {
+        let r = server
+            .raw(b"GET /__mock/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await;
+        if r.starts_with("HTTP/1.1 200") {
+            served = true;
+            break;
+        }
+        assert!(r.starts_with("HTTP/1.1 503"), "{r:.80}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        served,
+        "still refused after 5 s ({written} bytes of requests sent)"
+    );
+    drop(hog);
+}
+
 /// Opens `n` connections that each complete one keep-alive request and then stay open.
 async fn hold_connections(addr: std::net::SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
     let mut out = Vec::new();
