@@ -68,22 +68,25 @@ pub struct KeyPool {
     cache_hits: Arc<AtomicU64>,
     generated: Arc<AtomicU64>,
     fast: Arc<AtomicU64>,
-    /// Fresh generations queued or running (see [`MAX_FRESH_BACKLOG`]).
+    /// Fresh generations queued or running, and how many may be (see [`ABANDONED_BACKLOG`]).
     backlog: Arc<AtomicUsize>,
+    max_backlog: usize,
     /// The runtimes serving requests, whose load paces generation; unset, the runtime a
     /// creation is requested on.
     request_runtimes: OnceLock<Vec<tokio::runtime::RuntimeMetrics>>,
 }
 
-/// The most fresh generations queued or running at once; a create beyond it is refused
-/// (`Throttling.User`) rather than queued. A create finishes even when its client leaves, so
-/// without a bound, clients that send creates and hang up queued keys without end: 1,500 of
-/// them made an unrelated tenant's create wait 40 s. At the ~35 keys/s of one generator
-/// thread, a full backlog is about 7 s of work, within an SDK's read timeout; a key in the
-/// cache is never refused.
-pub const MAX_FRESH_BACKLOG: usize = 256;
+/// How many more fresh generations than connections may be queued or running; a create
+/// beyond that is refused (`Throttling.User`) rather than queued. A create finishes even when
+/// its client leaves, so without a bound, clients that send creates and hang up queued keys
+/// without end: 1,500 of them made an unrelated tenant's create wait 40 s. Creates whose
+/// clients wait are bounded by `--max-connections` already (one request at a time per
+/// connection), so only creates left behind meet the bound. A key in the cache is never
+/// refused.
+pub const ABANDONED_BACKLOG: usize = 256;
 
-/// Refused: [`MAX_FRESH_BACKLOG`] fresh generations are queued or running already.
+/// Refused: as many fresh generations as [`KeyPool::limit_backlog`] allows are queued or
+/// running already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backlogged;
 
@@ -91,10 +94,10 @@ pub struct Backlogged;
 struct InBacklog(Arc<AtomicUsize>);
 
 impl InBacklog {
-    fn enter(backlog: &Arc<AtomicUsize>) -> Result<Self, Backlogged> {
+    fn enter(backlog: &Arc<AtomicUsize>, max: usize) -> Result<Self, Backlogged> {
         backlog
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_FRESH_BACKLOG).then_some(n + 1)
+                (n < max).then_some(n + 1)
             })
             .map(|_| Self(Arc::clone(backlog)))
             .map_err(|_| Backlogged)
@@ -138,8 +141,17 @@ impl KeyPool {
             generated: Arc::default(),
             fast: Arc::default(),
             backlog: Arc::default(),
+            max_backlog: 1024 + ABANDONED_BACKLOG,
             request_runtimes: OnceLock::new(),
         }
+    }
+
+    /// Bounds the fresh generations queued or running to `max_connections` (the most creates
+    /// whose clients can be waiting) and [`ABANDONED_BACKLOG`] more.
+    #[must_use]
+    pub fn limit_backlog(mut self, max_connections: usize) -> Self {
+        self.max_backlog = max_connections.saturating_add(ABANDONED_BACKLOG);
+        self
     }
 
     /// Paces fresh generation by the load of these runtimes (the server's connection
@@ -167,7 +179,7 @@ impl KeyPool {
     ///
     /// # Errors
     /// [`Backlogged`] in fresh mode when the key is not in the cache and
-    /// [`MAX_FRESH_BACKLOG`] generations are queued or running.
+    /// [`KeyPool::limit_backlog`]'s generations are queued or running.
     pub async fn generate(
         &self,
         seed: u64,
@@ -208,7 +220,7 @@ impl KeyPool {
                 return Ok(km);
             }
         }
-        let counted = InBacklog::enter(&self.backlog)?;
+        let counted = InBacklog::enter(&self.backlog, self.max_backlog)?;
         let (ak, region, name) = (
             access_key_id.to_string(),
             region.to_string(),
@@ -573,21 +585,22 @@ mod tests {
             mode: KeyMode::Fresh,
             cache_dir: Some(tmp.0.clone()),
         };
-        let pool = KeyPool::new(&settings, Store::new(3));
+        let pool = KeyPool::new(&settings, Store::new(3)).limit_backlog(4);
+        let max = 4 + ABANDONED_BACKLOG;
         let cached = keygen::generate(3, "t", "cn-hangzhou", "cached", 0);
         pool.cache.as_ref().unwrap().store(
             &keygen::cache_id(3, "t", "cn-hangzhou", "cached", 0),
             &cached.private_key_pem,
         );
-        let held: Vec<InBacklog> = (0..MAX_FRESH_BACKLOG - 1)
-            .map(|_| InBacklog::enter(&pool.backlog).unwrap())
+        let held: Vec<InBacklog> = (0..max - 1)
+            .map(|_| InBacklog::enter(&pool.backlog, pool.max_backlog).unwrap())
             .collect();
-        let last = InBacklog::enter(&pool.backlog).unwrap();
+        let last = InBacklog::enter(&pool.backlog, pool.max_backlog).unwrap();
         // Act
         let refused = pool.generate(3, "t", "cn-hangzhou", "new", 0).await;
         let hit = pool.generate(3, "t", "cn-hangzhou", "cached", 0).await;
         drop(last);
-        let after_one_left = InBacklog::enter(&pool.backlog);
+        let after_one_left = InBacklog::enter(&pool.backlog, pool.max_backlog);
         // Assert
         assert_eq!(refused, Err(Backlogged));
         assert_eq!(hit.unwrap(), cached);

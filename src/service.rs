@@ -80,7 +80,10 @@ impl App {
             }
         }
         let app = Arc::new(Self {
-            keys: Arc::new(KeyPool::new(&config.keys, Arc::clone(&store))),
+            keys: Arc::new(
+                KeyPool::new(&config.keys, Arc::clone(&store))
+                    .limit_backlog(config.limits.max_connections),
+            ),
             store,
             nonces: crate::nonce::NonceCache::new(NONCE_CAPACITY),
             scenarios: Engine::new(config.seed, config.scenarios.clone()),

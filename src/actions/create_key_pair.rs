@@ -83,7 +83,8 @@ impl CreateKeyPair {
     ///
     /// # Errors
     /// `InvalidResourceGroup.NotFound`, `KeyPair.AlreadyExist`, `QuotaExceed.KeyPair`;
-    /// `Throttling.User` when [`crate::keypool::MAX_FRESH_BACKLOG`] fresh keys are being made.
+    /// `Throttling.User` when the key pool's backlog is full (see
+    /// [`crate::keypool::ABANDONED_BACKLOG`]).
     pub async fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let reservation = ctx.store.reserve(
             ctx.who(),
