@@ -132,7 +132,13 @@ pub struct ApiError {
     /// Status and message replacing the catalogue's: only scenario rules that force a code an
     /// action does not document (`"undocumented": true`) set it.
     custom: Option<Box<(u16, String)>>,
+    /// The `AccessDeniedDetail` object of the envelope (field → text): only scenario rules
+    /// set it, for the permission errors the SDKs copy it from.
+    detail: Option<Box<Detail>>,
 }
+
+/// `AccessDeniedDetail`'s fields and their texts, in name order.
+pub type Detail = std::collections::BTreeMap<String, String>;
 
 impl ApiError {
     /// An error whose message has no placeholder.
@@ -141,6 +147,7 @@ impl ApiError {
             kind,
             arg: None,
             custom: None,
+            detail: None,
         }
     }
 
@@ -150,6 +157,7 @@ impl ApiError {
             kind,
             arg: Some(arg.into()),
             custom: None,
+            detail: None,
         }
     }
 
@@ -159,7 +167,19 @@ impl ApiError {
             kind,
             arg: None,
             custom: Some(Box::new((status, message.into()))),
+            detail: None,
         }
+    }
+
+    /// The same error with an `AccessDeniedDetail` object.
+    #[must_use]
+    pub fn with_detail(mut self, detail: Detail) -> Self {
+        self.detail = Some(Box::new(detail));
+        self
+    }
+
+    pub fn detail(&self) -> Option<&Detail> {
+        self.detail.as_deref()
     }
 
     /// `MissingParameter` naming `param`.

@@ -147,6 +147,18 @@ pub fn error(err: &ApiError, request_id: &str, host_id: &str, format: Format) ->
                 out.push(b':');
                 json_str_of(&mut out, v);
             }
+            if let Some(detail) = err.detail() {
+                out.extend_from_slice(b",\"AccessDeniedDetail\":{");
+                for (i, (k, v)) in detail.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    json_str(&mut out, k);
+                    out.push(b':');
+                    json_str(&mut out, v);
+                }
+                out.push(b'}');
+            }
             out.push(b'}');
             out
         }
@@ -164,6 +176,20 @@ pub fn error(err: &ApiError, request_id: &str, host_id: &str, format: Format) ->
                 out.push_str("</");
                 out.push_str(k);
                 out.push('>');
+            }
+            if let Some(detail) = err.detail() {
+                out.push_str("<AccessDeniedDetail>");
+                for (k, v) in detail {
+                    // Keys are checked as XML names when the scenario loads.
+                    out.push('<');
+                    out.push_str(k);
+                    out.push('>');
+                    escape_into(&mut out, v);
+                    out.push_str("</");
+                    out.push_str(k);
+                    out.push('>');
+                }
+                out.push_str("</AccessDeniedDetail>");
             }
             out.push_str("</Error>");
             out.into_bytes()

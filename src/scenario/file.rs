@@ -188,6 +188,10 @@ pub struct EffectFile {
     /// SDKs turn into a throttling exception that carries it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// The envelope's `AccessDeniedDetail` object (field → text), which the Tea SDKs copy
+    /// into their exception: what a RAM denial carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_denied_detail: Option<crate::error::Detail>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencyFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1115,11 +1119,25 @@ fn compile_act(
             || e.status.is_some()
             || e.message.is_some()
             || e.arg.is_some()
-            || e.retry_after_ms.is_some())
+            || e.retry_after_ms.is_some()
+            || e.access_denied_detail.is_some())
     {
         return err(format!(
-            "{at}: \"arg\", \"undocumented\", \"status\", \"message\" and \"retry_after_ms\" only go with \"error\""
+            "{at}: \"arg\", \"undocumented\", \"status\", \"message\", \"retry_after_ms\" and \"access_denied_detail\" only go with \"error\""
         ));
+    }
+    if let Some(detail) = &e.access_denied_detail {
+        if detail.is_empty() {
+            return err(format!(
+                "{at}.access_denied_detail: an empty object; leave it out, or give fields such as \"AuthAction\""
+            ));
+        }
+        // Each field becomes an XML element of the same name in XML answers.
+        if let Some(bad) = detail.keys().find(|k| !is_xml_name(k)) {
+            return err(format!(
+                "{at}.access_denied_detail: {bad:?} is not a field name (letters, digits and _, starting with a letter or _)"
+            ));
+        }
     }
     if let Some(ms) = e.retry_after_ms {
         if ms == 0 {
@@ -1193,6 +1211,7 @@ fn compile_error(
             arg: None,
             custom: Some((status, message.clone())),
             retry_after_ms: e.retry_after_ms,
+            access_denied_detail: e.access_denied_detail.clone(),
         });
     }
     if e.status.is_some() || e.message.is_some() {
@@ -1240,7 +1259,17 @@ fn compile_error(
         arg: e.arg.clone(),
         custom: None,
         retry_after_ms: e.retry_after_ms,
+        access_denied_detail: e.access_denied_detail.clone(),
     })
+}
+
+/// Whether `s` can name an XML element as written: ASCII letters, digits and `_`, not
+/// starting with a digit.
+fn is_xml_name(s: &str) -> bool {
+    s.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]
@@ -1347,7 +1376,11 @@ mod tests {
             (r#"{"name":"x","rules":[{"effect":{"latency":{"lognormal":{"median_ms":100,"p99_ms":50}}}}]}"#, "p99_ms: must be greater than median_ms"),
             (r#"{"name":"x","rules":[{"effect":{"latency":{"fixed_ms":400000}}}]}"#, "rules[0].effect.latency.fixed_ms: 400000 ms is longer"),
             (r#"{"name":"x","rules":[{"effect":{"latency":{"fixed_ms":1,"at":"after"}}}]}"#, "rules[0].effect.latency.at: unknown variant `after`"),
-            (r#"{"name":"x","rules":[{"effect":{"latency":{"fixed_ms":5},"retry_after_ms":5}}]}"#, "rules[0].effect: \"arg\", \"undocumented\", \"status\", \"message\" and \"retry_after_ms\" only go with \"error\""),
+            (r#"{"name":"x","rules":[{"effect":{"latency":{"fixed_ms":5},"retry_after_ms":5}}]}"#, "rules[0].effect: \"arg\", \"undocumented\", \"status\", \"message\", \"retry_after_ms\" and \"access_denied_detail\" only go with \"error\""),
+            (r#"{"name":"x","rules":[{"effect":{"fault":"reset","access_denied_detail":{"AuthAction":"a"}}}]}"#, "only go with \"error\""),
+            (r#"{"name":"x","rules":[{"effect":{"error":"Forbidden.RAM","access_denied_detail":{}}}]}"#, "rules[0].effect.access_denied_detail: an empty object"),
+            (r#"{"name":"x","rules":[{"effect":{"error":"Forbidden.RAM","access_denied_detail":{"Auth Action":"a"}}}]}"#, "rules[0].effect.access_denied_detail: \"Auth Action\" is not a field name"),
+            (r#"{"name":"x","rules":[{"effect":{"error":"Forbidden.RAM","access_denied_detail":{"AuthAction":1}}}]}"#, "rules[0].effect.access_denied_detail.AuthAction: invalid type: integer `1`, expected a string"),
             (r#"{"name":"x","rules":[{"effect":{"error":"Throttling","retry_after_ms":0}}]}"#, "rules[0].effect.retry_after_ms: must be at least 1"),
             (r#"{"name":"x","rules":[{"effect":{"error":"Throttling","retry_after_ms":300001}}]}"#, "rules[0].effect.retry_after_ms: 300001 ms is longer"),
             // Regression (findings-scen2 #5): errors of the JSON's shape stopped at the

@@ -135,6 +135,7 @@ impl Act {
             out.error = Some(e.code.to_string());
             out.arg = e.arg.clone();
             out.retry_after_ms = e.retry_after_ms;
+            out.access_denied_detail = e.access_denied_detail.clone();
             if let Some((status, message)) = &e.custom {
                 out.undocumented = true;
                 out.status = Some(*status);
@@ -162,6 +163,8 @@ pub struct ForcedError {
     pub custom: Option<(u16, String)>,
     /// The `x-acs-retry-after` header's value.
     pub retry_after_ms: Option<u64>,
+    /// The envelope's `AccessDeniedDetail`.
+    pub access_denied_detail: Option<crate::error::Detail>,
 }
 
 impl ForcedError {
@@ -170,12 +173,14 @@ impl ForcedError {
         let kind = file::documented_kind(action, self.code)
             .or_else(|| error::kind_for_code(self.code))
             .expect("validated: the code is in the catalogue");
-        if let Some((status, message)) = &self.custom {
-            return ApiError::overridden(kind, *status, message.clone());
-        }
-        match &self.arg {
-            Some(arg) => ApiError::with(kind, arg.clone()),
-            None => ApiError::new(kind),
+        let error = match (&self.custom, &self.arg) {
+            (Some((status, message)), _) => ApiError::overridden(kind, *status, message.clone()),
+            (None, Some(arg)) => ApiError::with(kind, arg.clone()),
+            (None, None) => ApiError::new(kind),
+        };
+        match &self.access_denied_detail {
+            Some(detail) => error.with_detail(detail.clone()),
+            None => error,
         }
     }
 }

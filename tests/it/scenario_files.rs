@@ -270,7 +270,7 @@ fn the_json_schema_names_every_field_action_and_code() {
     };
     let effect: file::EffectFile = serde_json::from_value(json!({
         "error": "Throttling", "arg": "a", "undocumented": true, "status": 400, "message": "m",
-        "retry_after_ms": 1, "latency": {"fixed_ms": 1}, "fault": "reset", "commit": true, "sequence": ["pass"], "cycle": true
+        "retry_after_ms": 1, "access_denied_detail": {"AuthAction": "a"}, "latency": {"fixed_ms": 1}, "fault": "reset", "commit": true, "sequence": ["pass"], "cycle": true
     }))
     .unwrap();
     let latency: file::LatencyFile = serde_json::from_value(json!({

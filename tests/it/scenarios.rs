@@ -951,6 +951,53 @@ async fn a_forced_error_can_carry_the_retry_after_header_the_sdks_act_on() {
 }
 
 #[tokio::test]
+async fn a_forced_permission_error_can_carry_an_access_denied_detail_in_json_and_xml() {
+    // Regression (SDK-user audit #3): the envelope's optional AccessDeniedDetail (reference
+    // §4.1), which the Tea SDKs copy into their exception, was out of reach of scenarios.
+    let detail = json!({"AuthAction": "ecs:CreateKeyPair", "NoPermissionType": "ImplicitDeny",
+                        "AuthPrincipalDisplayName": "ci<bot> & co"});
+    let server = server_with(
+        0,
+        &[json!({"name": "denied", "rules": [
+            {"match": {"action": "CreateKeyPair"},
+             "effect": {"error": "Forbidden.RAM", "access_denied_detail": detail}}]})],
+    )
+    .await;
+    let create = || {
+        server
+            .call("t-denied", "CreateKeyPair")
+            .region(REGION)
+            .param("KeyPairName", "k")
+    };
+    // Act
+    let json_resp = create().send().await;
+    let xml_resp = create().xml().send().await;
+    // Assert
+    json_resp.assert_error(403, "Forbidden.RAM");
+    let body = json_resp.json();
+    assert_eq!(body["AccessDeniedDetail"], detail);
+    assert_eq!(
+        body.as_object().unwrap().keys().next_back().unwrap(),
+        "AccessDeniedDetail",
+        "after the five fields"
+    );
+    assert!(
+        xml_resp.body.ends_with(
+            "</Recommend><AccessDeniedDetail><AuthAction>ecs:CreateKeyPair</AuthAction>\
+             <AuthPrincipalDisplayName>ci&lt;bot&gt; &amp; co</AuthPrincipalDisplayName>\
+             <NoPermissionType>ImplicitDeny</NoPermissionType></AccessDeniedDetail></Error>"
+        ),
+        "{}",
+        xml_resp.body
+    );
+    let entries = journal(&server, "t-denied").await;
+    assert_eq!(
+        entries[0]["effect"],
+        json!({"error": "Forbidden.RAM", "access_denied_detail": detail})
+    );
+}
+
+#[tokio::test]
 async fn the_retry_after_header_is_sent_with_its_value() {
     let server = server_with(
         0,
