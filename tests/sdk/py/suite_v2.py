@@ -313,6 +313,27 @@ def register_async(suite, drv):
         eq(left.total_count, 0, "TotalCount after the delete")
 
 
+def register_denied(suite, endpoint):
+    """A forced RAM denial with an AccessDeniedDetail (docs/scenarios.md): the SDK copies the
+    object into its exception."""
+    detail = {"AuthAction": "ecs:CreateKeyPair", "NoPermissionType": "ImplicitDeny"}
+
+    @suite.case("py-v2 V3: a forced Forbidden.RAM's access_denied_detail reaches the exception")
+    def _():
+        ak = "pyv2-denied"
+        rule = {"match": {"action": "CreateKeyPair", "access_key_id": ak},
+                "effect": {"error": "Forbidden.RAM", "access_denied_detail": detail}}
+        conformance.control(endpoint, "POST", "/__mock/scenarios", {"name": "denied", "rules": [rule]})
+        try:
+            Driver(endpoint).create(ak, "sdk-denied")
+            raise Check("CreateKeyPair succeeded")
+        except ClientException as e:
+            eq((e.code, e.status_code), ("Forbidden.RAM", 403), "code, status")
+            eq(e.access_denied_detail, detail, ".access_denied_detail")
+        finally:
+            conformance.control(endpoint, "DELETE", "/__mock/scenarios/denied")
+
+
 def register_raw(suite, endpoint):
     """Timestamps and nonces an SDK never gets wrong, sent by hand with the same algorithms."""
     ak = "raw-signer"
@@ -379,6 +400,7 @@ def build(keys):
     for algorithm in (None, "v2"):
         drv = Driver(forced.endpoint, algorithm)
         conformance.register_forced(suite, drv, forced.endpoint, None if algorithm else table)
+    register_denied(suite, forced.endpoint)
     faults = conformance.register_faults(suite, FaultDriver(), SEED, table)
 
     @suite.case("py-v2: its section of docs/sdk-conformance.md is written")
