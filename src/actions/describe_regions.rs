@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! RegionId            String  optional  accepted and ignored (even an unknown one)
-//! AcceptLanguage      String  optional  zh-CN (default) | en-US | ja, exact spelling
+//! AcceptLanguage      String  optional  zh-CN (default) | en-US | ja | zh-TW | fr | de | ko,
+//!                                       exact spelling
 //! InstanceChargeType  String  optional  PrePaid | PostPaid (default) | SpotWithPriceLimit |
 //!                                       SpotAsPriceGo, exact spelling
 //! ResourceType        String  optional  instance (default) | disk | reservedinstance | scu
@@ -14,8 +15,10 @@
 //! - Values are compared exactly (case-sensitive), like RegionId everywhere; an empty value
 //!   means the default, since some SDKs send unset fields as `Name=`.
 //! - Checks run in the order AcceptLanguage, InstanceChargeType, ResourceType.
-//! - `zh-TW`, `fr`, `de`, `ko` (listed by newer SDK text) get `404 InvalidAcceptLanguage.NotFound`,
-//!   whose documented message allows only the three languages above.
+//! - `zh-TW`, `fr`, `de` and `ko`, which the current SDK models list as valid (reference
+//!   §1.11), are accepted: the newest source over the older error text, whose message (kept as
+//!   documented for other values) names only the first three. The reference gives no region
+//!   names in them, so their `LocalName` is the English one.
 //! - An unknown InstanceChargeType is `400 InvalidParameter` naming it (no code is documented).
 //! - Every region is `available` for every charge and resource type: the mock models no
 //!   sold-out capacity. `Unauthorized.EmptyRegion` is only produced by a scenario.
@@ -34,6 +37,8 @@ pub enum Language {
     ZhCn,
     EnUs,
     Ja,
+    /// zh-TW, fr, de, ko: accepted, named in English.
+    Other,
 }
 
 impl Language {
@@ -42,6 +47,7 @@ impl Language {
             "zh-CN" => Some(Self::ZhCn),
             "en-US" => Some(Self::EnUs),
             "ja" => Some(Self::Ja),
+            "zh-TW" | "fr" | "de" | "ko" => Some(Self::Other),
             _ => None,
         }
     }
@@ -49,7 +55,7 @@ impl Language {
     fn local_name(self, region: &Region) -> &'static str {
         match self {
             Self::ZhCn => region.name_zh,
-            Self::EnUs => region.name_en,
+            Self::EnUs | Self::Other => region.name_en,
             Self::Ja => region.name_ja,
         }
     }
@@ -148,6 +154,11 @@ mod tests {
             (&[("AcceptLanguage", "zh-CN")], Language::ZhCn),
             (&[("AcceptLanguage", "en-US")], Language::EnUs),
             (&[("AcceptLanguage", "ja")], Language::Ja),
+            // §1.11: the current SDK models list these too (named in English here).
+            (&[("AcceptLanguage", "zh-TW")], Language::Other),
+            (&[("AcceptLanguage", "fr")], Language::Other),
+            (&[("AcceptLanguage", "de")], Language::Other),
+            (&[("AcceptLanguage", "ko")], Language::Other),
             (&[("RegionId", "mars-1")], Language::ZhCn),
             (
                 &[
@@ -181,7 +192,12 @@ mod tests {
                 "InvalidAcceptLanguage.NotFound",
             ),
             (
-                &[("AcceptLanguage", "zh-TW")],
+                &[("AcceptLanguage", "zh-tw")],
+                404,
+                "InvalidAcceptLanguage.NotFound",
+            ),
+            (
+                &[("AcceptLanguage", "es")],
                 404,
                 "InvalidAcceptLanguage.NotFound",
             ),
