@@ -1157,6 +1157,43 @@ mod tests {
     }
 
     #[test]
+    fn globs_agree_with_a_plain_recursive_matcher() {
+        // The pieces-between-stars matcher against the obvious exponential one, on every
+        // pattern of up to 5 symbols and text of up to 5 characters from small alphabets
+        // (`é` for the character, not byte, semantics of `?`).
+        fn reference(p: &[char], t: &[char]) -> bool {
+            match p.split_first() {
+                None => t.is_empty(),
+                Some(('*', rest)) => (0..=t.len()).any(|i| reference(rest, &t[i..])),
+                Some((c, rest)) => {
+                    !t.is_empty() && (*c == '?' || *c == t[0]) && reference(rest, &t[1..])
+                }
+            }
+        }
+        fn all(alphabet: &[char], max: usize) -> Vec<String> {
+            let mut out = vec![String::new()];
+            let mut last = vec![String::new()];
+            for _ in 0..max {
+                last = last
+                    .iter()
+                    .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                    .collect();
+                out.extend(last.iter().cloned());
+            }
+            out
+        }
+        let patterns = all(&['a', 'é', '*', '?'], 5);
+        let texts = all(&['a', 'b', 'é'], 5);
+        for p in &patterns {
+            let pc: Vec<char> = p.chars().collect();
+            for t in &texts {
+                let tc: Vec<char> = t.chars().collect();
+                assert_eq!(glob(p, t), reference(&pc, &tc), "{p:?} ~ {t:?}");
+            }
+        }
+    }
+
+    #[test]
     fn racing_requests_get_the_call_numbers_their_rule_counted() {
         // Regression (findings-journal #2): the journal's call number was taken outside the
         // engine's lock, so two requests could be numbered in the opposite order to the one
