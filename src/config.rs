@@ -14,7 +14,7 @@ use clap::Parser;
 
 use crate::clock::Clock;
 use crate::fixtures::Fixtures;
-use crate::keygen::KeyMode;
+use crate::keygen::{KeyMode, PrivateKeyFormat};
 use crate::keypool::KeySettings;
 use crate::scenario::{self, Scenario};
 
@@ -149,6 +149,12 @@ pub struct Cli {
     /// between concurrent processes; holds at most 10,000 keys (least recently used go first).
     #[arg(long, env = "ECS_MOCK_KEY_CACHE", value_name = "DIR", value_parser = path())]
     pub key_cache: Option<PathBuf>,
+
+    /// Encoding of CreateKeyPair's PrivateKeyBody: `pkcs8` (default; `BEGIN PRIVATE KEY`, as
+    /// the API reference's prose says) or `pkcs1` (`BEGIN RSA PRIVATE KEY`, as its one sample
+    /// looks), for tools that read only PKCS#1. The same key either way.
+    #[arg(long, env = "ECS_MOCK_PRIVATE_KEY_FORMAT", value_enum, default_value_t = PrivateKeyFormat::Pkcs8)]
+    pub private_key_format: PrivateKeyFormat,
 
     /// Do not read or write the key cache (wins over --key-cache).
     #[arg(long, env = "ECS_MOCK_NO_KEY_CACHE", value_parser = boolish)]
@@ -286,6 +292,8 @@ pub struct Config {
     pub clock: Clock,
     /// ImportKeyPair accepts `ssh-ed25519`.
     pub allow_ed25519: bool,
+    /// CreateKeyPair's `PrivateKeyBody` encoding.
+    pub private_key_format: PrivateKeyFormat,
     /// Timestamp skew allowed and nonce memory; `None` disables both checks.
     pub request_window: Option<Duration>,
     /// Where state is saved (`--state-file`).
@@ -326,6 +334,7 @@ impl Config {
             limits: Limits::default(),
             clock: Clock::system(),
             allow_ed25519: false,
+            private_key_format: PrivateKeyFormat::Pkcs8,
             request_window: Some(Duration::from_secs(900)),
             state_file: None,
             initial_state: None,
@@ -471,6 +480,7 @@ impl Config {
             },
             clock: Clock::system(),
             allow_ed25519: cli.allow_ed25519,
+            private_key_format: cli.private_key_format,
             request_window: (cli.request_window_secs > 0)
                 .then(|| Duration::from_secs(cli.request_window_secs)),
             initial_state: match state_file {

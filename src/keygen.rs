@@ -92,6 +92,38 @@ impl KeyMode {
     }
 }
 
+/// How CreateKeyPair's `PrivateKeyBody` is encoded (`--private-key-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PrivateKeyFormat {
+    /// `-----BEGIN PRIVATE KEY-----` (PKCS#8), as the reference's prose says.
+    #[default]
+    Pkcs8,
+    /// `-----BEGIN RSA PRIVATE KEY-----` (PKCS#1), the encoding of the reference's one
+    /// sample (`MIIEpAIBAAKCAQEA…`, reference §7.2), for tools that read only that.
+    Pkcs1,
+}
+
+/// `pem` (PKCS#8, as keys are made and cached) in `format`: the same key either way.
+///
+/// # Panics
+/// Never for the PEM this module writes; it is the only input.
+pub fn private_key_in(pem: &str, format: PrivateKeyFormat) -> std::borrow::Cow<'_, str> {
+    match format {
+        PrivateKeyFormat::Pkcs8 => std::borrow::Cow::Borrowed(pem),
+        PrivateKeyFormat::Pkcs1 => {
+            use rsa::pkcs1::EncodeRsaPrivateKey;
+            use rsa::pkcs8::DecodePrivateKey;
+            let key =
+                rsa::PrivateKey::from_pkcs8_pem(pem).expect("keys are made as PKCS#8 RSA keys");
+            std::borrow::Cow::Owned(
+                key.to_pkcs1_pem(LineEnding::LF)
+                    .expect("an RSA key encodes as PKCS#1")
+                    .to_string(),
+            )
+        }
+    }
+}
+
 /// Key material for the `generation`-th creation of `name` by tenant `access_key_id` in `region`: a pure function of its inputs.
 pub fn generate(
     seed: u64,

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::error::{ApiError, Kind};
+use crate::keygen;
 use crate::protocol::params::Params;
 use crate::regions::Region;
 use crate::store::{NewKeyPair, Origin};
@@ -127,7 +128,10 @@ impl CreateKeyPair {
             key_pair_id: &kp.id,
             key_pair_name: &kp.name,
             key_pair_finger_print: &kp.fingerprint,
-            private_key_body: &key.private_key_pem,
+            private_key_body: &keygen::private_key_in(
+                &key.private_key_pem,
+                ctx.config.private_key_format,
+            ),
         }))
     }
 }

@@ -178,6 +178,65 @@ async fn private_key_passes_openssl_and_ssh_keygen_agrees_on_the_fingerprint() {
     }
 }
 
+/// `--private-key-format pkcs1` (reference §7.2: PKCS#8 in prose, PKCS#1 in the one sample)
+/// gives the same key, same fingerprint and same id, as a PKCS#1 PEM that OpenSSL checks.
+#[tokio::test]
+async fn pkcs1_private_keys_are_the_same_keys_in_the_other_encoding() {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    async fn create(server: &TestServer) -> serde_json::Value {
+        server
+            .call("t-pkcs1", "CreateKeyPair")
+            .region(REGION)
+            .param("KeyPairName", "k1")
+            .send()
+            .await
+            .json()
+    }
+    let mut config = ecs_mock::config::Config::new("127.0.0.1:0".parse().unwrap(), 42);
+    config.private_key_format = ecs_mock::keygen::PrivateKeyFormat::Pkcs1;
+    let pkcs1_server = TestServer::with_config(config).await;
+    let pkcs8_server = TestServer::start(42).await;
+    // Act
+    let pkcs1 = create(&pkcs1_server).await;
+    let pkcs8 = create(&pkcs8_server).await;
+    // Assert
+    let pem1 = pkcs1["PrivateKeyBody"].as_str().unwrap();
+    let pem8 = pkcs8["PrivateKeyBody"].as_str().unwrap();
+    assert!(
+        pem1.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"),
+        "{pem1:.40}"
+    );
+    assert!(
+        pem8.starts_with("-----BEGIN PRIVATE KEY-----\n"),
+        "{pem8:.40}"
+    );
+    assert_eq!(
+        rsa::PrivateKey::from_pkcs1_pem(pem1).unwrap(),
+        rsa::PrivateKey::from_pkcs8_pem(pem8).unwrap()
+    );
+    for field in ["KeyPairFingerPrint", "KeyPairId", "RequestId"] {
+        assert_eq!(pkcs1[field], pkcs8[field], "{field}");
+    }
+    let check = Command::new("openssl")
+        .args(["rsa", "-check", "-noout"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(pem1.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
 /// Every CreateKeyPair error of the API reference table (quota aside) from one request, with
 /// the documented status, code and message, in JSON and in XML.
 #[tokio::test]
