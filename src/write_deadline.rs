@@ -33,6 +33,15 @@ impl<S> WriteDeadline<S> {
         }
     }
 
+    /// A write's outcome: progress disarms the deadline, waiting arms it.
+    fn after<T>(&mut self, done: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        if done.is_pending() {
+            return self.waiting(cx);
+        }
+        self.stalled = None;
+        done
+    }
+
     /// What a write that waits answers: still waiting, or, once the deadline has passed, the
     /// error that ends the connection.
     fn waiting<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
@@ -67,13 +76,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Pending => this.waiting(cx),
-            done => {
-                this.stalled = None;
-                done
-            }
-        }
+        let done = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.after(done, cx)
     }
 
     fn poll_write_vectored(
@@ -82,13 +86,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Pending => this.waiting(cx),
-            done => {
-                this.stalled = None;
-                done
-            }
-        }
+        let done = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.after(done, cx)
     }
 
     fn is_write_vectored(&self) -> bool {
