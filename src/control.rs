@@ -296,6 +296,14 @@ fn route(
                         if name.trim().is_empty() {
                             return Err(bad("name is blank; a scenario needs a name").into());
                         }
+                        if name.len() > file::MAX_NAME {
+                            return Err(bad(format!(
+                                "name has {} bytes; a scenario name has at most {}",
+                                name.len(),
+                                file::MAX_NAME
+                            ))
+                            .into());
+                        }
                         let exported = app.journal.export(&filter, name);
                         if exported["rules"].as_array().is_some_and(Vec::is_empty) {
                             return Err((

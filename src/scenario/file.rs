@@ -62,8 +62,19 @@ pub const MAX_RULES: usize = 1000;
 /// criteria into the journal, and 1 MB comments made the journal grow by 1 MB a request.
 pub const MAX_TEXT: usize = 4096;
 pub const MAX_NAME: usize = 256;
-/// The most items of any list but `rules` (tenants, regions, actions, sequence steps).
+/// The most items of any list but `rules` and `sequence` (tenants, regions, actions), and the
+/// most members of any object (`params`). A sequence is exempt: the journal keeps only the
+/// step applied, and a replay export has one step per recorded call, up to the journal's
+/// capacity.
 pub const MAX_ITEMS: usize = 1000;
+/// The most fields of an `access_denied_detail`, and the most bytes of them all: each request
+/// the rule decides keeps a copy in the journal.
+pub const MAX_DETAIL_FIELDS: usize = 32;
+pub const MAX_DETAIL_BYTES: usize = 4096;
+/// The longest piece between two stars of a pattern that holds `?`: such a piece is looked
+/// for at every position of the value (pattern × value steps), a piece without `?` by a
+/// linear substring search.
+pub const MAX_WILD_PIECE: usize = 64;
 /// How long `"hang"` holds a request when the rule gives no `max_ms`.
 pub const DEFAULT_HANG_MS: u64 = 60_000;
 /// Upper bound of a lognormal sample when the rule gives no `cap_ms`.
@@ -726,7 +737,7 @@ fn within_limits(v: &Value, at: &mut String) -> Result<(), ScenarioError> {
             s.len()
         )),
         Value::Array(items) => {
-            if items.len() > MAX_ITEMS && at != "rules" {
+            if items.len() > MAX_ITEMS && at != "rules" && !at.ends_with(".sequence") {
                 return err(format!(
                     "{}: {} items; a list has at most {MAX_ITEMS}",
                     here(at),
@@ -742,6 +753,13 @@ fn within_limits(v: &Value, at: &mut String) -> Result<(), ScenarioError> {
             Ok(())
         }
         Value::Object(members) => {
+            if members.len() > MAX_ITEMS {
+                return err(format!(
+                    "{}: {} members; an object has at most {MAX_ITEMS}",
+                    here(at),
+                    members.len()
+                ));
+            }
             for (k, item) in members {
                 if k.len() > MAX_TEXT {
                     return err(format!(
@@ -898,7 +916,27 @@ fn globs(at: &str, field: &str, v: &Option<OneOrMany>) -> Result<Option<Vec<Glob
             "{at}.{field}: an empty list matches nothing; leave the field out to match everything"
         ));
     }
+    for item in &items {
+        wild_pieces(&format!("{at}.{field}"), item)?;
+    }
     Ok(Some(items.into_iter().map(Glob::new).collect()))
+}
+
+/// Refuses a pattern with a piece between two stars that holds `?` and is longer than
+/// [`MAX_WILD_PIECE`] characters (see there).
+fn wild_pieces(at: &str, pattern: &str) -> Result<(), ScenarioError> {
+    let pieces: Vec<&str> = pattern.split('*').collect();
+    let middle = pieces.get(1..pieces.len().saturating_sub(1)).unwrap_or(&[]);
+    match middle
+        .iter()
+        .find(|p| p.contains('?') && p.chars().count() > MAX_WILD_PIECE)
+    {
+        Some(p) => err(format!(
+            "{at}: a piece between two `*` that holds `?` has at most {MAX_WILD_PIECE} characters; this one has {}",
+            p.chars().count()
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The tenant criterion: `access_key_id` globs or `access_key_id_exact` names, and whether
@@ -961,6 +999,7 @@ fn compile_match(at: &str, m: &MatchFile) -> Result<Match, ScenarioError> {
         if k.is_empty() {
             return err(format!("{at}.params: a parameter name must not be empty"));
         }
+        wild_pieces(&format!("{at}.params.{k}"), v)?;
         params.push((k.clone(), Glob::new(v)));
     }
     for (name, v) in [
@@ -1138,6 +1177,13 @@ fn compile_act(
                 "{at}.access_denied_detail: {bad:?} is not a field name (letters, digits and _, starting with a letter or _)"
             ));
         }
+        let bytes: usize = detail.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if detail.len() > MAX_DETAIL_FIELDS || bytes > MAX_DETAIL_BYTES {
+            return err(format!(
+                "{at}.access_denied_detail: {} fields, {bytes} bytes; at most {MAX_DETAIL_FIELDS} fields and {MAX_DETAIL_BYTES} bytes",
+                detail.len()
+            ));
+        }
     }
     if let Some(ms) = e.retry_after_ms {
         if ms == 0 {
@@ -1276,6 +1322,17 @@ fn is_xml_name(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_sequence_may_be_longer_than_other_lists() {
+        // Regression (review of the size caps): a replay export has one step per recorded
+        // call, up to the journal's 10,000, and the 1,000-item list cap refused it.
+        let steps = vec![r#""pass""#; 1200].join(",");
+        let long = format!(
+            r#"{{"name":"x","rules":[{{"effect":{{"sequence":[{{"error":"Throttling"}},{steps}]}}}}]}}"#
+        );
+        assert!(parse(&long).is_ok());
+    }
+
     const CONTRACT: &str = r#"{"name": "retry-storm",
  "rules": [
   {"match": {"action": "CreateKeyPair", "access_key_id": "t1", "probability": 0.5},
@@ -1381,6 +1438,11 @@ mod tests {
             (r#"{"name":"x","rules":[{"effect":{"error":"Forbidden.RAM","access_denied_detail":{}}}]}"#, "rules[0].effect.access_denied_detail: an empty object"),
             (r#"{"name":"x","rules":[{"effect":{"error":"Forbidden.RAM","access_denied_detail":{"Auth Action":"a"}}}]}"#, "rules[0].effect.access_denied_detail: \"Auth Action\" is not a field name"),
             (r#"{"name":"x","rules":[{"effect":{"error":"Forbidden.RAM","access_denied_detail":{"AuthAction":1}}}]}"#, "rules[0].effect.access_denied_detail.AuthAction: invalid type: integer `1`, expected a string"),
+            (&format!(r#"{{"name":"x","rules":[{{"effect":{{"error":"Forbidden.RAM","access_denied_detail":{{{}}}}}}}]}}"#, (0..33).map(|i| format!(r#""F{i}":"v""#)).collect::<Vec<_>>().join(",")), "rules[0].effect.access_denied_detail: 33 fields"),
+            (&format!(r#"{{"name":"x","rules":[{{"effect":{{"error":"Forbidden.RAM","access_denied_detail":{{"A":"{}","B":"{}"}}}}}}]}}"#, "a".repeat(4000), "b".repeat(100)), "4102 bytes; at most 32 fields and 4096 bytes"),
+            (&format!(r#"{{"name":"x","rules":[{{"match":{{"params":{{"X":"*?{}*"}}}},"effect":"pass"}}]}}"#, "a".repeat(64)), "rules[0].match.params.X: a piece between two `*` that holds `?` has at most 64 characters; this one has 65"),
+            (&format!(r#"{{"name":"x","rules":[{{"match":{{"access_key_id":["t","*{}?*"]}},"effect":"pass"}}]}}"#, "a".repeat(64)), "rules[0].match.access_key_id: a piece between two `*`"),
+            (&format!(r#"{{"name":"x","rules":[{{"match":{{"params":{{{}}}}},"effect":"pass"}}]}}"#, (0..1001).map(|i| format!(r#""P{i}":"v""#)).collect::<Vec<_>>().join(",")), "rules[0].match.params: 1001 members; an object has at most 1000"),
             (r#"{"name":"x","rules":[{"effect":{"error":"Throttling","retry_after_ms":0}}]}"#, "rules[0].effect.retry_after_ms: must be at least 1"),
             (r#"{"name":"x","rules":[{"effect":{"error":"Throttling","retry_after_ms":300001}}]}"#, "rules[0].effect.retry_after_ms: 300001 ms is longer"),
             // Regression (findings-scen2 #5): errors of the JSON's shape stopped at the

@@ -625,7 +625,7 @@ async fn the_journal_export_is_refused_with_the_reason_when_it_could_not_be_load
             {"match": {"action": "DescribeRegions", "nth": 1}, "effect": {"error": "Throttling"}}]})],
     )
     .await;
-    let export = |query: &'static str| {
+    let export = |query: String| {
         let server = &server;
         async move {
             control(
@@ -637,20 +637,21 @@ async fn the_journal_export_is_refused_with_the_reason_when_it_could_not_be_load
             .await
         }
     };
-    let (nothing, nothing_body) = export("action=DescribeRegions").await;
+    let (nothing, nothing_body) = export("action=DescribeRegions".into()).await;
     for _ in 0..3 {
         server.call("t-export", "DescribeRegions").send().await;
     }
     // Act
-    let (blank, blank_body) = export("name=%20").await;
-    let (ok, exported) = export("name=one").await;
+    let (blank, blank_body) = export("name=%20".into()).await;
+    let (long, long_body) = export(format!("name={}", "n".repeat(257))).await;
+    let (ok, exported) = export("name=one".into()).await;
     for i in 0..1000 {
         server
             .call(&format!("t-many-{i}"), "DescribeRegions")
             .send()
             .await;
     }
-    let (big, big_body) = export("name=big").await;
+    let (big, big_body) = export("name=big".into()).await;
     // Assert
     assert_eq!(
         (nothing, nothing_body["error"].as_str().unwrap()),
@@ -659,6 +660,10 @@ async fn the_journal_export_is_refused_with_the_reason_when_it_could_not_be_load
     assert_eq!(
         (blank, blank_body["error"].as_str().unwrap()),
         (400, "name is blank; a scenario needs a name")
+    );
+    assert_eq!(
+        (long, long_body["error"].as_str().unwrap()),
+        (400, "name has 257 bytes; a scenario name has at most 256")
     );
     assert_eq!(ok, 200);
     assert_eq!(
