@@ -141,7 +141,7 @@ impl KeyPool {
             generated: Arc::default(),
             fast: Arc::default(),
             backlog: Arc::default(),
-            max_backlog: 1024 + ABANDONED_BACKLOG,
+            max_backlog: crate::config::Limits::default().max_connections + ABANDONED_BACKLOG,
             request_runtimes: OnceLock::new(),
         }
     }

@@ -1071,6 +1071,14 @@ impl Drop for Reservation {
 pub(crate) mod tests {
     use super::*;
 
+    /// The code a claim of `name` by tenant `t` in cn-hangzhou is refused with.
+    pub(crate) fn refusal(store: &Arc<Store>, name: &str) -> &'static str {
+        store
+            .reserve("t", "cn-hangzhou", name, None)
+            .unwrap_err()
+            .code()
+    }
+
     /// A key pair's parts, for tests here and of the actions.
     pub(crate) fn new_kp() -> NewKeyPair {
         NewKeyPair {
@@ -1136,13 +1144,7 @@ pub(crate) mod tests {
     fn a_name_can_be_claimed_once_and_freed_on_drop() {
         let store = Store::new(0);
         let r = store.reserve("t", "cn-hangzhou", "k", None).unwrap();
-        assert_eq!(
-            store
-                .reserve("t", "cn-hangzhou", "k", None)
-                .unwrap_err()
-                .code(),
-            "KeyPair.AlreadyExist"
-        );
+        assert_eq!(refusal(&store, "k"), "KeyPair.AlreadyExist");
         assert!(
             store.reserve("t2", "cn-hangzhou", "k", None).is_ok(),
             "tenants are isolated"
@@ -1155,13 +1157,7 @@ pub(crate) mod tests {
         let r = store.reserve("t", "cn-hangzhou", "k", None).unwrap();
         assert_eq!(r.generation(), 0, "a dropped reservation is not a creation");
         r.commit(new_kp());
-        assert_eq!(
-            store
-                .reserve("t", "cn-hangzhou", "k", None)
-                .unwrap_err()
-                .code(),
-            "KeyPair.AlreadyExist"
-        );
+        assert_eq!(refusal(&store, "k"), "KeyPair.AlreadyExist");
         assert_eq!(store.key_pairs("t", "cn-hangzhou").len(), 1);
     }
 
@@ -1217,13 +1213,7 @@ pub(crate) mod tests {
         // Assert: the old create's key pair is answered but not stored, and the new claim holds.
         assert_eq!(returned.fingerprint, "old");
         assert!(store.key_pairs("t", "cn-hangzhou").is_empty());
-        assert_eq!(
-            store
-                .reserve("t", "cn-hangzhou", "k", None)
-                .unwrap_err()
-                .code(),
-            "KeyPair.AlreadyExist"
-        );
+        assert_eq!(refusal(&store, "k"), "KeyPair.AlreadyExist");
         after.commit(new_kp());
         let stored = store.key_pairs("t", "cn-hangzhou");
         assert_eq!(stored.len(), 1);
@@ -1920,13 +1910,7 @@ mod state_doc_tests {
         // or an import is refused.
         let a = limit.reserve("t", "cn-hangzhou", "k-a", None).unwrap();
         let b = limit.reserve("t", "cn-hangzhou", "k-b", None).unwrap();
-        assert_eq!(
-            limit
-                .reserve("t", "cn-hangzhou", "k-c", None)
-                .unwrap_err()
-                .code(),
-            "InternalError"
-        );
+        assert_eq!(tests::refusal(&limit, "k-c"), "InternalError");
         let import = limit.insert("t", "cn-hangzhou", "k-d", None, new_kp());
         assert_eq!(import.unwrap_err().code(), "InternalError");
         a.commit(new_kp());
@@ -1961,13 +1945,7 @@ mod state_doc_tests {
         assert_eq!(again.export(), doc);
         assert_eq!(again.accounts_len.load(Ordering::Relaxed), 1);
         assert_eq!(again.next_request_ordinal("t"), 2);
-        assert_eq!(
-            again
-                .reserve("t", "cn-hangzhou", "kk", None)
-                .unwrap_err()
-                .code(),
-            "KeyPair.AlreadyExist"
-        );
+        assert_eq!(tests::refusal(&again, "kk"), "KeyPair.AlreadyExist");
         again
             .with_account("t", |a| {
                 a.region("cn-hangzhou").remove("kk");

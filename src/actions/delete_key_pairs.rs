@@ -189,10 +189,7 @@ mod pending_tests {
         };
         let first = store.reserve("t", "cn-hangzhou", "k", None).unwrap();
         assert_eq!(
-            store
-                .reserve("t", "cn-hangzhou", "k", None)
-                .unwrap_err()
-                .code(),
+            crate::store::tests::refusal(&store, "k"),
             "KeyPair.AlreadyExist"
         );
         // Act
