@@ -19,7 +19,7 @@ pub enum Invalid {
     KeyPairName,
     TagKey,
     TagValue,
-    /// A `Tag.N.Value` whose `Tag.N.Key` is absent or empty.
+    /// A non-empty `Tag.N.Value` whose `Tag.N.Key` is absent.
     TagWithoutKey,
     DuplicateTagKey,
     /// More than [`MAX_TAGS`] tags in one request.
@@ -135,8 +135,8 @@ pub fn list_index(n: &str) -> Option<usize> {
 
 /// Collects `Tag.N.Key`/`Tag.N.Value` in index order and checks every tag rule.
 ///
-/// A non-empty value without a (non-empty) key is [`Invalid::TagWithoutKey`]; an empty key
-/// alone is a malformed key (tag keys are non-empty, which beats "empty counts as absent");
+/// A non-empty value without a `Tag.N.Key` is [`Invalid::TagWithoutKey`]; an empty key, with
+/// or without a value, is a malformed key (tag keys are non-empty, which beats "empty counts as absent");
 /// a key without a value has the empty value.
 /// Checks run in the order the service reports them: count, then each tag, then duplicates.
 pub fn tags(params: &Params) -> Result<Vec<Tag>, Invalid> {
@@ -158,11 +158,11 @@ pub fn tags(params: &Params) -> Result<Vec<Tag>, Invalid> {
     }
     let mut out: Vec<Tag> = Vec::with_capacity(slots.len());
     for (key, value) in slots.into_values() {
-        let key = key.unwrap_or("");
         let value = value.unwrap_or("");
-        if key.is_empty() && !value.is_empty() {
+        // Only an absent key makes a value keyless: an empty one is a key, and malformed.
+        let Some(key) = key.or(value.is_empty().then_some("")) else {
             return Err(Invalid::TagWithoutKey);
-        }
+        };
         tag_key(key)?;
         tag_value(value)?;
         out.push(Tag {
@@ -319,10 +319,9 @@ mod tests {
             ]
         );
         assert_eq!(tags_of("Tag.1.Value=v"), Err(Invalid::TagWithoutKey));
-        assert_eq!(
-            tags_of("Tag.1.Key=&Tag.1.Value=v"),
-            Err(Invalid::TagWithoutKey)
-        );
+        // An empty key is a malformed key, value or not (audit: TagResources called this
+        // InvalidTag.Mismatch and ListTagResources InvalidParameter.TagValue).
+        assert_eq!(tags_of("Tag.1.Key=&Tag.1.Value=v"), Err(Invalid::TagKey));
         assert_eq!(tags_of("Tag.1.Key="), Err(Invalid::TagKey));
         assert_eq!(tags_of("Tag.1.Value="), Err(Invalid::TagKey));
         assert_eq!(

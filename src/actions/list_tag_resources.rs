@@ -408,7 +408,7 @@ fn tag_matches(params: &Params) -> Result<Vec<TagMatch>, ApiError> {
         let key = key.filter(|k| !k.is_empty());
         let value = value.filter(|v| !v.is_empty());
         let key = match (key, value) {
-            (None, None) if empty_key => return Err(ApiError::new(Kind::InvalidTagKeyMalformed)),
+            (None, _) if empty_key => return Err(ApiError::new(Kind::InvalidTagKeyMalformed)),
             (None, None) => continue,
             (None, Some(_)) => return Err(ApiError::new(Kind::InvalidParameterTagValue)),
             (Some(key), _) => key,
@@ -563,9 +563,12 @@ mod tests {
                 None,
             ),
             (
+                // An empty key is a key, and malformed, as in every action that takes tags;
+                // only an absent one leaves the value keyless (audit: this answered
+                // InvalidParameter.TagValue, where CreateKeyPair said InvalidTagKey.Malformed).
                 format!("{BASE}&Tag.1.Key=&Tag.1.Value=v"),
                 400,
-                "InvalidParameter.TagValue",
+                "InvalidTagKey.Malformed",
                 None,
             ),
             (

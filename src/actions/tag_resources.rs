@@ -145,6 +145,13 @@ mod tests {
             (OK.to_string(), 404, "MissingParameter.Tags"),
             (format!("{OK}&Tag.1.Key="), 400, "InvalidTagKey.Malformed"),
             (
+                // An empty key with a value is a malformed key, not a value without its key
+                // (audit: InvalidTag.Mismatch here, InvalidTagKey.Malformed elsewhere).
+                format!("{OK}&Tag.1.Key=&Tag.1.Value=v"),
+                400,
+                "InvalidTagKey.Malformed",
+            ),
+            (
                 "RegionId=cn-hangzhou&ResourceType=KeyPair&ResourceId.1=k&Tag.1.Key=a".to_string(),
                 404,
                 "InvalidResourceType.NotFound",
@@ -174,6 +181,13 @@ mod tests {
                 "InvalidTag.Mismatch",
             ),
             (format!("{OK}&Tag.1.Key="), 400, "InvalidTagKey.Malformed"),
+            (
+                // An empty key with a value is a malformed key, not a value without its key
+                // (audit: InvalidTag.Mismatch here, InvalidTagKey.Malformed elsewhere).
+                format!("{OK}&Tag.1.Key=&Tag.1.Value=v"),
+                400,
+                "InvalidTagKey.Malformed",
+            ),
             (
                 format!("{OK}&Tag.1.Key=k&Tag.1.Value=http://x"),
                 400,
