@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::protocol::response::Rendered;
 use serde::Serialize;
 
-use super::Ctx;
+use super::{Action, Ctx};
 use crate::error::{ApiError, Kind};
 use crate::keygen;
 use crate::protocol::params::Params;
@@ -45,10 +45,12 @@ struct Response<'a> {
 /// `QuotaExceed.Tags` here; TagResources says `NumberExceed.Tags` instead).
 pub fn tag_error(e: Invalid) -> ApiError {
     match e {
+        // Worded so that it is also true of one tag numbered outside 1..20 (`Tag.0`,
+        // `Tag.21`), which is refused the same way.
         Invalid::TooManyTags => ApiError::with(
             Kind::QuotaExceedTags,
             format!(
-                "The maximum number of tags is {}; the request carries more.",
+                "A request carries at most {0} tags, numbered Tag.1 to Tag.{0}.",
                 validate::MAX_TAGS
             ),
         ),
@@ -65,7 +67,7 @@ impl CreateKeyPair {
     /// `MissingParameter`, `InvalidRegionId.NotFound`, `InvalidKeyPairName.Malformed`,
     /// `QuotaExceed.Tags`, `InvalidTagKey.Malformed`, `InvalidTagValue.Malformed`, `Duplicate.TagKey`.
     pub fn parse(params: &Params) -> Result<Self, ApiError> {
-        let region = super::region(params, Kind::InvalidRegionIdNotFound)?;
+        let region = super::region(params, Action::CreateKeyPair.unknown_region())?;
         let name = params
             .non_empty("KeyPairName")
             .ok_or_else(|| ApiError::missing("KeyPairName"))?;

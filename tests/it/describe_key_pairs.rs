@@ -485,7 +485,7 @@ async fn region_and_tag_errors_are_reported_with_the_documented_codes() {
         (vec![("RegionId", REGION), ("Tag.1.Key", "acs:x")], 400, "InvalidTagKey.Malformed",
          "The specified Tag.n.Key is not valid."),
         (vec![("RegionId", REGION), ("Tag.21.Key", "k")], 403, "QuotaExceed.Tags",
-         "The maximum number of tags is 20; the request carries more."),
+         "A request carries at most 20 tags, numbered Tag.1 to Tag.20."),
     ];
     for (params, status, code, message) in cases {
         let mut call = server.call("t-desc-errors", "DescribeKeyPairs");

@@ -272,7 +272,7 @@ async fn every_documented_error_arises_from_one_request_in_json_and_xml() {
         ("bad tag value", vec![("RegionId", REGION), ("KeyPairName", "a1"), ("PublicKeyBody", k), ("Tag.1.Key", "k"), ("Tag.1.Value", "acs:x")], 400, "InvalidTagValue.Malformed",
          "The specified Tag.n.Value is not valid."),
         ("too many tags", vec![("RegionId", REGION), ("KeyPairName", "a1"), ("PublicKeyBody", k), ("Tag.21.Key", "k")], 403, "QuotaExceed.Tags",
-         "The maximum number of tags is 20; the request carries more."),
+         "A request carries at most 20 tags, numbered Tag.1 to Tag.20."),
         ("unknown region", vec![("RegionId", "mars-north-1"), ("KeyPairName", "a1"), ("PublicKeyBody", k)], 404, "InvalidRegionId.NotFound",
          "The RegionId provided does not exist in our records."),
         ("unknown resource group", vec![("RegionId", REGION), ("KeyPairName", "a1"), ("PublicKeyBody", k), ("ResourceGroupId", "rg-nope")], 404, "InvalidResourceGroup.NotFound",

@@ -35,7 +35,7 @@ fn sample_arg(kind: Kind) -> Option<&'static str> {
         Kind::TooManyParameters => Some("1000"),
         Kind::RequestTooLarge => Some("1048576"),
         Kind::QuotaExceedTags => {
-            Some("The maximum number of tags is 20; the request carries more.")
+            Some("A request carries at most 20 tags, numbered Tag.1 to Tag.20.")
         }
         other => {
             assert!(
