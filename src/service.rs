@@ -180,10 +180,16 @@ pub fn handle(
         let decoded = match prepared {
             Prepared::Decoded(d) => d,
             Prepared::Whole(parts, body) => {
-                match with_body(app, &conn.body_timer, parts, body, is_control).await? {
+                let (read, undrained) =
+                    with_body(app, &conn.body_timer, parts, body, is_control).await?;
+                match read {
+                    Read::Api(Err(rendered)) if undrained => {
+                        return Ok(closing(transport::unfaulted(rendered)))
+                    }
                     Read::Api(d) => d,
                     Read::Control(request) => {
-                        return Ok(control::answer(Arc::clone(&conn.app), request).await)
+                        let answer = control::answer(Arc::clone(&conn.app), request).await;
+                        return Ok(if undrained { closing(answer) } else { answer });
                     }
                 }
             }
@@ -199,6 +205,16 @@ pub fn handle(
             Err(rendered) => Ok(transport::unfaulted(rendered)),
         }
     }
+}
+
+/// `response` marked as the connection's last: hyper closes it after sending, and the client
+/// is told so instead of finding out when its next request fails.
+fn closing(mut response: Response<MockBody>) -> Response<MockBody> {
+    response.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// A request as [`handle`] takes it into its future.
@@ -221,11 +237,16 @@ const DRAIN_LIMIT: u64 = 64 << 20;
 /// How reading a request body ended.
 enum Body {
     Whole(Bytes),
-    /// Over the limit (declared or sent), and drained so that the answer can arrive.
-    TooLarge,
+    /// Over the limit (declared or sent), and drained so that the answer can arrive, unless
+    /// it declared or sent more than [`DRAIN_LIMIT`] (`undrained`): the connection then
+    /// cannot carry another request.
+    TooLarge {
+        undrained: bool,
+    },
 }
 
-/// Reads a request's body, then answers it if it is for the control API or decodes it.
+/// Reads a request's body, then answers it if it is for the control API or decodes it; the
+/// flag says that the body was refused without being read to its end.
 ///
 /// # Errors
 /// [`Abort::Close`] when the body breaks its framing or the client is gone, or when it is not
@@ -237,7 +258,7 @@ async fn with_body(
     parts: hyper::http::request::Parts,
     body: Incoming,
     is_control: bool,
-) -> Result<Read, Abort> {
+) -> Result<(Read, bool), Abort> {
     let raw_query = parts.uri.query();
     let max = if is_control {
         CONTROL_MAX_BODY_BYTES.max(app.config.limits.max_body_bytes)
@@ -251,11 +272,11 @@ async fn with_body(
     let read = read_body(body, max, declared);
     // The connection's own slot, not a tokio timer: SDKs POST most of their requests.
     let timeout = timer.sleep(app.config.limits.header_timeout);
-    let body = tokio::select! {
+    let (body, undrained) = tokio::select! {
         biased;
         read = read => match read {
-            Some(Body::Whole(b)) => Ok(b),
-            Some(Body::TooLarge) => Err(()),
+            Some(Body::Whole(b)) => (Ok(b), false),
+            Some(Body::TooLarge { undrained }) => (Err(()), undrained),
             None => return Err(Abort::Close),
         },
         () = timeout => return Err(Abort::Close),
@@ -264,14 +285,15 @@ async fn with_body(
         let body = body.map_err(|()| {
             format!("the body exceeds {max} bytes (the control API's limit is {CONTROL_MAX_BODY_BYTES} or --max-body-bytes, whichever is larger)")
         });
-        return Ok(Read::Control(control::Request {
+        let request = control::Request {
             method: parts.method,
             path: parts.uri.path().to_string(),
             query: raw_query.map(str::to_string),
             body,
-        }));
+        };
+        return Ok((Read::Control(request), undrained));
     }
-    Ok(Read::Api(decode(app, &parts, body)))
+    Ok((Read::Api(decode(app, &parts, body)), undrained))
 }
 
 /// What [`with_body`] made of a request.
@@ -280,7 +302,8 @@ enum Read {
     Control(control::Request),
 }
 
-/// The body, or [`Body::TooLarge`] once it is known to exceed `max` (and has been drained);
+/// The body, or [`Body::TooLarge`] once it is known to exceed `max` (and has been drained
+/// up to [`DRAIN_LIMIT`]);
 /// `None` when its framing is broken or the client went away mid-body.
 async fn read_body(mut body: Incoming, max: usize, declared: Option<u64>) -> Option<Body> {
     let mut kept = Kept::Nothing;
@@ -291,7 +314,7 @@ async fn read_body(mut body: Incoming, max: usize, declared: Option<u64>) -> Opt
     let give_up = DRAIN_LIMIT.max(max as u64);
     let declared_too_large = declared.is_some_and(too_large);
     if declared_too_large && declared.is_some_and(|d| d > give_up) {
-        return Some(Body::TooLarge);
+        return Some(Body::TooLarge { undrained: true });
     }
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame.ok()?.into_data() else {
@@ -299,14 +322,14 @@ async fn read_body(mut body: Incoming, max: usize, declared: Option<u64>) -> Opt
         };
         total += data.len() as u64;
         if total > give_up {
-            return Some(Body::TooLarge);
+            return Some(Body::TooLarge { undrained: true });
         }
         if !too_large(total) && !declared_too_large {
             kept.push(data);
         }
     }
     if too_large(total) || declared_too_large {
-        return Some(Body::TooLarge);
+        return Some(Body::TooLarge { undrained: false });
     }
     Some(Body::Whole(kept.into_bytes()))
 }

@@ -467,6 +467,39 @@ async fn a_body_over_the_limit_gets_its_413_even_when_sent_whole_without_waiting
     }
 }
 
+#[tokio::test]
+async fn a_body_refused_without_being_read_says_the_connection_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Arrange: a declared length past what is drained (64 MiB), and one within it; both
+    // requests leave keep-alive on. Audit: the first 413 came without `connection: close`,
+    // though the server closed the connection after it.
+    let server = TestServer::start(0).await;
+    let mut heads = Vec::new();
+    for (declared, sent) in [(100u64 << 20, 1_000usize), (2 << 20, 2 << 20)] {
+        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let mut request = format!(
+            "POST /?Action=DescribeRegions&Format=JSON HTTP/1.1\r\nhost: x\r\n\
+             content-type: application/x-www-form-urlencoded\r\ncontent-length: {declared}\r\n\r\n"
+        )
+        .into_bytes();
+        request.resize(request.len() + sent, b'a');
+        // Act
+        s.write_all(&request).await.unwrap();
+        let mut out = vec![0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut out))
+            .await
+            .expect("an answer")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&out[..n]).to_ascii_lowercase();
+        heads.push(answer.split("\r\n\r\n").next().unwrap_or("").to_string());
+    }
+    // Assert: only the connection that cannot carry another request is told it closes.
+    assert!(heads[0].starts_with("http/1.1 413"), "{}", heads[0]);
+    assert!(heads[0].contains("\r\nconnection: close"), "{}", heads[0]);
+    assert!(heads[1].starts_with("http/1.1 413"), "{}", heads[1]);
+    assert!(!heads[1].contains("connection: close"), "{}", heads[1]);
+}
+
 /// The body of a plain GET (the control API needs no signature).
 async fn control_get(server: &TestServer, path: &str) -> String {
     let r = send(
