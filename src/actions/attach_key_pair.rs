@@ -32,7 +32,7 @@
 use crate::protocol::response::Rendered;
 use serde::Serialize;
 
-use super::Ctx;
+use super::{Action, Ctx};
 use crate::error::{ApiError, Kind};
 use crate::protocol::params::Params;
 use crate::regions::Region;
@@ -186,7 +186,7 @@ impl AttachKeyPair {
     /// # Errors
     /// `MissingParameter`, `InvalidRegionId.NotFound`, `InvalidInstanceIds.ValueNotSupported`.
     pub fn parse(params: &Params) -> Result<Self, ApiError> {
-        parse_request(params, Kind::InvalidRegionIdNotFound)
+        parse_request(params, Action::AttachKeyPair.unknown_region())
     }
 
     /// Binds the key pair to every listed Linux instance of the region.

@@ -20,7 +20,7 @@
 
 use crate::protocol::response::Rendered;
 
-use super::Ctx;
+use super::{Action, Ctx};
 use crate::error::{ApiError, Kind};
 use crate::protocol::params::Params;
 use crate::regions::Region;
@@ -44,7 +44,7 @@ impl DeleteKeyPairs {
     /// `MissingParameter`, `InvalidRegionId.NotFound`, `InvalidKeyPairNames.ValueNotSupported`
     /// (not a JSON array of non-empty strings, empty, or more than [`MAX_NAMES`]).
     pub fn parse(params: &Params) -> Result<Self, ApiError> {
-        let region = super::region(params, Kind::InvalidRegionIdNotFound)?;
+        let region = super::region(params, Action::DeleteKeyPairs.unknown_region())?;
         let raw = params
             .non_empty("KeyPairNames")
             .ok_or_else(|| ApiError::missing("KeyPairNames"))?;

@@ -36,9 +36,9 @@ use crate::protocol::response::{self, Format, Rendered};
 use serde::Serialize;
 
 use super::create_key_pair::tag_error;
-use super::Ctx;
+use super::{Action, Ctx};
 use crate::clock::MinuteStamp;
-use crate::error::{ApiError, Kind};
+use crate::error::ApiError;
 use crate::protocol::params::{parse_bool, Params};
 use crate::regions::Region;
 use crate::store::{KeyPair, Page, PageKey};
@@ -281,7 +281,7 @@ impl DescribeKeyPairs {
     /// `MissingParameter`, `InvalidRegionId.NotFound`, `InvalidParameter` (PageNumber,
     /// PageSize, IncludePublicKey), and the tag codes of CreateKeyPair for malformed tag filters.
     pub fn parse(params: &Params) -> Result<Self, ApiError> {
-        let region = super::region(params, Kind::InvalidRegionIdNotFound)?;
+        let region = super::region(params, Action::DescribeKeyPairs.unknown_region())?;
         let page_number = validate::page_number(params.get("PageNumber"), 1, MAX_PAGE_NUMBER)
             .map_err(|_| ApiError::invalid("PageNumber"))?;
         let page_size =

@@ -29,8 +29,8 @@ use super::attach_key_pair::{
     check_request, parse_request, response, AttachKeyPair, Outcome, INSTANCE_NOT_FOUND_CODE,
     INSTANCE_NOT_FOUND_MESSAGE,
 };
-use super::Ctx;
-use crate::error::{ApiError, Kind};
+use super::{Action, Ctx};
+use crate::error::ApiError;
 use crate::protocol::params::Params;
 
 /// Per-instance failure code for an instance that does not hold the named key pair.
@@ -48,7 +48,7 @@ impl DetachKeyPair {
     /// # Errors
     /// `MissingParameter`, `InvalidRegionId.NotFound`, `InvalidInstanceIds.ValueNotSupported`.
     pub fn parse(params: &Params) -> Result<Self, ApiError> {
-        parse_request(params, Kind::InvalidRegionIdNotExist).map(Self)
+        parse_request(params, Action::DetachKeyPair.unknown_region()).map(Self)
     }
 
     /// Clears the binding on every listed instance that holds this key pair.

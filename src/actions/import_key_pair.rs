@@ -23,7 +23,7 @@ use crate::protocol::response::{self, Format, Rendered};
 use serde::Serialize;
 
 use super::create_key_pair::tag_error;
-use super::Ctx;
+use super::{Action, Ctx};
 use crate::error::{ApiError, Kind};
 use crate::protocol::params::Params;
 use crate::regions::Region;
@@ -59,7 +59,7 @@ impl<'a> ImportKeyPair<'a> {
     /// `MissingParameter`, `InvalidRegionId.NotFound`, `InvalidKeyPairName.Malformed`,
     /// `QuotaExceed.Tags`, `InvalidTagKey.Malformed`, `InvalidTagValue.Malformed`, `Duplicate.TagKey`.
     pub fn parse(params: &'a Params) -> Result<Self, ApiError> {
-        let region = super::region(params, Kind::InvalidRegionIdNotFound)?;
+        let region = super::region(params, Action::ImportKeyPair.unknown_region())?;
         let name = params
             .non_empty("KeyPairName")
             .ok_or_else(|| ApiError::missing("KeyPairName"))?;

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use crate::protocol::response::Rendered;
 
 use super::tags_common::{ResourceType, JOIN_RESOURCE_TYPES};
-use super::Ctx;
+use super::{Action, Ctx};
 use crate::error::{ApiError, Kind};
 use crate::protocol::params::Params;
 use crate::regions::{self, Region};
@@ -59,8 +59,8 @@ impl JoinResourceGroup {
     /// `MissingParameter` (403), `InvalidRegionId.NotFound`, `InvalidResourceType.NotFound`.
     pub fn parse(params: &Params) -> Result<Self, ApiError> {
         let region = required(params, "RegionId")?;
-        let region =
-            regions::find(region).ok_or_else(|| ApiError::new(Kind::InvalidRegionIdNotFound))?;
+        let region = regions::find(region)
+            .ok_or_else(|| ApiError::new(Action::JoinResourceGroup.unknown_region()))?;
         let resource_group_id = required(params, "ResourceGroupId")?;
         let resource_type = required(params, "ResourceType")?;
         let resource_id = required(params, "ResourceId")?;

@@ -119,6 +119,25 @@ impl Action {
         }
     }
 
+    /// How this action words `InvalidRegionId.NotFound`: the reference gives the one code two
+    /// texts (§1.1 and most action tables against §1.6 and the tag APIs). A forced error uses
+    /// the same wording as the action's own answer ([`crate::scenario::file::documented_kind`]).
+    pub const fn unknown_region(self) -> Kind {
+        match self {
+            Self::DetachKeyPair
+            | Self::DescribeRegions
+            | Self::TagResources
+            | Self::UntagResources
+            | Self::ListTagResources => Kind::InvalidRegionIdNotExist,
+            Self::CreateKeyPair
+            | Self::ImportKeyPair
+            | Self::DescribeKeyPairs
+            | Self::DeleteKeyPairs
+            | Self::AttachKeyPair
+            | Self::JoinResourceGroup => Kind::InvalidRegionIdNotFound,
+        }
+    }
+
     /// Parses, validates and applies the action; returns the rendered success body.
     pub async fn execute(self, params: &Params, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         match self {

@@ -627,6 +627,10 @@ pub fn documented(action: Action) -> &'static [Kind] {
 
 /// The wording of `code` that `action` documents: its own table first, then [`COMMON`].
 pub fn documented_kind(action: Action, code: &str) -> Option<Kind> {
+    let region = action.unknown_region();
+    if code == region.spec().code {
+        return Some(region);
+    }
     documented(action)
         .iter()
         .chain(COMMON)
@@ -1529,7 +1533,14 @@ mod tests {
                 Kind::InvalidRegionIdNotExist,
             ),
             (
+                // Its table lists no region code, but it answers an unknown region in
+                // CreateKeyPair's words, and a forced error must match (audit).
                 Action::DescribeKeyPairs,
+                "InvalidRegionId.NotFound",
+                Kind::InvalidRegionIdNotFound,
+            ),
+            (
+                Action::DetachKeyPair,
                 "InvalidRegionId.NotFound",
                 Kind::InvalidRegionIdNotExist,
             ),

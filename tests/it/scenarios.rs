@@ -1061,3 +1061,38 @@ async fn a_rules_criteria_are_kept_in_the_journal_shortened_to_a_kibibyte() {
         "{why}"
     );
 }
+
+#[tokio::test]
+async fn a_forced_unknown_region_is_worded_as_each_action_words_a_real_one() {
+    // The reference gives InvalidRegionId.NotFound two texts; an audit found five actions
+    // whose forced error used the other one than their own answer.
+    let rules: Vec<Value> = Action::ALL
+        .iter()
+        .map(|a| {
+            json!({"match": {"access_key_id": "t-forced", "action": a.name()},
+                   "effect": {"error": "InvalidRegionId.NotFound"}})
+        })
+        .collect();
+    let server = server_with(0, &[json!({"name": "region", "rules": rules})]).await;
+    // DescribeRegions takes any RegionId, so it has no real answer to compare with.
+    for a in Action::ALL
+        .iter()
+        .filter(|a| **a != Action::DescribeRegions)
+    {
+        // Act
+        let real = server
+            .call("t-real", a.name())
+            .region("xx-nowhere")
+            .send()
+            .await;
+        let forced = server
+            .call("t-forced", a.name())
+            .region(REGION)
+            .send()
+            .await;
+        // Assert
+        real.assert_error(404, "InvalidRegionId.NotFound");
+        forced.assert_error(404, "InvalidRegionId.NotFound");
+        assert_eq!(forced.message(), real.message(), "{}", a.name());
+    }
+}
