@@ -43,8 +43,30 @@ pub fn typed<T: de::DeserializeOwned>(
             p if p.starts_with('[') => format!("{at}{p}"),
             p => format!("{at}.{p}"),
         };
-        (path, e.into_inner())
+        (path, out_of_range(e.into_inner()))
     })
+}
+
+/// A whole number too large for 64 bits is read as a float, which serde then calls a float
+/// ("invalid type: floating point `1e+22`, expected u64"): say what is wrong instead.
+fn out_of_range(e: serde_json::Error) -> serde_json::Error {
+    let text = e.to_string();
+    let Some((number, expected)) = text
+        .strip_prefix("invalid type: floating point `")
+        .and_then(|rest| rest.split_once("`, expected "))
+    else {
+        return e;
+    };
+    let whole = number.parse::<f64>().is_ok_and(|f| f.fract() == 0.0);
+    let integer = [
+        "u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "isize",
+    ]
+    .contains(&expected);
+    if whole && integer {
+        de::Error::custom(format!("{number} is out of range for {expected}"))
+    } else {
+        e
+    }
 }
 
 /// A JSON value read by [`strict`]'s rules.

@@ -368,6 +368,24 @@ const FAULT_NAMES: &str = "\"reset\", \"close_after_headers\", {\"truncate\": {\
 \"html_503\", \"html_504\", {\"drip\": {\"bytes\": n, \"interval_ms\": t}}, \"hang\", \
 {\"hang\": {\"max_ms\": m}}";
 
+/// The fault a bare word names (`"reset"`, `"hang"`, ...); `None` for the faults that take
+/// parameters and for unknown words.
+fn unit_fault(word: &str) -> Option<Fault> {
+    Some(match word {
+        "reset" => Fault::Reset,
+        "close_after_headers" => Fault::CloseAfterHeaders,
+        "content_length_short" => Fault::ContentLengthShort,
+        "content_length_long" => Fault::ContentLengthLong,
+        "garbage" => Fault::Garbage,
+        "empty" => Fault::Empty,
+        "html_502" => Fault::Html502,
+        "html_503" => Fault::Html503,
+        "html_504" => Fault::Html504,
+        "hang" => Fault::Hang { max_ms: None },
+        _ => return None,
+    })
+}
+
 impl<'de> Deserialize<'de> for Fault {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -394,28 +412,16 @@ impl<'de> Deserialize<'de> for Fault {
         };
         let v = Value::deserialize(d)?;
         match v {
-            Value::String(s) => Ok(match s.as_str() {
-                "reset" => Fault::Reset,
-                "close_after_headers" => Fault::CloseAfterHeaders,
-                "content_length_short" => Fault::ContentLengthShort,
-                "content_length_long" => Fault::ContentLengthLong,
-                "garbage" => Fault::Garbage,
-                "empty" => Fault::Empty,
-                "html_502" => Fault::Html502,
-                "html_503" => Fault::Html503,
-                "html_504" => Fault::Html504,
-                "hang" => Fault::Hang { max_ms: None },
-                "truncate" | "drip" => {
-                    return Err(de::Error::custom(format!(
-                        "fault {s:?} takes parameters; write it as an object, e.g. {}",
-                        if s == "truncate" {
-                            "{\"truncate\": {\"bytes\": 10}}"
-                        } else {
-                            "{\"drip\": {\"bytes\": 16, \"interval_ms\": 100}}"
-                        }
-                    )))
-                }
-                other => return Err(unknown(&format!("{other:?}"))),
+            Value::String(s) => unit_fault(&s).ok_or_else(|| match s.as_str() {
+                "truncate" | "drip" => de::Error::custom(format!(
+                    "fault {s:?} takes parameters; write it as an object, e.g. {}",
+                    if s == "truncate" {
+                        "{\"truncate\": {\"bytes\": 10}}"
+                    } else {
+                        "{\"drip\": {\"bytes\": 16, \"interval_ms\": 100}}"
+                    }
+                )),
+                other => unknown(&format!("{other:?}")),
             }),
             Value::Object(map) if map.len() == 1 => {
                 let (k, body) = map.into_iter().next().expect("one entry");
@@ -436,6 +442,10 @@ impl<'de> Deserialize<'de> for Fault {
                         let t: Hang = serde_json::from_value(body).map_err(bad)?;
                         Ok(Fault::Hang { max_ms: t.max_ms })
                     }
+                    // Known, but written as an object (`{"reset": {}}`): not "unknown".
+                    other if unit_fault(other).is_some() => Err(de::Error::custom(format!(
+                        "fault {other:?} takes no parameters; write it as the string {other:?}"
+                    ))),
                     other => Err(unknown(&format!("{other:?}"))),
                 }
             }
@@ -1414,6 +1424,10 @@ mod tests {
             (r#"{"name":"x","rules":[{"match":{"access_key_id_exact":["t1",""]},"effect":"pass"}]}"#, "rules[0].match.access_key_id_exact: \"\" matches no tenant"),
             (r#"{"name":"x","rules":[{"match":{"probability":1.5},"effect":"pass"}]}"#, "rules[0].match.probability: 1.5 is not between 0 and 1"),
             (r#"{"name":"x","rules":[{"match":{"nth":0},"effect":"pass"}]}"#, "rules[0].match.nth: call indices start at 1"),
+            // Audit: "invalid type: floating point `1e+22`, expected u64".
+            (r#"{"name":"x","rules":[{"match":{"nth":10000000000000000000000},"effect":"pass"}]}"#, "rules[0].match.nth: 1e+22 is out of range for u64"),
+            // Audit: `unknown fault "reset"; expected one of "reset", ...`.
+            (r#"{"name":"x","rules":[{"effect":{"fault":{"reset":{}}}}]}"#, "rules[0].effect.fault: fault \"reset\" takes no parameters; write it as the string \"reset\""),
             (r#"{"name":"x","rules":[{"match":{"from":3,"to":2},"effect":"pass"}]}"#, "rules[0].match: from (3) is after to (2)"),
             (r#"{"name":"x","rules":[{"match":{"window":{"start":"yesterday"}},"effect":"pass"}]}"#, "rules[0].match.window.start: \"yesterday\" is not a UTC time"),
             (r#"{"name":"x","rules":[{"match":{"window":{"end":"1969-07-20T20:17:40Z"}},"effect":"pass"}]}"#, "rules[0].match.window.end: \"1969-07-20T20:17:40Z\" is before 1970-01-01T00:00:00Z"),
