@@ -269,7 +269,14 @@ async fn with_body(
         .headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let read = read_body(body, max, declared);
+    // A client that waits for `100 Continue` before sending has not sent the body yet: one
+    // declared too large is refused at once, before hyper's first read of it would send the
+    // 100 and so invite an upload only to throw it away.
+    let waits = parts
+        .headers
+        .get(hyper::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let read = read_body(body, max, declared, waits);
     // The connection's own slot, not a tokio timer: SDKs POST most of their requests.
     let timeout = timer.sleep(app.config.limits.header_timeout);
     let (body, undrained) = tokio::select! {
@@ -303,9 +310,14 @@ enum Read {
 }
 
 /// The body, or [`Body::TooLarge`] once it is known to exceed `max` (and has been drained
-/// up to [`DRAIN_LIMIT`]);
+/// up to [`DRAIN_LIMIT`], unless the client waits for `100 Continue` and so has not sent it);
 /// `None` when its framing is broken or the client went away mid-body.
-async fn read_body(mut body: Incoming, max: usize, declared: Option<u64>) -> Option<Body> {
+async fn read_body(
+    mut body: Incoming,
+    max: usize,
+    declared: Option<u64>,
+    waits_for_continue: bool,
+) -> Option<Body> {
     let mut kept = Kept::Nothing;
     let mut total: u64 = 0;
     let too_large = |total: u64| total > max as u64;
@@ -313,7 +325,7 @@ async fn read_body(mut body: Incoming, max: usize, declared: Option<u64>) -> Opt
     // within a larger limit is read whole.
     let give_up = DRAIN_LIMIT.max(max as u64);
     let declared_too_large = declared.is_some_and(too_large);
-    if declared_too_large && declared.is_some_and(|d| d > give_up) {
+    if declared_too_large && (waits_for_continue || declared.is_some_and(|d| d > give_up)) {
         return Some(Body::TooLarge { undrained: true });
     }
     while let Some(frame) = body.frame().await {

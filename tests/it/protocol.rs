@@ -500,6 +500,44 @@ async fn a_body_refused_without_being_read_says_the_connection_closes() {
     assert!(!heads[1].contains("connection: close"), "{}", heads[1]);
 }
 
+#[tokio::test]
+async fn a_client_waiting_for_100_continue_with_a_body_too_large_is_refused_before_sending_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Audit: the server sent `100 Continue`, read the whole 2 MB body, then refused it.
+    let server = TestServer::start(0).await;
+    let head = |len: usize| {
+        format!(
+            "POST /?Action=DescribeRegions&Format=JSON HTTP/1.1\r\nhost: x\r\n\
+             expect: 100-continue\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+             content-length: {len}\r\n\r\n"
+        )
+    };
+    let first_answer = |mut s: tokio::net::TcpStream| async move {
+        let mut out = vec![0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut out))
+            .await
+            .expect("an answer")
+            .unwrap();
+        (s, String::from_utf8_lossy(&out[..n]).to_ascii_lowercase())
+    };
+    // Act: a declared 2 MiB against the 1 MiB default, without sending a byte of it.
+    let mut big = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    big.write_all(head(2 << 20).as_bytes()).await.unwrap();
+    let (_, refused) = first_answer(big).await;
+    // ... and a small body, which is invited.
+    let mut small = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    small.write_all(head(3).as_bytes()).await.unwrap();
+    let (_, invited) = first_answer(small).await;
+    // Assert
+    assert!(refused.starts_with("http/1.1 413"), "{refused:.300}");
+    assert!(refused.contains("\r\nconnection: close"), "{refused:.300}");
+    assert!(refused.contains("request.toolarge"), "{refused:.600}");
+    assert!(
+        invited.starts_with("http/1.1 100 continue"),
+        "{invited:.300}"
+    );
+}
+
 /// The body of a plain GET (the control API needs no signature).
 async fn control_get(server: &TestServer, path: &str) -> String {
     let r = send(
