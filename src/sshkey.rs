@@ -350,9 +350,6 @@ fn check_key_fields(algo: Algo, r: &mut Reader<'_>) -> Result<(), MalformedKey> 
         Algo::Rsa => {
             let e = r.mpint()?;
             let n = r.mpint()?;
-            if e.is_empty() {
-                return Err(MalformedKey::InvalidKeyData("RSA public exponent is zero"));
-            }
             let bits = bit_len(n);
             if bits < RSA_MIN_BITS {
                 return Err(MalformedKey::InvalidKeyData(
@@ -363,6 +360,24 @@ fn check_key_fields(algo: Algo, r: &mut Reader<'_>) -> Result<(), MalformedKey> 
                 return Err(MalformedKey::InvalidKeyData(
                     "RSA modulus is longer than 16384 bits",
                 ));
+            }
+            // RFC 8017 §3.1: e odd, 3 <= e < n, and n odd (a product of odd primes).
+            // OpenSSH reads such keys, but OpenSSL calls them invalid and no RSA operation
+            // with them works: they are refused like an ECDSA point off its curve.
+            let odd = |x: &[u8]| x.last().is_some_and(|b| b & 1 == 1);
+            if !odd(e) || e == [1] {
+                return Err(MalformedKey::InvalidKeyData(
+                    "RSA public exponent is not an odd number of at least 3",
+                ));
+            }
+            // Canonical mpints: the longer is the larger, else the first differing byte.
+            if (e.len(), e) >= (n.len(), n) {
+                return Err(MalformedKey::InvalidKeyData(
+                    "RSA public exponent is not below the modulus",
+                ));
+            }
+            if !odd(n) {
+                return Err(MalformedKey::InvalidKeyData("RSA modulus is even"));
             }
         }
         Algo::Dss => {
@@ -1007,7 +1022,35 @@ mod tests {
                 "rsa exponent zero",
                 rsa_with(&[], &rsa_fields[2]),
                 ParseOptions::default(),
-                InvalidKeyData("RSA public exponent is zero"),
+                InvalidKeyData("RSA public exponent is not an odd number of at least 3"),
+            ),
+            // Audit: e = 1, even e and even n were imported (OpenSSL calls them invalid).
+            (
+                "rsa exponent one",
+                rsa_with(&[1], &rsa_fields[2]),
+                ParseOptions::default(),
+                InvalidKeyData("RSA public exponent is not an odd number of at least 3"),
+            ),
+            (
+                "rsa exponent even",
+                rsa_with(&[1, 0, 0], &rsa_fields[2]),
+                ParseOptions::default(),
+                InvalidKeyData("RSA public exponent is not an odd number of at least 3"),
+            ),
+            (
+                "rsa exponent not below the modulus",
+                rsa_with(&rsa_fields[2], &rsa_fields[2]),
+                ParseOptions::default(),
+                InvalidKeyData("RSA public exponent is not below the modulus"),
+            ),
+            (
+                "rsa modulus even",
+                rsa_with(
+                    &[1, 0, 1],
+                    &[&rsa_fields[2][..rsa_fields[2].len() - 1], &[0x10]].concat(),
+                ),
+                ParseOptions::default(),
+                InvalidKeyData("RSA modulus is even"),
             ),
             (
                 "negative rsa modulus",
