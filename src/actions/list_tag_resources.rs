@@ -40,16 +40,19 @@
 //!   problems are `400 InvalidParameter` naming `TagFilter.N`, `TagFilter.N.TagKey` or
 //!   `TagFilter.N.TagValues`.
 //! - `NextToken` is 32 lower-case hex characters like the documented example: the last entry
-//!   listed, as its key pair's creation sequence (16) and a digest of its tag key (8), and a
+//!   listed, as its key pair's creation sequence (16), a digest of its tag key (6) and the
+//!   tag's position among the key pair's tags (2), and a
 //!   4-byte checksum (8) derived from the seed, tenant, region, the query and that entry. A
 //!   token that does not verify (garbage, another tenant's, another query's) is
 //!   `400 InvalidParameter` naming `NextToken`. The next page resumes after that entry, not at
 //!   an offset: the reference only calls the token opaque, and the common clean-up loop (list
 //!   a page of tagged key pairs, delete or untag them, follow the token) would skip a page's
 //!   worth of entries if paging were by offset. Within the key pair the page ended in, it
-//!   resumes after the tag of that key, or, when that tag is gone (untagged since), at the
-//!   key pair's first tag: untagging what a page listed moves the rest down, and a position
-//!   would then skip them. Repeating an entry is preferred to missing one. Entries of key
+//!   resumes after that tag while the tag is still where it was listed, and otherwise at the
+//!   key pair's first tag: untagging what a page listed moves the rest down (a position alone
+//!   would skip them), and untagging a key and tagging it again moves it to the end (the key
+//!   alone would skip the tags it passed). Repeating an entry is preferred to missing one.
+//!   Entries of key
 //!   pairs whose creation was requested after the page are listed on later pages. The last
 //!   page has no `NextToken` key at all (safer than `""` for clients that test for presence).
 
@@ -110,18 +113,21 @@ pub struct PageToken {
     checksum: [u8; 4],
 }
 
-/// A listing entry: its key pair's creation sequence and a digest of its tag key
-/// ([`tag_digest`]).
+/// A listing entry: its key pair's creation sequence, a digest of its tag key
+/// ([`tag_digest`]) and that tag's index in the key pair's tags (at most 19).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
     pub sequence: u64,
     pub tag: u32,
+    pub position: u8,
 }
 
-/// What a token keeps of a tag key: tag keys run to 128 characters, a token holds 32.
+/// What a token keeps of a tag key (24 bits): tag keys run to 128 characters, a token holds
+/// 32. Two of a key pair's 20 keys share a digest about once in 90,000 key pairs, and the
+/// position must match as well.
 fn tag_digest(key: &str) -> u32 {
     let d = ids::derive("list-tag-resources-tag-key", 0, &[key.as_bytes()]);
-    u32::from_be_bytes([d[0], d[1], d[2], d[3]])
+    u32::from_be_bytes([0, d[0], d[1], d[2]])
 }
 
 /// A validated ListTagResources request.
@@ -233,21 +239,24 @@ impl ListTagResources {
                 .filter(|kp| after.is_none_or(|a| kp.sequence >= a.sequence) && self.matches(kp))
                 .flat_map(|kp| {
                     let from = match after {
-                        Some(a) if a.sequence == kp.sequence => kp
-                            .tags
-                            .iter()
-                            .position(|t| tag_digest(&t.key) == a.tag)
-                            .map_or(0, |i| i + 1),
+                        Some(a) if a.sequence == kp.sequence => {
+                            let at = usize::from(a.position);
+                            match kp.tags.get(at) {
+                                Some(t) if tag_digest(&t.key) == a.tag => at + 1,
+                                // Moved or gone: this key pair's tags changed since.
+                                _ => 0,
+                            }
+                        }
                         _ => 0,
                     };
-                    kp.tags[from..].iter().map(move |t| (kp, t))
+                    (from..).zip(&kp.tags[from..]).map(move |(i, t)| (kp, i, t))
                 });
             let mut last = None;
             let page: Vec<Entry> = entries
                 .by_ref()
                 .take(PAGE_SIZE)
-                .map(|(kp, t)| {
-                    last = Some((kp.sequence, t.key.as_str()));
+                .map(|(kp, i, t)| {
+                    last = Some((kp.sequence, i, t.key.as_str()));
                     Entry {
                         resource_id: kp.name.clone(),
                         resource_type: KEYPAIR,
@@ -256,9 +265,11 @@ impl ListTagResources {
                     }
                 })
                 .collect();
-            let last = last.map(|(sequence, key)| Cursor {
+            let last = last.map(|(sequence, i, key)| Cursor {
                 sequence,
                 tag: tag_digest(key),
+                // A key pair has at most 20 tags.
+                position: u8::try_from(i).unwrap_or(u8::MAX),
             });
             (page, last, entries.next().is_some())
         })?;
@@ -308,6 +319,7 @@ impl ListTagResources {
             self.region.id.as_bytes().to_vec(),
             after.sequence.to_le_bytes().to_vec(),
             after.tag.to_le_bytes().to_vec(),
+            vec![after.position],
         ];
         let mut part = |kind: &str, s: &str| parts.push(format!("{kind}:{s}").into_bytes());
         // Unmodelled types list nothing, so never issue a token: one part serves them all.
@@ -352,7 +364,8 @@ impl ListTagResources {
 impl PageToken {
     /// The sequence as 16 hex digits, the tag key's digest as 8, then the checksum as 8.
     fn encode(self) -> String {
-        let mut s = format!("{:016x}{:08x}", self.after.sequence, self.after.tag);
+        let a = self.after;
+        let mut s = format!("{:016x}{:06x}{:02x}", a.sequence, a.tag, a.position);
         for b in self.checksum {
             s.push_str(&format!("{b:02x}"));
         }
@@ -366,7 +379,8 @@ impl PageToken {
         }
         let after = Cursor {
             sequence: u64::from_str_radix(&s[..16], 16).ok()?,
-            tag: u32::from_str_radix(&s[16..24], 16).ok()?,
+            tag: u32::from_str_radix(&s[16..22], 16).ok()?,
+            position: u8::from_str_radix(&s[22..24], 16).ok()?,
         };
         let mut checksum = [0u8; 4];
         for (i, b) in checksum.iter_mut().enumerate() {
@@ -738,12 +752,13 @@ mod tests {
         let t = PageToken {
             after: Cursor {
                 sequence: 0x1234,
-                tag: 0xdead_beef,
+                tag: 0xad_beef,
+                position: 0x13,
             },
             checksum: [0xab; 4],
         };
         let s = t.encode();
-        assert_eq!(s, format!("0000000000001234deadbeef{}", "ab".repeat(4)));
+        assert_eq!(s, format!("0000000000001234adbeef13{}", "ab".repeat(4)));
         assert_eq!(PageToken::decode(&s), Some(t));
         for bad in [
             "",
