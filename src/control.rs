@@ -45,6 +45,9 @@ use crate::service::App;
 /// Every control path starts with this.
 pub const PREFIX: &str = "/__mock/";
 
+/// The health check's path after [`PREFIX`].
+const HEALTH: &str = "health";
+
 /// A control request as read: `body` is the collected request body, or why it was refused.
 #[derive(Debug)]
 pub struct Request {
@@ -61,8 +64,13 @@ pub struct Request {
 /// One at a time: a full journal or a large state is a document of up to a hundred MB, built
 /// as a JSON tree and then as text, several times its size in memory, and six readers at
 /// once took the server past 2 GB. Harnesses send control requests between test steps, so
-/// waiting for another's answer costs them little.
+/// waiting for another's answer costs them little. Health checks are the exception: they are
+/// cheap, and a load balancer's probe waiting behind a large export would time out and take
+/// the mock out of service.
 pub async fn answer(app: Arc<App>, r: Request) -> Response<MockBody> {
+    if r.path.strip_prefix(PREFIX) == Some(HEALTH) {
+        return handle(&app, &r.method, &r.path, r.query.as_deref(), r.body);
+    }
     let turn = Arc::clone(&app.control).lock_owned().await;
     tokio::task::spawn_blocking(move || {
         let _turn = turn;
@@ -144,7 +152,7 @@ fn route(
         })
     };
     match rest {
-        "health" => match *method {
+        HEALTH => match *method {
             Method::GET | Method::HEAD => {
                 query_params(query, &[])?;
                 Ok((

@@ -39,6 +39,24 @@ async fn health_answers_without_a_signature() {
 }
 
 #[tokio::test]
+async fn health_answers_while_another_control_request_holds_the_turn() {
+    // Code review: control requests are answered one at a time, and a load balancer's
+    // probe queued behind a large export timed out.
+    let server = TestServer::start(0).await;
+    let turn = server.app.control.lock().await;
+    // Act
+    let answered = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        control(&server, "GET", "/__mock/health", None),
+    )
+    .await;
+    drop(turn);
+    // Assert
+    let (status, body) = answered.expect("health answered while the turn was held");
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+}
+
+#[tokio::test]
 async fn posting_a_scenario_adds_it_and_posting_the_same_name_replaces_it() {
     // Arrange
     let server = TestServer::start(0).await;
