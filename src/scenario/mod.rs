@@ -1015,35 +1015,41 @@ fn call_match(
         }
         None => None,
     };
-    let mut why = Vec::new();
+    let mut criteria = Criteria::default();
     if let Some(a) = &m.actions {
-        why.push(format!(
-            "action={}",
-            a.iter().map(|a| a.name()).collect::<Vec<_>>().join("|")
-        ));
+        criteria.item(["action="]);
+        for (i, a) in a.iter().enumerate() {
+            criteria.push(if i == 0 { "" } else { "|" });
+            criteria.push(a.name());
+        }
     }
-    let globs = |name: &str, g: &Option<Vec<Glob>>| {
-        g.as_ref().map(|g| {
-            format!(
-                "{name}={}",
-                g.iter().map(Glob::as_str).collect::<Vec<_>>().join("|")
-            )
-        })
+    let mut globs = |name: &str, g: &Option<Vec<Glob>>| {
+        if let Some(g) = g {
+            criteria.item([name, "="]);
+            for (i, g) in g.iter().enumerate() {
+                criteria.push(if i == 0 { "" } else { "|" });
+                criteria.push(g.as_str());
+            }
+        }
     };
-    why.extend(globs(
+    globs(
         if m.access_key_id_exact {
             "access_key_id_exact"
         } else {
             "access_key_id"
         },
         &m.access_key_id,
-    ));
-    why.extend(globs("region_id", &m.region_id));
+    );
+    globs("region_id", &m.region_id);
     for (k, g) in &m.params {
-        why.push(format!("{k}={}", g.as_str()));
+        criteria.item([k.as_str(), "=", g.as_str()]);
     }
     if m.window != (None, None) {
-        why.push("inside window".into());
+        criteria.item(["inside window"]);
+    }
+    let mut why = Vec::new();
+    if !criteria.text.is_empty() {
+        why.push(criteria.text);
     }
     why.push(format!("call {call} for this tenant"));
     if let Some(n) = m.nth {
@@ -1063,6 +1069,48 @@ fn call_match(
         why.push(format!("draw {u:.4} < {p}"));
     }
     Some(why.join(", "))
+}
+
+/// Most bytes of a `why` the rule's criteria take: the journal keeps a kibibyte of it (up to
+/// a thousand patterns of 4 KiB each would otherwise be spelt out for every request the rule
+/// fires on), and the call index and sequence position that follow must survive the cut.
+const CRITERIA_MAX: usize = 640;
+
+/// The criteria part of a `why`, written up to [`CRITERIA_MAX`] bytes and then cut with `…`.
+#[derive(Default)]
+struct Criteria {
+    text: String,
+    cut: bool,
+}
+
+impl Criteria {
+    /// Starts an item (after a `, `) made of `parts`.
+    fn item<'a>(&mut self, parts: impl IntoIterator<Item = &'a str>) {
+        if !self.text.is_empty() {
+            self.push(", ");
+        }
+        for part in parts {
+            self.push(part);
+        }
+    }
+
+    fn push(&mut self, s: &str) {
+        if self.cut {
+            return;
+        }
+        let room = CRITERIA_MAX.saturating_sub(self.text.len());
+        if s.len() <= room {
+            self.text.push_str(s);
+            return;
+        }
+        let mut end = room;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.text.push_str(&s[..end]);
+        self.text.push('…');
+        self.cut = true;
+    }
 }
 
 /// The digest behind one rule call's random choices: (seed, tenant, scenario, rule, call).

@@ -1060,6 +1060,9 @@ async fn a_rules_criteria_are_kept_in_the_journal_shortened_to_a_kibibyte() {
         why.starts_with("action=DescribeKeyPairs, access_key_id=000"),
         "{why}"
     );
+    // Code review: the criteria filled the kibibyte and the call index, which says which
+    // call fired, was cut; the criteria are now cut first.
+    assert!(why.contains("…, call 1 for this tenant (ccc"), "{why}");
 }
 
 #[tokio::test]
