@@ -127,6 +127,7 @@ fn resolve(path: &Path) -> std::io::Result<PathBuf> {
     for _ in 0..40 {
         match std::fs::symlink_metadata(&at) {
             Ok(meta) if meta.file_type().is_symlink() => {
+                followable(&at, &meta)?;
                 let link = std::fs::read_link(&at)?;
                 at = at.parent().unwrap_or(Path::new("")).join(link);
             }
@@ -134,6 +135,40 @@ fn resolve(path: &Path) -> std::io::Result<PathBuf> {
         }
     }
     Err(std::io::Error::other("too many levels of symbolic links"))
+}
+
+/// The kernel's `fs.protected_symlinks` rule, which [`resolve`] following links by hand would
+/// bypass: a link in a sticky directory others can write (`/tmp`) is followed only when it
+/// belongs to this process's user or to the directory's owner. Otherwise another user could
+/// plant a link at the state file's path and have every save write where it points.
+#[cfg(unix)]
+fn followable(link: &Path, meta: &std::fs::Metadata) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let (dir, _) = dir_and_name(link);
+    let dir = std::fs::metadata(dir)?;
+    let euid = rustix::process::geteuid().as_raw();
+    if protected_link(dir.mode(), dir.uid(), meta.uid(), euid) {
+        return Err(std::io::Error::other(format!(
+            "{} is a link of user {} in a sticky directory others can write, which is not followed",
+            link.display(),
+            meta.uid()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn followable(_: &Path, _: &std::fs::Metadata) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Whether a link of `link_uid` in a directory of `dir_mode` owned by `dir_uid` is one the
+/// kernel would not follow for user `uid` (`fs.protected_symlinks`; root included).
+fn protected_link(dir_mode: u32, dir_uid: u32, link_uid: u32, uid: u32) -> bool {
+    const STICKY_WORLD_WRITABLE: u32 = 0o1002;
+    dir_mode & STICKY_WORLD_WRITABLE == STICKY_WORLD_WRITABLE
+        && link_uid != uid
+        && link_uid != dir_uid
 }
 
 /// The directory of `path` and its file name.
@@ -381,6 +416,27 @@ mod tests {
                 sticky_refuses(dir_mode, dir_uid, file_uid, uid),
                 refused,
                 "{dir_mode:o} {dir_uid} {file_uid} {uid}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_link_of_another_user_in_a_shared_sticky_directory_is_not_followed() {
+        // Code review: links at the state path were followed by hand, which bypassed the
+        // kernel's protected_symlinks, so another user's link planted at that path in /tmp
+        // made saves write where it pointed.
+        for (dir_mode, dir_uid, link_uid, uid, protected) in [
+            (0o1777, 0, 1000, 0, true),
+            (0o1777, 0, 1000, 2000, true),
+            (0o1777, 0, 1000, 1000, false),
+            (0o1777, 1000, 1000, 0, false),
+            (0o1775, 0, 1000, 0, false),
+            (0o0777, 0, 1000, 0, false),
+        ] {
+            assert_eq!(
+                protected_link(dir_mode, dir_uid, link_uid, uid),
+                protected,
+                "{dir_mode:o} {dir_uid} {link_uid} {uid}"
             );
         }
     }
