@@ -909,7 +909,7 @@ impl Store {
     /// `InvalidResourceGroup.NotFound`; `KeyPair.AlreadyExist` if the name exists or is being
     /// created; `QuotaExceed.KeyPair` if the region already holds (or is creating)
     /// [`KEY_PAIR_QUOTA`] key pairs; `InternalError` when a counter would pass
-    /// [`COUNTER_MAX`] (see `Account::can_count`).
+    /// [`COUNTER_MAX`] (see `Account::take_sequence`).
     pub fn reserve<'a>(
         self: &Arc<Self>,
         who: impl Into<Who<'a>>,
