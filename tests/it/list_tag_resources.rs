@@ -141,6 +141,66 @@ async fn a_token_resumes_after_its_last_entry_when_the_listed_key_pairs_are_dele
     assert!(second.get("NextToken").is_none(), "{second}");
 }
 
+/// Gives `key_pairs` key pairs 20 tags `key00`..`key19` each, then runs the usual clean-up
+/// loop: list a page (`key*`), untag every (key pair, key) it listed (and with `retag`, tag
+/// it again), follow the token. Returns the entries in the order they were listed.
+async fn clean_up_loop(
+    server: &TestServer,
+    t: &str,
+    key_pairs: usize,
+    retag: bool,
+) -> Vec<(String, String)> {
+    let keys: Vec<String> = (0..20).map(|i| format!("key{i:02}")).collect();
+    for k in 0..key_pairs {
+        let tags: Vec<(&str, &str)> = keys.iter().map(|key| (key.as_str(), "v")).collect();
+        insert_key_pair(server, t, REGION, &format!("k{k}"), &tags);
+    }
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut call = list(server, t).param("TagFilter.1.TagKey", "key*");
+        if let Some(token) = &token {
+            call = call.param("NextToken", token);
+        }
+        let page = call.send().await.json();
+        for (id, key, _) in entries(&page) {
+            let on = |action| {
+                server
+                    .call(t, action)
+                    .region(REGION)
+                    .param("ResourceType", "keypair")
+                    .param("ResourceId.1", &id)
+            };
+            on("UntagResources")
+                .param("TagKey.1", &key)
+                .send()
+                .await
+                .assert_ok();
+            if retag {
+                on("TagResources")
+                    .param("Tag.1.Key", &key)
+                    .param("Tag.1.Value", "v")
+                    .send()
+                    .await
+                    .assert_ok();
+            }
+            seen.push((id, key));
+        }
+        match page["NextToken"].as_str() {
+            Some(next) => token = Some(next.to_string()),
+            None => break,
+        }
+    }
+    seen
+}
+
+fn distinct(seen: &[(String, String)]) -> usize {
+    let mut unique = seen.to_vec();
+    unique.sort();
+    unique.dedup();
+    unique.len()
+}
+
 #[tokio::test]
 async fn a_token_resumes_after_its_tag_when_the_listed_tags_are_untagged_meanwhile() {
     // Regression (review of the keyset token): the token kept the tag's position, and
@@ -149,43 +209,11 @@ async fn a_token_resumes_after_its_tag_when_the_listed_tags_are_untagged_meanwhi
     // Arrange: 4 key pairs × 20 tags; the first page ends after k2's tenth tag.
     let server = TestServer::start(44).await;
     let t = "t-list-untag";
-    let keys: Vec<String> = (0..20).map(|i| format!("key{i:02}")).collect();
-    for k in 0..4 {
-        let tags: Vec<(&str, &str)> = keys.iter().map(|key| (key.as_str(), "v")).collect();
-        insert_key_pair(&server, t, REGION, &format!("k{k}"), &tags);
-    }
-    let mut seen = Vec::new();
-    let mut token: Option<String> = None;
-    // Act: list a page, untag every (key pair, key) it listed, follow the token.
-    loop {
-        let mut call = list(&server, t).param("TagFilter.1.TagKey", "key*");
-        if let Some(token) = &token {
-            call = call.param("NextToken", token);
-        }
-        let page = call.send().await.json();
-        for (id, key, _) in entries(&page) {
-            server
-                .call(t, "UntagResources")
-                .region(REGION)
-                .param("ResourceType", "keypair")
-                .param("ResourceId.1", &id)
-                .param("TagKey.1", &key)
-                .send()
-                .await
-                .assert_ok();
-            seen.push((id, key));
-        }
-        match page["NextToken"].as_str() {
-            Some(next) => token = Some(next.to_string()),
-            None => break,
-        }
-    }
+    // Act
+    let seen = clean_up_loop(&server, t, 4, false).await;
     // Assert: every entry was listed once, and none is left.
     assert_eq!(seen.len(), 80, "{seen:?}");
-    let mut unique = seen.clone();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(unique.len(), 80);
+    assert_eq!(distinct(&seen), 80);
     let left = list(&server, t)
         .param("TagFilter.1.TagKey", "key*")
         .send()
@@ -200,47 +228,10 @@ async fn a_token_never_skips_tags_when_the_listed_tags_are_untagged_and_tagged_a
     // its key pair's tags; a token that resumed after that key skipped the tags it passed.
     // Arrange: 3 key pairs × 20 tags; the first page ends after k2's tenth tag.
     let server = TestServer::start(45).await;
-    let t = "t-list-retag";
-    let keys: Vec<String> = (0..20).map(|i| format!("key{i:02}")).collect();
-    for k in 0..3 {
-        let tags: Vec<(&str, &str)> = keys.iter().map(|key| (key.as_str(), "v")).collect();
-        insert_key_pair(&server, t, REGION, &format!("k{k}"), &tags);
-    }
-    let mut seen = Vec::new();
-    let mut token: Option<String> = None;
-    // Act: list a page, untag and tag again every (key pair, key) it listed, follow the token.
-    loop {
-        let mut call = list(&server, t).param("TagFilter.1.TagKey", "key*");
-        if let Some(token) = &token {
-            call = call.param("NextToken", token);
-        }
-        let page = call.send().await.json();
-        for (id, key, _) in entries(&page) {
-            for action in ["UntagResources", "TagResources"] {
-                let call = server
-                    .call(t, action)
-                    .region(REGION)
-                    .param("ResourceType", "keypair")
-                    .param("ResourceId.1", &id);
-                let call = if action == "UntagResources" {
-                    call.param("TagKey.1", &key)
-                } else {
-                    call.param("Tag.1.Key", &key).param("Tag.1.Value", "v")
-                };
-                call.send().await.assert_ok();
-            }
-            seen.push((id, key));
-        }
-        match page["NextToken"].as_str() {
-            Some(next) => token = Some(next.to_string()),
-            None => break,
-        }
-    }
+    // Act
+    let seen = clean_up_loop(&server, "t-list-retag", 3, true).await;
     // Assert: every entry was listed at least once (a repeat is allowed, a miss is not).
-    let mut unique = seen.clone();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(unique.len(), 60, "{seen:?}");
+    assert_eq!(distinct(&seen), 60, "{seen:?}");
 }
 
 #[tokio::test]
