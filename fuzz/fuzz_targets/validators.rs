@@ -76,11 +76,12 @@ fuzz_target!(|input: Input| {
         let mut seen = std::collections::HashSet::new();
         let mut dup = false;
         for (k, v) in slots.values() {
-            let k = k.clone().unwrap_or_default();
             let v = v.clone().unwrap_or_default();
-            if k.is_empty() && !v.is_empty() {
+            // Only an absent key leaves a value keyless; an empty one is a malformed key.
+            if k.is_none() && !v.is_empty() {
                 return Err(Invalid::TagWithoutKey);
             }
+            let k = k.clone().unwrap_or_default();
             if !tag_key_ok(&k) {
                 return Err(Invalid::TagKey);
             }
