@@ -12,7 +12,7 @@
 //! DELETE /__mock/scenarios/{name}           remove one: {"removed":1}, 404 when unknown
 //! POST   /__mock/reset[?access_key_id=X]    state, rule counters and journal; of one tenant with X
 //!                                           (nonces: only without X)
-//! GET    /__mock/journal[?access_key_id=X&action=A]      {"entries":[…]} oldest first
+//! GET    /__mock/journal[?access_key_id=X&action=A&request_id=R]  {"entries":[…]} oldest first
 //! GET    /__mock/journal?format=scenario[&…&name=N]       a scenario replaying the decisions
 //! GET    /__mock/journal/retries[?access_key_id=X&action=A&window_ms=W]
 //!                                           {"window_ms":W,"operations":[…]}: entries grouped
@@ -283,10 +283,14 @@ fn route(
         },
         "journal" => match *method {
             Method::GET | Method::HEAD => {
-                let q = query_params(query, &["access_key_id", "action", "format", "name"])?;
+                let q = query_params(
+                    query,
+                    &["access_key_id", "action", "request_id", "format", "name"],
+                )?;
                 let filter = Filter {
                     tenant: q.get("access_key_id").map(str::to_string),
                     action: q.get("action").map(str::to_string),
+                    request_id: q.get("request_id").map(str::to_string),
                 };
                 known_action(app, &filter)?;
                 match q.get("format") {
@@ -344,6 +348,7 @@ fn route(
                 let filter = Filter {
                     tenant: q.get("access_key_id").map(str::to_string),
                     action: q.get("action").map(str::to_string),
+                    ..Filter::default()
                 };
                 known_action(app, &filter)?;
                 let window_ms = match q.get("window_ms") {

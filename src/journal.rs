@@ -194,6 +194,10 @@ impl Slot {
         self.strings().nth(1).unwrap_or_default()
     }
 
+    fn request_id(&self) -> &str {
+        self.strings().nth(2).unwrap_or_default()
+    }
+
     fn entry(&self) -> Entry {
         let mut strings = self.strings();
         let mut next = || strings.next().unwrap_or_default().to_string();
@@ -402,6 +406,8 @@ pub struct Journal {
 pub struct Filter {
     pub tenant: Option<String>,
     pub action: Option<String>,
+    /// The RequestId an answer carried (what an SDK's exception shows), in any case.
+    pub request_id: Option<String>,
 }
 
 impl Filter {
@@ -414,6 +420,10 @@ impl Filter {
                 .action
                 .as_ref()
                 .is_none_or(|a| shortened(a, HEAD_MAX) == e.action())
+            && self
+                .request_id
+                .as_ref()
+                .is_none_or(|r| r.eq_ignore_ascii_case(e.request_id()))
     }
 }
 
@@ -894,7 +904,7 @@ mod tests {
         j.record(rec("t", "A", &p));
         let only = |tenant: &str| Filter {
             tenant: Some(tenant.to_string()),
-            action: None,
+            ..Filter::default()
         };
         assert_eq!(j.entries(&only(&long)).len(), 1);
         j.reset(Some(&long));
@@ -1081,6 +1091,7 @@ mod tests {
         let f = Filter {
             tenant: Some("t".into()),
             action: Some("CreateKeyPair".into()),
+            ..Filter::default()
         };
         assert_eq!(j.entries(&f).len(), 1);
         assert_eq!(j.len(), 3);
@@ -1367,6 +1378,7 @@ mod tests {
             let f = Filter {
                 tenant: tenant.map(str::to_string),
                 action: action.map(str::to_string),
+                ..Filter::default()
             };
             j.retries(&f, 30_000)
                 .iter()

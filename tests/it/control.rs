@@ -57,6 +57,46 @@ async fn health_answers_while_another_control_request_holds_the_turn() {
 }
 
 #[tokio::test]
+async fn the_journal_finds_the_request_behind_a_request_id_in_any_case() {
+    // Product review: a failing test shows an SDK exception's RequestId, and the journal had
+    // no way to find that request among thousands.
+    let server = TestServer::start(0).await;
+    for name in ["k-one", "k-two", "bad name"] {
+        server
+            .call("t-rid", "CreateKeyPair")
+            .region(REGION)
+            .param("KeyPairName", name)
+            .send()
+            .await;
+    }
+    let all = journal(&server, "t-rid").await;
+    assert_eq!(all.len(), 3);
+    let wanted = all[2]["request_id"].as_str().unwrap().to_string();
+    // Act
+    let (status, found) = control(
+        &server,
+        "GET",
+        &format!("/__mock/journal?request_id={}", wanted.to_lowercase()),
+        None,
+    )
+    .await;
+    // Assert
+    assert_eq!(status, 200);
+    let entries = found["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{found}");
+    assert_eq!(entries[0]["request_id"], wanted.as_str());
+    assert_eq!(entries[0]["code"], "InvalidKeyPairName.Malformed");
+    let (_, none) = control(
+        &server,
+        "GET",
+        "/__mock/journal?request_id=00000000-0000-0000-0000-000000000000",
+        None,
+    )
+    .await;
+    assert_eq!(none["entries"], json!([]));
+}
+
+#[tokio::test]
 async fn posting_a_scenario_adds_it_and_posting_the_same_name_replaces_it() {
     // Arrange
     let server = TestServer::start(0).await;
