@@ -71,6 +71,13 @@ impl App {
         // Taken, not cloned: kept in the config, a copy of the whole state file stayed in
         // memory for the server's lifetime.
         if let Some(doc) = config.initial_state.take() {
+            if !config.fixtures.is_empty() {
+                // Documented, but a silent no-op looked like a broken fixtures file.
+                tracing::warn!(
+                    state_file = %config.state_file.as_deref().unwrap_or(std::path::Path::new("")).display(),
+                    "--fixtures not applied: the state file is loaded instead (fixtures fill a fresh store, and a reset re-applies them)"
+                );
+            }
             store
                 .restore(doc)
                 .map_err(|e| anyhow::anyhow!("cannot restore the state file: {e}"))?;

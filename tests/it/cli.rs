@@ -571,3 +571,46 @@ fn a_refused_value_from_an_environment_variable_is_traced_to_it() {
     );
     assert!(!other.contains("environment variable"), "{other}");
 }
+
+#[test]
+fn fixtures_left_unapplied_because_a_state_file_is_loaded_are_warned_about() {
+    // Product review: a state file left by an earlier run made --fixtures a silent no-op,
+    // which looked like a broken fixtures file.
+    let dir = std::env::temp_dir().join(format!("ecs-mock-fixtures-warn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.json");
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/accounts.json");
+    let run = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--no-key-cache",
+                "--fixtures",
+                fixtures,
+            ])
+            .arg("--state-file")
+            .arg(&state)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        listening(&mut child);
+        let mut stderr = child.stderr.take().unwrap();
+        assert!(terminate(child).success());
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
+        err
+    };
+    // Arrange: a first run saves a state file; a second loads it, with fixtures.
+    let first = run();
+    // Act
+    let second = run();
+    // Assert: applied to the fresh store without a word, then warned about.
+    assert!(!first.contains("--fixtures not applied"), "{first}");
+    assert!(
+        second.contains("--fixtures not applied: the state file is loaded instead"),
+        "{second}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
