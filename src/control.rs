@@ -13,7 +13,7 @@
 //! POST   /__mock/reset[?access_key_id=X]    state, rule counters and journal; of one tenant with X
 //!                                           (nonces: only without X)
 //! GET    /__mock/journal[?access_key_id=X&action=A&request_id=R]  {"entries":[…]} oldest first
-//! GET    /__mock/journal?format=scenario[&…&name=N]       a scenario replaying the decisions
+//! GET    /__mock/journal?format=scenario[&…&name=N&as_access_key_id=P]  a scenario replaying the decisions
 //! GET    /__mock/journal/retries[?access_key_id=X&action=A&window_ms=W]
 //!                                           {"window_ms":W,"operations":[…]}: entries grouped
 //!                                           into logical operations (attempts, gaps_ms,
@@ -285,7 +285,14 @@ fn route(
             Method::GET | Method::HEAD => {
                 let q = query_params(
                     query,
-                    &["access_key_id", "action", "request_id", "format", "name"],
+                    &[
+                        "access_key_id",
+                        "action",
+                        "request_id",
+                        "format",
+                        "name",
+                        "as_access_key_id",
+                    ],
                 )?;
                 let filter = Filter {
                     tenant: q.get("access_key_id").map(str::to_string),
@@ -295,8 +302,13 @@ fn route(
                 known_action(app, &filter)?;
                 match q.get("format") {
                     None | Some("entries") => {
-                        if q.get("name").is_some() {
-                            return Err(bad("name is only used with format=scenario").into());
+                        if let Some(k) = ["name", "as_access_key_id"]
+                            .iter()
+                            .find(|k| q.get(k).is_some())
+                        {
+                            return Err(
+                                bad(format!("{k} is only used with format=scenario")).into()
+                            );
                         }
                         Ok((
                             StatusCode::OK,
@@ -316,7 +328,13 @@ fn route(
                             ))
                             .into());
                         }
-                        let exported = app.journal.export(&filter, name);
+                        let replay_as = q.get("as_access_key_id");
+                        // Two tenants' recordings replayed as one would be two rules for the
+                        // same calls, and only the first would ever fire.
+                        if replay_as.is_some() && filter.tenant.is_none() {
+                            return Err(bad("as_access_key_id needs access_key_id: it replays one tenant's recording for another").into());
+                        }
+                        let exported = app.journal.export(&filter, name, replay_as);
                         if exported["rules"].as_array().is_some_and(Vec::is_empty) {
                             return Err((
                                 StatusCode::NOT_FOUND,

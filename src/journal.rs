@@ -591,7 +591,11 @@ impl Journal {
     /// effect each request got (`"pass"` where none applied). Replayed against a fresh or reset mock with the same per-tenant
     /// requests it produces the same errors, faults and (pinned) latencies, whatever the
     /// seed. Calls no longer in the ring buffer replay as `"pass"`.
-    pub fn export(&self, filter: &Filter, name: &str) -> Value {
+    ///
+    /// With `replay_as`, each rule matches that AccessKeyId pattern instead of the tenant it
+    /// was recorded under (a CI run that takes a fresh AccessKeyId each time, or `*` for
+    /// every tenant, each counting its own calls).
+    pub fn export(&self, filter: &Filter, name: &str, replay_as: Option<&str>) -> Value {
         let mut groups: Vec<((String, String), Vec<(u64, StepFile)>)> = Vec::new();
         for e in self.entries(filter) {
             let Some(n) = e.action_call else { continue };
@@ -621,19 +625,23 @@ impl Journal {
                 }
                 // `access_key_id` is a glob: a tenant named `t*` written there would catch
                 // every tenant starting with t on replay.
-                let tenant_field = if tenant.contains(['*', '?']) {
-                    "access_key_id_exact"
-                } else {
-                    "access_key_id"
+                let (tenant_field, pattern) = match replay_as {
+                    Some(pattern) => ("access_key_id", pattern),
+                    None if tenant.contains(['*', '?']) => ("access_key_id_exact", &*tenant),
+                    None => ("access_key_id", &*tenant),
                 };
-                let mut matcher = json!({"action": action, tenant_field: tenant});
+                let mut matcher = json!({"action": action, tenant_field: pattern});
                 if first > 1 {
                     matcher["from"] = json!(first);
                 }
+                let replayed = match replay_as {
+                    Some(pattern) => format!(", replayed for {pattern:?}"),
+                    None => String::new(),
+                };
                 json!({
                     "match": matcher,
                     "effect": {"sequence": seq},
-                    "comment": format!("calls {first}..={last} of {action} by {tenant:?} as recorded"),
+                    "comment": format!("calls {first}..={last} of {action} by {tenant:?} as recorded{replayed}"),
                 })
             })
             .collect();

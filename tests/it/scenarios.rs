@@ -454,17 +454,23 @@ async fn fixed_latency_delays_the_response_on_paused_time() {
 }
 
 async fn recorded_run(server: &TestServer) -> Vec<(String, u64)> {
+    run_as(server, "t-replay", "CreateKeyPair").await
+}
+
+/// Twelve calls of `action` (with `KeyPairName=key`) by `tenant`: each answer's code and
+/// injected latency.
+async fn run_as(server: &TestServer, tenant: &str, action: &str) -> Vec<(String, u64)> {
     let mut out = Vec::new();
     for _ in 0..12 {
         let r = server
-            .call("t-replay", "CreateKeyPair")
+            .call(tenant, action)
             .region(REGION)
             .param("KeyPairName", "key")
             .send()
             .await;
         out.push(r.code());
     }
-    let entries = journal(server, "t-replay").await;
+    let entries = journal(server, tenant).await;
     out.into_iter()
         .zip(entries.iter().map(|e| e["latency_ms"].as_u64().unwrap()))
         .collect()
@@ -499,6 +505,43 @@ async fn the_exported_journal_replays_the_same_decisions_under_another_seed() {
     assert_eq!(replayed, recorded);
     assert!(recorded.iter().any(|(c, _)| c == "Throttling.User"));
     assert!(recorded.iter().any(|(c, _)| c == "ServiceUnavailable"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_export_replays_one_tenants_recording_for_another_access_key_id() {
+    // Product review: a CI run takes a fresh AccessKeyId each time, and a recording made
+    // under another one never fired.
+    let original = server_with(
+        5,
+        &[json!({"name": "flaky", "rules": [
+            {"match": {"action": "DescribeKeyPairs", "probability": 0.5},
+             "effect": {"error": "Throttling.User"}}]})],
+    )
+    .await;
+    let recorded = run_as(&original, "t-replay", "DescribeKeyPairs").await;
+    let export = |query: &'static str| control(&original, "GET", query, None);
+    // Act
+    let (status, exported) =
+        export("/__mock/journal?format=scenario&access_key_id=t-replay&as_access_key_id=ci-*")
+            .await;
+    let (refused, why) = export("/__mock/journal?format=scenario&as_access_key_id=ci-*").await;
+    // Assert: two new tenants each replay the whole recording; the recording's own does not.
+    assert_eq!(status, 200, "{exported}");
+    assert_eq!(exported["rules"][0]["match"]["access_key_id"], "ci-*");
+    let replay = server_with(999, std::slice::from_ref(&exported)).await;
+    let run = |tenant| run_as(&replay, tenant, "DescribeKeyPairs");
+    assert_eq!(run("ci-1").await, recorded);
+    assert_eq!(run("ci-2").await, recorded);
+    assert!(run("t-replay").await.iter().all(|(c, _)| c.is_empty()));
+    assert!(recorded.iter().any(|(c, _)| c == "Throttling.User"));
+    assert_eq!(refused, 400);
+    assert!(
+        why["error"]
+            .as_str()
+            .unwrap()
+            .contains("needs access_key_id"),
+        "{why}"
+    );
 }
 
 /// Regression (white-box review, sixteenth session): the export's sequence ran from call 1,
