@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,6 +142,12 @@ impl Server {
                             );
                         if let Err(e) = watcher.watch(conn).await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
+                            if not_http(&e) && !WARNED_NOT_HTTP.swap(true, Ordering::Relaxed) {
+                                tracing::warn!(
+                                    %peer,
+                                    "a connection did not start with an HTTP method: a TLS handshake? The mock speaks plain HTTP: set the SDK's protocol to http (warned once)"
+                                );
+                            }
                         }
                     };
                     match &self.workers {
@@ -173,6 +180,16 @@ impl Server {
         Ok(())
     }
 }
+
+/// Whether a connection ended because its first bytes were no HTTP method, as when a client
+/// configured for HTTPS sends its TLS handshake: the client then reports only an SSL error
+/// (`WRONG_VERSION_NUMBER`), and nothing reaches the journal.
+fn not_http(e: &hyper::Error) -> bool {
+    e.is_parse() && e.to_string().contains("invalid HTTP method")
+}
+
+/// Whether [`not_http`]'s warning was given: a client retrying over TLS would repeat it.
+static WARNED_NOT_HTTP: AtomicBool = AtomicBool::new(false);
 
 /// Answers a connection over `--max-connections` with `503 ServiceUnavailable` (the ECS
 /// envelope, XML as the V1 default) and closes it, instead of letting it queue unseen.

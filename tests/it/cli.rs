@@ -614,3 +614,35 @@ fn fixtures_left_unapplied_because_a_state_file_is_loaded_are_warned_about() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_tls_handshake_on_the_plain_http_port_is_explained_on_stderr_once() {
+    // Product review: a client left on https saw only `SSL: WRONG_VERSION_NUMBER`, and the
+    // mock said nothing (hyper's parse error is logged at debug).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
+        .args(["--listen", "127.0.0.1:0", "--no-key-cache"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (addr, _) = listening(&mut child);
+    // Act: the first bytes of a TLS ClientHello, twice, each answered (bare 400) and closed.
+    for _ in 0..2 {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        std::io::Write::write_all(&mut s, &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01])
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut s, &mut answer);
+    }
+    let mut stderr = child.stderr.take().unwrap();
+    assert!(terminate(child).success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
+    // Assert
+    assert_eq!(
+        err.matches("a connection did not start with an HTTP method: a TLS handshake?")
+            .count(),
+        1,
+        "{err}"
+    );
+}
