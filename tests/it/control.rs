@@ -558,7 +558,7 @@ async fn bad_control_requests_get_clear_errors() {
             "GET",
             "/__mock/journal?tenant=x",
             400,
-            "unknown query parameter \"tenant\"; expected one of access_key_id, action, format, name",
+            "unknown query parameter \"tenant\"; expected one of access_key_id, action, request_id, format, name, as_access_key_id",
         ),
         (
             "GET",
