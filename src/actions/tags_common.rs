@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::Ctx;
+use super::{Action, Ctx};
 use crate::error::{ApiError, Kind};
 use crate::protocol::params::Params;
 use crate::regions::{self, Region};
@@ -104,7 +104,8 @@ pub fn tag_region(params: &Params) -> Result<&'static Region, ApiError> {
     let id = params
         .non_empty("RegionId")
         .ok_or_else(|| ApiError::new(Kind::MissingParameterRegionId))?;
-    regions::find(id).ok_or_else(|| ApiError::new(Kind::InvalidRegionIdNotExist))
+    // The three tag APIs word it alike ([`Action::unknown_region`]).
+    regions::find(id).ok_or_else(|| ApiError::new(Action::TagResources.unknown_region()))
 }
 
 /// What TagResources and UntagResources check first, in this order: `RegionId`, that

@@ -467,16 +467,28 @@ async fn a_body_over_the_limit_gets_its_413_even_when_sent_whole_without_waiting
     }
 }
 
+/// Sends `request` on a new connection and returns the first bytes answered (one read, at
+/// most 4 KiB), lower-cased.
+async fn first_answer(server: &TestServer, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut out))
+        .await
+        .expect("an answer")
+        .unwrap();
+    String::from_utf8_lossy(&out[..n]).to_ascii_lowercase()
+}
+
 #[tokio::test]
 async fn a_body_refused_without_being_read_says_the_connection_closes() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // Arrange: a declared length past what is drained (64 MiB), and one within it; both
     // requests leave keep-alive on. Audit: the first 413 came without `connection: close`,
     // though the server closed the connection after it.
     let server = TestServer::start(0).await;
     let mut heads = Vec::new();
     for (declared, sent) in [(100u64 << 20, 1_000usize), (2 << 20, 2 << 20)] {
-        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
         let mut request = format!(
             "POST /?Action=DescribeRegions&Format=JSON HTTP/1.1\r\nhost: x\r\n\
              content-type: application/x-www-form-urlencoded\r\ncontent-length: {declared}\r\n\r\n"
@@ -484,13 +496,7 @@ async fn a_body_refused_without_being_read_says_the_connection_closes() {
         .into_bytes();
         request.resize(request.len() + sent, b'a');
         // Act
-        s.write_all(&request).await.unwrap();
-        let mut out = vec![0u8; 4096];
-        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut out))
-            .await
-            .expect("an answer")
-            .unwrap();
-        let answer = String::from_utf8_lossy(&out[..n]).to_ascii_lowercase();
+        let answer = first_answer(&server, &request).await;
         heads.push(answer.split("\r\n\r\n").next().unwrap_or("").to_string());
     }
     // Assert: only the connection that cannot carry another request is told it closes.
@@ -502,7 +508,6 @@ async fn a_body_refused_without_being_read_says_the_connection_closes() {
 
 #[tokio::test]
 async fn a_client_waiting_for_100_continue_with_a_body_too_large_is_refused_before_sending_it() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // Audit: the server sent `100 Continue`, read the whole 2 MB body, then refused it.
     let server = TestServer::start(0).await;
     let head = |len: usize| {
@@ -512,22 +517,10 @@ async fn a_client_waiting_for_100_continue_with_a_body_too_large_is_refused_befo
              content-length: {len}\r\n\r\n"
         )
     };
-    let first_answer = |mut s: tokio::net::TcpStream| async move {
-        let mut out = vec![0u8; 4096];
-        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut out))
-            .await
-            .expect("an answer")
-            .unwrap();
-        (s, String::from_utf8_lossy(&out[..n]).to_ascii_lowercase())
-    };
-    // Act: a declared 2 MiB against the 1 MiB default, without sending a byte of it.
-    let mut big = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    big.write_all(head(2 << 20).as_bytes()).await.unwrap();
-    let (_, refused) = first_answer(big).await;
-    // ... and a small body, which is invited.
-    let mut small = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    small.write_all(head(3).as_bytes()).await.unwrap();
-    let (_, invited) = first_answer(small).await;
+    // Act: a declared 2 MiB against the 1 MiB default, without sending a byte of it, and a
+    // small body, which is invited.
+    let refused = first_answer(&server, head(2 << 20).as_bytes()).await;
+    let invited = first_answer(&server, head(3).as_bytes()).await;
     // Assert
     assert!(refused.starts_with("http/1.1 413"), "{refused:.300}");
     assert!(refused.contains("\r\nconnection: close"), "{refused:.300}");
