@@ -52,6 +52,7 @@ use super::{Act, Effect, ForcedError, Glob, Latency, Match, Phase, Rule, Scenari
 use crate::actions::Action;
 use crate::clock;
 use crate::error::{self, Kind};
+use crate::regions;
 
 /// Longest delay a rule may ask for (latency, hang, each drip interval), in milliseconds.
 pub const MAX_DELAY_MS: u64 = 300_000;
@@ -936,6 +937,53 @@ fn globs(at: &str, field: &str, v: &Option<OneOrMany>) -> Result<Option<Vec<Glob
     Ok(Some(items.into_iter().map(Glob::new).collect()))
 }
 
+/// [`globs`] for `region_id`, refusing a pattern that matches no region the mock serves: such
+/// a rule could only ever meet requests the action refuses with `InvalidRegionId.NotFound`,
+/// so it is nearly always a typo (`cn-hangzou`) that would otherwise load and never fire.
+fn region_globs(at: &str, v: &Option<OneOrMany>) -> Result<Option<Vec<Glob>>, ScenarioError> {
+    let compiled = globs(at, "region_id", v)?;
+    for g in compiled.iter().flatten() {
+        if !regions::REGIONS.iter().any(|r| g.matches(r.id)) {
+            let nearest = regions::REGIONS
+                .iter()
+                .map(|r| (edit_distance(g.as_str(), r.id), r.id))
+                .min()
+                .filter(|(d, _)| *d <= 3)
+                .map(|(_, id)| format!("; did you mean {id:?}?"))
+                .unwrap_or_default();
+            return err(format!(
+                "{at}.region_id: {:?} matches none of the {} regions the mock serves (DescribeRegions lists them){nearest}",
+                g.as_str(),
+                regions::REGIONS.len()
+            ));
+        }
+    }
+    Ok(compiled)
+}
+
+/// Levenshtein distance in characters, for suggestions; the patterns it sees are short
+/// (a pattern this long is no typo of a region name, so longer ones are not compared).
+fn edit_distance(a: &str, b: &str) -> usize {
+    const LONGEST: usize = 64;
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len() > LONGEST || b.len() > LONGEST {
+        return usize::MAX;
+    }
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
 /// Refuses a pattern with a piece between two stars that holds `?` and is longer than
 /// [`MAX_WILD_PIECE`] characters (see there).
 fn wild_pieces(at: &str, pattern: &str) -> Result<(), ScenarioError> {
@@ -1071,7 +1119,7 @@ fn compile_match(at: &str, m: &MatchFile) -> Result<Match, ScenarioError> {
         actions,
         access_key_id,
         access_key_id_exact,
-        region_id: globs(at, "region_id", &m.region_id)?,
+        region_id: region_globs(at, &m.region_id)?,
         params,
         nth: m.nth,
         from: m.from,
@@ -1417,6 +1465,10 @@ mod tests {
             (r#"{"name":"x","rules":[{"match":{"acton":"CreateKeyPair"},"effect":"pass"}]}"#, "rules[0].match.acton: unknown field `acton`"),
             (r#"{"name":"x","rules":[{"match":{"action":"CreateKeypair"},"effect":"pass"}]}"#, "rules[0].match.action: unknown action \"CreateKeypair\""),
             (r#"{"name":"x","rules":[{"match":{"action":[]},"effect":"pass"}]}"#, "rules[0].match.action: an empty list"),
+            (r#"{"name":"x","rules":[{"match":{"region_id":"cn-hangzou"},"effect":"pass"}]}"#, "rules[0].match.region_id: \"cn-hangzou\" matches none of the"),
+            (r#"{"name":"x","rules":[{"match":{"region_id":"cn-hangzou"},"effect":"pass"}]}"#, "(DescribeRegions lists them); did you mean \"cn-hangzhou\"?"),
+            (r#"{"name":"x","rules":[{"match":{"region_id":["cn-*","mars-*"]},"effect":"pass"}]}"#, "rules[0].match.region_id: \"mars-*\" matches none"),
+            (r#"{"name":"x","rules":[{"match":{"region_id":"zzzzzzzzzz"},"effect":"pass"}]}"#, "lists them)"),
             (r#"{"name":"x","rules":[{"match":{"access_key_id":"t*","access_key_id_exact":"t*"},"effect":"pass"}]}"#, "rules[0].match: give access_key_id (globs) or access_key_id_exact (exact names), not both"),
             (r#"{"name":"x","rules":[{"match":{"access_key_id_exact":[]},"effect":"pass"}]}"#, "rules[0].match.access_key_id_exact: an empty list"),
             // Regression (findings-scen2 #9): accepted, and then never matched.

@@ -280,7 +280,7 @@ fn the_json_schema_names_every_field_action_and_code() {
     .unwrap();
     let full = file::parse(
         r#"{"name": "n", "description": "d", "rules": [{"comment": "c", "effect": "pass",
-            "match": {"action": "CreateKeyPair", "access_key_id": "a", "region_id": "r",
+            "match": {"action": "CreateKeyPair", "access_key_id": "a", "region_id": "cn-hangzhou",
                       "params": {"K": "v"}, "nth": 1, "from": 1, "to": 2, "every": 1,
                       "probability": 0.5, "window": {"start": "2024-01-01T00:00:00Z"}}},
             {"effect": "pass", "match": {"access_key_id_exact": "a"}}]}"#,
