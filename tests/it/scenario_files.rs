@@ -71,7 +71,16 @@ fn generated() -> BTreeMap<String, String> {
             // the mock answers them by CreateKeyPair's tag rules.
             let by_tag_rules = matches!(action, Action::ImportKeyPair | Action::DescribeKeyPairs)
                 && file::KEY_PAIR_TAG_ERRORS.contains(kind);
-            let description = if by_tag_rules {
+            // The reference lists this code for DeleteKeyPairs with neither status nor message.
+            let undocumented_answer = *kind == Kind::InvalidKeyPairNotFound;
+            let description = if undocumented_answer {
+                format!(
+                    "Every {} call fails with {} (HTTP {}). The reference lists the code for this action but documents neither its status nor its message: both are the mock's choice.",
+                    action.name(),
+                    spec.code,
+                    spec.status
+                )
+            } else if by_tag_rules {
                 format!(
                     "Every {} call fails with {} (HTTP {}), which the mock answers for this action by CreateKeyPair's tag rules (the reference's table for the action does not list it).",
                     action.name(),
