@@ -18,7 +18,8 @@ fn contains_ignore_case(hay: &str, needle: &str) -> bool {
 
 /// The response format: the `Format` parameter (case-insensitive) first, then `accept`, then
 /// the documented default (XML), except that V3 requests (those with an `Authorization`
-/// header) default to JSON like the SDKs ask. Also what a request that does not decode is
+/// header, or unsigned ones that name their action in `x-acs-action`) default to JSON like
+/// the SDKs ask. Also what a request that does not decode is
 /// answered in, from what can be read of it.
 pub fn choose_format(format: Option<&str>, accept: Option<&str>, v3: bool) -> Format {
     match format {
@@ -194,13 +195,18 @@ impl ApiRequest {
         self.signed == Signed::V3
     }
 
-    /// The response format (see [`choose_format`]).
+    /// The response format (see [`choose_format`]). An unsigned request (accepted with
+    /// checking off) counts as V3 when its action comes from the `x-acs-action` header.
     pub fn format(&self) -> Format {
-        choose_format(
-            self.params.get("Format"),
-            self.header("accept"),
-            self.is_v3(),
-        )
+        let v3_style = match self.signed {
+            Signed::V3 => true,
+            Signed::V1 => false,
+            Signed::Neither => {
+                self.params.non_empty("Action").is_none()
+                    && self.header("x-acs-action").is_some_and(|v| !v.is_empty())
+            }
+        };
+        choose_format(self.params.get("Format"), self.header("accept"), v3_style)
     }
 
     /// The AccessKeyId the request claims, from `AccessKeyId` (V1) or the V3 `Credential=`.
@@ -346,6 +352,18 @@ mod tests {
                 "",
                 &[("Authorization", "ACS3-HMAC-SHA256 Credential=a")],
                 Format::Json,
+            ),
+            // Unsigned (checking off): V3-style when the action is in the header only.
+            ("", &[("x-acs-action", "DescribeKeyPairs")], Format::Json),
+            (
+                "Action=DescribeKeyPairs",
+                &[("x-acs-action", "DescribeKeyPairs")],
+                Format::Xml,
+            ),
+            (
+                "Signature=x",
+                &[("x-acs-action", "DescribeKeyPairs")],
+                Format::Xml,
             ),
         ];
         for (q, h, want) in cases {
