@@ -34,6 +34,34 @@ pub const CREATION_TIME_MAX: u64 = 253_402_300_799;
 /// The first fault found, as `where: what`, e.g.
 /// `accounts["t"].regions["cn-hangzhou"].key_pairs["k"].public_key: does not parse (…)`.
 pub fn check(doc: &StateDoc, seed: u64) -> Result<(), String> {
+    check_doc(doc, seed).map_err(|m| cut(&m))
+}
+
+/// The longest refusal printed: a value quoted whole could be megabytes of one line.
+const MAX_MESSAGE: usize = 2048;
+
+fn cut(message: &str) -> String {
+    if message.len() <= MAX_MESSAGE {
+        return message.to_string();
+    }
+    let mut end = MAX_MESSAGE;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &message[..end], message.len())
+}
+
+/// A map key of the document as a refusal names it: quoted, and cut after 64 characters so
+/// that the part at fault stays readable.
+fn shown(key: &str) -> String {
+    const LONGEST: usize = 64;
+    match key.char_indices().nth(LONGEST) {
+        None => format!("{key:?}"),
+        Some((end, _)) => format!("{:?}…", &key[..end]),
+    }
+}
+
+fn check_doc(doc: &StateDoc, seed: u64) -> Result<(), String> {
     if doc.version != STATE_VERSION {
         return Err(format!(
             "state version {} is not supported (expected {STATE_VERSION})",
@@ -62,14 +90,14 @@ pub fn check(doc: &StateDoc, seed: u64) -> Result<(), String> {
         ));
     }
     for (tenant, n) in &doc.request_ordinals {
-        let at = format!("request_ordinals[{tenant:?}]");
+        let at = format!("request_ordinals[{}]", shown(tenant));
         check_access_key_id_len(&at, tenant)?;
         if *n > COUNTER_MAX {
             return Err(format!("{at}: {n}; {BEYOND_COUNTING}"));
         }
     }
     for (tenant, account) in &doc.accounts {
-        let at = format!("accounts[{tenant:?}]");
+        let at = format!("accounts[{}]", shown(tenant));
         if tenant.is_empty() {
             return Err(format!("{at}: the AccessKeyId must not be empty"));
         }
@@ -116,7 +144,7 @@ fn check_account(at: &str, seed: u64, tenant: &str, account: &AccountDoc) -> Res
     }
     let mut sequences = BTreeSet::new();
     for (region, r) in &account.regions {
-        let at = format!("{at}.regions[{region:?}]");
+        let at = format!("{at}.regions[{}]", shown(region));
         if regions::find(region).is_none() {
             return Err(format!("{at}: unknown region (no request could reach it)"));
         }
@@ -128,16 +156,28 @@ fn check_account(at: &str, seed: u64, tenant: &str, account: &AccountDoc) -> Res
         }
         if let Some((name, _)) = r.generations.iter().find(|(_, n)| **n == 0) {
             return Err(format!(
-                "{at}.generations[{name:?}]: 0; a name listed here was created at least once"
+                "{at}.generations[{}]: 0; a name listed here was created at least once",
+                shown(name)
             ));
         }
         if let Some((name, n)) = r.generations.iter().find(|(_, n)| **n > COUNTER_MAX) {
             return Err(format!(
-                "{at}.generations[{name:?}]: {n}; {BEYOND_COUNTING}"
+                "{at}.generations[{}]: {n}; {BEYOND_COUNTING}",
+                shown(name)
+            ));
+        }
+        if let Some(name) = r
+            .generations
+            .keys()
+            .find(|n| validate::key_pair_name(n).is_err())
+        {
+            return Err(format!(
+                "{at}.generations[{}]: not a KeyPairName any request could have created",
+                shown(name)
             ));
         }
         for (name, kp) in &r.key_pairs {
-            let at = format!("{at}.key_pairs[{name:?}]");
+            let at = format!("{at}.key_pairs[{}]", shown(name));
             check_key_pair(&at, name, kp, account)?;
             // The id the API gave this key pair: the n-th creation of a name listed n times
             // (once when not listed). Any other id could be the one a later creation derives,
@@ -166,7 +206,7 @@ fn check_account(at: &str, seed: u64, tenant: &str, account: &AccountDoc) -> Res
         }
     }
     for (id, inst) in &account.instances {
-        let at = format!("{at}.instances[{id:?}]");
+        let at = format!("{at}.instances[{}]", shown(id));
         if inst.id != *id {
             return Err(format!(
                 "{at}: the instance filed here has id {:?}",
@@ -220,7 +260,7 @@ fn check_key_pair(at: &str, name: &str, kp: &KeyPair, account: &AccountDoc) -> R
         ));
     }
     validate::key_pair_name(name)
-        .map_err(|_| format!("{at}: {name:?} is not a valid KeyPairName"))?;
+        .map_err(|_| format!("{at}: {} is not a valid KeyPairName", shown(name)))?;
     let id_ok = kp.id.strip_prefix("ssh-").is_some_and(|rest| {
         rest.len() == 20
             && rest
@@ -513,8 +553,8 @@ mod tests {
                     d.accounts.insert("L".repeat(MAX_ACCESS_KEY_ID_LEN + 1), a);
                 },
                 format!(
-                    "accounts[\"{}\"]: the AccessKeyId is 129 bytes, longer than the 128 a request may carry",
-                    "L".repeat(MAX_ACCESS_KEY_ID_LEN + 1)
+                    "accounts[\"{}\"…]: the AccessKeyId is 129 bytes, longer than the 128 a request may carry",
+                    "L".repeat(64)
                 ),
             ),
             (
@@ -522,9 +562,26 @@ mod tests {
                     d.request_ordinals.insert("L".repeat(MAX_ACCESS_KEY_ID_LEN + 1), 1);
                 },
                 format!(
-                    "request_ordinals[\"{}\"]: the AccessKeyId is 129 bytes, longer than the 128 a request may carry",
-                    "L".repeat(MAX_ACCESS_KEY_ID_LEN + 1)
+                    "request_ordinals[\"{}\"…]: the AccessKeyId is 129 bytes, longer than the 128 a request may carry",
+                    "L".repeat(64)
                 ),
+            ),
+            (
+                |d| {
+                    d.request_ordinals.insert("L".repeat(5_000_000), 1);
+                },
+                format!(
+                    "request_ordinals[\"{}\"…]: the AccessKeyId is 5000000 bytes",
+                    "L".repeat(64)
+                ),
+            ),
+            (
+                |d| {
+                    let a = d.accounts.get_mut("t").unwrap();
+                    let r = a.regions.get_mut(REGION).unwrap();
+                    r.generations.insert("http://evil".into(), 2);
+                },
+                r#"accounts["t"].regions["cn-hangzhou"].generations["http://evil"]: not a KeyPairName any request could have created"#.into(),
             ),
         ];
         for (i, (breaks, want)) in cases.iter().enumerate() {
@@ -534,6 +591,11 @@ mod tests {
             assert!(
                 got.starts_with(want.as_str()),
                 "case {i}\n  got:  {got}\n  want: {want}"
+            );
+            assert!(
+                got.len() <= MAX_MESSAGE + 40,
+                "case {i}: {} bytes",
+                got.len()
             );
         }
     }
