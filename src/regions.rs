@@ -79,6 +79,24 @@ mod tests {
             find("ap-southeast-2").is_none(),
             "closed regions are not listed"
         );
+        // The reference infers that finance and government regions exist but are not
+        // returned to ordinary accounts; the mock serves an ordinary account.
+        for restricted in [
+            "cn-shanghai-finance-1",
+            "cn-shenzhen-finance-1",
+            "cn-beijing-finance-1",
+            "cn-north-2-gov-1",
+        ] {
+            assert!(find(restricted).is_none(), "{restricted}");
+        }
+        // RegionEndpoint as the captured answers give it: the older central regions share
+        // the central endpoint, newer ones have their own.
+        assert_eq!(find("cn-qingdao").unwrap().endpoint, "ecs.aliyuncs.com");
+        assert_eq!(find("us-west-1").unwrap().endpoint, "ecs.aliyuncs.com");
+        assert_eq!(
+            find("cn-zhangjiakou").unwrap().endpoint,
+            "ecs.cn-zhangjiakou.aliyuncs.com"
+        );
         assert_eq!(host_id(Some("eu-west-1")), "ecs.eu-west-1.aliyuncs.com");
         assert_eq!(host_id(Some("nowhere")), "ecs.aliyuncs.com");
     }

@@ -180,6 +180,12 @@ async fn malformed_public_key_bodies_are_refused_in_json_and_xml() {
             "a PEM public key",
             "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----".into(),
         ),
+        // The reference leaves open whether other public key formats are accepted [open]; the
+        // mock takes only the OpenSSH line, so the same valid RSA key in the three formats
+        // `ssh-keygen -e` writes is refused.
+        ("the RSA key as RFC 4716", fixture("rsa2048.rfc4716")),
+        ("the RSA key as PKCS#1 PEM", fixture("rsa2048.pkcs1.pem")),
+        ("the RSA key as SubjectPublicKeyInfo PEM", fixture("rsa2048.spki.pem")),
     ];
     for (what, body) in cases {
         for xml in [false, true] {
