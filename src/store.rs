@@ -1830,10 +1830,10 @@ mod state_doc_tests {
         };
         assert_eq!(create("kept"), 0);
         for expected in 0..4 {
-            assert_eq!(create("k"), expected);
-            assert!(delete("k"));
+            assert_eq!(create("k1"), expected);
+            assert!(delete("k1"));
         }
-        assert!(!delete("k"), "already gone");
+        assert!(!delete("k1"), "already gone");
         assert!(!delete("never"), "never created");
         assert_eq!(create("never"), 0, "a failed delete counts nothing");
         let doc = store.export();
@@ -1843,7 +1843,7 @@ mod state_doc_tests {
                 .iter()
                 .map(|(k, v)| (k.as_str(), *v))
                 .collect::<Vec<_>>(),
-            [("k", 4), ("kept", 1), ("never", 1)],
+            [("k1", 4), ("kept", 1), ("never", 1)],
             "live names created once are exported with their count"
         );
         let again = Store::new(3);
@@ -1860,7 +1860,7 @@ mod state_doc_tests {
         );
         assert_eq!(
             again
-                .reserve("t", "cn-hangzhou", "k", None)
+                .reserve("t", "cn-hangzhou", "k1", None)
                 .unwrap()
                 .generation(),
             4
