@@ -287,8 +287,27 @@ fn remove_stale_tmps(dir: &Path, file_name: &str) {
     }
 }
 
+/// Gives the new file the owner and group of the one it replaces, where this process may
+/// (root may; anyone else keeps their own, as before): a root run (`sudo`, a container)
+/// saving a user's state file otherwise left it owned by root, and with `chmod 600` unreadable
+/// to the user whose file it was. Best effort: the save goes on either way.
+#[cfg(unix)]
+fn keep_owner(f: &std::fs::File, previous: Option<&std::fs::Metadata>) {
+    use std::os::unix::fs::MetadataExt;
+    let (Some(previous), Ok(own)) = (previous, f.metadata()) else {
+        return;
+    };
+    if (previous.uid(), previous.gid()) != (own.uid(), own.gid()) {
+        let _ = std::os::unix::fs::fchown(f, Some(previous.uid()), Some(previous.gid()));
+    }
+}
+
+#[cfg(not(unix))]
+fn keep_owner(_: &std::fs::File, _: Option<&std::fs::Metadata>) {}
+
 /// Writes `doc` to `path` atomically; through a symlink, to the file it points to. The new
-/// file keeps the permissions of the one it replaces (a `chmod 600` survives saves).
+/// file keeps the permissions of the one it replaces (a `chmod 600` survives saves), and its
+/// owner where this process may set it (see [`keep_owner`]).
 ///
 /// # Errors
 /// Any I/O error; the previous file is then left untouched.
@@ -297,8 +316,10 @@ pub fn save(path: &Path, doc: &StateDoc) -> std::io::Result<()> {
     // only within one file system, and over the link it would replace the link itself.
     let target = resolve(path)?;
     let (dir, file_name) = dir_and_name(&target);
-    let like = std::fs::metadata(&target).ok().map(|m| m.permissions());
+    let previous = std::fs::metadata(&target).ok();
+    let like = previous.as_ref().map(std::fs::Metadata::permissions);
     let (tmp, mut f) = create_tmp(dir, &file_name, like.as_ref())?;
+    keep_owner(&f, previous.as_ref());
     let result = (|| {
         // Buffered: serde_json writes token by token, a `write` call per few bytes, which
         // made a 6 MB state take ~2 s to save.
@@ -386,6 +407,28 @@ mod tests {
             0,
             "the probe left files"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_save_by_root_keeps_the_owner_of_the_file_it_replaces() {
+        // Audit: a root run saving another user's `chmod 600` state file left it owned by
+        // root, unreadable to that user.
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("ecs-mock-owner-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.json");
+        save(&path, &Store::new(1).export()).unwrap();
+        if std::os::unix::fs::chown(&path, Some(65534), Some(65534)).is_err() {
+            // Only root may give a file away; elsewhere there is nothing to keep.
+            std::fs::remove_dir_all(&dir).unwrap();
+            return;
+        }
+        save(&path, &Store::new(2).export()).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+        assert_eq!(load(&path).unwrap(), Some(Store::new(2).export()));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
