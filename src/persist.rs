@@ -347,10 +347,16 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
+    /// A fresh directory of this test process under the system's temporary directory.
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ecs-mock-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     #[test]
     fn save_then_load_round_trips_and_missing_is_none() {
-        let dir = std::env::temp_dir().join(format!("ecs-mock-persist-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("persist");
         let path = dir.join("state.json");
         assert!(load(&path).unwrap().is_none());
         let doc = Store::new(4).export();
@@ -370,8 +376,7 @@ mod tests {
 
     #[test]
     fn a_state_file_that_could_not_be_saved_is_found_at_start() {
-        let dir = std::env::temp_dir().join(format!("ecs-mock-writable-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("writable");
         check_writable(&dir.join("state.json")).unwrap();
         // The probe leaves nothing behind, and no state file is created by it.
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
@@ -389,8 +394,7 @@ mod tests {
     fn a_state_file_path_naming_a_directory_is_refused_at_start() {
         // Regression (F2 of the persistence findings): `state.json/` passed the probe, which
         // only wrote in the parent directory, and then every save failed at the rename.
-        let dir = std::env::temp_dir().join(format!("ecs-mock-dirlike-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("dirlike");
         for path in [
             dir.join("state.json/"),
             dir.join("state.json/."),
@@ -416,8 +420,7 @@ mod tests {
         // Audit: a root run saving another user's `chmod 600` state file left it owned by
         // root, unreadable to that user.
         use std::os::unix::fs::MetadataExt;
-        let dir = std::env::temp_dir().join(format!("ecs-mock-owner-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("owner");
         let path = dir.join("state.json");
         save(&path, &Store::new(1).export()).unwrap();
         if std::os::unix::fs::chown(&path, Some(65534), Some(65534)).is_err() {
@@ -437,8 +440,7 @@ mod tests {
     fn a_fifo_or_a_device_as_the_state_file_is_refused_without_reading_it() {
         // Audit: a FIFO at the state path blocked start-up for ever in `read`, before any
         // message, and a link to /dev/zero read until memory ran out.
-        let dir = std::env::temp_dir().join(format!("ecs-mock-fifo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("fifo");
         let fifo = dir.join("fifo.json");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         assert!(made.is_ok_and(|s| s.success()), "mkfifo");
@@ -526,8 +528,7 @@ mod tests {
         // count from 0) and opened following links, so a link planted in a shared directory
         // had its target truncated by the start-up probe and overwritten by the save.
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("ecs-mock-planted-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("planted");
         let victim = dir.join("victim.txt");
         std::fs::write(&victim, "precious").unwrap();
         let pid = std::process::id();
@@ -566,8 +567,7 @@ mod tests {
     fn the_probe_removes_temporary_files_of_killed_saves_once_they_are_an_hour_old() {
         // Regression (files audit #6): a save killed midway left a full copy of the state
         // next to the file for good.
-        let dir = std::env::temp_dir().join(format!("ecs-mock-stale-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("stale");
         let old = crate::keycache::file_clock_now() - std::time::Duration::from_secs(7200);
         let make = |name: &str, modified| {
             let f = std::fs::File::create(dir.join(name)).unwrap();
