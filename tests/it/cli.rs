@@ -33,6 +33,28 @@ fn listening(child: &mut Child) -> (String, String) {
     (addr, second)
 }
 
+/// Starts the binary with `args` and its stderr piped, once it is listening, with its address.
+fn start_with_stderr<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (addr, _) = listening(&mut child);
+    (child, addr)
+}
+
+/// Stops a binary started by [`start_with_stderr`] (it must exit cleanly) and returns what it
+/// wrote on stderr.
+fn terminate_and_read_stderr(mut child: Child) -> String {
+    let mut stderr = child.stderr.take().unwrap();
+    assert!(terminate(child).success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
+    err
+}
+
 fn terminate(mut child: Child) -> std::process::ExitStatus {
     let _ = Command::new("kill")
         .arg("-TERM")
@@ -581,26 +603,16 @@ fn fixtures_left_unapplied_because_a_state_file_is_loaded_are_warned_about() {
     let state = dir.join("state.json");
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/accounts.json");
     let run = || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--no-key-cache",
-                "--fixtures",
-                fixtures,
-            ])
-            .arg("--state-file")
-            .arg(&state)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        listening(&mut child);
-        let mut stderr = child.stderr.take().unwrap();
-        assert!(terminate(child).success());
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
-        err
+        let (child, _) = start_with_stderr(&[
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--no-key-cache".as_ref(),
+            "--fixtures".as_ref(),
+            fixtures.as_ref(),
+            "--state-file".as_ref(),
+            state.as_os_str(),
+        ]);
+        terminate_and_read_stderr(child)
     };
     // Arrange: a first run saves a state file; a second loads it, with fixtures.
     let first = run();
@@ -619,13 +631,7 @@ fn fixtures_left_unapplied_because_a_state_file_is_loaded_are_warned_about() {
 fn a_tls_handshake_on_the_plain_http_port_is_explained_on_stderr_once() {
     // Product review: a client left on https saw only `SSL: WRONG_VERSION_NUMBER`, and the
     // mock said nothing (hyper's parse error is logged at debug).
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ecs-mock"))
-        .args(["--listen", "127.0.0.1:0", "--no-key-cache"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (addr, _) = listening(&mut child);
+    let (child, addr) = start_with_stderr(&["--listen", "127.0.0.1:0", "--no-key-cache"]);
     // Act: the first bytes of a TLS ClientHello, twice, each answered (bare 400) and closed.
     for _ in 0..2 {
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
@@ -634,10 +640,7 @@ fn a_tls_handshake_on_the_plain_http_port_is_explained_on_stderr_once() {
         let mut answer = Vec::new();
         let _ = std::io::Read::read_to_end(&mut s, &mut answer);
     }
-    let mut stderr = child.stderr.take().unwrap();
-    assert!(terminate(child).success());
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
+    let err = terminate_and_read_stderr(child);
     // Assert
     assert_eq!(
         err.matches("a connection did not start with an HTTP method: a TLS handshake?")

@@ -7,7 +7,7 @@ use http_body_util::Full;
 use hyper::Request;
 use serde_json::{json, Value};
 
-use crate::scenarios::{control, journal, server_with};
+use crate::scenarios::{assert_control_error, control, journal, server_with};
 use crate::support::{send, TestServer};
 
 const REGION: &str = "cn-hangzhou";
@@ -825,13 +825,7 @@ async fn the_number_of_loaded_scenarios_is_capped_with_a_clear_refusal() {
     )
     .await;
     assert_eq!(status, 400);
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("256 scenarios are loaded already"),
-        "{body}"
-    );
+    assert_control_error(&body, "256 scenarios are loaded already");
     // Replacing an existing one is still allowed, and the API keeps serving.
     let (status, _) = control(
         &server,
@@ -862,11 +856,5 @@ async fn a_scenario_with_too_many_rules_is_refused() {
     )
     .await;
     assert_eq!(status, 400);
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("1001 rules is more than the 1000"),
-        "{body}"
-    );
+    assert_control_error(&body, "1001 rules is more than the 1000");
 }

@@ -64,6 +64,14 @@ pub async fn try_send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Result<Res
     })
 }
 
+/// Asserts that a control API answer's `error` holds `want`.
+pub fn assert_control_error(body: &Value, want: &str) {
+    let error = body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error: {body}"));
+    assert!(error.contains(want), "{body}");
+}
+
 /// A control API call; returns status and JSON body.
 pub async fn control(
     server: &TestServer,
@@ -535,13 +543,7 @@ async fn an_export_replays_one_tenants_recording_for_another_access_key_id() {
     assert!(run("t-replay").await.iter().all(|(c, _)| c.is_empty()));
     assert!(recorded.iter().any(|(c, _)| c == "Throttling.User"));
     assert_eq!(refused, 400);
-    assert!(
-        why["error"]
-            .as_str()
-            .unwrap()
-            .contains("needs access_key_id"),
-        "{why}"
-    );
+    assert_control_error(&why, "needs access_key_id");
 }
 
 /// Regression (white-box review, sixteenth session): the export's sequence ran from call 1,
