@@ -6,7 +6,8 @@
 //!   at idle priority (`SCHED_IDLE` on Linux), then write it to the cache. A burst of
 //!   CreateKeyPair calls thus never occupies a runtime worker, and when the CPU is contended
 //!   the cheap actions win it: after a key made while the runtime was busy, the thread rests
-//!   three times as long (`Pace`). Measured, cheap actions keep about 0.9x of their idle
+//!   three times as long (`Pace`). Tenants (AccessKeyIds) waiting for keys are served in
+//!   turn, so a suite creating many keys does not hold up another sharing the server. Measured, cheap actions keep about 0.9x of their idle
 //!   throughput while keys generate (see `cargo run --release --bin bench`), at the price of
 //!   slower key generation under such load.
 //! - **Fast** ([`KeyMode::Fast`]): the seed's [`PrimePool`] is built once per process and seed
@@ -22,10 +23,10 @@
 //! same seed and the same sequence of requests per tenant and region, not whatever the order
 //! (fresh keys are).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{oneshot, watch, Semaphore};
@@ -233,22 +234,25 @@ impl KeyPool {
             .cloned()
             .unwrap_or_else(|| vec![tokio::runtime::Handle::current().metrics()]);
         let (tx, rx) = oneshot::channel();
-        self.fresh_workers.submit(Box::new(move || {
-            let _counted = counted;
-            // The create's task is gone (its runtime shut down): nobody would see the key or
-            // its cache entry (the name's reservation is released), so do not spend a core
-            // on it. A client that leaves does not end the task (see CreateKeyPair).
-            if tx.is_closed() {
-                return;
-            }
-            let pace = Pace::start(runtimes);
-            let km = keygen::generate(seed, &ak, &region, &name, generation);
-            if let Some(cache) = cache {
-                cache.store(&id, &km.private_key_pem);
-            }
-            let _ = tx.send(km);
-            pace.finish();
-        }));
+        self.fresh_workers.submit(
+            access_key_id,
+            Box::new(move || {
+                let _counted = counted;
+                // The create's task is gone (its runtime shut down): nobody would see the key or
+                // its cache entry (the name's reservation is released), so do not spend a core
+                // on it. A client that leaves does not end the task (see CreateKeyPair).
+                if tx.is_closed() {
+                    return;
+                }
+                let pace = Pace::start(runtimes);
+                let km = keygen::generate(seed, &ak, &region, &name, generation);
+                if let Some(cache) = cache {
+                    cache.store(&id, &km.private_key_pem);
+                }
+                let _ = tx.send(km);
+                pace.finish();
+            }),
+        );
         let km = rx
             .await
             .expect("key generation threads run every job and do not panic");
@@ -352,41 +356,113 @@ fn rest_after(took: Duration, busy: Duration) -> Option<Duration> {
     (busy * 2 >= took && !took.is_zero()).then(|| (took * REST_FACTOR).min(MAX_REST))
 }
 
-/// A fixed set of threads taking jobs from one queue; they end when the pool is dropped.
-#[derive(Debug)]
+/// A fixed set of threads taking jobs from a [`FairQueue`]; they finish the jobs queued and
+/// end when the pool is dropped.
 struct FreshWorkers {
-    jobs: std::sync::mpsc::Sender<Job>,
+    shared: Arc<(Mutex<FairQueue<Job>>, Condvar)>,
+}
+
+impl std::fmt::Debug for FreshWorkers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FreshWorkers").finish_non_exhaustive()
+    }
 }
 
 impl FreshWorkers {
     fn start(threads: usize) -> Self {
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        let shared = Arc::new((Mutex::new(FairQueue::default()), Condvar::new()));
         for n in 0..threads {
-            let queue = Arc::clone(&queue);
+            let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name(format!("ecs-mock-keygen-{n}"))
                 .spawn(move || {
                     lower_priority();
+                    let (queue, ready) = &*shared;
                     loop {
-                        // Holding the lock only while waiting: one idle thread waits, the
-                        // others wait for the lock.
-                        let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return, // the pool was dropped
-                        }
+                        let job: Job = {
+                            let mut queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+                            loop {
+                                if let Some(job) = queue.pop() {
+                                    break job;
+                                }
+                                if queue.closed {
+                                    return;
+                                }
+                                queue = ready.wait(queue).unwrap_or_else(|p| p.into_inner());
+                            }
+                        };
+                        job();
                     }
                 })
                 .expect("spawning a key generation thread");
         }
-        Self { jobs }
+        Self { shared }
     }
 
-    fn submit(&self, job: Job) {
-        self.jobs
-            .send(job)
-            .expect("key generation threads live as long as the pool");
+    fn submit(&self, tenant: &str, job: Job) {
+        let (queue, ready) = &*self.shared;
+        queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tenant, job);
+        ready.notify_one();
+    }
+}
+
+impl Drop for FreshWorkers {
+    fn drop(&mut self) {
+        let (queue, ready) = &*self.shared;
+        queue.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        ready.notify_all();
+    }
+}
+
+/// Jobs waiting, one FIFO per tenant, the tenants served in turn. With a single FIFO, one
+/// test suite creating a hundred keys made every other AccessKeyId sharing the server wait
+/// behind all of them (40 ms each); now another tenant's create waits for at most one key
+/// of each tenant ahead of it in the turn.
+struct FairQueue<T> {
+    waiting: HashMap<Box<str>, VecDeque<T>>,
+    /// Tenants with jobs waiting, the next to be served first.
+    turns: VecDeque<Box<str>>,
+    closed: bool,
+}
+
+impl<T> Default for FairQueue<T> {
+    fn default() -> Self {
+        Self {
+            waiting: HashMap::new(),
+            turns: VecDeque::new(),
+            closed: false,
+        }
+    }
+}
+
+impl<T> FairQueue<T> {
+    fn push(&mut self, tenant: &str, job: T) {
+        if let Some(jobs) = self.waiting.get_mut(tenant) {
+            jobs.push_back(job);
+        } else {
+            self.waiting.insert(tenant.into(), [job].into());
+            self.turns.push_back(tenant.into());
+        }
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        let tenant = self.turns.pop_front()?;
+        let jobs = self
+            .waiting
+            .get_mut(&tenant)
+            .expect("a tenant in the turn has jobs waiting");
+        let job = jobs
+            .pop_front()
+            .expect("a tenant's queue is never left empty");
+        if jobs.is_empty() {
+            self.waiting.remove(&tenant);
+        } else {
+            self.turns.push_back(tenant);
+        }
+        Some(job)
     }
 }
 
@@ -545,9 +621,12 @@ mod tests {
         let workers = FreshWorkers::start(1);
         let (tx, rx) = std::sync::mpsc::channel();
         // Act
-        workers.submit(Box::new(move || {
-            tx.send(thread_schedule_policy().unwrap()).unwrap();
-        }));
+        workers.submit(
+            "t",
+            Box::new(move || {
+                tx.send(thread_schedule_policy().unwrap()).unwrap();
+            }),
+        );
         // Assert
         let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
         assert_eq!(rx.recv().unwrap(), idle);
@@ -555,6 +634,66 @@ mod tests {
             thread_schedule_policy().unwrap(),
             idle,
             "only the worker thread is lowered"
+        );
+    }
+
+    #[test]
+    fn tenants_waiting_for_keys_are_served_in_turn() {
+        // Arrange
+        let mut queue = FairQueue::default();
+        for job in ["a1", "a2", "a3"] {
+            queue.push("a", job);
+        }
+        queue.push("b", "b1");
+        queue.push("c", "c1");
+        queue.push("b", "b2");
+        // Act
+        let first: Vec<_> = std::iter::from_fn(|| queue.pop()).take(4).collect();
+        queue.push("c", "c2");
+        let rest: Vec<_> = std::iter::from_fn(|| queue.pop()).collect();
+        // Assert
+        assert_eq!(first, ["a1", "b1", "c1", "a2"]);
+        assert_eq!(
+            rest,
+            ["b2", "a3", "c2"],
+            "a tenant back after its turn queues last"
+        );
+        assert!(queue.waiting.is_empty() && queue.turns.is_empty());
+    }
+
+    #[test]
+    fn a_tenants_create_does_not_wait_behind_another_tenants_backlog() {
+        // Arrange: one thread, busy until released, then ten keys of tenant "a" queued
+        // before one of "b".
+        let workers = FreshWorkers::start(1);
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let (running, started) = std::sync::mpsc::channel::<()>();
+        let (done, order) = std::sync::mpsc::channel();
+        workers.submit(
+            "a",
+            Box::new(move || {
+                running.send(()).unwrap();
+                blocked.recv().unwrap();
+            }),
+        );
+        started.recv().unwrap();
+        for n in 0..10 {
+            let done = done.clone();
+            workers.submit("a", Box::new(move || done.send(format!("a{n}")).unwrap()));
+        }
+        let b_done = done.clone();
+        workers.submit("b", Box::new(move || b_done.send("b0".into()).unwrap()));
+        drop(done);
+        // Act
+        release.send(()).unwrap();
+        drop(workers); // the queued jobs still run
+        let ran: Vec<String> = order.iter().collect();
+        // Assert
+        assert_eq!(ran.len(), 11);
+        assert_eq!(
+            ran[..3],
+            ["a0", "b0", "a1"],
+            "b waited for one key of a, not ten"
         );
     }
 
