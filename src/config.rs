@@ -156,6 +156,13 @@ pub struct Cli {
     #[arg(long, env = "ECS_MOCK_PRIVATE_KEY_FORMAT", value_enum, default_value_t = PrivateKeyFormat::Pkcs8)]
     pub private_key_format: PrivateKeyFormat,
 
+    /// Give every key pair created or imported this CreationTime (`yyyy-MM-ddTHH:mm:ssZ`,
+    /// shown to the minute) instead of the server clock's, so that DescribeKeyPairs answers
+    /// are byte-identical from run to run. Signed requests' timestamps, scenario windows and
+    /// the journal still use the real clock.
+    #[arg(long, env = "ECS_MOCK_CREATION_TIME", value_name = "TIME", value_parser = creation_time)]
+    pub creation_time: Option<FixedTime>,
+
     /// Do not read or write the key cache (wins over --key-cache).
     #[arg(long, env = "ECS_MOCK_NO_KEY_CACHE", value_parser = boolish)]
     pub no_key_cache: bool,
@@ -191,6 +198,21 @@ fn boolish(value: &str) -> Result<bool, String> {
 fn path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
     use clap::builder::TypedValueParser as _;
     clap::builder::OsStringValueParser::new().map(PathBuf::from)
+}
+
+/// `--creation-time`: Unix seconds, or `None` for an empty variable (not set, as for paths).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedTime(Option<u64>);
+
+fn creation_time(s: &str) -> Result<FixedTime, String> {
+    if s.is_empty() {
+        return Ok(FixedTime(None));
+    }
+    match crate::clock::parse_timestamp(s).map(u64::try_from) {
+        Some(Ok(secs)) => Ok(FixedTime(Some(secs))),
+        Some(Err(_)) => Err("before 1970-01-01T00:00:00Z".into()),
+        None => Err("expected yyyy-MM-ddTHH:mm:ssZ, e.g. 2026-01-01T00:00:00Z".into()),
+    }
 }
 
 /// `path` unless it is empty (see [`path`]).
@@ -290,6 +312,9 @@ pub struct Config {
     pub verify_signatures: bool,
     pub limits: Limits,
     pub clock: Clock,
+    /// The CreationTime of every key pair created or imported (`--creation-time`), instead
+    /// of the clock's.
+    pub creation_time: Option<u64>,
     /// ImportKeyPair accepts `ssh-ed25519`.
     pub allow_ed25519: bool,
     /// CreateKeyPair's `PrivateKeyBody` encoding.
@@ -333,6 +358,7 @@ impl Config {
             verify_signatures: true,
             limits: Limits::default(),
             clock: Clock::system(),
+            creation_time: None,
             allow_ed25519: false,
             private_key_format: PrivateKeyFormat::Pkcs8,
             request_window: Some(Duration::from_secs(900)),
@@ -479,6 +505,7 @@ impl Config {
                 shutdown_grace: Duration::from_secs(cli.shutdown_grace_secs),
             },
             clock: Clock::system(),
+            creation_time: cli.creation_time.and_then(|t| t.0),
             allow_ed25519: cli.allow_ed25519,
             private_key_format: cli.private_key_format,
             request_window: (cli.request_window_secs > 0)

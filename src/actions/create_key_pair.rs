@@ -100,7 +100,8 @@ impl CreateKeyPair {
         // create, as it would not cancel the real service's, so its retry finds the key pair
         // it is refused for (`KeyPair.AlreadyExist`) really there.
         let keys = Arc::clone(ctx.keys);
-        let (seed, tenant, clock) = (ctx.store.seed(), ctx.tenant.to_string(), ctx.config.clock);
+        let (seed, tenant) = (ctx.store.seed(), ctx.tenant.to_string());
+        let (clock, fixed_time) = (ctx.config.clock, ctx.config.creation_time);
         let Self {
             region, name, tags, ..
         } = self;
@@ -117,7 +118,7 @@ impl CreateKeyPair {
                 public_key: key.public_key_openssh.clone(),
                 resource_group_id,
                 tags,
-                creation_time: clock.now_unix(),
+                creation_time: fixed_time.unwrap_or_else(|| clock.now_unix()),
                 origin: Origin::Created,
             });
             Ok((key, kp))

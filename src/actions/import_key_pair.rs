@@ -93,7 +93,7 @@ impl<'a> ImportKeyPair<'a> {
             tracing::debug!(error = %e, "ImportKeyPair: PublicKeyBody rejected");
             ApiError::new(Kind::InvalidPublicKeyBodyMalformed)
         })?;
-        let creation_time = ctx.now_unix;
+        let creation_time = ctx.config.creation_time.unwrap_or(ctx.now_unix);
         let kp = ctx.store.insert(
             ctx.who(),
             self.region.id,

@@ -181,6 +181,7 @@ async fn flags_fall_back_to_environment_variables() {
             ("ECS_MOCK_LISTEN", "127.0.0.1:0"),
             ("ECS_MOCK_SEED", "7"),
             ("ECS_MOCK_CREDENTIALS", "env-ak:env-secret"),
+            ("ECS_MOCK_CREATION_TIME", "2023-09-04T08:33:00Z"),
         ],
     );
     let health = send(
@@ -203,6 +204,30 @@ async fn flags_fall_back_to_environment_variables() {
         .send()
         .await;
     ok.assert_ok();
+    let pubkey = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/pubkeys/ecdsa521.pub"
+    ))
+    .unwrap();
+    crate::support::Call::new(server_addr, "env-ak", "ImportKeyPair")
+        .secret("env-secret")
+        .region("cn-hangzhou")
+        .param("KeyPairName", "pinned")
+        .param("PublicKeyBody", &pubkey)
+        .send()
+        .await
+        .assert_ok();
+    let listed = crate::support::Call::new(server_addr, "env-ak", "DescribeKeyPairs")
+        .secret("env-secret")
+        .region("cn-hangzhou")
+        .send()
+        .await
+        .assert_ok()
+        .json();
+    assert_eq!(
+        listed["KeyPairs"]["KeyPair"][0]["CreationTime"],
+        "2023-09-04T08:33Z"
+    );
     assert!(terminate(child).success());
 }
 
@@ -220,6 +245,7 @@ async fn boolean_variables_take_1_and_yes_and_empty_variables_are_unset() {
             ("ECS_MOCK_SCENARIOS", ""),
             ("ECS_MOCK_FIXTURES", ""),
             ("ECS_MOCK_STATE_FILE", ""),
+            ("ECS_MOCK_CREATION_TIME", ""),
         ],
     );
     let addr: std::net::SocketAddr = addr.parse().unwrap();
@@ -309,6 +335,21 @@ fn usage_error<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> Strin
         "{args:?}: {stderr}"
     );
     stderr
+}
+
+#[test]
+fn a_creation_time_that_is_not_a_timestamp_is_a_usage_error() {
+    for (value, problem) in [
+        ("2026-01-01", "expected yyyy-MM-ddTHH:mm:ssZ"),
+        ("2026-13-01T00:00:00Z", "expected yyyy-MM-ddTHH:mm:ssZ"),
+        ("1969-12-31T23:59:59Z", "before 1970-01-01T00:00:00Z"),
+    ] {
+        let stderr = usage_error(&["--creation-time", value]);
+        assert!(
+            stderr.contains("--creation-time") && stderr.contains(problem),
+            "{value}: {stderr}"
+        );
+    }
 }
 
 #[test]

@@ -166,6 +166,45 @@ async fn defaults_are_page_one_of_ten_and_the_numbers_are_json_numbers() {
 }
 
 #[tokio::test]
+async fn creation_time_pins_the_creation_time_of_created_and_imported_key_pairs() {
+    // Arrange: the real clock, with --creation-time 2023-09-04T08:33:59Z.
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), 15);
+    config.creation_time = Some(FIXED_NOW + 59);
+    let server = TestServer::with_config(config).await;
+    server
+        .call("t-pinned", "CreateKeyPair")
+        .region(REGION)
+        .param("KeyPairName", "created")
+        .send()
+        .await
+        .assert_ok();
+    import(&server, "t-pinned", "imported", "ecdsa521.pub", &[]).await;
+    // Act
+    let json = describe(&server, "t-pinned", &[]).await.assert_ok().json();
+    let xml = server
+        .call("t-pinned", "DescribeKeyPairs")
+        .region(REGION)
+        .xml()
+        .send()
+        .await;
+    // Assert: shown to the minute, like any CreationTime.
+    let items = json["KeyPairs"]["KeyPair"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    for item in items {
+        assert_eq!(item["CreationTime"], "2023-09-04T08:33Z", "{item}");
+    }
+    assert_eq!(
+        xml.assert_ok()
+            .body
+            .matches("<CreationTime>2023-09-04T08:33Z</CreationTime>")
+            .count(),
+        2,
+        "{}",
+        xml.body
+    );
+}
+
+#[tokio::test]
 async fn an_empty_region_and_another_tenant_list_nothing_as_an_empty_array() {
     // Arrange
     let server = TestServer::start(13).await;
