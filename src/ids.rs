@@ -23,13 +23,17 @@ pub fn derive(domain: &str, seed: u64, parts: &[&[u8]]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// An upper-case UUID-shaped RequestId, e.g. `473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E`.
+/// An upper-case version 4 UUID as RequestId, e.g. `473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E`:
+/// the real service's are random UUIDs (version nibble `4`, variant `8`–`B`), so a client
+/// that checks the format sees one.
 pub fn request_id(seed: u64, tenant: &str, ordinal: u64) -> String {
-    let d = derive(
+    let mut d = derive(
         "request-id",
         seed,
         &[tenant.as_bytes(), &ordinal.to_le_bytes()],
     );
+    d[6] = 0x40 | (d[6] & 0x0f);
+    d[8] = 0x80 | (d[8] & 0x3f);
     // Built in place: this runs on every request, and a `format!` per byte showed in profiles.
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(36);
@@ -95,9 +99,23 @@ mod tests {
             .chars()
             .all(|c| c == '-' || c.is_ascii_digit() || c.is_ascii_uppercase()));
         assert_eq!(id, request_id(42, "ak", 1));
+        assert_eq!(
+            id, "840BF23D-FE44-49F1-BA3D-285174B2BBD4",
+            "pinned: snapshots rely on it"
+        );
         assert_ne!(id, request_id(43, "ak", 1));
         assert_ne!(id, request_id(42, "ak", 2));
         assert_ne!(id, request_id(42, "ak2", 1));
+    }
+
+    #[test]
+    fn request_ids_are_version_4_uuids() {
+        for ordinal in 0..2_000 {
+            let id = request_id(7, "t", ordinal);
+            let b = id.as_bytes();
+            assert_eq!(b[14], b'4', "version: {id}");
+            assert!(matches!(b[19], b'8' | b'9' | b'A' | b'B'), "variant: {id}");
+        }
     }
 
     #[test]
