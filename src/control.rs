@@ -18,8 +18,8 @@
 //!                                           {"window_ms":W,"operations":[…]}: entries grouped
 //!                                           into logical operations (attempts, gaps_ms,
 //!                                           outcome, non_retryable_retried); see journal.rs
-//! GET    /__mock/state                      the whole state document (as --state-file holds it)
-//! PUT    /__mock/state                      body = a state document: replaces all state
+//! GET    /__mock/state[?access_key_id=X]    the state document (as --state-file holds it); of X only
+//! PUT    /__mock/state[?access_key_id=X]    body = a state document: replaces all state, or X's
 //!                                           (checked as at start: 400 with the reason)
 //! POST   /__mock/snapshot                   save to --state-file now: {"saved": path}
 //! POST   /__mock/shutdown                   graceful shutdown, like SIGTERM: 202
@@ -239,18 +239,33 @@ fn route(
         },
         "state" => match *method {
             Method::GET | Method::HEAD => {
-                query_params(query, &[])?;
-                let doc = serde_json::to_value(app.store.export())
+                let q = query_params(query, &["access_key_id"])?;
+                let doc = match q.get("access_key_id") {
+                    Some(tenant) => app.store.export_tenant(tenant),
+                    None => app.store.export(),
+                };
+                let doc = serde_json::to_value(doc)
                     .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
                 Ok((StatusCode::OK, doc))
             }
             Method::PUT => {
-                query_params(query, &[])?;
+                let q = query_params(query, &["access_key_id"])?;
                 let doc: crate::store::StateDoc =
                     serde_json::from_slice(crate::jsondoc::without_bom(&body))
                         .map_err(|e| bad(format!("the body is not a state document: {e}")))?;
-                app.store.restore(doc).map_err(bad)?;
-                Ok((StatusCode::OK, json!({ "restored": true })))
+                match q.get("access_key_id") {
+                    Some(tenant) => {
+                        app.store.restore_tenant(tenant, doc).map_err(bad)?;
+                        Ok((
+                            StatusCode::OK,
+                            json!({ "restored": {"access_key_id": tenant} }),
+                        ))
+                    }
+                    None => {
+                        app.store.restore(doc).map_err(bad)?;
+                        Ok((StatusCode::OK, json!({ "restored": true })))
+                    }
+                }
             }
             _ => not_allowed("GET, HEAD, PUT"),
         },

@@ -1665,9 +1665,87 @@ where
 /// The current [`StateDoc::version`].
 pub const STATE_VERSION: u32 = 1;
 
+/// An account as a [`StateDoc`] holds it.
+fn account_doc(a: &Account) -> AccountDoc {
+    let regions = a
+        .regions
+        .iter()
+        .map(|(id, r)| {
+            (
+                id.clone(),
+                RegionDoc {
+                    key_pairs: r
+                        .key_pairs
+                        .iter()
+                        .map(|(k, v)| (k.clone(), KeyPair::clone(v)))
+                        .collect(),
+                    generations: r
+                        .generations
+                        .iter()
+                        .map(|(k, v)| (k.clone(), *v))
+                        .chain(
+                            r.key_pairs
+                                .keys()
+                                .filter(|k| !r.generations.contains_key(*k))
+                                .map(|k| (k.clone(), 1)),
+                        )
+                        .collect(),
+                },
+            )
+        })
+        .collect();
+    AccountDoc {
+        default_resource_group: a.default_resource_group.clone(),
+        resource_groups: a.resource_groups.clone(),
+        instances: a.instances.clone(),
+        next_sequence: a.next_sequence,
+        regions,
+    }
+}
+
+/// The account an [`AccountDoc`] describes (checked by [`crate::statecheck::check`]).
+fn account_of(a: AccountDoc) -> Account {
+    let mut regions = HashMap::default();
+    for (region, r) in a.regions {
+        let mut key_pairs: IndexMap<String, Arc<KeyPair>, FastHash> = r
+            .key_pairs
+            .into_iter()
+            .map(|(name, kp)| (name, Arc::new(kp)))
+            .collect();
+        key_pairs.sort_by(|_, a, _, b| a.sequence.cmp(&b.sequence));
+        regions.insert(
+            region,
+            RegionState {
+                key_pairs,
+                version: next_version(),
+                pending: HashMap::default(),
+                generations: r.generations.into_iter().collect(),
+            },
+        );
+    }
+    Account {
+        default_resource_group: a.default_resource_group,
+        resource_groups: a.resource_groups,
+        regions,
+        instances: a.instances,
+        next_sequence: a.next_sequence,
+        incarnation: next_version(),
+    }
+}
+
 impl Store {
     /// A consistent copy of all state (taken under both locks).
     pub fn export(&self) -> StateDoc {
+        self.export_where(|_| true)
+    }
+
+    /// [`Store::export`] of one tenant: its account (if it has one) and its RequestId
+    /// counter, nothing of the others.
+    pub fn export_tenant(&self, tenant: &str) -> StateDoc {
+        self.export_where(|t| t == tenant)
+    }
+
+    fn export_where(&self, keep: impl Fn(&str) -> bool) -> StateDoc {
         let inner = self.lock();
         let ordinals = self.ordinals.read().unwrap_or_else(PoisonError::into_inner);
         StateDoc {
@@ -1676,49 +1754,13 @@ impl Store {
             accounts: inner
                 .accounts
                 .iter()
-                .map(|(tenant, a)| {
-                    let regions = a
-                        .regions
-                        .iter()
-                        .map(|(id, r)| {
-                            (
-                                id.clone(),
-                                RegionDoc {
-                                    key_pairs: r
-                                        .key_pairs
-                                        .iter()
-                                        .map(|(k, v)| (k.clone(), KeyPair::clone(v)))
-                                        .collect(),
-                                    generations: r
-                                        .generations
-                                        .iter()
-                                        .map(|(k, v)| (k.clone(), *v))
-                                        .chain(
-                                            r.key_pairs
-                                                .keys()
-                                                .filter(|k| !r.generations.contains_key(*k))
-                                                .map(|k| (k.clone(), 1)),
-                                        )
-                                        .collect(),
-                                },
-                            )
-                        })
-                        .collect();
-                    (
-                        tenant.clone(),
-                        AccountDoc {
-                            default_resource_group: a.default_resource_group.clone(),
-                            resource_groups: a.resource_groups.clone(),
-                            instances: a.instances.clone(),
-                            next_sequence: a.next_sequence,
-                            regions,
-                        },
-                    )
-                })
+                .filter(|(tenant, _)| keep(tenant))
+                .map(|(tenant, a)| (tenant.clone(), account_doc(a)))
                 .collect(),
             request_ordinals: ordinals
                 .tenants
                 .iter()
+                .filter(|(tenant, _)| keep(tenant))
                 .map(|(k, c)| {
                     let n = c.requests.load(Ordering::Relaxed).min(COUNTER_MAX);
                     (k.clone(), n)
@@ -1735,38 +1777,11 @@ impl Store {
     /// would never have made (a key that does not parse, an unknown region, a shared id, …).
     pub fn restore(&self, doc: StateDoc) -> Result<(), String> {
         crate::statecheck::check(&doc, self.seed)?;
-        let mut accounts = HashMap::default();
-        for (tenant, a) in doc.accounts {
-            let mut regions = HashMap::default();
-            for (region, r) in a.regions {
-                let mut key_pairs: IndexMap<String, Arc<KeyPair>, FastHash> = r
-                    .key_pairs
-                    .into_iter()
-                    .map(|(name, kp)| (name, Arc::new(kp)))
-                    .collect();
-                key_pairs.sort_by(|_, a, _, b| a.sequence.cmp(&b.sequence));
-                regions.insert(
-                    region,
-                    RegionState {
-                        key_pairs,
-                        version: next_version(),
-                        pending: HashMap::default(),
-                        generations: r.generations.into_iter().collect(),
-                    },
-                );
-            }
-            accounts.insert(
-                tenant,
-                Account {
-                    default_resource_group: a.default_resource_group,
-                    resource_groups: a.resource_groups,
-                    regions,
-                    instances: a.instances,
-                    next_sequence: a.next_sequence,
-                    incarnation: next_version(),
-                },
-            );
-        }
+        let accounts = doc
+            .accounts
+            .into_iter()
+            .map(|(tenant, a)| (tenant, account_of(a)))
+            .collect();
         let mut inner = self.lock();
         inner.accounts = accounts;
         self.accounts_len
@@ -1789,6 +1804,66 @@ impl Store {
             })
             .collect();
         counts.tenants = tenants;
+        self.epoch.store(n, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Replaces one tenant's state with `doc`, which may hold nothing of other tenants: its
+    /// account (none in `doc`: the tenant starts again like a new one) and its RequestId
+    /// counter. Other tenants are untouched; the tenant's requests in flight are forgotten as
+    /// by a reset of it.
+    ///
+    /// # Errors
+    /// What [`Store::restore`] refuses, an account or counter of another AccessKeyId in
+    /// `doc`, or a new account while the store holds [`MAX_ACCOUNTS`].
+    pub fn restore_tenant(&self, tenant: &str, doc: StateDoc) -> Result<(), String> {
+        crate::statecheck::check(&doc, self.seed)?;
+        let StateDoc {
+            mut accounts,
+            mut request_ordinals,
+            ..
+        } = doc;
+        if let Some(other) = accounts.keys().find(|t| *t != tenant) {
+            return Err(format!(
+                "accounts[{other:?}]: restoring the state of {tenant:?} alone, the document may hold no other account"
+            ));
+        }
+        if let Some(other) = request_ordinals.keys().find(|t| *t != tenant) {
+            return Err(format!(
+                "request_ordinals[{other:?}]: restoring the state of {tenant:?} alone, the document may hold no other counter"
+            ));
+        }
+        let account = accounts.remove(tenant).map(account_of);
+        let requests = request_ordinals.remove(tenant);
+        let mut inner = self.lock();
+        if account.is_some()
+            && !inner.accounts.contains_key(tenant)
+            && inner.accounts.len() >= MAX_ACCOUNTS
+        {
+            return Err(format!(
+                "the store holds {MAX_ACCOUNTS} accounts, as many as it can: reset a tenant first"
+            ));
+        }
+        match account {
+            Some(a) => inner.accounts.insert(tenant.to_string(), a),
+            None => inner.accounts.remove(tenant),
+        };
+        self.accounts_len
+            .store(inner.accounts.len(), Ordering::Relaxed);
+        let n = inner.resets.record(Some(tenant));
+        let mut counts = self.ordinals_mut();
+        match requests {
+            Some(n) => {
+                let calls = counts.calls_of(tenant);
+                let requests = AtomicU64::new(n);
+                counts
+                    .tenants
+                    .insert(tenant.to_string(), Counters { requests, calls });
+            }
+            None => {
+                counts.tenants.remove(tenant);
+            }
+        }
         self.epoch.store(n, Ordering::Relaxed);
         Ok(())
     }

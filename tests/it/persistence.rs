@@ -449,3 +449,109 @@ fn the_last_of_concurrent_saves_holds_every_change_made_before_any_of_them() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The KeyPairNames `tenant` lists in cn-hangzhou.
+async fn names(server: &TestServer, tenant: &str) -> Vec<String> {
+    let body = server
+        .call(tenant, "DescribeKeyPairs")
+        .region("cn-hangzhou")
+        .send()
+        .await
+        .assert_ok()
+        .json();
+    body["KeyPairs"]["KeyPair"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["KeyPairName"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn one_tenants_state_is_exported_and_restored_alone_and_the_others_keep_theirs() {
+    use crate::scenarios::control;
+    use serde_json::json;
+    // Arrange: two tenants with a key pair each, and t-mine's state taken.
+    let server = TestServer::start(5).await;
+    import_fixture(&server, "t-mine", "before").await;
+    import_fixture(&server, "t-other", "theirs").await;
+    let (status, mine) = control(&server, "GET", "/__mock/state?access_key_id=t-mine", None).await;
+    assert_eq!(status, 200);
+    let accounts: Vec<_> = mine["accounts"].as_object().unwrap().keys().collect();
+    assert_eq!(accounts, ["t-mine"]);
+    assert_eq!(mine["request_ordinals"], json!({"t-mine": 1}));
+    let after = server
+        .call("t-mine", "ImportKeyPair")
+        .region("cn-hangzhou")
+        .param("KeyPairName", "after")
+        .param(
+            "PublicKeyBody",
+            include_str!("../fixtures/pubkeys/ecdsa256.pub"),
+        )
+        .send()
+        .await
+        .assert_ok()
+        .json();
+    import_fixture(&server, "t-other", "theirs-2").await;
+    // Act
+    let (status, body) = control(
+        &server,
+        "PUT",
+        "/__mock/state?access_key_id=t-mine",
+        Some(mine.clone()),
+    )
+    .await;
+    // Assert: t-mine is back where it was, RequestIds included; t-other kept its changes.
+    assert_eq!(
+        (status, body),
+        (200, json!({"restored": {"access_key_id": "t-mine"}}))
+    );
+    let listed = server
+        .call("t-mine", "DescribeKeyPairs")
+        .region("cn-hangzhou")
+        .send()
+        .await
+        .assert_ok()
+        .json();
+    assert_eq!(
+        listed["RequestId"], after["RequestId"],
+        "the second request again"
+    );
+    assert_eq!(listed["KeyPairs"]["KeyPair"][0]["KeyPairName"], "before");
+    assert_eq!(listed["TotalCount"], 1);
+    assert_eq!(names(&server, "t-other").await, ["theirs", "theirs-2"]);
+    // A document holding another tenant is refused, and nothing changes.
+    let (_, whole) = control(&server, "GET", "/__mock/state", None).await;
+    let (status, body) = control(
+        &server,
+        "PUT",
+        "/__mock/state?access_key_id=t-mine",
+        Some(whole),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("accounts[\"t-other\"]: restoring the state of \"t-mine\" alone"),
+        "{body}"
+    );
+    assert_eq!(names(&server, "t-other").await, ["theirs", "theirs-2"]);
+    // The state of a tenant without an account empties the one it is put on, as a reset.
+    let (_, none) = control(&server, "GET", "/__mock/state?access_key_id=t-new", None).await;
+    assert_eq!(
+        (&none["accounts"], &none["request_ordinals"]),
+        (&json!({}), &json!({}))
+    );
+    let (status, _) = control(
+        &server,
+        "PUT",
+        "/__mock/state?access_key_id=t-other",
+        Some(none),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(names(&server, "t-other").await.is_empty());
+    assert_eq!(names(&server, "t-mine").await, ["before"]);
+}

@@ -911,14 +911,19 @@ async fn a_request_delayed_across_a_reset_or_restore_changes_nothing_in_the_new_
     )
     .await;
     let (_, empty) = control(&server, "GET", "/__mock/state", None).await;
-    let resets: [(&str, &str, Option<Value>); 3] = [
+    let resets: [(&str, &str, Option<Value>); 4] = [
         ("t-across-all", "/__mock/reset", None),
         (
             "t-across-one",
             "/__mock/reset?access_key_id=t-across-one",
             None,
         ),
-        ("t-across-state", "/__mock/state", Some(empty)),
+        ("t-across-state", "/__mock/state", Some(empty.clone())),
+        (
+            "t-across-own-state",
+            "/__mock/state?access_key_id=t-across-own-state",
+            Some(empty.clone()),
+        ),
     ];
     // An ImportKeyPair in flight, answered when it is awaited.
     let delayed_import = |tenant: &str, name: &str| {
@@ -952,17 +957,17 @@ async fn a_request_delayed_across_a_reset_or_restore_changes_nothing_in_the_new_
         listed.assert_ok();
         assert_eq!(listed.json()["TotalCount"], 0, "{tenant}: {}", listed.body);
     }
-    // A reset of another tenant leaves a delayed request alone.
-    let delayed = delayed_import("t-bystander", "kept");
-    half_a_second().await;
-    control(
-        &server,
-        "POST",
-        "/__mock/reset?access_key_id=someone-else",
-        None,
-    )
-    .await;
-    delayed.await.unwrap().assert_ok();
+    // A reset or restore of another tenant leaves a delayed request alone.
+    for (method, path, body) in [
+        ("POST", "/__mock/reset?access_key_id=someone-else", None),
+        ("PUT", "/__mock/state?access_key_id=someone-else", Some(empty)),
+    ] {
+        let delayed = delayed_import("t-bystander", &format!("kept-{method}"));
+        half_a_second().await;
+        let (status, _) = control(&server, method, path, body).await;
+        assert_eq!(status, 200, "{path}");
+        delayed.await.unwrap().assert_ok();
+    }
 }
 
 #[tokio::test]
