@@ -339,6 +339,12 @@ impl Account {
         self.regions.get(region)
     }
 
+    /// [`Account::region_ref`], to change: for what only changes existing key pairs, which
+    /// must not leave an empty region in the exported state.
+    pub fn region_mut(&mut self, region: &str) -> Option<&mut RegionState> {
+        self.regions.get_mut(region)
+    }
+
     /// Writes the resource group `requested` resolves to into `out` (emptied first), which
     /// the caller sized outside the lock.
     fn resolve_resource_group_into(

@@ -73,7 +73,9 @@ impl DeleteKeyPairs {
             {
                 return Err(ApiError::new(Kind::KeypairAlreadyAttachedInstance));
             }
-            let region = acc.region(region_id);
+            let Some(region) = acc.region_mut(region_id) else {
+                return Ok(()); // nothing was ever made there
+            };
             for name in &self.names {
                 // A name still being created is deleted too, as it will have been created
                 // by the time its create answers (see `RegionState::cancel_pending`).

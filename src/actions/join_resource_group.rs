@@ -84,9 +84,8 @@ impl JoinResourceGroup {
             }
             let key_pair = match self.resource_type {
                 ResourceType::KeyPair => acc
-                    .region(self.region.id)
-                    .key_pairs_mut()
-                    .get_mut(&self.resource_id)
+                    .region_mut(self.region.id)
+                    .and_then(|r| r.key_pairs_mut().get_mut(&self.resource_id))
                     .map(Arc::make_mut),
                 ResourceType::Unmodelled => None,
             }

@@ -259,7 +259,9 @@ pub fn update_key_pairs(
     change: impl Fn(&mut crate::store::KeyPair),
 ) -> Result<(), ApiError> {
     ctx.store.with_account(ctx.who(), |acc| {
-        let state = acc.region(region.id);
+        let Some(state) = acc.region_mut(region.id) else {
+            return require_key_pairs(&RegionState::default(), resource_type, ids);
+        };
         require_key_pairs(state, resource_type, ids)?;
         for id in ids {
             check(&state.key_pairs()[id])?;

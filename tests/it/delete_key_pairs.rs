@@ -379,3 +379,78 @@ async fn snapshots_of_the_success_body_and_each_error_body() {
         settings.bind(|| insta::assert_snapshot!(format!("{name}_xml"), xml.body));
     }
 }
+
+#[tokio::test]
+async fn calls_on_unknown_key_pairs_leave_no_empty_region_in_the_state() {
+    // Regression (concurrency audit #1): DeleteKeyPairs of unknown names created the region,
+    // so the exported state listed `"eu-west-1": {"key_pairs": {}, …}` no call had made.
+    use crate::scenarios::control;
+    // Arrange: the tenant has an account (and its default resource group), no key pairs.
+    let server = TestServer::start(21).await;
+    let t = "t-no-region";
+    server
+        .call(t, "DescribeKeyPairs")
+        .region(REGION)
+        .send()
+        .await
+        .assert_ok();
+    let group = server.app.store.default_resource_group(t).unwrap();
+    let calls: [(&str, &[(&str, &str)], Option<&str>); 4] = [
+        ("DeleteKeyPairs", &[("KeyPairNames", "[\"nope\"]")], None),
+        (
+            "TagResources",
+            &[
+                ("ResourceType", "keypair"),
+                ("ResourceId.1", "nope"),
+                ("Tag.1.Key", "k"),
+                ("Tag.1.Value", "v"),
+            ],
+            Some("InvalidResourceId.NotFound"),
+        ),
+        (
+            "UntagResources",
+            &[
+                ("ResourceType", "keypair"),
+                ("ResourceId.1", "nope"),
+                ("TagKey.1", "k"),
+            ],
+            Some("InvalidResourceId.NotFound"),
+        ),
+        (
+            "JoinResourceGroup",
+            &[
+                ("ResourceType", "keypair"),
+                ("ResourceId", "nope"),
+                ("ResourceGroupId", &group),
+            ],
+            Some("InvalidResourceId.NotFound"),
+        ),
+    ];
+    for (action, params, error) in calls {
+        // Act
+        let mut call = server.call(t, action).region("eu-west-1");
+        for (k, v) in params {
+            call = call.param(k, v);
+        }
+        let resp = call.send().await;
+        // Assert
+        match error {
+            None => {
+                resp.assert_ok();
+            }
+            Some(code) => assert_eq!(resp.json()["Code"], code, "{action}: {}", resp.body),
+        }
+        let (_, state) = control(
+            &server,
+            "GET",
+            &format!("/__mock/state?access_key_id={t}"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            state["accounts"][t]["regions"],
+            serde_json::json!({}),
+            "{action}"
+        );
+    }
+}

@@ -960,7 +960,11 @@ async fn a_request_delayed_across_a_reset_or_restore_changes_nothing_in_the_new_
     // A reset or restore of another tenant leaves a delayed request alone.
     for (method, path, body) in [
         ("POST", "/__mock/reset?access_key_id=someone-else", None),
-        ("PUT", "/__mock/state?access_key_id=someone-else", Some(empty)),
+        (
+            "PUT",
+            "/__mock/state?access_key_id=someone-else",
+            Some(empty),
+        ),
     ] {
         let delayed = delayed_import("t-bystander", &format!("kept-{method}"));
         half_a_second().await;
