@@ -27,11 +27,61 @@ pub fn choose_format(format: Option<&str>, accept: Option<&str>, v3: bool) -> Fo
         Some(f) if f.eq_ignore_ascii_case("xml") => return Format::Xml,
         _ => {}
     }
-    match accept {
-        Some(a) if contains_ignore_case(a, "json") => Format::Json,
-        Some(a) if contains_ignore_case(a, "xml") => Format::Xml,
-        _ if v3 => Format::Json,
-        _ => Format::Xml,
+    match accept.and_then(accepted_format) {
+        Some(f) => f,
+        None if v3 => Format::Json,
+        None => Format::Xml,
+    }
+}
+
+/// The format an `Accept` value prefers: of its media ranges naming JSON or XML, the one of
+/// highest weight (`q`, 1 when absent; JSON on a tie); a range of weight 0 is refused, not
+/// chosen (`application/json;q=0, */*` asks for anything but JSON). `None` when no range
+/// names either.
+fn accepted_format(accept: &str) -> Option<Format> {
+    // What the SDKs send (`application/json`): one range, no parameters.
+    if !accept.contains([',', ';']) {
+        return if contains_ignore_case(accept, "json") {
+            Some(Format::Json)
+        } else if contains_ignore_case(accept, "xml") {
+            Some(Format::Xml)
+        } else {
+            None
+        };
+    }
+    let weight = |range: &str| -> f32 {
+        range
+            .split(';')
+            .skip(1)
+            .find_map(|p| {
+                let (name, value) = p.split_once('=')?;
+                name.trim().eq_ignore_ascii_case("q").then(|| value.trim())
+            })
+            .map_or(1.0, |q| {
+                q.parse::<f32>()
+                    .ok()
+                    .filter(|q| (0.0..=1.0).contains(q))
+                    .unwrap_or(1.0)
+            })
+    };
+    let (mut json, mut xml) = (None::<f32>, None::<f32>);
+    for range in accept.split(',') {
+        let media = range.split(';').next().unwrap_or("");
+        let slot = if contains_ignore_case(media, "json") {
+            &mut json
+        } else if contains_ignore_case(media, "xml") {
+            &mut xml
+        } else {
+            continue;
+        };
+        let q = weight(range);
+        *slot = Some(slot.map_or(q, |earlier: f32| earlier.max(q)));
+    }
+    match (json.filter(|q| *q > 0.0), xml.filter(|q| *q > 0.0)) {
+        (Some(j), Some(x)) if x > j => Some(Format::Xml),
+        (Some(_), _) => Some(Format::Json),
+        (None, Some(_)) => Some(Format::Xml),
+        (None, None) => None,
     }
 }
 
@@ -347,6 +397,51 @@ mod tests {
             ("Format=XML", &[("accept", "application/json")], Format::Xml),
             ("", &[("accept", "application/json")], Format::Json),
             ("", &[("Accept", "text/xml")], Format::Xml),
+            // Weights: the heavier of JSON and XML, JSON on a tie; weight 0 refuses.
+            (
+                "",
+                &[("accept", "application/json;q=0.5, application/xml")],
+                Format::Xml,
+            ),
+            (
+                "",
+                &[("accept", "text/xml;q=0.9, application/json ; Q=0.95")],
+                Format::Json,
+            ),
+            (
+                "",
+                &[("accept", "text/xml, application/json")],
+                Format::Json,
+            ),
+            ("", &[("accept", "application/json;q=0, */*")], Format::Xml),
+            (
+                "",
+                &[
+                    ("accept", "application/xml;q=0"),
+                    ("Authorization", "ACS3-HMAC-SHA256 Credential=a"),
+                ],
+                Format::Json,
+            ),
+            (
+                "",
+                &[("accept", "application/xml;q=0, application/json;q=0")],
+                Format::Xml,
+            ),
+            // A weight that does not parse counts as 1.
+            (
+                "",
+                &[("accept", "application/xml;q=x, application/json;q=0.3")],
+                Format::Xml,
+            ),
+            // A browser's Accept asks for XML (and HTML, which the API has none of).
+            (
+                "",
+                &[(
+                    "accept",
+                    "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                )],
+                Format::Xml,
+            ),
             ("", &[], Format::Xml),
             (
                 "",
