@@ -627,6 +627,7 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
         });
     }
     let fault = act.as_ref().and_then(|a| a.fault);
+    let respond = act.as_ref().and_then(|a| a.respond.clone());
     let (forced, retry_after_ms) = match (&pre, act.as_ref().and_then(|a| a.error.as_ref())) {
         (Ok(action), Some(e)) => (Some(e.resolve(*action)), e.retry_after_ms),
         _ => (None, None),
@@ -639,21 +640,34 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
                 .await
                 .map(Some)
         }
-        Ok(_) => Ok(None), // a forced error or a fault replaces the response
+        Ok(_) => Ok(None), // a forced error, a response or a fault replaces the response
     };
-    let (rendered, code) = match (forced, outcome) {
-        (Some(e), _) | (None, Err(e)) => {
+    let (rendered, code) = match (respond.as_deref(), forced, outcome) {
+        // Whatever the action did (with `commit`), the scripted response is what is sent.
+        (Some(r), ..) => {
+            tracing::info!(action = req.action().unwrap_or(""), tenant = %claimed, status = r.status, "scripted response");
+            (
+                Rendered {
+                    status: r.status,
+                    content_type: format.content_type(),
+                    body: Vec::new(),
+                    tail: r.body.clone(),
+                },
+                None,
+            )
+        }
+        (None, Some(e), _) | (None, None, Err(e)) => {
             tracing::info!(action = req.action().unwrap_or(""), tenant = %claimed, code = e.code(), "error");
             (
                 response::error(&e, &request_id, host_id, format),
                 Some(e.code()),
             )
         }
-        (None, Ok(Some((action, rendered)))) => {
+        (None, None, Ok(Some((action, rendered)))) => {
             tracing::info!(action = action.name(), tenant = %claimed, "ok");
             (rendered, None)
         }
-        (None, Ok(None)) => (
+        (None, None, Ok(None)) => (
             Rendered {
                 status: 200,
                 content_type: format.content_type(),
@@ -696,6 +710,11 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
         )
     };
     let mut response = transport::respond(rendered, fault, body_delay, noise)?;
+    if let Some(ct) = respond.and_then(|r| r.content_type.clone()) {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, ct);
+    }
     if let Some(ms) = retry_after_ms {
         response
             .headers_mut()

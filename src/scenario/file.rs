@@ -31,7 +31,9 @@
 //!           probability   0.0..=1.0                  seeded draw per (tenant, rule, call)
 //!           window        {"start": ts, "end": ts}   server clock, yyyy-MM-ddTHH:mm:ssZ, end excluded
 //! effect    "pass" | {error, arg, undocumented, status, message, latency, fault, commit}
+//!           | {respond, latency, fault (one that shapes the body), commit}
 //!           | {sequence: [effect | "pass", …], cycle}
+//! respond   {status (default 200), body: "text" | any JSON value, content_type}
 //! latency   {fixed_ms} | {uniform: {min_ms, max_ms}}
 //!           | {lognormal: {median_ms, sigma | p99_ms, cap_ms}}; "at": "before" | "body"
 //! fault     "reset" | "close_after_headers" | {"truncate": {"bytes": k}}
@@ -48,7 +50,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Act, Effect, ForcedError, Glob, Latency, Match, Phase, Rule, Scenario};
+use super::{Act, Effect, ForcedError, Glob, Latency, Match, Phase, Respond, Rule, Scenario};
 use crate::actions::Action;
 use crate::clock;
 use crate::error::{self, Kind};
@@ -76,6 +78,8 @@ pub const MAX_DETAIL_BYTES: usize = 4096;
 /// for at every position of the value (pattern × value steps), a piece without `?` by a
 /// linear substring search.
 pub const MAX_WILD_PIECE: usize = 64;
+/// The longest `respond.body`, in bytes (a DescribeKeyPairs page of 100 is ~19 KB).
+pub const MAX_RESPOND_BODY: usize = 1 << 20;
 /// How long `"hang"` holds a request when the rule gives no `max_ms`.
 pub const DEFAULT_HANG_MS: u64 = 60_000;
 /// Upper bound of a lognormal sample when the rule gives no `cap_ms`.
@@ -208,6 +212,8 @@ pub struct EffectFile {
     pub latency: Option<LatencyFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<Fault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respond: Option<RespondFile>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub commit: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -218,6 +224,42 @@ pub struct EffectFile {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// `respond`: a response written out in full, sent instead of the action's (for what the
+/// mock never answers by itself: a field the service may add, one missing, a changed type).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RespondFile {
+    #[serde(default = "ok_status")]
+    pub status: u16,
+    /// Text as written, or any other JSON value in its compact form; shared by every answer
+    /// and journal entry the rule makes.
+    #[serde(
+        default,
+        deserialize_with = "body_text",
+        serialize_with = "body_as_text"
+    )]
+    pub body: bytes::Bytes,
+    /// Default: the content type the request's format gets (JSON or XML).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+fn ok_status() -> u16 {
+    200
+}
+
+fn body_text<'de, D: Deserializer<'de>>(d: D) -> Result<bytes::Bytes, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(text) => bytes::Bytes::from(text),
+        other => bytes::Bytes::from(other.to_string()),
+    })
+}
+
+fn body_as_text<S: serde::Serializer>(body: &bytes::Bytes, s: S) -> Result<S::Ok, S::Error> {
+    // Always text: it came from a JSON string or value.
+    s.serialize_str(&String::from_utf8_lossy(body))
 }
 
 /// An effect or the word `"pass"` (the request runs normally).
@@ -735,8 +777,9 @@ fn typed<T: de::DeserializeOwned>(at: &str, v: Value) -> Result<T, ScenarioError
     crate::jsondoc::typed(at, v).map_err(|(path, e)| ScenarioError(format!("{path}: {e}")))
 }
 
-/// Refuses texts over [`MAX_TEXT`] bytes and lists over [`MAX_ITEMS`] items (`rules` has its
-/// own limit) anywhere in `v`, naming where (`at` is the path so far).
+/// Refuses texts over [`MAX_TEXT`] bytes and lists over [`MAX_ITEMS`] items (`rules` and
+/// `respond.body` have their own limits) anywhere in `v`, naming where (`at` is the path so
+/// far).
 fn within_limits(v: &Value, at: &mut String) -> Result<(), ScenarioError> {
     let here = |at: &str| {
         if at.is_empty() {
@@ -775,7 +818,12 @@ fn within_limits(v: &Value, at: &mut String) -> Result<(), ScenarioError> {
                     members.len()
                 ));
             }
+            // A scripted body has its own bound (`MAX_RESPOND_BODY`, on its whole text).
+            let respond = at.ends_with(".respond");
             for (k, item) in members {
+                if respond && k == "body" {
+                    continue;
+                }
                 if k.len() > MAX_TEXT {
                     return err(format!(
                         "{}: a member name of {} bytes; at most {MAX_TEXT} are allowed",
@@ -872,6 +920,7 @@ fn compile_rule(i: usize, rf: &RuleFile) -> Result<Rule, ScenarioError> {
                 if e.error.is_some()
                     || e.latency.is_some()
                     || e.fault.is_some()
+                    || e.respond.is_some()
                     || e.commit
                     || e.undocumented
                     || e.status.is_some()
@@ -879,7 +928,7 @@ fn compile_rule(i: usize, rf: &RuleFile) -> Result<Rule, ScenarioError> {
                     || e.arg.is_some()
                 {
                     return err(format!(
-                        "{at}: \"sequence\" stands alone (put error, latency, fault and commit inside its items); only \"cycle\" may accompany it"
+                        "{at}: \"sequence\" stands alone (put error, respond, latency, fault and commit inside its items); only \"cycle\" may accompany it"
                     ));
                 }
                 if steps.is_empty() {
@@ -1205,14 +1254,26 @@ fn compile_act(
             "{at}: \"error\" and \"fault\" exclude each other (a fault replaces the response)"
         ));
     }
-    if e.commit && e.error.is_none() && e.fault.is_none() {
+    if e.error.is_some() && e.respond.is_some() {
         return err(format!(
-            "{at}.commit: needs an \"error\" or a \"fault\" to apply after the real action"
+            "{at}: \"error\" and \"respond\" exclude each other (each replaces the response)"
         ));
     }
-    if e.error.is_none() && e.fault.is_none() && e.latency.is_none() {
+    if let (Some(_), Some(f)) = (&e.respond, &e.fault) {
+        if !super::transport::shapes_body(f) {
+            return err(format!(
+                "{at}.fault: with \"respond\", only a fault that shapes the body (close_after_headers, truncate, content_length_short, content_length_long, drip); this one replaces the response"
+            ));
+        }
+    }
+    if e.commit && e.error.is_none() && e.fault.is_none() && e.respond.is_none() {
         return err(format!(
-            "{at}: an effect needs \"error\", \"fault\", \"latency\" or \"sequence\" (or write \"pass\")"
+            "{at}.commit: needs an \"error\", a \"fault\" or a \"respond\" to apply after the real action"
+        ));
+    }
+    if e.error.is_none() && e.fault.is_none() && e.respond.is_none() && e.latency.is_none() {
+        return err(format!(
+            "{at}: an effect needs \"error\", \"respond\", \"fault\", \"latency\" or \"sequence\" (or write \"pass\")"
         ));
     }
     if e.error.is_none()
@@ -1277,12 +1338,55 @@ fn compile_act(
         None => None,
         Some(l) => Some(compile_latency(&format!("{at}.latency"), l)?),
     };
+    let respond = match &e.respond {
+        None => None,
+        Some(r) => Some(compile_respond(&format!("{at}.respond"), r)?),
+    };
     Ok(Act {
         error,
         latency,
         fault: e.fault,
+        respond,
         commit: e.commit,
     })
+}
+
+fn compile_respond(at: &str, r: &RespondFile) -> Result<std::sync::Arc<Respond>, ScenarioError> {
+    if !(200..=599).contains(&r.status) {
+        return err(format!(
+            "{at}.status: {} is not a final HTTP status (200–599)",
+            r.status
+        ));
+    }
+    if matches!(r.status, 204 | 304) && !r.body.is_empty() {
+        return err(format!(
+            "{at}.body: a {} answer has no body (HTTP); leave \"body\" out",
+            r.status
+        ));
+    }
+    if r.body.len() > MAX_RESPOND_BODY {
+        return err(format!(
+            "{at}.body: {} bytes; at most {MAX_RESPOND_BODY}",
+            r.body.len()
+        ));
+    }
+    let content_type = match &r.content_type {
+        None => None,
+        Some(ct) => match hyper::header::HeaderValue::from_str(ct) {
+            Ok(v) if !ct.trim().is_empty() && ct.len() <= MAX_NAME => Some(v),
+            _ => {
+                return err(format!(
+                    "{at}.content_type: {ct:?} is not a header value (visible ASCII, 1–{MAX_NAME} bytes)"
+                ))
+            }
+        },
+    };
+    Ok(std::sync::Arc::new(Respond {
+        status: r.status,
+        body: r.body.clone(),
+        content_type,
+        written: r.clone(),
+    }))
 }
 
 fn compile_error(
@@ -1491,7 +1595,15 @@ mod tests {
             (r#"{"name":"x","rules":[{"match":{"action":"CreateKeyPair"},"effect":{"error":"MissingParameter"}}]}"#, "rules[0].effect.arg: the message of MissingParameter has a placeholder"),
             (r#"{"name":"x","rules":[{"match":{"action":"CreateKeyPair"},"effect":{"error":"Throttling","arg":"x"}}]}"#, "rules[0].effect.arg: the message of Throttling has no placeholder"),
             (r#"{"name":"x","rules":[{"effect":{"error":"Throttling","fault":"reset"}}]}"#, "rules[0].effect: \"error\" and \"fault\" exclude each other"),
-            (r#"{"name":"x","rules":[{"effect":{"commit":true,"latency":{"fixed_ms":1}}}]}"#, "rules[0].effect.commit: needs an \"error\" or a \"fault\""),
+            (r#"{"name":"x","rules":[{"effect":{"commit":true,"latency":{"fixed_ms":1}}}]}"#, "rules[0].effect.commit: needs an \"error\", a \"fault\" or a \"respond\""),
+            (r#"{"name":"x","rules":[{"effect":{"error":"Throttling","respond":{"body":"x"}}}]}"#, "rules[0].effect: \"error\" and \"respond\" exclude each other"),
+            (r#"{"name":"x","rules":[{"effect":{"respond":{"body":"x"},"fault":"garbage"}}]}"#, "rules[0].effect.fault: with \"respond\", only a fault that shapes the body"),
+            (r#"{"name":"x","rules":[{"effect":{"respond":{"status":101}}}]}"#, "rules[0].effect.respond.status: 101 is not a final HTTP status (200–599)"),
+            (r#"{"name":"x","rules":[{"effect":{"respond":{"status":204,"body":"x"}}}]}"#, "rules[0].effect.respond.body: a 204 answer has no body"),
+            (r#"{"name":"x","rules":[{"effect":{"respond":{"content_type":"text/plain\n"}}}]}"#, "rules[0].effect.respond.content_type: \"text/plain\\n\" is not a header value"),
+            (r#"{"name":"x","rules":[{"effect":{"respond":{"body":"x","headers":{}}}}]}"#, "rules[0].effect.respond.headers: unknown field `headers`, expected one of `status`, `body`, `content_type`"),
+            (&format!(r#"{{"name":"x","rules":[{{"effect":{{"respond":{{"body":"{}"}}}}}}]}}"#, "a".repeat(MAX_RESPOND_BODY + 1)), "rules[0].effect.respond.body: 1048577 bytes; at most 1048576"),
+            (r#"{"name":"x","rules":[{"effect":{"respond":{"body":"x"},"sequence":["pass"]}}]}"#, "\"sequence\" stands alone (put error, respond,"),
             (r#"{"name":"x","rules":[{"effect":{}}]}"#, "rules[0].effect: an effect needs"),
             (r#"{"name":"x","rules":[{"effect":"fail"}]}"#, "rules[0].effect: \"fail\" is not an effect"),
             (r#"{"name":"x","rules":[{"effect":{"fault":"rst"}}]}"#, "rules[0].effect.fault: unknown fault \"rst\""),

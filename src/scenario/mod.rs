@@ -111,16 +111,19 @@ pub struct Act {
     pub error: Option<ForcedError>,
     pub latency: Option<Latency>,
     pub fault: Option<Fault>,
-    /// Run the real action first, then apply the error or fault.
+    pub respond: Option<Arc<Respond>>,
+    /// Run the real action first, then apply the error, response or fault.
     pub commit: bool,
 }
 
 impl Act {
-    /// Whether the real action runs: with `commit`, without error or fault (latency only),
-    /// and for faults that shape the real response's body.
+    /// Whether the real action runs: with `commit`, without error or response (latency
+    /// only), and for faults that shape the real response's body.
     pub fn runs_action(&self) -> bool {
         self.commit
-            || (self.error.is_none() && self.fault.is_none_or(|f| transport::shapes_body(&f)))
+            || (self.error.is_none()
+                && self.respond.is_none()
+                && self.fault.is_none_or(|f| transport::shapes_body(&f)))
     }
 
     /// This effect as a file would write it, with a sampled latency pinned as `fixed_ms`
@@ -129,6 +132,7 @@ impl Act {
         let mut out = file::EffectFile {
             commit: self.commit,
             fault: self.fault,
+            respond: self.respond.as_ref().map(|r| r.written.clone()),
             ..Default::default()
         };
         if let Some(e) = &self.error {
@@ -151,6 +155,17 @@ impl Act {
         }
         out
     }
+}
+
+/// A scripted response (`respond`), checked and ready to send.
+#[derive(Debug, PartialEq)]
+pub struct Respond {
+    pub status: u16,
+    pub body: bytes::Bytes,
+    /// `None`: the content type of the request's format.
+    pub content_type: Option<hyper::header::HeaderValue>,
+    /// As the file wrote it, for the journal and its replay export.
+    pub written: file::RespondFile,
 }
 
 /// A forced API error, resolved per action at decision time (codes with several wordings

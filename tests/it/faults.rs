@@ -377,3 +377,21 @@ async fn hold_connections(addr: std::net::SocketAddr, n: usize) -> Vec<tokio::ne
     }
     out
 }
+
+#[tokio::test]
+async fn a_fault_that_shapes_the_body_cuts_a_scripted_response_too() {
+    let server = server_with(
+        0,
+        &[
+            json!({"name": "cut", "rules": [{"match": {"access_key_id": "f-cut"},
+            "effect": {"respond": {"status": 503, "body": "0123456789abcdef"},
+                       "fault": {"truncate": {"bytes": 5}}}}]}),
+        ],
+    )
+    .await;
+    let raw = exchange(&server, &request(&server, "cut")).await;
+    assert_eq!(raw.status, 503);
+    assert_eq!(raw.content_length, Some(16));
+    assert_eq!(raw.body_text(), "01234");
+    assert!(!raw.complete);
+}

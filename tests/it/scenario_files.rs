@@ -279,7 +279,7 @@ fn the_json_schema_names_every_field_action_and_code() {
     };
     let effect: file::EffectFile = serde_json::from_value(json!({
         "error": "Throttling", "arg": "a", "undocumented": true, "status": 400, "message": "m",
-        "retry_after_ms": 1, "access_denied_detail": {"AuthAction": "a"}, "latency": {"fixed_ms": 1}, "fault": "reset", "commit": true, "sequence": ["pass"], "cycle": true
+        "retry_after_ms": 1, "access_denied_detail": {"AuthAction": "a"}, "latency": {"fixed_ms": 1}, "fault": "reset", "respond": {"status": 200, "body": "b", "content_type": "t"}, "commit": true, "sequence": ["pass"], "cycle": true
     }))
     .unwrap();
     let latency: file::LatencyFile = serde_json::from_value(json!({
@@ -313,6 +313,10 @@ fn the_json_schema_names_every_field_action_and_code() {
     assert_eq!(
         keys(&defs["latency"]["properties"]),
         keys(&serde_json::to_value(&latency).unwrap())
+    );
+    assert_eq!(
+        keys(&defs["effect"]["properties"]["respond"]["properties"]),
+        keys(&serde_json::to_value(&effect).unwrap()["respond"])
     );
     let mut codes: Vec<&str> = ecs_mock::error::ALL.iter().map(|k| k.spec().code).collect();
     codes.dedup();

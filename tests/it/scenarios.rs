@@ -1153,3 +1153,90 @@ async fn a_forced_unknown_region_is_worded_as_each_action_words_a_real_one() {
         assert_eq!(forced.message(), real.message(), "{}", a.name());
     }
 }
+
+#[tokio::test]
+async fn a_scripted_response_is_sent_instead_of_the_actions_and_replays_from_the_journal() {
+    // Arrange: an answer with a field the service might add one day, and an import whose
+    // action runs (commit) but whose client sees a bare 500.
+    let extra = json!({"RequestId": "R-1", "TotalCount": 0, "PageNumber": 1, "PageSize": 10,
+                       "KeyPairs": {"KeyPair": []}, "NewField": {"x": [1, 2]}});
+    let scenario = json!({"name": "scripted", "rules": [
+        {"match": {"action": "DescribeKeyPairs", "access_key_id": "t-scripted"},
+         "effect": {"respond": {"body": extra}}},
+        {"match": {"action": "ImportKeyPair", "access_key_id": "t-scripted"},
+         "effect": {"respond": {"status": 500, "body": "upstream oops", "content_type": "text/plain"},
+                    "commit": true}}]});
+    let server = server_with(0, &[scenario]).await;
+    // Act
+    let json_answer = server
+        .call("t-scripted", "DescribeKeyPairs")
+        .region(REGION)
+        .send()
+        .await;
+    let xml_answer = server
+        .call("t-scripted", "DescribeKeyPairs")
+        .region(REGION)
+        .xml()
+        .send()
+        .await;
+    let import = server
+        .call("t-scripted", "ImportKeyPair")
+        .region(REGION)
+        .param("KeyPairName", "committed")
+        .param(
+            "PublicKeyBody",
+            &ecs_mock::loadgen::synthetic_rsa_public_key(3),
+        )
+        .send()
+        .await;
+    // Assert: the body as written (compact, in the file's member order), the content type of
+    // the request's format unless the rule gives one.
+    let compact = r#"{"RequestId":"R-1","TotalCount":0,"PageNumber":1,"PageSize":10,"KeyPairs":{"KeyPair":[]},"NewField":{"x":[1,2]}}"#;
+    assert_eq!(
+        (
+            json_answer.status,
+            json_answer.content_type.as_str(),
+            json_answer.body.as_str()
+        ),
+        (200, "application/json;charset=utf-8", compact)
+    );
+    assert_eq!(
+        (xml_answer.content_type.as_str(), xml_answer.body.as_str()),
+        ("text/xml;charset=utf-8", compact)
+    );
+    assert_eq!(
+        (
+            import.status,
+            import.content_type.as_str(),
+            import.body.as_str()
+        ),
+        (500, "text/plain", "upstream oops")
+    );
+    let stored = server.app.store.key_pairs("t-scripted", REGION);
+    assert_eq!(stored.len(), 1, "commit ran the import");
+    assert_eq!(stored[0].name, "committed");
+    // The journal shows what was sent; its replay export scripts the same answers.
+    let entries = journal(&server, "t-scripted").await;
+    assert_eq!(entries[0]["status"], 200);
+    assert_eq!(entries[0]["code"], Value::Null);
+    assert_eq!(
+        entries[0]["effect"],
+        json!({"respond": {"status": 200, "body": compact}})
+    );
+    assert_eq!(entries[2]["status"], 500);
+    let (status, replay) = control(
+        &server,
+        "GET",
+        "/__mock/journal?format=scenario&access_key_id=t-scripted",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{replay}");
+    let replayed = server_with(0, &[replay]).await;
+    let again = replayed
+        .call("t-scripted", "DescribeKeyPairs")
+        .region(REGION)
+        .send()
+        .await;
+    assert_eq!(again.body, compact);
+}
