@@ -38,7 +38,7 @@ async fn delete(server: &TestServer, tenant: &str, names_json: &str) -> Resp {
 }
 
 /// Names listed by DescribeKeyPairs in the region (at most 50).
-async fn listed(server: &TestServer, tenant: &str) -> Vec<String> {
+pub async fn listed(server: &TestServer, tenant: &str) -> Vec<String> {
     let body: Value = server
         .call(tenant, "DescribeKeyPairs")
         .region(REGION)

@@ -450,25 +450,9 @@ fn the_last_of_concurrent_saves_holds_every_change_made_before_any_of_them() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The KeyPairNames `tenant` lists in cn-hangzhou.
-async fn names(server: &TestServer, tenant: &str) -> Vec<String> {
-    let body = server
-        .call(tenant, "DescribeKeyPairs")
-        .region("cn-hangzhou")
-        .send()
-        .await
-        .assert_ok()
-        .json();
-    body["KeyPairs"]["KeyPair"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["KeyPairName"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn one_tenants_state_is_exported_and_restored_alone_and_the_others_keep_theirs() {
+    use crate::delete_key_pairs::listed;
     use crate::scenarios::control;
     use serde_json::json;
     // Arrange: two tenants with a key pair each, and t-mine's state taken.
@@ -506,7 +490,7 @@ async fn one_tenants_state_is_exported_and_restored_alone_and_the_others_keep_th
         (status, body),
         (200, json!({"restored": {"access_key_id": "t-mine"}}))
     );
-    let listed = server
+    let described = server
         .call("t-mine", "DescribeKeyPairs")
         .region("cn-hangzhou")
         .send()
@@ -514,12 +498,12 @@ async fn one_tenants_state_is_exported_and_restored_alone_and_the_others_keep_th
         .assert_ok()
         .json();
     assert_eq!(
-        listed["RequestId"], after["RequestId"],
+        described["RequestId"], after["RequestId"],
         "the second request again"
     );
-    assert_eq!(listed["KeyPairs"]["KeyPair"][0]["KeyPairName"], "before");
-    assert_eq!(listed["TotalCount"], 1);
-    assert_eq!(names(&server, "t-other").await, ["theirs", "theirs-2"]);
+    assert_eq!(described["KeyPairs"]["KeyPair"][0]["KeyPairName"], "before");
+    assert_eq!(described["TotalCount"], 1);
+    assert_eq!(listed(&server, "t-other").await, ["theirs", "theirs-2"]);
     // A document holding another tenant is refused, and nothing changes.
     let (_, whole) = control(&server, "GET", "/__mock/state", None).await;
     let (status, body) = control(
@@ -537,7 +521,7 @@ async fn one_tenants_state_is_exported_and_restored_alone_and_the_others_keep_th
             .contains("accounts[\"t-other\"]: restoring the state of \"t-mine\" alone"),
         "{body}"
     );
-    assert_eq!(names(&server, "t-other").await, ["theirs", "theirs-2"]);
+    assert_eq!(listed(&server, "t-other").await, ["theirs", "theirs-2"]);
     // The state of a tenant without an account empties the one it is put on, as a reset.
     let (_, none) = control(&server, "GET", "/__mock/state?access_key_id=t-new", None).await;
     assert_eq!(
@@ -552,6 +536,6 @@ async fn one_tenants_state_is_exported_and_restored_alone_and_the_others_keep_th
     )
     .await;
     assert_eq!(status, 200);
-    assert!(names(&server, "t-other").await.is_empty());
-    assert_eq!(names(&server, "t-mine").await, ["before"]);
+    assert!(listed(&server, "t-other").await.is_empty());
+    assert_eq!(listed(&server, "t-mine").await, ["before"]);
 }
