@@ -349,7 +349,18 @@ fn route(
                         if replay_as.is_some() && filter.tenant.is_none() {
                             return Err(bad("as_access_key_id needs access_key_id: it replays one tenant's recording for another").into());
                         }
-                        let exported = app.journal.export(&filter, name, replay_as);
+                        let exported = app
+                            .journal
+                            .export(
+                                &filter,
+                                name,
+                                replay_as,
+                                crate::service::CONTROL_MAX_BODY_BYTES
+                                    .max(app.config.limits.max_body_bytes),
+                            )
+                            .map_err(|e| {
+                                bad(format!("{e}; narrow it with access_key_id or action"))
+                            })?;
                         if exported["rules"].as_array().is_some_and(Vec::is_empty) {
                             return Err((
                                 StatusCode::NOT_FOUND,

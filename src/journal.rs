@@ -96,6 +96,7 @@ pub struct Entry {
     pub rule: Option<Fired>,
     /// The effect applied (sampled latency pinned as `fixed_ms`); `"pass"` when the rule
     /// let the request through, absent when no rule fired.
+    #[serde(serialize_with = "shown_effect")]
     pub effect: Option<StepFile>,
     /// The HTTP status sent; absent when no response was sent: a `reset` or `hang` fault, or
     /// a client that disconnected before the answer (e.g. during a scenario latency).
@@ -103,6 +104,31 @@ pub struct Entry {
     /// The API error code of the body, if it carries one.
     pub code: Option<String>,
     pub latency_ms: u64,
+}
+
+/// An effect as the journal's listings show it: a scripted body longer than
+/// [`crate::scenario::file::MAX_TEXT`] is cut there (`…`), with its whole length as
+/// `respond.body_bytes`, so that a listing stays bounded by the entry count like the rest of
+/// an entry (ten thousand entries of a 1 MiB body were 10 GB of JSON). The replay export
+/// keeps whole bodies.
+fn shown_effect<S: serde::Serializer>(effect: &Option<StepFile>, s: S) -> Result<S::Ok, S::Error> {
+    use crate::scenario::file::MAX_TEXT;
+    let Some(StepFile::Effect(e)) = effect else {
+        return effect.serialize(s);
+    };
+    let Some(r) = e.respond.as_ref().filter(|r| r.body.len() > MAX_TEXT) else {
+        return effect.serialize(s);
+    };
+    let mut shown = e.clone();
+    let mut text = String::from_utf8_lossy(&r.body[..MAX_TEXT]).into_owned();
+    text.push('…');
+    if let Some(respond) = shown.respond.as_mut() {
+        respond.body = bytes::Bytes::new();
+    }
+    let mut v = serde_json::to_value(&shown).map_err(serde::ser::Error::custom)?;
+    v["respond"]["body"] = Value::String(text);
+    v["respond"]["body_bytes"] = json!(r.body.len());
+    v.serialize(s)
 }
 
 /// A journaled request's parameters, the secrets already left out.
@@ -595,12 +621,31 @@ impl Journal {
     /// With `replay_as`, each rule matches that AccessKeyId pattern instead of the tenant it
     /// was recorded under (a CI run that takes a fresh AccessKeyId each time, or `*` for
     /// every tenant, each counting its own calls).
-    pub fn export(&self, filter: &Filter, name: &str, replay_as: Option<&str>) -> Value {
+    ///
+    /// # Errors
+    /// The scripted response bodies (`respond`) to write come to more than `max_body_bytes`:
+    /// more than the control API takes back, and each step is a copy.
+    pub fn export(
+        &self,
+        filter: &Filter,
+        name: &str,
+        replay_as: Option<&str>,
+        max_body_bytes: usize,
+    ) -> Result<Value, String> {
         let mut groups: Vec<((String, String), Vec<(u64, StepFile)>)> = Vec::new();
+        let mut scripted = 0usize;
         for e in self.entries(filter) {
             let Some(n) = e.action_call else { continue };
             let key = (e.tenant.clone(), e.action.clone());
             let step = e.effect.clone().unwrap_or(StepFile::Pass);
+            if let StepFile::Effect(effect) = &step {
+                scripted += effect.respond.as_ref().map_or(0, |r| r.body.len());
+                if scripted > max_body_bytes {
+                    return Err(format!(
+                        "the export would hold more than {max_body_bytes} bytes of scripted response bodies, more than the control API takes back"
+                    ));
+                }
+            }
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, steps)) => steps.push((n, step)),
                 None => groups.push((key, vec![(n, step)])),
@@ -645,11 +690,11 @@ impl Journal {
                 })
             })
             .collect();
-        json!({
+        Ok(json!({
             "name": name,
             "description": "Recorded by ecs-mock from its journal; replays the same decisions for the same per-tenant requests.",
             "rules": rules,
-        })
+        }))
     }
 }
 
@@ -663,6 +708,7 @@ pub struct Attempt {
     pub status: Option<u16>,
     pub code: Option<String>,
     /// The scenario effect applied, as in the journal entry.
+    #[serde(serialize_with = "shown_effect")]
     pub effect: Option<StepFile>,
 }
 

@@ -1240,3 +1240,41 @@ async fn a_scripted_response_is_sent_instead_of_the_actions_and_replays_from_the
         .await;
     assert_eq!(again.body, compact);
 }
+
+#[tokio::test]
+async fn the_journal_shows_a_long_scripted_body_cut_and_its_export_keeps_it_whole_within_a_bound() {
+    // Regression (own review): every entry listed its scripted body whole, and the export
+    // wrote one copy per call: ten thousand calls of a 1 MiB body were 10 GB of JSON.
+    let body = "a".repeat(5000);
+    let server = server_with(
+        0,
+        &[
+            json!({"name": "long", "rules": [{"match": {"action": "DescribeRegions"},
+            "effect": {"respond": {"body": body}}}]}),
+        ],
+    )
+    .await;
+    for _ in 0..2 {
+        let answer = server.call("t-long", "DescribeRegions").send().await;
+        assert_eq!(answer.body.len(), 5000);
+    }
+    // Act
+    let entries = journal(&server, "t-long").await;
+    let filter = ecs_mock::journal::Filter {
+        tenant: Some("t-long".into()),
+        ..Default::default()
+    };
+    let refused = server.app.journal.export(&filter, "n", None, 9_999);
+    let whole = server.app.journal.export(&filter, "n", None, 10_000);
+    // Assert
+    let shown = &entries[0]["effect"]["respond"];
+    assert_eq!(shown["body"], format!("{}…", "a".repeat(4096)));
+    assert_eq!(shown["body_bytes"], 5000);
+    assert!(refused
+        .unwrap_err()
+        .contains("more than 9999 bytes of scripted response bodies"),);
+    let whole = whole.unwrap();
+    let steps = &whole["rules"][0]["effect"]["sequence"];
+    assert_eq!(steps[1]["respond"]["body"], body.as_str());
+    file::from_value(whole).expect("the export loads");
+}
