@@ -651,7 +651,7 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
                     status: r.status,
                     content_type: format.content_type(),
                     body: Vec::new(),
-                    tail: r.body.clone(),
+                    tail: r.body_for(&request_id),
                 },
                 None,
             )

@@ -162,10 +162,27 @@ impl Act {
 pub struct Respond {
     pub status: u16,
     pub body: bytes::Bytes,
+    /// Whether the body holds [`Respond::REQUEST_ID`].
+    pub templated: bool,
     /// `None`: the content type of the request's format.
     pub content_type: Option<hyper::header::HeaderValue>,
     /// As the file wrote it, for the journal and its replay export.
     pub written: file::RespondFile,
+}
+
+impl Respond {
+    /// Replaced in a scripted body by the request's RequestId, so that an SDK's exception
+    /// still names the request the journal holds (`GET /__mock/journal?request_id=`).
+    pub const REQUEST_ID: &'static str = "{{RequestId}}";
+
+    /// The body to send for the request that got `request_id`.
+    pub fn body_for(&self, request_id: &str) -> bytes::Bytes {
+        if !self.templated {
+            return self.body.clone();
+        }
+        let text = String::from_utf8_lossy(&self.body);
+        bytes::Bytes::from(text.replace(Self::REQUEST_ID, request_id))
+    }
 }
 
 /// A forced API error, resolved per action at decision time (codes with several wordings

@@ -1278,3 +1278,33 @@ async fn the_journal_shows_a_long_scripted_body_cut_and_its_export_keeps_it_whol
     assert_eq!(steps[1]["respond"]["body"], body.as_str());
     file::from_value(whole).expect("the export loads");
 }
+
+#[tokio::test]
+async fn a_scripted_body_carries_the_requests_own_request_id_where_it_says_so() {
+    let server = server_with(
+        0,
+        &[json!({"name": "templated", "rules": [{"match": {"action": "DescribeRegions"},
+            "effect": {"respond": {"status": 400,
+                "body": {"RequestId": "{{RequestId}}", "Code": "Mock.Unlisted", "Message": "m"}}}}]})],
+    )
+    .await;
+    // Act
+    let answer = server.call("t-templated", "DescribeRegions").send().await;
+    // Assert: the RequestId the request was given, which finds it in the journal.
+    let rid = answer.json()["RequestId"].as_str().unwrap().to_string();
+    assert_eq!(rid.len(), 36, "{}", answer.body);
+    let (status, found) = control(
+        &server,
+        "GET",
+        &format!("/__mock/journal?request_id={rid}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(found["entries"][0]["tenant"], "t-templated");
+    assert_eq!(
+        found["entries"][0]["effect"]["respond"]["body"],
+        r#"{"RequestId":"{{RequestId}}","Code":"Mock.Unlisted","Message":"m"}"#,
+        "the journal shows the body as written"
+    );
+}
