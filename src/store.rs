@@ -1842,12 +1842,24 @@ impl Store {
         let account = accounts.remove(tenant).map(account_of);
         let requests = request_ordinals.remove(tenant);
         let mut inner = self.lock();
+        let mut counts = self.ordinals_mut();
+        // Both bounds before anything changes; past them the store's own export would no
+        // longer load (`statecheck` holds documents to them).
         if account.is_some()
             && !inner.accounts.contains_key(tenant)
             && inner.accounts.len() >= MAX_ACCOUNTS
         {
             return Err(format!(
                 "the store holds {MAX_ACCOUNTS} accounts, as many as it can: reset a tenant first"
+            ));
+        }
+        let own_counters = counts.tenants.len() - usize::from(counts.tenants.contains_key(""));
+        if requests.is_some()
+            && !counts.tenants.contains_key(tenant)
+            && own_counters >= MAX_COUNTED_TENANTS
+        {
+            return Err(format!(
+                "request_ordinals[{tenant:?}]: the mock counts the RequestIds of {MAX_COUNTED_TENANTS} tenants apart already, as many as it can: reset a tenant first"
             ));
         }
         match account {
@@ -1857,10 +1869,12 @@ impl Store {
         self.accounts_len
             .store(inner.accounts.len(), Ordering::Relaxed);
         let n = inner.resets.record(Some(tenant));
-        let mut counts = self.ordinals_mut();
         match requests {
             Some(n) => {
-                let calls = counts.calls_of(tenant);
+                // As in `restore`: the shared counter numbers no calls.
+                let calls = (!tenant.is_empty())
+                    .then(|| counts.calls_of(tenant))
+                    .flatten();
                 let requests = AtomicU64::new(n);
                 counts
                     .tenants
@@ -1878,6 +1892,35 @@ impl Store {
 #[cfg(test)]
 mod state_doc_tests {
     use super::*;
+
+    #[test]
+    fn a_tenants_restore_keeps_the_counted_tenants_within_what_a_state_document_may_hold() {
+        // Regression (fuzz campaign review): a tenant restored while 100,000 tenants had
+        // their own RequestId counter made a 100,001st, and the store's export no longer loaded.
+        // Arrange
+        let store = Store::new(1);
+        for i in 0..MAX_COUNTED_TENANTS {
+            store.next_request_ordinal(&format!("t{i}"));
+        }
+        let doc = |tenant: &str| StateDoc {
+            version: STATE_VERSION,
+            seed: 1,
+            accounts: BTreeMap::new(),
+            request_ordinals: BTreeMap::from([(tenant.to_string(), 5)]),
+        };
+        // Act
+        let newcomer = store.restore_tenant("newcomer", doc("newcomer"));
+        let known = store.restore_tenant("t7", doc("t7"));
+        // Assert
+        assert!(newcomer
+            .unwrap_err()
+            .contains("100000 tenants apart already"));
+        assert_eq!(known, Ok(()));
+        assert_eq!(store.next_request_ordinal("t7"), 6);
+        let export = store.export();
+        assert_eq!(export.request_ordinals.len(), MAX_COUNTED_TENANTS);
+        assert_eq!(Store::new(1).restore(export), Ok(()));
+    }
 
     /// A public key that parses, as every restored key pair must hold.
     fn key() -> crate::sshkey::PublicKey {
