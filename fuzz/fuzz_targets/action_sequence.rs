@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use arbitrary::Arbitrary;
@@ -111,16 +111,28 @@ fuzz_target!(|ops: Vec<Op>| {
     }
     let store = Store::new(1);
     let config = Config::new("127.0.0.1:0".parse().unwrap(), 1);
-    let keys = Arc::new(KeyPool::new(
-        &ecs_mock::keypool::KeySettings::default(),
-        Arc::clone(&store),
-    ));
+    // No action here generates a key: one pool for every input spares a generator thread's
+    // start and stop per input, which with the fingerprints below kept the fuzzer near 35
+    // inputs/s, too slow for its length control ever to allow more than two operations.
+    static KEY_POOL: OnceLock<Arc<KeyPool>> = OnceLock::new();
+    let keys = KEY_POOL.get_or_init(|| {
+        Arc::new(KeyPool::new(
+            &ecs_mock::keypool::KeySettings::default(),
+            Store::new(1),
+        ))
+    });
     let mut model = Model::default();
-    let fp_of = |key: usize| -> String {
-        ecs_mock::sshkey::parse_openssh_public_key(KEYS[key], Default::default())
-            .unwrap()
-            .fingerprint
-    };
+    static FINGERPRINTS: OnceLock<Vec<String>> = OnceLock::new();
+    let fingerprints = FINGERPRINTS.get_or_init(|| {
+        KEYS.iter()
+            .map(|k| {
+                ecs_mock::sshkey::parse_openssh_public_key(k, Default::default())
+                    .unwrap()
+                    .fingerprint
+            })
+            .collect()
+    });
+    let fp_of = |key: usize| -> String { fingerprints[key].clone() };
     for op in ops {
         match op {
             Op::Import { t, r, name, key } => {
@@ -130,7 +142,7 @@ fuzz_target!(|ops: Vec<Op>| {
                     &mut model,
                     &store,
                     &config,
-                    &keys,
+                    keys,
                     t,
                     r,
                     name,
@@ -146,7 +158,7 @@ fuzz_target!(|ops: Vec<Op>| {
                     &mut model,
                     &store,
                     &config,
-                    &keys,
+                    keys,
                     t as usize % 2,
                     r as usize % 2,
                     &name,
@@ -161,7 +173,7 @@ fuzz_target!(|ops: Vec<Op>| {
                         &mut model,
                         &store,
                         &config,
-                        &keys,
+                        keys,
                         t,
                         r,
                         &format!("fill-{i}"),
@@ -186,7 +198,7 @@ fuzz_target!(|ops: Vec<Op>| {
                     &[("RegionId", REGIONS[r]), ("KeyPairNames", &json)],
                     &store,
                     &config,
-                    &keys,
+                    keys,
                     TENANTS[t],
                 );
                 assert!(res.is_ok(), "{res:?}");
@@ -217,7 +229,7 @@ fuzz_target!(|ops: Vec<Op>| {
                     ],
                     &store,
                     &config,
-                    &keys,
+                    keys,
                     TENANTS[t],
                 );
                 let m = model.regions.entry((t, r)).or_default();
@@ -245,7 +257,7 @@ fuzz_target!(|ops: Vec<Op>| {
                     ],
                     &store,
                     &config,
-                    &keys,
+                    keys,
                     TENANTS[t],
                 );
                 let m = model.regions.entry((t, r)).or_default();
