@@ -355,8 +355,7 @@ fn route(
                                 &filter,
                                 name,
                                 replay_as,
-                                crate::service::CONTROL_MAX_BODY_BYTES
-                                    .max(app.config.limits.max_body_bytes),
+                                crate::service::control_max_body_bytes(app),
                             )
                             .map_err(|e| {
                                 bad(format!("{e}; narrow it with access_key_id or action"))

@@ -236,6 +236,12 @@ enum Prepared {
 /// exported, or a large scenario, is far beyond an API request's `--max-body-bytes`.
 pub const CONTROL_MAX_BODY_BYTES: usize = 64 << 20;
 
+/// The largest body the control API takes: [`CONTROL_MAX_BODY_BYTES`] or
+/// `--max-body-bytes`, whichever is larger.
+pub fn control_max_body_bytes(app: &App) -> usize {
+    CONTROL_MAX_BODY_BYTES.max(app.config.limits.max_body_bytes)
+}
+
 /// The most bytes read and thrown away from a body refused as too large. Closing a socket
 /// with unread data makes the kernel send RST, which destroys the 413 before most clients
 /// (those that do not wait for `100 Continue`) read it; past this much the answer is given up.
@@ -268,7 +274,7 @@ async fn with_body(
 ) -> Result<(Read, bool), Abort> {
     let raw_query = parts.uri.query();
     let max = if is_control {
-        CONTROL_MAX_BODY_BYTES.max(app.config.limits.max_body_bytes)
+        control_max_body_bytes(app)
     } else {
         app.config.limits.max_body_bytes
     };
@@ -645,10 +651,10 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     let (rendered, code) = match (respond.as_deref(), forced, outcome) {
         // Whatever the action did (with `commit`), the scripted response is what is sent.
         (Some(r), ..) => {
-            tracing::info!(action = req.action().unwrap_or(""), tenant = %claimed, status = r.status, "scripted response");
+            tracing::info!(action = req.action().unwrap_or(""), tenant = %claimed, status = r.status(), "scripted response");
             (
                 Rendered {
-                    status: r.status,
+                    status: r.status(),
                     content_type: format.content_type(),
                     body: Vec::new(),
                     tail: r.body_for(&request_id),

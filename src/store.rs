@@ -68,6 +68,19 @@ struct Counts {
 }
 
 impl Counts {
+    /// `tenant`'s counters restored from a state document at `requests`, with its call
+    /// counters (which a restore keeps). The shared counter of tenants past the cap, or of
+    /// over-long AccessKeyIds (`""`), numbers no calls.
+    fn restored(&mut self, tenant: &str, requests: u64) -> Counters {
+        let calls = (!tenant.is_empty())
+            .then(|| self.calls_of(tenant))
+            .flatten();
+        Counters {
+            requests: AtomicU64::new(requests),
+            calls,
+        }
+    }
+
     /// The call counters of `tenant`, added while there is room.
     fn calls_of(&mut self, tenant: &str) -> Option<Arc<CallCounts>> {
         if let Some(calls) = self.calls.get(tenant) {
@@ -1800,13 +1813,8 @@ impl Store {
             .request_ordinals
             .into_iter()
             .map(|(tenant, n)| {
-                // The shared counter of tenants past the cap, or of over-long AccessKeyIds,
-                // numbers no calls.
-                let calls = (!tenant.is_empty())
-                    .then(|| counts.calls_of(&tenant))
-                    .flatten();
-                let requests = AtomicU64::new(n);
-                (tenant, Counters { requests, calls })
+                let counters = counts.restored(&tenant, n);
+                (tenant, counters)
             })
             .collect();
         counts.tenants = tenants;
@@ -1871,14 +1879,8 @@ impl Store {
         let n = inner.resets.record(Some(tenant));
         match requests {
             Some(n) => {
-                // As in `restore`: the shared counter numbers no calls.
-                let calls = (!tenant.is_empty())
-                    .then(|| counts.calls_of(tenant))
-                    .flatten();
-                let requests = AtomicU64::new(n);
-                counts
-                    .tenants
-                    .insert(tenant.to_string(), Counters { requests, calls });
+                let counters = counts.restored(tenant, n);
+                counts.tenants.insert(tenant.to_string(), counters);
             }
             None => {
                 counts.tenants.remove(tenant);

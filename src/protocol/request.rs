@@ -39,16 +39,6 @@ pub fn choose_format(format: Option<&str>, accept: Option<&str>, v3: bool) -> Fo
 /// chosen (`application/json;q=0, */*` asks for anything but JSON). `None` when no range
 /// names either.
 fn accepted_format(accept: &str) -> Option<Format> {
-    // What the SDKs send (`application/json`): one range, no parameters.
-    if !accept.contains([',', ';']) {
-        return if contains_ignore_case(accept, "json") {
-            Some(Format::Json)
-        } else if contains_ignore_case(accept, "xml") {
-            Some(Format::Xml)
-        } else {
-            None
-        };
-    }
     let weight = |range: &str| -> f32 {
         range
             .split(';')

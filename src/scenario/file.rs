@@ -1382,8 +1382,6 @@ fn compile_respond(at: &str, r: &RespondFile) -> Result<std::sync::Arc<Respond>,
         },
     };
     Ok(std::sync::Arc::new(Respond {
-        status: r.status,
-        body: r.body.clone(),
         templated: memchr::memmem::find(&r.body, Respond::REQUEST_ID.as_bytes()).is_some(),
         content_type,
         written: r.clone(),

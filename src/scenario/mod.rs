@@ -160,14 +160,13 @@ impl Act {
 /// A scripted response (`respond`), checked and ready to send.
 #[derive(Debug, PartialEq)]
 pub struct Respond {
-    pub status: u16,
-    pub body: bytes::Bytes,
+    /// As the file wrote it (status and body are sent as they are; the journal and its
+    /// replay export show it).
+    pub written: file::RespondFile,
     /// Whether the body holds [`Respond::REQUEST_ID`].
     pub templated: bool,
     /// `None`: the content type of the request's format.
     pub content_type: Option<hyper::header::HeaderValue>,
-    /// As the file wrote it, for the journal and its replay export.
-    pub written: file::RespondFile,
 }
 
 impl Respond {
@@ -175,12 +174,16 @@ impl Respond {
     /// still names the request the journal holds (`GET /__mock/journal?request_id=`).
     pub const REQUEST_ID: &'static str = "{{RequestId}}";
 
+    pub fn status(&self) -> u16 {
+        self.written.status
+    }
+
     /// The body to send for the request that got `request_id`.
     pub fn body_for(&self, request_id: &str) -> bytes::Bytes {
         if !self.templated {
-            return self.body.clone();
+            return self.written.body.clone();
         }
-        let text = String::from_utf8_lossy(&self.body);
+        let text = String::from_utf8_lossy(&self.written.body);
         bytes::Bytes::from(text.replace(Self::REQUEST_ID, request_id))
     }
 }
