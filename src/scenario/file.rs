@@ -1372,8 +1372,16 @@ fn compile_respond(at: &str, r: &RespondFile) -> Result<std::sync::Arc<Respond>,
     }
     let content_type = match &r.content_type {
         None => None,
+        // `HeaderValue` itself takes bytes past ASCII (obs-text) and tabs, which no SDK
+        // decodes as a media type; the check before it keeps to what the message promises.
         Some(ct) => match hyper::header::HeaderValue::from_str(ct) {
-            Ok(v) if !ct.trim().is_empty() && ct.len() <= MAX_NAME => Some(v),
+            Ok(v)
+                if !ct.trim().is_empty()
+                    && ct.len() <= MAX_NAME
+                    && ct.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) =>
+            {
+                Some(v)
+            }
             _ => {
                 return err(format!(
                     "{at}.content_type: {ct:?} is not a header value (visible ASCII, 1–{MAX_NAME} bytes)"
@@ -1600,6 +1608,8 @@ mod tests {
             (r#"{"name":"x","rules":[{"effect":{"respond":{"status":101}}}]}"#, "rules[0].effect.respond.status: 101 is not a final HTTP status (200–599)"),
             (r#"{"name":"x","rules":[{"effect":{"respond":{"status":204,"body":"x"}}}]}"#, "rules[0].effect.respond.body: a 204 answer has no body"),
             (r#"{"name":"x","rules":[{"effect":{"respond":{"content_type":"text/plain\n"}}}]}"#, "rules[0].effect.respond.content_type: \"text/plain\\n\" is not a header value"),
+            (r#"{"name":"x","rules":[{"effect":{"respond":{"content_type":"text/plain; charset=\u00e9"}}}]}"#, "rules[0].effect.respond.content_type: \"text/plain; charset=é\" is not a header value"),
+            (r#"{"name":"x","rules":[{"effect":{"respond":{"content_type":"text/plain;\tq=1"}}}]}"#, "rules[0].effect.respond.content_type: \"text/plain;\\tq=1\" is not a header value"),
             (r#"{"name":"x","rules":[{"effect":{"respond":{"body":"x","headers":{}}}}]}"#, "rules[0].effect.respond.headers: unknown field `headers`, expected one of `status`, `body`, `content_type`"),
             (&format!(r#"{{"name":"x","rules":[{{"effect":{{"respond":{{"body":"{}"}}}}}}]}}"#, "a".repeat(MAX_RESPOND_BODY + 1)), "rules[0].effect.respond.body: 1048577 bytes; at most 1048576"),
             (r#"{"name":"x","rules":[{"effect":{"respond":{"body":"x"},"sequence":["pass"]}}]}"#, "\"sequence\" stands alone (put error, respond,"),
