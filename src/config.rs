@@ -86,7 +86,7 @@ pub struct Cli {
     #[arg(long, env = "ECS_MOCK_HEADER_TIMEOUT_SECS", default_value_t = 30)]
     pub header_timeout_secs: u64,
 
-    /// Account state (instances, resource groups) to load at start (repeatable; later files
+    /// Account state (instances, resource groups, key pairs) to load at start (repeatable; later files
     /// add to earlier ones). Format: see README, "Account fixtures". The environment variable takes a
     /// comma-separated list.
     #[arg(
@@ -343,6 +343,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// The CreationTime of a key pair made now: `--creation-time` if given, else the clock's.
+    pub fn creation_time_now(&self) -> u64 {
+        self.creation_time.unwrap_or_else(|| self.clock.now_unix())
+    }
+
     /// The embedded defaults (what `ecs-mock` with no arguments runs), listening on `listen`,
     /// except that the key cache is off (code building a `Config`, tests above all, should
     /// not read or fill a developer's cache unless it asks to) and that connections are
@@ -426,6 +431,9 @@ impl Config {
                     crate::store::MAX_ACCOUNTS
                 );
             }
+        }
+        if let Err((f, e)) = Fixtures::check_together(&fixtures) {
+            bail!("invalid fixtures file {}: {e}", fixture_files[f].display());
         }
         // With fixed credentials, fixtures for any other AccessKeyId could never be reached:
         // almost certainly a typo, so refuse rather than start with silently missing state.

@@ -225,8 +225,9 @@ fn route(
                         }
                     },
                     |accounts| {
+                        let now = app.config.creation_time_now();
                         for fixtures in &app.config.fixtures {
-                            fixtures.apply_to(accounts, tenant);
+                            fixtures.apply_to(accounts, tenant, now);
                         }
                     },
                 );

@@ -1,12 +1,13 @@
-//! Account state fixtures: resource groups and ECS instances that exist in an account before
-//! the first request, declared per AccessKeyId in a JSON file.
+//! Account state fixtures: resource groups, ECS instances and key pairs that exist in an
+//! account before the first request, declared per AccessKeyId in a JSON file.
 //!
 //! The mock has no API that creates instances or resource groups, yet AttachKeyPair,
-//! DetachKeyPair, DeleteKeyPairs and JoinResourceGroup need them; fixtures supply them. This
-//! module owns the file format, its validation and applying it to a [`Store`]; the command line
-//! (`--fixtures FILE`, repeatable, or `ECS_MOCK_FIXTURES=a.json,b.json`) lives in
-//! [`crate::config`], and [`crate::service::App::new`] applies every loaded file in order.
-//! Scenario files embed the same [`Fixtures`] type, so it is public and (de)serialisable.
+//! DetachKeyPair, DeleteKeyPairs and JoinResourceGroup need them; fixtures supply them. Key
+//! pairs that "already exist" (imported ones, for a test that expects a name to be taken or
+//! an instance to hold a key) need no request either. This module owns the file format, its
+//! validation and applying it to a [`Store`]; the command line (`--fixtures FILE`,
+//! repeatable, or `ECS_MOCK_FIXTURES=a.json,b.json`) lives in [`crate::config`], and
+//! [`crate::service::App::new`] applies every loaded file in order, as a reset does again.
 //!
 //! # Format
 //!
@@ -15,8 +16,14 @@
 //!   "accounts": {
 //!     "ak-1": {
 //!       "resource_groups": ["rg-aek2abcdefgh123"],
+//!       "key_pairs": [
+//!         {"region_id": "cn-hangzhou", "key_pair_name": "ci-key", "public_key": "ssh-rsa AAAA…",
+//!          "resource_group_id": "rg-aek2abcdefgh123", "tags": [{"key": "env", "value": "ci"}],
+//!          "creation_time": "2024-01-01T00:00:00Z"}
+//!       ],
 //!       "instances": [
-//!         {"instance_id": "i-bp1abc", "region_id": "cn-hangzhou", "status": "Running", "os_type": "linux"},
+//!         {"instance_id": "i-bp1abc", "region_id": "cn-hangzhou", "status": "Running", "os_type": "linux",
+//!          "key_pair_name": "ci-key"},
 //!         {"instance_id": "i-bp1win", "region_id": "cn-hangzhou", "os_type": "windows"}
 //!       ]
 //!     }
@@ -28,11 +35,22 @@
 //! accounts                   object   AccessKeyId (non-empty, at most 128 bytes) → account
 //!   resource_groups          [string] optional; each `rg-` + letters/digits, no repeats;
 //!                                     added to the account's default group
+//!   key_pairs                [object] optional; stored as ImportKeyPair would store them
+//!     region_id              string   required; a region of regions::REGIONS
+//!     key_pair_name          string   required; a valid KeyPairName, unique per account and region
+//!     public_key             string   required; one OpenSSH public key line (ssh-ed25519 too)
+//!     resource_group_id      string   optional; one of this account's resource_groups in the
+//!                                     same file (default: the account's default group)
+//!     tags                   [object] optional; {key, value}, the rules of Tag.N, at most 20
+//!     creation_time          string   optional; `yyyy-MM-ddTHH:mm:ssZ` (default: --creation-time,
+//!                                     else the time of start or reset)
 //!   instances                [object] optional
 //!     instance_id            string   required; non-empty, no whitespace, unique per account
 //!     region_id              string   required; a region of regions::REGIONS
 //!     os_type                string   required; "linux" | "windows" (only Linux takes key pairs)
 //!     status                 string   optional, default "Running"; one of INSTANCE_STATUSES
+//!     key_pair_name          string   optional; attached at start: a key pair of key_pairs in the
+//!                                     same file, account and region; Linux instances only
 //! ```
 //!
 //! Unknown fields are refused, so a misspelt field is an error rather than silently ignored.
@@ -40,8 +58,11 @@
 //! `accounts."ak-1".instances[0].region_id: unknown region "cn-hangzou"`.
 //!
 //! Several files apply in order and add up: resource groups are unioned, and an instance id
-//! that a later file declares again for the same account replaces the earlier declaration
-//! (base file + per-test overrides). Instances start with no key pair attached.
+//! or a key pair name (in its region) that a later file declares again for the same account
+//! replaces the earlier declaration (base file + per-test overrides); a replaced key pair
+//! keeps its KeyPairId and place in the listing. References (an instance's key pair, a key
+//! pair's resource group) stay within one file, so each file is checked on its own. Instances
+//! start with the key pair their declaration names, or none.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -51,7 +72,9 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::regions;
-use crate::store::{Instance, OsType, Refill, Store};
+use crate::sshkey::{self, ParseOptions};
+use crate::store::{Instance, NewKeyPair, Origin, OsType, Refill, Store, KEY_PAIR_QUOTA};
+use crate::validate::{self, Tag};
 
 /// Instance states a fixture may declare (the ECS `Status` values); informational only.
 pub const INSTANCE_STATUSES: &[&str] = &["Pending", "Running", "Starting", "Stopping", "Stopped"];
@@ -71,7 +94,7 @@ pub struct Fixtures {
     pub accounts: BTreeMap<String, AccountFixture>,
 }
 
-/// What one account holds besides its key pairs.
+/// What one account holds before its first request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountFixture {
@@ -79,7 +102,26 @@ pub struct AccountFixture {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_groups: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_pairs: Vec<KeyPairFixture>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<InstanceFixture>,
+}
+
+/// A key pair that exists from the start, as if imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPairFixture {
+    pub region_id: String,
+    pub key_pair_name: String,
+    /// One OpenSSH public key line; stored without its comment, as ImportKeyPair stores it.
+    pub public_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_group_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+    /// `yyyy-MM-ddTHH:mm:ssZ`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_time: Option<String>,
 }
 
 /// One ECS instance.
@@ -91,6 +133,9 @@ pub struct InstanceFixture {
     pub os_type: OsType,
     #[serde(default = "default_status")]
     pub status: String,
+    /// The key pair attached from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_pair_name: Option<String>,
 }
 
 fn default_status() -> String {
@@ -185,20 +230,13 @@ impl Fixtures {
             let serde_json::Value::Object(mut fields) = account else {
                 return Err(err(path, "expected an object"));
             };
-            // Instances are split off and typed one by one so their errors carry an index.
+            // Lists of objects are split off and typed one by one so their errors carry an
+            // index.
+            let key_pairs = fields.remove("key_pairs");
             let instances = fields.remove("instances");
             let mut parsed: AccountFixture = typed(serde_json::Value::Object(fields), &path)?;
-            match instances {
-                None => {}
-                Some(serde_json::Value::Array(items)) => {
-                    for (i, item) in items.into_iter().enumerate() {
-                        parsed
-                            .instances
-                            .push(typed(item, &format!("{path}.instances[{i}]"))?);
-                    }
-                }
-                Some(_) => return Err(err(format!("{path}.instances"), "expected an array")),
-            }
+            parsed.key_pairs = typed_items(key_pairs, &format!("{path}.key_pairs"))?;
+            parsed.instances = typed_items(instances, &format!("{path}.instances"))?;
             out.accounts.insert(ak, parsed);
         }
         out.validate()?;
@@ -211,7 +249,11 @@ impl Fixtures {
     /// More accounts than the mock holds; an empty or over-long AccessKeyId; a resource group
     /// id that is not `rg-` + letters/digits, or is listed twice; an instance id that is
     /// empty, contains whitespace, or repeats within the account; an unknown region id; a
-    /// status outside [`INSTANCE_STATUSES`].
+    /// status outside [`INSTANCE_STATUSES`]; a key pair that ImportKeyPair would refuse
+    /// (name, key, tags), that repeats a name in its region or passes the region's quota, or
+    /// names a resource group the file does not give the account; a bad `creation_time`; an
+    /// instance's key pair that the file does not declare in its account and region, or on a
+    /// Windows instance.
     pub fn validate(&self) -> Result<(), FixtureError> {
         // The store makes no account past its cap: the rest would be dropped unseen.
         if self.accounts.len() > crate::store::MAX_ACCOUNTS {
@@ -255,6 +297,7 @@ impl Fixtures {
                     return Err(err(at, format!("resource group {rg:?} is listed twice")));
                 }
             }
+            let key_pairs = validate_key_pairs(account, &groups, &path)?;
             let mut ids = BTreeSet::new();
             for (i, inst) in account.instances.iter().enumerate() {
                 let at = format!("{path}.instances[{i}]");
@@ -287,21 +330,75 @@ impl Fixtures {
                         ),
                     ));
                 }
+                if let Some(name) = &inst.key_pair_name {
+                    let at = format!("{at}.key_pair_name");
+                    if inst.os_type == OsType::Windows {
+                        return Err(err(
+                            at,
+                            "a Windows instance takes no key pair (AttachKeyPair refuses it)",
+                        ));
+                    }
+                    if !key_pairs.contains(&(inst.region_id.as_str(), name.as_str())) {
+                        return Err(err(
+                            at,
+                            format!(
+                                "no key pair {name:?} in {} among this account's key_pairs in this file",
+                                inst.region_id
+                            ),
+                        ));
+                    }
+                }
             }
         }
         Ok(())
     }
 
-    /// Adds the declared resource groups and instances to `store`.
+    /// The key pair names each account declares per region, counted over all `files`, which
+    /// must together keep every region within the quota.
     ///
-    /// An instance id the account already holds is replaced, and loses any key pair binding.
-    pub fn apply(&self, store: &Store) {
-        store.refill(|accounts| self.apply_to(accounts, None));
+    /// # Errors
+    /// The path of the first key pair past [`KEY_PAIR_QUOTA`] in its region, with the index
+    /// of its file in `files`.
+    pub fn check_together(files: &[Fixtures]) -> Result<(), (usize, FixtureError)> {
+        let mut names: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+        for (f, file) in files.iter().enumerate() {
+            for (ak, account) in &file.accounts {
+                for (i, kp) in account.key_pairs.iter().enumerate() {
+                    let region = names
+                        .entry((ak.as_str(), kp.region_id.as_str()))
+                        .or_default();
+                    region.insert(kp.key_pair_name.as_str());
+                    if region.len() > KEY_PAIR_QUOTA {
+                        return Err((
+                            f,
+                            err(
+                                format!("{}.key_pairs[{i}]", account_path(ak)),
+                                format!(
+                                    "more than {KEY_PAIR_QUOTA} key pairs in {} with the files before",
+                                    kp.region_id
+                                ),
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the declared resource groups, key pairs and instances to `store`; `now` is the
+    /// creation time of key pairs that give none.
+    ///
+    /// A key pair name the region already holds is replaced in place (its id and listing
+    /// place kept); an instance id the account already holds is replaced, with the key pair
+    /// binding its declaration gives.
+    pub fn apply(&self, store: &Store, now: u64) {
+        store.refill(|accounts| self.apply_to(accounts, None, now));
     }
 
     /// [`Fixtures::apply`] for one tenant only (`Some`), or all (`None`), on the accounts a
     /// reset refills: after a reset of one tenant, only that tenant's fixtures come back.
-    pub fn apply_to(&self, accounts: &mut Refill<'_>, only: Option<&str>) {
+    pub fn apply_to(&self, accounts: &mut Refill<'_>, only: Option<&str>, now: u64) {
         for (ak, account) in &self.accounts {
             if only.is_some_and(|t| t != ak) {
                 continue;
@@ -318,7 +415,32 @@ impl Fixtures {
             };
             acc.resource_groups
                 .extend(account.resource_groups.iter().cloned());
+            for kp in &account.key_pairs {
+                // A loaded file was validated: only fixtures built in code without
+                // `validate`, or a counter at its end, get here refused.
+                let stored = kp.new_key_pair(now).and_then(|new| {
+                    accounts
+                        .put_key_pair(
+                            ak,
+                            &kp.region_id,
+                            &kp.key_pair_name,
+                            kp.resource_group_id.as_deref(),
+                            new,
+                        )
+                        .map_err(|e| e.code().to_string())
+                });
+                if let Err(why) = stored {
+                    tracing::warn!(access_key_id = %ak, key_pair_name = %kp.key_pair_name, %why, "fixture key pair not stored");
+                }
+            }
+            let Ok(acc) = accounts.account(ak) else {
+                continue;
+            };
             for inst in &account.instances {
+                let key_pair_name = inst.key_pair_name.clone().filter(|name| {
+                    acc.region_ref(&inst.region_id)
+                        .is_some_and(|r| r.key_pairs().contains_key(name))
+                });
                 acc.instances.insert(
                     inst.instance_id.clone(),
                     Instance {
@@ -326,12 +448,158 @@ impl Fixtures {
                         region_id: inst.region_id.clone(),
                         status: inst.status.clone(),
                         os_type: inst.os_type,
-                        key_pair_name: None,
+                        key_pair_name,
                     },
                 );
             }
         }
     }
+}
+
+impl KeyPairFixture {
+    /// The key pair as ImportKeyPair would make it.
+    fn new_key_pair(&self, now: u64) -> Result<NewKeyPair, String> {
+        let key = sshkey::parse_openssh_public_key(&self.public_key, ANY_KEY)
+            .map_err(|e| format!("not an OpenSSH public key ({e})"))?;
+        Ok(NewKeyPair {
+            fingerprint: key.fingerprint,
+            public_key: key.openssh,
+            resource_group_id: String::new(),
+            tags: self.tags.clone(),
+            creation_time: self
+                .creation_time
+                .as_deref()
+                .and_then(crate::clock::parse_timestamp)
+                .and_then(|t| u64::try_from(t).ok())
+                .unwrap_or(now),
+            origin: Origin::Imported,
+        })
+    }
+}
+
+/// Fixtures are the operator's own declaration, not a request: every key type the parser
+/// knows is taken, whatever `--allow-ed25519` says of requests.
+const ANY_KEY: ParseOptions = ParseOptions {
+    allow_ed25519: true,
+};
+
+/// The items of the optional array `value`, each typed on its own.
+fn typed_items<T: serde::de::DeserializeOwned>(
+    value: Option<serde_json::Value>,
+    path: &str,
+) -> Result<Vec<T>, FixtureError> {
+    match value {
+        None => Ok(Vec::new()),
+        Some(serde_json::Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| typed(item, &format!("{path}[{i}]")))
+            .collect(),
+        Some(_) => Err(err(path, "expected an array")),
+    }
+}
+
+/// Checks an account's key pairs against ImportKeyPair's rules and `groups` (the account's
+/// resource groups in this file); gives the (region, name) pairs declared.
+fn validate_key_pairs<'a>(
+    account: &'a AccountFixture,
+    groups: &BTreeSet<&str>,
+    path: &str,
+) -> Result<BTreeSet<(&'a str, &'a str)>, FixtureError> {
+    let mut declared = BTreeSet::new();
+    let mut per_region: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, kp) in account.key_pairs.iter().enumerate() {
+        let at = format!("{path}.key_pairs[{i}]");
+        if regions::find(&kp.region_id).is_none() {
+            return Err(err(
+                format!("{at}.region_id"),
+                format!("unknown region {:?}", kp.region_id),
+            ));
+        }
+        let name = &kp.key_pair_name;
+        if validate::key_pair_name(name).is_err() {
+            return Err(err(
+                format!("{at}.key_pair_name"),
+                format!("{name:?} is not a KeyPairName (2–128 characters: a letter, then letters, digits, `:`, `_`, `.`, `-`)"),
+            ));
+        }
+        if !declared.insert((kp.region_id.as_str(), name.as_str())) {
+            return Err(err(
+                format!("{at}.key_pair_name"),
+                format!(
+                    "key pair {name:?} is declared twice in {} in this account",
+                    kp.region_id
+                ),
+            ));
+        }
+        let count = per_region.entry(kp.region_id.as_str()).or_default();
+        *count += 1;
+        if *count > KEY_PAIR_QUOTA {
+            return Err(err(
+                at,
+                format!("more than {KEY_PAIR_QUOTA} key pairs in {}", kp.region_id),
+            ));
+        }
+        if let Err(e) = sshkey::parse_openssh_public_key(&kp.public_key, ANY_KEY) {
+            return Err(err(
+                format!("{at}.public_key"),
+                format!("not an OpenSSH public key ({e})"),
+            ));
+        }
+        if let Some(rg) = &kp.resource_group_id {
+            if !groups.contains(rg.as_str()) {
+                return Err(err(
+                    format!("{at}.resource_group_id"),
+                    format!("{rg:?} is not among this account's resource_groups in this file (leave it out for the default group)"),
+                ));
+            }
+        }
+        validate_tags(&kp.tags, &format!("{at}.tags"))?;
+        if let Some(t) = &kp.creation_time {
+            if crate::clock::parse_timestamp(t).is_none_or(|t| t < 0) {
+                return Err(err(
+                    format!("{at}.creation_time"),
+                    format!("{t:?} is not a UTC time from 1970 on (yyyy-MM-ddTHH:mm:ssZ)"),
+                ));
+            }
+        }
+    }
+    Ok(declared)
+}
+
+/// The rules of `Tag.N.Key` / `Tag.N.Value` on a create.
+fn validate_tags(tags: &[Tag], path: &str) -> Result<(), FixtureError> {
+    if tags.len() > validate::MAX_TAGS {
+        return Err(err(
+            path,
+            format!("{} tags; at most {}", tags.len(), validate::MAX_TAGS),
+        ));
+    }
+    let mut keys = BTreeSet::new();
+    for (i, tag) in tags.iter().enumerate() {
+        if validate::tag_key(&tag.key).is_err() {
+            return Err(err(
+                format!("{path}[{i}].key"),
+                format!("{:?} is not a tag key (1–128 characters, not `aliyun` or `acs:` first, no URL)", tag.key),
+            ));
+        }
+        if validate::tag_value(&tag.value).is_err() {
+            return Err(err(
+                format!("{path}[{i}].value"),
+                format!(
+                    "{:?} is not a tag value (0–128 characters, not `acs:` first, no URL)",
+                    tag.value
+                ),
+            ));
+        }
+        if !keys.insert(tag.key.as_str()) {
+            return Err(err(
+                format!("{path}[{i}].key"),
+                format!("tag key {:?} is given twice", tag.key),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `accounts."<ak>"`: AccessKeyIds may hold dots, so they are quoted.
@@ -539,8 +807,8 @@ mod tests {
                 {"instance_id": "i-1", "region_id": "cn-beijing", "os_type": "windows", "status": "Stopped"}]}}}"#,
         )
         .unwrap();
-        base.apply(&store);
-        over.apply(&store);
+        base.apply(&store, 0);
+        over.apply(&store, 0);
         store
             .with_account("ak", |acc| {
                 assert!(acc.resource_groups.contains("rg-extra"));
@@ -558,6 +826,240 @@ mod tests {
             .unwrap();
         store
             .with_account("other", |acc| assert!(acc.instances.is_empty()))
+            .unwrap();
+    }
+
+    const RSA: &str = include_str!("../tests/fixtures/pubkeys/rsa2048.pub");
+    const ED25519: &str = include_str!("../tests/fixtures/pubkeys/ed25519.pub");
+
+    /// A file for account "ak" with `key_pairs` and `instances` (JSON array bodies).
+    fn with_key_pairs(key_pairs: &str, instances: &str) -> String {
+        format!(
+            r#"{{"accounts": {{"ak": {{"resource_groups": ["rg-extra"], "key_pairs": [{key_pairs}], "instances": [{instances}]}}}}}}"#
+        )
+    }
+
+    fn kp(name: &str, extra: &str) -> String {
+        format!(
+            r#"{{"region_id": "cn-hangzhou", "key_pair_name": "{name}", "public_key": {}{extra}}}"#,
+            serde_json::to_string(RSA.trim()).unwrap()
+        )
+    }
+
+    #[test]
+    fn key_pairs_are_stored_as_an_import_would_store_them_and_instances_hold_them() {
+        // Arrange
+        let json = with_key_pairs(
+            &[
+                kp("ci-key", r#", "tags": [{"key": "env", "value": "ci"}], "creation_time": "2024-01-02T03:04:05Z""#),
+                kp("grouped", r#", "resource_group_id": "rg-extra""#),
+            ]
+            .join(","),
+            r#"{"instance_id": "i-1", "region_id": "cn-hangzhou", "os_type": "linux", "key_pair_name": "ci-key"},
+               {"instance_id": "i-2", "region_id": "cn-hangzhou", "os_type": "linux"}"#,
+        );
+        let fixtures = Fixtures::from_json(&json).unwrap();
+        let store = Store::new(7);
+        // Act
+        fixtures.apply(&store, 1_700_000_000);
+        // Assert
+        let key = sshkey::parse_openssh_public_key(RSA, ParseOptions::default()).unwrap();
+        let stored = store.key_pairs("ak", "cn-hangzhou");
+        assert_eq!(stored.len(), 2);
+        let (first, second) = (&stored[0], &stored[1]);
+        assert_eq!(first.name, "ci-key");
+        assert_eq!(
+            first.id,
+            crate::ids::key_pair_id(7, "ak", "cn-hangzhou", "ci-key", 0)
+        );
+        assert_eq!(first.fingerprint, key.fingerprint);
+        assert_eq!(first.public_key, key.openssh, "stored without its comment");
+        assert_eq!(first.creation_time, 1_704_164_645);
+        assert_eq!(first.origin, Origin::Imported);
+        assert_eq!(
+            first.tags,
+            vec![Tag {
+                key: "env".into(),
+                value: "ci".into()
+            }]
+        );
+        assert_eq!(second.creation_time, 1_700_000_000, "the time of the apply");
+        assert_eq!(second.resource_group_id, "rg-extra");
+        assert!(first.sequence < second.sequence, "listed in file order");
+        store
+            .with_account("ak", |acc| {
+                assert_eq!(first.resource_group_id, acc.default_resource_group);
+                assert_eq!(
+                    acc.instances["i-1"].key_pair_name.as_deref(),
+                    Some("ci-key")
+                );
+                assert_eq!(acc.instances["i-2"].key_pair_name, None);
+                assert_eq!(acc.instances_holding("cn-hangzhou", "ci-key"), ["i-1"]);
+            })
+            .unwrap();
+        // Every key type the parser knows, whatever the request flag says.
+        let ed = format!(
+            r#"{{"accounts": {{"ak": {{"key_pairs": [{{"region_id": "cn-beijing", "key_pair_name": "ed", "public_key": {}}}]}}}}}}"#,
+            serde_json::to_string(ED25519.trim()).unwrap()
+        );
+        assert!(Fixtures::from_json(&ed).is_ok());
+    }
+
+    #[test]
+    fn a_later_file_replaces_a_key_pair_in_place_and_the_store_exports_what_it_restores() {
+        // Arrange
+        let store = Store::new(1);
+        let base =
+            Fixtures::from_json(&with_key_pairs(&[kp("ka", ""), kp("kb", "")].join(","), ""))
+                .unwrap();
+        let over = Fixtures::from_json(&with_key_pairs(
+            &kp("ka", r#", "tags": [{"key": "k", "value": "v"}]"#),
+            r#"{"instance_id": "i-1", "region_id": "cn-hangzhou", "os_type": "linux", "key_pair_name": "ka"}"#,
+        ))
+        .unwrap();
+        base.apply(&store, 5);
+        let before = store.key_pairs("ak", "cn-hangzhou");
+        // Act
+        over.apply(&store, 6);
+        // Assert
+        let after = store.key_pairs("ak", "cn-hangzhou");
+        assert_eq!(
+            after.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+            ["ka", "kb"]
+        );
+        assert_eq!(
+            (after[0].id.as_str(), after[0].sequence),
+            (before[0].id.as_str(), before[0].sequence)
+        );
+        assert_eq!(after[0].tags.len(), 1);
+        assert_eq!(after[0].creation_time, 6);
+        assert_eq!(after[1], before[1]);
+        let doc = store.export();
+        let again = Store::new(1);
+        again
+            .restore(doc.clone())
+            .expect("the fixtures' state restores");
+        assert_eq!(again.export(), doc);
+    }
+
+    #[test]
+    fn bad_key_pairs_are_refused_with_their_path() {
+        let at = r#"accounts."ak".key_pairs[1]"#;
+        let linux = |name: &str| {
+            format!(
+                r#"{{"instance_id": "i-1", "region_id": "cn-hangzhou", "os_type": "linux", "key_pair_name": "{name}"}}"#
+            )
+        };
+        let many_tags: Vec<String> = (0..21)
+            .map(|i| format!(r#"{{"key": "k{i}", "value": ""}}"#))
+            .collect();
+        let cases: Vec<(String, String, &str)> = vec![
+            (with_key_pairs(&[kp("ok", ""), kp("ok", "")].join(","), ""), format!("{at}.key_pair_name"), "declared twice in cn-hangzhou"),
+            (with_key_pairs(&[kp("ok", ""), kp("1bad", "")].join(","), ""), format!("{at}.key_pair_name"), "\"1bad\" is not a KeyPairName"),
+            (with_key_pairs(&[kp("ok", ""), r#"{"region_id": "cn-hangzou", "key_pair_name": "k2", "public_key": "x"}"#.into()].join(","), ""), format!("{at}.region_id"), "unknown region \"cn-hangzou\""),
+            (with_key_pairs(&[kp("ok", ""), r#"{"region_id": "cn-hangzhou", "key_pair_name": "k2", "public_key": "ssh-rsa AAAA"}"#.into()].join(","), ""), format!("{at}.public_key"), "not an OpenSSH public key"),
+            (with_key_pairs(&[kp("ok", ""), r#"{"region_id": "cn-hangzhou", "key_pair_name": "k2"}"#.into()].join(","), ""), at.to_string(), "missing field `public_key`"),
+            (with_key_pairs(&[kp("ok", ""), kp("k2", r#", "fingerprint": "x""#)].join(","), ""), format!("{at}.fingerprint"), "unknown field `fingerprint`"),
+            (with_key_pairs(&[kp("ok", ""), kp("k2", r#", "resource_group_id": "rg-other""#)].join(","), ""), format!("{at}.resource_group_id"), "\"rg-other\" is not among this account's resource_groups"),
+            (with_key_pairs(&[kp("ok", ""), kp("k2", r#", "tags": [{"key": "acs:x", "value": ""}]"#)].join(","), ""), format!("{at}.tags[0].key"), "\"acs:x\" is not a tag key"),
+            (with_key_pairs(&[kp("ok", ""), kp("k2", r#", "tags": [{"key": "k", "value": "http://x"}]"#)].join(","), ""), format!("{at}.tags[0].value"), "is not a tag value"),
+            (with_key_pairs(&[kp("ok", ""), kp("k2", r#", "tags": [{"key": "k", "value": "1"}, {"key": "k", "value": "2"}]"#)].join(","), ""), format!("{at}.tags[1].key"), "tag key \"k\" is given twice"),
+            (with_key_pairs(&[kp("ok", ""), kp("k2", &format!(r#", "tags": [{}]"#, many_tags.join(",")))].join(","), ""), format!("{at}.tags"), "21 tags; at most 20"),
+            (with_key_pairs(&[kp("ok", ""), kp("k2", r#", "creation_time": "2024-01-01""#)].join(","), ""), format!("{at}.creation_time"), "is not a UTC time"),
+            (with_key_pairs(&[kp("ok", ""), kp("k2", r#", "creation_time": "1969-12-31T23:59:59Z""#)].join(","), ""), format!("{at}.creation_time"), "is not a UTC time from 1970 on"),
+            (with_key_pairs(&kp("ok", ""), &linux("missing")), r#"accounts."ak".instances[0].key_pair_name"#.into(), "no key pair \"missing\" in cn-hangzhou among this account's key_pairs in this file"),
+            (with_key_pairs(&kp("ok", ""), r#"{"instance_id": "i-1", "region_id": "cn-beijing", "os_type": "linux", "key_pair_name": "ok"}"#), r#"accounts."ak".instances[0].key_pair_name"#.into(), "no key pair \"ok\" in cn-beijing"),
+            (with_key_pairs(&kp("ok", ""), r#"{"instance_id": "i-1", "region_id": "cn-hangzhou", "os_type": "windows", "key_pair_name": "ok"}"#), r#"accounts."ak".instances[0].key_pair_name"#.into(), "a Windows instance takes no key pair"),
+            (r#"{"accounts": {"ak": {"key_pairs": {}}}}"#.into(), r#"accounts."ak".key_pairs"#.into(), "expected an array"),
+        ];
+        for (json, path, problem) in cases {
+            let e = Fixtures::from_json(&json).unwrap_err();
+            assert_eq!(e.path, path, "{json}\n→ {e}");
+            assert!(e.problem.contains(problem), "{json}\n→ {e}");
+        }
+        let quota: Vec<String> = (0..=KEY_PAIR_QUOTA)
+            .map(|i| kp(&format!("k{i}"), ""))
+            .collect();
+        let e = Fixtures::from_json(&with_key_pairs(&quota.join(","), "")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"accounts."ak".key_pairs[500]: more than 500 key pairs in cn-hangzhou"#
+        );
+    }
+
+    #[test]
+    fn files_together_keep_each_region_within_the_quota() {
+        // Arrange: 300 names each, 100 of them shared.
+        let file = |from: usize| {
+            let kps: Vec<String> = (from..from + 300)
+                .map(|i| kp(&format!("k{i}"), ""))
+                .collect();
+            Fixtures::from_json(&with_key_pairs(&kps.join(","), "")).unwrap()
+        };
+        // Act / Assert: 500 names together pass; 501 do not, and the error names the file.
+        assert_eq!(Fixtures::check_together(&[file(0), file(200)]), Ok(()));
+        let (f, e) = Fixtures::check_together(&[file(0), file(201)]).unwrap_err();
+        assert_eq!(f, 1);
+        assert_eq!(
+            e.to_string(),
+            r#"accounts."ak".key_pairs[299]: more than 500 key pairs in cn-hangzhou with the files before"#
+        );
+    }
+
+    #[test]
+    fn fixtures_built_in_code_without_validation_apply_what_they_can_and_never_panic() {
+        // Arrange: a bad key, an unknown group, a good key pair, and an instance bound to a
+        // name that was not stored.
+        let good = KeyPairFixture {
+            region_id: "cn-hangzhou".into(),
+            key_pair_name: "good".into(),
+            public_key: RSA.into(),
+            resource_group_id: None,
+            tags: vec![],
+            creation_time: Some("not a time".into()),
+        };
+        let bad_key = KeyPairFixture {
+            key_pair_name: "bad-key".into(),
+            public_key: "ssh-rsa AAAA".into(),
+            ..good.clone()
+        };
+        let bad_group = KeyPairFixture {
+            key_pair_name: "bad-group".into(),
+            resource_group_id: Some("rg-nowhere".into()),
+            ..good.clone()
+        };
+        let mut fixtures = Fixtures::default();
+        fixtures.accounts.insert(
+            "ak".into(),
+            AccountFixture {
+                key_pairs: vec![bad_key, bad_group, good],
+                instances: vec![InstanceFixture {
+                    instance_id: "i-1".into(),
+                    region_id: "cn-hangzhou".into(),
+                    os_type: OsType::Linux,
+                    status: "Running".into(),
+                    key_pair_name: Some("bad-key".into()),
+                }],
+                ..AccountFixture::default()
+            },
+        );
+        let store = Store::new(0);
+        // Act
+        fixtures.apply(&store, 9);
+        // Assert
+        let stored = store.key_pairs("ak", "cn-hangzhou");
+        assert_eq!(
+            stored.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+            ["good"]
+        );
+        assert_eq!(
+            stored[0].creation_time, 9,
+            "an unreadable time gives way to the default"
+        );
+        store
+            .with_account("ak", |acc| {
+                assert_eq!(acc.instances["i-1"].key_pair_name, None)
+            })
             .unwrap();
     }
 }

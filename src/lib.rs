@@ -14,8 +14,8 @@
 //! message lives in the catalogue in [`error`]. Between the RequestId and authentication, the
 //! [`scenario`] engine may force an error, a delay or a transport fault (shaped by
 //! `scenario::transport`); every answered request is recorded in the [`journal`].
-//! `/__mock/*` goes to [`control`]. Account fixtures (instances, resource groups) load through
-//! [`fixtures`]; the whole state saves and restores through [`persist`].
+//! `/__mock/*` goes to [`control`]. Account fixtures (instances, resource groups, key pairs)
+//! load through [`fixtures`]; the whole state saves and restores through [`persist`].
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 

@@ -82,8 +82,9 @@ impl App {
                 .restore(doc)
                 .map_err(|e| anyhow::anyhow!("cannot restore the state file: {e}"))?;
         } else {
+            let now = config.creation_time_now();
             for fixtures in &config.fixtures {
-                fixtures.apply(&store);
+                fixtures.apply(&store, now);
             }
         }
         let app = Arc::new(Self {

@@ -518,6 +518,40 @@ impl Refill<'_> {
     pub fn account(&mut self, tenant: &str) -> Result<&mut Account, ApiError> {
         Store::account(self.seed, self.accounts_len, self.accounts, tenant)
     }
+
+    /// Stores key pair `name` of `tenant` in `region` as an import would (a fixture), with
+    /// the KeyPairId a create of that name would get; one the region holds under that name
+    /// is replaced in place, keeping its id and its place in the listing.
+    ///
+    /// # Errors
+    /// `InvalidAccessKeyId.NotFound` for a new tenant when the store is full,
+    /// `InvalidResourceGroup.NotFound`, `QuotaExceed.KeyPair`, and `InternalError` at the
+    /// account's counter limit.
+    pub fn put_key_pair(
+        &mut self,
+        tenant: &str,
+        region: &str,
+        name: &str,
+        requested_group: Option<&str>,
+        mut new: NewKeyPair,
+    ) -> Result<(), ApiError> {
+        let seed = self.seed;
+        let account = self.account(tenant)?;
+        account.resolve_resource_group_into(requested_group, &mut new.resource_group_id)?;
+        let state = account.region(region);
+        if let Some(old) = state.key_pairs.get(name) {
+            let (id, sequence) = (old.id.clone(), old.sequence);
+            let kp = KeyPair::new(name.to_string(), id, sequence, new);
+            state.key_pairs_mut().insert(name.to_string(), Arc::new(kp));
+            return Ok(());
+        }
+        let generation = state.claimable(name)?;
+        let sequence = account.take_sequence(generation, Kind::InternalError)?;
+        let id = ids::key_pair_id(seed, tenant, region, name, generation);
+        let kp = Arc::new(KeyPair::new(name.to_string(), id, 0, new));
+        account.put(region, name.to_string(), kp, sequence);
+        Ok(())
+    }
 }
 
 /// The whole mock's state, shared by every connection.

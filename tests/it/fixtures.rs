@@ -164,6 +164,136 @@ async fn resource_groups_from_fixtures_can_be_named_on_create() {
     foreign.assert_error(404, "InvalidResourceGroup.NotFound");
 }
 
+#[tokio::test]
+async fn a_fixture_key_pair_exists_from_the_start_and_the_instance_holds_it_through_a_reset() {
+    // Arrange: the sample declares "sample-existing" in cn-beijing, held by i-2zesample000000001.
+    let server = TestServer::with_config(config_from_args(&["--fixtures", SAMPLE]).unwrap()).await;
+    let rsa = include_str!("../fixtures/pubkeys/rsa2048.pub");
+    let id = server.app.store.key_pairs("ak-sample", "cn-beijing")[0]
+        .id
+        .clone();
+    // Act: what a test suite would do to a key pair that exists before it runs.
+    let listed = server
+        .call("ak-sample", "DescribeKeyPairs")
+        .region("cn-beijing")
+        .param("IncludePublicKey", "true")
+        .send()
+        .await;
+    let again = server
+        .call("ak-sample", "ImportKeyPair")
+        .region("cn-beijing")
+        .param("KeyPairName", "sample-existing")
+        .param("PublicKeyBody", rsa)
+        .send()
+        .await;
+    let elsewhere = server
+        .call("ak-sample", "ImportKeyPair")
+        .region("cn-hangzhou")
+        .param("KeyPairName", "sample-existing")
+        .param("PublicKeyBody", rsa)
+        .send()
+        .await;
+    let delete = server
+        .call("ak-sample", "DeleteKeyPairs")
+        .region("cn-beijing")
+        .param("KeyPairNames", r#"["sample-existing"]"#)
+        .send()
+        .await;
+    // Assert
+    listed.assert_ok();
+    let body = listed.json();
+    let kp = &body["KeyPairs"]["KeyPair"][0];
+    assert_eq!(body["TotalCount"], 1, "{body}");
+    assert_eq!(kp["KeyPairName"], "sample-existing");
+    assert_eq!(kp["CreationTime"], "2024-01-01T00:00Z");
+    assert_eq!(kp["ResourceGroupId"], "rg-aek2sample000001");
+    assert_eq!(kp["Tags"]["Tag"][0]["TagKey"], "team");
+    assert_eq!(
+        kp["PublicKey"].as_str().unwrap(),
+        rsa.rsplit_once(' ').unwrap().0,
+        "the key as imported, without its comment"
+    );
+    again.assert_error(400, "KeyPair.AlreadyExist");
+    elsewhere.assert_ok();
+    assert_eq!(
+        kp["KeyPairFingerPrint"],
+        elsewhere.json()["KeyPairFingerPrint"],
+        "the fingerprint ImportKeyPair gives the same key"
+    );
+    delete.assert_error(400, "InvalidParameter.KeypairAlreadyAttachedInstance");
+    // A detach and a delete, then a reset: the fixture comes back as it started.
+    server
+        .call("ak-sample", "DetachKeyPair")
+        .region("cn-beijing")
+        .param("KeyPairName", "sample-existing")
+        .param("InstanceIds", r#"["i-2zesample000000001"]"#)
+        .send()
+        .await
+        .assert_ok();
+    server
+        .call("ak-sample", "DeleteKeyPairs")
+        .region("cn-beijing")
+        .param("KeyPairNames", r#"["sample-existing"]"#)
+        .send()
+        .await
+        .assert_ok();
+    assert!(server
+        .app
+        .store
+        .key_pairs("ak-sample", "cn-beijing")
+        .is_empty());
+    let (status, _) = crate::scenarios::control(
+        &server,
+        "POST",
+        "/__mock/reset?access_key_id=ak-sample",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let back = server.app.store.key_pairs("ak-sample", "cn-beijing");
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].id, id, "the same KeyPairId");
+    assert_eq!(
+        key_of(&server, "ak-sample", "i-2zesample000000001").as_deref(),
+        Some("sample-existing")
+    );
+}
+
+#[test]
+fn fixtures_files_that_together_pass_a_regions_quota_are_refused_naming_the_file() {
+    // Arrange: two files of 300 key pairs each in one region, no name shared.
+    let dir = std::env::temp_dir().join(format!("ecs-mock-fixtures-quota-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rsa =
+        serde_json::to_string(include_str!("../fixtures/pubkeys/rsa2048.pub").trim()).unwrap();
+    let file = |name: &str, from: usize| {
+        let kps: Vec<String> = (from..from + 300)
+            .map(|i| format!(r#"{{"region_id": "cn-hangzhou", "key_pair_name": "k{i}", "public_key": {rsa}}}"#))
+            .collect();
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"accounts": {{"ak": {{"key_pairs": [{}]}}}}}}"#,
+                kps.join(",")
+            ),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let (a, b) = (file("a.json", 0), file("b.json", 300));
+    // Act
+    let e = config_from_args(&["--fixtures", &a, "--fixtures", &b]).unwrap_err();
+    // Assert
+    assert_eq!(
+        format!("{e:#}"),
+        format!(
+            r#"invalid fixtures file {b}: accounts."ak".key_pairs[200]: more than 500 key pairs in cn-hangzhou with the files before"#
+        )
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_bad_file_in_the_environment_variable_stops_the_binary_with_its_path() {
     // Arrange: the second of two comma-separated files misspells a region.
