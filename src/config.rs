@@ -432,12 +432,17 @@ impl Config {
                 );
             }
         }
-        if let Err((f, e)) = Fixtures::check_together(&fixtures) {
+        if let Err((f, e)) = Fixtures::check_together(&fixtures, cli.seed) {
             bail!("invalid fixtures file {}: {e}", fixture_files[f].display());
         }
         // With fixed credentials, fixtures for any other AccessKeyId could never be reached:
         // almost certainly a typo, so refuse rather than start with silently missing state.
-        for (file, f) in fixture_files.iter().zip(&fixtures) {
+        // Without a signature check any AccessKeyId is taken, and the credentials unused.
+        for (file, f) in fixture_files
+            .iter()
+            .zip(&fixtures)
+            .filter(|_| !cli.no_signature_check)
+        {
             if let Some(ak) = f
                 .accounts
                 .keys()
@@ -699,6 +704,16 @@ mod tests {
             stranger.to_string().contains("\"ak-sample-2\""),
             "{stranger}"
         );
+        // Audit of the fixture key pairs: without a signature check every AccessKeyId is
+        // taken and `--credential` is not consulted, so the fixtures' accounts are reachable.
+        let unchecked = parse(&[
+            "--no-signature-check",
+            "--credential",
+            "ak-sample:s",
+            "--fixtures",
+            sample,
+        ]);
+        assert_eq!(unchecked.unwrap().fixtures.len(), 1);
     }
 
     #[test]

@@ -39,8 +39,8 @@
 //!     region_id              string   required; a region of regions::REGIONS
 //!     key_pair_name          string   required; a valid KeyPairName, unique per account and region
 //!     public_key             string   required; one OpenSSH public key line (ssh-ed25519 too)
-//!     resource_group_id      string   optional; one of this account's resource_groups in the
-//!                                     same file (default: the account's default group)
+//!     resource_group_id      string   optional; the account's default group (when absent) or
+//!                                     one of its resource_groups in this file or an earlier one
 //!     tags                   [object] optional; {key, value}, the rules of Tag.N, at most 20
 //!     creation_time          string   optional; `yyyy-MM-ddTHH:mm:ssZ` (default: --creation-time,
 //!                                     else the time of start or reset)
@@ -49,8 +49,9 @@
 //!     region_id              string   required; a region of regions::REGIONS
 //!     os_type                string   required; "linux" | "windows" (only Linux takes key pairs)
 //!     status                 string   optional, default "Running"; one of INSTANCE_STATUSES
-//!     key_pair_name          string   optional; attached at start: a key pair of key_pairs in the
-//!                                     same file, account and region; Linux instances only
+//!     key_pair_name          string   optional; attached at start: a key pair this account
+//!                                     declares in the instance's region, in this file or an
+//!                                     earlier one; Linux instances only
 //! ```
 //!
 //! Unknown fields are refused, so a misspelt field is an error rather than silently ignored.
@@ -60,9 +61,10 @@
 //! Several files apply in order and add up: resource groups are unioned, and an instance id
 //! or a key pair name (in its region) that a later file declares again for the same account
 //! replaces the earlier declaration (base file + per-test overrides); a replaced key pair
-//! keeps its KeyPairId and place in the listing. References (an instance's key pair, a key
-//! pair's resource group) stay within one file, so each file is checked on its own. Instances
-//! start with the key pair their declaration names, or none.
+//! keeps its KeyPairId and place in the listing. What an item refers to (an instance's key
+//! pair, a key pair's resource group) may be in the same file or an earlier one:
+//! [`Fixtures::check_together`] checks that for the files of a start. Instances start with the
+//! key pair their declaration names, or none.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -200,8 +202,7 @@ impl Fixtures {
         Self::from_value(value)
     }
 
-    /// Builds and validates fixtures from a parsed JSON document (scenario files call this on
-    /// their embedded `fixtures` object).
+    /// Builds and validates fixtures from a parsed JSON document.
     ///
     /// The document is taken apart level by level rather than in one serde pass so that a
     /// type error or an unknown field is reported with its path, which serde_json alone does
@@ -250,10 +251,9 @@ impl Fixtures {
     /// id that is not `rg-` + letters/digits, or is listed twice; an instance id that is
     /// empty, contains whitespace, or repeats within the account; an unknown region id; a
     /// status outside [`INSTANCE_STATUSES`]; a key pair that ImportKeyPair would refuse
-    /// (name, key, tags), that repeats a name in its region or passes the region's quota, or
-    /// names a resource group the file does not give the account; a bad `creation_time`; an
-    /// instance's key pair that the file does not declare in its account and region, or on a
-    /// Windows instance.
+    /// (name, key, tags), that repeats a name in its region or passes the region's quota; a
+    /// bad `creation_time`; a key pair on a Windows instance. What a key pair or an instance
+    /// refers to may be in an earlier file: [`Fixtures::check_together`] checks it.
     pub fn validate(&self) -> Result<(), FixtureError> {
         // The store makes no account past its cap: the rest would be dropped unseen.
         if self.accounts.len() > crate::store::MAX_ACCOUNTS {
@@ -297,7 +297,7 @@ impl Fixtures {
                     return Err(err(at, format!("resource group {rg:?} is listed twice")));
                 }
             }
-            let key_pairs = validate_key_pairs(account, &groups, &path)?;
+            validate_key_pairs(account, &path)?;
             let mut ids = BTreeSet::new();
             for (i, inst) in account.instances.iter().enumerate() {
                 let at = format!("{path}.instances[{i}]");
@@ -330,55 +330,80 @@ impl Fixtures {
                         ),
                     ));
                 }
-                if let Some(name) = &inst.key_pair_name {
-                    let at = format!("{at}.key_pair_name");
-                    if inst.os_type == OsType::Windows {
-                        return Err(err(
-                            at,
-                            "a Windows instance takes no key pair (AttachKeyPair refuses it)",
-                        ));
-                    }
-                    if !key_pairs.contains(&(inst.region_id.as_str(), name.as_str())) {
-                        return Err(err(
-                            at,
-                            format!(
-                                "no key pair {name:?} in {} among this account's key_pairs in this file",
-                                inst.region_id
-                            ),
-                        ));
-                    }
+                if inst.key_pair_name.is_some() && inst.os_type == OsType::Windows {
+                    return Err(err(
+                        format!("{at}.key_pair_name"),
+                        "a Windows instance takes no key pair (AttachKeyPair refuses it)",
+                    ));
                 }
             }
         }
         Ok(())
     }
 
-    /// The key pair names each account declares per region, counted over all `files`, which
-    /// must together keep every region within the quota.
+    /// Checks what `files`, applied in order with `seed`, refer to: a key pair's resource
+    /// group is the account's default one or declared by its file or an earlier one; an
+    /// instance's key pair is declared by its file or an earlier one, in the instance's region;
+    /// and the key pair names of each region stay within the quota, all files together.
     ///
     /// # Errors
-    /// The path of the first key pair past [`KEY_PAIR_QUOTA`] in its region, with the index
-    /// of its file in `files`.
-    pub fn check_together(files: &[Fixtures]) -> Result<(), (usize, FixtureError)> {
-        let mut names: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+    /// The index in `files` of the file at fault, and the path of the item.
+    pub fn check_together(files: &[Fixtures], seed: u64) -> Result<(), (usize, FixtureError)> {
+        #[derive(Default)]
+        struct Seen<'a> {
+            groups: BTreeSet<String>,
+            names: BTreeMap<&'a str, BTreeSet<&'a str>>,
+        }
+        let mut accounts: BTreeMap<&str, Seen<'_>> = BTreeMap::new();
         for (f, file) in files.iter().enumerate() {
             for (ak, account) in &file.accounts {
+                let path = account_path(ak);
+                let seen = accounts.entry(ak).or_insert_with(|| Seen {
+                    groups: [crate::ids::default_resource_group_id(seed, ak)].into(),
+                    names: BTreeMap::new(),
+                });
+                seen.groups.extend(account.resource_groups.iter().cloned());
                 for (i, kp) in account.key_pairs.iter().enumerate() {
-                    let region = names
-                        .entry((ak.as_str(), kp.region_id.as_str()))
-                        .or_default();
+                    let at = format!("{path}.key_pairs[{i}]");
+                    if let Some(rg) = kp.resource_group_id.as_deref() {
+                        if !seen.groups.contains(rg) {
+                            return Err((f, err(
+                                format!("{at}.resource_group_id"),
+                                format!("{rg:?} is not a resource group of this account: its default one, or one of resource_groups in this file or an earlier one (leave it out for the default)"),
+                            )));
+                        }
+                    }
+                    let region = seen.names.entry(kp.region_id.as_str()).or_default();
                     region.insert(kp.key_pair_name.as_str());
                     if region.len() > KEY_PAIR_QUOTA {
                         return Err((
                             f,
                             err(
-                                format!("{}.key_pairs[{i}]", account_path(ak)),
+                                at,
                                 format!(
                                     "more than {KEY_PAIR_QUOTA} key pairs in {} with the files before",
                                     kp.region_id
                                 ),
                             ),
                         ));
+                    }
+                }
+                for (i, inst) in account.instances.iter().enumerate() {
+                    let Some(name) = &inst.key_pair_name else {
+                        continue;
+                    };
+                    let declared = seen
+                        .names
+                        .get(inst.region_id.as_str())
+                        .is_some_and(|names| names.contains(name.as_str()));
+                    if !declared {
+                        return Err((f, err(
+                            format!("{path}.instances[{i}].key_pair_name"),
+                            format!(
+                                "no key pair {name:?} in {} among this account's key_pairs in this file or an earlier one",
+                                inst.region_id
+                            ),
+                        )));
                     }
                 }
             }
@@ -499,13 +524,8 @@ fn typed_items<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// Checks an account's key pairs against ImportKeyPair's rules and `groups` (the account's
-/// resource groups in this file); gives the (region, name) pairs declared.
-fn validate_key_pairs<'a>(
-    account: &'a AccountFixture,
-    groups: &BTreeSet<&str>,
-    path: &str,
-) -> Result<BTreeSet<(&'a str, &'a str)>, FixtureError> {
+/// Checks an account's key pairs against ImportKeyPair's rules.
+fn validate_key_pairs(account: &AccountFixture, path: &str) -> Result<(), FixtureError> {
     let mut declared = BTreeSet::new();
     let mut per_region: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, kp) in account.key_pairs.iter().enumerate() {
@@ -547,10 +567,10 @@ fn validate_key_pairs<'a>(
             ));
         }
         if let Some(rg) = &kp.resource_group_id {
-            if !groups.contains(rg.as_str()) {
+            if !is_resource_group_id(rg) {
                 return Err(err(
                     format!("{at}.resource_group_id"),
-                    format!("{rg:?} is not among this account's resource_groups in this file (leave it out for the default group)"),
+                    format!("{rg:?} is not a resource group id (`rg-` then letters and digits)"),
                 ));
             }
         }
@@ -564,7 +584,7 @@ fn validate_key_pairs<'a>(
             }
         }
     }
-    Ok(declared)
+    Ok(())
 }
 
 /// The rules of `Tag.N.Key` / `Tag.N.Value` on a create.
@@ -945,11 +965,6 @@ mod tests {
     #[test]
     fn bad_key_pairs_are_refused_with_their_path() {
         let at = r#"accounts."ak".key_pairs[1]"#;
-        let linux = |name: &str| {
-            format!(
-                r#"{{"instance_id": "i-1", "region_id": "cn-hangzhou", "os_type": "linux", "key_pair_name": "{name}"}}"#
-            )
-        };
         let many_tags: Vec<String> = (0..21)
             .map(|i| format!(r#"{{"key": "k{i}", "value": ""}}"#))
             .collect();
@@ -960,15 +975,13 @@ mod tests {
             (with_key_pairs(&[kp("ok", ""), r#"{"region_id": "cn-hangzhou", "key_pair_name": "k2", "public_key": "ssh-rsa AAAA"}"#.into()].join(","), ""), format!("{at}.public_key"), "not an OpenSSH public key"),
             (with_key_pairs(&[kp("ok", ""), r#"{"region_id": "cn-hangzhou", "key_pair_name": "k2"}"#.into()].join(","), ""), at.to_string(), "missing field `public_key`"),
             (with_key_pairs(&[kp("ok", ""), kp("k2", r#", "fingerprint": "x""#)].join(","), ""), format!("{at}.fingerprint"), "unknown field `fingerprint`"),
-            (with_key_pairs(&[kp("ok", ""), kp("k2", r#", "resource_group_id": "rg-other""#)].join(","), ""), format!("{at}.resource_group_id"), "\"rg-other\" is not among this account's resource_groups"),
+            (with_key_pairs(&[kp("ok", ""), kp("k2", r#", "resource_group_id": "grp-1""#)].join(","), ""), format!("{at}.resource_group_id"), "\"grp-1\" is not a resource group id"),
             (with_key_pairs(&[kp("ok", ""), kp("k2", r#", "tags": [{"key": "acs:x", "value": ""}]"#)].join(","), ""), format!("{at}.tags[0].key"), "\"acs:x\" is not a tag key"),
             (with_key_pairs(&[kp("ok", ""), kp("k2", r#", "tags": [{"key": "k", "value": "http://x"}]"#)].join(","), ""), format!("{at}.tags[0].value"), "is not a tag value"),
             (with_key_pairs(&[kp("ok", ""), kp("k2", r#", "tags": [{"key": "k", "value": "1"}, {"key": "k", "value": "2"}]"#)].join(","), ""), format!("{at}.tags[1].key"), "tag key \"k\" is given twice"),
             (with_key_pairs(&[kp("ok", ""), kp("k2", &format!(r#", "tags": [{}]"#, many_tags.join(",")))].join(","), ""), format!("{at}.tags"), "21 tags; at most 20"),
             (with_key_pairs(&[kp("ok", ""), kp("k2", r#", "creation_time": "2024-01-01""#)].join(","), ""), format!("{at}.creation_time"), "is not a UTC time"),
             (with_key_pairs(&[kp("ok", ""), kp("k2", r#", "creation_time": "1969-12-31T23:59:59Z""#)].join(","), ""), format!("{at}.creation_time"), "is not a UTC time from 1970 on"),
-            (with_key_pairs(&kp("ok", ""), &linux("missing")), r#"accounts."ak".instances[0].key_pair_name"#.into(), "no key pair \"missing\" in cn-hangzhou among this account's key_pairs in this file"),
-            (with_key_pairs(&kp("ok", ""), r#"{"instance_id": "i-1", "region_id": "cn-beijing", "os_type": "linux", "key_pair_name": "ok"}"#), r#"accounts."ak".instances[0].key_pair_name"#.into(), "no key pair \"ok\" in cn-beijing"),
             (with_key_pairs(&kp("ok", ""), r#"{"instance_id": "i-1", "region_id": "cn-hangzhou", "os_type": "windows", "key_pair_name": "ok"}"#), r#"accounts."ak".instances[0].key_pair_name"#.into(), "a Windows instance takes no key pair"),
             (r#"{"accounts": {"ak": {"key_pairs": {}}}}"#.into(), r#"accounts."ak".key_pairs"#.into(), "expected an array"),
         ];
@@ -997,12 +1010,72 @@ mod tests {
             Fixtures::from_json(&with_key_pairs(&kps.join(","), "")).unwrap()
         };
         // Act / Assert: 500 names together pass; 501 do not, and the error names the file.
-        assert_eq!(Fixtures::check_together(&[file(0), file(200)]), Ok(()));
-        let (f, e) = Fixtures::check_together(&[file(0), file(201)]).unwrap_err();
+        assert_eq!(Fixtures::check_together(&[file(0), file(200)], 0), Ok(()));
+        let (f, e) = Fixtures::check_together(&[file(0), file(201)], 0).unwrap_err();
         assert_eq!(f, 1);
         assert_eq!(
             e.to_string(),
             r#"accounts."ak".key_pairs[299]: more than 500 key pairs in cn-hangzhou with the files before"#
+        );
+    }
+
+    #[test]
+    fn references_reach_the_same_file_and_earlier_ones_and_the_default_group() {
+        // Arrange: a base file, and overrides that use what it declares (a per-test override
+        // attaching an instance to the base file's key pair, say).
+        let parse = |json: &str| Fixtures::from_json(json).unwrap();
+        let base = parse(&with_key_pairs(&kp("ka", ""), ""));
+        let bind = |ak: &str, region: &str| {
+            parse(&format!(
+                r#"{{"accounts": {{"{ak}": {{"instances": [{{"instance_id": "i-9", "region_id": "{region}", "os_type": "linux", "key_pair_name": "ka"}}]}}}}}}"#
+            ))
+        };
+        let grouped = |rg: &str| {
+            parse(&format!(
+                r#"{{"accounts": {{"ak": {{"key_pairs": [{}]}}}}}}"#,
+                kp("kb", &format!(r#", "resource_group_id": "{rg}""#))
+            ))
+        };
+        let default_group = crate::ids::default_resource_group_id(3, "ak");
+        // Act / Assert
+        let check = |files: &[Fixtures]| Fixtures::check_together(files, 3);
+        assert_eq!(check(&[base.clone(), bind("ak", "cn-hangzhou")]), Ok(()));
+        assert_eq!(
+            check(&[base.clone(), grouped("rg-extra")]),
+            Ok(()),
+            "a group of the base file"
+        );
+        assert_eq!(
+            check(&[grouped(&default_group)]),
+            Ok(()),
+            "the default group by its id"
+        );
+        let refused = |files: &[Fixtures]| {
+            let (f, e) = check(files).unwrap_err();
+            (f, e.to_string())
+        };
+        assert_eq!(
+            refused(&[bind("ak", "cn-hangzhou"), base.clone()]),
+            (0, r#"accounts."ak".instances[0].key_pair_name: no key pair "ka" in cn-hangzhou among this account's key_pairs in this file or an earlier one"#.to_string()),
+            "a later file is not there yet when an earlier one applies"
+        );
+        assert_eq!(
+            refused(&[base.clone(), bind("ak", "cn-beijing")]).0,
+            1,
+            "another region"
+        );
+        assert_eq!(
+            refused(&[base.clone(), bind("ak2", "cn-hangzhou")]).0,
+            1,
+            "another account"
+        );
+        assert_eq!(
+            refused(&[grouped("rg-other")]).1,
+            r#"accounts."ak".key_pairs[0].resource_group_id: "rg-other" is not a resource group of this account: its default one, or one of resource_groups in this file or an earlier one (leave it out for the default)"#
+        );
+        assert!(
+            Fixtures::check_together(&[grouped(&default_group)], 4).is_err(),
+            "another seed's default"
         );
     }
 
