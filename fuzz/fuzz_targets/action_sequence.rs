@@ -4,6 +4,12 @@
 //!
 //! CreateKeyPair would cost a real RSA generation per call, so key pairs come in through
 //! ImportKeyPair with fixed fixture keys: the state logic is the same, the keys are free.
+//!
+//! Steps are decoded a byte per choice (a derived enum spends four on its variant), and a
+//! `Fill` inserts through `Store::insert`, where the quota is kept, rather than through
+//! ImportKeyPair: filling a region to its 500 took 100 ms of key parsing and response
+//! rendering, and kept inputs at one step. Each insert is still held to the model, and the
+//! action's own quota answer is reached by an `Import` after a `Fill`.
 #![no_main]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,13 +17,13 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 
-use arbitrary::Arbitrary;
+use arbitrary::{Arbitrary, Unstructured};
 use ecs_mock::actions::{Action, Ctx};
 use ecs_mock::config::Config;
 use ecs_mock::keypool::KeyPool;
 use ecs_mock::protocol::params::Params;
 use ecs_mock::protocol::response::Format;
-use ecs_mock::store::{Store, KEY_PAIR_QUOTA};
+use ecs_mock::store::{NewKeyPair, Origin, Store, Who, KEY_PAIR_QUOTA};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -31,7 +37,7 @@ const REGIONS: [&str; 2] = ["cn-hangzhou", "eu-west-1"];
 const NAMES: [&str; 6] = ["alpha", "beta", "gamma-1", "d:e_f.g", "中文", "x"];
 const TAG_KEYS: [&str; 3] = ["env", "team", "acs:bad"];
 
-#[derive(Debug, Arbitrary)]
+#[derive(Debug)]
 enum Op {
     Import {
         t: u8,
@@ -44,6 +50,7 @@ enum Op {
         r: u8,
         name: String,
     },
+    /// Inserts `fill-0`, `fill-1`, …: a few, or about as many as the quota (484 to 515).
     Fill {
         t: u8,
         r: u8,
@@ -67,6 +74,52 @@ enum Op {
         name: u8,
         key: u8,
     },
+}
+
+impl<'a> Arbitrary<'a> for Op {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let tag: u8 = u.arbitrary()?;
+        let (t, r) = ((tag / 6) % 2, (tag / 12) % 2);
+        Ok(match tag % 6 {
+            0 => Op::Import {
+                t,
+                r,
+                name: u.arbitrary()?,
+                key: u.arbitrary()?,
+            },
+            1 => Op::ImportOdd {
+                t,
+                r,
+                name: u.arbitrary()?,
+            },
+            2 => Op::Fill {
+                t,
+                r,
+                n: match u.arbitrary::<u8>()? {
+                    b @ 0..=127 => u16::from(b % 16),
+                    b => 484 + u16::from(b % 32),
+                },
+            },
+            3 => Op::Delete {
+                t,
+                r,
+                names: u.arbitrary()?,
+            },
+            4 => Op::Tag {
+                t,
+                r,
+                name: u.arbitrary()?,
+                key: u.arbitrary()?,
+                value: u.arbitrary()?,
+            },
+            _ => Op::Untag {
+                t,
+                r,
+                name: u.arbitrary()?,
+                key: u.arbitrary()?,
+            },
+        })
+    }
 }
 
 #[derive(Default)]
@@ -122,17 +175,17 @@ fuzz_target!(|ops: Vec<Op>| {
         ))
     });
     let mut model = Model::default();
-    static FINGERPRINTS: OnceLock<Vec<String>> = OnceLock::new();
-    let fingerprints = FINGERPRINTS.get_or_init(|| {
+    static PARSED: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    let parsed = PARSED.get_or_init(|| {
         KEYS.iter()
             .map(|k| {
-                ecs_mock::sshkey::parse_openssh_public_key(k, Default::default())
-                    .unwrap()
-                    .fingerprint
+                let key =
+                    ecs_mock::sshkey::parse_openssh_public_key(k, Default::default()).unwrap();
+                (key.fingerprint, key.openssh)
             })
             .collect()
     });
-    let fp_of = |key: usize| -> String { fingerprints[key].clone() };
+    let fp_of = |key: usize| -> String { parsed[key].0.clone() };
     for op in ops {
         match op {
             Op::Import { t, r, name, key } => {
@@ -168,18 +221,31 @@ fuzz_target!(|ops: Vec<Op>| {
             }
             Op::Fill { t, r, n } => {
                 let (t, r) = (t as usize % 2, r as usize % 2);
-                for i in 0..(n % 600) {
-                    import(
-                        &mut model,
-                        &store,
-                        &config,
-                        keys,
-                        t,
-                        r,
-                        &format!("fill-{i}"),
-                        1,
-                        fp_of(1),
-                    );
+                let (fp, openssh) = &parsed[1];
+                for i in 0..n {
+                    let name = format!("fill-{i}");
+                    let got = store
+                        .insert(
+                            Who {
+                                tenant: TENANTS[t],
+                                counted: Some(store.epoch()),
+                            },
+                            REGIONS[r],
+                            &name,
+                            None,
+                            NewKeyPair {
+                                fingerprint: fp.clone(),
+                                public_key: openssh.clone(),
+                                resource_group_id: String::new(),
+                                tags: Vec::new(),
+                                creation_time: 0,
+                                origin: Origin::Imported,
+                            },
+                        )
+                        .map(|kp| kp.fingerprint.clone())
+                        .map_err(|e| e.code().to_string());
+                    let expected = expect_import(&mut model, t, r, &name, fp.clone());
+                    assert_eq!(got, expected, "fill {name:?}");
                 }
             }
             Op::Delete { t, r, names } => {
@@ -299,8 +365,26 @@ fn import(
         keys,
         TENANTS[t],
     );
+    let expected = expect_import(model, t, r, name, fp);
+    let got = res.map(|v| {
+        v["KeyPairFingerPrint"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    });
+    assert_eq!(got, expected, "import {name:?}");
+}
+
+/// The model's answer to importing `name` (and its change when it is taken).
+fn expect_import(
+    model: &mut Model,
+    t: usize,
+    r: usize,
+    name: &str,
+    fp: String,
+) -> Result<String, String> {
     let m = model.regions.entry((t, r)).or_default();
-    let expected = if name.is_empty() {
+    if name.is_empty() {
         Err("MissingParameter".to_string())
     } else if ecs_mock::validate::key_pair_name(name).is_err() {
         Err("InvalidKeyPairName.Malformed".to_string())
@@ -311,14 +395,7 @@ fn import(
     } else {
         m.insert(name.to_string(), (fp.clone(), BTreeMap::new()));
         Ok(fp)
-    };
-    let got = res.map(|v| {
-        v["KeyPairFingerPrint"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    });
-    assert_eq!(got, expected, "import {name:?}");
+    }
 }
 
 fn check(model: &Model, store: &Arc<Store>) {
