@@ -141,10 +141,11 @@ impl ApiRequest {
         let query_len = query.len();
         let mut all = query;
         let is_form = headers.pairs().any(|(k, v)| {
+            // The media type is what comes before any parameter: a prefix alone matched
+            // `application/x-www-form-urlencodedx` too (found by the request_decode target).
             const FORM: &str = "application/x-www-form-urlencoded";
-            k.eq_ignore_ascii_case("content-type")
-                && v.get(..FORM.len())
-                    .is_some_and(|t| t.eq_ignore_ascii_case(FORM))
+            let media = v.split(';').next().unwrap_or("").trim_matches([' ', '\t']);
+            k.eq_ignore_ascii_case("content-type") && media.eq_ignore_ascii_case(FORM)
         });
         if is_form && method == "POST" && !body.is_empty() {
             let remaining = max_params.saturating_sub(query_len);
@@ -525,6 +526,18 @@ mod tests {
         let query_only = req("Action=A", &[FORM], "").unwrap();
         assert_eq!(pairs(&query_only), owned(&[("Action", "A")]));
         assert_eq!(query_only.query().count(), 1);
+        // The media type decides, whatever its case and parameters; one that only starts
+        // like the form type is another type, whose body is not read (request_decode target).
+        for (content_type, form) in [
+            ("Application/X-WWW-Form-Urlencoded; charset=UTF-8", true),
+            ("application/x-www-form-urlencoded ;charset=utf-8", true),
+            ("application/x-www-form-urlencodedx", false),
+            ("application/x-www-form-urlencoded2; charset=utf-8", false),
+            ("application/x-www-form-urlencoded,text/plain", false),
+        ] {
+            let r = req("Action=A", &[("content-type", content_type)], "b=2").unwrap();
+            assert_eq!(r.params.get("b").is_some(), form, "{content_type}");
+        }
     }
 
     #[test]
