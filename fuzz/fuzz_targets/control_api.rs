@@ -284,11 +284,13 @@ fn app() -> &'static (Arc<App>, StateDoc) {
         config.verify_signatures = false;
         config.request_window = None;
         config.journal_capacity = 32;
+        // Fixture key pairs without a time of their own take this one at every reset.
+        config.creation_time = Some(1_700_000_000);
         config.fixtures = vec![Fixtures::from_json(FIXTURES).expect("the sample fixtures load")];
         config.state_file = Some(state_file());
         let app = App::new(config).expect("an app without a state file starts");
         let store = Store::new(SEED);
-        app.config.fixtures[0].apply(&store);
+        app.config.fixtures[0].apply(&store, app.config.creation_time_now());
         let baseline = store.export();
         (app, baseline)
     })

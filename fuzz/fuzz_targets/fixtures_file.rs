@@ -3,19 +3,25 @@
 //! Any text is refused with an error that names a path inside the document (`$`, `accounts`
 //! or an account given in the text), or accepted; an accepted file reads the same through
 //! serde's one-pass parse. Fixtures that validate (accepted, or read by serde) re-serialise
-//! to a file that parses to the same fixtures. Applied to a fresh store they give exactly the declared accounts, groups (plus
-//! each default one) and instances, with no key pair attached; applying them again changes
-//! nothing (groups are unioned, a re-declared instance replaces itself); one tenant's part
-//! applied alone gives that tenant's part of the whole; and the store's export restores.
+//! to a file that parses to the same fixtures. Applied to a fresh store they give exactly the
+//! declared accounts, groups (plus each default one), key pairs (as ImportKeyPair stores the
+//! key, with a create's KeyPairId, in file order) and instances, each holding its declared key
+//! pair where the file declares it (the files' references are checked together, at start);
+//! applying them again changes nothing (groups are unioned, a re-declared key pair or instance
+//! replaces itself in place); one tenant's part applied alone gives that tenant's part of the
+//! whole; and the store's export restores.
 #![no_main]
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ecs_mock::fixtures::Fixtures;
+use ecs_mock::sshkey::{parse_openssh_public_key, ParseOptions};
 use ecs_mock::store::{Instance, Store};
 use libfuzzer_sys::fuzz_target;
 
 const SEED: u64 = 7;
+/// The creation time of key pairs that give none.
+const NOW: u64 = 1_700_000_000;
 
 fuzz_target!(|text: &str| {
     if text.len() > 64 * 1024 {
@@ -54,8 +60,9 @@ fuzz_target!(|text: &str| {
 
     // Applied to a fresh store: exactly what was declared.
     let store = Store::new(SEED);
-    fixtures.apply(&store);
+    fixtures.apply(&store, NOW);
     let once = store.export();
+    let references_hold = Fixtures::check_together(std::slice::from_ref(&fixtures), SEED).is_ok();
     assert_eq!(
         once.accounts.keys().collect::<Vec<_>>(),
         fixtures.accounts.keys().collect::<Vec<_>>()
@@ -65,22 +72,80 @@ fuzz_target!(|text: &str| {
         let mut groups: BTreeSet<String> = declared.resource_groups.iter().cloned().collect();
         groups.insert(account.default_resource_group.clone());
         assert_eq!(account.resource_groups, groups, "groups of {ak:?}");
+        // Key pairs: by region, in file order, each as ImportKeyPair stores its key, in the
+        // group the file names if the account has it (else left out: a reference is checked
+        // with the other files, at start).
+        let mut regions: BTreeMap<&str, Vec<(&str, String, String)>> = BTreeMap::new();
+        for kp in &declared.key_pairs {
+            if kp
+                .resource_group_id
+                .as_ref()
+                .is_some_and(|rg| !account.resource_groups.contains(rg))
+            {
+                assert!(!references_hold, "a group the checked file gives");
+                continue;
+            }
+            let key = parse_openssh_public_key(
+                &kp.public_key,
+                ParseOptions {
+                    allow_ed25519: true,
+                },
+            )
+            .expect("a validated key parses");
+            regions.entry(kp.region_id.as_str()).or_default().push((
+                kp.key_pair_name.as_str(),
+                key.fingerprint,
+                key.openssh,
+            ));
+        }
+        let stored: BTreeMap<&str, Vec<(&str, String, String)>> = account
+            .regions
+            .iter()
+            .map(|(region, doc)| {
+                let mut kps: Vec<_> = doc.key_pairs.values().collect();
+                kps.sort_by_key(|kp| kp.sequence);
+                let kps = kps
+                    .into_iter()
+                    .map(|kp| {
+                        assert_eq!(
+                            kp.id,
+                            ecs_mock::ids::key_pair_id(SEED, ak, region, &kp.name, 0),
+                            "a create's KeyPairId"
+                        );
+                        (
+                            kp.name.as_str(),
+                            kp.fingerprint.clone(),
+                            kp.public_key.clone(),
+                        )
+                    })
+                    .collect();
+                (region.as_str(), kps)
+            })
+            .collect();
+        assert_eq!(stored, regions, "key pairs of {ak:?}");
         let instances: BTreeMap<String, Instance> = declared
             .instances
             .iter()
             .map(|i| {
+                let held = i.key_pair_name.clone().filter(|name| {
+                    regions
+                        .get(i.region_id.as_str())
+                        .is_some_and(|kps| kps.iter().any(|(n, _, _)| n == name))
+                });
+                if references_hold {
+                    assert_eq!(held, i.key_pair_name, "a checked binding holds");
+                }
                 let instance = Instance {
                     id: i.instance_id.clone(),
                     region_id: i.region_id.clone(),
                     status: i.status.clone(),
                     os_type: i.os_type,
-                    key_pair_name: None,
+                    key_pair_name: held,
                 };
                 (i.instance_id.clone(), instance)
             })
             .collect();
         assert_eq!(account.instances, instances, "instances of {ak:?}");
-        assert!(account.regions.is_empty(), "{ak:?} holds key pairs");
     }
     assert!(once.request_ordinals.is_empty());
 
@@ -92,13 +157,13 @@ fuzz_target!(|text: &str| {
     assert_eq!(restored.export(), once);
 
     // Applying again (a reset re-applies them to a store that may hold them) changes nothing.
-    fixtures.apply(&store);
+    fixtures.apply(&store, NOW);
     assert_eq!(store.export(), once, "applying twice");
 
     // One tenant's part alone (a reset of that tenant).
     for ak in fixtures.accounts.keys().take(4) {
         let alone = Store::new(SEED);
-        alone.refill(|accounts| fixtures.apply_to(accounts, Some(ak)));
+        alone.refill(|accounts| fixtures.apply_to(accounts, Some(ak), NOW));
         assert_eq!(alone.export(), store.export_tenant(ak), "{ak:?} alone");
     }
 });
