@@ -795,7 +795,7 @@ mod tests {
             (
                 inst(r#"{"instance_id": "i-2", "instance_id": "i-3", "region_id": "cn-hangzhou", "os_type": "linux"}"#),
                 "$",
-                "the key \"instance_id\" is given twice in one object",
+                "the key \"instance_id\" is given twice in one object (accounts.\"ak-1\".instances[1]) at line",
             ),
         ]);
         for (json, path, problem) in cases {

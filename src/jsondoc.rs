@@ -74,55 +74,118 @@ struct Strict(Value);
 
 impl<'de> Deserialize<'de> for Strict {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Value;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-                Ok(Value::Bool(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-                Ok(Value::from(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-                Ok(Value::from(v))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-                Ok(Value::from(v))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-                Ok(Value::String(v.to_string()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-                Ok(Value::String(v))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-                Ok(Value::Null)
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(Strict(v)) = seq.next_element()? {
-                    out.push(v);
+        de::DeserializeSeed::deserialize(StrictAt(None), d).map(Strict)
+    }
+}
+
+/// Where a value lies in the document, as a chain of its ancestors on the parser's stack:
+/// a key given twice is named with the path of its object, and nothing is allocated unless it
+/// is.
+struct At<'a> {
+    parent: Option<&'a At<'a>>,
+    seg: Seg<'a>,
+}
+
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// `rules[0].match`, `accounts."ak-1".instances[1]`: keys that are not plain words quoted.
+fn path_of(at: &At<'_>) -> String {
+    let mut segs = Vec::new();
+    let mut cur = Some(at);
+    while let Some(a) = cur {
+        segs.push(&a.seg);
+        cur = a.parent;
+    }
+    let mut out = String::new();
+    for seg in segs.into_iter().rev() {
+        match seg {
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
                 }
-                Ok(Value::Array(out))
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-                let mut out = serde_json::Map::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if out.contains_key(&key) {
-                        return Err(de::Error::custom(format!(
-                            "the key {key:?} is given twice in one object"
-                        )));
-                    }
-                    let Strict(v) = map.next_value()?;
-                    out.insert(key, v);
+                if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    out.push_str(k);
+                } else {
+                    out.push_str(&format!("{k:?}"));
                 }
-                Ok(Value::Object(out))
             }
         }
-        d.deserialize_any(V).map(Strict)
+    }
+    out
+}
+
+/// Reads one value at `self.0` (the root when `None`).
+struct StrictAt<'a>(Option<&'a At<'a>>);
+
+impl<'de> de::DeserializeSeed<'de> for StrictAt<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictAt<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        loop {
+            let at = At {
+                parent: self.0,
+                seg: Seg::Index(out.len()),
+            };
+            match seq.next_element_seed(StrictAt(Some(&at)))? {
+                Some(v) => out.push(v),
+                None => return Ok(Value::Array(out)),
+            }
+        }
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                let within = self.0.map(|at| format!(" ({})", path_of(at)));
+                return Err(de::Error::custom(format!(
+                    "the key {key:?} is given twice in one object{}",
+                    within.unwrap_or_default()
+                )));
+            }
+            let at = At {
+                parent: self.0,
+                seg: Seg::Key(&key),
+            };
+            let v = map.next_value_seed(StrictAt(Some(&at)))?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -137,9 +200,20 @@ mod tests {
             serde_json::json!({"a": [{"b": 1}]})
         );
         let e = strict(r#"{"a":[{"b":1,"b":2}]}"#).unwrap_err().to_string();
-        assert!(
-            e.contains("the key \"b\" is given twice in one object"),
-            "{e}"
+        assert_eq!(
+            e,
+            "the key \"b\" is given twice in one object (a[0]) at line 1 column 16"
+        );
+        let root = strict(r#"{"b":1,"b":2}"#).unwrap_err().to_string();
+        assert_eq!(
+            root,
+            "the key \"b\" is given twice in one object at line 1 column 10"
+        );
+        // Keys that are not plain words are quoted, so a path with dots stays readable.
+        let deep = strict(r#"{"accounts":{"ak-1.x":{"key_pairs":[{},{"n":1,"n":2}]}}}"#);
+        assert_eq!(
+            deep.unwrap_err().to_string(),
+            "the key \"n\" is given twice in one object (accounts.\"ak-1.x\".key_pairs[1]) at line 1 column 49"
         );
         assert_eq!(without_bom(b"\xef\xbb\xbf{}"), b"{}");
         assert_eq!(without_bom(b"{}"), b"{}");

@@ -1561,7 +1561,7 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (r#"[]"#, "a scenario is a JSON object"),
             (r#"{"name":"a","name":"b","rules":[{"effect":"pass"}]}"#, "not valid JSON: the key \"name\" is given twice in one object at line 1 column 18"),
-            (r#"{"name":"a","rules":[{"match":{"action":"CreateKeyPair","action":"ImportKeyPair"},"effect":"pass"}]}"#, "not valid JSON: the key \"action\" is given twice in one object"),
+            (r#"{"name":"a","rules":[{"match":{"action":"CreateKeyPair","action":"ImportKeyPair"},"effect":"pass"}]}"#, "not valid JSON: the key \"action\" is given twice in one object (rules[0].match) at line 1"),
             ("\u{feff}\u{feff}{}", "not valid JSON: expected value at line 1 column 1"),
             (r#"{"rules":[]}"#, "missing field `name`"),
             (r#"{"name":"x","rules":[],"extra":1}"#, "unknown field `extra`"),
