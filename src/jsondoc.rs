@@ -2,7 +2,7 @@
 //! alike: a key given twice in one object is refused rather than silently keeping the last,
 //! and a leading UTF-8 byte order mark, which some Windows editors write, is skipped.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
@@ -102,7 +102,9 @@ fn path_of(at: &At<'_>) -> String {
     let mut out = String::new();
     for seg in segs.into_iter().rev() {
         match seg {
-            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+            Seg::Index(i) => {
+                let _ = write!(out, "[{i}]");
+            }
             Seg::Key(k) => {
                 if !out.is_empty() {
                     out.push('.');
@@ -110,7 +112,7 @@ fn path_of(at: &At<'_>) -> String {
                 if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                     out.push_str(k);
                 } else {
-                    out.push_str(&format!("{k:?}"));
+                    let _ = write!(out, "{k:?}");
                 }
             }
         }

@@ -377,6 +377,31 @@ impl Account {
         Ok(())
     }
 
+    /// Resolves the group of `kp` (whose id is its name's first generation's), claims its
+    /// name `key` in `region` and stores it at the next place of the creation order, with the
+    /// id of the name's generation: an import, or a fixture. `at` is (seed, tenant, region).
+    ///
+    /// # Errors
+    /// `InvalidResourceGroup.NotFound`, `KeyPair.AlreadyExist`, `QuotaExceed.KeyPair`, and
+    /// `wording` at the counter limit (see `take_sequence`).
+    fn add(
+        &mut self,
+        (seed, tenant, region): (u64, &str, &str),
+        key: String,
+        mut kp: Arc<KeyPair>,
+        requested_group: Option<&str>,
+        wording: Kind,
+    ) -> Result<Arc<KeyPair>, ApiError> {
+        let fresh = Arc::get_mut(&mut kp).expect("a new key pair");
+        self.resolve_resource_group_into(requested_group, &mut fresh.resource_group_id)?;
+        let generation = self.region(region).claimable(&key)?;
+        let sequence = self.take_sequence(generation, wording)?;
+        if generation != 0 {
+            fresh.id = ids::key_pair_id(seed, tenant, region, &key, generation);
+        }
+        Ok(self.put(region, key, kp, sequence))
+    }
+
     /// Stores a new key pair under a name that is not (or no longer) pending, at its place
     /// `sequence` in the creation order, and counts its generation. The key pair and `name`
     /// (its key here) are allocated by the caller, outside the lock: now and then an
@@ -537,19 +562,26 @@ impl Refill<'_> {
     ) -> Result<(), ApiError> {
         let seed = self.seed;
         let account = self.account(tenant)?;
-        account.resolve_resource_group_into(requested_group, &mut new.resource_group_id)?;
-        let state = account.region(region);
-        if let Some(old) = state.key_pairs.get(name) {
+        if let Some(old) = account.region(region).key_pairs.get(name) {
             let (id, sequence) = (old.id.clone(), old.sequence);
+            account.resolve_resource_group_into(requested_group, &mut new.resource_group_id)?;
             let kp = KeyPair::new(name.to_string(), id, sequence, new);
-            state.key_pairs_mut().insert(name.to_string(), Arc::new(kp));
+            account
+                .region(region)
+                .key_pairs_mut()
+                .insert(name.to_string(), Arc::new(kp));
             return Ok(());
         }
-        let generation = state.claimable(name)?;
-        let sequence = account.take_sequence(generation, Kind::InternalError)?;
-        let id = ids::key_pair_id(seed, tenant, region, name, generation);
+        let id = ids::key_pair_id(seed, tenant, region, name, 0);
         let kp = Arc::new(KeyPair::new(name.to_string(), id, 0, new));
-        account.put(region, name.to_string(), kp, sequence);
+        let added = (seed, tenant, region);
+        account.add(
+            added,
+            name.to_string(),
+            kp,
+            requested_group,
+            Kind::InternalError,
+        )?;
         Ok(())
     }
 }
@@ -812,21 +844,21 @@ impl Store {
         let tenant = who.tenant;
         let first_id = ids::key_pair_id(self.seed, tenant, region, name, 0);
         let mut kp = Arc::new(KeyPair::new(name.to_string(), first_id, 0, new));
-        let fresh = Arc::get_mut(&mut kp).expect("a new key pair");
-        fresh
+        Arc::get_mut(&mut kp)
+            .expect("a new key pair")
             .resource_group_id
             .reserve(requested_group.map_or(ids::RESOURCE_GROUP_ID_LEN, str::len));
         let key = name.to_string();
         let mut inner = self.lock();
         inner.admit(who)?;
         let account = Self::account(self.seed, &self.accounts_len, &mut inner.accounts, tenant)?;
-        account.resolve_resource_group_into(requested_group, &mut fresh.resource_group_id)?;
-        let generation = account.region(region).claimable(name)?;
-        let sequence = account.take_sequence(generation, Kind::InternalErrorImport)?;
-        if generation != 0 {
-            fresh.id = ids::key_pair_id(self.seed, tenant, region, name, generation);
-        }
-        Ok(account.put(region, key, kp, sequence))
+        account.add(
+            (self.seed, tenant, region),
+            key,
+            kp,
+            requested_group,
+            Kind::InternalErrorImport,
+        )
     }
 
     /// A page of the tenant's unfiltered listing in `region` (the account is created on first

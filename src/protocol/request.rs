@@ -34,6 +34,16 @@ pub fn choose_format(format: Option<&str>, accept: Option<&str>, v3: bool) -> Fo
     }
 }
 
+/// The media type of a `Content-Type` value or an `Accept` range: what comes before its
+/// parameters, without the spaces around it.
+fn media_type(value: &str) -> &str {
+    value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim_matches([' ', '\t'])
+}
+
 /// The format an `Accept` value prefers: of its media ranges naming JSON or XML, the one of
 /// highest weight (`q`, 1 when absent; JSON on a tie); a range of weight 0 is refused, not
 /// chosen (`application/json;q=0, */*` asks for anything but JSON). `None` when no range
@@ -56,7 +66,7 @@ fn accepted_format(accept: &str) -> Option<Format> {
     };
     let (mut json, mut xml) = (None::<f32>, None::<f32>);
     for range in accept.split(',') {
-        let media = range.split(';').next().unwrap_or("");
+        let media = media_type(range);
         let slot = if contains_ignore_case(media, "json") {
             &mut json
         } else if contains_ignore_case(media, "xml") {
@@ -141,11 +151,10 @@ impl ApiRequest {
         let query_len = query.len();
         let mut all = query;
         let is_form = headers.pairs().any(|(k, v)| {
-            // The media type is what comes before any parameter: a prefix alone matched
-            // `application/x-www-form-urlencodedx` too (found by the request_decode target).
-            const FORM: &str = "application/x-www-form-urlencoded";
-            let media = v.split(';').next().unwrap_or("").trim_matches([' ', '\t']);
-            k.eq_ignore_ascii_case("content-type") && media.eq_ignore_ascii_case(FORM)
+            // The whole media type: a prefix alone matched `application/x-www-form-urlencodedx`
+            // too (found by the request_decode target).
+            k.eq_ignore_ascii_case("content-type")
+                && media_type(v).eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
         if is_form && method == "POST" && !body.is_empty() {
             let remaining = max_params.saturating_sub(query_len);
