@@ -1135,4 +1135,19 @@ mod tests {
             })
             .unwrap();
     }
+
+    #[test]
+    fn a_key_pair_refused_at_apply_leaves_no_empty_region() {
+        // Regression (fuzz smoke, fixtures_file): a file whose key pair names a group no file
+        // gives parses alone (references are checked with the other files, at start); applied
+        // anyway, the refused key pair left an empty region in the exported state.
+        let json = format!(
+            r#"{{"accounts": {{"ak": {{"key_pairs": [{}]}}}}}}"#,
+            kp("ka", r#", "resource_group_id": "rg-nowhere""#)
+        );
+        let store = Store::new(0);
+        Fixtures::from_json(&json).unwrap().apply(&store, 1);
+        let doc = store.export();
+        assert!(doc.accounts["ak"].regions.is_empty(), "{doc:?}");
+    }
 }

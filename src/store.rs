@@ -562,8 +562,12 @@ impl Refill<'_> {
     ) -> Result<(), ApiError> {
         let seed = self.seed;
         let account = self.account(tenant)?;
-        if let Some(old) = account.region(region).key_pairs.get(name) {
-            let (id, sequence) = (old.id.clone(), old.sequence);
+        // Looked up, not created: a refused key pair must not leave an empty region behind.
+        let old = account
+            .region_ref(region)
+            .and_then(|r| r.key_pairs.get(name))
+            .map(|old| (old.id.clone(), old.sequence));
+        if let Some((id, sequence)) = old {
             account.resolve_resource_group_into(requested_group, &mut new.resource_group_id)?;
             let kp = KeyPair::new(name.to_string(), id, sequence, new);
             account
