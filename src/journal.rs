@@ -176,8 +176,24 @@ pub struct Record<'a> {
     pub rule: Option<Fired>,
     pub effect: Option<StepFile>,
     pub status: Option<u16>,
-    pub code: Option<&'static str>,
+    pub code: Option<Code>,
     pub latency_ms: u64,
+}
+
+/// An answer's error code: one of the catalogue's, or the one a scripted body carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Code {
+    Catalogue(&'static str),
+    Scripted(std::sync::Arc<str>),
+}
+
+impl Code {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Catalogue(code) => code,
+            Self::Scripted(code) => code,
+        }
+    }
 }
 
 /// An entry as kept. The strings and parameters are copied into one buffer (`text`), which
@@ -197,7 +213,7 @@ struct Slot {
     rule: Option<Fired>,
     effect: Option<StepFile>,
     status: Option<u16>,
-    code: Option<&'static str>,
+    code: Option<Code>,
     latency_ms: u64,
 }
 
@@ -241,7 +257,7 @@ impl Slot {
             rule: self.rule.clone(),
             effect: self.effect.clone(),
             status: self.status,
-            code: self.code.map(str::to_string),
+            code: self.code.as_ref().map(|c| c.as_str().to_string()),
             latency_ms: self.latency_ms,
         }
     }
@@ -1245,7 +1261,7 @@ mod tests {
             j.record(Record {
                 received_ms: *at,
                 status: *status,
-                code: *code,
+                code: code.map(Code::Catalogue),
                 effect: effect.clone(),
                 ..rec(tenant, "CreateKeyPair", &p)
             });
@@ -1391,7 +1407,7 @@ mod tests {
         ]);
         j.record(Record {
             status: Some(503),
-            code: Some("ServiceUnavailable"),
+            code: Some(Code::Catalogue("ServiceUnavailable")),
             request_id: "R1",
             ..rec("t", "DescribeKeyPairs", &p)
         });

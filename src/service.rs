@@ -507,7 +507,7 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
         rule: None,
         effect: None,
         status: Some(rendered.status),
-        code: Some(err.code()),
+        code: Some(journal::Code::Catalogue(err.code())),
         latency_ms: 0,
     });
     rendered
@@ -660,14 +660,14 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
                     body: Vec::new(),
                     tail: r.body_for(&request_id),
                 },
-                None,
+                r.code.clone().map(journal::Code::Scripted),
             )
         }
         (None, Some(e), _) | (None, None, Err(e)) => {
             tracing::info!(action = req.action().unwrap_or(""), tenant = %claimed, code = e.code(), "error");
             (
                 response::error(&e, &request_id, host_id, format),
-                Some(e.code()),
+                Some(journal::Code::Catalogue(e.code())),
             )
         }
         (None, None, Ok(Some((action, rendered)))) => {

@@ -255,6 +255,95 @@ fn escape_into(out: &mut String, s: &str) {
     }
 }
 
+/// The `Code` an SDK reads from an error body it was sent: a JSON object's `Code` string, or
+/// the text of a `<Code>` element directly under an XML document's root. For a scripted
+/// answer (a scenario's `respond`) the mock did not write the body, so its journal entry
+/// learns the code this way. A code with an entity reference or an empty one counts as
+/// none: no error code needs either.
+pub fn error_code_of(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let text = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
+    let code = match text.as_bytes().first()? {
+        b'{' => match serde_json::from_str::<serde_json::Map<String, Value>>(text)
+            .ok()?
+            .remove("Code")?
+        {
+            Value::String(code) => code,
+            _ => return None,
+        },
+        b'<' => xml_root_child_text(text, "Code")?.to_string(),
+        _ => return None,
+    };
+    (!code.trim().is_empty() && !code.contains('&')).then_some(code)
+}
+
+/// The text of the first `name` element among the root's children, if it holds text only.
+/// A scan of tags, not a parser: enough for the envelopes SDKs read, and total on any input.
+fn xml_root_child_text<'a>(doc: &'a str, name: &str) -> Option<&'a str> {
+    let mut depth = 0usize;
+    let mut rest = doc;
+    while let Some(open) = rest.find('<') {
+        rest = &rest[open..];
+        // Declarations, processing instructions and comments nest nothing.
+        for (start, end) in [
+            ("<!--", "-->"),
+            ("<![CDATA[", "]]>"),
+            ("<?", "?>"),
+            ("<!", ">"),
+        ] {
+            if rest.starts_with(start) {
+                rest = &rest[rest.find(end)? + end.len()..];
+                break;
+            }
+        }
+        if !rest.starts_with('<') || rest.starts_with("<!") || rest.starts_with("<?") {
+            continue;
+        }
+        let close = tag_end(rest)?;
+        let tag = &rest[1..close];
+        rest = &rest[close + 1..];
+        if tag.starts_with('/') {
+            depth = depth.checked_sub(1)?;
+            continue;
+        }
+        let self_closing = tag.ends_with('/');
+        let tag_name = tag
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or_default();
+        if depth == 1 && tag_name == name {
+            if self_closing {
+                return None;
+            }
+            let text = &rest[..rest.find('<')?];
+            let after = &rest[text.len()..];
+            return after
+                .strip_prefix("</")
+                .and_then(|a| a.strip_prefix(name))
+                .is_some_and(|a| a.trim_start().starts_with('>'))
+                .then_some(text.trim());
+        }
+        if !self_closing {
+            depth += 1;
+        }
+    }
+    None
+}
+
+/// Where the tag starting `s` (at its `<`) ends: the first `>` outside quoted attribute values.
+fn tag_end(s: &str) -> Option<usize> {
+    let mut quote = None;
+    for (i, b) in s.bytes().enumerate().skip(1) {
+        match (quote, b) {
+            (None, b'>') => return Some(i),
+            (None, b'"' | b'\'') => quote = Some(b),
+            (Some(q), _) if q == b => quote = None,
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Whether XML 1.0 can carry `c` at all (its `Char` production; Rust strings hold no
 /// surrogates).
 pub fn xml_char(c: char) -> bool {
@@ -266,6 +355,51 @@ mod tests {
     use super::*;
     use crate::error::Kind;
     use serde_json::json;
+
+    #[test]
+    fn the_code_of_an_error_envelope_is_read_back_from_either_format() {
+        // Arrange: the envelopes the mock writes itself, one with an access-denied detail.
+        let errors = [
+            ApiError::new(Kind::InvalidKeyPairNameMalformed),
+            ApiError::new(Kind::ServiceUnavailable),
+            ApiError::new(Kind::InvalidAccessKeyIdNotFound),
+        ];
+        for err in &errors {
+            for format in [Format::Json, Format::Xml] {
+                // Act
+                let body = error(err, "RID", "ecs.aliyuncs.com", format).body;
+                // Assert
+                assert_eq!(
+                    error_code_of(&body).as_deref(),
+                    Some(err.code()),
+                    "{format:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_a_code_directly_under_the_root_counts() {
+        let cases: [(&str, Option<&str>); 14] = [
+            (r#"{"RequestId":"r","Code":"Throttling.User","Message":"m"}"#, Some("Throttling.User")),
+            ("\u{feff} \n{\"Code\": \"X.Y\"}", Some("X.Y")),
+            (r#"{"Code":42}"#, None),
+            (r#"{"Data":{"Code":"Nested"}}"#, None),
+            (r#"{"Code":"  "}"#, None),
+            (r#"{"Code":"A","#, None),
+            ("<?xml version=\"1.0\"?><!-- <Code>No</Code> --><Error><Data><Code>Nested</Code></Data><Code>Yes.It</Code></Error>", Some("Yes.It")),
+            ("<Error a='>' b=\"<Code>\"><Code >Q</Code ></Error>", Some("Q")),
+            ("<Error><Code/><Code>Second</Code></Error>", None),
+            ("<Error><Code><b>x</b></Code></Error>", None),
+            ("<Error><Code>a&amp;b</Code></Error>", None),
+            ("<Code>RootItself</Code>", None),
+            ("upstream oops", None),
+            ("<Error><Code>Unclosed", None),
+        ];
+        for (body, want) in cases {
+            assert_eq!(error_code_of(body.as_bytes()).as_deref(), want, "{body}");
+        }
+    }
 
     #[test]
     fn carriage_returns_are_references_and_what_xml_cannot_hold_is_replaced() {

@@ -1392,6 +1392,11 @@ fn compile_respond(at: &str, r: &RespondFile) -> Result<std::sync::Arc<Respond>,
     Ok(std::sync::Arc::new(Respond {
         templated: memchr::memmem::find(&r.body, Respond::REQUEST_ID.as_bytes()).is_some(),
         content_type,
+        // Success bodies are not read for a code: SDKs take any 2xx as the action's answer.
+        code: (r.status >= 400)
+            .then(|| crate::protocol::response::error_code_of(&r.body))
+            .flatten()
+            .map(std::sync::Arc::from),
         written: r.clone(),
     }))
 }

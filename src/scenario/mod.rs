@@ -167,6 +167,8 @@ pub struct Respond {
     pub templated: bool,
     /// `None`: the content type of the request's format.
     pub content_type: Option<hyper::header::HeaderValue>,
+    /// The error code an SDK reads from the body (a 4xx or 5xx answer's), for the journal.
+    pub code: Option<std::sync::Arc<str>>,
 }
 
 impl Respond {

@@ -1242,6 +1242,80 @@ async fn a_scripted_response_is_sent_instead_of_the_actions_and_replays_from_the
 }
 
 #[tokio::test]
+async fn the_journal_reads_a_scripted_failures_code_from_its_body_and_judges_retries_by_it() {
+    // Arrange: a throttling answer in XML, a non-retryable one in JSON, and a 2xx whose body
+    // happens to carry a Code (SDKs read none from a success).
+    let throttled = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><RequestId>{{RequestId}}</RequestId><Code>Throttling.User</Code><Message>Request was denied due to user flow control.</Message></Error>";
+    let scenario = json!({"name": "scripted-codes", "rules": [
+        {"match": {"action": "DescribeRegions", "access_key_id": "t-codes"},
+         "effect": {"respond": {"status": 400, "body": throttled, "content_type": "text/xml"}}},
+        {"match": {"action": "DescribeKeyPairs", "access_key_id": "t-codes"},
+         "effect": {"respond": {"status": 403, "body": {"RequestId": "{{RequestId}}", "Code": "Forbidden.RAM", "Message": "m"}}}},
+        {"match": {"action": "DeleteKeyPairs", "access_key_id": "t-codes"},
+         "effect": {"respond": {"body": {"RequestId": "{{RequestId}}", "Code": "NotAnError"}}}}]});
+    let server = server_with(0, &[scenario]).await;
+    // Act: each call twice, as a client that retries whatever fails would.
+    for _ in 0..2 {
+        server.call("t-codes", "DescribeRegions").send().await;
+        server
+            .call("t-codes", "DescribeKeyPairs")
+            .region(REGION)
+            .send()
+            .await;
+    }
+    server
+        .call("t-codes", "DeleteKeyPairs")
+        .region(REGION)
+        .param("KeyPairNames", r#"["k"]"#)
+        .send()
+        .await;
+    let entries = journal(&server, "t-codes").await;
+    let (status, retries) = control(
+        &server,
+        "GET",
+        "/__mock/journal/retries?access_key_id=t-codes",
+        None,
+    )
+    .await;
+    // Assert
+    let codes: Vec<(Value, Value)> = entries
+        .iter()
+        .map(|e| (e["status"].clone(), e["code"].clone()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (json!(400), json!("Throttling.User")),
+            (json!(403), json!("Forbidden.RAM")),
+            (json!(400), json!("Throttling.User")),
+            (json!(403), json!("Forbidden.RAM")),
+            (json!(200), Value::Null),
+        ]
+    );
+    assert_eq!(status, 200, "{retries}");
+    let judged: Vec<(Value, Value, Value)> = retries["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| {
+            (
+                op["action"].clone(),
+                op["attempts"].clone(),
+                op["non_retryable_retried"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        judged.contains(&(json!("DescribeRegions"), json!(2), json!(false))),
+        "throttling is retryable: {judged:?}"
+    );
+    assert!(
+        judged.contains(&(json!("DescribeKeyPairs"), json!(2), json!(true))),
+        "Forbidden.RAM is not: {judged:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_journal_shows_a_long_scripted_body_cut_and_its_export_keeps_it_whole_within_a_bound() {
     // Regression (own review): every entry listed its scripted body whole, and the export
     // wrote one copy per call: ten thousand calls of a 1 MiB body were 10 GB of JSON.
