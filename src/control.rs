@@ -11,7 +11,8 @@
 //! DELETE /__mock/scenarios                  remove all: {"removed":N}
 //! DELETE /__mock/scenarios/{name}           remove one: {"removed":1}, 404 when unknown
 //! POST   /__mock/reset[?access_key_id=X]    state, rule counters and journal; of one tenant with X
-//!                                           (nonces: only without X)
+//!                                           (nonces: only without X); 507 when X's fixtures
+//!                                           find no place in a full store (X is reset)
 //! GET    /__mock/journal[?access_key_id=X&action=A&request_id=R]  {"entries":[…]} oldest first
 //! GET    /__mock/journal?format=scenario[&…&name=N&as_access_key_id=P]  a scenario replaying the decisions
 //! GET    /__mock/journal/retries[?access_key_id=X&action=A&window_ms=W]
@@ -209,6 +210,7 @@ fn route(
             Method::POST => {
                 let q = query_params(query, &["access_key_id"])?;
                 let tenant = q.get("access_key_id");
+                let mut refused = Vec::new();
                 // The rule counters, the journal and the nonces restart with the call
                 // counters, between two requests: a request counted after the reset but
                 // answered before the journal's was journalled, then forgotten. A reset
@@ -227,14 +229,26 @@ fn route(
                     |accounts| {
                         let now = app.config.creation_time_now();
                         for fixtures in &app.config.fixtures {
-                            fixtures.apply_to(accounts, tenant, now);
+                            refused.extend(fixtures.apply_to(accounts, tenant, now));
                         }
                     },
                 );
-                Ok((
-                    StatusCode::OK,
-                    json!({ "reset": tenant.map_or(Value::from("all"), |t| json!({"access_key_id": t})) }),
-                ))
+                let reset = tenant.map_or(Value::from("all"), |t| json!({"access_key_id": t}));
+                // Only a tenant reset alone can find no place: its account was dropped (by a
+                // PUT of its state) and a new tenant has filled the store since.
+                if let Some(ak) = refused.first() {
+                    return Ok((
+                        StatusCode::INSUFFICIENT_STORAGE,
+                        json!({
+                            "reset": reset,
+                            "error": format!(
+                                "{ak:?} was reset, but the store holds {} accounts, as many as it can, and has no place for its fixtures: reset another tenant, then this one again",
+                                crate::store::MAX_ACCOUNTS
+                            ),
+                        }),
+                    ));
+                }
+                Ok((StatusCode::OK, json!({ "reset": reset })))
             }
             _ => not_allowed("POST"),
         },

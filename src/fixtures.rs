@@ -418,12 +418,18 @@ impl Fixtures {
     /// place kept); an instance id the account already holds is replaced, with the key pair
     /// binding its declaration gives.
     pub fn apply(&self, store: &Store, now: u64) {
-        store.refill(|accounts| self.apply_to(accounts, None, now));
+        // A loaded file declares no more accounts than the store holds, and the store starts
+        // empty: every tenant has a place.
+        store.refill(|accounts| {
+            self.apply_to(accounts, None, now);
+        });
     }
 
     /// [`Fixtures::apply`] for one tenant only (`Some`), or all (`None`), on the accounts a
     /// reset refills: after a reset of one tenant, only that tenant's fixtures come back.
-    pub fn apply_to(&self, accounts: &mut Refill<'_>, only: Option<&str>, now: u64) {
+    /// Returns the tenants the store had no place for.
+    pub fn apply_to(&self, accounts: &mut Refill<'_>, only: Option<&str>, now: u64) -> Vec<String> {
+        let mut refused = Vec::new();
         for (ak, account) in &self.accounts {
             if only.is_some_and(|t| t != ak) {
                 continue;
@@ -436,6 +442,7 @@ impl Fixtures {
                     access_key_id = %ak,
                     "fixtures not applied: the store holds as many accounts as it can"
                 );
+                refused.push(ak.clone());
                 continue;
             };
             acc.resource_groups
@@ -478,6 +485,7 @@ impl Fixtures {
                 );
             }
         }
+        refused
     }
 }
 

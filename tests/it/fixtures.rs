@@ -259,6 +259,57 @@ async fn a_fixture_key_pair_exists_from_the_start_and_the_instance_holds_it_thro
     );
 }
 
+#[tokio::test]
+async fn a_tenant_reset_that_finds_no_place_for_its_fixtures_says_so_with_507() {
+    // Regression (stop 36 note): the reset answered 200 while the fixture account stayed
+    // gone. Its account is dropped by a PUT of a state without it, then new tenants fill
+    // the store.
+    use crate::scenarios::control;
+    use ecs_mock::store::MAX_ACCOUNTS;
+    let server = fleet_server(&["ak-fix"]).await;
+    let (_, empty) = control(&server, "GET", "/__mock/state?access_key_id=nobody", None).await;
+    let (put, _) = control(
+        &server,
+        "PUT",
+        "/__mock/state?access_key_id=ak-fix",
+        Some(empty),
+    )
+    .await;
+    assert_eq!(put, 200);
+    for i in 0..MAX_ACCOUNTS {
+        server
+            .app
+            .store
+            .with_account(&format!("t{i}"), |_| ())
+            .unwrap();
+    }
+    // Act
+    let (full, refusal) =
+        control(&server, "POST", "/__mock/reset?access_key_id=ak-fix", None).await;
+    let (freed, _) = control(&server, "POST", "/__mock/reset?access_key_id=t0", None).await;
+    let (again, done) = control(&server, "POST", "/__mock/reset?access_key_id=ak-fix", None).await;
+    // Assert
+    assert_eq!(full, 507, "{refusal}");
+    assert_eq!(
+        refusal["reset"],
+        serde_json::json!({"access_key_id": "ak-fix"})
+    );
+    let message = refusal["error"].as_str().unwrap();
+    assert!(
+        message.contains("\"ak-fix\" was reset") && message.contains("no place for its fixtures"),
+        "{message}"
+    );
+    assert_eq!((freed, again), (200, 200), "{done}");
+    assert_eq!(
+        key_of(&server, "ak-fix", "i-lin1"),
+        None,
+        "the fleet is back, unbound"
+    );
+    assert!(server.app.store.export_tenant("ak-fix").accounts["ak-fix"]
+        .instances
+        .contains_key("i-bj1"));
+}
+
 #[test]
 fn fixtures_files_that_together_pass_a_regions_quota_are_refused_naming_the_file() {
     // Arrange: two files of 300 key pairs each in one region, no name shared.
