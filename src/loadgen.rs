@@ -48,6 +48,66 @@ pub fn v1_signed_query(
     params::encode(&all)
 }
 
+/// A whole HTTP/1.1 request for `action` as the default Python SDK (py-v2) sends it: a POST
+/// to `/` with the parameters in the query, an empty body, and a V3 `Authorization` header
+/// over the headers it signs (docs: ../shared/spec/sdk-wire-behaviour.md).
+pub fn v3_sdk_request(
+    host: &str,
+    access_key_id: &str,
+    secret: &str,
+    action: &str,
+    params: &[(&str, &str)],
+) -> Vec<u8> {
+    let secs = Clock::system().now_unix();
+    let date = format!("{}:{:02}Z", &format_minutes(secs)[..16], secs % 60);
+    let nonce = format!(
+        "{:016x}{:016x}",
+        std::process::id(),
+        NONCE.fetch_add(1, Ordering::Relaxed)
+    );
+    let empty_sha256 = signature::sha256_hex(b"");
+    let headers = [
+        ("accept", "application/json"),
+        ("host", host),
+        (
+            "user-agent",
+            "AlibabaCloud (Linux; x86_64) Python/3.11.7 Core/0.4.3 TeaDSL/2",
+        ),
+        ("x-acs-action", action),
+        ("x-acs-content-sha256", &empty_sha256),
+        ("x-acs-credentials-provider", "static_ak"),
+        ("x-acs-date", &date),
+        ("x-acs-signature-nonce", &nonce),
+        ("x-acs-version", "2014-05-26"),
+    ];
+    let signed: Vec<String> = headers.iter().map(|(k, _)| k.to_string()).collect();
+    let canonical = signature::v3_canonical_request(
+        "POST",
+        "/",
+        params.iter().copied(),
+        headers.iter().copied(),
+        &signed,
+        &empty_sha256,
+    );
+    let sig = signature::v3_sign(secret, &signature::v3_string_to_sign(&canonical));
+    let pairs: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut out = format!(
+        "POST /?{} HTTP/1.1\r\nAccept-Encoding: identity\r\n",
+        params::encode(&pairs)
+    );
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str(&format!(
+        "Authorization: ACS3-HMAC-SHA256 Credential={access_key_id},SignedHeaders={},Signature={sig}\r\nContent-Length: 0\r\n\r\n",
+        signed.join(";")
+    ));
+    out.into_bytes()
+}
+
 /// A well-formed `ssh-rsa` public key with a pseudo-random 2048-bit modulus, a different one
 /// for each `i`: ImportKeyPair checks the format, not that anyone holds the private key.
 pub fn synthetic_rsa_public_key(i: u64) -> String {

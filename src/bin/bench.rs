@@ -86,9 +86,13 @@ enum Load {
     Error,
     /// ImportKeyPair with unique names.
     Import,
-    /// The same ImportKeyPair requests as form bodies of POSTs, the way SDKs send most of
-    /// theirs (not part of the default run: `--load import-post`).
+    /// The same ImportKeyPair requests as form bodies of POSTs, the way hand-written clients
+    /// may send them (not part of the default run: `--load import-post`).
     ImportPost,
+    /// The DescribeKeyPairs pages as the default Python SDK sends them: POSTs with the
+    /// parameters in the query, an empty body and a V3 signature over nine headers (not part
+    /// of the default run: `--load describe-v3`).
+    DescribeV3,
 }
 
 impl Load {
@@ -99,6 +103,7 @@ impl Load {
             Load::Error => "forced error (bad KeyPairName)",
             Load::Import => "ImportKeyPair",
             Load::ImportPost => "ImportKeyPair, POST form",
+            Load::DescribeV3 => "DescribeKeyPairs, py-v2 (POST, V3)",
         }
     }
 }
@@ -556,16 +561,22 @@ async fn cheap_section(server_bin: &Path, scale: &Scale, loads: &[Load]) {
     // of that load's gap is the bytes on the wire rather than what the mock does.
     let page_len = body_len(s.addr, &describe_requests(&s, "bench-describe", 1)[0]).await;
     let paged = Server::start_hello(Duration::ZERO, Some(page_len)).await;
-    let chosen: Vec<Load> = [Load::Describe, Load::Error, Load::Import, Load::ImportPost]
-        .into_iter()
-        .filter(|load| {
-            if loads.is_empty() {
-                *load != Load::ImportPost
-            } else {
-                loads.contains(load)
-            }
-        })
-        .collect();
+    let chosen: Vec<Load> = [
+        Load::Describe,
+        Load::Error,
+        Load::Import,
+        Load::ImportPost,
+        Load::DescribeV3,
+    ]
+    .into_iter()
+    .filter(|load| {
+        if loads.is_empty() {
+            !matches!(load, Load::ImportPost | Load::DescribeV3)
+        } else {
+            loads.contains(load)
+        }
+    })
+    .collect();
     let names: Vec<&str> = chosen.iter().map(|load| load.label()).collect();
     let requests = |s: &Server, load: Load, round: usize, bg: bool| match load {
         Load::Describe => (describe_requests(s, "bench-describe", scale.cheap), 200),
@@ -578,6 +589,7 @@ async fn cheap_section(server_bin: &Path, scale: &Scale, loads: &[Load]) {
             import_post_requests(s, &format!("bench-post-{round}-{bg}"), scale.cheap),
             200,
         ),
+        Load::DescribeV3 => (describe_v3_requests(s, "bench-describe", scale.cheap), 200),
     };
     let mut hello_runs = Vec::new();
     // The same hello-world with a query as long as an ImportKeyPair request's: how much of the
@@ -1211,6 +1223,29 @@ fn describe_requests(s: &Server, tenant: &str, n: usize) -> Arc<Vec<Vec<u8>>> {
                 signed(
                     s.addr,
                     tenant,
+                    "DescribeKeyPairs",
+                    &[
+                        ("RegionId", REGION),
+                        ("PageSize", "50"),
+                        ("PageNumber", &page),
+                    ],
+                )
+            })
+            .collect(),
+    )
+}
+
+/// [`describe_requests`]' pages as py-v2 sends them ([`loadgen::v3_sdk_request`]).
+fn describe_v3_requests(s: &Server, tenant: &str, n: usize) -> Arc<Vec<Vec<u8>>> {
+    let host = s.addr.to_string();
+    Arc::new(
+        (0..n)
+            .map(|i| {
+                let page = (i % 10 + 1).to_string();
+                loadgen::v3_sdk_request(
+                    &host,
+                    tenant,
+                    SECRET,
                     "DescribeKeyPairs",
                     &[
                         ("RegionId", REGION),
