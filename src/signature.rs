@@ -134,11 +134,18 @@ fn ascii(bytes: Vec<u8>) -> String {
 /// sort raw keys, but their parameter names are all unreserved characters, which `pct` leaves
 /// as they are, so both orders agree on everything they send.
 fn canonical_query<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::new();
+    canonical_query_into(&mut out, pairs);
+    out
+}
+
+/// [`canonical_query`] appended to `out`.
+fn canonical_query_into<'a>(out: &mut String, pairs: impl Iterator<Item = (&'a str, &'a str)>) {
     let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
         pairs.map(|(k, v)| (encoded(k), encoded(v))).collect();
     pairs.sort();
-    let len = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
-    let mut out = String::with_capacity(len);
+    let len: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    out.reserve(len);
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push('&');
@@ -147,7 +154,6 @@ fn canonical_query<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Strin
         out.push('=');
         out.push_str(v);
     }
-    out
 }
 
 /// V1: canonicalised query string: every decoded pair except the ones keyed exactly `Signature`,
@@ -423,13 +429,21 @@ fn header_values<'h>(headers: impl IntoIterator<Item = impl Pair<'h>>, name: &st
         .collect()
 }
 
-/// [`header_values`] joined with `,`; `None` when the header is absent.
+/// [`header_values`] joined with `,` (borrowed when the header comes once, as from every
+/// SDK); `None` when the header is absent.
 fn header_value<'h>(
-    headers: impl IntoIterator<Item = impl Pair<'h>>,
+    headers: impl IntoIterator<Item = impl Pair<'h>> + Clone,
     name: &str,
-) -> Option<String> {
-    let values = header_values(headers, name);
-    (!values.is_empty()).then(|| values.join(","))
+) -> Option<Cow<'h, str>> {
+    let mut matching = headers
+        .clone()
+        .into_iter()
+        .filter(|h| h.name().eq_ignore_ascii_case(name));
+    let first = matching.next()?.value().trim();
+    if matching.next().is_none() {
+        return Some(Cow::Borrowed(first));
+    }
+    Some(Cow::Owned(header_values(headers, name).join(",")))
 }
 
 /// V3 canonical request: the six lines METHOD, path, canonical query, canonical headers,
@@ -498,72 +512,125 @@ fn canonical_request_as<'h, H: Pair<'h>>(
     signed_headers: &[String],
     hashed_payload: &str,
 ) -> String {
-    let mut canonical_query = canonical_query(query.iter().copied());
+    // Written into one buffer: every SDK request is checked this way, and a string per line
+    // and per header was most of the check's cost.
+    let mut out = String::with_capacity(512);
+    out.push_str(method);
+    out.push('\n');
+    out.push_str(path);
+    out.push('\n');
+    let query_start = out.len();
+    canonical_query_into(&mut out, query.iter().copied());
     if form.bare_empty_values {
-        canonical_query = canonical_query
-            .split('&')
-            .map(|pair| pair.strip_suffix('=').unwrap_or(pair))
-            .collect::<Vec<_>>()
-            .join("&");
-    }
-    let names: Vec<String> = signed_headers
-        .iter()
-        .map(|n| n.to_ascii_lowercase())
-        .collect();
-    let mut lines: Vec<(&str, String)> = names
-        .iter()
-        .map(|name| {
-            let mut values = header_values(headers.clone(), name);
-            if !form.headers_as_given {
-                values.sort_unstable();
+        let rendered = out.split_off(query_start);
+        for (i, pair) in rendered.split('&').enumerate() {
+            if i > 0 {
+                out.push('&');
             }
-            (name.as_str(), values.join(","))
-        })
-        .collect();
-    if !form.headers_as_given {
-        lines.sort_by(|a, b| a.0.cmp(b.0));
+            out.push_str(pair.strip_suffix('=').unwrap_or(pair));
+        }
     }
-    let canonical_headers: String = lines
-        .iter()
-        .map(|(name, value)| format!("{name}:{value}\n"))
-        .collect();
-    format!(
-        "{method}\n{path}\n{canonical_query}\n{canonical_headers}\n{}\n{hashed_payload}",
-        names.join(";")
-    )
+    out.push('\n');
+    let mut order: Vec<usize> = (0..signed_headers.len()).collect();
+    if !form.headers_as_given {
+        order.sort_by(|&a, &b| cmp_ignore_case(&signed_headers[a], &signed_headers[b]));
+    }
+    for &i in &order {
+        let name = &signed_headers[i];
+        push_lower(&mut out, name);
+        out.push(':');
+        let mut matching = headers
+            .clone()
+            .into_iter()
+            .filter(|h| h.name().eq_ignore_ascii_case(name));
+        if let Some(first) = matching.next() {
+            if matching.next().is_none() {
+                out.push_str(first.value().trim());
+            } else {
+                let mut values = header_values(headers.clone(), name);
+                if !form.headers_as_given {
+                    values.sort_unstable();
+                }
+                out.push_str(&values.join(","));
+            }
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    for (i, name) in signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        push_lower(&mut out, name);
+    }
+    out.push('\n');
+    out.push_str(hashed_payload);
+    out
+}
+
+/// Orders header names as their lower-case forms would be ordered, without making them.
+fn cmp_ignore_case(a: &str, b: &str) -> std::cmp::Ordering {
+    let a = a.bytes().map(|c| c.to_ascii_lowercase());
+    a.cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+}
+
+fn push_lower(out: &mut String, name: &str) {
+    let start = out.len();
+    out.push_str(name);
+    out[start..].make_ascii_lowercase();
 }
 
 /// V3 string to sign: `"ACS3-HMAC-SHA256\n" + hex(sha256(canonical_request))`.
 pub fn v3_string_to_sign(canonical_request: &str) -> String {
-    format!(
-        "{V3_ALGORITHM}\n{}",
-        sha256_hex(canonical_request.as_bytes())
-    )
+    ascii(v3_string_to_sign_bytes(canonical_request).to_vec())
+}
+
+/// The length of a V3 string to sign: the algorithm, `\n` and 64 hex digits.
+const V3_STRING_TO_SIGN_LEN: usize = V3_ALGORITHM.len() + 1 + 64;
+
+/// [`v3_string_to_sign`] on the stack.
+fn v3_string_to_sign_bytes(canonical_request: &str) -> [u8; V3_STRING_TO_SIGN_LEN] {
+    let mut out = [0u8; V3_STRING_TO_SIGN_LEN];
+    out[..V3_ALGORITHM.len()].copy_from_slice(V3_ALGORITHM.as_bytes());
+    out[V3_ALGORITHM.len()] = b'\n';
+    hex_into(
+        &Sha256::digest(canonical_request.as_bytes()),
+        &mut out[V3_ALGORITHM.len() + 1..],
+    );
+    out
 }
 
 /// V3 signature: lower-case hex `HMAC-SHA256(key = secret, string_to_sign)`.
 ///
 /// Unlike V1 the key is the bare secret, without a trailing `&`.
 pub fn v3_sign(secret: &str, string_to_sign: &str) -> String {
+    ascii(v3_sign_hex(secret, string_to_sign.as_bytes()).to_vec())
+}
+
+/// [`v3_sign`] on the stack.
+fn v3_sign_hex(secret: &str, string_to_sign: &[u8]) -> [u8; 64] {
     let mut mac =
         <Hmac<Sha256> as KeyInit>::new(&hmac_block_key::<Sha256, _>(&[secret.as_bytes()]));
-    mac.update(string_to_sign.as_bytes());
-    hex_lower(&mac.finalize().into_bytes())
+    mac.update(string_to_sign);
+    let mut hex = [0u8; 64];
+    hex_into(&mac.finalize().into_bytes(), &mut hex);
+    hex
 }
 
 /// Lower-case hex SHA-256 of `body`, the form `x-acs-content-sha256` uses.
 pub fn sha256_hex(body: &[u8]) -> String {
-    hex_lower(&Sha256::digest(body))
+    let mut hex = [0u8; 64];
+    hex_into(&Sha256::digest(body), &mut hex);
+    ascii(hex.to_vec())
 }
 
-fn hex_lower(bytes: &[u8]) -> String {
+/// Writes `bytes` as lower-case hex into the first `2 * bytes.len()` bytes of `out`.
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
     }
-    out
 }
 
 /// Compares two signature strings in time independent of where they first differ, so response
@@ -635,29 +702,42 @@ pub fn verify_v3<'a, 'h, H: Pair<'h>>(
     auth: &V3Authorization,
     secret: &str,
 ) -> Verdict {
-    let body_hash = sha256_hex(body);
+    let mut body_hash = [0u8; 64];
+    hex_into(&Sha256::digest(body), &mut body_hash);
+    let body_hash = std::str::from_utf8(&body_hash).expect("hex is ASCII");
     let declared = header_value(headers.clone(), CONTENT_SHA256_HEADER);
     let body_matches = declared
         .as_deref()
-        .is_none_or(|d| d.eq_ignore_ascii_case(&body_hash));
-    let hashed_payload = declared.unwrap_or(body_hash);
+        .is_none_or(|d| d.eq_ignore_ascii_case(body_hash));
+    let hashed_payload = declared.as_deref().unwrap_or(body_hash);
     let query: Vec<(&str, &str)> = query.into_iter().map(|p| (p.name(), p.value())).collect();
-    let signature = auth.signature.to_ascii_lowercase();
+    let signature = if auth.signature.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(auth.signature.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(auth.signature.as_str())
+    };
     // The reference's form first, then, only where they differ from it, the forms it leaves
-    // open: header lines in the client's order, empty query values without `=`.
-    let unsorted = auth
-        .signed_headers
-        .windows(2)
-        .any(|w| w[0].to_ascii_lowercase() > w[1].to_ascii_lowercase())
-        || auth
-            .signed_headers
-            .iter()
-            .any(|name| header_values(headers.clone(), name).len() > 1);
-    let has_empty = query.iter().any(|(_, v)| v.is_empty());
+    // open: header lines in the client's order, empty query values without `=`. Whether they
+    // differ is asked only once the reference's form has failed.
+    let unsorted = || {
+        auth.signed_headers
+            .windows(2)
+            .any(|w| cmp_ignore_case(&w[0], &w[1]).is_gt())
+            || auth.signed_headers.iter().any(|name| {
+                headers
+                    .clone()
+                    .into_iter()
+                    .filter(|h| h.name().eq_ignore_ascii_case(name))
+                    .nth(1)
+                    .is_some()
+            })
+    };
+    let has_empty = || query.iter().any(|(_, v)| v.is_empty());
     let mut spec_string_to_sign = None;
     for headers_as_given in [false, true] {
         for bare_empty_values in [false, true] {
-            if (headers_as_given && !unsorted) || (bare_empty_values && !has_empty) {
+            let spec = !headers_as_given && !bare_empty_values;
+            if !spec && ((headers_as_given && !unsorted()) || (bare_empty_values && !has_empty())) {
                 continue;
             }
             let form = V3Form {
@@ -671,13 +751,15 @@ pub fn verify_v3<'a, 'h, H: Pair<'h>>(
                 &query,
                 headers.clone(),
                 &auth.signed_headers,
-                &hashed_payload,
+                hashed_payload,
             );
-            let string_to_sign = v3_string_to_sign(&canonical);
-            if body_matches && signatures_equal(&v3_sign(secret, &string_to_sign), &signature) {
+            let string_to_sign = v3_string_to_sign_bytes(&canonical);
+            let expected = v3_sign_hex(secret, &string_to_sign);
+            let expected = std::str::from_utf8(&expected).expect("hex is ASCII");
+            if body_matches && signatures_equal(expected, &signature) {
                 return Verdict::Ok;
             }
-            spec_string_to_sign.get_or_insert(string_to_sign);
+            spec_string_to_sign.get_or_insert_with(|| ascii(string_to_sign.to_vec()));
         }
     }
     Verdict::Mismatch {
@@ -1580,6 +1662,78 @@ mod tests {
         }
     }
 
+    /// The canonical request as the reference describes it, written plainly (a string per
+    /// line and per header), to hold the one-buffer version to.
+    fn plain_canonical_request(
+        form: V3Form,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        signed: &[String],
+    ) -> String {
+        let mut q = canonical_query(query.iter().copied());
+        if form.bare_empty_values {
+            q = q
+                .split('&')
+                .map(|p| p.strip_suffix('=').unwrap_or(p))
+                .collect::<Vec<_>>()
+                .join("&");
+        }
+        let names: Vec<String> = signed.iter().map(|n| n.to_ascii_lowercase()).collect();
+        let mut lines: Vec<(String, String)> = names
+            .iter()
+            .map(|name| {
+                let mut values: Vec<&str> = headers
+                    .iter()
+                    .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.trim())
+                    .collect();
+                if !form.headers_as_given {
+                    values.sort_unstable();
+                }
+                (name.clone(), values.join(","))
+            })
+            .collect();
+        if !form.headers_as_given {
+            lines.sort();
+        }
+        let header_lines: String = lines.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
+        format!("POST\n/\n{q}\n{header_lines}\n{}\nh", names.join(";"))
+    }
+
+    #[test]
+    fn the_canonical_request_is_the_plain_recipes_in_every_form() {
+        let headers = [
+            ("Host", "h:1"),
+            ("x-acs-date", " d "),
+            ("X-Acs-Extra", "b"),
+            ("x-acs-extra", "a"),
+            ("x-acs-action", "A"),
+        ];
+        let query = [("Flag", ""), ("b", "x y"), ("A", "*")];
+        let lists: [&[&str]; 4] = [
+            &["host", "x-acs-action", "x-acs-date"],
+            &["x-acs-date", "Host", "x-acs-extra", "x-acs-missing"],
+            &["X-ACS-Extra", "host", "host"],
+            &[],
+        ];
+        for list in lists {
+            let signed: Vec<String> = list.iter().map(|n| n.to_string()).collect();
+            for headers_as_given in [false, true] {
+                for bare_empty_values in [false, true] {
+                    let form = V3Form {
+                        headers_as_given,
+                        bare_empty_values,
+                    };
+                    assert_eq!(
+                        canonical_request_as(form, "POST", "/", &query, headers, &signed, "h"),
+                        plain_canonical_request(form, &query, &headers, &signed),
+                        "{form:?} {list:?}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn block_key_matches_new_from_slice() {
         // Secrets shorter than, equal to and longer than the 64-byte block of SHA-1 and SHA-256.
@@ -1591,7 +1745,12 @@ mod tests {
             reference.update(msg);
             assert_eq!(
                 v3_sign(&secret, "message"),
-                hex_lower(&reference.finalize().into_bytes()),
+                reference
+                    .finalize()
+                    .into_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>(),
                 "sha256/{len}"
             );
 
