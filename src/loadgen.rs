@@ -48,16 +48,17 @@ pub fn v1_signed_query(
     params::encode(&all)
 }
 
-/// A whole HTTP/1.1 request for `action` as the default Python SDK (py-v2) sends it: a POST
-/// to `/` with the parameters in the query, an empty body, and a V3 `Authorization` header
-/// over the headers it signs (docs: ../shared/spec/sdk-wire-behaviour.md).
-pub fn v3_sdk_request(
+/// The encoded query and the headers (Authorization last) of a request for `action` as the
+/// default Python SDK (py-v2) sends it: a POST to `/` with the parameters in the query, an
+/// empty body, and a V3 signature over the headers it signs
+/// (../shared/spec/sdk-wire-behaviour.md).
+pub fn v3_sdk_query_and_headers(
     host: &str,
     access_key_id: &str,
     secret: &str,
     action: &str,
     params: &[(&str, &str)],
-) -> Vec<u8> {
+) -> (String, Vec<(String, String)>) {
     let secs = Clock::system().now_unix();
     let date = format!("{}:{:02}Z", &format_minutes(secs)[..16], secs % 60);
     let nonce = format!(
@@ -66,7 +67,7 @@ pub fn v3_sdk_request(
         NONCE.fetch_add(1, Ordering::Relaxed)
     );
     let empty_sha256 = signature::sha256_hex(b"");
-    let headers = [
+    let signed_headers = [
         ("accept", "application/json"),
         ("host", host),
         (
@@ -80,13 +81,13 @@ pub fn v3_sdk_request(
         ("x-acs-signature-nonce", &nonce),
         ("x-acs-version", "2014-05-26"),
     ];
-    let signed: Vec<String> = headers.iter().map(|(k, _)| k.to_string()).collect();
+    let names: Vec<String> = signed_headers.iter().map(|(k, _)| k.to_string()).collect();
     let canonical = signature::v3_canonical_request(
         "POST",
         "/",
         params.iter().copied(),
-        headers.iter().copied(),
-        &signed,
+        signed_headers.iter().copied(),
+        &names,
         &empty_sha256,
     );
     let sig = signature::v3_sign(secret, &signature::v3_string_to_sign(&canonical));
@@ -94,17 +95,36 @@ pub fn v3_sdk_request(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let mut out = format!(
-        "POST /?{} HTTP/1.1\r\nAccept-Encoding: identity\r\n",
-        params::encode(&pairs)
+    let mut headers = vec![("Accept-Encoding".to_string(), "identity".to_string())];
+    headers.extend(
+        signed_headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
     );
+    headers.push((
+        "Authorization".to_string(),
+        format!(
+            "ACS3-HMAC-SHA256 Credential={access_key_id},SignedHeaders={},Signature={sig}",
+            names.join(";")
+        ),
+    ));
+    (params::encode(&pairs), headers)
+}
+
+/// [`v3_sdk_query_and_headers`] as a whole HTTP/1.1 request.
+pub fn v3_sdk_request(
+    host: &str,
+    access_key_id: &str,
+    secret: &str,
+    action: &str,
+    params: &[(&str, &str)],
+) -> Vec<u8> {
+    let (query, headers) = v3_sdk_query_and_headers(host, access_key_id, secret, action, params);
+    let mut out = format!("POST /?{query} HTTP/1.1\r\n");
     for (k, v) in headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
-    out.push_str(&format!(
-        "Authorization: ACS3-HMAC-SHA256 Credential={access_key_id},SignedHeaders={},Signature={sig}\r\nContent-Length: 0\r\n\r\n",
-        signed.join(";")
-    ));
+    out.push_str("Content-Length: 0\r\n\r\n");
     out.into_bytes()
 }
 
