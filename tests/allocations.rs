@@ -128,6 +128,14 @@ impl Pipeline {
         })
     }
 
+    /// 500 key pairs for tenant `lister` to list.
+    fn fill_lister(&self) {
+        let prefill: Vec<String> = (0..500)
+            .map(|i| import_query("lister", &format!("pre-{i}"), 1_000 + i))
+            .collect();
+        assert!(self.run(&prefill).iter().all(|s| *s == 200));
+    }
+
     /// The body of the answer to `query`.
     fn body(&self, query: &str) -> String {
         use http_body_util::BodyExt as _;
@@ -227,10 +235,7 @@ fn filtered_describe_query(page: usize) -> String {
 #[test]
 fn describe_key_pairs_pages_stay_within_their_allocation_budget() {
     let p = Pipeline::new();
-    let prefill: Vec<String> = (0..500)
-        .map(|i| import_query("lister", &format!("pre-{i}"), 1_000 + i))
-        .collect();
-    assert!(p.run(&prefill).iter().all(|s| *s == 200));
+    p.fill_lister();
     // Pages 1-10 of 50, again and again, as the benchmark lists them.
     let page = |i| describe_query(i % 10 + 1);
     p.hold_to_budget("DescribeKeyPairs", page, MEASURED, 200, 17.0);
@@ -270,10 +275,7 @@ fn import_key_pair_stays_within_its_allocation_budget() {
 #[test]
 fn a_page_as_the_python_sdk_sends_it_stays_within_its_allocation_budget() {
     let p = Pipeline::new();
-    let prefill: Vec<String> = (0..500)
-        .map(|i| import_query("lister", &format!("pre-{i}"), 1_000 + i))
-        .collect();
-    assert!(p.run(&prefill).iter().all(|s| *s == 200));
+    p.fill_lister();
     // POSTs with the parameters in the query, eleven headers and a V3 signature, each with
     // its own nonce (`describe-v3` of the benchmark).
     let page = |i: usize| {

@@ -258,8 +258,8 @@ fn escape_into(out: &mut String, s: &str) {
 /// The `Code` an SDK reads from an error body it was sent: a JSON object's `Code` string, or
 /// the text of a `<Code>` element directly under an XML document's root. For a scripted
 /// answer (a scenario's `respond`) the mock did not write the body, so its journal entry
-/// learns the code this way. A code with an entity reference or an empty one counts as
-/// none: no error code needs either.
+/// learns the code this way. A code holding `&` (in XML, an entity reference) or only spaces
+/// counts as none: no error code needs either.
 pub fn error_code_of(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
     let text = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
