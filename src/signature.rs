@@ -429,11 +429,12 @@ fn header_values<'h>(headers: impl IntoIterator<Item = impl Pair<'h>>, name: &st
         .collect()
 }
 
-/// [`header_values`] joined with `,` (borrowed when the header comes once, as from every
-/// SDK); `None` when the header is absent.
+/// [`header_values`] joined with `,`, sorted first when `sorted` (borrowed when the header
+/// comes once, as from every SDK); `None` when the header is absent.
 fn header_value<'h>(
     headers: impl IntoIterator<Item = impl Pair<'h>> + Clone,
     name: &str,
+    sorted: bool,
 ) -> Option<Cow<'h, str>> {
     let mut matching = headers
         .clone()
@@ -443,7 +444,11 @@ fn header_value<'h>(
     if matching.next().is_none() {
         return Some(Cow::Borrowed(first));
     }
-    Some(Cow::Owned(header_values(headers, name).join(",")))
+    let mut values = header_values(headers, name);
+    if sorted {
+        values.sort_unstable();
+    }
+    Some(Cow::Owned(values.join(",")))
 }
 
 /// V3 canonical request: the six lines METHOD, path, canonical query, canonical headers,
@@ -539,20 +544,8 @@ fn canonical_request_as<'h, H: Pair<'h>>(
         let name = &signed_headers[i];
         push_lower(&mut out, name);
         out.push(':');
-        let mut matching = headers
-            .clone()
-            .into_iter()
-            .filter(|h| h.name().eq_ignore_ascii_case(name));
-        if let Some(first) = matching.next() {
-            if matching.next().is_none() {
-                out.push_str(first.value().trim());
-            } else {
-                let mut values = header_values(headers.clone(), name);
-                if !form.headers_as_given {
-                    values.sort_unstable();
-                }
-                out.push_str(&values.join(","));
-            }
+        if let Some(value) = header_value(headers.clone(), name, !form.headers_as_given) {
+            out.push_str(&value);
         }
         out.push('\n');
     }
@@ -705,7 +698,7 @@ pub fn verify_v3<'a, 'h, H: Pair<'h>>(
     let mut body_hash = [0u8; 64];
     hex_into(&Sha256::digest(body), &mut body_hash);
     let body_hash = std::str::from_utf8(&body_hash).expect("hex is ASCII");
-    let declared = header_value(headers.clone(), CONTENT_SHA256_HEADER);
+    let declared = header_value(headers.clone(), CONTENT_SHA256_HEADER, false);
     let body_matches = declared
         .as_deref()
         .is_none_or(|d| d.eq_ignore_ascii_case(body_hash));
@@ -723,14 +716,10 @@ pub fn verify_v3<'a, 'h, H: Pair<'h>>(
         auth.signed_headers
             .windows(2)
             .any(|w| cmp_ignore_case(&w[0], &w[1]).is_gt())
-            || auth.signed_headers.iter().any(|name| {
-                headers
-                    .clone()
-                    .into_iter()
-                    .filter(|h| h.name().eq_ignore_ascii_case(name))
-                    .nth(1)
-                    .is_some()
-            })
+            || auth
+                .signed_headers
+                .iter()
+                .any(|name| header_values(headers.clone(), name).len() > 1)
     };
     let has_empty = || query.iter().any(|(_, v)| v.is_empty());
     let mut spec_string_to_sign = None;
@@ -990,7 +979,7 @@ mod tests {
             let name = &c.name;
             let expected_sts = c.expected["string_to_sign"].as_str().unwrap();
             let expected_sig = c.expected["signature"].as_str().unwrap();
-            let auth = header_value(&c.headers, "authorization");
+            let auth = header_value(&c.headers, "authorization", false);
             if let Some(auth) = auth {
                 v3 += 1;
                 let auth = parse_v3_authorization(&auth).unwrap();
@@ -1001,7 +990,7 @@ mod tests {
                     c.expected["signed_headers"].as_str().unwrap(),
                     "{name}"
                 );
-                let hashed = header_value(&c.headers, CONTENT_SHA256_HEADER).unwrap();
+                let hashed = header_value(&c.headers, CONTENT_SHA256_HEADER, false).unwrap();
                 assert_eq!(hashed, sha256_hex(&c.body), "{name}");
                 let canonical = v3_canonical_request(
                     &c.method,
