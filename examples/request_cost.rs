@@ -1,7 +1,8 @@
 //! Profiling aid (not a test): the user-space cost of one request, without HTTP or sockets.
 //!
 //! Signed V1 requests (DescribeKeyPairs pages of 50 out of 500, a validation error,
-//! ImportKeyPair) go through what the server does after hyper has parsed them: decoding,
+//! ImportKeyPair), and the same pages as the Python SDK sends them (`describe-v3`: a POST with
+//! eleven headers and a V3 signature), go through what the server does after hyper has parsed them: decoding,
 //! RequestId, scenario decision, signature and nonce checks, the action, rendering and the
 //! journal. Throughput over loopback is noisy on a shared two-core machine; instruction counts
 //! are not, so this is how two builds are compared:
@@ -21,7 +22,7 @@
 //! ```
 //!
 //! Without valgrind it prints wall time per request. Arguments: which loads (`describe`,
-//! `error`, `import`; default all), `--requests N` (default 2,000) and `--threads N`
+//! `error`, `import`, `describe-v3`; default the first three), `--requests N` (default 2,000) and `--threads N`
 //! (default 1): N threads, each with its own tenants, run the load at once through one App,
 //! as the server's request threads do, or with `--apart` through an App each. The two
 //! together tell what sharing the App's state between threads costs (docs/performance.md).
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ecs_mock::config::Config;
-use ecs_mock::loadgen::{synthetic_rsa_public_key, v1_signed_query};
+use ecs_mock::loadgen::{synthetic_rsa_public_key, v1_signed_query, v3_sdk_query_and_headers};
 use ecs_mock::protocol::params::Params;
 use ecs_mock::protocol::request::ApiRequest;
 use ecs_mock::service::{self, App};
@@ -63,7 +64,7 @@ fn main() {
             "--requests" => requests = number("--requests"),
             "--threads" => threads = number("--threads").max(1),
             "--apart" => apart = true,
-            "describe" | "error" | "import" => loads.push(arg),
+            "describe" | "error" | "import" | "describe-v3" => loads.push(arg),
             other => panic!("unknown argument {other:?}"),
         }
     }
@@ -87,7 +88,7 @@ fn main() {
         .build()
         .expect("runtime");
     for (t, app) in apps.iter().enumerate() {
-        let prefill: Vec<String> = (0..500)
+        let prefill: Vec<Wire> = (0..500)
             .map(|i| {
                 let key = synthetic_rsa_public_key(1_000_000 + i);
                 let name = format!("pre-{i}");
@@ -96,13 +97,13 @@ fn main() {
                     ("KeyPairName", &name[..]),
                     ("PublicKeyBody", &key[..]),
                 ];
-                v1_signed_query(
+                Wire::get(v1_signed_query(
                     "GET",
                     &tenant("describe", t),
                     SECRET,
                     "ImportKeyPair",
                     &params,
-                )
+                ))
             })
             .collect();
         assert_eq!(measure(&runtime, app, &prefill), prefill.len());
@@ -141,9 +142,9 @@ fn run(app: &App, load: &str, t: usize, requests: usize, start: &Barrier) -> Dur
         .enable_all()
         .build()
         .expect("runtime");
-    let queries: Vec<String> = (0..requests).map(|i| query(load, t, i)).collect();
+    let queries: Vec<Wire> = (0..requests).map(|i| query(load, t, i)).collect();
     // A first pass warms caches and the listing's memoised parts; the second is measured.
-    let warm: Vec<String> = (0..requests / 10)
+    let warm: Vec<Wire> = (0..requests / 10)
         .map(|i| query(load, t, requests + i))
         .collect();
     measure(&runtime, app, &warm);
@@ -155,30 +156,60 @@ fn run(app: &App, load: &str, t: usize, requests: usize, start: &Barrier) -> Dur
     per
 }
 
-fn query(load: &str, t: usize, i: usize) -> String {
+/// A request as hyper hands it over: method, query string and headers.
+struct Wire {
+    method: &'static str,
+    query: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Wire {
+    fn get(query: String) -> Self {
+        Self {
+            method: "GET",
+            query,
+            headers: vec![("host".into(), "127.0.0.1".into())],
+        }
+    }
+}
+
+fn query(load: &str, t: usize, i: usize) -> Wire {
+    let page = (i % 10 + 1).to_string();
+    let page_params = [
+        ("RegionId", REGION),
+        ("PageSize", "50"),
+        ("PageNumber", &page[..]),
+    ];
     match load {
-        "describe" => {
-            let page = (i % 10 + 1).to_string();
-            let params = [
-                ("RegionId", REGION),
-                ("PageSize", "50"),
-                ("PageNumber", &page[..]),
-            ];
-            v1_signed_query(
-                "GET",
+        "describe" => Wire::get(v1_signed_query(
+            "GET",
+            &tenant("describe", t),
+            SECRET,
+            "DescribeKeyPairs",
+            &page_params,
+        )),
+        "describe-v3" => {
+            // Each with its own nonce, like the SDK's.
+            let (query, headers) = v3_sdk_query_and_headers(
+                "127.0.0.1",
                 &tenant("describe", t),
                 SECRET,
                 "DescribeKeyPairs",
-                &params,
-            )
+                &page_params,
+            );
+            Wire {
+                method: "POST",
+                query,
+                headers,
+            }
         }
-        "error" => v1_signed_query(
+        "error" => Wire::get(v1_signed_query(
             "GET",
             &tenant("error", t),
             SECRET,
             "CreateKeyPair",
             &[("RegionId", REGION), ("KeyPairName", "1bad")],
-        ),
+        )),
         _ => {
             // 500 per region per tenant: a new tenant for each 500.
             let key = synthetic_rsa_public_key(i as u64);
@@ -189,7 +220,13 @@ fn query(load: &str, t: usize, i: usize) -> String {
                 ("KeyPairName", &name[..]),
                 ("PublicKeyBody", &key[..]),
             ];
-            v1_signed_query("GET", &tenant, SECRET, "ImportKeyPair", &params)
+            Wire::get(v1_signed_query(
+                "GET",
+                &tenant,
+                SECRET,
+                "ImportKeyPair",
+                &params,
+            ))
         }
     }
 }
@@ -205,15 +242,15 @@ fn tenant(name: &str, t: usize) -> String {
 
 /// Runs `queries` through the pipeline; returns how many were answered 200.
 #[inline(never)]
-fn measure(runtime: &tokio::runtime::Runtime, app: &App, queries: &[String]) -> usize {
+fn measure(runtime: &tokio::runtime::Runtime, app: &App, requests: &[Wire]) -> usize {
     runtime.block_on(async {
         let mut ok = 0;
-        for q in queries {
+        for w in requests {
             let req = ApiRequest::new(
-                "GET",
+                w.method,
                 "/",
-                Some(q),
-                Params::from_pairs([("host", "127.0.0.1")]),
+                Some(&w.query),
+                Params::from_pairs(w.headers.iter().map(|(k, v)| (&k[..], &v[..]))),
                 Bytes::new(),
                 app.config.limits.max_params,
             )
