@@ -33,7 +33,7 @@ pub fn authenticate(req: &ApiRequest, config: &Config) -> Result<String, ApiErro
             );
             return Err(ApiError::new(Kind::IncompleteSignature));
         }
-        let secret = secret(&config.credentials, &auth.access_key_id)?;
+        let secret = secret(&config.credentials, auth.access_key_id)?;
         let verdict = signature::verify_v3(
             &req.method,
             &req.path,
@@ -44,7 +44,7 @@ pub fn authenticate(req: &ApiRequest, config: &Config) -> Result<String, ApiErro
             secret,
         );
         return match verdict {
-            Verdict::Ok => Ok(auth.access_key_id),
+            Verdict::Ok => Ok(auth.access_key_id.to_string()),
             Verdict::Mismatch { string_to_sign } => {
                 Err(ApiError::with(Kind::SignatureDoesNotMatch, string_to_sign))
             }
@@ -85,14 +85,17 @@ pub fn authenticate(req: &ApiRequest, config: &Config) -> Result<String, ApiErro
 /// at least these (the captures in `tests/fixtures/sdk-captures`), but the Python SDK's async
 /// calls go through aiohttp, which adds `Content-Type: application/octet-stream` to their
 /// empty bodies after signing: with no body, the type changes nothing and is not required.
-fn unsigned_required_header<'r>(req: &'r ApiRequest, signed: &[String]) -> Option<&'r str> {
+fn unsigned_required_header<'r>(
+    req: &'r ApiRequest,
+    signed: &[impl AsRef<str>],
+) -> Option<&'r str> {
     req.headers.pairs().map(|(name, _)| name).find(|name| {
         let required = name.eq_ignore_ascii_case("host")
             || (name.eq_ignore_ascii_case("content-type") && !req.body.is_empty())
             || name
                 .get(..6)
                 .is_some_and(|p| p.eq_ignore_ascii_case("x-acs-"));
-        required && !signed.iter().any(|s| s.eq_ignore_ascii_case(name))
+        required && !signed.iter().any(|s| s.as_ref().eq_ignore_ascii_case(name))
     })
 }
 

@@ -314,14 +314,17 @@ where
 
 /// Parsed `Authorization: ACS3-HMAC-SHA256 Credential=..,SignedHeaders=a;b,Signature=hex`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct V3Authorization {
+///
+/// Borrowed from the header value: every SDK request is parsed once, and an owned string per
+/// field and per signed header name was most of the parse's cost.
+pub struct V3Authorization<'a> {
     /// The `Credential` field verbatim: the AccessKeyId (for STS, the temporary `STS.…` id).
-    pub access_key_id: String,
+    pub access_key_id: &'a str,
     /// `SignedHeaders` split on `;`, lower-cased, in the order given. The order is kept because
     /// the client built its canonical headers in that order.
-    pub signed_headers: Vec<String>,
+    pub signed_headers: Vec<Cow<'a, str>>,
     /// The hex signature as sent (either case; compare through [`verify_v3`]).
-    pub signature: String,
+    pub signature: &'a str,
 }
 
 /// Why an `Authorization` header could not be parsed as V3; the text is meant for error messages.
@@ -336,11 +339,26 @@ fn incomplete(reason: impl Into<String>) -> IncompleteSignature {
 /// RFC 9110 `tchar`: a header name made of anything else could not have been sent, and a `:` or
 /// space in it would let a client forge extra canonical-header lines.
 fn is_header_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty() && name.bytes().all(|b| TCHAR[usize::from(b)])
 }
+
+/// [`is_header_name`]'s bytes as a table: every signed header name of every V3 request is
+/// checked, and the list of symbols was searched for each `-`.
+static TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let symbols = b"!#$%&'*+-.^_`|~";
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < symbols.len() {
+        table[symbols[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// Parses a V3 `Authorization` header value.
 ///
@@ -352,7 +370,7 @@ fn is_header_name(name: &str) -> bool {
 /// [`IncompleteSignature`] for anything malformed: another algorithm token, a missing, repeated
 /// or unknown field, an empty credential, an empty (or empty-segment) `SignedHeaders`, a header
 /// name that is not an HTTP token, or a signature that is not 64 hex digits.
-pub fn parse_v3_authorization(value: &str) -> Result<V3Authorization, IncompleteSignature> {
+pub fn parse_v3_authorization(value: &str) -> Result<V3Authorization<'_>, IncompleteSignature> {
     let value = value.trim();
     let rest = value
         .strip_prefix(V3_ALGORITHM)
@@ -380,9 +398,7 @@ pub fn parse_v3_authorization(value: &str) -> Result<V3Authorization, Incomplete
         }
     }
 
-    let credential = credential
-        .ok_or_else(|| incomplete("Authorization is missing Credential"))?
-        .to_owned();
+    let credential = credential.ok_or_else(|| incomplete("Authorization is missing Credential"))?;
     if credential.is_empty() {
         return Err(incomplete("Authorization has an empty Credential"));
     }
@@ -396,19 +412,19 @@ pub fn parse_v3_authorization(value: &str) -> Result<V3Authorization, Incomplete
                 Err(incomplete(
                     "SignedHeaders lists authorization, which cannot be signed",
                 ))
-            } else if is_header_name(name) {
-                Ok(name.to_ascii_lowercase())
-            } else {
+            } else if !is_header_name(name) {
                 Err(incomplete(format!(
                     "SignedHeaders contains invalid header name `{name}`"
                 )))
+            } else if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                Ok(Cow::Owned(name.to_ascii_lowercase()))
+            } else {
+                Ok(Cow::Borrowed(name))
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
 
-    let signature = signature
-        .ok_or_else(|| incomplete("Authorization is missing Signature"))?
-        .to_owned();
+    let signature = signature.ok_or_else(|| incomplete("Authorization is missing Signature"))?;
     if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(incomplete("Signature is not 64 hex digits"));
     }
@@ -475,7 +491,7 @@ pub fn v3_canonical_request<'a, 'h, H: Pair<'h>>(
     path: &str,
     query: impl IntoIterator<Item = impl Pair<'a>>,
     headers: impl IntoIterator<Item = H> + Clone,
-    signed_headers: &[String],
+    signed_headers: &[impl AsRef<str>],
     hashed_payload: &str,
 ) -> String {
     let query: Vec<(&str, &str)> = query.into_iter().map(|p| (p.name(), p.value())).collect();
@@ -514,7 +530,7 @@ fn canonical_request_as<'h, H: Pair<'h>>(
     path: &str,
     query: &[(&str, &str)],
     headers: impl IntoIterator<Item = H> + Clone,
-    signed_headers: &[String],
+    signed_headers: &[impl AsRef<str>],
     hashed_payload: &str,
 ) -> String {
     // Written into one buffer: every SDK request is checked this way, and a string per line
@@ -536,25 +552,30 @@ fn canonical_request_as<'h, H: Pair<'h>>(
         }
     }
     out.push('\n');
-    let mut order: Vec<usize> = (0..signed_headers.len()).collect();
-    if !form.headers_as_given {
-        order.sort_by(|&a, &b| cmp_ignore_case(&signed_headers[a], &signed_headers[b]));
-    }
-    for &i in &order {
-        let name = &signed_headers[i];
+    let mut line = |name: &str| {
         push_lower(&mut out, name);
         out.push(':');
         if let Some(value) = header_value(headers.clone(), name, !form.headers_as_given) {
             out.push_str(&value);
         }
         out.push('\n');
+    };
+    let in_order = |a: &str, b: &str| cmp_ignore_case(a, b).is_le();
+    // SDKs list their signed headers sorted, so the order is built only for those that don't.
+    if form.headers_as_given || signed_headers.is_sorted_by(|a, b| in_order(a.as_ref(), b.as_ref()))
+    {
+        signed_headers.iter().for_each(|name| line(name.as_ref()));
+    } else {
+        let mut order: Vec<&str> = signed_headers.iter().map(AsRef::as_ref).collect();
+        order.sort_by(|a, b| cmp_ignore_case(a, b));
+        order.into_iter().for_each(line);
     }
     out.push('\n');
     for (i, name) in signed_headers.iter().enumerate() {
         if i > 0 {
             out.push(';');
         }
-        push_lower(&mut out, name);
+        push_lower(&mut out, name.as_ref());
     }
     out.push('\n');
     out.push_str(hashed_payload);
@@ -686,28 +707,36 @@ pub fn verify_v1<'a, P: Pair<'a>>(
 /// body's (ignoring hex case) is a mismatch even if the HMAC is right: otherwise a signed request
 /// could have its body swapped. The provided signature is compared case-insensitively because
 /// [`parse_v3_authorization`] admits upper-case hex.
-pub fn verify_v3<'a, 'h, H: Pair<'h>>(
+pub fn verify_v3<'a, 'h>(
     method: &str,
     path: &str,
     query: impl IntoIterator<Item = impl Pair<'a>>,
-    headers: impl IntoIterator<Item = H> + Clone,
+    headers: impl IntoIterator<Item = impl Pair<'h>>,
     body: &[u8],
-    auth: &V3Authorization,
+    auth: &V3Authorization<'_>,
     secret: &str,
 ) -> Verdict {
+    // The query's pairs and then the headers', in one list: each signed header's line scans
+    // every header, and taking a pair from the request's `Params` slices and checks it anew.
+    let (query, headers) = (query.into_iter(), headers.into_iter());
+    let mut pairs = Vec::with_capacity(query.size_hint().0 + headers.size_hint().0);
+    pairs.extend(query.map(|p| (p.name(), p.value())));
+    let query_len = pairs.len();
+    pairs.extend(headers.map(|h| (h.name(), h.value())));
+    let (query, headers) = pairs.split_at(query_len);
+    let headers = || headers.iter().copied();
     let mut body_hash = [0u8; 64];
     hex_into(&Sha256::digest(body), &mut body_hash);
     let body_hash = std::str::from_utf8(&body_hash).expect("hex is ASCII");
-    let declared = header_value(headers.clone(), CONTENT_SHA256_HEADER, false);
+    let declared = header_value(headers(), CONTENT_SHA256_HEADER, false);
     let body_matches = declared
         .as_deref()
         .is_none_or(|d| d.eq_ignore_ascii_case(body_hash));
     let hashed_payload = declared.as_deref().unwrap_or(body_hash);
-    let query: Vec<(&str, &str)> = query.into_iter().map(|p| (p.name(), p.value())).collect();
     let signature = if auth.signature.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(auth.signature.to_ascii_lowercase())
     } else {
-        Cow::Borrowed(auth.signature.as_str())
+        Cow::Borrowed(auth.signature)
     };
     // The reference's form first, then, only where they differ from it, the forms it leaves
     // open: header lines in the client's order, empty query values without `=`. Whether they
@@ -719,7 +748,7 @@ pub fn verify_v3<'a, 'h, H: Pair<'h>>(
             || auth
                 .signed_headers
                 .iter()
-                .any(|name| header_values(headers.clone(), name).len() > 1)
+                .any(|name| header_values(headers(), name).len() > 1)
     };
     let has_empty = || query.iter().any(|(_, v)| v.is_empty());
     let mut spec_string_to_sign = None;
@@ -737,8 +766,8 @@ pub fn verify_v3<'a, 'h, H: Pair<'h>>(
                 form,
                 method,
                 path,
-                &query,
-                headers.clone(),
+                query,
+                headers(),
                 &auth.signed_headers,
                 hashed_payload,
             );
@@ -1204,7 +1233,7 @@ mod tests {
         for (input, want) in table {
             let input = pairs(input);
             assert_eq!(v1_canonical_query(&input), *want, "{input:?}");
-            let v3 = v3_canonical_request("GET", "/", &input, &[], &[], "h");
+            let v3 = v3_canonical_request("GET", "/", &input, &[], &[] as &[&str], "h");
             assert_eq!(v3, format!("GET\n/\n{want}\n\n\nh"), "{input:?}");
         }
     }
@@ -1214,7 +1243,8 @@ mod tests {
         // Python sends `k=`, other clients may send a bare `k`: both decode to ("k", "").
         for raw in ["Flag&RegionId=cn", "Flag=&RegionId=cn", "RegionId=cn&Flag"] {
             let q = form_decode(raw);
-            let canonical = v3_canonical_request("POST", "/", &q, &[], &[], EMPTY_SHA256);
+            let canonical =
+                v3_canonical_request("POST", "/", &q, &[], &[] as &[&str], EMPTY_SHA256);
             assert_eq!(canonical.lines().nth(2), Some("Flag=&RegionId=cn"), "{raw}");
         }
     }
@@ -1343,10 +1373,10 @@ mod tests {
             ),
         ];
         for (name, headers, signed, credential, sig) in table {
-            let auth = parse_v3_authorization(&format!(
+            let header = format!(
                 "ACS3-HMAC-SHA256 Credential={credential},SignedHeaders={signed},Signature={sig}"
-            ))
-            .unwrap();
+            );
+            let auth = parse_v3_authorization(&header).unwrap();
             assert_eq!(auth.access_key_id, credential, "{name}");
             let verify = |secret| verify_v3("POST", "/", &query, headers, b"", &auth, secret);
             assert_eq!(verify("testsecret"), Verdict::Ok, "{name}");
@@ -1410,11 +1440,7 @@ mod tests {
         let sign = |form: V3Form| {
             let canonical =
                 canonical_request_as(form, "POST", "/", &q, &headers, &signed, EMPTY_SHA256);
-            V3Authorization {
-                access_key_id: "ak".into(),
-                signed_headers: signed.clone(),
-                signature: v3_sign("secret", &v3_string_to_sign(&canonical)),
-            }
+            v3_sign("secret", &v3_string_to_sign(&canonical))
         };
         for headers_as_given in [false, true] {
             for bare_empty_values in [false, true] {
@@ -1422,7 +1448,12 @@ mod tests {
                     headers_as_given,
                     bare_empty_values,
                 };
-                let auth = sign(form);
+                let signature = sign(form);
+                let auth = V3Authorization {
+                    access_key_id: "ak",
+                    signed_headers: signed.iter().map(|n| Cow::Borrowed(n.as_str())).collect(),
+                    signature: &signature,
+                };
                 assert_eq!(
                     verify_v3("POST", "/", &query, &headers, b"", &auth, "secret"),
                     Verdict::Ok,
@@ -1450,8 +1481,9 @@ mod tests {
         );
     }
 
-    /// A self-signed V3 request over `body`, for tampering tests.
-    fn signed_v3(body: &[u8], declared_hash: Option<&str>) -> (Pairs, Pairs, V3Authorization) {
+    /// A self-signed V3 request over `body`, for tampering tests: its query, its headers and
+    /// its `Authorization` value.
+    fn signed_v3(body: &[u8], declared_hash: Option<&str>) -> (Pairs, Pairs, String) {
         let query = pairs(&[("RegionId", "cn-hangzhou")]);
         let mut headers = pairs(&[
             ("host", "127.0.0.1:18080"),
@@ -1469,19 +1501,19 @@ mod tests {
         let hashed = declared_hash.map_or_else(|| sha256_hex(body), str::to_owned);
         let canonical = v3_canonical_request("POST", "/", &query, &headers, &signed, &hashed);
         let signature = v3_sign("secret", &v3_string_to_sign(&canonical));
-        let auth = V3Authorization {
-            access_key_id: "ak".into(),
-            signed_headers: signed,
-            signature,
-        };
+        let auth = format!(
+            "{V3_ALGORITHM} Credential=ak,SignedHeaders={},Signature={signature}",
+            signed.join(";")
+        );
         (query, headers, auth)
     }
 
     #[test]
     fn v3_payload_hash_and_tampering() {
         let body = b"KeyPairName=x";
-        let ok = |q: &[(String, String)], h: &[(String, String)], b: &[u8], a: &V3Authorization| {
-            verify_v3("POST", "/", q, h, b, a, "secret") == Verdict::Ok
+        let ok = |q: &[(String, String)], h: &[(String, String)], b: &[u8], a: &str| {
+            let a = parse_v3_authorization(a).unwrap();
+            verify_v3("POST", "/", q, h, b, &a, "secret") == Verdict::Ok
         };
 
         // Declared hash matching the body, in either hex case.
@@ -1500,11 +1532,13 @@ mod tests {
 
         let (q, h, a) = signed_v3(body, Some(&sha256_hex(body)));
         // Upper-case hex signature is accepted.
-        let upper = V3Authorization {
-            signature: a.signature.to_ascii_uppercase(),
-            ..a.clone()
-        };
-        assert!(ok(&q, &h, body, &upper));
+        let (head, signature) = a.split_once("Signature=").unwrap();
+        assert!(ok(
+            &q,
+            &h,
+            body,
+            &format!("{head}Signature={}", signature.to_ascii_uppercase())
+        ));
         // Unsigned headers may change; signed headers, query, method and path may not.
         let mut h2 = h.clone();
         h2[3].1 = "other agent".into();
@@ -1517,19 +1551,18 @@ mod tests {
         assert!(!ok(&q, &h4, body, &a));
         assert!(!ok(&pairs(&[("RegionId", "cn-beijing")]), &h, body, &a));
         assert!(!ok(&[], &h, body, &a));
+        let parsed = parse_v3_authorization(&a).unwrap();
         assert_ne!(
-            verify_v3("GET", "/", &q, &h, body, &a, "secret"),
+            verify_v3("GET", "/", &q, &h, body, &parsed, "secret"),
             Verdict::Ok
         );
         assert_ne!(
-            verify_v3("POST", "/x", &q, &h, body, &a, "secret"),
+            verify_v3("POST", "/x", &q, &h, body, &parsed, "secret"),
             Verdict::Ok
         );
         // Dropping a header from SignedHeaders changes the canonical request.
-        let fewer = V3Authorization {
-            signed_headers: a.signed_headers[1..].to_vec(),
-            ..a.clone()
-        };
+        let fewer = a.replace("SignedHeaders=host;", "SignedHeaders=");
+        assert_ne!(fewer, a);
         assert!(!ok(&q, &h, body, &fewer));
     }
 
@@ -1559,12 +1592,24 @@ mod tests {
         ];
         for (value, ak, headers, signature) in table {
             let want = V3Authorization {
-                access_key_id: (*ak).to_owned(),
-                signed_headers: headers.iter().map(|h| (*h).to_owned()).collect(),
-                signature: (*signature).to_owned(),
+                access_key_id: ak,
+                signed_headers: headers.iter().map(|h| Cow::Borrowed(*h)).collect(),
+                signature,
             };
             assert_eq!(parse_v3_authorization(value), Ok(want), "{value}");
         }
+    }
+
+    #[test]
+    fn header_name_bytes_are_rfc_9110_tchars() {
+        for b in 0..=255u8 {
+            let tchar = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(TCHAR[usize::from(b)], tchar, "{b:#04x}");
+        }
+        assert!(is_header_name("x-acs-signature-nonce"));
+        assert!(!is_header_name(""));
+        assert!(!is_header_name("host:x"));
+        assert!(!is_header_name("caf\u{e9}"));
     }
 
     #[test]

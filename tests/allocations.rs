@@ -14,7 +14,8 @@
 //! item. Lower them when a change saves allocations (ImportKeyPair's: 22 since it borrows the
 //! request's parameters, writes its own JSON and checks the name without a lower-case copy).
 //! A page requested as the Python SDK sends it (POST, eleven headers, V3) took 127 until the
-//! V3 check was written into one buffer, 31 since: its budget is 33.
+//! V3 check was written into one buffer, 31 until its `Authorization` was borrowed rather than
+//! copied field by field, 20 since: its budget is 22.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -297,5 +298,5 @@ fn a_page_as_the_python_sdk_sends_it_stays_within_its_allocation_budget() {
             headers,
         }
     };
-    p.hold_to_budget("DescribeKeyPairs, py-v2 V3", page, MEASURED, 200, 33.0);
+    p.hold_to_budget("DescribeKeyPairs, py-v2 V3", page, MEASURED, 200, 22.0);
 }

@@ -46,9 +46,9 @@ fuzz_target!(|input: Input| {
     let canonical = v3_canonical_request("POST", "/", &input.query, &headers, &signed, &hash);
     let signature = v3_sign(&input.secret, &v3_string_to_sign(&canonical));
     let auth = V3Authorization {
-        access_key_id: "ak".into(),
-        signed_headers: signed,
-        signature,
+        access_key_id: "ak",
+        signed_headers: signed.iter().map(|n| n.as_str().into()).collect(),
+        signature: &signature,
     };
     assert_eq!(
         verify_v3(

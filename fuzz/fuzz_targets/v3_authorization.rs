@@ -12,7 +12,7 @@ fuzz_target!(|value: &str| {
     };
     assert_eq!(
         claimed_v3_access_key_id(value),
-        Some(auth.access_key_id.as_str()),
+        Some(auth.access_key_id),
         "{value:?}"
     );
     let rendered = format!(

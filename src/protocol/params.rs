@@ -160,6 +160,17 @@ impl Params {
             .map(|s| d.pair(*s).1)
     }
 
+    /// [`Params::get`] with `name` in any ASCII case, as header names are compared.
+    pub fn get_ignore_ascii_case(&self, name: &str) -> Option<&str> {
+        let d = &*self.inner;
+        d.spans
+            .iter()
+            .find(|[n, v, _]| {
+                d.text.as_bytes()[*n as usize..*v as usize].eq_ignore_ascii_case(name.as_bytes())
+            })
+            .map(|s| d.pair(*s).1)
+    }
+
     /// The first value of `name` unless it is absent or empty (SDKs send unset fields as `x=`).
     pub fn non_empty(&self, name: &str) -> Option<&str> {
         self.get(name).filter(|v| !v.is_empty())
@@ -406,6 +417,36 @@ mod tests {
             assert_eq!(sized, Params::from_pairs(list.iter().copied()));
             assert_eq!(sized.pairs().collect::<Vec<_>>(), list);
         }
+    }
+
+    #[test]
+    fn lookups_ignoring_case_find_the_first_name_equal_in_ascii_case() {
+        let headers = Params::from_pairs([
+            ("Host", "h1"),
+            ("x-acs-\u{c9}", "upper"),
+            ("X-ACS-Date", "d1"),
+            ("x-acs-date", "d2"),
+            ("x-acs-\u{e9}", "lower"),
+        ]);
+        for (name, want) in [
+            ("host", Some("h1")),
+            ("HOST", Some("h1")),
+            ("x-acs-date", Some("d1")),
+            ("x-acs-dat", None),
+            ("x-acs-datex", None),
+            ("", None),
+            // Only ASCII letters fold, as in `str::eq_ignore_ascii_case`.
+            ("X-ACS-\u{e9}", Some("lower")),
+            ("x-acs-\u{c9}", Some("upper")),
+        ] {
+            assert_eq!(headers.get_ignore_ascii_case(name), want, "{name}");
+            let plain = headers
+                .pairs()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v);
+            assert_eq!(plain, want, "{name}");
+        }
+        assert_eq!(headers.get("x-acs-date"), Some("d2"));
     }
 
     fn owned(params: &Params) -> Vec<(String, String)> {

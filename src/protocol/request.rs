@@ -206,10 +206,7 @@ impl ApiRequest {
 
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .pairs()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.headers.get_ignore_ascii_case(name)
     }
 
     /// `Action` (V1) or the `x-acs-action` header (V3).

@@ -402,9 +402,9 @@ fn v3_secrets_differing_only_in_trailing_nuls_are_the_same_hmac_key() {
     );
     let signature = v3_sign("\0", &ecs_mock::signature::v3_string_to_sign(&canonical));
     let auth = V3Authorization {
-        access_key_id: "ak".into(),
+        access_key_id: "ak",
         signed_headers: vec!["host".into()],
-        signature,
+        signature: &signature,
     };
     assert_eq!(
         verify_v3("POST", "/", &[], &headers, b"", &auth, ""),
