@@ -313,10 +313,10 @@ where
 }
 
 /// Parsed `Authorization: ACS3-HMAC-SHA256 Credential=..,SignedHeaders=a;b,Signature=hex`.
-#[derive(Debug, Clone, PartialEq, Eq)]
 ///
 /// Borrowed from the header value: every SDK request is parsed once, and an owned string per
 /// field and per signed header name was most of the parse's cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V3Authorization<'a> {
     /// The `Credential` field verbatim: the AccessKeyId (for STS, the temporary `STS.…` id).
     pub access_key_id: &'a str,
@@ -560,9 +560,9 @@ fn canonical_request_as<'h, H: Pair<'h>>(
         }
         out.push('\n');
     };
-    let in_order = |a: &str, b: &str| cmp_ignore_case(a, b).is_le();
     // SDKs list their signed headers sorted, so the order is built only for those that don't.
-    if form.headers_as_given || signed_headers.is_sorted_by(|a, b| in_order(a.as_ref(), b.as_ref()))
+    if form.headers_as_given
+        || signed_headers.is_sorted_by(|a, b| cmp_ignore_case(a.as_ref(), b.as_ref()).is_le())
     {
         signed_headers.iter().for_each(|name| line(name.as_ref()));
     } else {

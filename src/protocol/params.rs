@@ -162,10 +162,18 @@ impl Params {
 
     /// [`Params::get`] with `name` in any ASCII case, as header names are compared.
     pub fn get_ignore_ascii_case(&self, name: &str) -> Option<&str> {
+        self.all_ignore_ascii_case(name).next()
+    }
+
+    /// Every value of `name` in any ASCII case, in arrival order.
+    pub fn all_ignore_ascii_case<'s, 'n>(
+        &'s self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'s str> + use<'s, 'n> {
         let d = &*self.inner;
         d.spans
             .iter()
-            .find(|[n, v, _]| {
+            .filter(move |[n, v, _]| {
                 d.text.as_bytes()[*n as usize..*v as usize].eq_ignore_ascii_case(name.as_bytes())
             })
             .map(|s| d.pair(*s).1)
@@ -440,6 +448,16 @@ mod tests {
             ("x-acs-\u{c9}", Some("upper")),
         ] {
             assert_eq!(headers.get_ignore_ascii_case(name), want, "{name}");
+            let every: Vec<&str> = headers
+                .pairs()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+                .collect();
+            assert_eq!(
+                headers.all_ignore_ascii_case(name).collect::<Vec<_>>(),
+                every,
+                "{name}"
+            );
             let plain = headers
                 .pairs()
                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -447,6 +465,12 @@ mod tests {
             assert_eq!(plain, want, "{name}");
         }
         assert_eq!(headers.get("x-acs-date"), Some("d2"));
+        assert_eq!(
+            headers
+                .all_ignore_ascii_case("X-Acs-Date")
+                .collect::<Vec<_>>(),
+            ["d1", "d2"]
+        );
     }
 
     fn owned(params: &Params) -> Vec<(String, String)> {

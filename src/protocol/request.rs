@@ -150,12 +150,11 @@ impl ApiRequest {
             .map_err(to_api("the query string"))?;
         let query_len = query.len();
         let mut all = query;
-        let is_form = headers.pairs().any(|(k, v)| {
-            // The whole media type: a prefix alone matched `application/x-www-form-urlencodedx`
-            // too (found by the request_decode target).
-            k.eq_ignore_ascii_case("content-type")
-                && media_type(v).eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+        // The whole media type: a prefix alone matched `application/x-www-form-urlencodedx`
+        // too (found by the request_decode target).
+        let is_form = headers
+            .all_ignore_ascii_case("content-type")
+            .any(|v| media_type(v).eq_ignore_ascii_case("application/x-www-form-urlencoded"));
         if is_form && method == "POST" && !body.is_empty() {
             let remaining = max_params.saturating_sub(query_len);
             let form = params::decode(&body, remaining).map_err(|e| match e {
@@ -171,10 +170,7 @@ impl ApiRequest {
                 all.extend(&form);
             }
         }
-        let signed = if headers
-            .pairs()
-            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-        {
+        let signed = if headers.get_ignore_ascii_case("authorization").is_some() {
             Signed::V3
         } else if all.get("Signature").is_some() {
             Signed::V1
