@@ -2,10 +2,10 @@
 //!
 //! Signed V1 requests (DescribeKeyPairs pages of 50 out of 500, a validation error,
 //! ImportKeyPair), and the same pages as the Python SDK sends them (`describe-v3`: a POST with
-//! eleven headers and a V3 signature), go through what the server does after hyper has parsed them: decoding,
-//! RequestId, scenario decision, signature and nonce checks, the action, rendering and the
-//! journal. Throughput over loopback is noisy on a shared two-core machine; instruction counts
-//! are not, so this is how two builds are compared:
+//! eleven headers and a V3 signature), go through what the server does after hyper has parsed
+//! them: decoding, RequestId, scenario decision, signature and nonce checks, the action,
+//! rendering and the journal. Throughput over loopback is noisy on a shared two-core machine;
+//! instruction counts are not, so this is how two builds are compared:
 //!
 //! ```sh
 //! cargo build --release --example request_cost
@@ -22,10 +22,11 @@
 //! ```
 //!
 //! Without valgrind it prints wall time per request. Arguments: which loads (`describe`,
-//! `error`, `import`, `describe-v3`; default the first three), `--requests N` (default 2,000) and `--threads N`
-//! (default 1): N threads, each with its own tenants, run the load at once through one App,
-//! as the server's request threads do, or with `--apart` through an App each. The two
-//! together tell what sharing the App's state between threads costs (docs/performance.md).
+//! `error`, `import`, `describe-v3`; default the first three), `--requests N` (default 2,000)
+//! and `--threads N` (default 1): N threads, each with its own tenants, run the load at once
+//! through one App, as the server's request threads do, or with `--apart` through an App each.
+//! The two together tell what sharing the App's state between threads costs
+//! (docs/performance.md).
 
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};

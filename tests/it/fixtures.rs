@@ -276,13 +276,7 @@ async fn a_tenant_reset_that_finds_no_place_for_its_fixtures_says_so_with_507() 
     )
     .await;
     assert_eq!(put, 200);
-    for i in 0..MAX_ACCOUNTS {
-        server
-            .app
-            .store
-            .with_account(&format!("t{i}"), |_| ())
-            .unwrap();
-    }
+    server.fill_accounts("t", 0..MAX_ACCOUNTS);
     // Act
     let (full, refusal) =
         control(&server, "POST", "/__mock/reset?access_key_id=ak-fix", None).await;

@@ -431,13 +431,7 @@ async fn new_access_key_ids_are_refused_past_the_account_cap() {
         .send()
         .await
         .assert_ok();
-    for i in 1..MAX_ACCOUNTS {
-        server
-            .app
-            .store
-            .with_account(&format!("filler-{i}"), |_| ())
-            .unwrap();
-    }
+    server.fill_accounts("filler-", 1..MAX_ACCOUNTS);
     for style in [Style::V1Get, Style::V3] {
         server
             .call("one-too-many", "DescribeKeyPairs")

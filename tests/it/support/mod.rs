@@ -86,6 +86,17 @@ impl TestServer {
         }
     }
 
+    /// Creates the accounts `{prefix}{i}` for every `i` in `range` directly in the store (no
+    /// requests), to bring it to its account cap.
+    pub fn fill_accounts(&self, prefix: &str, range: std::ops::Range<usize>) {
+        for i in range {
+            self.app
+                .store
+                .with_account(&format!("{prefix}{i}"), |_| ())
+                .unwrap();
+        }
+    }
+
     /// A V1 GET call with JSON format for tenant `ak`.
     pub fn call(&self, ak: &str, action: &str) -> Call {
         Call {
