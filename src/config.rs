@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Parser;
 
 use crate::clock::Clock;
@@ -398,12 +398,18 @@ impl Config {
             }
         } else {
             let mut map = HashMap::new();
-            for c in given {
-                let (id, secret) = c
-                    .split_once(':')
-                    .with_context(|| format!("--credential {c:?} is not AK_ID:SECRET"))?;
-                if id.is_empty() || secret.is_empty() {
-                    bail!("--credential {c:?} has an empty AccessKeyId or secret");
+            // The messages never quote the value: a mistyped separator (`ak=secret`) would
+            // put the secret in CI logs. The item's place says which one to look at.
+            for (n, c) in given.iter().enumerate() {
+                let n = n + 1;
+                let Some((id, secret)) = c.split_once(':') else {
+                    bail!("--credential item {n} is not AK_ID:SECRET (its value is not shown)");
+                };
+                if id.is_empty() {
+                    bail!("--credential item {n} has an empty AccessKeyId");
+                }
+                if secret.is_empty() {
+                    bail!("--credential {id:?} has an empty secret");
                 }
                 if map.insert(id.to_string(), secret.to_string()).is_some() {
                     bail!("--credential gives AccessKeyId {id:?} twice");
@@ -599,6 +605,30 @@ mod tests {
             &["--credential", "a:1", "--credential", "a:2"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_refused_credential_is_named_without_its_secret() {
+        // Regression (black-box review, twenty-fifth session): the value was quoted whole, so
+        // `ak=secret` or `:secret` printed the secret in the usage error.
+        for (args, expected) in [
+            (
+                &["--credential", "ak1:s1", "--credential", "ak=Secret-7"][..],
+                "--credential item 2 is not AK_ID:SECRET",
+            ),
+            (
+                &["--credential", ":Secret-7"],
+                "--credential item 1 has an empty AccessKeyId",
+            ),
+            (
+                &["--credential", "ak:"],
+                "--credential \"ak\" has an empty secret",
+            ),
+        ] {
+            let message = format!("{:#}", parse(args).unwrap_err());
+            assert!(message.contains(expected), "{args:?}: {message}");
+            assert!(!message.contains("Secret-7"), "{args:?}: {message}");
         }
     }
 
