@@ -23,7 +23,9 @@ pub fn authenticate(req: &ApiRequest, config: &Config) -> Result<String, ApiErro
     if !config.verify_signatures {
         return Ok(req.claimed_access_key_id().unwrap_or(ANONYMOUS).to_string());
     }
-    if let Some(header) = req.header("authorization") {
+    // An `Authorization` of another scheme beside a V1 signature is not the gateway's (a
+    // proxy's, say); without one it is a malformed V3 signature.
+    if let Some(header) = req.header("authorization").filter(|_| !req.is_v1()) {
         let auth = signature::parse_v3_authorization(header)
             .map_err(|_| ApiError::new(Kind::IncompleteSignature))?;
         if let Some(unsigned) = unsigned_required_header(req, &auth.signed_headers) {

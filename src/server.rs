@@ -148,6 +148,16 @@ impl Server {
                                     "a connection did not start with an HTTP method: a TLS handshake? The mock speaks plain HTTP: set the SDK's protocol to http (warned once)"
                                 );
                             }
+                            // hyper closes these without an answer (it has none for them), so
+                            // the client's own error is all its user would see.
+                            if e.is_parse_version_h2()
+                                && !WARNED_HTTP2.swap(true, Ordering::Relaxed)
+                            {
+                                tracing::warn!(
+                                    %peer,
+                                    "a connection started with the HTTP/2 preface (prior knowledge); the mock speaks HTTP/1.1 only: turn HTTP/2 off in the client (warned once)"
+                                );
+                            }
                         }
                     };
                     match &self.workers {
@@ -190,6 +200,9 @@ fn not_http(e: &hyper::Error) -> bool {
 
 /// Whether [`not_http`]'s warning was given: a client retrying over TLS would repeat it.
 static WARNED_NOT_HTTP: AtomicBool = AtomicBool::new(false);
+
+/// Whether the warning about an HTTP/2 preface was given (a retrying client repeats it).
+static WARNED_HTTP2: AtomicBool = AtomicBool::new(false);
 
 /// Answers a connection over `--max-connections` with `503 ServiceUnavailable` (the ECS
 /// envelope, XML as the V1 default) and closes it, instead of letting it queue unseen.

@@ -522,13 +522,13 @@ fn raw_format(raw_query: Option<&str>, headers: &Params) -> Format {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
     };
-    let v3_style = header("authorization").is_some()
+    let v3_style = header("authorization").is_some_and(request::is_acs3_authorization)
         || (header("x-acs-action").is_some_and(|v| !v.is_empty())
             && raw_segment(raw_query, "Action=").is_none()
             && raw_segment(raw_query, "Signature=").is_none());
     request::choose_format(
         raw_segment(raw_query, "Format="),
-        header("accept"),
+        headers.all_ignore_ascii_case("accept"),
         v3_style,
     )
 }

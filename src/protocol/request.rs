@@ -21,13 +21,19 @@ fn contains_ignore_case(hay: &str, needle: &str) -> bool {
 /// header, or unsigned ones that name their action in `x-acs-action`) default to JSON like
 /// the SDKs ask. Also what a request that does not decode is
 /// answered in, from what can be read of it.
-pub fn choose_format(format: Option<&str>, accept: Option<&str>, v3: bool) -> Format {
+/// `accept` holds the values of every `Accept` line, which together are one list (RFC 9110
+/// §5.3).
+pub fn choose_format<'a>(
+    format: Option<&str>,
+    accept: impl IntoIterator<Item = &'a str>,
+    v3: bool,
+) -> Format {
     match format {
         Some(f) if f.eq_ignore_ascii_case("json") => return Format::Json,
         Some(f) if f.eq_ignore_ascii_case("xml") => return Format::Xml,
         _ => {}
     }
-    match accept.and_then(accepted_format) {
+    match accepted_format(accept) {
         Some(f) => f,
         None if v3 => Format::Json,
         None => Format::Xml,
@@ -48,7 +54,7 @@ fn media_type(value: &str) -> &str {
 /// highest weight (`q`, 1 when absent; JSON on a tie); a range of weight 0 is refused, not
 /// chosen (`application/json;q=0, */*` asks for anything but JSON). `None` when no range
 /// names either.
-fn accepted_format(accept: &str) -> Option<Format> {
+fn accepted_format<'a>(accept: impl IntoIterator<Item = &'a str>) -> Option<Format> {
     let weight = |range: &str| -> f32 {
         range
             .split(';')
@@ -65,7 +71,7 @@ fn accepted_format(accept: &str) -> Option<Format> {
             })
     };
     let (mut json, mut xml) = (None::<f32>, None::<f32>);
-    for range in accept.split(',') {
+    for range in accept.into_iter().flat_map(|line| line.split(',')) {
         let media = media_type(range);
         let slot = if contains_ignore_case(media, "json") {
             &mut json
@@ -109,10 +115,22 @@ pub struct ApiRequest {
     signed: Signed,
 }
 
+/// Whether an `Authorization` value names an ACS3 algorithm (`ACS3-…`, any case): a V3
+/// signature, well formed or not. Another scheme (a proxy's `Basic`, say) is not a signature
+/// the gateway knows, so it does not make a request V3: a V1-signed request that carries one
+/// is checked as V1 (the gateway's answer is not documented; the mock's choice).
+pub fn is_acs3_authorization(value: &str) -> bool {
+    value
+        .trim_start_matches([' ', '\t'])
+        .as_bytes()
+        .get(..5)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"ACS3-"))
+}
+
 /// Where a request's signature is, which decides where its system values are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Signed {
-    /// An `Authorization` header.
+    /// An `Authorization` header with an ACS3 scheme.
     V3,
     /// A `Signature` parameter.
     V1,
@@ -170,7 +188,10 @@ impl ApiRequest {
                 all.extend(&form);
             }
         }
-        let signed = if headers.get_ignore_ascii_case("authorization").is_some() {
+        let signed = if headers
+            .get_ignore_ascii_case("authorization")
+            .is_some_and(is_acs3_authorization)
+        {
             Signed::V3
         } else if all.get("Signature").is_some() {
             Signed::V1
@@ -233,9 +254,14 @@ impl ApiRequest {
         self.params.non_empty("RegionId")
     }
 
-    /// Whether the request carries a V3 `Authorization` header.
+    /// Whether the request carries a V3 (ACS3) `Authorization` header.
     pub fn is_v3(&self) -> bool {
         self.signed == Signed::V3
+    }
+
+    /// Whether the request carries a V1 `Signature` parameter and no V3 `Authorization`.
+    pub fn is_v1(&self) -> bool {
+        self.signed == Signed::V1
     }
 
     /// The response format (see [`choose_format`]). An unsigned request (accepted with
@@ -249,14 +275,20 @@ impl ApiRequest {
                     && self.header("x-acs-action").is_some_and(|v| !v.is_empty())
             }
         };
-        choose_format(self.params.get("Format"), self.header("accept"), v3_style)
+        choose_format(
+            self.params.get("Format"),
+            self.headers.all_ignore_ascii_case("accept"),
+            v3_style,
+        )
     }
 
     /// The AccessKeyId the request claims, from `AccessKeyId` (V1) or the V3 `Credential=`.
     /// Used to pick the tenant before the signature is checked; it proves nothing by itself.
     pub fn claimed_access_key_id(&self) -> Option<&str> {
-        if let Some(auth) = self.header("authorization") {
-            return claimed_v3_access_key_id(auth);
+        if self.is_v3() {
+            return self
+                .header("authorization")
+                .and_then(claimed_v3_access_key_id);
         }
         self.params.non_empty("AccessKeyId")
     }
@@ -281,6 +313,26 @@ pub fn claimed_v3_access_key_id(authorization: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_acs3_scheme_makes_an_authorization_a_v3_signature() {
+        for (value, acs3) in [
+            (
+                "ACS3-HMAC-SHA256 Credential=a,SignedHeaders=host,Signature=00",
+                true,
+            ),
+            ("acs3-hmac-sha256 Credential=a", true),
+            ("ACS3-RSA-SHA256", true),
+            (" \tACS3-", true),
+            ("ACS3", false),
+            ("ACS3 Credential=a", false),
+            ("Basic dXNlcjpwYXNz", false),
+            ("Bearer ACS3-HMAC-SHA256", false),
+            ("", false),
+        ] {
+            assert_eq!(is_acs3_authorization(value), acs3, "{value:?}");
+        }
+    }
 
     #[test]
     fn the_format_parameter_comes_before_accept_and_accept_before_the_signature_kind() {

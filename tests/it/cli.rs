@@ -669,6 +669,29 @@ fn fixtures_left_unapplied_because_a_state_file_is_loaded_are_warned_about() {
 }
 
 #[test]
+fn an_http2_preface_is_closed_and_explained_on_stderr_once() {
+    // Black-box review (twenty-fifth session): `curl --http2-prior-knowledge` got its
+    // connection closed without a byte, and the mock said nothing.
+    let (child, addr) = start_with_stderr(&["--listen", "127.0.0.1:0", "--no-key-cache"]);
+    // Act: the HTTP/2 client preface, twice.
+    for _ in 0..2 {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        std::io::Write::write_all(&mut s, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+        let mut answer = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut s, &mut answer);
+        // Assert: hyper has no answer for it; the connection is closed.
+        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    }
+    let err = terminate_and_read_stderr(child);
+    assert_eq!(
+        err.matches("the mock speaks HTTP/1.1 only").count(),
+        1,
+        "{err}"
+    );
+    assert!(!err.contains("TLS handshake"), "{err}");
+}
+
+#[test]
 fn a_tls_handshake_on_the_plain_http_port_is_explained_on_stderr_once() {
     // Product review: a client left on https saw only `SSL: WRONG_VERSION_NUMBER`, and the
     // mock said nothing (hyper's parse error is logged at debug).

@@ -84,6 +84,37 @@ async fn errors_follow_the_requested_format_and_xml_is_the_v1_default() {
     assert_eq!(lower.code(), "InvalidAction.NotFound");
 }
 
+/// Several `Accept` lines are one list (RFC 9110 §5.3): the range of highest weight wins
+/// whichever line it is on. Regression (black-box review, twenty-fifth session): only the first
+/// line was read.
+#[tokio::test]
+async fn accept_lines_are_read_together() {
+    let server = TestServer::start(0).await;
+    for (lines, content_type) in [
+        (
+            &["text/xml;q=0.1", "application/json;q=0.9"][..],
+            "application/json;charset=utf-8",
+        ),
+        (
+            &["text/html", "application/json"],
+            "application/json;charset=utf-8",
+        ),
+        (
+            &["application/json;q=0.2", "text/xml"],
+            "text/xml;charset=utf-8",
+        ),
+        (&["text/html", "image/png"], "text/xml;charset=utf-8"),
+    ] {
+        let mut b = Request::get("/?Action=Nope&Version=2014-05-26");
+        for line in lines {
+            b = b.header("accept", *line);
+        }
+        let r = send(server.addr, b.body(Full::new(Bytes::new())).unwrap()).await;
+        assert_eq!(r.status, 404, "{lines:?}");
+        assert_eq!(r.content_type, content_type, "{lines:?}: {}", r.body);
+    }
+}
+
 #[tokio::test]
 async fn unsupported_methods_and_paths_are_refused() {
     let server = TestServer::start(0).await;

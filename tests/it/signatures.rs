@@ -85,6 +85,76 @@ async fn malformed_authorization_headers_are_incomplete_signatures() {
     }
 }
 
+/// An `Authorization` header of another scheme than ACS3 (a proxy's `Basic`, say) is no V3
+/// signature. The gateway's answer is not documented; the mock checks a V1-signed request
+/// that carries one as V1, and reads the Action of one without a V1 signature from the query
+/// before refusing it as a malformed signature. Regression (black-box review, twenty-fifth
+/// session): any `Authorization` made the request V3, so its query Action went unread and
+/// the answer was `MissingParameter "Action"`.
+#[tokio::test]
+async fn an_authorization_of_another_scheme_is_not_a_v3_signature() {
+    let server = TestServer::start(0).await;
+    let basic = |mut r: Request<Full<Bytes>>| {
+        r.headers_mut()
+            .insert("authorization", "Basic dXNlcjpwYXNz".parse().unwrap());
+        r
+    };
+    let created = send(
+        server.addr,
+        basic(
+            server
+                .call("t-basic", "CreateKeyPair")
+                .region("cn-hangzhou")
+                .param("KeyPairName", "beside-basic")
+                .build(),
+        ),
+    )
+    .await;
+    created.assert_ok();
+    assert_eq!(created.json()["KeyPairName"], "beside-basic");
+    // The V1 check is what ran: a wrong secret is a V1 mismatch, with V1's string to sign.
+    let wrong = send(
+        server.addr,
+        basic(
+            server
+                .call("t-basic", "DescribeKeyPairs")
+                .region("cn-hangzhou")
+                .secret("not-the-secret")
+                .build(),
+        ),
+    )
+    .await;
+    wrong.assert_error(400, "SignatureDoesNotMatch");
+    assert!(wrong
+        .message()
+        .contains("server string to sign is:GET&%2F&"));
+    let unsigned = send(
+        server.addr,
+        basic(
+            Request::get("/?Action=DescribeRegions&Version=2014-05-26&Format=JSON&AccessKeyId=a")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        ),
+    )
+    .await;
+    unsigned.assert_error(400, "IncompleteSignature");
+    // Without checking, such a request is unsigned and served.
+    let mut config = ecs_mock::config::Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.verify_signatures = false;
+    let open = TestServer::with_config(config).await;
+    let served = send(
+        open.addr,
+        basic(
+            Request::get("/?Action=DescribeRegions&Version=2014-05-26&Format=JSON&AccessKeyId=a")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        ),
+    )
+    .await;
+    served.assert_ok();
+    assert!(served.json()["Regions"]["Region"].as_array().unwrap().len() > 20);
+}
+
 #[tokio::test]
 async fn unsigned_v1_requests_name_the_missing_parameter() {
     let server = TestServer::start(0).await;
