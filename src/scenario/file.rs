@@ -75,8 +75,8 @@ pub const MAX_ITEMS: usize = 1000;
 pub const MAX_DETAIL_FIELDS: usize = 32;
 pub const MAX_DETAIL_BYTES: usize = 4096;
 /// The longest piece between two stars of a pattern that holds `?`: such a piece is looked
-/// for at every position of the value (pattern × value steps), a piece without `?` by a
-/// linear substring search.
+/// for with one 64-bit word of state (bit-parallel, one step per character of the value), a
+/// piece without `?` by a substring search.
 pub const MAX_WILD_PIECE: usize = 64;
 /// The longest `respond.body`, in bytes (a DescribeKeyPairs page of 100 is ~19 KB).
 pub const MAX_RESPOND_BODY: usize = 1 << 20;

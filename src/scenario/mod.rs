@@ -355,9 +355,52 @@ fn find_piece(piece: &str, t: &str, from: usize) -> Option<usize> {
     if !piece.contains('?') {
         return t[from..].find(piece).map(|i| from + i + piece.len());
     }
+    if let Some(end) = shift_and(piece, &t[from..]) {
+        return end.map(|end| from + end);
+    }
     t[from..]
         .char_indices()
         .find_map(|(i, _)| piece_at(piece, t, from + i))
+}
+
+/// Where the leftmost match of `piece` (no `*`, at most 64 characters) in `t` ends, one step
+/// per character of `t` (bit-parallel Shift-And: bit j of the state is set when the last j + 1
+/// characters matched the piece's first j + 1). Trying the piece at every position took
+/// piece × text steps, and a rule may hold 1,000 such patterns: one request with a 100 KB
+/// AccessKeyId held every request for 15 s. `None` for a longer piece.
+fn shift_and(piece: &str, t: &str) -> Option<Option<usize>> {
+    let len = piece.chars().count();
+    if len == 0 || len > 64 {
+        return None;
+    }
+    let mut any = 0u64;
+    let mut ascii = [0u64; 128];
+    let mut other: Vec<(char, u64)> = Vec::new();
+    for (j, c) in piece.chars().enumerate() {
+        let bit = 1u64 << j;
+        match c {
+            '?' => any |= bit,
+            c if c.is_ascii() => ascii[c as usize] |= bit,
+            c => match other.iter_mut().find(|(o, _)| *o == c) {
+                Some((_, mask)) => *mask |= bit,
+                None => other.push((c, bit)),
+            },
+        }
+    }
+    let done = 1u64 << (len - 1);
+    let mut state = 0u64;
+    for (i, c) in t.char_indices() {
+        let mask = if c.is_ascii() {
+            ascii[c as usize]
+        } else {
+            other.iter().find(|(o, _)| *o == c).map_or(0, |(_, m)| *m)
+        };
+        state = ((state << 1) | 1) & (mask | any);
+        if state & done != 0 {
+            return Some(Some(i + c.len_utf8()));
+        }
+    }
+    Some(None)
 }
 
 /// What the engine looks at in a request.
@@ -668,8 +711,9 @@ pub enum Added {
 
 /// The loaded scenarios and their counters, shared by every connection.
 ///
-/// One `std::sync::Mutex`: a decision is a scan of the rules and a few counter updates, never
-/// an `.await`; delays are slept by the caller after the lock is released.
+/// One `std::sync::Mutex`, held for a copy of the loaded scenarios' `Arc`s and then for the
+/// counter updates of the rules whose static criteria matched (matched between the two),
+/// never across an `.await`; delays are slept by the caller after the lock is released.
 #[derive(Debug)]
 pub struct Engine {
     seed: u64,
@@ -930,6 +974,25 @@ impl Engine {
         if self.empty.load(Ordering::Acquire) {
             return (None, count_call());
         }
+        // The static criteria are matched without the lock, which only the counters need: a
+        // scenario's globs against a request's long values take time, and every other
+        // request, and the control API, would wait for it. A scenario replaced or removed
+        // meanwhile is passed over, as one loaded meanwhile may be.
+        let loaded_now: Vec<(u64, Arc<Scenario>)> = self
+            .lock()
+            .loaded
+            .iter()
+            .map(|l| (l.id, Arc::clone(&l.scenario)))
+            .collect();
+        let candidates: Vec<(u64, Vec<usize>)> = loaded_now
+            .iter()
+            .filter_map(|(id, scenario)| {
+                let rules: Vec<usize> = (0..scenario.rules.len())
+                    .filter(|&index| static_match(&scenario.rules[index].matcher, input))
+                    .collect();
+                (!rules.is_empty()).then_some((*id, rules))
+            })
+            .collect();
         let mut state = self.lock();
         let call_number = count_call();
         let State {
@@ -939,12 +1002,13 @@ impl Engine {
         let mut tenant = None;
         let mut found = None;
         'scan: for loaded in loaded.iter_mut() {
+            let Some((_, rules)) = candidates.iter().find(|(id, _)| *id == loaded.id) else {
+                continue;
+            };
             let scenario = &loaded.scenario;
-            for (index, rule) in scenario.rules.iter().enumerate() {
+            for &index in rules {
+                let rule = &scenario.rules[index];
                 let m = &rule.matcher;
-                if !static_match(m, input) {
-                    continue;
-                }
                 let slot = *tenant.get_or_insert_with(|| counters.tenant(input.tenant));
                 let counter =
                     counters.counter(slot, rule_key(loaded.id, index), &mut loaded.shared[index]);
@@ -1276,6 +1340,48 @@ mod tests {
                 assert_eq!(glob(p, t), reference(&pc, &tc), "{p:?} ~ {t:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_bit_parallel_piece_search_finds_what_trying_every_position_finds() {
+        // Pieces of 1 to 64 characters (the most a `?` piece may have) and longer texts than
+        // the exhaustive test above reaches, from a small alphabet so that matches occur.
+        let naive =
+            |piece: &str, t: &str| t.char_indices().find_map(|(i, _)| piece_at(piece, t, i));
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        let alphabet = ['a', 'b', 'é', '?'];
+        for round in 0..3_000 {
+            let len = 1 + round % 64;
+            // Every third piece draws `?` as often as a letter, every other one holds one.
+            let mut piece: String = (0..len)
+                .map(|_| alphabet[next(if round % 3 == 0 { 4 } else { 3 })])
+                .collect();
+            if round % 3 != 0 {
+                let at = next(len);
+                piece = piece
+                    .chars()
+                    .enumerate()
+                    .map(|(j, c)| if j == at { '?' } else { c })
+                    .collect();
+            }
+            let text: String = (0..next(300)).map(|_| alphabet[next(3)]).collect();
+            assert_eq!(
+                shift_and(&piece, &text),
+                Some(naive(&piece, &text)),
+                "{piece:?} in {text:?}"
+            );
+        }
+        assert_eq!(
+            shift_and(&"?".repeat(65), "a"),
+            None,
+            "longer pieces are left to the loop"
+        );
     }
 
     #[test]
