@@ -128,29 +128,21 @@ async fn an_authorization_of_another_scheme_is_not_a_v3_signature() {
     assert!(wrong
         .message()
         .contains("server string to sign is:GET&%2F&"));
-    let unsigned = send(
-        server.addr,
+    let unsigned = || {
         basic(
             Request::get("/?Action=DescribeRegions&Version=2014-05-26&Format=JSON&AccessKeyId=a")
                 .body(Full::new(Bytes::new()))
                 .unwrap(),
-        ),
-    )
-    .await;
-    unsigned.assert_error(400, "IncompleteSignature");
+        )
+    };
+    send(server.addr, unsigned())
+        .await
+        .assert_error(400, "IncompleteSignature");
     // Without checking, such a request is unsigned and served.
     let mut config = ecs_mock::config::Config::new("127.0.0.1:0".parse().unwrap(), 0);
     config.verify_signatures = false;
     let open = TestServer::with_config(config).await;
-    let served = send(
-        open.addr,
-        basic(
-            Request::get("/?Action=DescribeRegions&Version=2014-05-26&Format=JSON&AccessKeyId=a")
-                .body(Full::new(Bytes::new()))
-                .unwrap(),
-        ),
-    )
-    .await;
+    let served = send(open.addr, unsigned()).await;
     served.assert_ok();
     assert!(served.json()["Regions"]["Region"].as_array().unwrap().len() > 20);
 }
