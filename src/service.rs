@@ -516,14 +516,12 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
 /// The format of a request whose query does not decode, chosen as [`ApiRequest::format`]
 /// chooses from what can be read: the raw `Format=` segment and the headers.
 fn raw_format(raw_query: Option<&str>, headers: &Params) -> Format {
-    let header = |name: &str| {
-        headers
-            .pairs()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    };
-    let v3_style = header("authorization").is_some_and(request::is_acs3_authorization)
-        || (header("x-acs-action").is_some_and(|v| !v.is_empty())
+    let v3_style = headers
+        .get_ignore_ascii_case("authorization")
+        .is_some_and(request::is_acs3_authorization)
+        || (headers
+            .get_ignore_ascii_case("x-acs-action")
+            .is_some_and(|v| !v.is_empty())
             && raw_segment(raw_query, "Action=").is_none()
             && raw_segment(raw_query, "Signature=").is_none());
     request::choose_format(
