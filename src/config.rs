@@ -14,7 +14,7 @@ use clap::Parser;
 
 use crate::clock::Clock;
 use crate::fixtures::Fixtures;
-use crate::keygen::{KeyMode, PrivateKeyFormat};
+use crate::keygen::{Fingerprint, KeyMode, PrivateKeyFormat};
 use crate::keypool::KeySettings;
 use crate::scenario::{self, Scenario};
 
@@ -155,6 +155,12 @@ pub struct Cli {
     /// looks), for tools that read only PKCS#1. The same key either way.
     #[arg(long, env = "ECS_MOCK_PRIVATE_KEY_FORMAT", value_enum, default_value_t = PrivateKeyFormat::Pkcs8)]
     pub private_key_format: PrivateKeyFormat,
+
+    /// Digest of KeyPairFingerPrint, for created and imported keys alike: `md5` (default; 16
+    /// octets, RFC 4716, as the API reference's prose says) or `sha1` (20 octets, the length of
+    /// every example value in the reference). Both are of the SSH public key blob, colon-hex.
+    #[arg(long, env = "ECS_MOCK_FINGERPRINT", value_enum, default_value_t = Fingerprint::Md5)]
+    pub fingerprint: Fingerprint,
 
     /// Give every key pair created or imported this CreationTime (`yyyy-MM-ddTHH:mm:ssZ`,
     /// shown to the minute) instead of the server clock's, so that DescribeKeyPairs answers
@@ -319,6 +325,8 @@ pub struct Config {
     pub allow_ed25519: bool,
     /// CreateKeyPair's `PrivateKeyBody` encoding.
     pub private_key_format: PrivateKeyFormat,
+    /// The digest of every key pair's `KeyPairFingerPrint`.
+    pub fingerprint: Fingerprint,
     /// Timestamp skew allowed and nonce memory; `None` disables both checks.
     pub request_window: Option<Duration>,
     /// Where state is saved (`--state-file`).
@@ -366,6 +374,7 @@ impl Config {
             creation_time: None,
             allow_ed25519: false,
             private_key_format: PrivateKeyFormat::Pkcs8,
+            fingerprint: Fingerprint::Md5,
             request_window: Some(Duration::from_secs(900)),
             state_file: None,
             initial_state: None,
@@ -527,6 +536,7 @@ impl Config {
             creation_time: cli.creation_time.and_then(|t| t.0),
             allow_ed25519: cli.allow_ed25519,
             private_key_format: cli.private_key_format,
+            fingerprint: cli.fingerprint,
             request_window: (cli.request_window_secs > 0)
                 .then(|| Duration::from_secs(cli.request_window_secs)),
             initial_state: match state_file {
@@ -536,7 +546,7 @@ impl Config {
                     // Checked here, not only when the server restores it, so that a state
                     // file refused for its content exits 64 like one that does not parse.
                     if let Some(doc) = &state {
-                        crate::statecheck::check(doc, cli.seed).map_err(|e| {
+                        crate::statecheck::check(doc, cli.seed, cli.fingerprint).map_err(|e| {
                             anyhow::anyhow!(
                                 "state file {} cannot be restored: {e} (fix or remove it)",
                                 path.display()

@@ -73,6 +73,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::keygen::Fingerprint;
 use crate::regions;
 use crate::sshkey::{self, ParseOptions};
 use crate::store::{Instance, NewKeyPair, Origin, OsType, Refill, Store, KEY_PAIR_QUOTA};
@@ -430,6 +431,7 @@ impl Fixtures {
     /// Returns the tenants the store had no place for.
     pub fn apply_to(&self, accounts: &mut Refill<'_>, only: Option<&str>, now: u64) -> Vec<String> {
         let mut refused = Vec::new();
+        let fingerprint = accounts.fingerprint();
         for (ak, account) in &self.accounts {
             if only.is_some_and(|t| t != ak) {
                 continue;
@@ -450,7 +452,7 @@ impl Fixtures {
             for kp in &account.key_pairs {
                 // A loaded file was validated: only fixtures built in code without
                 // `validate`, or a counter at its end, get here refused.
-                let stored = kp.new_key_pair(now).and_then(|new| {
+                let stored = kp.new_key_pair(now, fingerprint).and_then(|new| {
                     accounts
                         .put_key_pair(
                             ak,
@@ -491,8 +493,12 @@ impl Fixtures {
 
 impl KeyPairFixture {
     /// The key pair as ImportKeyPair would make it.
-    fn new_key_pair(&self, now: u64) -> Result<NewKeyPair, String> {
-        let key = sshkey::parse_openssh_public_key(&self.public_key, ANY_KEY)
+    fn new_key_pair(&self, now: u64, fingerprint: Fingerprint) -> Result<NewKeyPair, String> {
+        let opts = ParseOptions {
+            fingerprint,
+            ..ANY_KEY
+        };
+        let key = sshkey::parse_openssh_public_key(&self.public_key, opts)
             .map_err(|e| format!("not an OpenSSH public key ({e})"))?;
         Ok(NewKeyPair {
             fingerprint: key.fingerprint,
@@ -514,6 +520,7 @@ impl KeyPairFixture {
 /// knows is taken, whatever `--allow-ed25519` says of requests.
 const ANY_KEY: ParseOptions = ParseOptions {
     allow_ed25519: true,
+    fingerprint: Fingerprint::Md5,
 };
 
 /// The items of the optional array `value`, each typed on its own.

@@ -53,8 +53,25 @@ pub struct KeyMaterial {
     pub private_key_pem: String,
     /// `ssh-rsa AAAA...` without a comment.
     pub public_key_openssh: String,
-    /// MD5 of the SSH wire-format public blob: 16 lower-case hex octets joined by `:`.
+    /// MD5 of the SSH wire-format public blob: 16 lower-case hex octets joined by `:`
+    /// ([`KeyMaterial::fingerprinted`] gives it in another [`Fingerprint`]).
     pub fingerprint: String,
+}
+
+impl KeyMaterial {
+    /// This key with its fingerprint in `algorithm`: keys are made, cached and pooled with
+    /// MD5's, and the other digest is taken of the same blob as they are handed out.
+    pub fn fingerprinted(mut self, algorithm: Fingerprint) -> Self {
+        if algorithm != Fingerprint::Md5 {
+            let blob = self
+                .public_key_openssh
+                .strip_prefix("ssh-rsa ")
+                .and_then(|b64| STANDARD.decode(b64).ok())
+                .expect("key material holds the `ssh-rsa BASE64` line it was made with");
+            self.fingerprint = algorithm.of(&blob);
+        }
+        self
+    }
 }
 
 impl fmt::Debug for KeyMaterial {
@@ -101,6 +118,36 @@ pub enum PrivateKeyFormat {
     /// `-----BEGIN RSA PRIVATE KEY-----` (PKCS#1), the encoding of the reference's one
     /// sample (`MIIEpAIBAAKCAQEA…`, reference §7.2), for tools that read only that.
     Pkcs1,
+}
+
+/// The digest `KeyPairFingerPrint` is written with (`--fingerprint`), of created and imported
+/// keys alike: both are taken of the SSH wire-format public key blob and written as lower-case
+/// hex octets joined by `:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Fingerprint {
+    /// MD5, 16 octets (RFC 4716 §4): the algorithm the reference's prose documents.
+    #[default]
+    Md5,
+    /// SHA-1, 20 octets: the length of every example value in the reference (its §7.1).
+    Sha1,
+}
+
+impl Fingerprint {
+    /// The fingerprint of an SSH public key blob.
+    pub fn of(self, blob: &[u8]) -> String {
+        match self {
+            Self::Md5 => colon_hex(&Md5::digest(blob)),
+            Self::Sha1 => colon_hex(&sha1::Sha1::digest(blob)),
+        }
+    }
+
+    /// The `--fingerprint` value that selects it.
+    pub fn flag_value(self) -> &'static str {
+        match self {
+            Self::Md5 => "md5",
+            Self::Sha1 => "sha1",
+        }
+    }
 }
 
 /// `pem` (PKCS#8, as keys are made and cached) in `format`: the same key either way.
@@ -242,7 +289,7 @@ fn with_public_half(private_key_pem: String, blob: &[u8]) -> KeyMaterial {
     KeyMaterial {
         private_key_pem,
         public_key_openssh: format!("ssh-rsa {}", STANDARD.encode(blob)),
-        fingerprint: md5_fingerprint(blob),
+        fingerprint: Fingerprint::Md5.of(blob),
     }
 }
 
@@ -457,15 +504,18 @@ impl PrimePool {
         self.primes.is_empty()
     }
 
-    /// The fingerprint of the key made of primes `i` and `j`, without building the key
-    /// (one multiplication and an MD5).
-    pub fn fingerprint(&self, i: usize, j: usize) -> String {
-        self.fingerprints[self.pair(i, j)]
-            .get_or_init(|| self.build_fingerprint(i, j))
-            .clone()
+    /// The fingerprint in `algorithm` of the key made of primes `i` and `j`, without building
+    /// the key (one multiplication and a digest; MD5's is kept, as keys are made with it).
+    pub fn fingerprint(&self, i: usize, j: usize, algorithm: Fingerprint) -> String {
+        match algorithm {
+            Fingerprint::Md5 => self.fingerprints[self.pair(i, j)]
+                .get_or_init(|| self.build_fingerprint(i, j, algorithm))
+                .clone(),
+            _ => self.build_fingerprint(i, j, algorithm),
+        }
     }
 
-    fn build_fingerprint(&self, i: usize, j: usize) -> String {
+    fn build_fingerprint(&self, i: usize, j: usize, algorithm: Fingerprint) -> String {
         let (p, q) = (&self.primes[i], &self.primes[j]);
         // Widened to the product's width first: `*` wraps to (and checks against) the left width.
         let wide_p = rsa::BoxedUint::from_words_with_precision(
@@ -473,7 +523,7 @@ impl PrimePool {
             p.bits_precision() + q.bits_precision(),
         );
         let n = wide_p * q;
-        md5_fingerprint(&rsa_blob(&[0x01, 0x00, 0x01], &n.to_be_bytes()))
+        algorithm.of(&rsa_blob(&[0x01, 0x00, 0x01], &n.to_be_bytes()))
     }
 
     /// The key made of primes `i` and `j` (d = e⁻¹ mod lcm(p−1, q−1), CRT parameters
@@ -603,11 +653,11 @@ fn pkcs8_pem_with(
     )?)
 }
 
-/// MD5 colon-hex of an SSH public key blob (also used for imported keys).
-pub fn md5_fingerprint(blob: &[u8]) -> String {
+/// Lower-case hex octets joined by `:`.
+fn colon_hex(digest: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(47);
-    for (k, b) in Md5::digest(blob).iter().enumerate() {
+    let mut out = String::with_capacity(digest.len() * 3);
+    for (k, b) in digest.iter().enumerate() {
         if k > 0 {
             out.push(':');
         }
@@ -751,7 +801,7 @@ mod tests {
             km.public_key_openssh,
             format!("ssh-rsa {}", STANDARD.encode(&blob))
         );
-        assert_eq!(km.fingerprint, md5_fingerprint(&blob));
+        assert_eq!(km.fingerprint, Fingerprint::Md5.of(&blob));
         // 2048-bit n always has its high bit set, so its mpint carries a leading 0x00.
         let header = b"\0\0\0\x07ssh-rsa\0\0\0\x03\x01\x00\x01\0\0\x01\x01";
         assert_eq!(&blob[..header.len()], header);
@@ -773,13 +823,22 @@ mod tests {
             let km = pool.key(i, j);
             let (_, parsed) = parse_pem(&km.private_key_pem).expect("canonical and consistent");
             assert_eq!(parsed, km);
-            assert_eq!(pool.fingerprint(i, j), km.fingerprint, "pair ({i}, {j})");
+            for algorithm in [Fingerprint::Md5, Fingerprint::Sha1] {
+                assert_eq!(
+                    pool.fingerprint(i, j, algorithm),
+                    km.clone().fingerprinted(algorithm).fingerprint,
+                    "pair ({i}, {j}), {algorithm:?}"
+                );
+            }
         }
         assert_ne!(pool.key(0, 2).fingerprint, pool.key(0, 3).fingerprint);
         // Built once, then copied: the copy is the key built afresh, byte for byte.
         assert!(pool.has_key(0, 2) && !pool.has_key(2, 0));
         assert_eq!(pool.key(0, 2), pool.build_key(0, 2));
-        assert_eq!(pool.fingerprint(0, 2), pool.build_fingerprint(0, 2));
+        assert_eq!(
+            pool.fingerprint(0, 2, Fingerprint::Md5),
+            pool.build_fingerprint(0, 2, Fingerprint::Md5)
+        );
         assert_ne!(
             pool.key(2, 0),
             pool.key(0, 2),
@@ -985,13 +1044,19 @@ mod tests {
     }
 
     #[test]
-    fn md5_fingerprint_matches_spec_vector() {
+    fn fingerprints_match_the_spec_vector_and_ssh_keygen() {
         let blob = STANDARD
             .decode("AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBGsX0fLhLEJH+Lzm5WOkQPJ3A32BLeszoPShOUXYmMKWT+NC4v4af5uO5+tKfA+eFivOM1drMV7Oy7ZAaDe/UfU=")
             .unwrap();
         assert_eq!(
-            md5_fingerprint(&blob),
+            Fingerprint::Md5.of(&blob),
             "55:1a:28:cf:23:4c:dc:39:0d:58:79:1d:d5:60:83:26"
+        );
+        // The same digest `ssh-keygen -l -E sha1` prints in base64
+        // (`SHA1:ihrRAKdntQajxLsMItCzGFD3ajE`), here in the reference's colon-hex form.
+        assert_eq!(
+            Fingerprint::Sha1.of(&blob),
+            "8a:1a:d1:00:a7:67:b5:06:a3:c4:bb:0c:22:d0:b3:18:50:f7:6a:31"
         );
     }
 

@@ -190,10 +190,10 @@ impl KeyPool {
         generation: u64,
     ) -> Result<KeyMaterial, Backlogged> {
         match self.mode {
-            KeyMode::Fresh => {
-                self.fresh(seed, access_key_id, region, name, generation)
-                    .await
-            }
+            KeyMode::Fresh => self
+                .fresh(seed, access_key_id, region, name, generation)
+                .await
+                .map(|km| km.fingerprinted(self.store.fingerprint())),
             KeyMode::Fast => Ok(self
                 .fast(seed, access_key_id, region, name, generation)
                 .await),
@@ -269,8 +269,9 @@ impl KeyPool {
         generation: u64,
     ) -> KeyMaterial {
         let pool = prime_pool(pool_slot(seed, self.cache.as_ref())).await;
+        let algorithm = self.store.fingerprint();
         // Every attempt's pair is free with probability ≥ 3/4 (at most 500 key pairs in a
-        // region against 2,016 pairs), so this ends after a few attempts, each an MD5 and at
+        // region against 2,016 pairs), so this ends after a few attempts, each a digest and at
         // most one multiplication: cheap enough for the runtime.
         let (i, j, fingerprint) = (0..)
             .find_map(|attempt| {
@@ -283,7 +284,7 @@ impl KeyPool {
                     attempt,
                     pool.len(),
                 );
-                let fingerprint = pool.fingerprint(i, j);
+                let fingerprint = pool.fingerprint(i, j, algorithm);
                 self.store
                     .claim_fingerprint(access_key_id, region, name, generation, &fingerprint)
                     .then_some((i, j, fingerprint))
@@ -301,7 +302,8 @@ impl KeyPool {
             tokio::task::spawn_blocking(move || pool.key(i, j))
                 .await
                 .expect("building a fast key does not panic")
-        };
+        }
+        .fingerprinted(algorithm);
         debug_assert_eq!(km.fingerprint, fingerprint);
         self.fast.fetch_add(1, Ordering::Relaxed);
         km

@@ -67,7 +67,7 @@ impl App {
     /// # Errors
     /// When `config.initial_state` cannot be restored (saved under another seed or version).
     pub fn new(mut config: Config) -> anyhow::Result<Arc<Self>> {
-        let store = Store::new(config.seed);
+        let store = Store::with_fingerprint(config.seed, config.fingerprint);
         // Taken, not cloned: kept in the config, a copy of the whole state file stayed in
         // memory for the server's lifetime.
         if let Some(doc) = config.initial_state.take() {

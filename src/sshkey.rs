@@ -36,9 +36,10 @@ pub struct PublicKey {
     /// Normalised `"<type> <base64>"` without the comment, as stored and returned by
     /// `DescribeKeyPairs`.
     pub openssh: String,
-    /// RFC 4716 MD5 fingerprint: 16 lower-case hex octets joined by `:`, identical to
-    /// `ssh-keygen -l -E md5` without the `MD5:` prefix. For certificates this is the
-    /// fingerprint of the certified plain key (what `ssh-keygen` prints), not of `blob`.
+    /// The fingerprint in [`ParseOptions::fingerprint`]'s digest, lower-case hex octets joined
+    /// by `:`: for MD5 (RFC 4716) identical to `ssh-keygen -l -E md5` without the `MD5:`
+    /// prefix. For certificates this is the fingerprint of the certified plain key (what
+    /// `ssh-keygen` prints), not of `blob`.
     pub fingerprint: String,
 }
 
@@ -74,6 +75,8 @@ pub enum MalformedKey {
 pub struct ParseOptions {
     /// Accept `ssh-ed25519` and `ssh-ed25519-cert-v01@openssh.com` (spec §7 item 8).
     pub allow_ed25519: bool,
+    /// The digest of [`PublicKey::fingerprint`] (`--fingerprint`).
+    pub fingerprint: crate::keygen::Fingerprint,
 }
 
 /// Upper bound on the accepted text. Generous for the largest realistic input (a
@@ -268,7 +271,7 @@ pub fn parse_openssh_public_key(text: &str, opts: ParseOptions) -> Result<Public
 
     let key_fields = check_blob(kind, &blob)?;
     let fingerprint = if kind.cert == CertFormat::Plain {
-        crate::keygen::md5_fingerprint(&blob)
+        opts.fingerprint.of(&blob)
     } else {
         // The certified key's fields are encoded exactly as in its plain blob, so the plain
         // blob is its type name followed by those bytes.
@@ -276,7 +279,7 @@ pub fn parse_openssh_public_key(text: &str, opts: ParseOptions) -> Result<Public
         let mut plain = Vec::with_capacity(4 + plain_name.len() + key_fields.len());
         put_string(&mut plain, plain_name.as_bytes());
         plain.extend_from_slice(key_fields);
-        crate::keygen::md5_fingerprint(&plain)
+        opts.fingerprint.of(&plain)
     };
 
     // STANDARD decoding only accepts canonical base64 (padded, no stray bits), so the field
@@ -538,6 +541,7 @@ mod tests {
 
     const ALLOW_ED25519: ParseOptions = ParseOptions {
         allow_ed25519: true,
+        fingerprint: crate::keygen::Fingerprint::Md5,
     };
 
     #[test]
@@ -565,16 +569,21 @@ mod tests {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
     }
 
-    /// `(file, fingerprint)` pairs recorded from `ssh-keygen -l -E md5`.
-    fn recorded_fingerprints() -> Vec<(String, String)> {
+    /// `(file, MD5, SHA-1)` recorded from `ssh-keygen -l -E md5` and `-E sha1`, the SHA-1
+    /// turned from ssh-keygen's unpadded base64 into colon-hex.
+    fn recorded_fingerprints() -> Vec<(String, String, String)> {
         fixture("fingerprints.txt")
             .lines()
             .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
             .map(|l| {
                 let mut it = l.split_whitespace();
                 let file = it.next().unwrap().to_owned();
-                let fp = it.next().expect("fingerprint column").to_owned();
-                (file, fp)
+                let md5 = it.next().expect("MD5 column").to_owned();
+                let sha1 = base64::engine::general_purpose::STANDARD_NO_PAD
+                    .decode(it.next().expect("SHA-1 column"))
+                    .unwrap();
+                let sha1 = sha1.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>();
+                (file, md5, sha1.join(":"))
             })
             .collect()
     }
@@ -658,7 +667,7 @@ mod tests {
     fn fixtures_match_ssh_keygen() {
         let recorded = recorded_fingerprints();
         assert!(recorded.len() >= 13, "fixture list is incomplete");
-        for (file, expected) in &recorded {
+        for (file, expected, expected_sha1) in &recorded {
             let text = fixture(file);
             let mut fields = text.split_whitespace();
             let (ty, b64) = (fields.next().unwrap(), fields.next().unwrap());
@@ -671,10 +680,20 @@ mod tests {
             if !ty.contains("-cert-") {
                 assert_eq!(
                     key.fingerprint,
-                    crate::keygen::md5_fingerprint(&key.blob),
+                    crate::keygen::Fingerprint::Md5.of(&key.blob),
                     "{file}"
                 );
             }
+
+            let sha1 = ParseOptions {
+                fingerprint: crate::keygen::Fingerprint::Sha1,
+                ..ALLOW_ED25519
+            };
+            assert_eq!(
+                parse_openssh_public_key(&text, sha1).map(|k| k.fingerprint),
+                Ok(expected_sha1.clone()),
+                "{file}"
+            );
 
             let default = parse_openssh_public_key(&text, ParseOptions::default());
             if ty.starts_with("ssh-ed25519") {
@@ -1139,7 +1158,7 @@ mod tests {
 
     #[test]
     fn every_truncation_of_a_valid_blob_is_rejected() {
-        for (file, _) in recorded_fingerprints() {
+        for (file, _, _) in recorded_fingerprints() {
             let blob = fixture_blob(&file);
             let ty = fixture(&file).split_whitespace().next().unwrap().to_owned();
             // Zero bytes encode to an empty field, which is the "no key data" case instead.

@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use crate::fixtures::{is_resource_group_id, INSTANCE_STATUSES};
+use crate::keygen::Fingerprint;
 use crate::store::{
     AccountDoc, KeyPair, OsType, StateDoc, KEY_PAIR_QUOTA, MAX_ACCESS_KEY_ID_LEN, MAX_ACCOUNTS,
     MAX_COUNTED_TENANTS, STATE_VERSION,
@@ -28,13 +29,13 @@ const BEYOND_COUNTING: &str = "more than any run could count";
 /// `yyyy-MM-ddTHH:mmZ`, which has no form for a later year; a server clock never reads one.
 pub const CREATION_TIME_MAX: u64 = 253_402_300_799;
 
-/// Whether `doc` may replace the state of a server running with `seed`.
+/// Whether `doc` may replace the state of a server running with `seed` and `fingerprint`.
 ///
 /// # Errors
 /// The first fault found, as `where: what`, e.g.
 /// `accounts["t"].regions["cn-hangzhou"].key_pairs["k"].public_key: does not parse (…)`.
-pub fn check(doc: &StateDoc, seed: u64) -> Result<(), String> {
-    check_doc(doc, seed).map_err(|m| cut(&m))
+pub fn check(doc: &StateDoc, seed: u64, fingerprint: Fingerprint) -> Result<(), String> {
+    check_doc(doc, seed, fingerprint).map_err(|m| cut(&m))
 }
 
 /// The longest refusal printed: a value quoted whole could be megabytes of one line.
@@ -61,7 +62,7 @@ fn shown(key: &str) -> String {
     }
 }
 
-fn check_doc(doc: &StateDoc, seed: u64) -> Result<(), String> {
+fn check_doc(doc: &StateDoc, seed: u64, fingerprint: Fingerprint) -> Result<(), String> {
     if doc.version != STATE_VERSION {
         return Err(format!(
             "state version {} is not supported (expected {STATE_VERSION})",
@@ -102,7 +103,7 @@ fn check_doc(doc: &StateDoc, seed: u64) -> Result<(), String> {
             return Err(format!("{at}: the AccessKeyId must not be empty"));
         }
         check_access_key_id_len(&at, tenant)?;
-        check_account(&at, seed, tenant, account)?;
+        check_account(&at, seed, fingerprint, tenant, account)?;
     }
     Ok(())
 }
@@ -119,7 +120,13 @@ fn check_access_key_id_len(at: &str, tenant: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_account(at: &str, seed: u64, tenant: &str, account: &AccountDoc) -> Result<(), String> {
+fn check_account(
+    at: &str,
+    seed: u64,
+    fingerprint: Fingerprint,
+    tenant: &str,
+    account: &AccountDoc,
+) -> Result<(), String> {
     for rg in &account.resource_groups {
         if !is_resource_group_id(rg) {
             return Err(format!(
@@ -178,7 +185,7 @@ fn check_account(at: &str, seed: u64, tenant: &str, account: &AccountDoc) -> Res
         }
         for (name, kp) in &r.key_pairs {
             let at = format!("{at}.key_pairs[{}]", shown(name));
-            check_key_pair(&at, name, kp, account)?;
+            check_key_pair(&at, name, kp, account, fingerprint)?;
             // The id the API gave this key pair: the n-th creation of a name listed n times
             // (once when not listed). Any other id could be the one a later creation derives,
             // and the service would then hold two key pairs with one id; derived ids are
@@ -252,7 +259,13 @@ fn check_account(at: &str, seed: u64, tenant: &str, account: &AccountDoc) -> Res
     Ok(())
 }
 
-fn check_key_pair(at: &str, name: &str, kp: &KeyPair, account: &AccountDoc) -> Result<(), String> {
+fn check_key_pair(
+    at: &str,
+    name: &str,
+    kp: &KeyPair,
+    account: &AccountDoc,
+    fingerprint: Fingerprint,
+) -> Result<(), String> {
     if kp.name != name {
         return Err(format!(
             "{at}: the key pair filed here is named {:?}",
@@ -274,23 +287,43 @@ fn check_key_pair(at: &str, name: &str, kp: &KeyPair, account: &AccountDoc) -> R
         ));
     }
     // Every type the mock ever stored, ed25519 included (imported under --allow-ed25519).
-    let parsed = sshkey::parse_openssh_public_key(
-        &kp.public_key,
-        sshkey::ParseOptions {
-            allow_ed25519: true,
-        },
-    )
-    .map_err(|e| format!("{at}.public_key: not an OpenSSH public key ({e})"))?;
+    let parse = |fingerprint| {
+        sshkey::parse_openssh_public_key(
+            &kp.public_key,
+            sshkey::ParseOptions {
+                allow_ed25519: true,
+                fingerprint,
+            },
+        )
+    };
+    let parsed = parse(fingerprint)
+        .map_err(|e| format!("{at}.public_key: not an OpenSSH public key ({e})"))?;
     if parsed.openssh != kp.public_key {
         return Err(format!(
             "{at}.public_key: not in the stored form `type base64` (no comment, single spaces)"
         ));
     }
     if parsed.fingerprint != kp.fingerprint {
-        return Err(format!(
-            "{at}.fingerprint: {:?} is not the public key's fingerprint {:?}",
-            kp.fingerprint, parsed.fingerprint
-        ));
+        // A document is saved with the server's digest: say so when it holds the other one.
+        let saved_under = [Fingerprint::Md5, Fingerprint::Sha1]
+            .into_iter()
+            .find(|&other| {
+                other != fingerprint
+                    && parse(other).is_ok_and(|key| key.fingerprint == kp.fingerprint)
+            });
+        return Err(match saved_under {
+            Some(other) => format!(
+                "{at}.fingerprint: {:?} is the public key's {} fingerprint: the state was saved under --fingerprint {} but the server runs with --fingerprint {}",
+                kp.fingerprint,
+                other.flag_value(),
+                other.flag_value(),
+                fingerprint.flag_value()
+            ),
+            None => format!(
+                "{at}.fingerprint: {:?} is not the public key's fingerprint {:?}",
+                kp.fingerprint, parsed.fingerprint
+            ),
+        });
     }
     if kp.creation_time > CREATION_TIME_MAX {
         return Err(format!(
@@ -402,14 +435,49 @@ mod tests {
 
     #[test]
     fn a_document_the_api_made_passes() {
-        assert_eq!(check(&valid(), 7), Ok(()));
+        assert_eq!(check(&valid(), 7, Fingerprint::Md5), Ok(()));
+    }
+
+    #[test]
+    fn a_document_holds_the_fingerprints_of_the_digest_it_was_saved_under() {
+        let md5_doc = valid();
+        let mut sha1_doc = valid();
+        for name in ["k1", "k2"] {
+            let kp = key_pair(&mut sha1_doc, name);
+            kp.fingerprint = sshkey::parse_openssh_public_key(
+                &kp.public_key,
+                sshkey::ParseOptions {
+                    allow_ed25519: false,
+                    fingerprint: Fingerprint::Sha1,
+                },
+            )
+            .unwrap()
+            .fingerprint;
+            assert_eq!(kp.fingerprint.len(), 59, "20 octets");
+        }
+        assert_eq!(check(&sha1_doc, 7, Fingerprint::Sha1), Ok(()));
+        let at = format!("accounts[\"t\"].regions[\"{REGION}\"].key_pairs[\"k1\"].fingerprint");
+        for (doc, saved, running) in [
+            (&md5_doc, "md5", Fingerprint::Sha1),
+            (&sha1_doc, "sha1", Fingerprint::Md5),
+        ] {
+            let got = check(doc, 7, running).unwrap_err();
+            assert!(got.starts_with(&at), "{got}");
+            assert!(
+                got.ends_with(&format!(
+                    "is the public key's {saved} fingerprint: the state was saved under --fingerprint {saved} but the server runs with --fingerprint {}",
+                    running.flag_value()
+                )),
+                "{got}"
+            );
+        }
     }
 
     #[test]
     fn the_latest_creation_time_accepted_still_has_a_four_digit_year() {
         let mut doc = valid();
         key_pair(&mut doc, "k1").creation_time = CREATION_TIME_MAX;
-        assert_eq!(check(&doc, 7), Ok(()));
+        assert_eq!(check(&doc, 7, Fingerprint::Md5), Ok(()));
         assert_eq!(
             crate::clock::format_minutes(CREATION_TIME_MAX),
             "9999-12-31T23:59Z"
@@ -587,7 +655,7 @@ mod tests {
         for (i, (breaks, want)) in cases.iter().enumerate() {
             let mut doc = valid();
             breaks(&mut doc);
-            let got = check(&doc, 7).expect_err(want);
+            let got = check(&doc, 7, Fingerprint::Md5).expect_err(want);
             assert!(
                 got.starts_with(want.as_str()),
                 "case {i}\n  got:  {got}\n  want: {want}"
@@ -608,7 +676,7 @@ mod tests {
         r.key_pairs.remove("k2");
         r.generations.insert("k2".into(), COUNTER_MAX);
         doc.request_ordinals.insert("t".into(), COUNTER_MAX);
-        assert_eq!(check(&doc, 7), Ok(()));
+        assert_eq!(check(&doc, 7, Fingerprint::Md5), Ok(()));
     }
 
     #[test]
@@ -624,7 +692,7 @@ mod tests {
         }
         doc.accounts.insert(long.clone(), a);
         doc.request_ordinals.insert(long, 1);
-        assert_eq!(check(&doc, 7), Ok(()));
+        assert_eq!(check(&doc, 7, Fingerprint::Md5), Ok(()));
     }
 
     #[test]
@@ -641,7 +709,7 @@ mod tests {
             key_pair(&mut doc, "kk").id,
             ids::key_pair_id(7, "t", REGION, "kk", 1)
         );
-        assert_eq!(check(&doc, 7), Ok(()));
+        assert_eq!(check(&doc, 7, Fingerprint::Md5), Ok(()));
     }
 
     #[test]
@@ -655,12 +723,12 @@ mod tests {
             .map(|i| (format!("t{i}"), 1))
             .chain([(String::new(), 1)])
             .collect();
-        assert_eq!(check(&doc, 7), Ok(()));
+        assert_eq!(check(&doc, 7, Fingerprint::Md5), Ok(()));
         // Act: one tenant more.
         doc.request_ordinals.insert("one-too-many".into(), 1);
         // Assert
         assert_eq!(
-            check(&doc, 7),
+            check(&doc, 7, Fingerprint::Md5),
             Err("request_ordinals: 100001 tenants with their own counter is more than the 100000 the mock counts apart".into())
         );
     }

@@ -20,6 +20,7 @@ use indexmap::IndexMap;
 use crate::actions::Action;
 use crate::error::{ApiError, Kind};
 use crate::ids;
+use crate::keygen::Fingerprint;
 use crate::resets::ResetLog;
 use crate::statecheck::COUNTER_MAX;
 use crate::validate::Tag;
@@ -531,11 +532,17 @@ pub enum Page {
 /// The accounts as [`Store::reset_with`]'s `refill` sees them, under the store's lock.
 pub struct Refill<'a> {
     seed: u64,
+    fingerprint: Fingerprint,
     accounts_len: &'a AtomicUsize,
     accounts: &'a mut HashMap<String, Account>,
 }
 
 impl Refill<'_> {
+    /// The store's [`Store::fingerprint`], which the key pairs put back carry.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
     /// The tenant's account, created as a request would create it.
     ///
     /// # Errors
@@ -594,6 +601,7 @@ impl Refill<'_> {
 #[derive(Debug)]
 pub struct Store {
     seed: u64,
+    fingerprint: Fingerprint,
     inner: Mutex<Inner>,
     /// RequestId ordinals per tenant, apart from `inner` (taken after it when both are
     /// needed): every request counts before anything else, and a counter under a read lock
@@ -611,8 +619,15 @@ pub struct Store {
 
 impl Store {
     pub fn new(seed: u64) -> Arc<Self> {
+        Self::with_fingerprint(seed, Fingerprint::Md5)
+    }
+
+    /// A store whose key pairs carry `fingerprint`'s digest (`--fingerprint`): imports,
+    /// creates, fixtures and restored states alike.
+    pub fn with_fingerprint(seed: u64, fingerprint: Fingerprint) -> Arc<Self> {
         Arc::new(Self {
             seed,
+            fingerprint,
             inner: Mutex::new(Inner::default()),
             ordinals: ShardedLock::default(),
             accounts_len: AtomicUsize::new(0),
@@ -622,6 +637,10 @@ impl Store {
 
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
     }
 
     /// Resets and restores so far: what a request notes where it is counted (inside
@@ -689,6 +708,7 @@ impl Store {
     fn refill_of<'a>(&'a self, inner: &'a mut Inner) -> Refill<'a> {
         Refill {
             seed: self.seed,
+            fingerprint: self.fingerprint,
             accounts_len: &self.accounts_len,
             accounts: &mut inner.accounts,
         }
@@ -1865,7 +1885,7 @@ impl Store {
     /// seed (its keys could not continue deterministically), or holding something the API
     /// would never have made (a key that does not parse, an unknown region, a shared id, …).
     pub fn restore(&self, doc: StateDoc) -> Result<(), String> {
-        crate::statecheck::check(&doc, self.seed)?;
+        crate::statecheck::check(&doc, self.seed, self.fingerprint)?;
         let accounts = doc
             .accounts
             .into_iter()
@@ -1901,7 +1921,7 @@ impl Store {
     /// What [`Store::restore`] refuses, an account or counter of another AccessKeyId in
     /// `doc`, or a new account while the store holds [`MAX_ACCOUNTS`].
     pub fn restore_tenant(&self, tenant: &str, doc: StateDoc) -> Result<(), String> {
-        crate::statecheck::check(&doc, self.seed)?;
+        crate::statecheck::check(&doc, self.seed, self.fingerprint)?;
         let StateDoc {
             mut accounts,
             mut request_ordinals,

@@ -89,6 +89,7 @@ fuzz_target!(|text: &str| {
                 &kp.public_key,
                 ParseOptions {
                     allow_ed25519: true,
+                    fingerprint: ecs_mock::keygen::Fingerprint::Md5,
                 },
             )
             .expect("a validated key parses");

@@ -88,6 +88,7 @@ impl<'a> ImportKeyPair<'a> {
     pub fn execute(self, ctx: &Ctx<'_>) -> Result<Rendered, ApiError> {
         let opts = ParseOptions {
             allow_ed25519: ctx.config.allow_ed25519,
+            fingerprint: ctx.store.fingerprint(),
         };
         let key = sshkey::parse_openssh_public_key(self.public_key_body, opts).map_err(|e| {
             tracing::debug!(error = %e, "ImportKeyPair: PublicKeyBody rejected");

@@ -182,6 +182,7 @@ async fn flags_fall_back_to_environment_variables() {
             ("ECS_MOCK_SEED", "7"),
             ("ECS_MOCK_CREDENTIALS", "env-ak:env-secret"),
             ("ECS_MOCK_CREATION_TIME", "2023-09-04T08:33:00Z"),
+            ("ECS_MOCK_FINGERPRINT", "sha1"),
         ],
     );
     let health = send(
@@ -227,6 +228,11 @@ async fn flags_fall_back_to_environment_variables() {
     assert_eq!(
         listed["KeyPairs"]["KeyPair"][0]["CreationTime"],
         "2023-09-04T08:33Z"
+    );
+    // SHA1:rcPAtojBbJ1L9b9qKBqJDmQAnu4 as `ssh-keygen -l -E sha1` prints it.
+    assert_eq!(
+        listed["KeyPairs"]["KeyPair"][0]["KeyPairFingerPrint"],
+        "ad:c3:c0:b6:88:c1:6c:9d:4b:f5:bf:6a:28:1a:89:0e:64:00:9e:ee"
     );
     assert!(terminate(child).success());
 }
@@ -420,6 +426,55 @@ fn a_state_file_refused_for_its_content_is_a_usage_error_too() {
             "ecs-mock: state file {} cannot be restored: accounts[\"t\"].default_resource_group: \"rg-none\" is not among the account's resource_groups (fix or remove it)",
             broken.display()
         )
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_state_file_saved_under_the_other_fingerprint_digest_is_refused_naming_both() {
+    // Arrange: a state of seed 0 holding one imported key pair, saved with MD5 fingerprints.
+    let dir = std::env::temp_dir().join(format!("ecs-mock-cli-digest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = ecs_mock::store::Store::new(0);
+    let key = ecs_mock::sshkey::parse_openssh_public_key(
+        include_str!("../fixtures/pubkeys/rsa2048.pub"),
+        ecs_mock::sshkey::ParseOptions::default(),
+    )
+    .unwrap();
+    let rg = store.default_resource_group("t").unwrap();
+    store
+        .reserve("t", "cn-hangzhou", "key-1", None)
+        .unwrap()
+        .commit(ecs_mock::store::NewKeyPair {
+            fingerprint: key.fingerprint,
+            public_key: key.openssh,
+            resource_group_id: rg,
+            tags: vec![],
+            creation_time: 5,
+            origin: ecs_mock::store::Origin::Imported,
+        });
+    let saved = dir.join("md5.json");
+    ecs_mock::persist::save(&saved, &store.export()).unwrap();
+    // Act
+    let stderr = usage_error(&[
+        std::ffi::OsStr::new("--fingerprint"),
+        std::ffi::OsStr::new("sha1"),
+        std::ffi::OsStr::new("--state-file"),
+        saved.as_os_str(),
+    ]);
+    let unknown = usage_error(&["--fingerprint", "sha256"]);
+    // Assert (usage_error asserts exit 64)
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "ecs-mock: state file {} cannot be restored: accounts[\"t\"].regions[\"cn-hangzhou\"].key_pairs[\"key-1\"].fingerprint: \"21:3e:91:00:ed:56:bd:f4:33:cc:bf:6b:67:f9:59:4c\" is the public key's md5 fingerprint: the state was saved under --fingerprint md5 but the server runs with --fingerprint sha1 (fix or remove it)",
+            saved.display()
+        )
+    );
+    assert!(
+        unknown.contains("invalid value 'sha256' for '--fingerprint <FINGERPRINT>'")
+            && unknown.contains("[possible values: md5, sha1]"),
+        "{unknown}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

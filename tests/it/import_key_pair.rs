@@ -17,14 +17,15 @@ fn fixture(file: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// `(file, fingerprint)` rows of fingerprints.txt.
+/// `(file, MD5 fingerprint)` rows of fingerprints.txt.
 fn fingerprints() -> Vec<(String, String)> {
     fixture("fingerprints.txt")
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
-            let (file, fp) = l.split_once(' ').unwrap();
-            (file.to_string(), fp.trim().to_string())
+            let mut columns = l.split(' ');
+            let file = columns.next().unwrap();
+            (file.to_string(), columns.next().unwrap().to_string())
         })
         .collect()
 }

@@ -14,6 +14,7 @@ mod describe_key_pairs;
 mod describe_regions;
 mod detach_key_pair;
 mod faults;
+mod fingerprints;
 mod fixtures;
 mod import_key_pair;
 mod join_resource_group;
