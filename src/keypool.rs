@@ -573,10 +573,27 @@ fn build_prime_pool(seed: u64, cache: Option<&KeyCache>) -> PrimePool {
     for (index, key) in produced {
         keys[index] = Some(key);
     }
-    let keys: Vec<rsa::PrivateKey> = keys
+    let mut keys: Vec<rsa::PrivateKey> = keys
         .into_iter()
         .map(|k| k.expect("every index was produced"))
         .collect();
+    // The cache trusts its directory, but a pool entry copied over another would leave the
+    // pool short of primes, and with too few pairs for a region's 500 key pairs fast creates
+    // would search without end. An entry sharing a prime with an earlier one is therefore
+    // made again (the pool keys' own primes are distinct) and its file rewritten.
+    let mut seen: Vec<rsa::BoxedUint> = Vec::with_capacity(keygen::POOL_PRIMES);
+    for (index, key) in keys.iter_mut().enumerate() {
+        use rsa::traits::PrivateKeyParts;
+        let fresh = key.primes().iter().all(|p| !seen.contains(p));
+        if !fresh {
+            *key = keygen::pool_key(seed, index);
+            if let Some(c) = cache {
+                let id = keygen::pool_cache_id(seed, index);
+                c.store(&id, &keygen::material(key).private_key_pem);
+            }
+        }
+        seen.extend(key.primes().iter().map(|p| p.as_ref().clone()));
+    }
     PrimePool::from_keys(&keys)
 }
 
@@ -714,6 +731,33 @@ mod tests {
         for (i, j) in [(0, 1), (0, 63), (17, 42)] {
             assert_eq!(generated.key(i, j), loaded.key(i, j));
         }
+    }
+
+    #[test]
+    fn pool_entries_copied_over_each_other_are_made_again() {
+        // Regression (key cache review #1): with every pool entry a copy of the first, the
+        // pool held two primes, one pair, and the second fast create spun for ever on a
+        // request thread.
+        // Arrange
+        let tmp = TempDir::new("pool-copies");
+        let cache = KeyCache::new(tmp.0.clone());
+        let generated = build_prime_pool(6, Some(&cache));
+        let first = cache.entry_path(&keygen::pool_cache_id(6, 0));
+        for index in 1..keygen::POOL_KEYS {
+            std::fs::copy(&first, cache.entry_path(&keygen::pool_cache_id(6, index))).unwrap();
+        }
+        // Act
+        let loaded = build_prime_pool(6, Some(&cache));
+        // Assert: the pool of the seed, and the entries put right.
+        assert_eq!(loaded.len(), keygen::POOL_PRIMES);
+        for (i, j) in [(0, 1), (2, 3), (0, 63), (17, 42)] {
+            assert_eq!(loaded.key(i, j), generated.key(i, j));
+        }
+        let last = cache.entry_path(&keygen::pool_cache_id(6, keygen::POOL_KEYS - 1));
+        assert_ne!(
+            std::fs::read(&last).unwrap(),
+            std::fs::read(&first).unwrap()
+        );
     }
 
     #[tokio::test]
