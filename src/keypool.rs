@@ -75,6 +75,26 @@ pub struct KeyPool {
     /// The runtimes serving requests, whose load paces generation; unset, the runtime a
     /// creation is requested on.
     request_runtimes: OnceLock<Vec<tokio::runtime::RuntimeMetrics>>,
+    /// Creates not finished yet, whose clients may have left: shutdown waits for them.
+    unfinished: Arc<Unfinished>,
+}
+
+#[derive(Debug, Default)]
+struct Unfinished {
+    count: AtomicUsize,
+    none_left: tokio::sync::Notify,
+}
+
+/// A create counted as unfinished while this lives (see [`KeyPool::create_started`]).
+#[derive(Debug)]
+pub struct CreateRunning(Arc<Unfinished>);
+
+impl Drop for CreateRunning {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.none_left.notify_waiters();
+        }
+    }
 }
 
 /// How many more fresh generations than connections may be queued or running; a create
@@ -144,6 +164,29 @@ impl KeyPool {
             backlog: Arc::default(),
             max_backlog: crate::config::Limits::default().max_connections + ABANDONED_BACKLOG,
             request_runtimes: OnceLock::new(),
+            unfinished: Arc::default(),
+        }
+    }
+
+    /// Counts a create as unfinished until the returned value is dropped. A create finishes
+    /// even when its client leaves (CreateKeyPair), so the key pair it stores is part of the
+    /// state a graceful shutdown saves: [`KeyPool::creates_finished`] waits for it.
+    pub fn create_started(&self) -> CreateRunning {
+        self.unfinished.count.fetch_add(1, Ordering::AcqRel);
+        CreateRunning(Arc::clone(&self.unfinished))
+    }
+
+    /// Resolves once no create counted by [`KeyPool::create_started`] is unfinished.
+    pub async fn creates_finished(&self) {
+        loop {
+            // Registered before the count is read, so a create ending in between wakes it.
+            let none_left = self.unfinished.none_left.notified();
+            tokio::pin!(none_left);
+            none_left.as_mut().enable();
+            if self.unfinished.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            none_left.await;
         }
     }
 

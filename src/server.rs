@@ -171,11 +171,19 @@ impl Server {
             }
         }
         drop(self.listener);
-        if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        // Creates whose clients left run on without a connection; the key pairs they store
+        // belong in the saved state as much as those of connections still open.
+        let drained = async {
+            graceful.shutdown().await;
+            self.app.keys.creates_finished().await;
+        };
+        if tokio::time::timeout(limits.shutdown_grace, drained)
             .await
             .is_err()
         {
-            tracing::warn!("grace period over; dropping remaining connections");
+            tracing::warn!(
+                "grace period over; dropping remaining connections and unfinished creates"
+            );
         }
         conns.shutdown().await;
         self.app.save_state().with_context(|| {

@@ -105,7 +105,9 @@ impl CreateKeyPair {
         let Self {
             region, name, tags, ..
         } = self;
+        let running = ctx.keys.create_started();
         let created = tokio::spawn(async move {
+            let _running = running;
             let generation = reservation.generation();
             let resource_group_id = reservation.resource_group_id().to_string();
             // Refused with the reservation dropped, which frees the name and the quota slot.

@@ -67,3 +67,60 @@ async fn long_delay_is_cut_off(workers: Option<usize>) {
     let outcome = in_flight.await.unwrap();
     assert!(outcome.is_err(), "{workers:?}: {outcome:?}");
 }
+
+#[tokio::test]
+async fn creates_whose_clients_left_are_finished_and_saved_before_the_server_stops() {
+    // Regression (persistence review #1): shutdown waited for connections only, so the key
+    // pairs of creates whose clients had hung up were missing from the saved state, and a
+    // retry after the restart created them again instead of finding them.
+    // Arrange: fresh keys (~35 ms each on one generation thread) and a state file.
+    let dir = std::env::temp_dir().join(format!("ecs-mock-it-left-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.json");
+    let mut config = ecs_mock::config::Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.verify_signatures = false;
+    config.state_file = Some(state.clone());
+    let server = TestServer::with_config(config).await;
+    let app = std::sync::Arc::clone(&server.app);
+    const CREATES: usize = 8;
+    let mut clients = Vec::new();
+    for i in 0..CREATES {
+        use tokio::io::AsyncWriteExt as _;
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let request = format!(
+            "GET /?Action=CreateKeyPair&Version=2014-05-26&RegionId=cn-hangzhou&AccessKeyId=t-left&KeyPairName=left-{i} HTTP/1.1\r\nHost: x\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        clients.push(stream);
+    }
+    // Every create has reserved its name (and taken its place in the account's creation
+    // order); then the clients leave without reading their answers.
+    let counted = async {
+        while app
+            .store
+            .export()
+            .accounts
+            .get("t-left")
+            .map(|a| a.next_sequence)
+            != Some(CREATES as u64)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), counted)
+        .await
+        .expect("the creates were received");
+    drop(clients);
+    // Act
+    server.stop().await;
+    // Assert: all of them stored, and in the saved file.
+    assert_eq!(app.store.key_pairs("t-left", "cn-hangzhou").len(), CREATES);
+    let saved = ecs_mock::persist::load(&state).unwrap().unwrap();
+    assert_eq!(
+        saved.accounts["t-left"].regions["cn-hangzhou"]
+            .key_pairs
+            .len(),
+        CREATES
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
