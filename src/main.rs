@@ -112,9 +112,13 @@ fn main() -> ExitCode {
         }
     };
     let served = runtime.block_on(async {
-        let shutdown = shutdown_signal()
+        let signals = shutdown_signals()
             .map_err(|e| anyhow::anyhow!("cannot register the SIGINT/SIGTERM handlers: {e}"))?;
-        ecs_mock::run(config, shutdown).await
+        let (first, second) = (std::sync::Arc::clone(&signals), signals);
+        ecs_mock::run(config, async move { first.notified().await }, async move {
+            second.notified().await
+        })
+        .await
     });
     match served {
         Ok(()) => ExitCode::SUCCESS,
@@ -163,29 +167,43 @@ fn raise_open_file_limit(max_connections: usize) {
     }
 }
 
-/// SIGINT and SIGTERM, registered now: the `listening on` line is printed before the server
-/// first polls its shutdown future, and a harness that signals as soon as it reads the line
-/// must get the graceful shutdown (state saved, exit 0), not the signal's default action.
+/// Notified once for each SIGINT or SIGTERM: the first starts the graceful shutdown, a second
+/// (Ctrl-C pressed again) ends its grace period at once. The handlers are registered now: the
+/// `listening on` line is printed before the server first polls its shutdown future, and a
+/// harness that signals as soon as it reads the line must get the graceful shutdown (state
+/// saved, exit 0), not the signal's default action.
 ///
 /// # Errors
 /// When a handler cannot be registered.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+fn shutdown_signals() -> std::io::Result<std::sync::Arc<tokio::sync::Notify>> {
+    let signals = std::sync::Arc::new(tokio::sync::Notify::new());
+    let notify = std::sync::Arc::clone(&signals);
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate())?;
         let mut interrupt = signal(SignalKind::interrupt())?;
-        Ok(async move {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = interrupt.recv() => {},
+        tokio::spawn(async move {
+            loop {
+                let received = tokio::select! {
+                    r = term.recv() => r,
+                    r = interrupt.recv() => r,
+                };
+                if received.is_none() {
+                    return;
+                }
+                // Kept as a permit when the next `notified` is not waiting yet.
+                notify.notify_one();
             }
-        })
+        });
     }
     #[cfg(not(unix))]
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            notify.notify_one();
+        }
+    });
+    Ok(signals)
 }
 
 // Every request allocates its parameters, RequestId and body; glibc's malloc was a third of

@@ -73,6 +73,19 @@ impl Server {
     /// # Errors
     /// Never in practice; accept errors are logged and retried.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        self.serve_until(shutdown, std::future::pending()).await
+    }
+
+    /// [`Server::serve`], where `hurry` resolving during the drain ends the grace period at
+    /// once (a second SIGINT or SIGTERM): what still runs is dropped, and the state saved.
+    ///
+    /// # Errors
+    /// Never in practice; accept errors are logged and retried.
+    pub async fn serve_until(
+        self,
+        shutdown: impl Future<Output = ()>,
+        hurry: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let graceful = GracefulShutdown::new();
         let limits = self.app.config.limits;
         let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
@@ -177,13 +190,15 @@ impl Server {
             graceful.shutdown().await;
             self.app.keys.creates_finished().await;
         };
-        if tokio::time::timeout(limits.shutdown_grace, drained)
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "grace period over; dropping remaining connections and unfinished creates"
-            );
+        tokio::select! {
+            drained = tokio::time::timeout(limits.shutdown_grace, drained) => {
+                if drained.is_err() {
+                    tracing::warn!("grace period over; dropping remaining connections and unfinished creates");
+                }
+            }
+            () = hurry => {
+                tracing::warn!("asked again to stop; dropping remaining connections and unfinished creates");
+            }
         }
         conns.shutdown().await;
         self.app.save_state().with_context(|| {
@@ -236,15 +251,20 @@ async fn refuse_busy(mut stream: TcpStream) {
     .await;
 }
 
-/// Binds, prints the `listening on` line and serves until `shutdown`.
+/// Binds, prints the `listening on` line and serves until `shutdown`; `hurry` cuts the
+/// drain short (see [`Server::serve_until`]).
 ///
 /// # Errors
 /// When the address cannot be bound.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    hurry: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let server = Server::bind(config).await?;
     let addr = server.local_addr();
     announce(addr, &server.app.config);
-    server.serve(shutdown).await
+    server.serve_until(shutdown, hurry).await
 }
 
 /// The first stdout line is a contract: `ecs-mock listening on http://HOST:PORT`.

@@ -768,3 +768,63 @@ fn a_tls_handshake_on_the_plain_http_port_is_explained_on_stderr_once() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_second_signal_ends_the_grace_period_at_once_and_still_saves_the_state() {
+    // Regression (persistence review #2): a second SIGTERM or Ctrl-C during the drain was
+    // ignored, so a request held by a scenario kept the process for the whole grace period.
+    // Arrange: a 60 s delay on DescribeRegions, a 600 s grace period and a state file.
+    let dir = std::env::temp_dir().join(format!("ecs-mock-cli-hurry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.json");
+    let (mut child, addr) = start_with_stderr(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--no-key-cache",
+        "--no-signature-check",
+        "--shutdown-grace-secs",
+        "600",
+        "--state-file",
+        state.to_str().unwrap(),
+    ]);
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let scenario = r#"{"name": "hold", "rules": [{"match": {"action": "DescribeRegions"}, "effect": {"latency": {"fixed_ms": 60000}}}]}"#;
+    let loaded = send(
+        addr,
+        hyper::Request::post("/__mock/scenarios")
+            .body(http_body_util::Full::new(bytes::Bytes::from(scenario)))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(loaded.status, 201, "{}", loaded.body);
+    let held = tokio::spawn(crate::scenarios::try_send(
+        addr,
+        crate::support::Call::new(addr, "t-hurry", "DescribeRegions").build(),
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    // Act: SIGTERM, then Ctrl-C while the held request drains.
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let draining = child.try_wait().unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 20 s after the second signal"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    // Assert
+    assert_eq!(draining, None, "the first signal drains");
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(held.await.unwrap().is_err(), "the held request was dropped");
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert!(stderr.contains("asked again to stop"), "{stderr}");
+    assert!(ecs_mock::persist::load(&state).unwrap().is_some(), "saved");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
