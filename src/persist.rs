@@ -196,9 +196,15 @@ fn dir_and_name(path: &Path) -> (&Path, String) {
     (dir, file_name)
 }
 
-/// The prefix of the temporary files saves of `file_name` write.
+/// The prefix of the temporary files saves of `file_name` write: of its first 128 bytes, so
+/// that with the pid, count and salt after it the name stays within the 255 bytes a file
+/// name may have, as `file_name` itself does.
 fn tmp_prefix(file_name: &str) -> String {
-    format!(".{file_name}.tmp-")
+    let mut end = file_name.len().min(128);
+    while !file_name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(".{}.tmp-", &file_name[..end])
 }
 
 /// Creates a new temporary file in `dir` for [`save`] to write before renaming it, with the
@@ -371,6 +377,27 @@ mod tests {
         std::fs::write(&path, b"{not json").unwrap();
         let err = format!("{:#}", load(&path).unwrap_err());
         assert!(err.contains("corrupt"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_state_file_with_the_longest_name_a_file_may_have_is_saved() {
+        // Regression (persistence review #4): the temporary name, the state file's with 54
+        // bytes more, went over 255 bytes, and such a path was refused at start.
+        let dir = scratch("long-name");
+        for name in ["s".repeat(255), format!("{}.json", "é".repeat(125))] {
+            let path = dir.join(&name);
+            check_writable(&path).unwrap();
+            let doc = Store::new(4).export();
+            save(&path, &doc).unwrap();
+            assert_eq!(load(&path).unwrap(), Some(doc), "{} bytes", name.len());
+            remove_stale_tmps(&dir, &name);
+        }
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            2,
+            "no temporary file left"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

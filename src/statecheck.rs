@@ -134,6 +134,13 @@ fn check_account(
             ));
         }
     }
+    let derived = ids::default_resource_group_id(seed, tenant);
+    if account.default_resource_group != derived {
+        return Err(format!(
+            "{at}.default_resource_group: {:?} is not the one the mock gives this AccessKeyId under this seed ({derived:?})",
+            account.default_resource_group
+        ));
+    }
     if !account
         .resource_groups
         .contains(&account.default_resource_group)
@@ -489,6 +496,21 @@ mod tests {
         let kp = r#"accounts["t"].regions["cn-hangzhou"].key_pairs["k1"]"#;
         type Break = fn(&mut StateDoc);
         let cases: &[(Break, String)] = &[
+            // Regression (persistence review #3): another tenant's default group, or any
+            // group, was taken as this one's, which no request could have made.
+            (
+                |d| {
+                    let other = ids::default_resource_group_id(7, "u");
+                    let a = d.accounts.get_mut("t").unwrap();
+                    a.resource_groups.insert(other.clone());
+                    a.default_resource_group = other;
+                },
+                format!(
+                    "accounts[\"t\"].default_resource_group: {:?} is not the one the mock gives this AccessKeyId under this seed ({:?})",
+                    ids::default_resource_group_id(7, "u"),
+                    ids::default_resource_group_id(7, "t")
+                ),
+            ),
             (
                 |d| key_pair(d, "k1").public_key = "garbage".into(),
                 format!("{kp}.public_key: not an OpenSSH public key (unsupported key type \"garbage\")"),
@@ -684,10 +706,15 @@ mod tests {
         let long = "L".repeat(MAX_ACCESS_KEY_ID_LEN);
         let mut doc = valid();
         let mut a = doc.accounts.remove("t").unwrap();
-        // Its key pairs as the API would have made them for this tenant.
+        // Its default group and key pairs as the API would have made them for this tenant.
+        let default = ids::default_resource_group_id(7, &long);
+        a.resource_groups.remove(&a.default_resource_group);
+        a.resource_groups.insert(default.clone());
+        a.default_resource_group = default.clone();
         for (region, r) in a.regions.iter_mut() {
             for (name, kp) in r.key_pairs.iter_mut() {
                 kp.id = ids::key_pair_id(7, &long, region, name, 0);
+                kp.resource_group_id = default.clone();
             }
         }
         doc.accounts.insert(long.clone(), a);

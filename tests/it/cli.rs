@@ -401,7 +401,7 @@ fn a_state_file_refused_for_its_content_is_a_usage_error_too() {
     let store = ecs_mock::store::Store::new(0);
     store.with_account("t", |_| ()).unwrap();
     let mut doc = store.export();
-    doc.accounts.get_mut("t").unwrap().default_resource_group = "rg-none".into();
+    doc.accounts.get_mut("t").unwrap().resource_groups.clear();
     let broken = dir.join("broken.json");
     ecs_mock::persist::save(&broken, &doc).unwrap();
     // Act
@@ -423,8 +423,9 @@ fn a_state_file_refused_for_its_content_is_a_usage_error_too() {
     assert_eq!(
         broken_stderr.trim_end(),
         format!(
-            "ecs-mock: state file {} cannot be restored: accounts[\"t\"].default_resource_group: \"rg-none\" is not among the account's resource_groups (fix or remove it)",
-            broken.display()
+            "ecs-mock: state file {} cannot be restored: accounts[\"t\"].default_resource_group: {:?} is not among the account's resource_groups (fix or remove it)",
+            broken.display(),
+            ecs_mock::ids::default_resource_group_id(0, "t")
         )
     );
     std::fs::remove_dir_all(&dir).unwrap();
