@@ -96,7 +96,9 @@ impl Server {
         // with them.
         let head_timers = HeadTimers::new(limits.header_timeout);
         conns.spawn(head_timers.clone().run());
-        tokio::pin!(shutdown);
+        // Boxed to be dropped once the loop ends: a signal's waiter left registered would take
+        // the next signal, which must reach `hurry`.
+        let mut shutdown = Box::pin(shutdown);
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
@@ -183,6 +185,7 @@ impl Server {
                 () = self.app.shutdown.notified() => break,
             }
         }
+        drop(shutdown);
         drop(self.listener);
         // Creates whose clients left run on without a connection; the key pairs they store
         // belong in the saved state as much as those of connections still open.

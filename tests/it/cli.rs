@@ -774,8 +774,17 @@ fn a_tls_handshake_on_the_plain_http_port_is_explained_on_stderr_once() {
 async fn a_second_signal_ends_the_grace_period_at_once_and_still_saves_the_state() {
     // Regression (persistence review #2): a second SIGTERM or Ctrl-C during the drain was
     // ignored, so a request held by a scenario kept the process for the whole grace period.
+    hurried_after(false).await;
+    // The drain started by the control API ends at the first signal.
+    hurried_after(true).await;
+}
+
+async fn hurried_after(control_first: bool) {
     // Arrange: a 60 s delay on DescribeRegions, a 600 s grace period and a state file.
-    let dir = std::env::temp_dir().join(format!("ecs-mock-cli-hurry-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "ecs-mock-cli-hurry-{control_first}-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let state = dir.join("state.json");
     let (mut child, addr) = start_with_stderr(&[
@@ -804,8 +813,19 @@ async fn a_second_signal_ends_the_grace_period_at_once_and_still_saves_the_state
     ));
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
-    // Act: SIGTERM, then Ctrl-C while the held request drains.
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    // Act: SIGTERM (or POST /__mock/shutdown), then Ctrl-C while the held request drains.
+    if control_first {
+        let stopping = send(
+            addr,
+            hyper::Request::post("/__mock/shutdown")
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(stopping.status, 202);
+    } else {
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let draining = child.try_wait().unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
@@ -821,7 +841,10 @@ async fn a_second_signal_ends_the_grace_period_at_once_and_still_saves_the_state
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     // Assert
-    assert_eq!(draining, None, "the first signal drains");
+    assert_eq!(
+        draining, None,
+        "the first stop drains (control first: {control_first})"
+    );
     assert_eq!(status.code(), Some(0), "{status}");
     assert!(held.await.unwrap().is_err(), "the held request was dropped");
     let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
