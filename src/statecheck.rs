@@ -312,8 +312,9 @@ fn check_key_pair(
     }
     if parsed.fingerprint != kp.fingerprint {
         // A document is saved with the server's digest: say so when it holds the other one.
-        let saved_under = [Fingerprint::Md5, Fingerprint::Sha1]
-            .into_iter()
+        let saved_under = <Fingerprint as clap::ValueEnum>::value_variants()
+            .iter()
+            .copied()
             .find(|&other| {
                 other != fingerprint
                     && parse(other).is_ok_and(|key| key.fingerprint == kp.fingerprint)
