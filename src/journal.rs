@@ -201,7 +201,7 @@ impl Code {
 /// the request's buffers are then freed while still hot, and a full journal does not hand
 /// the allocator ten thousand requests' worth of scattered cold blocks to recycle (and,
 /// half the time, to free across threads).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Slot {
     seq: u64,
     time: u64,
@@ -469,7 +469,7 @@ impl Filter {
     }
 }
 
-/// Every shard locked, in index order (as every taker of more than one does), for a reader
+/// Every shard locked, in index order (as every taker of more than one does), for a count
 /// or a reset.
 struct AllShards<'a> {
     guards: Vec<MutexGuard<'a, Shard>>,
@@ -486,13 +486,6 @@ impl AllShards<'_> {
             .iter()
             .flat_map(|g| g.entries.iter())
             .filter(|e| self.last.saturating_sub(e.seq) < self.capacity)
-    }
-
-    /// The kept entries, oldest first.
-    fn slots(&self) -> Vec<&Slot> {
-        let mut slots: Vec<&Slot> = self.kept().collect();
-        slots.sort_unstable_by_key(|e| e.seq);
-        slots
     }
 }
 
@@ -593,14 +586,28 @@ impl Journal {
         }
     }
 
-    /// The entries `filter` keeps, oldest first.
+    /// The entries `filter` keeps, oldest first: the journal as it was when the call began
+    /// (entries recorded since are left out), less what was trimmed meanwhile.
+    ///
+    /// Copied one shard at a time and built outside the locks: a request recording meanwhile
+    /// waits at most for the copy of its own thread's shard. Built under every shard's lock,
+    /// a full journal of large entries held every request for ~100 ms per read.
     pub fn entries(&self, filter: &Filter) -> Vec<Entry> {
-        self.all()
-            .slots()
-            .into_iter()
-            .filter(|e| filter.keeps(e))
-            .map(Slot::entry)
-            .collect()
+        // Read before any shard is locked: an entry numbered up to `last` was pushed under
+        // its shard's lock before that lock was let go, so the copy below finds it.
+        let last = self.seq.0.load(Ordering::Acquire);
+        let mut copies: Vec<Slot> = Vec::new();
+        for i in 0..SHARDS {
+            copies.extend(
+                self.shard(i)
+                    .entries
+                    .iter()
+                    .filter(|e| e.seq <= last && last - e.seq < self.capacity && filter.keeps(e))
+                    .cloned(),
+            );
+        }
+        copies.sort_unstable_by_key(|e| e.seq);
+        copies.iter().map(Slot::entry).collect()
     }
 
     /// How many entries are kept: what `GET /__mock/health` reports. Counting through
@@ -1025,7 +1032,7 @@ mod tests {
         j.record(rec("t", "CreateKeyPair", &p));
         j.record(rec(&long_tenant, &huge, &Params::default()));
         let entries = j.entries(&Filter::default());
-        let kept_bytes: usize = j.all().slots().iter().map(|s| s.text.len()).sum();
+        let kept_bytes: usize = j.all().kept().map(|s| s.text.len()).sum();
         // Assert
         let params = serde_json::to_value(&entries[0].params).unwrap();
         assert_eq!(params["KeyPairName"], "k");
@@ -1092,6 +1099,39 @@ mod tests {
             .collect();
         assert_eq!(seqs, (901..=1000).collect::<Vec<u64>>());
         assert_eq!(j.len(), 100);
+    }
+
+    #[test]
+    fn a_read_while_threads_record_is_every_entry_up_to_a_point() {
+        // Reads copy one shard at a time while the others keep recording: each must still be
+        // the journal as it was at some moment, entries 1..=n without a gap, not a mix of
+        // shards taken at different moments.
+        let j = Journal::new(1_000_000);
+        let p = Params::default();
+        let recording = AtomicUsize::new(3);
+        std::thread::scope(|s| {
+            for t in ["a", "b", "c"] {
+                let (j, p, recording) = (&j, &p, &recording);
+                s.spawn(move || {
+                    for _ in 0..20_000 {
+                        j.record(rec(t, "A", p));
+                    }
+                    recording.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+            let mut reads = 0;
+            while recording.load(Ordering::Relaxed) > 0 || reads < 3 {
+                let seqs: Vec<u64> = j
+                    .entries(&Filter::default())
+                    .iter()
+                    .map(|e| e.seq)
+                    .collect();
+                let n = seqs.len() as u64;
+                assert!(seqs.iter().copied().eq(1..=n), "a gap in a read of {n}");
+                reads += 1;
+            }
+        });
+        assert_eq!(j.entries(&Filter::default()).len(), 60_000);
     }
 
     #[test]
