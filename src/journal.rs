@@ -393,6 +393,9 @@ static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 /// that to one shared counter (`seq`).
 const SHARDS: usize = 8;
 
+/// Entries a read copies per hold of a shard's lock.
+const READ_CHUNK: usize = 256;
+
 /// How often (in records) a thread also trims the other shards: a shard whose thread has gone
 /// quiet still holds the entries it recorded, which reads skip once they are out of the ring
 /// but which stay in memory until trimmed.
@@ -589,22 +592,36 @@ impl Journal {
     /// The entries `filter` keeps, oldest first: the journal as it was when the call began
     /// (entries recorded since are left out), less what was trimmed meanwhile.
     ///
-    /// Copied one shard at a time and built outside the locks: a request recording meanwhile
-    /// waits at most for the copy of its own thread's shard. Built under every shard's lock,
-    /// a full journal of large entries held every request for ~100 ms per read.
+    /// Copied a few hundred entries of one shard at a time and built outside the locks: a
+    /// request recording meanwhile waits at most for one such copy. Built under every
+    /// shard's lock, a full journal of large entries held every request for ~100 ms per read.
     pub fn entries(&self, filter: &Filter) -> Vec<Entry> {
         // Read before any shard is locked: an entry numbered up to `last` was pushed under
         // its shard's lock before that lock was let go, so the copy below finds it.
         let last = self.seq.0.load(Ordering::Acquire);
         let mut copies: Vec<Slot> = Vec::new();
         for i in 0..SHARDS {
-            copies.extend(
-                self.shard(i)
-                    .entries
-                    .iter()
-                    .filter(|e| e.seq <= last && last - e.seq < self.capacity && filter.keeps(e))
-                    .cloned(),
-            );
+            // A few hundred entries per hold of the lock: a shard of large entries is tens of
+            // megabytes, whose copy in one hold still kept its thread's requests ~50 ms.
+            let mut after = 0;
+            loop {
+                let shard = self.shard(i);
+                let start = shard.entries.partition_point(|e| e.seq <= after);
+                let mut examined = 0;
+                for e in shard.entries.range(start..).take_while(|e| e.seq <= last) {
+                    if examined == READ_CHUNK {
+                        break;
+                    }
+                    examined += 1;
+                    after = e.seq;
+                    if last - e.seq < self.capacity && filter.keeps(e) {
+                        copies.push(e.clone());
+                    }
+                }
+                if examined < READ_CHUNK {
+                    break;
+                }
+            }
         }
         copies.sort_unstable_by_key(|e| e.seq);
         copies.iter().map(Slot::entry).collect()
