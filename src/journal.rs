@@ -346,11 +346,8 @@ fn shortened(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     if s.len() <= max {
         return std::borrow::Cow::Borrowed(s);
     }
-    let mut end = max.saturating_sub(CUT_MARK.len());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    std::borrow::Cow::Owned(format!("{}{CUT_MARK}", &s[..end]))
+    let kept = crate::prefix_within(s, max.saturating_sub(CUT_MARK.len()));
+    std::borrow::Cow::Owned(format!("{kept}{CUT_MARK}"))
 }
 
 /// Appends one length-prefixed string.

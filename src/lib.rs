@@ -53,3 +53,14 @@ pub mod write_deadline;
 
 pub use config::Config;
 pub use server::{run, Server};
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary
+/// (`str::floor_char_boundary`, stable only since Rust 1.91, above this crate's
+/// `rust-version`): where a long text is cut for a message, a name or a cap.
+pub(crate) fn prefix_within(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

@@ -200,11 +200,7 @@ fn dir_and_name(path: &Path) -> (&Path, String) {
 /// that with the pid, count and salt after it the name stays within the 255 bytes a file
 /// name may have, as `file_name` itself does.
 fn tmp_prefix(file_name: &str) -> String {
-    let mut end = file_name.len().min(128);
-    while !file_name.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!(".{}.tmp-", &file_name[..end])
+    format!(".{}.tmp-", crate::prefix_within(file_name, 128))
 }
 
 /// Creates a new temporary file in `dir` for [`save`] to write before renaming it, with the

@@ -45,11 +45,11 @@ fn cut(message: &str) -> String {
     if message.len() <= MAX_MESSAGE {
         return message.to_string();
     }
-    let mut end = MAX_MESSAGE;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes in all)", &message[..end], message.len())
+    format!(
+        "{}… ({} bytes in all)",
+        crate::prefix_within(message, MAX_MESSAGE),
+        message.len()
+    )
 }
 
 /// A map key of the document as a refusal names it: quoted, and cut after 64 characters so

@@ -1204,11 +1204,7 @@ impl Criteria {
             self.text.push_str(s);
             return;
         }
-        let mut end = room;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        self.text.push_str(&s[..end]);
+        self.text.push_str(crate::prefix_within(s, room));
         self.text.push('…');
         self.cut = true;
     }
