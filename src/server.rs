@@ -241,10 +241,11 @@ async fn refuse_busy(mut stream: TcpStream) {
         crate::protocol::response::Format::Xml,
     );
     let head = format!(
-        "HTTP/1.1 {} Service Unavailable\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {} Service Unavailable\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\ndate: {}\r\n\r\n",
         body.status,
         body.content_type,
-        body.body.len()
+        body.body.len(),
+        crate::clock::http_date(crate::clock::Clock::system().now_unix())
     );
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = stream.write_all(head.as_bytes()).await;

@@ -179,7 +179,11 @@ pub fn handle(
     let app = &*conn.app;
     let is_control = app.config.control_api && parts.uri.path().starts_with(control::PREFIX);
     let prepared = if is_control || !hyper::body::Body::is_end_stream(&body) {
-        Prepared::Whole(parts, body)
+        if only_chunked(&parts.headers) {
+            Prepared::Whole(parts, body)
+        } else {
+            Prepared::UnknownCoding
+        }
     } else {
         Prepared::Decoded(decode(app, &parts, Ok(Bytes::new())))
     };
@@ -187,6 +191,7 @@ pub fn handle(
         let app = &*conn.app;
         let decoded = match prepared {
             Prepared::Decoded(d) => d,
+            Prepared::UnknownCoding => return Ok(transport::unknown_transfer_coding()),
             Prepared::Whole(parts, body) => {
                 let (read, undrained) =
                     with_body(app, &conn.body_timer, parts, body, is_control).await?;
@@ -231,6 +236,19 @@ enum Prepared {
     Decoded(Result<ApiRequest, Rendered>),
     /// With a body still to read, or for the control API.
     Whole(hyper::http::request::Parts, Incoming),
+    /// With a body in a transfer coding the mock cannot undo.
+    UnknownCoding,
+}
+
+/// Whether every transfer coding the request names is `chunked`, the one hyper removes (a
+/// request without `Transfer-Encoding` names none).
+fn only_chunked(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get_all(hyper::header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .all(|coding| coding.is_empty() || coding.eq_ignore_ascii_case(b"chunked"))
 }
 
 /// The most a control-API body may hold: a `PUT /__mock/state` of what `GET /__mock/state`

@@ -230,6 +230,7 @@ fn scripted(
 /// The page a load balancer in front of the API shows (Alibaba's front ends run Tengine).
 pub fn html_page(status: u16) -> String {
     let title = match status {
+        501 => "501 Not Implemented",
         502 => "502 Bad Gateway",
         503 => "503 Service Temporarily Unavailable",
         _ => "504 Gateway Time-out",
@@ -346,6 +347,17 @@ pub fn unfaulted(rendered: Rendered) -> Response<MockBody> {
     let head = Bytes::from(rendered.body.into_boxed_slice());
     let body = MockBody::chain(head, rendered.tail);
     with_body(rendered.status, rendered.content_type, body)
+}
+
+/// The answer to a request whose body has a transfer coding other than `chunked`: hyper
+/// reads `gzip, chunked` as plain chunked (its last coding), which would hand the action a
+/// compressed body as if it were the form. RFC 9112 §6.1 asks for 501, which the front ends'
+/// Tengine gives; the body is not read, so the connection closes after the answer.
+pub fn unknown_transfer_coding() -> Response<MockBody> {
+    let mut resp = html(plain(501, "text/html", Bytes::from(html_page(501))));
+    resp.headers_mut()
+        .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 fn html(mut resp: Response<MockBody>) -> Response<MockBody> {

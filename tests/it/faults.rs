@@ -303,6 +303,16 @@ async fn connections_over_the_cap_get_503_and_the_rest_are_served() {
     // Assert
     assert!(third.starts_with("HTTP/1.1 503"), "{third}");
     assert!(third.contains("<Code>ServiceUnavailable</Code>"), "{third}");
+    // Dated like every answer hyper writes (RFC 9110 §6.6.1: an origin server with a clock
+    // sends Date), though this one is written by hand.
+    let date = third
+        .lines()
+        .find_map(|l| l.strip_prefix("date: "))
+        .unwrap_or_else(|| panic!("no date header: {third}"));
+    assert!(
+        date.ends_with(" GMT") && date.len() == "Sun, 06 Nov 1994 08:49:37 GMT".len(),
+        "{date}"
+    );
     drop(held);
     // Once they are gone, connections are served again.
     assert!(served_within(&server, 50).await);

@@ -447,6 +447,62 @@ async fn a_body_sent_in_one_byte_chunks_reads_whole() {
     assert!(answer.contains("\"PageSize\":7"), "{answer}");
 }
 
+/// hyper takes `gzip, chunked` for plain chunked (its last coding), so the form below would
+/// have been read as parameters though the client said it was compressed. RFC 9112 §6.1: a
+/// coding the server does not understand gets 501, which is what the front ends' Tengine gives.
+#[tokio::test]
+async fn a_body_in_a_transfer_coding_other_than_chunked_gets_501_and_nothing_is_done() {
+    let mut config = ecs_mock::config::Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.verify_signatures = false;
+    let server = TestServer::with_config(config).await;
+    let form = "Action=ImportKeyPair&Version=2014-05-26&Format=JSON&AccessKeyId=t-te\
+                &RegionId=cn-hangzhou&KeyPairName=te-key&PublicKeyBody=x";
+    for (path, coding) in [
+        ("/", "gzip, chunked"),
+        ("/", "Deflate,chunked"),
+        ("/__mock/scenarios", "x-custom , chunked"),
+    ] {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+             transfer-encoding: {coding}\r\n\r\n{:x}\r\n{form}\r\n0\r\n\r\n",
+            form.len()
+        );
+        // Act
+        let answer = server.raw(request.as_bytes()).await;
+        // Assert: refused before the body is read, and the connection not kept.
+        assert!(
+            answer.starts_with("HTTP/1.1 501 Not Implemented"),
+            "{coding}: {answer}"
+        );
+        assert!(answer.contains("connection: close"), "{answer}");
+        assert!(answer.contains("<h1>501 Not Implemented</h1>"), "{answer}");
+    }
+    // Nothing reached the pipeline; `chunked` alone (any case, listed twice) still works.
+    let journal = |text: String| -> usize {
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        doc["entries"].as_array().unwrap().len()
+    };
+    assert_eq!(journal(control_get(&server, "/__mock/journal").await), 0);
+    let form = "Action=DescribeRegions&Version=2014-05-26&Format=JSON&AccessKeyId=t-te";
+    let answer = server
+        .raw(
+            format!(
+                "POST / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\
+                 content-type: application/x-www-form-urlencoded\r\n\
+                 transfer-encoding: Chunked\r\n\r\n{:x}\r\n{form}\r\n0\r\n\r\n",
+                form.len()
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(
+        answer.contains("\"RegionId\":\"cn-hangzhou\""),
+        "{answer:.600}"
+    );
+    assert_eq!(journal(control_get(&server, "/__mock/journal").await), 1);
+}
+
 #[tokio::test]
 async fn a_body_over_the_limit_gets_its_413_even_when_sent_whole_without_waiting_for_100_continue()
 {
