@@ -513,6 +513,10 @@ impl Config {
             }
             scenarios.push((s, Some(path.clone())));
         }
+        let text: usize = scenarios.iter().map(|(s, _)| s.text_bytes).sum();
+        if text > crate::scenario::MAX_SCENARIO_TEXT {
+            bail!("--scenario files: {}", crate::scenario::too_much_text(text));
+        }
         if scenarios.len() > crate::scenario::MAX_SCENARIOS {
             bail!(
                 "{} --scenario files is more than the {} the mock holds",

@@ -193,6 +193,13 @@ fn route(
                             crate::scenario::MAX_SCENARIOS
                         )).into())
                     }
+                    Added::TooMuchText { total } => {
+                        return Err(bad(format!(
+                            "{}; remove some first",
+                            crate::scenario::too_much_text(total)
+                        ))
+                        .into())
+                    }
                 };
                 tracing::info!(scenario = %name, rules, replaced, "scenario loaded");
                 Ok((

@@ -723,6 +723,7 @@ pub fn load(path: &std::path::Path) -> anyhow::Result<Scenario> {
 pub fn from_value(mut value: Value) -> Result<Scenario, ScenarioError> {
     normalise(&mut value);
     within_limits(&value, &mut String::new())?;
+    let text_bytes = text_bytes(&value);
     let Value::Object(mut top) = value else {
         return err("a scenario is a JSON object with \"name\" and \"rules\"");
     };
@@ -769,7 +770,18 @@ pub fn from_value(mut value: Value) -> Result<Scenario, ScenarioError> {
         name: file.name.clone(),
         rules,
         file,
+        text_bytes,
     })
+}
+
+/// Bytes of the strings and member names in `v`.
+fn text_bytes(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(items) => items.iter().map(text_bytes).sum(),
+        Value::Object(members) => members.iter().map(|(k, v)| k.len() + text_bytes(v)).sum(),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    }
 }
 
 /// `v` as a `T`; an error names the field it is about, below `at`.

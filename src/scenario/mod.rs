@@ -49,6 +49,11 @@ pub const Z99: f64 = 2.326_347_874_040_841;
 /// Most scenarios loaded at once (every request scans them).
 pub const MAX_SCENARIOS: usize = 256;
 
+/// Most bytes of text (strings and member names, [`Scenario::text_bytes`]) in all loaded
+/// scenarios together. Each scenario is bounded by its parts' limits and the control API's
+/// body limit, but [`MAX_SCENARIOS`] of them at that limit would hold about 16 GiB.
+pub const MAX_SCENARIO_TEXT: usize = 256 << 20;
+
 /// Distinct tenants the engine keeps call counters for. Beyond it, further new tenants share
 /// each rule's one overflow counter, so a flood of random AccessKeyIds cannot grow memory;
 /// their decisions are then no longer independent of each other.
@@ -67,6 +72,9 @@ pub struct Scenario {
     pub rules: Vec<Rule>,
     /// The scenario as written (listing, export).
     pub file: ScenarioFile,
+    /// Bytes of text in the scenario as written, what it keeps in memory give or take the
+    /// structure around them (bounded in all by [`MAX_SCENARIO_TEXT`]).
+    pub text_bytes: usize,
 }
 
 /// A match and an effect.
@@ -644,6 +652,18 @@ impl State {
         }
     }
 
+    /// The text the loaded scenarios would hold with `new` added, in place of the one at
+    /// `replacing` if any.
+    fn text_bytes_with(&self, replacing: Option<usize>, new: &Scenario) -> usize {
+        self.loaded
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| Some(i) != replacing)
+            .map(|(_, l)| l.scenario.text_bytes)
+            .sum::<usize>()
+            + new.text_bytes
+    }
+
     /// Puts `new` in `at`'s place; the counters of the scenario it replaces go.
     fn replace(&mut self, at: usize, new: Loaded) {
         let old = std::mem::replace(&mut self.loaded[at], new);
@@ -681,6 +701,9 @@ pub enum ReloadError {
     Detached { name: String, replaced: bool },
     /// Another loaded scenario already has the name the file now gives.
     NameTaken(String),
+    /// With the file's new text the loaded scenarios would hold more than
+    /// [`MAX_SCENARIO_TEXT`] bytes of text.
+    TooMuchText { total: usize },
 }
 
 impl std::fmt::Display for ReloadError {
@@ -695,6 +718,7 @@ impl std::fmt::Display for ReloadError {
             ReloadError::NameTaken(name) => {
                 write!(f, "another loaded scenario is already named {name:?}")
             }
+            ReloadError::TooMuchText { total } => write!(f, "{}", too_much_text(*total)),
         }
     }
 }
@@ -707,6 +731,18 @@ pub enum Added {
     Replaced,
     /// Refused: [`MAX_SCENARIOS`] are loaded already.
     Full,
+    /// Refused: the loaded scenarios would then hold `total` bytes of text, more than
+    /// [`MAX_SCENARIO_TEXT`].
+    TooMuchText {
+        total: usize,
+    },
+}
+
+/// Why a scenario over [`MAX_SCENARIO_TEXT`] in all is refused.
+pub fn too_much_text(total: usize) -> String {
+    format!(
+        "the loaded scenarios would hold {total} bytes of text, more than the {MAX_SCENARIO_TEXT} the mock keeps in all"
+    )
 }
 
 /// The loaded scenarios and their counters, shared by every connection.
@@ -722,6 +758,8 @@ pub struct Engine {
     /// and taking the lock on every request made its cache line travel between the worker
     /// threads.
     empty: AtomicBool,
+    /// [`MAX_SCENARIO_TEXT`], lower in tests.
+    max_text: usize,
 }
 
 /// The locked state; records on release whether any scenario is loaded.
@@ -753,7 +791,13 @@ impl Drop for StateGuard<'_> {
 
 impl Engine {
     pub fn new(seed: u64, scenarios: Vec<(Scenario, Option<PathBuf>)>) -> Self {
-        Self::with_caps(seed, scenarios, MAX_COUNTED_TENANTS, MAX_COUNTERS)
+        Self::with_caps(
+            seed,
+            scenarios,
+            MAX_COUNTED_TENANTS,
+            MAX_COUNTERS,
+            MAX_SCENARIO_TEXT,
+        )
     }
 
     /// [`Engine::new`] with other counter caps, so that tests reach them in a few calls.
@@ -762,6 +806,7 @@ impl Engine {
         scenarios: Vec<(Scenario, Option<PathBuf>)>,
         max_tenants: usize,
         max_counters: usize,
+        max_text: usize,
     ) -> Self {
         let engine = Self {
             seed,
@@ -771,6 +816,7 @@ impl Engine {
                 next_id: 0,
             }),
             empty: AtomicBool::new(true),
+            max_text,
         };
         for (s, source) in scenarios {
             engine.add(s, source);
@@ -791,11 +837,15 @@ impl Engine {
     pub fn add(&self, scenario: Scenario, source: Option<PathBuf>) -> Added {
         let mut state = self.lock();
         let full = state.loaded.len() >= MAX_SCENARIOS;
-        match state
+        let at = state
             .loaded
             .iter()
-            .position(|l| l.scenario.name == scenario.name)
-        {
+            .position(|l| l.scenario.name == scenario.name);
+        let total = state.text_bytes_with(at, &scenario);
+        if total > self.max_text {
+            return Added::TooMuchText { total };
+        }
+        match at {
             Some(at) => {
                 let loaded = state.load(scenario, source);
                 state.replace(at, loaded);
@@ -840,6 +890,10 @@ impl Engine {
             .any(|(i, l)| i != at && l.scenario.name == scenario.name)
         {
             return Err(ReloadError::NameTaken(scenario.name));
+        }
+        let total = state.text_bytes_with(Some(at), &scenario);
+        if total > self.max_text {
+            return Err(ReloadError::TooMuchText { total });
         }
         let loaded = state.load(scenario, Some(path.to_path_buf()));
         state.replace(at, loaded);
@@ -1732,6 +1786,56 @@ mod tests {
     }
 
     #[test]
+    fn the_loaded_scenarios_text_is_capped_in_all_counting_a_replacement_once() {
+        // Arrange: scenarios of 40 bytes of text with a comment of `n` bytes, room for 100.
+        let scenario = |name: &str, n: usize| {
+            let s = file::parse(&format!(
+                r#"{{"name":"{name}","rules":[{{"comment":"{}","effect":"pass"}}]}}"#,
+                "c".repeat(n)
+            ))
+            .unwrap();
+            // name, rules, comment and effect, the name's 2 bytes, pass's 4 and the comment.
+            assert_eq!(s.text_bytes, 4 + 5 + 7 + 6 + 2 + 4 + n);
+            s
+        };
+        let w = std::path::Path::new("/w.json");
+        let e = Engine::with_caps(
+            0,
+            vec![(scenario("w1", 12), Some(w.into()))],
+            MAX_COUNTED_TENANTS,
+            MAX_COUNTERS,
+            100,
+        );
+        // Act and assert: a second of 40 fits (80), a third does not (120).
+        assert_eq!(e.add(scenario("s2", 12), None), Added::New);
+        assert_eq!(
+            e.add(scenario("s3", 12), None),
+            Added::TooMuchText { total: 120 }
+        );
+        // Replacing counts the new text in place of the old: 40 + 60 fits, 40 + 61 does not.
+        assert_eq!(e.add(scenario("s2", 32), None), Added::Replaced);
+        assert_eq!(
+            e.add(scenario("s2", 33), None),
+            Added::TooMuchText { total: 101 }
+        );
+        // A reloaded file is held to the same total, and the refusal leaves it loaded as it was.
+        assert_eq!(
+            e.reload(w, "w1", scenario("w1", 13)),
+            Err(ReloadError::TooMuchText { total: 101 })
+        );
+        assert_eq!(e.reload(w, "w1", scenario("w1", 11)), Ok(()));
+        assert!(e.remove("s2"));
+        assert_eq!(e.add(scenario("s3", 32), None), Added::New);
+        assert_eq!(
+            e.list(None)
+                .iter()
+                .map(|l| l.file.name.as_str())
+                .collect::<Vec<_>>(),
+            ["w1", "s3"]
+        );
+    }
+
+    #[test]
     fn counters_stay_within_their_cap_and_go_with_their_scenarios() {
         // Regression (findings-robust #4): each tenant left a counter in every rule that
         // counted its request, 1000 per scenario, with no bound across tenants.
@@ -1744,6 +1848,7 @@ mod tests {
             vec![(file::parse(&text).unwrap(), None)],
             MAX_COUNTED_TENANTS,
             2500,
+            MAX_SCENARIO_TEXT,
         );
         let p = params(&[]);
         // Act: a request no rule counts, then one DescribeKeyPairs from each of 10 tenants.
@@ -1807,6 +1912,7 @@ mod tests {
             )],
             1,
             MAX_COUNTERS,
+            MAX_SCENARIO_TEXT,
         );
         let p = params(&[]);
         let call = |t: &str| decide(&e, Action::DescribeRegions, t, &p).map(|d| d.call);
