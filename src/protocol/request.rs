@@ -226,24 +226,26 @@ impl ApiRequest {
         self.headers.get_ignore_ascii_case(name)
     }
 
-    /// `Action` (V1) or the `x-acs-action` header (V3).
+    /// `Action` (V1), or the `x-acs-action` header and then `Action` (V3).
     pub fn action(&self) -> Option<&str> {
         self.system("Action", "x-acs-action")
     }
 
-    /// `Version` (V1) or the `x-acs-version` header (V3).
+    /// `Version` (V1), or the `x-acs-version` header and then `Version` (V3).
     pub fn version(&self) -> Option<&str> {
         self.system("Version", "x-acs-version")
     }
 
-    /// A system value from where the request's signature covers it: the header for V3, the
-    /// parameter for V1, so that an unsigned header cannot pick another action for a signed V1
-    /// request, nor a query parameter for a V3 one. A request signed neither way (an anonymous
+    /// A system value from where the request's signature covers it. A V3 signature covers
+    /// the headers it lists (every `x-acs-*` one must be), the query and, through its hash,
+    /// the body: the header, then the parameter (sdk-wire-behaviour §1: read either). A V1
+    /// signature covers no header, so that an unsigned header cannot pick another action for
+    /// a signed V1 request: the parameter only. A request signed neither way (an anonymous
     /// Tea call, accepted with checking off) may use either, parameter first.
     fn system(&self, param: &str, header: &str) -> Option<&str> {
         let from_header = || self.header(header).filter(|v| !v.is_empty());
         match self.signed {
-            Signed::V3 => from_header(),
+            Signed::V3 => from_header().or_else(|| self.params.non_empty(param)),
             Signed::V1 => self.params.non_empty(param),
             Signed::Neither => self.params.non_empty(param).or_else(from_header),
         }
@@ -407,8 +409,14 @@ mod tests {
         let v3_with_params = req("Action=DeleteKeyPairs&Version=2000-01-01", &v3, "").unwrap();
         assert_eq!(v3_with_params.action(), Some("DescribeKeyPairs"));
         assert_eq!(v3_with_params.version(), Some(API_VERSION));
-        let v3_headers_only = req("", &v3[..1], "").unwrap();
-        assert_eq!(v3_headers_only.action(), None, "no query fallback for V3");
+        let v3_query_only = req("Action=DeleteKeyPairs&Version=2014-05-26", &v3[..1], "").unwrap();
+        assert_eq!(
+            (v3_query_only.action(), v3_query_only.version()),
+            (Some("DeleteKeyPairs"), Some(API_VERSION)),
+            "a V3 signature covers the query"
+        );
+        let v3_neither = req("", &v3[..1], "").unwrap();
+        assert_eq!((v3_neither.action(), v3_neither.version()), (None, None));
         let v1 = req("Signature=x", &v3[1..], "").unwrap();
         assert_eq!(
             (v1.action(), v1.version()),

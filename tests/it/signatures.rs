@@ -650,6 +650,95 @@ async fn v3_must_sign_host_every_x_acs_header_and_the_content_type_of_a_body() {
     }
 }
 
+/// sdk-wire-behaviour §1: a server reads the action from `Action` or `x-acs-action`, and the
+/// version from `Version` or `x-acs-version`. A V3 signature covers the query, so a V3
+/// request that names them there (no SDK does; a hand-written client may) is served; when
+/// both are given, the headers win. Regression (black-box review, twenty-seventh session):
+/// it was `400 MissingParameter "Action"`.
+#[tokio::test]
+async fn v3_reads_action_and_version_from_its_signed_query_when_its_headers_leave_them_out() {
+    let server = TestServer::start(0).await;
+    let request = |query: &[(&str, &str)], action_header: Option<&str>, nonce: &str| {
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut headers: Vec<(String, String)> = vec![
+            ("host".into(), server.addr.to_string()),
+            ("x-acs-content-sha256".into(), signature::sha256_hex(b"")),
+            ("x-acs-date".into(), now_timestamp(server.app.config.clock)),
+            ("x-acs-signature-nonce".into(), nonce.into()),
+        ];
+        if let Some(action) = action_header {
+            headers.push(("x-acs-action".into(), action.into()));
+            headers.push(("x-acs-version".into(), "2014-05-26".into()));
+        }
+        let mut signed: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
+        signed.sort();
+        let canonical = signature::v3_canonical_request(
+            "POST",
+            "/",
+            &query,
+            &headers,
+            &signed,
+            &signature::sha256_hex(b""),
+        );
+        let sig = signature::v3_sign("mock-secret", &signature::v3_string_to_sign(&canonical));
+        let mut b = Request::post(format!("/?{}", ecs_mock::protocol::params::encode(&query)));
+        for (k, v) in &headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        b.header(
+            "authorization",
+            format!(
+                "ACS3-HMAC-SHA256 Credential=ak-v3-query,SignedHeaders={},Signature={sig}",
+                signed.join(";")
+            ),
+        )
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+    };
+    // Act
+    let query_only = send(
+        server.addr,
+        request(
+            &[("Action", "DescribeRegions"), ("Version", "2014-05-26")],
+            None,
+            "q-1",
+        ),
+    )
+    .await;
+    let both = send(
+        server.addr,
+        request(
+            &[("Action", "DeleteKeyPairs"), ("Version", "2000-01-01")],
+            Some("DescribeRegions"),
+            "q-2",
+        ),
+    )
+    .await;
+    let neither = send(
+        server.addr,
+        request(&[("RegionId", "cn-hangzhou")], None, "q-3"),
+    )
+    .await;
+    // Assert: JSON, the V3 default, and the regions themselves.
+    for r in [&query_only, &both] {
+        r.assert_ok();
+        assert!(
+            r.json()["Regions"]["Region"].as_array().unwrap().len() > 10,
+            "{}",
+            r.body
+        );
+    }
+    neither.assert_error(400, "MissingParameter");
+    assert!(
+        neither.message().contains("\"Action\""),
+        "{}",
+        neither.message()
+    );
+}
+
 #[tokio::test]
 async fn v3_header_values_beyond_ascii_are_signed_as_sent_and_never_dropped() {
     // Regression (findings-proto #1): header values outside visible ASCII were dropped before
