@@ -226,6 +226,16 @@ fn set(path: &PathBuf) -> Option<&PathBuf> {
     (!path.as_os_str().is_empty()).then_some(path)
 }
 
+/// An item of a comma-separated list without the spaces around it (`a.json, b.json`), or
+/// `None` when nothing is left (see [`path`]).
+fn item(path: &PathBuf) -> Option<PathBuf> {
+    match path.to_str() {
+        Some(text) => Some(PathBuf::from(text.trim())).filter(|p| !p.as_os_str().is_empty()),
+        // Not UTF-8: taken as given.
+        None => set(path).cloned(),
+    }
+}
+
 /// Who may call, with which secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
@@ -397,7 +407,13 @@ impl Config {
     /// file that exists but does not parse.
     pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
         // An empty item (a trailing comma, an empty variable) is not set, as in the path lists.
-        let given: Vec<&String> = cli.credentials.iter().filter(|c| !c.is_empty()).collect();
+        // Spaces around an item are the list's layout (`ak1:s1, ak2:s2`), not the id's.
+        let given: Vec<&str> = cli
+            .credentials
+            .iter()
+            .map(|c| c.trim())
+            .filter(|c| !c.is_empty())
+            .collect();
         let credentials = if given.is_empty() {
             if cli.default_secret.is_empty() {
                 bail!("--default-secret must not be empty");
@@ -417,8 +433,25 @@ impl Config {
                 if id.is_empty() {
                     bail!("--credential item {n} has an empty AccessKeyId");
                 }
+                // Spaces around the `:` would be kept in the id or secret, which no client
+                // sends: the credential could never be used, and nothing would say why.
+                if id.trim() != id {
+                    bail!("--credential {id:?} has spaces around its AccessKeyId");
+                }
+                if id.len() > crate::store::MAX_ACCESS_KEY_ID_LEN {
+                    bail!(
+                        "--credential item {n} has an AccessKeyId of {} bytes, longer than the {} a request may carry",
+                        id.len(),
+                        crate::store::MAX_ACCESS_KEY_ID_LEN
+                    );
+                }
                 if secret.is_empty() {
                     bail!("--credential {id:?} has an empty secret");
+                }
+                if secret.trim() != secret {
+                    bail!(
+                        "--credential {id:?} has spaces around its secret (its value is not shown)"
+                    );
                 }
                 if map.insert(id.to_string(), secret.to_string()).is_some() {
                     bail!("--credential gives AccessKeyId {id:?} twice");
@@ -426,7 +459,7 @@ impl Config {
             }
             Credentials::Fixed(map)
         };
-        let fixture_files: Vec<&PathBuf> = cli.fixtures.iter().filter_map(set).collect();
+        let fixture_files: Vec<PathBuf> = cli.fixtures.iter().filter_map(item).collect();
         let state_file = cli.state_file.as_ref().and_then(set);
         let fixtures = fixture_files
             .iter()
@@ -501,8 +534,8 @@ impl Config {
             bail!("--workers must be between 1 and {MAX_WORKERS}");
         }
         let mut scenarios: Vec<(Scenario, Option<PathBuf>)> = Vec::new();
-        for path in cli.scenarios.iter().filter_map(set) {
-            let s = scenario::file::load(path).map_err(|e| RefusedFlag::new("--scenario", e))?;
+        for path in cli.scenarios.iter().filter_map(item) {
+            let s = scenario::file::load(&path).map_err(|e| RefusedFlag::new("--scenario", e))?;
             if let Some((_, Some(other))) = scenarios.iter().find(|(o, _)| o.name == s.name) {
                 bail!(
                     "scenario name {:?} is used by both {} and {}",
@@ -623,6 +656,50 @@ mod tests {
     }
 
     #[test]
+    fn list_items_lose_the_spaces_around_them_and_credentials_refuse_inner_ones() {
+        // Regression (black-box review, twenty-seventh session): `ak1:s1, ak2:s2` gave an
+        // AccessKeyId " ak2", which no client sends: the credential was silently unusable.
+        let c = parse(&["--credential", "ak1:s1, ak2:s2 ,\tak3:s3"]).unwrap();
+        for (id, secret) in [("ak1", "s1"), ("ak2", "s2"), ("ak3", "s3")] {
+            assert_eq!(c.credentials.secret_for(id), Some(secret), "{id}");
+        }
+        assert_eq!(c.credentials.secret_for(" ak2"), None);
+        let long = format!("{}:s", "a".repeat(crate::store::MAX_ACCESS_KEY_ID_LEN + 1));
+        for (arg, expected) in [
+            (
+                "ak :s",
+                "--credential \"ak \" has spaces around its AccessKeyId",
+            ),
+            (
+                &long,
+                "--credential item 1 has an AccessKeyId of 129 bytes, longer than the 128",
+            ),
+        ] {
+            let message = format!("{:#}", parse(&["--credential", arg]).unwrap_err());
+            assert!(message.contains(expected), "{arg:?}: {message}");
+        }
+        let longest = format!("{}:s", "a".repeat(crate::store::MAX_ACCESS_KEY_ID_LEN));
+        assert!(parse(&["--credential", &longest]).is_ok());
+        // Paths too: `a.json, b.json` names two files, the second without its space.
+        let dir = std::env::temp_dir().join(format!("ecs-mock-items-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str| {
+            let path = dir.join(name);
+            std::fs::write(
+                &path,
+                format!(r#"{{"name":"{name}","rules":[{{"effect":"pass"}}]}}"#),
+            )
+            .unwrap();
+            path.display().to_string()
+        };
+        let (a, b) = (file("a.json"), file("b.json"));
+        let c = parse(&["--scenario", &format!("{a}, {b} ,")]).unwrap();
+        let names: Vec<&str> = c.scenarios.iter().map(|(s, _)| s.name.as_str()).collect();
+        assert_eq!(names, ["a.json", "b.json"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_refused_credential_is_named_without_its_secret() {
         // Regression (black-box review, twenty-fifth session): the value was quoted whole, so
         // `ak=secret` or `:secret` printed the secret in the usage error.
@@ -638,6 +715,10 @@ mod tests {
             (
                 &["--credential", "ak:"],
                 "--credential \"ak\" has an empty secret",
+            ),
+            (
+                &["--credential", "ak: Secret-7"],
+                "--credential \"ak\" has spaces around its secret",
             ),
         ] {
             let message = format!("{:#}", parse(args).unwrap_err());

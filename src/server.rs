@@ -298,7 +298,8 @@ fn announcement(addr: SocketAddr, config: &Config) -> (String, String, Option<St
         crate::config::Credentials::Fixed(_) => "one of the --credential AccessKeyIds with its secret",
     };
     // A wildcard address is where the mock listens, not an address a client can connect to.
-    let endpoint = match addr.ip() {
+    // Canonical first: `::ffff:0.0.0.0` is the IPv4 wildcard (and takes IPv4 connections).
+    let endpoint = match addr.ip().to_canonical() {
         std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
             format!("127.0.0.1:{} (or this host's address)", addr.port())
         }
@@ -338,5 +339,21 @@ mod tests {
         assert!(!warned("[::ffff:127.0.0.1]:8080"));
         assert!(warned("0.0.0.0:8080"));
         assert!(warned("[::ffff:10.0.0.1]:8080"));
+    }
+
+    #[test]
+    fn a_wildcard_address_is_not_the_endpoint_an_sdk_is_pointed_at() {
+        let hint = |addr: &str| {
+            let addr: SocketAddr = addr.parse().unwrap();
+            announcement(addr, &Config::new(addr, 0)).1
+        };
+        assert!(hint("0.0.0.0:80").contains("endpoint 127.0.0.1:80 (or this host's address)"));
+        assert!(hint("[::]:80").contains("endpoint [::1]:80 (or this host's address)"));
+        // Regression (black-box review, twenty-seventh session): the IPv4-mapped wildcard was
+        // printed as the endpoint.
+        assert!(
+            hint("[::ffff:0.0.0.0]:80").contains("endpoint 127.0.0.1:80 (or this host's address)")
+        );
+        assert!(hint("127.0.0.1:80").contains("endpoint 127.0.0.1:80,"));
     }
 }
