@@ -653,7 +653,8 @@ impl Journal {
     /// rule whose sequence repeats, call by call from the first with an effect (`from`), the
     /// effect each request got (`"pass"` where none applied). Replayed against a fresh or reset mock with the same per-tenant
     /// requests it produces the same errors, faults and (pinned) latencies, whatever the
-    /// seed. Calls no longer in the ring buffer replay as `"pass"`.
+    /// seed. Calls no longer in the ring buffer replay as `"pass"`, and so do the kept calls
+    /// before a hole: the sequence covers only calls that are all kept.
     ///
     /// With `replay_as`, each rule matches that AccessKeyId pattern instead of the tenant it
     /// was recorded under (a CI run that takes a fresh AccessKeyId each time, or `*` for
@@ -690,16 +691,34 @@ impl Journal {
         }
         let rules: Vec<Value> = groups
             .into_iter()
-            .filter(|(_, steps)| steps.iter().any(|(_, s)| *s != StepFile::Pass))
-            .map(|((tenant, action), steps)| {
+            .filter_map(|((tenant, action), mut steps)| {
                 // Entries are in answer order; calls are numbered in arrival order. The
                 // sequence runs from the first call with an effect (earlier calls pass, by
                 // `from`) to the last: a long-lived tenant's kept calls have high numbers,
                 // and a sequence from call 1 grew with every call it had ever made.
-                let with_effect = steps.iter().filter(|(_, s)| *s != StepFile::Pass);
-                let first = with_effect.clone().map(|(n, _)| *n).min().unwrap_or(1);
-                let last = with_effect.map(|(n, _)| *n).max().unwrap_or(0);
-                let mut seq = vec![StepFile::Pass; (last + 1).saturating_sub(first) as usize];
+                let last = steps
+                    .iter()
+                    .filter(|(_, s)| *s != StepFile::Pass)
+                    .map(|(n, _)| *n)
+                    .max()?;
+                // Only calls all still kept: a call answered late outlives the eviction of
+                // calls after it, and a hole filled with "pass" would replay calls that got
+                // an effect as if none had applied. The sequence starts after the last hole.
+                let kept: std::collections::HashSet<u64> =
+                    steps.iter().map(|(n, _)| *n).collect();
+                let mut start = last;
+                while start > 1 && kept.contains(&(start - 1)) {
+                    start -= 1;
+                }
+                let before = steps.len();
+                steps.retain(|(n, s)| *n >= start || *s == StepFile::Pass);
+                let cut = (steps.len() < before).then_some(start);
+                let first = steps
+                    .iter()
+                    .filter(|(n, s)| *n >= start && *s != StepFile::Pass)
+                    .map(|(n, _)| *n)
+                    .min()?;
+                let mut seq = vec![StepFile::Pass; (last + 1 - first) as usize];
                 for (n, step) in steps {
                     if (first..=last).contains(&n) {
                         seq[(n - first) as usize] = step;
@@ -720,11 +739,17 @@ impl Journal {
                     Some(pattern) => format!(", replayed for {pattern:?}"),
                     None => String::new(),
                 };
-                json!({
+                let cut = match cut {
+                    Some(start) => format!(
+                        "; earlier calls are not all in the journal any more (evicted, or answered after later ones), so those before call {start} replay as pass"
+                    ),
+                    None => String::new(),
+                };
+                Some(json!({
                     "match": matcher,
                     "effect": {"sequence": seq},
-                    "comment": format!("calls {first}..={last} of {action} by {tenant:?} as recorded{replayed}"),
-                })
+                    "comment": format!("calls {first}..={last} of {action} by {tenant:?} as recorded{replayed}{cut}"),
+                }))
             })
             .collect();
         Ok(json!({

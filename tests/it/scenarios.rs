@@ -592,6 +592,59 @@ async fn an_export_starts_at_the_first_call_with_an_effect() {
     assert_eq!(replayed, recorded);
 }
 
+/// Regression (black-box review, twenty-seventh session): a call answered late outlived the
+/// eviction of the calls after it, and the export filled their places with "pass", so calls
+/// that had been throttled replayed as successes under a comment saying "as recorded".
+#[tokio::test]
+async fn an_export_covers_only_calls_all_still_in_the_journal() {
+    // Arrange: call 1 is slowed, calls 2..=6 fail, and the journal keeps 4 entries.
+    let rule = json!({"name": "holes", "rules": [{"match": {"action": "DescribeRegions"},
+        "effect": {"sequence": [{"latency": {"fixed_ms": 400}}, {"error": "Throttling.User"},
+            {"error": "ServiceUnavailable"}, {"error": "InternalError"}, {"error": "Throttling"},
+            {"error": "Throttling.Api"}]}}]});
+    let mut config = config_with(0, std::slice::from_ref(&rule));
+    config.journal_capacity = 4;
+    let server = TestServer::with_config(config).await;
+    let slow = server.call("t-holes", "DescribeRegions");
+    let first = tokio::spawn(async move { slow.send().await.status });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut codes = Vec::new();
+    for _ in 2..=6 {
+        codes.push(server.call("t-holes", "DescribeRegions").send().await.code());
+    }
+    assert_eq!(first.await.unwrap(), 200);
+    // Act: the journal now holds calls 4, 5, 6 and (answered last) 1.
+    let (status, exported) = control(
+        &server,
+        "GET",
+        "/__mock/journal?format=scenario&access_key_id=t-holes",
+        None,
+    )
+    .await;
+    // Assert: the sequence starts after the hole, and says why.
+    assert_eq!(status, 200);
+    let rule = &exported["rules"][0];
+    assert_eq!(
+        rule["match"],
+        json!({"action": "DescribeRegions", "access_key_id": "t-holes", "from": 4})
+    );
+    assert_eq!(
+        rule["effect"],
+        json!({"sequence": [{"error": "InternalError"}, {"error": "Throttling"},
+            {"error": "Throttling.Api"}]})
+    );
+    let comment = rule["comment"].as_str().unwrap();
+    assert!(
+        comment.starts_with("calls 4..=6 of DescribeRegions by \"t-holes\" as recorded; earlier calls are not all in the journal any more"),
+        "{comment}"
+    );
+    assert!(comment.ends_with("those before call 4 replay as pass"), "{comment}");
+    assert_eq!(
+        codes,
+        ["Throttling.User", "ServiceUnavailable", "InternalError", "Throttling", "Throttling.Api"]
+    );
+}
+
 #[tokio::test]
 async fn an_exported_tenant_with_glob_characters_replays_for_that_tenant_only() {
     // Regression (findings-scen #3): the export wrote tenant `t*` into `access_key_id`, a
