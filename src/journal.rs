@@ -13,7 +13,9 @@
 //!                             `window_ms` (default 30 000) after the previous attempt, and
 //!                             each previous attempt a failure: a clean success (2xx, no
 //!                             error code, no scenario effect but "pass") ends the operation,
-//!                             so an identical call made after it starts a new one
+//!                             so an identical call made after it starts a new one; a
+//!                             request refused before its parameters were read (UNREAD
+//!                             codes) is an operation of its own
 //! gaps_ms                     between the arrivals of consecutive attempts (received_ms,
 //!                             monotonic, taken before any scenario latency)
 //! retryable failure           code Throttling*, ServiceUnavailable, InternalError or
@@ -821,6 +823,22 @@ fn clean_success(e: &Entry) -> bool {
         && matches!(e.effect, None | Some(StepFile::Pass))
 }
 
+/// The codes of requests refused before their parameters were read whole (a bad encoding,
+/// too many parameters, a body over the limit): their entries hold no parameters, or only
+/// the query's.
+const UNREAD: [&str; 3] = [
+    "InvalidParameter.Encoding",
+    "InvalidParameter.TooMany",
+    "Request.TooLarge",
+];
+
+/// Whether `e` is a request the mock could not read: two of them cannot be told apart as
+/// attempts of one call or as two calls. A scenario may force those codes on a request it
+/// did read, and that one has its effect recorded.
+fn unread(e: &Entry) -> bool {
+    e.effect.is_none() && e.code.as_deref().is_some_and(|c| UNREAD.contains(&c))
+}
+
 fn business_params(params: &Map<String, Value>) -> Map<String, Value> {
     params
         .iter()
@@ -848,9 +866,12 @@ impl Journal {
                 .collect();
             sorted.sort();
             let key = (e.tenant.clone(), e.action.clone(), sorted);
+            let unread = unread(&e);
             let joins = open.get(&key).copied().filter(|&i| {
-                let last = ops[i].requests.last().map_or(0, |a| a.received_ms);
-                e.received_ms.saturating_sub(last) <= window_ms
+                !unread && {
+                    let last = ops[i].requests.last().map_or(0, |a| a.received_ms);
+                    e.received_ms.saturating_sub(last) <= window_ms
+                }
             });
             let attempt = Attempt {
                 seq: e.seq,
@@ -895,7 +916,7 @@ impl Journal {
             };
             if clean_success(&e) {
                 open.remove(&key);
-            } else {
+            } else if !unread {
                 open.insert(key, i);
             }
         }
@@ -1437,6 +1458,65 @@ mod tests {
         for (name, reqs, window, want) in cases {
             assert_eq!(grouped(&reqs, window), want, "{name}");
         }
+    }
+
+    #[test]
+    fn a_request_refused_before_it_was_read_is_an_operation_of_its_own() {
+        // Regression (black-box review, twenty-seventh session): two different calls refused
+        // for their encoding were journalled with the same (empty) parameters, grouped as one
+        // operation and flagged as a non-retryable code retried.
+        let encoding = (Some(400), Some("InvalidParameter.Encoding"));
+        let reqs: Vec<Req> = [
+            "InvalidParameter.Encoding",
+            "InvalidParameter.TooMany",
+            "Request.TooLarge",
+        ]
+        .iter()
+        .enumerate()
+        .flat_map(|(i, code)| {
+            let at = i as u64 * 10;
+            let status = Some(if *code == "Request.TooLarge" {
+                413
+            } else {
+                400
+            });
+            [
+                (at, "t", "k", status, Some(*code), None),
+                (at + 1, "t", "k", status, Some(*code), None),
+            ]
+        })
+        .chain([
+            // Then a read request with those parameters, and one whose code a scenario forced.
+            (
+                100,
+                "t",
+                "k",
+                Some(400),
+                Some("InvalidKeyPairName.Malformed"),
+                None,
+            ),
+            (
+                101,
+                "t",
+                "k",
+                encoding.0,
+                encoding.1,
+                effect(json!({"error": "InvalidParameter.Encoding"})),
+            ),
+            (
+                102,
+                "t",
+                "k",
+                encoding.0,
+                encoding.1,
+                effect(json!({"error": "InvalidParameter.Encoding"})),
+            ),
+        ])
+        .collect();
+        let ops = grouped(&reqs, 30_000);
+        let mut want: Vec<Op> = (1..=6).map(|i| (vec![i], vec![], false)).collect();
+        want.push((vec![7, 8, 9], vec![1, 1], true));
+        assert_eq!(ops, want);
     }
 
     #[test]

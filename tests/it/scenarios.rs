@@ -610,7 +610,13 @@ async fn an_export_covers_only_calls_all_still_in_the_journal() {
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let mut codes = Vec::new();
     for _ in 2..=6 {
-        codes.push(server.call("t-holes", "DescribeRegions").send().await.code());
+        codes.push(
+            server
+                .call("t-holes", "DescribeRegions")
+                .send()
+                .await
+                .code(),
+        );
     }
     assert_eq!(first.await.unwrap(), 200);
     // Act: the journal now holds calls 4, 5, 6 and (answered last) 1.
@@ -638,10 +644,19 @@ async fn an_export_covers_only_calls_all_still_in_the_journal() {
         comment.starts_with("calls 4..=6 of DescribeRegions by \"t-holes\" as recorded; earlier calls are not all in the journal any more"),
         "{comment}"
     );
-    assert!(comment.ends_with("those before call 4 replay as pass"), "{comment}");
+    assert!(
+        comment.ends_with("those before call 4 replay as pass"),
+        "{comment}"
+    );
     assert_eq!(
         codes,
-        ["Throttling.User", "ServiceUnavailable", "InternalError", "Throttling", "Throttling.Api"]
+        [
+            "Throttling.User",
+            "ServiceUnavailable",
+            "InternalError",
+            "Throttling",
+            "Throttling.Api"
+        ]
     );
 }
 
