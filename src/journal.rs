@@ -283,7 +283,7 @@ pub const CUT_MARK: &str = "…";
 /// parameters after it are left out, but for one last pair saying how many.
 fn pack(text: &mut Vec<u8>, r: &Record<'_>) {
     let kept = || r.params.pairs().filter(|(k, _)| !SECRET_PARAMS.contains(k));
-    let params = || kept().flat_map(|(k, v)| [k, v]);
+    let params = || kept().flat_map(|(k, v)| [k, shown_text(k, v)]);
     text.clear();
     let head = [
         shortened(r.tenant, HEAD_MAX),
@@ -311,7 +311,7 @@ fn pack(text: &mut Vec<u8>, r: &Record<'_>) {
         let secret = |k: &[u8]| SECRET_PARAMS.iter().any(|s| s.as_bytes() == k);
         for (k, v) in r.params.byte_pairs().filter(|(k, _)| !secret(k)) {
             push_bytes(text, k);
-            push_bytes(text, v);
+            push_bytes(text, shown(k, v));
         }
     } else {
         let mut room = PARAMS_TEXT_MAX;
@@ -336,6 +336,34 @@ fn pack(text: &mut Vec<u8>, r: &Record<'_>) {
             push(text, CUT_MARK);
             push(text, &format!("{left} more parameters not kept"));
         }
+    }
+}
+
+/// What the journal keeps of a `PublicKeyBody` that holds a private key (a client that
+/// pasted the wrong half of its key pair): private keys are never recorded.
+pub const PRIVATE_KEY_NOT_KEPT: &str = "(a private key: not kept)";
+
+/// Whether parameter `k` is a `PublicKeyBody` holding a PEM private key, which the journal
+/// keeps as [`PRIVATE_KEY_NOT_KEPT`].
+fn private_key(k: &[u8], v: &[u8]) -> bool {
+    k == b"PublicKeyBody" && memchr::memmem::find(v, b"PRIVATE KEY").is_some()
+}
+
+/// The value the journal keeps for parameter `k` (see [`private_key`]).
+fn shown<'a>(k: &[u8], v: &'a [u8]) -> &'a [u8] {
+    if private_key(k, v) {
+        PRIVATE_KEY_NOT_KEPT.as_bytes()
+    } else {
+        v
+    }
+}
+
+/// [`shown`] for text.
+fn shown_text<'a>(k: &str, v: &'a str) -> &'a str {
+    if private_key(k.as_bytes(), v.as_bytes()) {
+        PRIVATE_KEY_NOT_KEPT
+    } else {
+        v
     }
 }
 
@@ -1270,6 +1298,39 @@ mod tests {
         assert_eq!(j.len(), 1);
         j.reset(None);
         assert!(j.is_empty());
+    }
+
+    #[test]
+    fn a_private_key_sent_as_a_public_key_body_is_not_recorded() {
+        // Found by a black-box review (twenty-seventh session): a client that pasted its
+        // private key into ImportKeyPair had it kept word for word.
+        let pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n";
+        let public = "ssh-rsa AAAAB3NzaC1yc2E= PRIVATE-KEY-comment";
+        let big = "y".repeat(PARAMS_TEXT_MAX);
+        let j = Journal::new(10);
+        for extra in ["", &big[..]] {
+            // Small parameters take the copy's fast path, oversized ones its cutting path.
+            let p = Params::from_pairs([
+                ("PublicKeyBody", pem),
+                ("KeyPairName", pem),
+                ("Extra", extra),
+            ]);
+            j.record(rec("t", "ImportKeyPair", &p));
+        }
+        let p = Params::from_pairs([("PublicKeyBody", public)]);
+        j.record(rec("t", "ImportKeyPair", &p));
+        let kept = j.entries(&Filter::default());
+        for e in &kept[..2] {
+            let m = e.params.to_map();
+            assert_eq!(m["PublicKeyBody"], PRIVATE_KEY_NOT_KEPT, "{m:?}");
+        }
+        assert!(kept[1].params.to_map()["Extra"]
+            .as_str()
+            .unwrap()
+            .ends_with(CUT_MARK));
+        // Other parameters are kept as sent (a name is no key), and so is a public key.
+        assert_eq!(kept[0].params.to_map()["KeyPairName"], pem);
+        assert_eq!(kept[2].params.to_map()["PublicKeyBody"], public);
     }
 
     #[test]
