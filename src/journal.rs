@@ -343,10 +343,18 @@ fn pack(text: &mut Vec<u8>, r: &Record<'_>) {
 /// pasted the wrong half of its key pair): private keys are never recorded.
 pub const PRIVATE_KEY_NOT_KEPT: &str = "(a private key: not kept)";
 
-/// Whether parameter `k` is a `PublicKeyBody` holding a PEM private key, which the journal
-/// keeps as [`PRIVATE_KEY_NOT_KEPT`].
+/// Whether parameter `k` is a `PublicKeyBody` holding a PEM private key (its first line
+/// `-----BEGIN … PRIVATE KEY-----`), which the journal keeps as [`PRIVATE_KEY_NOT_KEPT`].
+/// Public keys start otherwise (`ssh-rsa`, or RFC 4716's four dashes), so an import pays
+/// one comparison.
 fn private_key(k: &[u8], v: &[u8]) -> bool {
-    k == b"PublicKeyBody" && memchr::memmem::find(v, b"PRIVATE KEY").is_some()
+    k == b"PublicKeyBody" && {
+        let v = v.trim_ascii_start();
+        v.starts_with(b"-----BEGIN ") && {
+            let first_line = &v[..memchr::memchr(b'\n', v).unwrap_or(v.len())];
+            memchr::memmem::find(first_line, b"PRIVATE KEY").is_some()
+        }
+    }
 }
 
 /// The value the journal keeps for parameter `k` (see [`private_key`]).
