@@ -509,7 +509,7 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
     let (ordinal, epoch) = app
         .store
         .count_request(&tenant, |ordinal, _| (ordinal, app.journal.epoch()));
-    let request_id = ids::request_id(app.config.seed, claimed.unwrap_or(""), ordinal);
+    let request_id = ordinal.request_id(app.config.seed, claimed.unwrap_or(""));
     tracing::info!(code = err.code(), "rejected undecodable request");
     let rendered = response::error(&err, &request_id, regions::host_id(region), format);
     let no_params = Params::default();
@@ -597,7 +597,7 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
             };
             (ordinal, (app.journal.epoch(), app.store.epoch()), decided)
         });
-    let request_id = ids::request_id(app.config.seed, access_key_id.unwrap_or(""), ordinal);
+    let request_id = ordinal.request_id(app.config.seed, access_key_id.unwrap_or(""));
     let host_id = regions::host_id(req.region_id());
     let act = decision.as_ref().and_then(|d| d.act.clone());
     let latency = decision.as_ref().and_then(|d| d.latency);

@@ -92,6 +92,34 @@ impl Counts {
     }
 }
 
+/// A request's place in its tenant's count, from which its RequestId derives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ordinal {
+    /// 1, 2, … in the tenant's own count, or in the shared one.
+    pub n: u64,
+    /// Counted on the counter that tenants past [`MAX_COUNTED_TENANTS`] and over-long
+    /// AccessKeyIds share. A tenant counted there may get its own counter later (a reset
+    /// frees room), which starts again at 1: its RequestIds derive apart from its own
+    /// count's, so that they never repeat (`ids::shared_request_id`).
+    pub shared: bool,
+}
+
+impl Ordinal {
+    /// The RequestId of `tenant`'s request counted here.
+    pub fn request_id(self, seed: u64, tenant: &str) -> String {
+        if self.shared {
+            crate::ids::shared_request_id(seed, tenant, self.n)
+        } else {
+            crate::ids::request_id(seed, tenant, self.n)
+        }
+    }
+}
+
+/// The number of tenants with their own RequestId counter: the shared one (`""`) is not one.
+fn own_counters(tenants: &HashMap<String, Counters>) -> usize {
+    tenants.len() - usize::from(tenants.contains_key(""))
+}
+
 /// A tenant's call counters, lent by [`Store::count_request`].
 pub struct Calls<'a>(Option<&'a CallCounts>);
 
@@ -773,7 +801,7 @@ impl Store {
     /// [`Store::count_request`] alone, for tests.
     #[cfg(test)]
     pub fn next_request_ordinal(&self, tenant: &str) -> u64 {
-        self.count_request(tenant, |ordinal, _| ordinal)
+        self.count_request(tenant, |ordinal, _| ordinal.n)
     }
 
     /// Counts a request of `tenant`: its next RequestId ordinal (1, 2, …; RequestIds derive
@@ -783,7 +811,7 @@ impl Store {
     /// `Engine::decide_counting`), and reads the journal's epoch there, with one lookup of
     /// the tenant for both counts. A reset holds the write lock: it falls between two
     /// requests for every tenant.
-    pub fn count_request<R>(&self, tenant: &str, then: impl FnOnce(u64, Calls<'_>) -> R) -> R {
+    pub fn count_request<R>(&self, tenant: &str, then: impl FnOnce(Ordinal, Calls<'_>) -> R) -> R {
         // Bounded: past the cap, new AccessKeyIds (typically a flood of random ones, which
         // never authenticate) share the empty tenant's RequestId counter, as over-long ones
         // always do, and their calls go unnumbered.
@@ -796,7 +824,7 @@ impl Store {
         ) -> Option<(&'m Counters, bool)> {
             match map.get(key) {
                 Some(c) => Some((c, own)),
-                None if map.len() >= MAX_COUNTED_TENANTS => map.get("").map(|c| (c, false)),
+                None if own_counters(map) >= MAX_COUNTED_TENANTS => map.get("").map(|c| (c, false)),
                 None => None,
             }
         }
@@ -807,16 +835,16 @@ impl Store {
                     // Held at the most a state document may hold (reached only from a
                     // document that starts there): RequestIds then repeat, but the state
                     // saved still loads.
-                    let ordinal =
+                    let n =
                         (counters.requests.fetch_add(1, Ordering::Relaxed) + 1).min(COUNTER_MAX);
                     let calls = counters.calls.as_deref().filter(|_| own);
-                    return then(ordinal, Calls(calls));
+                    return then(Ordinal { n, shared: !own }, Calls(calls));
                 }
             }
             // A new tenant: added under the write lock, then counted like any other.
             let mut counts = self.ordinals_mut();
             if find(&counts.tenants, key, own).is_none() {
-                let (key, calls) = if counts.tenants.len() >= MAX_COUNTED_TENANTS || !own {
+                let (key, calls) = if own_counters(&counts.tenants) >= MAX_COUNTED_TENANTS || !own {
                     ("", None)
                 } else {
                     (key, counts.calls_of(key))
@@ -1519,6 +1547,44 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_tenant_counted_on_the_shared_counter_never_repeats_a_request_id_once_it_has_its_own() {
+        // Regression (black-box review, twenty-seventh session): "late" was counted on the
+        // shared counter (1, 2, 3), got its own once a reset freed room, started at 1 again
+        // and was handed the RequestIds of its first three calls once more. And the shared
+        // counter took one of the places: a single freed place went to no one.
+        let store = Store::new(0);
+        for i in 0..MAX_COUNTED_TENANTS {
+            store.next_request_ordinal(&format!("t{i}"));
+        }
+        let ids = |n: usize| -> Vec<String> {
+            (0..n)
+                .map(|_| store.count_request("late", |o, _| o.request_id(0, "late")))
+                .collect()
+        };
+        let shared = ids(3);
+        assert!(store.count_request("late", |o, _| o.shared));
+        // Act: one place freed.
+        store.reset(Some("t5"));
+        let own = ids(3);
+        // Assert: "late" took it, counting from 1, with RequestIds of its own.
+        assert_eq!(
+            store.count_request("late", |o, _| o),
+            Ordinal {
+                n: 4,
+                shared: false
+            }
+        );
+        assert_eq!(own[0], crate::ids::request_id(0, "late", 1));
+        for id in &own {
+            assert!(!shared.contains(id), "{id} repeated");
+        }
+        assert!(
+            store.count_request("later", |o, _| o.shared),
+            "the place is taken"
+        );
+    }
+
+    #[test]
     fn a_reset_tenant_is_refilled_before_a_new_one_can_take_its_place() {
         // Regression (findings-review13 #1): the fixtures were re-applied after the reset, so
         // in a full store a new tenant's request could take the freed place in between, and
@@ -1588,7 +1654,7 @@ pub(crate) mod tests {
         }
         store.restore(other.export()).unwrap();
         assert_eq!(
-            store.count_request("t", |n, calls| (n, calls.next(Action::CreateKeyPair))),
+            store.count_request("t", |n, calls| (n.n, calls.next(Action::CreateKeyPair))),
             (8, Some(2)),
             "RequestIds from the document, call numbers carried on"
         );
@@ -1951,10 +2017,9 @@ impl Store {
                 "the store holds {MAX_ACCOUNTS} accounts, as many as it can: reset a tenant first"
             ));
         }
-        let own_counters = counts.tenants.len() - usize::from(counts.tenants.contains_key(""));
         if requests.is_some()
             && !counts.tenants.contains_key(tenant)
-            && own_counters >= MAX_COUNTED_TENANTS
+            && own_counters(&counts.tenants) >= MAX_COUNTED_TENANTS
         {
             return Err(format!(
                 "request_ordinals[{tenant:?}]: the mock counts the RequestIds of {MAX_COUNTED_TENANTS} tenants apart already, as many as it can: reset a tenant first"
