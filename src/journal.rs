@@ -283,7 +283,9 @@ pub const CUT_MARK: &str = "…";
 /// parameters after it are left out, but for one last pair saying how many.
 fn pack(text: &mut Vec<u8>, r: &Record<'_>) {
     let kept = || r.params.pairs().filter(|(k, _)| !SECRET_PARAMS.contains(k));
-    let params = || kept().flat_map(|(k, v)| [k, shown_text(k, v)]);
+    // Only ImportKeyPair takes a key: the other actions' values are copied unlooked at.
+    let import = r.action == "ImportKeyPair";
+    let params = || kept().flat_map(move |(k, v)| [k, if import { shown_text(k, v) } else { v }]);
     text.clear();
     let head = [
         shortened(r.tenant, HEAD_MAX),
@@ -311,7 +313,7 @@ fn pack(text: &mut Vec<u8>, r: &Record<'_>) {
         let secret = |k: &[u8]| SECRET_PARAMS.iter().any(|s| s.as_bytes() == k);
         for (k, v) in r.params.byte_pairs().filter(|(k, _)| !secret(k)) {
             push_bytes(text, k);
-            push_bytes(text, shown(k, v));
+            push_bytes(text, if import { shown(k, v) } else { v });
         }
     } else {
         let mut room = PARAMS_TEXT_MAX;
