@@ -531,22 +531,40 @@ fn v3_signed_over_body(
     signed: &[&str],
     body: &'static [u8],
 ) -> Request<Full<Bytes>> {
+    v3_signed_with_query(&[], headers, signed, body)
+}
+
+/// [`v3_signed_over_body`] with `query` in the URL (and so in the canonical request).
+fn v3_signed_with_query(
+    query: &[(&str, &str)],
+    headers: &[(&str, String)],
+    signed: &[&str],
+    body: &'static [u8],
+) -> Request<Full<Bytes>> {
     let headers: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     let signed: Vec<String> = signed.iter().map(|s| s.to_string()).collect();
-    let no_query: Vec<(String, String)> = Vec::new();
+    let query: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let canonical = signature::v3_canonical_request(
         "POST",
         "/",
-        &no_query,
+        &query,
         &headers,
         &signed,
         &signature::sha256_hex(body),
     );
     let sig = signature::v3_sign("mock-secret", &signature::v3_string_to_sign(&canonical));
-    let mut b = Request::post("/");
+    let uri = if query.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/?{}", ecs_mock::protocol::params::encode(&query))
+    };
+    let mut b = Request::post(uri);
     for (k, v) in &headers {
         b = b.header(k.as_str(), v.as_str());
     }
@@ -659,44 +677,19 @@ async fn v3_must_sign_host_every_x_acs_header_and_the_content_type_of_a_body() {
 async fn v3_reads_action_and_version_from_its_signed_query_when_its_headers_leave_them_out() {
     let server = TestServer::start(0).await;
     let request = |query: &[(&str, &str)], action_header: Option<&str>, nonce: &str| {
-        let query: Vec<(String, String)> = query
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let mut headers: Vec<(String, String)> = vec![
-            ("host".into(), server.addr.to_string()),
-            ("x-acs-content-sha256".into(), signature::sha256_hex(b"")),
-            ("x-acs-date".into(), now_timestamp(server.app.config.clock)),
-            ("x-acs-signature-nonce".into(), nonce.into()),
+        let mut headers = vec![
+            ("host", server.addr.to_string()),
+            ("x-acs-content-sha256", signature::sha256_hex(b"")),
+            ("x-acs-date", now_timestamp(server.app.config.clock)),
+            ("x-acs-signature-nonce", nonce.to_string()),
         ];
         if let Some(action) = action_header {
-            headers.push(("x-acs-action".into(), action.into()));
-            headers.push(("x-acs-version".into(), "2014-05-26".into()));
+            headers.push(("x-acs-action", action.to_string()));
+            headers.push(("x-acs-version", "2014-05-26".to_string()));
         }
-        let mut signed: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
-        signed.sort();
-        let canonical = signature::v3_canonical_request(
-            "POST",
-            "/",
-            &query,
-            &headers,
-            &signed,
-            &signature::sha256_hex(b""),
-        );
-        let sig = signature::v3_sign("mock-secret", &signature::v3_string_to_sign(&canonical));
-        let mut b = Request::post(format!("/?{}", ecs_mock::protocol::params::encode(&query)));
-        for (k, v) in &headers {
-            b = b.header(k.as_str(), v.as_str());
-        }
-        b.header(
-            "authorization",
-            format!(
-                "ACS3-HMAC-SHA256 Credential=ak-v3-query,SignedHeaders={},Signature={sig}",
-                signed.join(";")
-            ),
-        )
-        .body(Full::new(Bytes::new()))
-        .unwrap()
+        let mut signed: Vec<&str> = headers.iter().map(|(k, _)| *k).collect();
+        signed.sort_unstable();
+        v3_signed_with_query(query, &headers, &signed, b"")
     };
     // Act
     let query_only = send(
