@@ -716,6 +716,11 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
         code,
         ..entry
     });
+    // A reset or a hang sends nothing, so a delay "at the body" has no body to wait before:
+    // it comes first, as with any fault (the journal has counted it).
+    if let (Some(Fault::Reset | Fault::Hang { .. }), Some((d, Phase::Body))) = (fault, latency) {
+        Box::pin(tokio::time::sleep(d)).await;
+    }
     if let Some(Fault::Hang { max_ms }) = fault {
         let ms = max_ms.unwrap_or(crate::scenario::file::DEFAULT_HANG_MS);
         Box::pin(tokio::time::sleep(std::time::Duration::from_millis(ms))).await;

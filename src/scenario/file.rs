@@ -1278,6 +1278,22 @@ fn compile_act(
             ));
         }
     }
+    // A scripted answer without a body (any 204 or 304) leaves a body fault or a delay
+    // before the body nothing to work on: the answer would go out whole and on time.
+    if let Some(r) = e.respond.as_ref().filter(|r| r.body.is_empty()) {
+        if e.fault.as_ref().is_some_and(super::transport::shapes_body) {
+            return err(format!(
+                "{at}.fault: it works on the response body, and this \"respond\" (status {}) has none",
+                r.status
+            ));
+        }
+        if e.latency.as_ref().is_some_and(|l| l.at == Phase::Body) {
+            return err(format!(
+                "{at}.latency.at: \"body\" delays the response body, and this \"respond\" (status {}) has none; leave \"at\" out to delay the whole answer",
+                r.status
+            ));
+        }
+    }
     if e.commit && e.error.is_none() && e.fault.is_none() && e.respond.is_none() {
         return err(format!(
             "{at}.commit: needs an \"error\", a \"fault\" or a \"respond\" to apply after the real action"
@@ -1624,6 +1640,9 @@ mod tests {
             (r#"{"name":"x","rules":[{"effect":{"respond":{"body":"x"},"fault":"garbage"}}]}"#, "rules[0].effect.fault: with \"respond\", only a fault that shapes the body"),
             (r#"{"name":"x","rules":[{"effect":{"respond":{"status":101}}}]}"#, "rules[0].effect.respond.status: 101 is not a final HTTP status (200–599)"),
             (r#"{"name":"x","rules":[{"effect":{"respond":{"status":204,"body":"x"}}}]}"#, "rules[0].effect.respond.body: a 204 answer has no body"),
+            (r#"{"name":"x","rules":[{"effect":{"respond":{"status":204},"fault":"content_length_long"}}]}"#, "rules[0].effect.fault: it works on the response body, and this \"respond\" (status 204) has none"),
+            (r#"{"name":"x","rules":[{"effect":{"respond":{"status":200},"fault":{"truncate":{"bytes":1}}}}]}"#, "rules[0].effect.fault: it works on the response body, and this \"respond\" (status 200) has none"),
+            (r#"{"name":"x","rules":[{"effect":{"respond":{"status":304},"latency":{"fixed_ms":5,"at":"body"}}}]}"#, "rules[0].effect.latency.at: \"body\" delays the response body, and this \"respond\" (status 304) has none"),
             (r#"{"name":"x","rules":[{"effect":{"respond":{"content_type":"text/plain\n"}}}]}"#, "rules[0].effect.respond.content_type: \"text/plain\\n\" is not a header value"),
             (r#"{"name":"x","rules":[{"effect":{"respond":{"content_type":"text/plain; charset=\u00e9"}}}]}"#, "rules[0].effect.respond.content_type: \"text/plain; charset=é\" is not a header value"),
             (r#"{"name":"x","rules":[{"effect":{"respond":{"content_type":"text/plain;\tq=1"}}}]}"#, "rules[0].effect.respond.content_type: \"text/plain;\\tq=1\" is not a header value"),

@@ -76,11 +76,15 @@ enum Part {
     Wait(Duration),
     /// `rest` sent `step` bytes at a time, `interval` apart: cut as it is sent, since a
     /// script of every piece made up front held an entry per piece (a one-byte drip of a
-    /// 1 MiB body, millions) for the whole drip.
+    /// 1 MiB body, millions) for the whole drip. Each piece is due `interval` after the
+    /// previous one was due (`due`), not after it was sent: a timer fires up to a
+    /// millisecond late, and sleeping `interval` from each late wake-up added that to every
+    /// interval (a 1 ms drip ran at half speed).
     Drip {
         rest: Bytes,
         step: usize,
         interval: Duration,
+        due: Option<tokio::time::Instant>,
     },
     /// Return `Pending` once so hyper flushes what it has buffered.
     Flush,
@@ -159,8 +163,20 @@ impl Body for MockBody {
                     mut rest,
                     step,
                     interval,
+                    due,
                 }) => {
                     if rest.is_empty() {
+                        continue;
+                    }
+                    let now = tokio::time::Instant::now();
+                    if let Some(t) = due.filter(|t| now < *t) {
+                        this.parts.push_front(Part::Drip {
+                            rest,
+                            step,
+                            interval,
+                            due,
+                        });
+                        this.sleep = Some(Box::pin(tokio::time::sleep_until(t)));
                         continue;
                     }
                     let piece = rest.split_to(step.min(rest.len()));
@@ -169,8 +185,8 @@ impl Body for MockBody {
                             rest,
                             step,
                             interval,
+                            due: Some(due.unwrap_or(now) + interval),
                         });
-                        this.parts.push_front(Part::Wait(interval));
                     }
                     return Poll::Ready(Some(Ok(Frame::data(piece))));
                 }
@@ -334,6 +350,7 @@ pub fn respond(
                     rest: body,
                     step: usize::try_from(bytes.max(1)).unwrap_or(usize::MAX),
                     interval: Duration::from_millis(interval_ms),
+                    due: None,
                 },
             ]),
         ),
@@ -381,6 +398,7 @@ mod tests {
                 rest: Bytes::from(vec![7u8; 1 << 20]),
                 step: 3,
                 interval: Duration::from_millis(1),
+                due: None,
             }]),
             sleep: None,
             exact: None,
@@ -390,6 +408,32 @@ mod tests {
             assert_eq!(piece.len(), 3);
             assert!(body.parts.len() <= 2, "{}", body.parts.len());
         }
+    }
+
+    /// Regression (black-box review, twenty-seventh session): each interval was slept from
+    /// the moment the previous piece went out, so every late wake-up (up to a millisecond
+    /// here) was added to the drip: 5 bytes every 1 ms took twice as long as it should.
+    #[tokio::test(start_paused = true)]
+    async fn a_drip_keeps_its_schedule_when_pieces_go_out_late() {
+        use http_body_util::BodyExt as _;
+        let mut body = MockBody::scripted(vec![Part::Drip {
+            rest: Bytes::from(vec![7u8; 50]),
+            step: 5,
+            interval: Duration::from_millis(10),
+            due: None,
+        }]);
+        let start = tokio::time::Instant::now();
+        let mut sent_at = Vec::new();
+        while let Some(frame) = body.frame().await {
+            frame.unwrap();
+            sent_at.push(start.elapsed().as_millis());
+            if sent_at.len() == 1 {
+                // The second piece goes out a millisecond late (a busy thread, a coarse
+                // timer): the third is still due 20 ms after the first, not 10 after it.
+                tokio::time::advance(Duration::from_millis(11)).await;
+            }
+        }
+        assert_eq!(sent_at, [0, 11, 20, 30, 40, 50, 60, 70, 80, 90]);
     }
 
     #[test]

@@ -273,6 +273,40 @@ async fn hang_sends_nothing_until_its_cap_then_closes_in_order() {
     assert!(start.elapsed() >= Duration::from_millis(5000));
 }
 
+/// Regression (black-box review, twenty-seventh session): a delay "at the body" with a fault
+/// that sends nothing was dropped (the reset came at once) while the journal counted it.
+/// Combined with a fault, a delay comes first (docs/scenarios.md).
+#[tokio::test(start_paused = true)]
+async fn a_delay_at_the_body_comes_before_a_reset_or_a_hang() {
+    // Arrange
+    let rule = |tenant: &str, fault: Value| {
+        json!({"match": {"access_key_id": tenant},
+            "effect": {"latency": {"fixed_ms": 3000, "at": "body"}, "fault": fault}})
+    };
+    let server = server_with(
+        0,
+        &[json!({"name": "late-faults", "rules": [
+            rule("f-late-reset", json!("reset")),
+            rule("f-late-hang", json!({"hang": {"max_ms": 2000}})),
+        ]})],
+    )
+    .await;
+    for (name, least) in [("late-reset", 3000), ("late-hang", 5000)] {
+        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        s.write_all(&wire(&request(&server, name))).await.unwrap();
+        let start = tokio::time::Instant::now();
+        let mut buf = [0u8; 64];
+        // Act
+        let read = s.read(&mut buf).await;
+        // Assert: nothing sent, and not before the delay (and the hang's cap) ran out.
+        assert!(matches!(read, Ok(0) | Err(_)), "{name}: {read:?}");
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(least), "{name}: {waited:?}");
+        let entries = journal(&server, &format!("f-{name}")).await;
+        assert_eq!(entries[0]["latency_ms"], 3000, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn reset_is_a_real_tcp_reset_not_an_orderly_close() {
     // Arrange
