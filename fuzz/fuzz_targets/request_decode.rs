@@ -436,7 +436,8 @@ fn request_against_reference(r: &Request) {
     let system = |p: &str, h: &str| {
         let (from_param, from_header) = (non_empty(param(p)), non_empty(header(h)));
         if v3 {
-            from_header
+            // A V3 signature covers the query too: the header first, then the parameter.
+            from_header.or(from_param)
         } else if v1 {
             from_param
         } else {
