@@ -181,11 +181,17 @@ impl Body for MockBody {
                     }
                     let piece = rest.split_to(step.min(rest.len()));
                     if !rest.is_empty() {
+                        // Late by less than an interval: the schedule holds. Later (a client
+                        // that stopped reading): it starts again from now, rather than send
+                        // the pieces it missed in a burst.
+                        let base = due
+                            .filter(|t| now.saturating_duration_since(*t) < interval)
+                            .unwrap_or(now);
                         this.parts.push_front(Part::Drip {
                             rest,
                             step,
                             interval,
-                            due: Some(due.unwrap_or(now) + interval),
+                            due: Some(base + interval),
                         });
                     }
                     return Poll::Ready(Some(Ok(Frame::data(piece))));
@@ -434,6 +440,24 @@ mod tests {
             }
         }
         assert_eq!(sent_at, [0, 11, 20, 30, 40, 50, 60, 70, 80, 90]);
+        // A piece a whole interval late or more (a client that stopped reading) restarts
+        // the schedule instead of bringing the missed pieces in a burst.
+        let mut body = MockBody::scripted(vec![Part::Drip {
+            rest: Bytes::from(vec![7u8; 20]),
+            step: 5,
+            interval: Duration::from_millis(10),
+            due: None,
+        }]);
+        let start = tokio::time::Instant::now();
+        let mut sent_at = Vec::new();
+        while let Some(frame) = body.frame().await {
+            frame.unwrap();
+            sent_at.push(start.elapsed().as_millis());
+            if sent_at.len() == 1 {
+                tokio::time::advance(Duration::from_millis(35)).await;
+            }
+        }
+        assert_eq!(sent_at, [0, 35, 45, 55]);
     }
 
     #[test]
