@@ -546,9 +546,9 @@ impl Config {
             }
             scenarios.push((s, Some(path.clone())));
         }
-        let text: usize = scenarios.iter().map(|(s, _)| s.text_bytes).sum();
-        if text > crate::scenario::MAX_SCENARIO_TEXT {
-            bail!("--scenario files: {}", crate::scenario::too_much_text(text));
+        let text: usize = scenarios.iter().map(|(s, _)| s.size).sum();
+        if text > crate::scenario::MAX_SCENARIO_SIZE {
+            bail!("--scenario files: {}", crate::scenario::too_large(text));
         }
         if scenarios.len() > crate::scenario::MAX_SCENARIOS {
             bail!(

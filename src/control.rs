@@ -193,10 +193,10 @@ fn route(
                             crate::scenario::MAX_SCENARIOS
                         )).into())
                     }
-                    Added::TooMuchText { total } => {
+                    Added::TooLarge { total } => {
                         return Err(bad(format!(
                             "{}; remove some first",
-                            crate::scenario::too_much_text(total)
+                            crate::scenario::too_large(total)
                         ))
                         .into())
                     }
@@ -385,7 +385,7 @@ fn route(
                         if exported["rules"].as_array().is_some_and(Vec::is_empty) {
                             return Err((
                                 StatusCode::NOT_FOUND,
-                                "no recorded request with a call number got a scenario effect (with these filters), or only before calls the journal no longer holds: there is nothing to replay (calls of tenants past the counted ones, or with an AccessKeyId over 128 bytes, are not numbered)".to_string(),
+                                "no recorded request with a call number got a scenario effect (with these filters): there is nothing to replay (calls of tenants past the counted ones, or with an AccessKeyId over 128 bytes, are not numbered)".to_string(),
                             )
                                 .into());
                         }

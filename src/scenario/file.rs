@@ -723,7 +723,7 @@ pub fn load(path: &std::path::Path) -> anyhow::Result<Scenario> {
 pub fn from_value(mut value: Value) -> Result<Scenario, ScenarioError> {
     normalise(&mut value);
     within_limits(&value, &mut String::new())?;
-    let text_bytes = text_bytes(&value);
+    let size = size(&value);
     let Value::Object(mut top) = value else {
         return err("a scenario is a JSON object with \"name\" and \"rules\"");
     };
@@ -770,18 +770,31 @@ pub fn from_value(mut value: Value) -> Result<Scenario, ScenarioError> {
         name: file.name.clone(),
         rules,
         file,
-        text_bytes,
+        size,
     })
 }
 
-/// Bytes of the strings and member names in `v`.
-fn text_bytes(v: &Value) -> usize {
-    match v {
-        Value::String(s) => s.len(),
-        Value::Array(items) => items.iter().map(text_bytes).sum(),
-        Value::Object(members) => members.iter().map(|(k, v)| k.len() + text_bytes(v)).sum(),
-        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
-    }
+/// What each value of a scenario's JSON counts for in [`Scenario::size`], beyond its text:
+/// about what a parsed value or a compiled step keeps besides its bytes.
+const VALUE_OVERHEAD: usize = 32;
+
+/// A scenario's weight in memory, measured on its JSON: the text of every value in compact
+/// form (strings, member names, punctuation; 8 bytes for a number, `true`, `false` or `null`)
+/// plus [`VALUE_OVERHEAD`] for each value, so that a long list of small values (a
+/// `respond.body` of a million zeros, a `sequence` of a million steps) weighs what it keeps.
+fn size(v: &Value) -> usize {
+    VALUE_OVERHEAD
+        + match v {
+            Value::Null | Value::Bool(_) | Value::Number(_) => 8,
+            Value::String(s) => s.len() + 2,
+            Value::Array(items) => 2 + items.iter().map(|v| size(v) + 1).sum::<usize>(),
+            Value::Object(members) => {
+                2 + members
+                    .iter()
+                    .map(|(k, v)| k.len() + 4 + size(v))
+                    .sum::<usize>()
+            }
+        }
 }
 
 /// `v` as a `T`; an error names the field it is about, below `at`.

@@ -49,10 +49,10 @@ pub const Z99: f64 = 2.326_347_874_040_841;
 /// Most scenarios loaded at once (every request scans them).
 pub const MAX_SCENARIOS: usize = 256;
 
-/// Most bytes of text (strings and member names, [`Scenario::text_bytes`]) in all loaded
-/// scenarios together. Each scenario is bounded by its parts' limits and the control API's
-/// body limit, but [`MAX_SCENARIOS`] of them at that limit would hold about 16 GiB.
-pub const MAX_SCENARIO_TEXT: usize = 256 << 20;
+/// The most the loaded scenarios may weigh together ([`Scenario::size`]). Each scenario is
+/// bounded by its parts' limits and the control API's body limit, but [`MAX_SCENARIOS`] of
+/// them at that limit would hold about 16 GiB.
+pub const MAX_SCENARIO_SIZE: usize = 256 << 20;
 
 /// Distinct tenants the engine keeps call counters for. Beyond it, further new tenants share
 /// each rule's one overflow counter, so a flood of random AccessKeyIds cannot grow memory;
@@ -72,9 +72,10 @@ pub struct Scenario {
     pub rules: Vec<Rule>,
     /// The scenario as written (listing, export).
     pub file: ScenarioFile,
-    /// Bytes of text in the scenario as written, what it keeps in memory give or take the
-    /// structure around them (bounded in all by [`MAX_SCENARIO_TEXT`]).
-    pub text_bytes: usize,
+    /// Its weight in memory, measured on the JSON it was loaded from: its text in compact
+    /// form plus a little for each value (`file::size`; bounded in all by
+    /// [`MAX_SCENARIO_SIZE`]).
+    pub size: usize,
 }
 
 /// A match and an effect.
@@ -654,14 +655,14 @@ impl State {
 
     /// The text the loaded scenarios would hold with `new` added, in place of the one at
     /// `replacing` if any.
-    fn text_bytes_with(&self, replacing: Option<usize>, new: &Scenario) -> usize {
+    fn size_with(&self, replacing: Option<usize>, new: &Scenario) -> usize {
         self.loaded
             .iter()
             .enumerate()
             .filter(|&(i, _)| Some(i) != replacing)
-            .map(|(_, l)| l.scenario.text_bytes)
+            .map(|(_, l)| l.scenario.size)
             .sum::<usize>()
-            + new.text_bytes
+            + new.size
     }
 
     /// Puts `new` in `at`'s place; the counters of the scenario it replaces go.
@@ -701,9 +702,9 @@ pub enum ReloadError {
     Detached { name: String, replaced: bool },
     /// Another loaded scenario already has the name the file now gives.
     NameTaken(String),
-    /// With the file's new text the loaded scenarios would hold more than
-    /// [`MAX_SCENARIO_TEXT`] bytes of text.
-    TooMuchText { total: usize },
+    /// With the file's new version the loaded scenarios would weigh more than
+    /// [`MAX_SCENARIO_SIZE`].
+    TooLarge { total: usize },
 }
 
 impl std::fmt::Display for ReloadError {
@@ -718,7 +719,7 @@ impl std::fmt::Display for ReloadError {
             ReloadError::NameTaken(name) => {
                 write!(f, "another loaded scenario is already named {name:?}")
             }
-            ReloadError::TooMuchText { total } => write!(f, "{}", too_much_text(*total)),
+            ReloadError::TooLarge { total } => write!(f, "{}", too_large(*total)),
         }
     }
 }
@@ -731,17 +732,17 @@ pub enum Added {
     Replaced,
     /// Refused: [`MAX_SCENARIOS`] are loaded already.
     Full,
-    /// Refused: the loaded scenarios would then hold `total` bytes of text, more than
-    /// [`MAX_SCENARIO_TEXT`].
-    TooMuchText {
+    /// Refused: the loaded scenarios would then weigh `total` bytes, more than
+    /// [`MAX_SCENARIO_SIZE`].
+    TooLarge {
         total: usize,
     },
 }
 
-/// Why a scenario over [`MAX_SCENARIO_TEXT`] in all is refused.
-pub fn too_much_text(total: usize) -> String {
+/// Why a scenario over [`MAX_SCENARIO_SIZE`] in all is refused.
+pub fn too_large(total: usize) -> String {
     format!(
-        "the loaded scenarios would hold {total} bytes of text, more than the {MAX_SCENARIO_TEXT} the mock keeps in all"
+        "the loaded scenarios would weigh {total} bytes (their JSON in compact form, plus 32 bytes for each value in it), more than the {MAX_SCENARIO_SIZE} the mock keeps in all"
     )
 }
 
@@ -758,7 +759,7 @@ pub struct Engine {
     /// and taking the lock on every request made its cache line travel between the worker
     /// threads.
     empty: AtomicBool,
-    /// [`MAX_SCENARIO_TEXT`], lower in tests.
+    /// [`MAX_SCENARIO_SIZE`], lower in tests.
     max_text: usize,
 }
 
@@ -796,7 +797,7 @@ impl Engine {
             scenarios,
             MAX_COUNTED_TENANTS,
             MAX_COUNTERS,
-            MAX_SCENARIO_TEXT,
+            MAX_SCENARIO_SIZE,
         )
     }
 
@@ -841,9 +842,9 @@ impl Engine {
             .loaded
             .iter()
             .position(|l| l.scenario.name == scenario.name);
-        let total = state.text_bytes_with(at, &scenario);
+        let total = state.size_with(at, &scenario);
         if total > self.max_text {
-            return Added::TooMuchText { total };
+            return Added::TooLarge { total };
         }
         match at {
             Some(at) => {
@@ -891,9 +892,9 @@ impl Engine {
         {
             return Err(ReloadError::NameTaken(scenario.name));
         }
-        let total = state.text_bytes_with(Some(at), &scenario);
+        let total = state.size_with(Some(at), &scenario);
         if total > self.max_text {
-            return Err(ReloadError::TooMuchText { total });
+            return Err(ReloadError::TooLarge { total });
         }
         let loaded = state.load(scenario, Some(path.to_path_buf()));
         state.replace(at, loaded);
@@ -1786,42 +1787,48 @@ mod tests {
     }
 
     #[test]
-    fn the_loaded_scenarios_text_is_capped_in_all_counting_a_replacement_once() {
-        // Arrange: scenarios of 40 bytes of text with a comment of `n` bytes, room for 100.
+    fn the_loaded_scenarios_weight_is_capped_in_all_counting_a_replacement_once() {
+        // Arrange: scenarios that weigh `base` plus their comment's `n` bytes, room for two
+        // of n = 12 and 20 bytes more.
         let scenario = |name: &str, n: usize| {
-            let s = file::parse(&format!(
+            file::parse(&format!(
                 r#"{{"name":"{name}","rules":[{{"comment":"{}","effect":"pass"}}]}}"#,
                 "c".repeat(n)
             ))
-            .unwrap();
-            // name, rules, comment and effect, the name's 2 bytes, pass's 4 and the comment.
-            assert_eq!(s.text_bytes, 4 + 5 + 7 + 6 + 2 + 4 + n);
-            s
+            .unwrap()
         };
+        let base = scenario("w1", 0).size;
+        assert_eq!(scenario("s2", 12).size, base + 12);
         let w = std::path::Path::new("/w.json");
         let e = Engine::with_caps(
             0,
             vec![(scenario("w1", 12), Some(w.into()))],
             MAX_COUNTED_TENANTS,
             MAX_COUNTERS,
-            100,
+            2 * base + 44,
         );
-        // Act and assert: a second of 40 fits (80), a third does not (120).
+        // Act and assert: a second fits, a third does not.
         assert_eq!(e.add(scenario("s2", 12), None), Added::New);
         assert_eq!(
             e.add(scenario("s3", 12), None),
-            Added::TooMuchText { total: 120 }
+            Added::TooLarge {
+                total: 3 * base + 36
+            }
         );
-        // Replacing counts the new text in place of the old: 40 + 60 fits, 40 + 61 does not.
+        // Replacing counts the new weight in place of the old: 12 + 32 fits, 12 + 33 not.
         assert_eq!(e.add(scenario("s2", 32), None), Added::Replaced);
         assert_eq!(
             e.add(scenario("s2", 33), None),
-            Added::TooMuchText { total: 101 }
+            Added::TooLarge {
+                total: 2 * base + 45
+            }
         );
         // A reloaded file is held to the same total, and the refusal leaves it loaded as it was.
         assert_eq!(
             e.reload(w, "w1", scenario("w1", 13)),
-            Err(ReloadError::TooMuchText { total: 101 })
+            Err(ReloadError::TooLarge {
+                total: 2 * base + 45
+            })
         );
         assert_eq!(e.reload(w, "w1", scenario("w1", 11)), Ok(()));
         assert!(e.remove("s2"));
@@ -1833,6 +1840,25 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["w1", "s3"]
         );
+    }
+
+    #[test]
+    fn a_long_list_of_small_values_weighs_what_it_keeps() {
+        // Regression (review of the twenty-seventh session's diff): only strings and member
+        // names were counted, so a scripted body of a million zeros (2 MB of JSON, kept as
+        // text) or a sequence of a million steps weighed a few hundred bytes.
+        let zeros = vec!["0"; 100_000].join(",");
+        let body = file::parse(&format!(
+            r#"{{"name":"z","rules":[{{"effect":{{"respond":{{"body":[{zeros}]}}}}}}]}}"#
+        ))
+        .unwrap();
+        assert!(body.size > 100_000 * 32, "{}", body.size);
+        let steps = vec![r#"{"fault":"reset"}"#; 10_000].join(",");
+        let sequence = file::parse(&format!(
+            r#"{{"name":"q","rules":[{{"effect":{{"sequence":[{steps}]}}}}]}}"#
+        ))
+        .unwrap();
+        assert!(sequence.size > 10_000 * 2 * 32, "{}", sequence.size);
     }
 
     #[test]
@@ -1848,7 +1874,7 @@ mod tests {
             vec![(file::parse(&text).unwrap(), None)],
             MAX_COUNTED_TENANTS,
             2500,
-            MAX_SCENARIO_TEXT,
+            MAX_SCENARIO_SIZE,
         );
         let p = params(&[]);
         // Act: a request no rule counts, then one DescribeKeyPairs from each of 10 tenants.
@@ -1912,7 +1938,7 @@ mod tests {
             )],
             1,
             MAX_COUNTERS,
-            MAX_SCENARIO_TEXT,
+            MAX_SCENARIO_SIZE,
         );
         let p = params(&[]);
         let call = |t: &str| decide(&e, Action::DescribeRegions, t, &p).map(|d| d.call);

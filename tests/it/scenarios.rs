@@ -768,7 +768,7 @@ async fn the_journal_export_is_refused_with_the_reason_when_it_could_not_be_load
     // Assert
     assert_eq!(
         (nothing, nothing_body["error"].as_str().unwrap()),
-        (404, "no recorded request with a call number got a scenario effect (with these filters), or only before calls the journal no longer holds: there is nothing to replay (calls of tenants past the counted ones, or with an AccessKeyId over 128 bytes, are not numbered)")
+        (404, "no recorded request with a call number got a scenario effect (with these filters): there is nothing to replay (calls of tenants past the counted ones, or with an AccessKeyId over 128 bytes, are not numbered)")
     );
     assert_eq!(
         (blank, blank_body["error"].as_str().unwrap()),
