@@ -283,8 +283,10 @@ pub const CUT_MARK: &str = "…";
 /// parameters after it are left out, but for one last pair saying how many.
 fn pack(text: &mut Vec<u8>, r: &Record<'_>) {
     let kept = || r.params.pairs().filter(|(k, _)| !SECRET_PARAMS.contains(k));
-    // Only ImportKeyPair takes a key: the other actions' values are copied unlooked at.
-    let import = r.action == "ImportKeyPair";
+    // Only ImportKeyPair takes a key: the other known actions' values are copied unlooked
+    // at. A request for no known action (a misspelt one, say) may carry anything.
+    let import = crate::actions::Action::from_name(r.action)
+        .is_none_or(|a| a == crate::actions::Action::ImportKeyPair);
     let params = || kept().flat_map(move |(k, v)| [k, if import { shown_text(k, v) } else { v }]);
     text.clear();
     let head = [
@@ -1341,6 +1343,24 @@ mod tests {
         // Other parameters are kept as sent (a name is no key), and so is a public key.
         assert_eq!(kept[0].params.to_map()["KeyPairName"], pem);
         assert_eq!(kept[2].params.to_map()["PublicKeyBody"], public);
+        // A request for no known action is looked at too (review of the twenty-seventh
+        // session's diff: a misspelt `importKeyPair` kept the key).
+        let p = Params::from_pairs([("PublicKeyBody", pem)]);
+        for action in ["importKeyPair", ""] {
+            j.record(rec("t", action, &p));
+        }
+        j.record(rec("t", "DescribeKeyPairs", &p));
+        let kept = j.entries(&Filter::default());
+        let bodies: Vec<String> = kept[3..]
+            .iter()
+            .map(|e| {
+                e.params.to_map()["PublicKeyBody"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(bodies, [PRIVATE_KEY_NOT_KEPT, PRIVATE_KEY_NOT_KEPT, pem]);
     }
 
     #[test]

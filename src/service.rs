@@ -182,7 +182,10 @@ pub fn handle(
         if only_chunked(&parts.headers) {
             Prepared::Whole(parts, body)
         } else {
-            Prepared::UnknownCoding
+            Prepared::UnknownCoding {
+                body,
+                waits: waits_for_continue(&parts.headers),
+            }
         }
     } else {
         Prepared::Decoded(decode(app, &parts, Ok(Bytes::new())))
@@ -191,7 +194,20 @@ pub fn handle(
         let app = &*conn.app;
         let decoded = match prepared {
             Prepared::Decoded(d) => d,
-            Prepared::UnknownCoding => return Ok(transport::unknown_transfer_coding()),
+            Prepared::UnknownCoding { body, waits } => {
+                // Drained first (unless the client has not sent it), as a body refused for
+                // its size is: a socket closed with unread data sends RST, which destroys
+                // the answer before most clients read it.
+                if !waits {
+                    let timeout = conn.body_timer.sleep(app.config.limits.header_timeout);
+                    tokio::select! {
+                        biased;
+                        _ = read_body(body, 0, None, false) => {}
+                        () = timeout => {}
+                    }
+                }
+                return Ok(transport::unknown_transfer_coding());
+            }
             Prepared::Whole(parts, body) => {
                 let (read, undrained) =
                     with_body(app, &conn.body_timer, parts, body, is_control).await?;
@@ -237,7 +253,14 @@ enum Prepared {
     /// With a body still to read, or for the control API.
     Whole(hyper::http::request::Parts, Incoming),
     /// With a body in a transfer coding the mock cannot undo.
-    UnknownCoding,
+    UnknownCoding { body: Incoming, waits: bool },
+}
+
+/// Whether the client waits for `100 Continue` before it sends the body.
+fn waits_for_continue(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get(hyper::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// Whether every transfer coding the request names is `chunked`, the one hyper removes (a
@@ -304,10 +327,7 @@ async fn with_body(
     // A client that waits for `100 Continue` before sending has not sent the body yet: one
     // declared too large is refused at once, before hyper's first read of it would send the
     // 100 and so invite an upload only to throw it away.
-    let waits = parts
-        .headers
-        .get(hyper::header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let waits = waits_for_continue(&parts.headers);
     let read = read_body(body, max, declared, waits);
     // The connection's own slot, not a tokio timer: SDKs POST most of their requests.
     let timeout = timer.sleep(app.config.limits.header_timeout);
@@ -486,8 +506,9 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
         Some(_) => None,
         None => ApiRequest::new("GET", "/", None, headers.clone(), Bytes::new(), usize::MAX).ok(),
     };
-    // As a decoded request would: a V3 request names its tenant only in `Authorization`,
-    // and a V1-signed one its action only in the query.
+    // As a decoded request would: a V3 request names its tenant only in `Authorization`
+    // (its action in `x-acs-action`, else in the query), and a V1-signed one its action only
+    // in the query.
     let v3 = headers
         .pairs()
         .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
@@ -496,7 +517,9 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
         (Some(p), _) => (p.claimed_access_key_id(), p.action()),
         (None, h) if v3 => (
             h.as_ref().and_then(|h| h.claimed_access_key_id()),
-            h.as_ref().and_then(|h| h.action()),
+            h.as_ref()
+                .and_then(|h| h.action())
+                .or_else(|| raw_segment(raw_query, "Action=")),
         ),
         (None, h) => (
             raw_segment(raw_query, "AccessKeyId=").filter(|id| !id.is_empty()),

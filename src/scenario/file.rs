@@ -877,7 +877,19 @@ fn normalise(v: &mut Value) {
     match v {
         Value::Object(m) => {
             m.retain(|_, v| !v.is_null());
-            m.values_mut().for_each(normalise);
+            for (k, v) in m.iter_mut() {
+                match v {
+                    // A scripted body is sent as written, its nulls and `1.0`s included.
+                    Value::Object(respond) if k == "respond" => {
+                        respond.retain(|_, v| !v.is_null());
+                        respond
+                            .iter_mut()
+                            .filter(|(k, _)| *k != "body")
+                            .for_each(|(_, v)| normalise(v));
+                    }
+                    v => normalise(v),
+                }
+            }
         }
         Value::Array(a) => a.iter_mut().for_each(normalise),
         Value::Number(n) if n.is_f64() => {
@@ -1291,6 +1303,15 @@ fn compile_act(
             ));
         }
     }
+    // `empty` sends no body: a delay before it would not be waited (hyper sends a response
+    // of length 0 whole).
+    if matches!(e.fault, Some(Fault::Empty))
+        && e.latency.as_ref().is_some_and(|l| l.at == Phase::Body)
+    {
+        return err(format!(
+            "{at}.latency.at: \"body\" delays the response body, and the fault \"empty\" sends none; leave \"at\" out to delay the whole answer"
+        ));
+    }
     // A scripted answer without a body (any 204 or 304) leaves a body fault or a delay
     // before the body nothing to work on: the answer would go out whole and on time.
     if let Some(r) = e.respond.as_ref().filter(|r| r.body.is_empty()) {
@@ -1656,6 +1677,7 @@ mod tests {
             (r#"{"name":"x","rules":[{"effect":{"respond":{"status":204},"fault":"content_length_long"}}]}"#, "rules[0].effect.fault: it works on the response body, and this \"respond\" (status 204) has none"),
             (r#"{"name":"x","rules":[{"effect":{"respond":{"status":200},"fault":{"truncate":{"bytes":1}}}}]}"#, "rules[0].effect.fault: it works on the response body, and this \"respond\" (status 200) has none"),
             (r#"{"name":"x","rules":[{"effect":{"respond":{"status":304},"latency":{"fixed_ms":5,"at":"body"}}}]}"#, "rules[0].effect.latency.at: \"body\" delays the response body, and this \"respond\" (status 304) has none"),
+            (r#"{"name":"x","rules":[{"effect":{"fault":"empty","latency":{"fixed_ms":5,"at":"body"}}}]}"#, "rules[0].effect.latency.at: \"body\" delays the response body, and the fault \"empty\" sends none"),
             (r#"{"name":"x","rules":[{"effect":{"respond":{"content_type":"text/plain\n"}}}]}"#, "rules[0].effect.respond.content_type: \"text/plain\\n\" is not a header value"),
             (r#"{"name":"x","rules":[{"effect":{"respond":{"content_type":"text/plain; charset=\u00e9"}}}]}"#, "rules[0].effect.respond.content_type: \"text/plain; charset=é\" is not a header value"),
             (r#"{"name":"x","rules":[{"effect":{"respond":{"content_type":"text/plain;\tq=1"}}}]}"#, "rules[0].effect.respond.content_type: \"text/plain;\\tq=1\" is not a header value"),
@@ -1838,6 +1860,27 @@ mod tests {
             documented(Action::ListTagResources).last(),
             Some(&Kind::InvalidParameterTagValue)
         );
+    }
+
+    #[test]
+    fn a_scripted_body_is_kept_as_written_nulls_and_floats_included() {
+        // Review of the twenty-seventh session's diff: the file's normalisation (nulls
+        // dropped, whole floats made integers) reached into `respond.body`, so a scripted
+        // `{"KeyPairs":null}` was sent as `{}`, against "its compact form" in the docs.
+        let s = parse(
+            r#"{"name":"x","rules":[{"effect":{"respond":{"content_type":null,
+                "body":{"KeyPairs":null,"TotalCount":1.0,"List":[null,2.0]}}}}]}"#,
+        )
+        .unwrap();
+        let StepFile::Effect(e) = &s.file.rules[0].effect else {
+            panic!("an effect")
+        };
+        let r = e.respond.as_ref().unwrap();
+        assert_eq!(
+            &r.body[..],
+            br#"{"KeyPairs":null,"TotalCount":1.0,"List":[null,2.0]}"#
+        );
+        assert_eq!(r.content_type, None);
     }
 
     #[test]

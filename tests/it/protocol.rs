@@ -503,6 +503,33 @@ async fn a_body_in_a_transfer_coding_other_than_chunked_gets_501_and_nothing_is_
     assert_eq!(journal(control_get(&server, "/__mock/journal").await), 1);
 }
 
+/// The 501 reaches a client that sends a large body whole before reading: the body is drained
+/// first, as a 413's is, since closing with unread data would reset the connection under the
+/// answer (review of the twenty-seventh session's diff).
+#[tokio::test]
+async fn a_large_body_in_an_unknown_coding_still_gets_its_501() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(0).await;
+    let body = vec![b'z'; 8 << 20];
+    let mut request =
+        b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip, chunked\r\n\r\n".to_vec();
+    request.extend(format!("{:x}\r\n", body.len()).as_bytes());
+    request.extend(&body);
+    request.extend(b"\r\n0\r\n\r\n");
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // Act
+    let sent = s.write_all(&request).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    // Assert
+    assert!(sent.is_ok(), "the write failed");
+    let answer = String::from_utf8_lossy(&out);
+    assert!(
+        answer.starts_with("HTTP/1.1 501 Not Implemented"),
+        "{answer:.200}"
+    );
+}
+
 #[tokio::test]
 async fn a_body_over_the_limit_gets_its_413_even_when_sent_whole_without_waiting_for_100_continue()
 {
@@ -694,4 +721,22 @@ async fn an_undecodable_v3_request_is_not_filed_under_an_access_key_id_in_its_qu
     assert_eq!(entries.len(), 1, "{journal}");
     assert_eq!(entries[0]["tenant"], "anonymous");
     assert_eq!(entries[0]["action"], "DescribeKeyPairs");
+    // Without `x-acs-action`, a V3 request's action comes from its query, as for one that
+    // decodes (review of the twenty-seventh session's diff).
+    let req = Request::get("/?Action=DescribeRegions&Format=JSON&KeyPairName=%zz")
+        .header(
+            "authorization",
+            "ACS3-HMAC-SHA256 SignedHeaders=host,Signature=00",
+        )
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    send(server.addr, req)
+        .await
+        .assert_error(400, "InvalidParameter.Encoding");
+    let journal: serde_json::Value =
+        serde_json::from_str(&control_get(&server, "/__mock/journal").await).unwrap();
+    assert_eq!(
+        journal["entries"][1]["action"], "DescribeRegions",
+        "{journal}"
+    );
 }
