@@ -421,29 +421,23 @@ mod tests {
     /// here) was added to the drip: 5 bytes every 1 ms took twice as long as it should.
     #[tokio::test(start_paused = true)]
     async fn a_drip_keeps_its_schedule_when_pieces_go_out_late() {
-        use http_body_util::BodyExt as _;
-        let mut body = MockBody::scripted(vec![Part::Drip {
-            rest: Bytes::from(vec![7u8; 50]),
-            step: 5,
-            interval: Duration::from_millis(10),
-            due: None,
-        }]);
-        let start = tokio::time::Instant::now();
-        let mut sent_at = Vec::new();
-        while let Some(frame) = body.frame().await {
-            frame.unwrap();
-            sent_at.push(start.elapsed().as_millis());
-            if sent_at.len() == 1 {
-                // The second piece goes out a millisecond late (a busy thread, a coarse
-                // timer): the third is still due 20 ms after the first, not 10 after it.
-                tokio::time::advance(Duration::from_millis(11)).await;
-            }
-        }
-        assert_eq!(sent_at, [0, 11, 20, 30, 40, 50, 60, 70, 80, 90]);
+        // The second piece goes out a millisecond late (a busy thread, a coarse timer): the
+        // third is still due 20 ms after the first, not 10 after the second.
+        assert_eq!(
+            drip_times(50, 11).await,
+            [0, 11, 20, 30, 40, 50, 60, 70, 80, 90]
+        );
         // A piece a whole interval late or more (a client that stopped reading) restarts
         // the schedule instead of bringing the missed pieces in a burst.
+        assert_eq!(drip_times(20, 35).await, [0, 35, 45, 55]);
+    }
+
+    /// When each piece of a drip of `len` bytes, 5 every 10 ms, went out (ms from the first),
+    /// with `late_ms` passing before the second is asked for.
+    async fn drip_times(len: usize, late_ms: u64) -> Vec<u128> {
+        use http_body_util::BodyExt as _;
         let mut body = MockBody::scripted(vec![Part::Drip {
-            rest: Bytes::from(vec![7u8; 20]),
+            rest: Bytes::from(vec![7u8; len]),
             step: 5,
             interval: Duration::from_millis(10),
             due: None,
@@ -454,10 +448,10 @@ mod tests {
             frame.unwrap();
             sent_at.push(start.elapsed().as_millis());
             if sent_at.len() == 1 {
-                tokio::time::advance(Duration::from_millis(35)).await;
+                tokio::time::advance(Duration::from_millis(late_ms)).await;
             }
         }
-        assert_eq!(sent_at, [0, 35, 45, 55]);
+        sent_at
     }
 
     #[test]
