@@ -57,27 +57,6 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// An HTTP `Date` value (RFC 9110 §5.6.7 IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`), for
-/// the answers written without hyper, which dates the rest.
-pub fn http_date(unix_secs: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = unix_secs as i64;
-    let days = secs.div_euclid(86_400);
-    let (y, mo, d) = civil_from_days(days);
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[mo as usize - 1],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// ECS's `CreationTime` format, minute precision UTC: `2023-09-04T08:33Z`.
 pub fn format_minutes(unix_secs: u64) -> String {
     MinuteStamp::new(unix_secs).as_str().to_string()
@@ -190,19 +169,6 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn http_dates_are_imf_fixdates() {
-        // Values from Python's email.utils.formatdate(t, usegmt=True); the first is RFC 9110's.
-        for (t, text) in [
-            (784_111_777, "Sun, 06 Nov 1994 08:49:37 GMT"),
-            (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
-            (951_782_400, "Tue, 29 Feb 2000 00:00:00 GMT"),
-            (4_102_444_799, "Thu, 31 Dec 2099 23:59:59 GMT"),
-        ] {
-            assert_eq!(http_date(t), text);
-        }
-    }
 
     #[test]
     fn formats_minutes_like_ecs() {

@@ -287,7 +287,12 @@ fn pack(text: &mut Vec<u8>, r: &Record<'_>) {
     // at. A request for no known action (a misspelt one, say) may carry anything.
     let import = crate::actions::Action::from_name(r.action)
         .is_none_or(|a| a == crate::actions::Action::ImportKeyPair);
-    let params = || kept().flat_map(move |(k, v)| [k, if import { shown_text(k, v) } else { v }]);
+    let params = || {
+        kept().flat_map(move |(k, v)| {
+            let private = import && private_key(k.as_bytes(), v.as_bytes());
+            [k, if private { PRIVATE_KEY_NOT_KEPT } else { v }]
+        })
+    };
     text.clear();
     let head = [
         shortened(r.tenant, HEAD_MAX),
@@ -315,7 +320,15 @@ fn pack(text: &mut Vec<u8>, r: &Record<'_>) {
         let secret = |k: &[u8]| SECRET_PARAMS.iter().any(|s| s.as_bytes() == k);
         for (k, v) in r.params.byte_pairs().filter(|(k, _)| !secret(k)) {
             push_bytes(text, k);
-            push_bytes(text, if import { shown(k, v) } else { v });
+            let private = import && private_key(k, v);
+            push_bytes(
+                text,
+                if private {
+                    PRIVATE_KEY_NOT_KEPT.as_bytes()
+                } else {
+                    v
+                },
+            );
         }
     } else {
         let mut room = PARAMS_TEXT_MAX;
@@ -358,24 +371,6 @@ fn private_key(k: &[u8], v: &[u8]) -> bool {
             let first_line = &v[..memchr::memchr(b'\n', v).unwrap_or(v.len())];
             memchr::memmem::find(first_line, b"PRIVATE KEY").is_some()
         }
-    }
-}
-
-/// The value the journal keeps for parameter `k` (see [`private_key`]).
-fn shown<'a>(k: &[u8], v: &'a [u8]) -> &'a [u8] {
-    if private_key(k, v) {
-        PRIVATE_KEY_NOT_KEPT.as_bytes()
-    } else {
-        v
-    }
-}
-
-/// [`shown`] for text.
-fn shown_text<'a>(k: &str, v: &'a str) -> &'a str {
-    if private_key(k.as_bytes(), v.as_bytes()) {
-        PRIVATE_KEY_NOT_KEPT
-    } else {
-        v
     }
 }
 

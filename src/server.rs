@@ -245,7 +245,10 @@ async fn refuse_busy(mut stream: TcpStream) {
         body.status,
         body.content_type,
         body.body.len(),
-        crate::clock::http_date(crate::clock::Clock::system().now_unix())
+        httpdate::fmt_http_date(
+            std::time::UNIX_EPOCH
+                + Duration::from_secs(crate::clock::Clock::system().now_unix())
+        )
     );
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = stream.write_all(head.as_bytes()).await;

@@ -206,7 +206,7 @@ pub fn handle(
                         () = timeout => {}
                     }
                 }
-                return Ok(transport::unknown_transfer_coding());
+                return Ok(closing(transport::unknown_transfer_coding()));
             }
             Prepared::Whole(parts, body) => {
                 let (read, undrained) =

@@ -375,12 +375,9 @@ pub fn unfaulted(rendered: Rendered) -> Response<MockBody> {
 /// The answer to a request whose body has a transfer coding other than `chunked`: hyper
 /// reads `gzip, chunked` as plain chunked (its last coding), which would hand the action a
 /// compressed body as if it were the form. RFC 9112 §6.1 asks for 501, which the front ends'
-/// Tengine gives; the body is not read, so the connection closes after the answer.
+/// Tengine gives. The body cannot be read as a request, so the caller closes the connection.
 pub fn unknown_transfer_coding() -> Response<MockBody> {
-    let mut resp = html(plain(501, "text/html", Bytes::from(html_page(501))));
-    resp.headers_mut()
-        .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
-    resp
+    html(plain(501, "text/html", Bytes::from(html_page(501))))
 }
 
 fn html(mut resp: Response<MockBody>) -> Response<MockBody> {
