@@ -603,20 +603,24 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     // changes them while no request is being counted, so a request counted before a reset is
     // the reset's to forget (not journalled; refused by the store), and one counted after is
     // journalled and served, however their arrivals and answers fall.
+    // The rules' globs are matched first, outside the counters' lock, which a new tenant's
+    // first request and every reset wait for.
+    let input = pre.as_ref().ok().map(|action| Input {
+        action: *action,
+        tenant: claimed,
+        region_id: req.region_id(),
+        params: &req.params,
+        now_unix: arrived_unix,
+    });
+    let prematched = input.as_ref().map(|i| app.scenarios.prematch(i));
     let (ordinal, (epoch, counted), (decision, action_call)) =
         app.store.count_request(claimed, |ordinal, calls| {
-            let decided = match &pre {
-                Ok(action) => app.scenarios.decide_counting(
-                    &Input {
-                        action: *action,
-                        tenant: claimed,
-                        region_id: req.region_id(),
-                        params: &req.params,
-                        now_unix: arrived_unix,
-                    },
-                    || calls.next(*action),
-                ),
-                Err(_) => (None, None),
+            let decided = match (&input, prematched) {
+                (Some(input), Some(prematched)) => {
+                    app.scenarios
+                        .decide_counting(prematched, input, || calls.next(input.action))
+                }
+                _ => (None, None),
             };
             (ordinal, (app.journal.epoch(), app.store.epoch()), decided)
         });

@@ -424,6 +424,11 @@ pub struct Input<'a> {
     pub now_unix: u64,
 }
 
+/// The loaded rules whose static criteria a request meets, by scenario id (see
+/// [`Engine::prematch`]).
+#[derive(Debug, Default)]
+pub struct Prematched(Vec<(u64, Vec<usize>)>);
+
 /// The rule that fired for a request and what it does.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
@@ -1012,42 +1017,54 @@ impl Engine {
     /// The first rule that fires for `input`, if any; advances the counters of every rule
     /// whose static criteria it met on the way.
     pub fn decide(&self, input: &Input<'_>) -> Option<Decision> {
-        self.decide_counting(input, || None).0
+        self.decide_counting(self.prematch(input), input, || None).0
     }
 
-    /// [`Engine::decide`], with `count_call` (the journal's numbering of the request) run
-    /// under the same lock as the rules' counters, so that two concurrent requests are
-    /// numbered in the order their rules counted them: a journal exported as a scenario
-    /// replays each call's effect on the call that got it.
-    pub fn decide_counting(
-        &self,
-        input: &Input<'_>,
-        count_call: impl FnOnce() -> Option<u64>,
-    ) -> (Option<Decision>, Option<u64>) {
+    /// The rules whose static criteria `input` meets, matched without any lock: a scenario's
+    /// globs against a request's long values take time, and whatever waits on a lock held
+    /// meanwhile (other requests, the control API, a new tenant's counters) would wait for
+    /// it. Pass the result to [`Engine::decide_counting`] with the same input.
+    pub fn prematch(&self, input: &Input<'_>) -> Prematched {
         // A scenario loaded while this request is being decided may or may not apply to it;
         // one loaded before (the control API has answered) always does.
         if self.empty.load(Ordering::Acquire) {
-            return (None, count_call());
+            return Prematched(Vec::new());
         }
-        // The static criteria are matched without the lock, which only the counters need: a
-        // scenario's globs against a request's long values take time, and every other
-        // request, and the control API, would wait for it. A scenario replaced or removed
-        // meanwhile is passed over, as one loaded meanwhile may be.
+        // A scenario replaced or removed after this copy is passed over when the request is
+        // decided, as one loaded after it is.
         let loaded_now: Vec<(u64, Arc<Scenario>)> = self
             .lock()
             .loaded
             .iter()
             .map(|l| (l.id, Arc::clone(&l.scenario)))
             .collect();
-        let candidates: Vec<(u64, Vec<usize>)> = loaded_now
-            .iter()
-            .filter_map(|(id, scenario)| {
-                let rules: Vec<usize> = (0..scenario.rules.len())
-                    .filter(|&index| static_match(&scenario.rules[index].matcher, input))
-                    .collect();
-                (!rules.is_empty()).then_some((*id, rules))
-            })
-            .collect();
+        Prematched(
+            loaded_now
+                .iter()
+                .filter_map(|(id, scenario)| {
+                    let rules: Vec<usize> = (0..scenario.rules.len())
+                        .filter(|&index| static_match(&scenario.rules[index].matcher, input))
+                        .collect();
+                    (!rules.is_empty()).then_some((*id, rules))
+                })
+                .collect(),
+        )
+    }
+
+    /// [`Engine::decide`] over the rules `prematched` found, with `count_call` (the
+    /// journal's numbering of the request) run under the same lock as the rules' counters,
+    /// so that two concurrent requests are numbered in the order their rules counted them: a
+    /// journal exported as a scenario replays each call's effect on the call that got it.
+    pub fn decide_counting(
+        &self,
+        prematched: Prematched,
+        input: &Input<'_>,
+        count_call: impl FnOnce() -> Option<u64>,
+    ) -> (Option<Decision>, Option<u64>) {
+        let candidates = prematched.0;
+        if candidates.is_empty() {
+            return (None, count_call());
+        }
         let mut state = self.lock();
         let call_number = count_call();
         let State {
@@ -1457,7 +1474,7 @@ mod tests {
                             params: &p,
                             now_unix: 1_700_000_000,
                         };
-                        let (d, n) = e.decide_counting(&input, || {
+                        let (d, n) = e.decide_counting(e.prematch(&input), &input, || {
                             Some(numbers.fetch_add(1, Ordering::Relaxed) + 1)
                         });
                         d.map(|d| d.call) != n
