@@ -2,7 +2,7 @@
 //! and names skips RSA generation: CI replays and snapshot suites pay keygen once.
 //!
 //! ```text
-//! DIR/<64 hex>.pem      one key: the PKCS#8 PEM exactly as CreateKeyPair returns it
+//! DIR/<64 hex>.pem      one key: its PKCS#8 PEM, as CreateKeyPair returns it by default
 //! DIR/.<hex>.<pid>.<n>.tmp   a write in progress (renamed into place when complete)
 //! ```
 //! The file name is [`crate::keygen::cache_id`] (SHA-256 over the derivation label, seed,

@@ -510,8 +510,8 @@ fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiErr
     // (its action in `x-acs-action`, else in the query), and a V1-signed one its action only
     // in the query.
     let v3 = headers
-        .pairs()
-        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        .get_ignore_ascii_case("authorization")
+        .is_some_and(request::is_acs3_authorization);
     let v1_signed = raw_query.is_some_and(|q| q.split('&').any(|s| s.starts_with("Signature=")));
     let (claimed, action) = match (&probe, &headers_only) {
         (Some(p), _) => (p.claimed_access_key_id(), p.action()),

@@ -1,9 +1,10 @@
 //! Domain state: tenants (one per AccessKeyId) → regions → key pairs, plus each tenant's
 //! resource groups.
 //!
-//! All state sits behind one `std::sync::Mutex`: every critical section is a few map
-//! operations and never spans an `.await`, so a sync lock is cheaper and simpler than an async
-//! one. RSA generation is the slow part of CreateKeyPair and must not run under the lock, so
+//! The accounts sit behind one `std::sync::Mutex`, and the per-tenant RequestId and call
+//! counters, which every request touches, behind a `ShardedLock` of their own: every critical
+//! section is a few map operations and never spans an `.await`, so sync locks are cheaper and
+//! simpler than async ones. RSA generation is the slow part of CreateKeyPair and must not run under the lock, so
 //! creation is split in two: [`Store::reserve`] claims the name (making concurrent creates of
 //! the same name and the per-region quota exact) and [`Reservation::commit`] stores the result.
 //! A reservation dropped without commit (error, client gone) frees the name again.

@@ -17,10 +17,10 @@ fn contains_ignore_case(hay: &str, needle: &str) -> bool {
 }
 
 /// The response format: the `Format` parameter (case-insensitive) first, then `accept`, then
-/// the documented default (XML), except that V3 requests (those with an `Authorization`
-/// header, or unsigned ones that name their action in `x-acs-action`) default to JSON like
-/// the SDKs ask. Also what a request that does not decode is
-/// answered in, from what can be read of it.
+/// the documented default (XML), except that V3 requests (those with an ACS3 `Authorization`,
+/// see [`is_acs3_authorization`], or unsigned ones that name their action in `x-acs-action`)
+/// default to JSON like the SDKs ask. Also what a request that does not decode is answered
+/// in, from what can be read of it.
 /// `accept` holds the values of every `Accept` line, which together are one list (RFC 9110
 /// §5.3).
 pub fn choose_format<'a>(

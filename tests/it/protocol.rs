@@ -730,3 +730,27 @@ async fn an_undecodable_v3_request_is_not_filed_under_an_access_key_id_in_its_qu
     assert_eq!(entries[0]["action"], "DescribeKeyPairs");
     assert_eq!(entries[1]["action"], "DescribeRegions");
 }
+
+#[tokio::test]
+async fn an_undecodable_request_with_another_authorization_scheme_is_filed_as_v1() {
+    // Regression (source review, twenty-eighth session): any `Authorization` header made an
+    // undecodable request V3, so a proxy's `Basic` credentials filed a V1 request, and took
+    // a RequestId, under `anonymous` rather than the AccessKeyId in its query, where a request
+    // that decodes is V1 (README: another scheme beside a V1 `Signature` is ignored).
+    let server = TestServer::start(0).await;
+    let req = Request::get(
+        "/?Action=DescribeRegions&Version=2014-05-26&Format=JSON&AccessKeyId=t1&Signature=x&Bad=%zz",
+    )
+    .header("authorization", "Basic dXNlcjpwYXNz")
+    .body(Full::new(Bytes::new()))
+    .unwrap();
+    send(server.addr, req)
+        .await
+        .assert_error(400, "InvalidParameter.Encoding");
+    let journal: serde_json::Value =
+        serde_json::from_str(&control_get(&server, "/__mock/journal").await).unwrap();
+    let entries = journal["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{journal}");
+    assert_eq!(entries[0]["tenant"], "t1");
+    assert_eq!(entries[0]["action"], "DescribeRegions");
+}
