@@ -131,19 +131,52 @@ fn ascii(bytes: Vec<u8>) -> String {
 ///
 /// Sorting the *encoded* strings (plain byte order) is what the published V1 recipe prescribes;
 /// the value is the tie-breaker so a repeated key still yields one deterministic string. The SDKs
-/// sort raw keys, but their parameter names are all unreserved characters, which `pct` leaves
-/// as they are, so both orders agree on everything they send.
+/// sort decoded keys (sdk-wire-behaviour.md §2): the two orders differ only for a key with a
+/// character `pct` escapes, which no SDK's typed call sends, and the checks accept either (see
+/// [`Order`]).
 fn canonical_query<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     let mut out = String::new();
-    canonical_query_into(&mut out, pairs);
+    canonical_query_into(&mut out, pairs, Order::Encoded);
     out
 }
 
-/// [`canonical_query`] appended to `out`.
-fn canonical_query_into<'a>(out: &mut String, pairs: impl Iterator<Item = (&'a str, &'a str)>) {
-    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
-        pairs.map(|(k, v)| (encoded(k), encoded(v))).collect();
-    pairs.sort();
+/// How a client sorted the parameters it signed. The two agree unless a key holds a
+/// character that [`pct`] escapes (`:`, `é`, a space, ...): `%` sorts before every letter and
+/// digit, the bytes of `é` after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// By encoded key: the API reference's V1 recipe (§3.3).
+    Encoded,
+    /// By decoded key: what the SDKs do, and sdk-wire-behaviour.md §2 says, for V1 and V3.
+    Decoded,
+}
+
+impl Order {
+    /// The orders worth trying for these keys, the reference's first: the second only when a
+    /// key could sort apart from its encoding.
+    fn candidates<'a>(mut keys: impl Iterator<Item = &'a str>) -> &'static [Self] {
+        if keys.any(|k| !k.bytes().all(unreserved)) {
+            &[Self::Encoded, Self::Decoded]
+        } else {
+            &[Self::Encoded]
+        }
+    }
+}
+
+/// [`canonical_query`] appended to `out`, in `order`.
+fn canonical_query_into<'a>(
+    out: &mut String,
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+    order: Order,
+) {
+    let mut pairs: Vec<(&str, Cow<'_, str>, Cow<'_, str>)> =
+        pairs.map(|(k, v)| (k, encoded(k), encoded(v))).collect();
+    match order {
+        Order::Encoded => pairs.sort_by(|a, b| (&a.1, &a.2).cmp(&(&b.1, &b.2))),
+        Order::Decoded => pairs.sort_by(|a, b| (a.0, &a.2).cmp(&(b.0, &b.2))),
+    }
+    let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+        pairs.into_iter().map(|(_, k, v)| (k, v)).collect();
     let len: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
     out.reserve(len);
     for (i, (k, v)) in pairs.iter().enumerate() {
@@ -515,12 +548,15 @@ struct V3Form {
     headers_as_given: bool,
     /// Empty query values as a bare `k` rather than `k=` (API reference §3.4, inferred).
     bare_empty_values: bool,
+    /// How the query's keys were sorted.
+    order: Order,
 }
 
 impl V3Form {
     const SPEC: Self = Self {
         headers_as_given: false,
         bare_empty_values: false,
+        order: Order::Encoded,
     };
 }
 
@@ -541,7 +577,7 @@ fn canonical_request_as<'h, H: Pair<'h>>(
     out.push_str(path);
     out.push('\n');
     let query_start = out.len();
-    canonical_query_into(&mut out, query.iter().copied());
+    canonical_query_into(&mut out, query.iter().copied(), form.order);
     if form.bare_empty_values {
         let rendered = out.split_off(query_start);
         for (i, pair) in rendered.split('&').enumerate() {
@@ -684,19 +720,49 @@ pub fn verify_v1<'a, P: Pair<'a>>(
 ) -> Verdict {
     let string_to_sign = v1_string_to_sign_bytes(method, params.clone());
     let provided = params
+        .clone()
         .into_iter()
         .find(|p| p.name() == "Signature")
         .map(|p| p.value());
-    let mut expected = [0u8; 28];
-    let n = base64::engine::general_purpose::STANDARD
-        .encode_slice(v1_mac(secret, &string_to_sign), &mut expected)
-        .expect("20 bytes are 28 base64 characters");
-    let expected = std::str::from_utf8(&expected[..n]).expect("base64 is ASCII");
-    match provided {
-        Some(provided) if signatures_equal(expected, provided) => Verdict::Ok,
-        _ => Verdict::Mismatch {
+    let signs = |string_to_sign: &[u8], provided: &str| {
+        let mut expected = [0u8; 28];
+        let n = base64::engine::general_purpose::STANDARD
+            .encode_slice(v1_mac(secret, string_to_sign), &mut expected)
+            .expect("20 bytes are 28 base64 characters");
+        signatures_equal(
+            std::str::from_utf8(&expected[..n]).expect("base64 is ASCII"),
+            provided,
+        )
+    };
+    let Some(provided) = provided else {
+        return Verdict::Mismatch {
             string_to_sign: ascii(string_to_sign),
-        },
+        };
+    };
+    if signs(&string_to_sign, provided) {
+        return Verdict::Ok;
+    }
+    // The SDKs' order (decoded keys), only once the reference's has failed and where the two
+    // can differ.
+    let signed = || {
+        params
+            .clone()
+            .into_iter()
+            .filter(|p| p.name() != "Signature")
+            .map(|p| (p.name(), p.value()))
+    };
+    if Order::candidates(signed().map(|(k, _)| k)).contains(&Order::Decoded) {
+        let mut canonical = String::new();
+        canonical_query_into(&mut canonical, signed(), Order::Decoded);
+        if signs(
+            format!("{method}&%2F&{}", pct(&canonical)).as_bytes(),
+            provided,
+        ) {
+            return Verdict::Ok;
+        }
+    }
+    Verdict::Mismatch {
+        string_to_sign: ascii(string_to_sign),
     }
 }
 
@@ -751,33 +817,39 @@ pub fn verify_v3<'a, 'h>(
                 .any(|name| header_values(headers(), name).len() > 1)
     };
     let has_empty = || query.iter().any(|(_, v)| v.is_empty());
+    let orders = Order::candidates(query.iter().map(|(k, _)| *k));
     let mut spec_string_to_sign = None;
     for headers_as_given in [false, true] {
         for bare_empty_values in [false, true] {
-            let spec = !headers_as_given && !bare_empty_values;
-            if !spec && ((headers_as_given && !unsorted()) || (bare_empty_values && !has_empty())) {
-                continue;
+            for &order in orders {
+                let spec = !headers_as_given && !bare_empty_values;
+                if !spec
+                    && ((headers_as_given && !unsorted()) || (bare_empty_values && !has_empty()))
+                {
+                    continue;
+                }
+                let form = V3Form {
+                    headers_as_given,
+                    bare_empty_values,
+                    order,
+                };
+                let canonical = canonical_request_as(
+                    form,
+                    method,
+                    path,
+                    query,
+                    headers(),
+                    &auth.signed_headers,
+                    hashed_payload,
+                );
+                let string_to_sign = v3_string_to_sign_bytes(&canonical);
+                let expected = v3_sign_hex(secret, &string_to_sign);
+                let expected = std::str::from_utf8(&expected).expect("hex is ASCII");
+                if body_matches && signatures_equal(expected, &signature) {
+                    return Verdict::Ok;
+                }
+                spec_string_to_sign.get_or_insert_with(|| ascii(string_to_sign.to_vec()));
             }
-            let form = V3Form {
-                headers_as_given,
-                bare_empty_values,
-            };
-            let canonical = canonical_request_as(
-                form,
-                method,
-                path,
-                query,
-                headers(),
-                &auth.signed_headers,
-                hashed_payload,
-            );
-            let string_to_sign = v3_string_to_sign_bytes(&canonical);
-            let expected = v3_sign_hex(secret, &string_to_sign);
-            let expected = std::str::from_utf8(&expected).expect("hex is ASCII");
-            if body_matches && signatures_equal(expected, &signature) {
-                return Verdict::Ok;
-            }
-            spec_string_to_sign.get_or_insert_with(|| ascii(string_to_sign.to_vec()));
         }
     }
     Verdict::Mismatch {
@@ -1447,6 +1519,7 @@ mod tests {
                 let form = V3Form {
                     headers_as_given,
                     bare_empty_values,
+                    order: Order::Encoded,
                 };
                 let signature = sign(form);
                 let auth = V3Authorization {
@@ -1478,6 +1551,82 @@ mod tests {
         assert!(
             spec.starts_with("POST\n/\nEmpty=&RegionId=cn-hangzhou\n"),
             "{spec}"
+        );
+    }
+
+    /// Regression (SDK wire review, twenty-eighth session): parameters were sorted only by
+    /// their encoded keys, as the reference's V1 recipe says, where the SDKs sort decoded keys
+    /// (sdk-wire-behaviour.md §2), so a client adding a key such as `é` or `a:b` got
+    /// `SignatureDoesNotMatch`. Both orders verify, in V1 and V3; a mismatch still reports the
+    /// reference's string to sign.
+    #[test]
+    fn keys_sorted_decoded_or_encoded_both_verify() {
+        let query = pairs(&[
+            ("Action", "DescribeRegions"),
+            ("é", "1"),
+            ("Zeta", "2"),
+            ("a:b", "3"),
+            ("a-b", "4"),
+        ]);
+        let q: Vec<(&str, &str)> = query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let canonical = |order| {
+            let mut out = String::new();
+            canonical_query_into(&mut out, q.iter().copied(), order);
+            out
+        };
+        // The two orders differ here: `%` sorts before `-` and every letter, `é`'s bytes after them.
+        assert_eq!(
+            canonical(Order::Encoded),
+            "%C3%A9=1&Action=DescribeRegions&Zeta=2&a%3Ab=3&a-b=4"
+        );
+        assert_eq!(
+            canonical(Order::Decoded),
+            "Action=DescribeRegions&Zeta=2&a-b=4&a%3Ab=3&%C3%A9=1"
+        );
+        for order in [Order::Encoded, Order::Decoded] {
+            let string_to_sign = format!("GET&%2F&{}", pct(&canonical(order)));
+            let mut signed = query.clone();
+            signed.push(("Signature".into(), v1_sign("secret", &string_to_sign)));
+            assert_eq!(
+                verify_v1("GET", &signed, "secret"),
+                Verdict::Ok,
+                "{order:?}"
+            );
+            let Verdict::Mismatch { string_to_sign } = verify_v1("GET", &signed, "other") else {
+                panic!("{order:?}: another secret verified");
+            };
+            assert_eq!(
+                string_to_sign,
+                v1_string_to_sign("GET", &query),
+                "{order:?}"
+            );
+
+            let headers = pairs(&[("host", "h")]);
+            let names = vec!["host".to_string()];
+            let form = V3Form {
+                order,
+                ..V3Form::SPEC
+            };
+            let v3 = canonical_request_as(form, "GET", "/", &q, &headers, &names, EMPTY_SHA256);
+            let signature = v3_sign("secret", &v3_string_to_sign(&v3));
+            let auth = V3Authorization {
+                access_key_id: "ak",
+                signed_headers: vec![Cow::Borrowed("host")],
+                signature: &signature,
+            };
+            assert_eq!(
+                verify_v3("GET", "/", &query, &headers, b"", &auth, "secret"),
+                Verdict::Ok,
+                "{order:?}"
+            );
+        }
+        // Keys `pct` leaves alone sort the same either way: one form is tried.
+        assert_eq!(
+            Order::candidates(["A", "b-c", "~"].into_iter()),
+            &[Order::Encoded]
         );
     }
 
@@ -1704,7 +1853,19 @@ mod tests {
         headers: &[(&str, &str)],
         signed: &[String],
     ) -> String {
-        let mut q = canonical_query(query.iter().copied());
+        let mut q = match form.order {
+            Order::Encoded => canonical_query(query.iter().copied()),
+            Order::Decoded => {
+                let mut sorted: Vec<(&str, String)> =
+                    query.iter().map(|(k, v)| (*k, pct(v))).collect();
+                sorted.sort();
+                sorted
+                    .iter()
+                    .map(|(k, v)| format!("{}={v}", pct(k)))
+                    .collect::<Vec<_>>()
+                    .join("&")
+            }
+        };
         if form.bare_empty_values {
             q = q
                 .split('&')
@@ -1743,7 +1904,14 @@ mod tests {
             ("x-acs-extra", "a"),
             ("x-acs-action", "A"),
         ];
-        let query = [("Flag", ""), ("b", "x y"), ("A", "*")];
+        // `é` and `a:b` sort apart decoded and encoded.
+        let query = [
+            ("Flag", ""),
+            ("b", "x y"),
+            ("A", "*"),
+            ("é", "1"),
+            ("a:b", "2"),
+        ];
         let lists: [&[&str]; 4] = [
             &["host", "x-acs-action", "x-acs-date"],
             &["x-acs-date", "Host", "x-acs-extra", "x-acs-missing"],
@@ -1754,15 +1922,18 @@ mod tests {
             let signed: Vec<String> = list.iter().map(|n| n.to_string()).collect();
             for headers_as_given in [false, true] {
                 for bare_empty_values in [false, true] {
-                    let form = V3Form {
-                        headers_as_given,
-                        bare_empty_values,
-                    };
-                    assert_eq!(
-                        canonical_request_as(form, "POST", "/", &query, headers, &signed, "h"),
-                        plain_canonical_request(form, &query, &headers, &signed),
-                        "{form:?} {list:?}"
-                    );
+                    for order in [Order::Encoded, Order::Decoded] {
+                        let form = V3Form {
+                            headers_as_given,
+                            bare_empty_values,
+                            order,
+                        };
+                        assert_eq!(
+                            canonical_request_as(form, "POST", "/", &query, headers, &signed, "h"),
+                            plain_canonical_request(form, &query, &headers, &signed),
+                            "{form:?} {list:?}"
+                        );
+                    }
                 }
             }
         }
