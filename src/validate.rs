@@ -19,7 +19,7 @@ pub enum Invalid {
     KeyPairName,
     TagKey,
     TagValue,
-    /// A non-empty `Tag.N.Value` whose `Tag.N.Key` is absent.
+    /// A `Tag.N.Value`, empty or not, whose `Tag.N.Key` is absent.
     TagWithoutKey,
     DuplicateTagKey,
     /// More than [`MAX_TAGS`] tags in one request.
@@ -135,8 +135,8 @@ pub fn list_index(n: &str) -> Option<usize> {
 
 /// Collects `Tag.N.Key`/`Tag.N.Value` in index order and checks every tag rule.
 ///
-/// A non-empty value without a `Tag.N.Key` is [`Invalid::TagWithoutKey`]; an empty key, with
-/// or without a value, is a malformed key (tag keys are non-empty, which beats "empty counts as absent");
+/// A value, empty or not, without a `Tag.N.Key` is [`Invalid::TagWithoutKey`]; an empty key,
+/// with or without a value, is a malformed key (tag keys are non-empty, which beats "empty counts as absent");
 /// a key without a value has the empty value.
 /// Checks run in the order the service reports them: count, then each tag, then duplicates.
 pub fn tags(params: &Params) -> Result<Vec<Tag>, Invalid> {
@@ -158,11 +158,13 @@ pub fn tags(params: &Params) -> Result<Vec<Tag>, Invalid> {
     }
     let mut out: Vec<Tag> = Vec::with_capacity(slots.len());
     for (key, value) in slots.into_values() {
-        let value = value.unwrap_or("");
-        // Only an absent key makes a value keyless: an empty one is a key, and malformed.
-        let Some(key) = key.or(value.is_empty().then_some("")) else {
+        // A value without its key is keyless even when empty, as in ListTagResources: tags
+        // are the exception to "empty counts as absent" (README). An empty key is a key, and
+        // malformed.
+        let Some(key) = key else {
             return Err(Invalid::TagWithoutKey);
         };
+        let value = value.unwrap_or("");
         tag_key(key)?;
         tag_value(value)?;
         out.push(Tag {
@@ -323,7 +325,14 @@ mod tests {
         // InvalidTag.Mismatch and ListTagResources InvalidParameter.TagValue).
         assert_eq!(tags_of("Tag.1.Key=&Tag.1.Value=v"), Err(Invalid::TagKey));
         assert_eq!(tags_of("Tag.1.Key="), Err(Invalid::TagKey));
-        assert_eq!(tags_of("Tag.1.Value="), Err(Invalid::TagKey));
+        // Regression (model-based review, twenty-eighth session): an empty value without its
+        // key was a malformed key here and ignored by ListTagResources; it is keyless, like a
+        // value with text.
+        assert_eq!(tags_of("Tag.1.Value="), Err(Invalid::TagWithoutKey));
+        assert_eq!(
+            tags_of("Tag.1.Key=a&Tag.2.Value="),
+            Err(Invalid::TagWithoutKey)
+        );
         assert_eq!(
             tags_of("Tag.1.Key=a&Tag.2.Key=a"),
             Err(Invalid::DuplicateTagKey)

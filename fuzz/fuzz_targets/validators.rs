@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
 struct Input {
-    tags: Vec<(u8, String, Option<String>)>,
+    tags: Vec<(u8, Option<String>, Option<String>)>,
     array: String,
     max: u8,
     page: String,
@@ -53,12 +53,11 @@ fuzz_target!(|input: Input| {
             26 => 1_000_000,
             n => n,
         };
-        pairs.push((format!("Tag.{n}.Key"), key.clone()));
-        slots
-            .entry(n)
-            .or_insert((None, None))
-            .0
-            .get_or_insert(key.clone());
+        let slot = slots.entry(n).or_insert((None, None));
+        if let Some(key) = key {
+            pairs.push((format!("Tag.{n}.Key"), key.clone()));
+            slot.0.get_or_insert(key.clone());
+        }
         if let Some(v) = value {
             pairs.push((format!("Tag.{n}.Value"), v.clone()));
             slots
@@ -76,11 +75,11 @@ fuzz_target!(|input: Input| {
         let mut seen = std::collections::HashSet::new();
         let mut dup = false;
         for (k, v) in slots.values() {
-            let v = v.clone().unwrap_or_default();
-            // Only an absent key leaves a value keyless; an empty one is a malformed key.
-            if k.is_none() && !v.is_empty() {
+            // An absent key leaves a value keyless, empty or not; an empty key is malformed.
+            if k.is_none() {
                 return Err(Invalid::TagWithoutKey);
             }
+            let v = v.clone().unwrap_or_default();
             let k = k.clone().unwrap_or_default();
             if !tag_key_ok(&k) {
                 return Err(Invalid::TagKey);

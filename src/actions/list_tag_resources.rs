@@ -418,15 +418,13 @@ fn tag_matches(params: &Params) -> Result<Vec<TagMatch>, ApiError> {
     for (key, value) in slots.into_values() {
         // An empty key is under the 1-character minimum, as in every action that takes tags;
         // an empty value, like an absent one, matches any.
-        let empty_key = key == Some("");
-        let key = key.filter(|k| !k.is_empty());
-        let value = value.filter(|v| !v.is_empty());
-        let key = match (key, value) {
-            (None, _) if empty_key => return Err(ApiError::new(Kind::InvalidTagKeyMalformed)),
-            (None, None) => continue,
-            (None, Some(_)) => return Err(ApiError::new(Kind::InvalidParameterTagValue)),
-            (Some(key), _) => key,
+        // A value without its key, empty or not, is refused (as TagResources refuses it).
+        let key = match key {
+            None => return Err(ApiError::new(Kind::InvalidParameterTagValue)),
+            Some("") => return Err(ApiError::new(Kind::InvalidTagKeyMalformed)),
+            Some(key) => key,
         };
+        let value = value.filter(|v| !v.is_empty());
         if key.chars().count() > MAX_TAG_LEN {
             return Err(ApiError::new(Kind::InvalidTagKeyMalformed));
         }
@@ -666,10 +664,13 @@ mod tests {
                 Some("ResourceId"),
             ),
             (
+                // Regression (model-based review, twenty-eighth session): an empty value
+                // without its key was dropped here and refused by TagResources; keyless
+                // either way.
                 format!("{BASE}&Tag.1.Value="),
                 400,
-                "MissingParameter",
-                Some("ResourceId"),
+                "InvalidParameter.TagValue",
+                None,
             ),
             (
                 format!("{BASE}&ResourceId.1=k&NextToken=zz"),

@@ -180,6 +180,13 @@ mod tests {
                 400,
                 "InvalidTag.Mismatch",
             ),
+            (
+                // Regression (model-based review, twenty-eighth session): an empty value
+                // without its key was called a malformed key.
+                format!("{OK}&Tag.1.Key=a&Tag.2.Value="),
+                400,
+                "InvalidTag.Mismatch",
+            ),
             (format!("{OK}&Tag.1.Key="), 400, "InvalidTagKey.Malformed"),
             (
                 // An empty key with a value is a malformed key, not a value without its key
