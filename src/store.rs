@@ -138,6 +138,12 @@ impl Calls<'_> {
 /// Key pairs one account may hold in one region.
 pub const KEY_PAIR_QUOTA: usize = 500;
 
+/// Deleted names whose creations one region of an account counts (see
+/// `RegionState::generations`); past it, the deleted names' counts are forgotten all at once.
+/// A client that creates and deletes ever new names (a fuzzing campaign) would otherwise grow
+/// the region, and every state export, by ~120 bytes a name without end.
+pub const MAX_DELETED_GENERATIONS: usize = 10_000;
+
 /// How a key pair came to exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Origin {
@@ -271,9 +277,27 @@ impl RegionState {
         }
         let removed = self.key_pairs_mut().shift_remove(name);
         if !self.generations.contains_key(name) {
-            self.generations.insert(name.to_string(), 1);
+            self.count_deleted(name, 1);
         }
         removed
+    }
+
+    /// Records that deleted name `name` was created `creations` times, within
+    /// [`MAX_DELETED_GENERATIONS`]: past it, every deleted name's count is forgotten, so a
+    /// name created again starts over at generation 0 (its first key and id again). Live and
+    /// pending names keep theirs. The counts decide which key a name gets next, so what is
+    /// forgotten depends only on which names are deleted and live, never on the map's order,
+    /// and is the same after a restore from a state file (which lists live names too).
+    fn count_deleted(&mut self, name: &str, creations: u64) {
+        self.generations.insert(name.to_string(), creations);
+        if self.generations.len() <= MAX_DELETED_GENERATIONS {
+            return;
+        }
+        let (key_pairs, pending) = (&self.key_pairs, &self.pending);
+        let live = |n: &String| key_pairs.contains_key(n) || pending.contains_key(n);
+        if self.generations.keys().filter(|n| !live(n)).count() > MAX_DELETED_GENERATIONS {
+            self.generations.retain(|n, _| live(n));
+        }
     }
 
     /// Cancels the create of `name` still generating its key, as if it had been stored and
@@ -283,7 +307,7 @@ impl RegionState {
         let Some(p) = self.pending.remove(name) else {
             return false;
         };
-        self.generations.insert(name.to_string(), p.generation + 1);
+        self.count_deleted(name, p.generation + 1);
         true
     }
 
@@ -2147,6 +2171,68 @@ mod state_doc_tests {
                 .generation(),
             4
         );
+    }
+
+    /// Regression (source review, twenty-eighth session): every distinct deleted name kept an
+    /// entry for good, so a client creating and deleting ever new names grew the region, and
+    /// each export, without end. Past the cap the deleted names' counts are forgotten at once;
+    /// a live name keeps its count, and the moment is the same with or without a restore.
+    #[test]
+    fn deleted_names_counts_are_forgotten_past_the_cap() {
+        let run = |restore_at: Option<usize>| {
+            let mut store = Store::new(3);
+            let cycle = |store: &Arc<Store>, name: &str| {
+                let r = store.reserve("t", "cn-hangzhou", name, None).unwrap();
+                let generation = r.generation();
+                r.commit(NewKeyPair {
+                    fingerprint: key().fingerprint,
+                    public_key: key().openssh,
+                    resource_group_id: store.default_resource_group("t").unwrap(),
+                    tags: vec![],
+                    creation_time: 5,
+                    origin: Origin::Created,
+                });
+                generation
+            };
+            let delete = |store: &Arc<Store>, name: &str| {
+                store
+                    .with_account("t", |a| a.region("cn-hangzhou").remove(name).is_some())
+                    .unwrap()
+            };
+            // "live" was deleted once and lives again: generation 1, counted.
+            assert_eq!(cycle(&store, "live"), 0);
+            assert!(delete(&store, "live"));
+            assert_eq!(cycle(&store, "live"), 1);
+            for i in 0..MAX_DELETED_GENERATIONS {
+                if restore_at == Some(i) {
+                    let again = Store::new(3);
+                    again.restore(store.export()).unwrap();
+                    store = again;
+                }
+                let name = format!("n{i}");
+                assert_eq!(cycle(&store, &name), 0);
+                assert!(delete(&store, &name));
+            }
+            let deleted = |store: &Arc<Store>| {
+                store.export().accounts["t"].regions["cn-hangzhou"]
+                    .generations
+                    .len()
+            };
+            // At the cap, every deleted name is still counted (plus "live").
+            assert_eq!(deleted(&store), MAX_DELETED_GENERATIONS + 1);
+            assert_eq!(cycle(&store, "n0"), 1);
+            assert!(delete(&store, "n0"));
+            // One more deleted name: all deleted names forgotten, the live one kept.
+            assert_eq!(cycle(&store, "extra"), 0);
+            assert!(delete(&store, "extra"));
+            assert_eq!(deleted(&store), 1);
+            assert_eq!(cycle(&store, "n0"), 0, "forgotten: its first key again");
+            assert!(delete(&store, "live"));
+            assert_eq!(cycle(&store, "live"), 2, "a live name kept its count");
+        };
+        run(None);
+        // A restore lists live names too; the cap counts deleted names only.
+        run(Some(MAX_DELETED_GENERATIONS / 2));
     }
 
     /// Regression (second black-box audit, sixteenth session): a document holding a counter
