@@ -285,6 +285,10 @@ pub const MAX_WORKERS: usize = 256;
 /// The most `--max-connections` may be (each connection holds two file descriptors).
 pub const MAX_CONNECTIONS: usize = 1_000_000;
 
+/// The most `--max-body-bytes` may be: a request's decoded parameters are addressed with
+/// 32-bit offsets, which a body near 4 GiB would overflow.
+pub const MAX_BODY_BYTES: usize = 1 << 30;
+
 /// A refusal at start whose message names the flag's value (a file) rather than the flag:
 /// says which flag it was, so that `main` can tell when the value came from the flag's
 /// environment variable. Displays as the refusal itself.
@@ -518,6 +522,9 @@ impl Config {
         // usize::MAX >> 3 permits, and a deadline of `now` plus about 2^63 s overflows.
         if cli.max_connections > MAX_CONNECTIONS {
             bail!("--max-connections must be at most {MAX_CONNECTIONS}");
+        }
+        if cli.max_body_bytes > MAX_BODY_BYTES {
+            bail!("--max-body-bytes must be at most {MAX_BODY_BYTES} (1 GiB)");
         }
         for (flag, value) in [
             ("--header-timeout-secs", cli.header_timeout_secs),
@@ -784,10 +791,16 @@ mod tests {
             &["--max-connections", "1000001"],
             &["--header-timeout-secs", "9223372036854775807"],
             &["--shutdown-grace-secs", "31536001"],
+            // Regression (source review, twenty-eighth session): a body near 4 GiB overflowed
+            // the parameters' 32-bit offsets, a panic.
+            &["--max-body-bytes", "1073741825"],
+            &["--max-body-bytes", "4294967296"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
         assert!(parse(&[
+            "--max-body-bytes",
+            "1073741824",
             "--max-connections",
             "1000000",
             "--header-timeout-secs",
