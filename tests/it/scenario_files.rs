@@ -25,8 +25,13 @@ fn root() -> PathBuf {
 }
 
 /// The `arg` a generated file gives a message with a placeholder.
-fn sample_arg(kind: Kind) -> Option<&'static str> {
+fn sample_arg(kind: Kind, action: Option<&str>) -> Option<&'static str> {
     match kind {
+        // TagResources answers 21 tags in one request with NumberExceed.Tags, so its
+        // QuotaExceed.Tags must be about something else (review, twenty-eighth session).
+        Kind::QuotaExceedTags if action == Some("TagResources") => {
+            Some("The tags in this account are beyond the permitted quota.")
+        }
         Kind::MissingParameter | Kind::MissingParameterForbidden | Kind::InvalidParameter => {
             Some("RegionId")
         }
@@ -49,7 +54,7 @@ fn sample_arg(kind: Kind) -> Option<&'static str> {
 
 fn error_file(name: &str, description: String, action: Option<&str>, kind: Kind) -> String {
     let mut effect = json!({ "error": kind.spec().code });
-    if let Some(arg) = sample_arg(kind) {
+    if let Some(arg) = sample_arg(kind, action) {
         effect["arg"] = json!(arg);
     }
     let rule = match action {
