@@ -2113,27 +2113,33 @@ mod state_doc_tests {
         .unwrap()
     }
 
+    /// Creates key pair `name` of tenant `t` in cn-hangzhou; its generation.
+    fn create_named(store: &Arc<Store>, name: &str) -> u64 {
+        let r = store.reserve("t", "cn-hangzhou", name, None).unwrap();
+        let generation = r.generation();
+        r.commit(NewKeyPair {
+            fingerprint: key().fingerprint,
+            public_key: key().openssh,
+            resource_group_id: store.default_resource_group("t").unwrap(),
+            tags: vec![],
+            creation_time: 5,
+            origin: Origin::Created,
+        });
+        generation
+    }
+
+    /// Deletes key pair `name` of tenant `t` in cn-hangzhou; whether it existed.
+    fn delete_named(store: &Arc<Store>, name: &str) -> bool {
+        store
+            .with_account("t", |a| a.region("cn-hangzhou").remove(name).is_some())
+            .unwrap()
+    }
+
     #[test]
     fn generations_count_every_creation_of_a_name_across_deletes() {
         let store = Store::new(3);
-        let create = |name: &str| {
-            let r = store.reserve("t", "cn-hangzhou", name, None).unwrap();
-            let generation = r.generation();
-            r.commit(NewKeyPair {
-                fingerprint: key().fingerprint,
-                public_key: key().openssh,
-                resource_group_id: store.default_resource_group("t").unwrap(),
-                tags: vec![],
-                creation_time: 5,
-                origin: Origin::Created,
-            });
-            generation
-        };
-        let delete = |name: &str| {
-            store
-                .with_account("t", |a| a.region("cn-hangzhou").remove(name).is_some())
-                .unwrap()
-        };
+        let create = |name: &str| create_named(&store, name);
+        let delete = |name: &str| delete_named(&store, name);
         assert_eq!(create("kept"), 0);
         for expected in 0..4 {
             assert_eq!(create("k1"), expected);
@@ -2181,24 +2187,7 @@ mod state_doc_tests {
     fn deleted_names_counts_are_forgotten_past_the_cap() {
         let run = |restore_at: Option<usize>| {
             let mut store = Store::new(3);
-            let cycle = |store: &Arc<Store>, name: &str| {
-                let r = store.reserve("t", "cn-hangzhou", name, None).unwrap();
-                let generation = r.generation();
-                r.commit(NewKeyPair {
-                    fingerprint: key().fingerprint,
-                    public_key: key().openssh,
-                    resource_group_id: store.default_resource_group("t").unwrap(),
-                    tags: vec![],
-                    creation_time: 5,
-                    origin: Origin::Created,
-                });
-                generation
-            };
-            let delete = |store: &Arc<Store>, name: &str| {
-                store
-                    .with_account("t", |a| a.region("cn-hangzhou").remove(name).is_some())
-                    .unwrap()
-            };
+            let (cycle, delete) = (create_named, delete_named);
             // "live" was deleted once and lives again: generation 1, counted.
             assert_eq!(cycle(&store, "live"), 0);
             assert!(delete(&store, "live"));
