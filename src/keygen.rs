@@ -318,7 +318,7 @@ pub fn parse_pem(pem: &str) -> Option<(rsa::PrivateKey, KeyMaterial)> {
 /// and DER must be what [`material`] writes (PKCS#8 v1, rsaEncryption with NULL parameters, a
 /// two-prime PKCS#1 key), n = pq with distinct odd p and q, d < n, de ≡ 1 mod p−1 and q−1, the
 /// stored CRT parameters those `rsa` would write (d mod p−1, d mod q−1, q⁻¹ mod p), n of
-/// 2048 bits and e = 65537.
+/// 2048 bits, p and q of 1024 bits each, and e = 65537.
 pub fn material_from_pem(pem: &str) -> Option<KeyMaterial> {
     use crypto_bigint::{ConcatenatingMul as _, NonZero};
     use pkcs8::der::Decode;
@@ -358,7 +358,12 @@ pub fn material_from_pem(pem: &str) -> Option<KeyMaterial> {
     let e = rsa::BoxedUint::from(65_537u64);
     let two = rsa::BoxedUint::from(2u64);
     let equal = |a: &rsa::BoxedUint, b: &rsa::BoxedUint| a.cmp_vartime(b).is_eq();
+    // With n of KEY_BITS, primes of at most half that each are exactly half: `rsa` keeps them
+    // at that width and refuses wider ones.
+    let half = (KEY_BITS / 2) as u32;
     if n.bit_width_vartime() as usize != KEY_BITS
+        || p.bit_width_vartime() > half
+        || q.bit_width_vartime() > half
         || p.cmp_vartime(&two).is_lt()
         || q.cmp_vartime(&two).is_lt()
         || ![&key.prime1, &key.prime2]
@@ -1006,6 +1011,10 @@ mod tests {
             rsa::PrivateKey::new_with_exp(&mut rng, 1024, rsa::BoxedUint::from(3u64)).unwrap()
         };
         refused.push(small.to_pkcs8_pem(LineEnding::LF).unwrap().to_string());
+        // Regression (key review, twenty-eighth session): a valid RSA-2048 key in this
+        // module's encoding whose primes have 1000 and 1048 bits (made with OpenSSL) was
+        // served by cache hits in fresh mode and refused by `rsa`.
+        refused.push(include_str!("../tests/fixtures/unbalanced-primes.pem").to_string());
         for pem in &accepted {
             assert_eq!(
                 material_from_pem(pem),
