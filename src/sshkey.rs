@@ -13,8 +13,9 @@
 //! * RSA moduli from 512 to 16384 bits are accepted. OpenSSH refuses < 1024 bits, but the
 //!   real service's floor is unknown and small keys keep client test suites fast; the
 //!   upper bound is OpenSSH's own (`SSHBUF_MAX_BIGNUM`).
-//! * ECDSA points must be uncompressed, of the curve's length and on the curve, as OpenSSH
-//!   requires; a key the real tools would refuse is not imported.
+//! * ECDSA points must be uncompressed, of the curve's length, on the curve and with both
+//!   coordinates over half the order's bits, as OpenSSH requires; a key the real tools would
+//!   refuse is not imported.
 //! * `ssh-ed25519` (and its certificate) is not in the documented type list (spec §7 item
 //!   8), so it is rejected unless [`ParseOptions::allow_ed25519`] is set.
 //! * Certificates: the nonce and the certified key are validated like a plain key; the
@@ -108,6 +109,28 @@ impl Curve {
             Curve::P384 => b"nistp384",
             Curve::P521 => b"nistp521",
         }
+    }
+
+    /// Bits of the curve's group order.
+    fn order_bits(self) -> u32 {
+        match self {
+            Curve::P256 => 256,
+            Curve::P384 => 384,
+            Curve::P521 => 521,
+        }
+    }
+
+    /// Whether both coordinates of the uncompressed `point` have more than half the order's
+    /// bits: OpenSSH (`sshkey_ec_validate_public`) refuses a point on the curve that fails
+    /// this, as a sign of a small-subgroup or invalid-curve key.
+    fn coordinates_large_enough(self, point: &[u8]) -> bool {
+        let bits = |bytes: &[u8]| match bytes.iter().position(|&b| b != 0) {
+            None => 0,
+            Some(i) => (bytes.len() - i) as u32 * 8 - bytes[i].leading_zeros(),
+        };
+        let half = (point.len() - 1) / 2;
+        let floor = self.order_bits() / 2;
+        bits(&point[1..=half]) > floor && bits(&point[1 + half..]) > floor
     }
 
     /// 0x04 || X || Y with coordinates of ceil(field bits / 8) bytes.
@@ -240,13 +263,14 @@ const KINDS: &[KeyKind] = {
 ///
 /// Any [`MalformedKey`]; callers answer all of them with `InvalidPublicKeyBody.Malformed`.
 pub fn parse_openssh_public_key(text: &str, opts: ParseOptions) -> Result<PublicKey, MalformedKey> {
+    // The limit is on the value as sent, whitespace included, as README states it.
+    if text.len() > MAX_TEXT_LEN {
+        return Err(MalformedKey::TooLong);
+    }
     // Clients commonly send the file contents verbatim, trailing newline (or CRLF) included.
     let text = text.trim();
     if text.is_empty() {
         return Err(MalformedKey::Empty);
-    }
-    if text.len() > MAX_TEXT_LEN {
-        return Err(MalformedKey::TooLong);
     }
     // After trimming, any line break left has content on both sides: an authorized_keys
     // style multi-key body, which ImportKeyPair cannot store as one key pair. (memchr, like
@@ -423,6 +447,11 @@ fn check_key_fields(algo: Algo, r: &mut Reader<'_>) -> Result<(), MalformedKey> 
             if !curve.contains(point) {
                 return Err(MalformedKey::InvalidKeyData(
                     "ECDSA public point is not on the curve",
+                ));
+            }
+            if !curve.coordinates_large_enough(point) {
+                return Err(MalformedKey::InvalidKeyData(
+                    "ECDSA public point has a coordinate of half the curve's size or less",
                 ));
             }
         }
@@ -800,17 +829,70 @@ mod tests {
             &y_at_0,
         ]
         .concat();
-        assert!(
+        // Regression (key review, twenty-eighth session): (0, y) is a point of P-256, and was
+        // imported, but OpenSSH refuses a coordinate of 128 bits or fewer; x = 2^128 passes.
+        let with_x = |x: &[u8]| {
+            use crypto_bigint::{BoxedUint, NonZero};
+            let p = NonZero::new(
+                BoxedUint::from_be_hex(
+                    "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff",
+                    256,
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            let b = BoxedUint::from_be_hex(
+                "5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b",
+                256,
+            )
+            .unwrap();
+            let x = BoxedUint::from_be_slice(x, 256).unwrap();
+            let x3 = x.square_mod(&p).mul_mod(&x, &p);
+            let rhs = x3
+                .sub_mod(&x.add_mod(&x, &p).add_mod(&x, &p), &p)
+                .add_mod(&b, &p);
+            // p ≡ 3 (mod 4): a square root is rhs^((p+1)/4).
+            let e = p
+                .as_ref()
+                .wrapping_add(&BoxedUint::one_with_precision(256))
+                .shr(2);
+            let y = crypto_bigint::modular::BoxedMontyForm::new(
+                rhs.clone(),
+                &crypto_bigint::modular::BoxedMontyParams::new(p.as_ref().to_odd().unwrap()),
+            )
+            .pow(&e)
+            .retrieve();
+            (y.square_mod(&p) == rhs)
+                .then(|| [&[4u8][..], &x.to_be_bytes(), &y.to_be_bytes()].concat())
+        };
+        let import = |point: &[u8]| {
             parse_openssh_public_key(
                 &line(
                     "ecdsa-sha2-nistp256",
-                    &blob_of(&[b"ecdsa-sha2-nistp256", b"nistp256", &at_0])
+                    &blob_of(&[b"ecdsa-sha2-nistp256", b"nistp256", point]),
                 ),
-                ParseOptions::default()
+                ParseOptions::default(),
             )
-            .is_ok(),
-            "(0, y) is a point of P-256"
+        };
+        let small = "ECDSA public point has a coordinate of half the curve's size or less";
+        assert_eq!(import(&at_0), Err(InvalidKeyData(small)), "(0, y)");
+        // The smallest x of 128 bits and of 129 bits that are on the curve.
+        let on_curve = |mut x: [u8; 17]| loop {
+            if let Some(point) = with_x(&x) {
+                return point;
+            }
+            x[16] += 1;
+        };
+        let mut x128 = [0u8; 17];
+        x128[1] = 0x80;
+        let mut x129 = [0u8; 17];
+        x129[0] = 1;
+        assert_eq!(
+            import(&on_curve(x128)),
+            Err(InvalidKeyData(small)),
+            "128 bits"
         );
+        assert!(import(&on_curve(x129)).is_ok(), "129 bits");
         let p256 = "ecdsa-sha2-nistp256";
         let rsa_with = |e: &[u8], n: &[u8]| line("ssh-rsa", &blob_of(&[b"ssh-rsa", e, n]));
         let with_trailing = |blob: &[u8]| [blob, &[0, 0, 0, 0][..]].concat();
@@ -1140,6 +1222,20 @@ mod tests {
             (
                 "overlong body",
                 format!("ssh-rsa {}", "A".repeat(MAX_TEXT_LEN)),
+                ParseOptions::default(),
+                TooLong,
+            ),
+            (
+                // Regression (key review, twenty-eighth session): the limit was applied
+                // after trimming, so a key padded past it with whitespace was imported.
+                "a valid key padded past the limit with whitespace",
+                format!("{}{}", rsa.trim(), " ".repeat(MAX_TEXT_LEN)),
+                ParseOptions::default(),
+                TooLong,
+            ),
+            (
+                "whitespace past the limit before a valid key",
+                format!("{}{}", "\n".repeat(MAX_TEXT_LEN), rsa.trim()),
                 ParseOptions::default(),
                 TooLong,
             ),
