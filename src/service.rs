@@ -94,7 +94,8 @@ impl App {
             ),
             store,
             nonces: crate::nonce::NonceCache::new(NONCE_CAPACITY),
-            scenarios: Engine::new(config.seed, config.scenarios.clone()),
+            // Taken too: the engine keeps the scenarios for as long as they are loaded.
+            scenarios: Engine::new(config.seed, std::mem::take(&mut config.scenarios)),
             journal: Journal::new(config.journal_capacity),
             shutdown: tokio::sync::Notify::new(),
             saving: std::sync::Mutex::new(()),
