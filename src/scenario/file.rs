@@ -147,7 +147,7 @@ impl<'de> Deserialize<'de> for OneOrMany {
 
 /// `match` as written.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a match object")]
 pub struct MatchFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<OneOrMany>,
@@ -177,7 +177,7 @@ pub struct MatchFile {
 
 /// `match.window`: server-clock bounds, `end` excluded.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a window object")]
 pub struct WindowFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
@@ -187,7 +187,7 @@ pub struct WindowFile {
 
 /// One effect object as written (also each non-`"pass"` item of a sequence).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an effect object")]
 pub struct EffectFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -229,7 +229,7 @@ fn is_false(b: &bool) -> bool {
 /// `respond`: a response written out in full, sent instead of the action's (for what the
 /// mock never answers by itself: a field the service may add, one missing, a changed type).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a respond object")]
 pub struct RespondFile {
     #[serde(default = "ok_status")]
     pub status: u16,
@@ -308,7 +308,7 @@ impl<'de> Deserialize<'de> for StepFile {
 
 /// `latency` as written: exactly one distribution, plus where the delay goes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a latency object")]
 pub struct LatencyFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_ms: Option<u64>,
@@ -325,14 +325,14 @@ fn is_before(p: &Phase) -> bool {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a uniform object")]
 pub struct UniformFile {
     pub min_ms: u64,
     pub max_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a lognormal object")]
 pub struct LognormalFile {
     pub median_ms: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -499,7 +499,7 @@ impl<'de> Deserialize<'de> for Fault {
 
 /// One rule as written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a rule object")]
 pub struct RuleFile {
     #[serde(rename = "match", default)]
     pub matcher: MatchFile,
@@ -510,7 +510,7 @@ pub struct RuleFile {
 
 /// A scenario file as written; [`Scenario::file`] keeps it for listing and export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a scenario object")]
 pub struct ScenarioFile {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -729,18 +729,30 @@ pub fn from_value(mut value: Value) -> Result<Scenario, ScenarioError> {
     };
     // Parse the rules one by one so that a serde error can say which rule it is about.
     let rules_value = top.remove("rules");
-    let head: ScenarioFile = serde_json::from_value(Value::Object({
-        let mut t = top.clone();
-        t.insert("rules".into(), Value::Array(vec![]));
-        t
-    }))
-    .map_err(|e| ScenarioError(format!("scenario: {e}")))?;
+    let head: ScenarioFile = typed(
+        "scenario",
+        Value::Object({
+            let mut t = top.clone();
+            t.insert("rules".into(), Value::Array(vec![]));
+            t
+        }),
+    )?;
     let Some(rules_value) = rules_value else {
         return err("scenario: missing field `rules`");
     };
     let Value::Array(items) = rules_value else {
         return err("rules: expected a list of rules");
     };
+    // Counted before any rule is compiled: a million rules took gigabytes to refuse.
+    if items.is_empty() {
+        return err("rules: a scenario needs at least one rule");
+    }
+    if items.len() > MAX_RULES {
+        return err(format!(
+            "rules: {} rules is more than the {MAX_RULES} one scenario may hold",
+            items.len()
+        ));
+    }
     if head.name.trim().is_empty() {
         return err("name: must not be empty");
     }
@@ -756,15 +768,6 @@ pub fn from_value(mut value: Value) -> Result<Scenario, ScenarioError> {
         let rf: RuleFile = deserialize_rule(i, item)?;
         rules.push(compile_rule(i, &rf)?);
         file.rules.push(rf);
-    }
-    if rules.is_empty() {
-        return err("rules: a scenario needs at least one rule");
-    }
-    if rules.len() > MAX_RULES {
-        return err(format!(
-            "rules: {} rules is more than the {MAX_RULES} one scenario may hold",
-            rules.len()
-        ));
     }
     Ok(Scenario {
         name: file.name.clone(),
@@ -1720,6 +1723,14 @@ mod tests {
             (r#"{"name":"x","rules":[{"effect":{"sequence":[{"sequence":["pass"]}]}}]}"#, "rules[0].effect.sequence[0]: sequences do not nest"),
             (r#"{"name":"x","rules":[{"effect":{"sequence":["pass",{"error":"KeyPair.AlreadyExist"}]}}]}"#, "rules[0].effect.sequence[1].error: KeyPair.AlreadyExist is not documented"),
             (r#"{"name":"x","rules":[{"effect":{"error":"Throttling","cycle":true}}]}"#, "rules[0].effect.cycle: only meaningful with \"sequence\""),
+            // Regression (scenario review, twenty-eighth session): the top-level fields'
+            // errors named no field, and a wrong type named a Rust struct.
+            (r#"{"name":5,"rules":[{"effect":"pass"}]}"#, "scenario.name: invalid type: integer `5`, expected a string"),
+            (r#"{"name":"x","description":{"a":1},"rules":[{"effect":"pass"}]}"#, "scenario.description: invalid type: map, expected a string"),
+            (r#"{"name":"x","rules":[{"match":5,"effect":"pass"}]}"#, "rules[0].match: invalid type: integer `5`, expected a match object"),
+            (r#"{"name":"x","rules":[5]}"#, "rules[0]: expected an object with \"match\" and \"effect\""),
+            // Counted before the rules are compiled (a million took gigabytes to refuse).
+            (&format!(r#"{{"name":"x","rules":[{}]}}"#, vec![r#"{"effect":"pass"}"#; 1001].join(",")), "rules: 1001 rules is more than the 1000"),
         ];
         for (text, want) in cases {
             let got = parse(text)
