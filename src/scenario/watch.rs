@@ -30,57 +30,72 @@ pub fn spawn(app: &Arc<App>, interval: Duration) -> tokio::task::JoinHandle<()> 
         loop {
             tokio::time::sleep(interval).await;
             let Some(app) = weak.upgrade() else { return };
-            let mut detached = Vec::new();
-            for (path, (last, loaded_as)) in seen.iter_mut() {
-                let Ok(now) = std::fs::read(path) else {
-                    continue; // mid-save or removed: keep what is loaded
-                };
-                if now == *last {
-                    continue;
-                }
-                // Parsed from the bytes just compared, not read again: a save landing between
-                // two reads would load one version and remember another, and an identical
-                // save after it would never be loaded.
-                let parsed = std::str::from_utf8(&now)
-                    .map_err(|e| format!("not UTF-8: {e}"))
-                    .and_then(|text| file::parse(text).map_err(|e| e.to_string()));
-                *last = now;
-                let scenario = match parsed {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(
-                            file = %path.display(),
-                            error = %e,
-                            "scenario file changed but was not reloaded; the previous version stays"
-                        );
-                        continue;
-                    }
-                };
-                let name = scenario.name.clone();
-                match app.scenarios.reload(path, loaded_as, scenario) {
-                    Ok(()) => {
-                        tracing::info!(file = %path.display(), scenario = %name, "scenario reloaded");
-                        *loaded_as = name;
-                    }
-                    Err(e @ ReloadError::Detached { .. }) => {
-                        // Said once: the file stays detached, so later edits are ignored.
-                        tracing::warn!(
-                            file = %path.display(),
-                            reason = %e,
-                            "scenario file changed but was not reloaded"
-                        );
-                        detached.push(path.clone());
-                    }
-                    Err(e) => tracing::warn!(
-                        file = %path.display(),
-                        error = %e,
-                        "scenario file changed but was not reloaded; the previous version stays"
-                    ),
-                }
-            }
-            for path in detached {
-                seen.remove(&path);
-            }
+            // Off the runtime: reading and parsing a large file there held up every new
+            // connection this thread accepts, for seconds.
+            seen = match tokio::task::spawn_blocking(move || {
+                poll(&app, &mut seen);
+                seen
+            })
+            .await
+            {
+                Ok(seen) => seen,
+                Err(_) => return,
+            };
         }
     })
+}
+
+/// Reloads each watched file that changed since `seen` recorded it.
+fn poll(app: &App, seen: &mut HashMap<PathBuf, (Vec<u8>, String)>) {
+    let mut detached = Vec::new();
+    for (path, (last, loaded_as)) in seen.iter_mut() {
+        let Ok(now) = std::fs::read(path) else {
+            continue; // mid-save or removed: keep what is loaded
+        };
+        if now == *last {
+            continue;
+        }
+        // Parsed from the bytes just compared, not read again: a save landing between
+        // two reads would load one version and remember another, and an identical
+        // save after it would never be loaded.
+        let parsed = std::str::from_utf8(&now)
+            .map_err(|e| format!("not UTF-8: {e}"))
+            .and_then(|text| file::parse(text).map_err(|e| e.to_string()));
+        *last = now;
+        let scenario = match parsed {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(
+                    file = %path.display(),
+                    error = %e,
+                    "scenario file changed but was not reloaded; the previous version stays"
+                );
+                continue;
+            }
+        };
+        let name = scenario.name.clone();
+        match app.scenarios.reload(path, loaded_as, scenario) {
+            Ok(()) => {
+                tracing::info!(file = %path.display(), scenario = %name, "scenario reloaded");
+                *loaded_as = name;
+            }
+            Err(e @ ReloadError::Detached { .. }) => {
+                // Said once: the file stays detached, so later edits are ignored.
+                tracing::warn!(
+                    file = %path.display(),
+                    reason = %e,
+                    "scenario file changed but was not reloaded"
+                );
+                detached.push(path.clone());
+            }
+            Err(e) => tracing::warn!(
+                file = %path.display(),
+                error = %e,
+                "scenario file changed but was not reloaded; the previous version stays"
+            ),
+        }
+    }
+    for path in detached {
+        seen.remove(&path);
+    }
 }
