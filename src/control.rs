@@ -397,6 +397,18 @@ fn route(
                                 e.0
                             ))
                         })?;
+                        // The bodies' budget above counts their bytes; written as JSON strings
+                        // (and indented, as answered here) they can come to more, which POST
+                        // /__mock/scenarios would refuse.
+                        let max = crate::service::control_max_body_bytes(app);
+                        let written =
+                            serde_json::to_vec_pretty(&exported).map_or(usize::MAX, |v| v.len());
+                        if written > max {
+                            return Err(bad(format!(
+                                "the export would be {written} bytes of JSON, more than the {max} POST /__mock/scenarios takes back; narrow it with access_key_id or action"
+                            ))
+                            .into());
+                        }
                         Ok((StatusCode::OK, exported))
                     }
                     Some(other) => Err(bad(format!(

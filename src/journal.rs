@@ -122,7 +122,12 @@ fn shown_effect<S: serde::Serializer>(effect: &Option<StepFile>, s: S) -> Result
         return effect.serialize(s);
     };
     let mut shown = e.clone();
-    let mut text = String::from_utf8_lossy(&r.body[..MAX_TEXT]).into_owned();
+    // Cut before a character the limit would split, rather than show half of it as U+FFFD.
+    let cut = match std::str::from_utf8(&r.body[..MAX_TEXT]) {
+        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        _ => MAX_TEXT,
+    };
+    let mut text = String::from_utf8_lossy(&r.body[..cut]).into_owned();
     text.push('…');
     if let Some(respond) = shown.respond.as_mut() {
         respond.body = bytes::Bytes::new();

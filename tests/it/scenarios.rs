@@ -1422,6 +1422,42 @@ async fn the_journal_shows_a_long_scripted_body_cut_and_its_export_keeps_it_whol
 }
 
 #[tokio::test]
+async fn an_export_too_large_to_post_back_as_json_is_refused() {
+    // Regression (scenario review, twenty-eighth session): the export's budget counted the
+    // scripted bodies' bytes, but written as JSON strings control characters take six bytes
+    // each: twelve calls of a 1 MiB body of U+0001 came to 72 MB, which the export answered
+    // and POST /__mock/scenarios then refused with 413.
+    let body = "\u{1}".repeat(1 << 20);
+    let server = server_with(
+        0,
+        &[
+            json!({"name": "esc", "rules": [{"match": {"access_key_id": "t-esc"},
+            "effect": {"respond": {"body": body}}}]}),
+        ],
+    )
+    .await;
+    for _ in 0..12 {
+        let answer = server.call("t-esc", "DescribeRegions").send().await;
+        assert_eq!(answer.body.len(), 1 << 20);
+    }
+    // Act
+    let (status, why) = control(
+        &server,
+        "GET",
+        "/__mock/journal?format=scenario&access_key_id=t-esc",
+        None,
+    )
+    .await;
+    // Assert
+    assert_eq!(status, 400, "{why}");
+    let why = why.to_string();
+    assert!(
+        why.contains("bytes of JSON, more than the 67108864 POST /__mock/scenarios takes back"),
+        "{why}"
+    );
+}
+
+#[tokio::test]
 async fn a_scripted_body_carries_the_requests_own_request_id_where_it_says_so() {
     let server = server_with(
         0,
