@@ -277,19 +277,21 @@ impl RegionState {
         }
         let removed = self.key_pairs_mut().shift_remove(name);
         if !self.generations.contains_key(name) {
-            self.count_deleted(name, 1);
+            self.generations.insert(name.to_string(), 1);
         }
+        // Whether or not the name had an entry: a restored region lists its live names too,
+        // and must forget at the same deletion as one that was never saved.
+        self.forget_past_cap();
         removed
     }
 
-    /// Records that deleted name `name` was created `creations` times, within
-    /// [`MAX_DELETED_GENERATIONS`]: past it, every deleted name's count is forgotten, so a
-    /// name created again starts over at generation 0 (its first key and id again). Live and
-    /// pending names keep theirs. The counts decide which key a name gets next, so what is
-    /// forgotten depends only on which names are deleted and live, never on the map's order,
-    /// and is the same after a restore from a state file (which lists live names too).
-    fn count_deleted(&mut self, name: &str, creations: u64) {
-        self.generations.insert(name.to_string(), creations);
+    /// Keeps the deleted names' counts within [`MAX_DELETED_GENERATIONS`]: past it, every
+    /// deleted name's count is forgotten, so a name created again starts over at generation 0
+    /// (its first key and id again). Live and pending names keep theirs. The counts decide
+    /// which key a name gets next, so what is forgotten depends only on which names are
+    /// deleted and live, never on the map's order or on whether live names have entries (a
+    /// state file lists them all).
+    fn forget_past_cap(&mut self) {
         if self.generations.len() <= MAX_DELETED_GENERATIONS {
             return;
         }
@@ -307,7 +309,8 @@ impl RegionState {
         let Some(p) = self.pending.remove(name) else {
             return false;
         };
-        self.count_deleted(name, p.generation + 1);
+        self.generations.insert(name.to_string(), p.generation + 1);
+        self.forget_past_cap();
         true
     }
 
@@ -2222,6 +2225,27 @@ mod state_doc_tests {
         run(None);
         // A restore lists live names too; the cap counts deleted names only.
         run(Some(MAX_DELETED_GENERATIONS / 2));
+        // Regression (persistence review, twenty-eighth session): a name live when the state
+        // was saved has an entry after the restore, and its deletion past the cap forgot
+        // nothing there, where the run that was never saved forgot every count.
+        let crossing = |restore: bool| {
+            let mut store = Store::new(3);
+            for i in 0..MAX_DELETED_GENERATIONS {
+                let name = format!("n{i}");
+                create_named(&store, &name);
+                assert!(delete_named(&store, &name));
+            }
+            create_named(&store, "live");
+            if restore {
+                let again = Store::new(3);
+                again.restore(store.export()).unwrap();
+                store = again;
+            }
+            assert!(delete_named(&store, "live"));
+            create_named(&store, "n0")
+        };
+        assert_eq!(crossing(false), 0);
+        assert_eq!(crossing(true), 0);
     }
 
     /// Regression (second black-box audit, sixteenth session): a document holding a counter
