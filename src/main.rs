@@ -98,7 +98,7 @@ fn main() -> ExitCode {
             return ExitCode::from(64); // EX_USAGE
         }
     };
-    raise_open_file_limit(config.limits.max_connections);
+    raise_open_file_limit(config.limits.max_connections, config.workers.unwrap_or(0));
     // This runtime only accepts connections, watches files and waits for signals: requests
     // are served on the `--workers` threads, each with a runtime of its own.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -134,11 +134,15 @@ fn main() -> ExitCode {
 /// fault sends its RST through): under the common soft limit of 1024, the default 1024
 /// connections ran out of descriptors near 500, where accepting failed instead of answering
 /// the documented 503.
-fn raise_open_file_limit(max_connections: usize) {
+fn raise_open_file_limit(max_connections: usize, workers: usize) {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    // Two per connection, and room for the listener, the runtimes, the state and key files.
+    // Two per connection, four per request thread's runtime (its poller, waker and their
+    // pipes; --workers can be 256), and room for the listener, the main runtime, the state
+    // and key files.
+    let per_worker = (workers as u64).saturating_mul(4);
     let needed = (max_connections as u64)
         .saturating_mul(2)
+        .saturating_add(per_worker)
         .saturating_add(64);
     let limit = getrlimit(Resource::Nofile);
     let soft = limit.current.unwrap_or(u64::MAX);
@@ -158,8 +162,10 @@ fn raise_open_file_limit(max_connections: usize) {
     let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
     if now < needed {
         // The estimate counts what is open now and what the server opens before it accepts
-        // (the listener, each request thread's poller and waker): 16 is ample for those.
-        let open = std::fs::read_dir("/proc/self/fd").map_or(64, |d| d.count() as u64 + 16);
+        // (the listener, 16 is ample for it, and each request thread's runtime).
+        let open = std::fs::read_dir("/proc/self/fd")
+            .map_or(64, |d| d.count() as u64 + 16)
+            .saturating_add(per_worker);
         tracing::warn!(
             open_files = now,
             max_connections,

@@ -96,12 +96,17 @@ fn the_open_file_limit_is_raised_to_fit_max_connections() {
         .find(|l| l.starts_with("Max open files"))
         .and_then(|l| l.split_whitespace().nth(4)?.parse().ok())
         .unwrap_or(0);
-    if hard < 2 * 1024 + 64 {
+    // Regression (persistence review, twenty-eighth session): the four descriptors of each
+    // request thread's runtime were not counted, so with many workers connections failed
+    // with EMFILE before --max-connections, without a warning.
+    let workers = 65;
+    let needed = 2 * 1024 + 4 * workers + 64;
+    if hard < needed {
         eprintln!("hard open-file limit {hard}: nothing to raise it to, skipped");
         return;
     }
     let script = format!(
-        "ulimit -Sn 1024 && exec {} --listen 127.0.0.1:0",
+        "ulimit -Sn 1024 && exec {} --listen 127.0.0.1:0 --workers {workers}",
         env!("CARGO_BIN_EXE_ecs-mock")
     );
     let mut child = Command::new("sh")
@@ -117,13 +122,13 @@ fn the_open_file_limit_is_raised_to_fit_max_connections() {
     assert!(first.starts_with("ecs-mock listening on"), "{first:?}");
     // Act
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
-    // Assert: two per default connection, and some room.
+    // Assert: two per default connection, four per request thread, and some room.
     let soft: u64 = limits
         .lines()
         .find(|l| l.starts_with("Max open files"))
         .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
         .unwrap();
-    assert_eq!(soft, 2 * 1024 + 64);
+    assert_eq!(soft, needed);
     assert!(terminate(child).success());
 }
 
