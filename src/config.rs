@@ -485,7 +485,11 @@ impl Config {
             }
         }
         if let Err((f, e)) = Fixtures::check_together(&fixtures, cli.seed) {
-            bail!("invalid fixtures file {}: {e}", fixture_files[f].display());
+            return Err(RefusedFlag::new(
+                "--fixtures",
+                anyhow::anyhow!("invalid fixtures file {}: {e}", fixture_files[f].display()),
+            )
+            .into());
         }
         // With fixed credentials, fixtures for any other AccessKeyId could never be reached:
         // almost certainly a typo, so refuse rather than start with silently missing state.
@@ -500,10 +504,14 @@ impl Config {
                 .keys()
                 .find(|ak| credentials.secret_for(ak).is_none())
             {
-                bail!(
-                    "fixtures file {} declares account {ak:?}, which no --credential allows",
-                    file.display()
-                );
+                return Err(RefusedFlag::new(
+                    "--fixtures",
+                    anyhow::anyhow!(
+                        "fixtures file {} declares account {ak:?}, which no --credential allows",
+                        file.display()
+                    ),
+                )
+                .into());
             }
         }
         // One flag per message: the hint that follows a refusal (src/main.rs) names the

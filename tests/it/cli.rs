@@ -672,10 +672,20 @@ fn a_refused_value_from_an_environment_variable_is_traced_to_it() {
     assert!(!grace.contains("environment variable"), "{grace}");
     let missing = std::env::temp_dir().join(format!("ecs-mock-cli-missing-{}", std::process::id()));
     let missing = missing.to_str().unwrap();
+    // Regression (persistence review, twenty-eighth session): a fixtures file that loads but
+    // fails the checks made across files named neither flag nor variable.
+    let unknown_group =
+        std::env::temp_dir().join(format!("ecs-mock-cli-group-{}.json", std::process::id()));
+    std::fs::write(
+        &unknown_group,
+        r#"{"accounts":{"ak1":{"key_pairs":[{"region_id":"cn-hangzhou","key_pair_name":"kk","public_key":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl","resource_group_id":"rg-nothere1"}]}}}"#,
+    )
+    .unwrap();
     for (env, value) in [
         ("ECS_MOCK_SHUTDOWN_GRACE_SECS", "99999999999"),
         ("ECS_MOCK_LOG", "zz[["),
         ("ECS_MOCK_FIXTURES", missing),
+        ("ECS_MOCK_FIXTURES", unknown_group.to_str().unwrap()),
         ("ECS_MOCK_SCENARIOS", &format!("{missing},other.json")),
         ("ECS_MOCK_STATE_FILE", &format!("{missing}/state.json")),
     ] {
@@ -687,6 +697,7 @@ fn a_refused_value_from_an_environment_variable_is_traced_to_it() {
             "{env}: {out}"
         );
     }
+    std::fs::remove_file(&unknown_group).unwrap();
     // A refused file given as a flag is not blamed on another flag's variable whose path
     // the message happens to contain.
     let other = refused(
