@@ -78,7 +78,8 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
         .metadata()
         .and_then(|own| match std::fs::symlink_metadata(&target) {
             Ok(meta) if meta.is_dir() => Err(std::io::Error::other("it is a directory")),
-            Ok(meta) => replaceable(&meta, &std::fs::metadata(dir)?, &own),
+            Ok(meta) => replaceable(&meta, &std::fs::metadata(dir)?, &own)
+                .and_then(|()| renamable_over(&target)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
         });
@@ -112,6 +113,38 @@ fn replaceable(
             meta.uid()
         )));
     }
+    Ok(())
+}
+
+/// Whether a rename can replace the existing file `target`: not when it is a mount point (a
+/// file bind-mounted into a container: EBUSY) or immutable or append-only (`chattr +i`,
+/// `+a`: EPERM), which the probe file in its directory does not show.
+#[cfg(target_os = "linux")]
+fn renamable_over(target: &Path) -> std::io::Result<()> {
+    use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
+    let flags = AtFlags::NO_AUTOMOUNT | AtFlags::SYMLINK_NOFOLLOW;
+    let Ok(st) = statx(CWD, target, flags, StatxFlags::empty()) else {
+        // No statx (Linux before 4.11, old container runtimes): the save will tell.
+        return Ok(());
+    };
+    let set =
+        |a: StatxAttributes| st.stx_attributes_mask.contains(a) && st.stx_attributes.contains(a);
+    if set(StatxAttributes::MOUNT_ROOT) {
+        return Err(std::io::Error::other(
+            "it is a mount point (a file mounted into a container?), which a save cannot \
+             replace: mount the directory that holds it instead",
+        ));
+    }
+    if set(StatxAttributes::IMMUTABLE) || set(StatxAttributes::APPEND) {
+        return Err(std::io::Error::other(
+            "it is immutable or append-only (chattr +i or +a), so a save cannot replace it",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn renamable_over(_: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -354,6 +387,40 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ecs-mock-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// Regression (persistence review, twenty-eighth session): a state file bind-mounted on
+    /// its own (`docker run -v $PWD/state.json:/data/state.json`) passed the start check, and
+    /// every save then failed with EBUSY, the session's state lost at shutdown. Needs the
+    /// right to mount (root outside a restricted container); says so and passes otherwise.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_state_file_that_is_a_mount_point_is_refused_at_start() {
+        let dir = scratch("mount-point");
+        let (source, target) = (dir.join("source.json"), dir.join("state.json"));
+        std::fs::write(&source, "{}").unwrap();
+        std::fs::write(&target, "{}").unwrap();
+        assert!(check_writable(&target).is_ok(), "a plain file is fine");
+        let mounted = std::process::Command::new("mount")
+            .args(["--bind"])
+            .arg(&source)
+            .arg(&target)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !mounted {
+            eprintln!("cannot bind-mount here: the mount-point check is not exercised");
+            std::fs::remove_dir_all(&dir).unwrap();
+            return;
+        }
+        let checked = check_writable(&target);
+        // The refusal is what a save would meet.
+        let saved = save(&target, &Store::new(0).export());
+        let unmounted = std::process::Command::new("umount").arg(&target).status();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(unmounted.is_ok_and(|s| s.success()));
+        let err = format!("{:#}", checked.unwrap_err());
+        assert!(err.contains("it is a mount point"), "{err}");
+        assert!(saved.is_err(), "a rename over a mount point fails");
     }
 
     #[test]
