@@ -53,18 +53,16 @@ fuzz_target!(|input: Input| {
             26 => 1_000_000,
             n => n,
         };
-        let slot = slots.entry(n).or_insert((None, None));
+        // A tag exists once either of its parameters is sent.
         if let Some(key) = key {
             pairs.push((format!("Tag.{n}.Key"), key.clone()));
+            let slot = slots.entry(n).or_insert((None, None));
             slot.0.get_or_insert(key.clone());
         }
         if let Some(v) = value {
             pairs.push((format!("Tag.{n}.Value"), v.clone()));
-            slots
-                .entry(n)
-                .or_insert((None, None))
-                .1
-                .get_or_insert(v.clone());
+            let slot = slots.entry(n).or_insert((None, None));
+            slot.1.get_or_insert(v.clone());
         }
     }
     let got = validate::tags(&Params::from_pairs(pairs));
