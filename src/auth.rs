@@ -80,8 +80,8 @@ pub fn authenticate(req: &ApiRequest, config: &Config) -> Result<String, ApiErro
     }
 }
 
-/// The first header present in `req` that V3 requires to be signed but `signed` leaves out:
-/// `host`, every `x-acs-*` header, and `content-type` when there is a body. Otherwise a
+/// The first header that V3 requires to be signed but `signed` leaves out: `host` (present
+/// or not), every `x-acs-*` header present, and `content-type` when there is a body. Otherwise a
 /// signature over `host` alone would let anyone change the action, date or nonce of a captured
 /// request and replay it, or turn a form body's parameters into an opaque body. The SDKs sign
 /// at least these (the captures in `tests/fixtures/sdk-captures`), but the Python SDK's async
@@ -91,13 +91,18 @@ fn unsigned_required_header<'r>(
     req: &'r ApiRequest,
     signed: &[impl AsRef<str>],
 ) -> Option<&'r str> {
+    let is_signed = |name: &str| signed.iter().any(|s| s.as_ref().eq_ignore_ascii_case(name));
+    // `host` whether or not the request carries it (README, API reference §3.4): a request
+    // without a Host header signing nothing about where it was sent was accepted.
+    if !is_signed("host") {
+        return Some("host");
+    }
     req.headers.pairs().map(|(name, _)| name).find(|name| {
-        let required = name.eq_ignore_ascii_case("host")
-            || (name.eq_ignore_ascii_case("content-type") && !req.body.is_empty())
+        let required = (name.eq_ignore_ascii_case("content-type") && !req.body.is_empty())
             || name
                 .get(..6)
                 .is_some_and(|p| p.eq_ignore_ascii_case("x-acs-"));
-        required && !signed.iter().any(|s| s.as_ref().eq_ignore_ascii_case(name))
+        required && !is_signed(name)
     })
 }
 

@@ -666,6 +666,16 @@ async fn v3_must_sign_host_every_x_acs_header_and_the_content_type_of_a_body() {
             (skip, 400, "IncompleteSignature".to_string())
         );
     }
+    // Regression (protocol review, twenty-eighth session): a request with no Host header at
+    // all was not required to sign `host`, and was served.
+    let no_host: Vec<(&str, String)> = headers(None, b"")
+        .into_iter()
+        .filter(|(name, _)| *name != "host")
+        .collect();
+    let signed: Vec<&str> = required.iter().copied().filter(|h| *h != "host").collect();
+    send(server.addr, v3_signed_over(&no_host, &signed))
+        .await
+        .assert_error(400, "IncompleteSignature");
 }
 
 /// sdk-wire-behaviour §1: a server reads the action from `Action` or `x-acs-action`, and the
