@@ -662,7 +662,8 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
         entry: Some(entry.clone()),
     };
     // The engine's lock is released: delays never block other requests' decisions.
-    // The clock is read again only after a delay: the action runs when the request arrived.
+    // The clock is read again only after a delay: the action runs then, and without one it
+    // runs when the request arrived.
     let mut now_unix = arrived_unix;
     let mut forgotten = false;
     if let Some((d, Phase::Before)) = latency {
@@ -687,7 +688,11 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
         Err(e) => Err(e),
         Ok(_) if forgotten => Err(ApiError::new(Kind::ServiceUnavailable)),
         Ok(action) if act.as_ref().is_none_or(|a| a.runs_action()) => {
-            run_action(app, req, action, &request_id, now_unix, counted)
+            let at = Times {
+                arrived: arrived_unix,
+                now: now_unix,
+            };
+            run_action(app, req, action, &request_id, at, counted)
                 .await
                 .map(Some)
         }
@@ -810,18 +815,28 @@ fn preflight(req: &ApiRequest) -> Result<Action, ApiError> {
     Action::from_name(action_name).ok_or_else(|| ApiError::new(Kind::InvalidActionNotFound))
 }
 
+/// When a request arrived, and the clock when its action runs (later after a scenario delay).
+#[derive(Clone, Copy)]
+struct Times {
+    arrived: u64,
+    now: u64,
+}
+
 async fn run_action(
     app: &App,
     req: &ApiRequest,
     action: Action,
     request_id: &str,
-    now_unix: u64,
+    at: Times,
     counted: u64,
 ) -> Result<(Action, Rendered), ApiError> {
     let tenant = auth::authenticate(req, &app.config)?;
+    // On arrival, as the gateway checks it: a scenario's delay must not expire a request
+    // that came in time.
     if app.config.verify_signatures {
-        auth::check_freshness(req, &tenant, &app.config, &app.nonces, now_unix)?;
+        auth::check_freshness(req, &tenant, &app.config, &app.nonces, at.arrived)?;
     }
+    let now_unix = at.now;
     if !app.store.admits(&tenant) {
         return Err(ApiError::new(Kind::InvalidAccessKeyIdNotFound));
     }

@@ -898,3 +898,30 @@ async fn an_access_key_id_over_128_bytes_is_not_found_and_keeps_nothing() {
     assert!(state.accounts.contains_key(&longest));
     assert!(!state.accounts.contains_key(&too_long));
 }
+
+/// Regression (protocol review, twenty-eighth session): the timestamp was checked after a
+/// scenario's delay, against the clock then, so a request that arrived in time expired while
+/// the mock held it; the gateway checks on arrival.
+#[tokio::test]
+async fn a_scenario_delay_does_not_expire_a_request_that_arrived_in_time() {
+    // Arrange: a 1 s window and a 2.5 s delay before DescribeRegions.
+    let mut config = crate::scenarios::config_with(
+        0,
+        &[
+            serde_json::json!({"name": "slow", "rules": [{"match": {"action": "DescribeRegions"},
+            "effect": {"latency": {"fixed_ms": 2500}}}]}),
+        ],
+    );
+    config.request_window = Some(std::time::Duration::from_secs(1));
+    let server = TestServer::with_config(config).await;
+    // Act: V1 and V3, each dated now.
+    for style in [Style::V1Get, Style::V3] {
+        let answer = server
+            .call("t-slow", "DescribeRegions")
+            .style(style)
+            .send()
+            .await;
+        // Assert: served after the delay.
+        answer.assert_ok();
+    }
+}
