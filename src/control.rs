@@ -201,7 +201,7 @@ fn route(
                         .into())
                     }
                 };
-                tracing::info!(scenario = %name, rules, replaced, "scenario loaded");
+                tracing::info!(scenario = name.as_str(), rules, replaced, "scenario loaded");
                 Ok((
                     status,
                     json!({ "name": name, "rules": rules, "replaced": replaced }),

@@ -701,7 +701,12 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
     let (rendered, code) = match (respond.as_deref(), forced, outcome) {
         // Whatever the action did (with `commit`), the scripted response is what is sent.
         (Some(r), ..) => {
-            tracing::info!(action = req.action().unwrap_or(""), tenant = %claimed, status = r.status(), "scripted response");
+            tracing::info!(
+                action = req.action().unwrap_or(""),
+                tenant = claimed,
+                status = r.status(),
+                "scripted response"
+            );
             (
                 Rendered {
                     status: r.status(),
@@ -713,14 +718,19 @@ pub async fn process(app: &App, req: &ApiRequest) -> Result<Response<MockBody>, 
             )
         }
         (None, Some(e), _) | (None, None, Err(e)) => {
-            tracing::info!(action = req.action().unwrap_or(""), tenant = %claimed, code = e.code(), "error");
+            tracing::info!(
+                action = req.action().unwrap_or(""),
+                tenant = claimed,
+                code = e.code(),
+                "error"
+            );
             (
                 response::error(&e, &request_id, host_id, format),
                 Some(journal::Code::Catalogue(e.code())),
             )
         }
         (None, None, Ok(Some((action, rendered)))) => {
-            tracing::info!(action = action.name(), tenant = %claimed, "ok");
+            tracing::info!(action = action.name(), tenant = claimed, "ok");
             (rendered, None)
         }
         (None, None, Ok(None)) => (
