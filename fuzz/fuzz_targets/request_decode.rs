@@ -170,7 +170,8 @@ fn names(media: &str) -> Option<Format> {
 }
 
 /// The reference choice from weights in thousandths: the heavier of the best JSON and best
-/// XML range, JSON on a tie, a weight of 0 refusing.
+/// XML range, JSON on a tie, a weight of 0 refusing (and, when it is the only one named,
+/// choosing the other).
 fn choose(weights: impl IntoIterator<Item = (Format, u16)>) -> Option<Format> {
     let (mut json, mut xml) = (None::<u16>, None::<u16>);
     for (format, w) in weights {
@@ -184,7 +185,12 @@ fn choose(weights: impl IntoIterator<Item = (Format, u16)>) -> Option<Format> {
         (Some(j), Some(x)) if x > j => Some(Format::Xml),
         (Some(_), _) => Some(Format::Json),
         (None, Some(_)) => Some(Format::Xml),
-        (None, None) => None,
+        // Only one named, and refused: the other.
+        (None, None) => match (json, xml) {
+            (Some(_), None) => Some(Format::Xml),
+            (None, Some(_)) => Some(Format::Json),
+            _ => None,
+        },
     }
 }
 

@@ -52,8 +52,8 @@ fn media_type(value: &str) -> &str {
 
 /// The format an `Accept` value prefers: of its media ranges naming JSON or XML, the one of
 /// highest weight (`q`, 1 when absent; JSON on a tie); a range of weight 0 is refused, not
-/// chosen (`application/json;q=0, */*` asks for anything but JSON). `None` when no range
-/// names either.
+/// chosen (`application/json;q=0, */*` asks for anything but JSON, so XML). `None` when no
+/// range names either, or both are refused.
 fn accepted_format<'a>(accept: impl IntoIterator<Item = &'a str>) -> Option<Format> {
     let weight = |range: &str| -> f32 {
         range
@@ -87,7 +87,13 @@ fn accepted_format<'a>(accept: impl IntoIterator<Item = &'a str>) -> Option<Form
         (Some(j), Some(x)) if x > j => Some(Format::Xml),
         (Some(_), _) => Some(Format::Json),
         (None, Some(_)) => Some(Format::Xml),
-        (None, None) => None,
+        // One refused and the other not named: the other, even where the refused one is
+        // the default (`application/xml;q=0, */*` from a V1 client asks for JSON).
+        (None, None) => match (json, xml) {
+            (Some(_), None) => Some(Format::Xml),
+            (None, Some(_)) => Some(Format::Json),
+            _ => None,
+        },
     }
 }
 
@@ -467,6 +473,17 @@ mod tests {
                 Format::Json,
             ),
             ("", &[("accept", "application/json;q=0, */*")], Format::Xml),
+            // Regression (protocol review, twenty-eighth session): refusing the default, the
+            // only format named, was ignored.
+            ("", &[("accept", "application/xml;q=0, */*")], Format::Json),
+            (
+                "",
+                &[
+                    ("accept", "application/json;q=0"),
+                    ("Authorization", "ACS3-HMAC-SHA256 Credential=a"),
+                ],
+                Format::Xml,
+            ),
             (
                 "",
                 &[
