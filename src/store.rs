@@ -138,11 +138,12 @@ impl Calls<'_> {
 /// Key pairs one account may hold in one region.
 pub const KEY_PAIR_QUOTA: usize = 500;
 
-/// Deleted names whose creations one region of an account counts (see
-/// `RegionState::generations`); past it, the deleted names' counts are forgotten all at once.
-/// A client that creates and deletes ever new names (a fuzzing campaign) would otherwise grow
-/// the region, and every state export, by ~120 bytes a name without end.
-pub const MAX_DELETED_GENERATIONS: usize = 10_000;
+/// Names whose creations one region of an account counts past the first (deleted names, and
+/// live ones created again; see `RegionState::generations`); past it, the deleted names'
+/// counts are forgotten all at once. A client that creates and deletes ever new names (a
+/// fuzzing campaign) would otherwise grow the region, and every state export, by ~120 bytes
+/// a name without end.
+pub const MAX_GENERATIONS: usize = 10_000;
 
 /// How a key pair came to exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -278,28 +279,25 @@ impl RegionState {
         let removed = self.key_pairs_mut().shift_remove(name);
         if !self.generations.contains_key(name) {
             self.generations.insert(name.to_string(), 1);
+            self.forget_past_cap();
         }
-        // Whether or not the name had an entry: a restored region lists its live names too,
-        // and must forget at the same deletion as one that was never saved.
-        self.forget_past_cap();
         removed
     }
 
-    /// Keeps the deleted names' counts within [`MAX_DELETED_GENERATIONS`]: past it, every
-    /// deleted name's count is forgotten, so a name created again starts over at generation 0
-    /// (its first key and id again). Live and pending names keep theirs. The counts decide
-    /// which key a name gets next, so what is forgotten depends only on which names are
-    /// deleted and live, never on the map's order or on whether live names have entries (a
-    /// state file lists them all).
+    /// Keeps the counted names within [`MAX_GENERATIONS`]: past it, every deleted name's
+    /// count is forgotten, so a name created again starts over at generation 0 (its first key
+    /// and id again). Live and pending names keep theirs. The counts decide which key a name
+    /// gets next, so what is forgotten depends only on the requests: never on the map's
+    /// order, and not on a restore, which drops the entries a state file adds for live names
+    /// created once (see `account_of`). Checked only when an entry is added, and the clearing
+    /// scans the map once per several thousand additions.
     fn forget_past_cap(&mut self) {
-        if self.generations.len() <= MAX_DELETED_GENERATIONS {
+        if self.generations.len() <= MAX_GENERATIONS {
             return;
         }
         let (key_pairs, pending) = (&self.key_pairs, &self.pending);
-        let live = |n: &String| key_pairs.contains_key(n) || pending.contains_key(n);
-        if self.generations.keys().filter(|n| !live(n)).count() > MAX_DELETED_GENERATIONS {
-            self.generations.retain(|n, _| live(n));
-        }
+        self.generations
+            .retain(|n, _| key_pairs.contains_key(n) || pending.contains_key(n));
     }
 
     /// Cancels the create of `name` still generating its key, as if it had been stored and
@@ -1916,15 +1914,23 @@ fn account_of(a: AccountDoc) -> Account {
             .map(|(name, kp)| (name, Arc::new(kp)))
             .collect();
         key_pairs.sort_by(|_, a, _, b| a.sequence.cmp(&b.sequence));
-        regions.insert(
-            region,
-            RegionState {
-                key_pairs,
-                version: next_version(),
-                pending: HashMap::default(),
-                generations: r.generations.into_iter().collect(),
-            },
-        );
+        // A state file lists every live name; one created once has no entry in a region that
+        // was never saved (see `RegionState::generations`), and must not here, or the cap
+        // would forget at another moment than in the run that saved it.
+        let generations = r
+            .generations
+            .into_iter()
+            .filter(|(name, n)| !(*n == 1 && key_pairs.contains_key(name)))
+            .collect();
+        let mut state = RegionState {
+            key_pairs,
+            version: next_version(),
+            pending: HashMap::default(),
+            generations,
+        };
+        // A file saved before the cap, or edited, may hold more.
+        state.forget_past_cap();
+        regions.insert(region, state);
     }
     Account {
         default_resource_group: a.default_resource_group,
@@ -2188,6 +2194,11 @@ mod state_doc_tests {
     /// a live name keeps its count, and the moment is the same with or without a restore.
     #[test]
     fn deleted_names_counts_are_forgotten_past_the_cap() {
+        let counted = |store: &Arc<Store>| {
+            store.export().accounts["t"].regions["cn-hangzhou"]
+                .generations
+                .len()
+        };
         let run = |restore_at: Option<usize>| {
             let mut store = Store::new(3);
             let (cycle, delete) = (create_named, delete_named);
@@ -2195,7 +2206,7 @@ mod state_doc_tests {
             assert_eq!(cycle(&store, "live"), 0);
             assert!(delete(&store, "live"));
             assert_eq!(cycle(&store, "live"), 1);
-            for i in 0..MAX_DELETED_GENERATIONS {
+            for i in 0..MAX_GENERATIONS - 1 {
                 if restore_at == Some(i) {
                     let again = Store::new(3);
                     again.restore(store.export()).unwrap();
@@ -2205,32 +2216,27 @@ mod state_doc_tests {
                 assert_eq!(cycle(&store, &name), 0);
                 assert!(delete(&store, &name));
             }
-            let deleted = |store: &Arc<Store>| {
-                store.export().accounts["t"].regions["cn-hangzhou"]
-                    .generations
-                    .len()
-            };
-            // At the cap, every deleted name is still counted (plus "live").
-            assert_eq!(deleted(&store), MAX_DELETED_GENERATIONS + 1);
+            // At the cap, every name is still counted.
+            assert_eq!(counted(&store), MAX_GENERATIONS);
             assert_eq!(cycle(&store, "n0"), 1);
             assert!(delete(&store, "n0"));
             // One more deleted name: all deleted names forgotten, the live one kept.
             assert_eq!(cycle(&store, "extra"), 0);
             assert!(delete(&store, "extra"));
-            assert_eq!(deleted(&store), 1);
+            assert_eq!(counted(&store), 1);
             assert_eq!(cycle(&store, "n0"), 0, "forgotten: its first key again");
             assert!(delete(&store, "live"));
             assert_eq!(cycle(&store, "live"), 2, "a live name kept its count");
         };
         run(None);
-        // A restore lists live names too; the cap counts deleted names only.
-        run(Some(MAX_DELETED_GENERATIONS / 2));
+        // A state file lists live names created once too; a restore drops those entries.
+        run(Some(MAX_GENERATIONS / 2));
         // Regression (persistence review, twenty-eighth session): a name live when the state
-        // was saved has an entry after the restore, and its deletion past the cap forgot
+        // was saved had an entry after the restore, and its deletion past the cap forgot
         // nothing there, where the run that was never saved forgot every count.
         let crossing = |restore: bool| {
             let mut store = Store::new(3);
-            for i in 0..MAX_DELETED_GENERATIONS {
+            for i in 0..MAX_GENERATIONS {
                 let name = format!("n{i}");
                 create_named(&store, &name);
                 assert!(delete_named(&store, &name));
@@ -2246,6 +2252,26 @@ mod state_doc_tests {
         };
         assert_eq!(crossing(false), 0);
         assert_eq!(crossing(true), 0);
+        // Regression (diff review, twenty-eighth session): a state file with more counts than
+        // the API keeps is trimmed as it is restored.
+        let store = Store::new(3);
+        for i in 0..MAX_GENERATIONS {
+            let name = format!("n{i}");
+            create_named(&store, &name);
+            assert!(delete_named(&store, &name));
+        }
+        let mut doc = store.export();
+        doc.accounts
+            .get_mut("t")
+            .unwrap()
+            .regions
+            .get_mut("cn-hangzhou")
+            .unwrap()
+            .generations
+            .insert("zz".into(), 1);
+        let again = Store::new(3);
+        again.restore(doc).unwrap();
+        assert_eq!(counted(&again), 0);
     }
 
     /// Regression (second black-box audit, sixteenth session): a document holding a counter
