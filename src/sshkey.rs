@@ -14,8 +14,8 @@
 //!   real service's floor is unknown and small keys keep client test suites fast; the
 //!   upper bound is OpenSSH's own (`SSHBUF_MAX_BIGNUM`).
 //! * ECDSA points must be uncompressed, of the curve's length, on the curve and with both
-//!   coordinates over half the order's bits, as OpenSSH requires; a key the real tools would
-//!   refuse is not imported.
+//!   coordinates over half the order's bits and below the order minus one, as OpenSSH
+//!   requires; a key the real tools would refuse is not imported.
 //! * `ssh-ed25519` (and its certificate) is not in the documented type list (spec §7 item
 //!   8), so it is rejected unless [`ParseOptions::allow_ed25519`] is set.
 //! * Certificates: the nonce and the certified key are validated like a plain key; the
@@ -111,26 +111,41 @@ impl Curve {
         }
     }
 
-    /// Bits of the curve's group order.
-    fn order_bits(self) -> u32 {
+    /// The curve's group order n, minus one, as a coordinate's bytes (hex, SEC 2).
+    fn order_minus_one(self) -> &'static str {
         match self {
-            Curve::P256 => 256,
-            Curve::P384 => 384,
-            Curve::P521 => 521,
+            Curve::P256 => "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632550",
+            Curve::P384 => {
+                "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf\
+                 581a0db248b0a77aecec196accc52972"
+            }
+            Curve::P521 => {
+                "01ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\
+                 fa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386408"
+            }
         }
     }
 
-    /// Whether both coordinates of the uncompressed `point` have more than half the order's
-    /// bits: OpenSSH (`sshkey_ec_validate_public`) refuses a point on the curve that fails
-    /// this, as a sign of a small-subgroup or invalid-curve key.
-    fn coordinates_large_enough(self, point: &[u8]) -> bool {
+    /// Whether both coordinates of the uncompressed `point` are in the range OpenSSH
+    /// (`sshkey_ec_validate_public`) accepts for a point on the curve: more than half the
+    /// order's bits, and below n − 1. Outside it a key is taken for a small-subgroup or
+    /// invalid-curve one, and `ssh-keygen` will not read it.
+    fn coordinates_in_range(self, point: &[u8]) -> bool {
         let bits = |bytes: &[u8]| match bytes.iter().position(|&b| b != 0) {
             None => 0,
             Some(i) => (bytes.len() - i) as u32 * 8 - bytes[i].leading_zeros(),
         };
         let half = (point.len() - 1) / 2;
-        let floor = self.order_bits() / 2;
-        bits(&point[1..=half]) > floor && bits(&point[1 + half..]) > floor
+        let limit: Vec<u8> = (0..half)
+            .map(|i| {
+                u8::from_str_radix(&self.order_minus_one()[2 * i..2 * i + 2], 16)
+                    .expect("curve constants are hex")
+            })
+            .collect();
+        let order_bits = bits(&limit);
+        // Both are big-endian and of the coordinate's length: bytes compare as numbers.
+        let in_range = |c: &[u8]| bits(c) > order_bits / 2 && c < limit.as_slice();
+        in_range(&point[1..=half]) && in_range(&point[1 + half..])
     }
 
     /// 0x04 || X || Y with coordinates of ceil(field bits / 8) bytes.
@@ -449,9 +464,9 @@ fn check_key_fields(algo: Algo, r: &mut Reader<'_>) -> Result<(), MalformedKey> 
                     "ECDSA public point is not on the curve",
                 ));
             }
-            if !curve.coordinates_large_enough(point) {
+            if !curve.coordinates_in_range(point) {
                 return Err(MalformedKey::InvalidKeyData(
-                    "ECDSA public point has a coordinate of half the curve's size or less",
+                    "ECDSA public point has a coordinate of half the curve's size or less, or not below its order minus one",
                 ));
             }
         }
@@ -874,7 +889,7 @@ mod tests {
                 ParseOptions::default(),
             )
         };
-        let small = "ECDSA public point has a coordinate of half the curve's size or less";
+        let small = "ECDSA public point has a coordinate of half the curve's size or less, or not below its order minus one";
         assert_eq!(import(&at_0), Err(InvalidKeyData(small)), "(0, y)");
         // The smallest x of 128 bits and of 129 bits that are on the curve.
         let on_curve = |mut x: [u8; 17]| loop {
@@ -893,6 +908,22 @@ mod tests {
             "128 bits"
         );
         assert!(import(&on_curve(x129)).is_ok(), "129 bits");
+        // Regression (diff review, twenty-eighth session): nor one of n − 1 or more, which
+        // is still below p and can be on the curve.
+        let order_minus_one: Vec<u8> = (0..32)
+            .map(|i| {
+                u8::from_str_radix(&Curve::P256.order_minus_one()[2 * i..2 * i + 2], 16).unwrap()
+            })
+            .collect();
+        let mut x = order_minus_one.clone();
+        let big = loop {
+            if let Some(point) = with_x(&x) {
+                break point;
+            }
+            x[31] += 1;
+        };
+        assert!(big[1..33] >= order_minus_one[..]);
+        assert_eq!(import(&big), Err(InvalidKeyData(small)), "x >= n - 1");
         let p256 = "ecdsa-sha2-nistp256";
         let rsa_with = |e: &[u8], n: &[u8]| line("ssh-rsa", &blob_of(&[b"ssh-rsa", e, n]));
         let with_trailing = |blob: &[u8]| [blob, &[0, 0, 0, 0][..]].concat();
