@@ -40,18 +40,19 @@
 //!   problems are `400 InvalidParameter` naming `TagFilter.N`, `TagFilter.N.TagKey` or
 //!   `TagFilter.N.TagValues`.
 //! - `NextToken` is 32 lower-case hex characters like the documented example: the last entry
-//!   listed, as its key pair's creation sequence (16), a digest of its tag key (6) and the
-//!   tag's position among the key pair's tags (2), and a
+//!   listed, as its key pair's creation sequence (16), a digest of its tag key and the keys
+//!   before it (6) and the tag's position among the key pair's tags (2), and a
 //!   4-byte checksum (8) derived from the seed, tenant, region, the query and that entry. A
 //!   token that does not verify (garbage, another tenant's, another query's) is
 //!   `400 InvalidParameter` naming `NextToken`. The next page resumes after that entry, not at
 //!   an offset: the reference only calls the token opaque, and the common clean-up loop (list
 //!   a page of tagged key pairs, delete or untag them, follow the token) would skip a page's
 //!   worth of entries if paging were by offset. Within the key pair the page ended in, it
-//!   resumes after that tag while the tag is still where it was listed, and otherwise at the
-//!   key pair's first tag: untagging what a page listed moves the rest down (a position alone
-//!   would skip them), and untagging a key and tagging it again moves it to the end (the key
-//!   alone would skip the tags it passed). Repeating an entry is preferred to missing one.
+//!   resumes after that tag while the tags up to it are still the ones listed, and otherwise
+//!   at the key pair's first tag: untagging what a page listed moves the rest down (a
+//!   position alone would skip them), and untagging a key and tagging it again moves it to
+//!   the end (the key alone would skip the tags it passed). Repeating an entry is preferred
+//!   to missing one.
 //!   Entries of key
 //!   pairs whose creation was requested after the page are listed on later pages. The last
 //!   page has no `NextToken` key at all (safer than `""` for clients that test for presence).
@@ -68,7 +69,7 @@ use crate::ids;
 use crate::protocol::params::Params;
 use crate::regions::Region;
 use crate::store::KeyPair;
-use crate::validate::{MAX_TAGS, MAX_TAG_LEN};
+use crate::validate::{Tag, MAX_TAGS, MAX_TAG_LEN};
 
 /// Entries per page (not a request parameter in ECS's version of the API).
 pub const PAGE_SIZE: usize = 50;
@@ -113,8 +114,8 @@ pub struct PageToken {
     checksum: [u8; 4],
 }
 
-/// A listing entry: its key pair's creation sequence, a digest of its tag key
-/// ([`tag_digest`]) and that tag's index in the key pair's tags (at most 19).
+/// A listing entry: its key pair's creation sequence, a digest of its tag key and the keys
+/// before it ([`tags_digest`]) and that tag's index in the key pair's tags (at most 19).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
     pub sequence: u64,
@@ -122,11 +123,14 @@ pub struct Cursor {
     pub position: u8,
 }
 
-/// What a token keeps of a tag key (24 bits): tag keys run to 128 characters, a token holds
-/// 32. Two of a key pair's 20 keys share a digest about once in 90,000 key pairs, and the
-/// position must match as well.
-fn tag_digest(key: &str) -> u32 {
-    let d = ids::derive("list-tag-resources-tag-key", 0, &[key.as_bytes()]);
+/// What a token keeps of the keys of a key pair's tags up to the one listed last (24 bits):
+/// tag keys run to 128 characters, a token holds 32. While they are unchanged, the tags after
+/// them are the ones not yet listed; a key alone was fooled by untagging an earlier tag and
+/// tagging the listed one again, which put it back at its old position with an unlisted tag
+/// before it. A change goes unseen about once in 16 million.
+fn tags_digest(tags: &[Tag]) -> u32 {
+    let keys: Vec<&[u8]> = tags.iter().map(|t| t.key.as_bytes()).collect();
+    let d = ids::derive("list-tag-resources-tag-keys", 0, &keys);
     u32::from_be_bytes([0, d[0], d[1], d[2]])
 }
 
@@ -241,9 +245,9 @@ impl ListTagResources {
                     let from = match after {
                         Some(a) if a.sequence == kp.sequence => {
                             let at = usize::from(a.position);
-                            match kp.tags.get(at) {
-                                Some(t) if tag_digest(&t.key) == a.tag => at + 1,
-                                // Moved or gone: this key pair's tags changed since.
+                            match kp.tags.get(..=at) {
+                                Some(listed) if tags_digest(listed) == a.tag => at + 1,
+                                // Moved, gone, or tags before it changed since.
                                 _ => 0,
                             }
                         }
@@ -256,7 +260,7 @@ impl ListTagResources {
                 .by_ref()
                 .take(PAGE_SIZE)
                 .map(|(kp, i, t)| {
-                    last = Some((kp.sequence, i, t.key.as_str()));
+                    last = Some((kp, i));
                     Entry {
                         resource_id: kp.name.clone(),
                         resource_type: KEYPAIR,
@@ -265,9 +269,9 @@ impl ListTagResources {
                     }
                 })
                 .collect();
-            let last = last.map(|(sequence, i, key)| Cursor {
-                sequence,
-                tag: tag_digest(key),
+            let last = last.map(|(kp, i)| Cursor {
+                sequence: kp.sequence,
+                tag: tags_digest(&kp.tags[..=i]),
                 // A key pair has at most 20 tags.
                 position: u8::try_from(i).unwrap_or(u8::MAX),
             });

@@ -235,6 +235,71 @@ async fn a_token_never_skips_tags_when_the_listed_tags_are_untagged_and_tagged_a
 }
 
 #[tokio::test]
+async fn a_token_never_skips_a_tag_when_an_earlier_one_goes_and_the_listed_one_comes_back() {
+    // Regression (actions review, twenty-eighth session): untagging a tag the page listed
+    // before the last one, then untagging and tagging again that last one, put it back at
+    // its old position with an unlisted tag before it, and the token resumed after it.
+    // Arrange: 47 entries, then kx with A, B, T, C: the first page ends at (kx, T).
+    let server = TestServer::start(46).await;
+    let t = "t-list-shift";
+    let keys: Vec<String> = (0..20).map(|j| format!("x{j}")).collect();
+    let tags =
+        |n: usize| -> Vec<(&str, &str)> { keys[..n].iter().map(|k| (k.as_str(), "v")).collect() };
+    insert_key_pair(&server, t, REGION, "u1", &tags(20));
+    insert_key_pair(&server, t, REGION, "u2", &tags(20));
+    insert_key_pair(&server, t, REGION, "u3", &tags(7));
+    insert_key_pair(
+        &server,
+        t,
+        REGION,
+        "kx",
+        &[("A", "a"), ("B", "b"), ("T", "t"), ("C", "c")],
+    );
+    let first = list(&server, t)
+        .param("TagFilter.1.TagKey", "*")
+        .send()
+        .await
+        .json();
+    let listed = entries(&first);
+    assert_eq!(listed.len(), 50);
+    assert_eq!(
+        listed[49],
+        ("kx".to_string(), "T".to_string(), "t".to_string())
+    );
+    let token = first["NextToken"].as_str().unwrap().to_string();
+    // Act
+    for (action, params) in [
+        ("UntagResources", vec![("TagKey.1", "A")]),
+        ("UntagResources", vec![("TagKey.1", "T")]),
+        (
+            "TagResources",
+            vec![("Tag.1.Key", "T"), ("Tag.1.Value", "new")],
+        ),
+    ] {
+        let mut call = server
+            .call(t, action)
+            .region(REGION)
+            .param("ResourceType", "keypair")
+            .param("ResourceId.1", "kx");
+        for (k, v) in params {
+            call = call.param(k, v);
+        }
+        call.send().await.assert_ok();
+    }
+    let second = list(&server, t)
+        .param("TagFilter.1.TagKey", "*")
+        .param("NextToken", &token)
+        .send()
+        .await
+        .json();
+    // Assert: kx's tags from its first again (B, C, T): C, never listed, is not missed.
+    assert_eq!(
+        entries(&second),
+        triples(&[("kx", "B", "b"), ("kx", "C", "c"), ("kx", "T", "new")])
+    );
+}
+
+#[tokio::test]
 async fn paging_in_xml_shows_next_token_only_on_the_first_page() {
     let server = TestServer::start(42).await;
     let t = "t-list-paging-xml";
