@@ -869,7 +869,7 @@ mod tests {
             // p ≡ 3 (mod 4): a square root is rhs^((p+1)/4).
             let e = p
                 .as_ref()
-                .wrapping_add(&BoxedUint::one_with_precision(256))
+                .wrapping_add(BoxedUint::one_with_precision(256))
                 .shr(2);
             let y = crypto_bigint::modular::BoxedMontyForm::new(
                 rhs.clone(),
