@@ -751,7 +751,7 @@ pub enum Added {
 /// Why a scenario over [`MAX_SCENARIO_SIZE`] in all is refused.
 pub fn too_large(total: usize) -> String {
     format!(
-        "the loaded scenarios would weigh {total} bytes (their JSON in compact form, plus 32 bytes for each value in it), more than the {MAX_SCENARIO_SIZE} the mock keeps in all"
+        "the loaded scenarios would weigh {total} bytes (their JSON in compact form, plus 32 bytes for each value and 640 for each object outside scripted bodies), more than the {MAX_SCENARIO_SIZE} the mock keeps in all"
     )
 }
 
@@ -1895,6 +1895,21 @@ mod tests {
         ))
         .unwrap();
         assert!(sequence.size > 10_000 * 2 * 32, "{}", sequence.size);
+        // Regression (scenario review, twenty-eighth session): weighed at 32 bytes a value, a
+        // sequence of a million small steps took about seven times its weight in memory; each
+        // object (a step here) now weighs what a kept step takes (~850 bytes measured).
+        assert!(sequence.size > 10_000 * 640, "{}", sequence.size);
+        // A scripted body is kept as text: its objects weigh only as values.
+        let objects = vec!["{}"; 10_000].join(",");
+        let body_of_objects = file::parse(&format!(
+            r#"{{"name":"o","rules":[{{"effect":{{"respond":{{"body":[{objects}]}}}}}}]}}"#
+        ))
+        .unwrap();
+        assert!(
+            body_of_objects.size < 10_000 * 64,
+            "{}",
+            body_of_objects.size
+        );
     }
 
     #[test]
