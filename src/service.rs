@@ -458,10 +458,23 @@ fn decode(
             parts.uri.path(),
             raw_query,
             headers.clone(),
-            body,
+            body.clone(),
             app.config.limits.max_params,
         )
-        .map_err(|e| early_error(app, raw_query, &headers, e)),
+        .map_err(|e| {
+            // A form body too long to serve may still say who sent it, and in which format
+            // to answer (SDKs that POST put everything there).
+            let readable = ApiRequest::new(
+                parts.method.as_str(),
+                "/",
+                raw_query,
+                headers.clone(),
+                body,
+                usize::MAX,
+            )
+            .ok();
+            early_error_of(app, readable, raw_query, &headers, e)
+        }),
     }
 }
 
@@ -482,16 +495,30 @@ fn header_pairs(headers: &hyper::HeaderMap) -> Params {
 /// Renders an error for a request that could not be decoded: the format and tenant are
 /// guessed from whatever is readable.
 fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiError) -> Rendered {
+    early_error_of(app, None, raw_query, headers, err)
+}
+
+/// [`early_error`], with the request as decoded without the parameter limit when it could
+/// be (`readable`); otherwise from the query and headers alone.
+fn early_error_of(
+    app: &App,
+    readable: Option<ApiRequest>,
+    raw_query: Option<&str>,
+    headers: &Params,
+    err: ApiError,
+) -> Rendered {
     let received_ms = app.journal.now_ms();
-    let probe = ApiRequest::new(
-        "GET",
-        "/",
-        raw_query,
-        headers.clone(),
-        Bytes::new(),
-        usize::MAX,
-    )
-    .ok();
+    let probe = readable.or_else(|| {
+        ApiRequest::new(
+            "GET",
+            "/",
+            raw_query,
+            headers.clone(),
+            Bytes::new(),
+            usize::MAX,
+        )
+        .ok()
+    });
     let format = match &probe {
         Some(p) => p.format(),
         None => raw_format(raw_query, headers),

@@ -754,3 +754,30 @@ async fn an_undecodable_request_with_another_authorization_scheme_is_filed_as_v1
     assert_eq!(entries[0]["tenant"], "t1");
     assert_eq!(entries[0]["action"], "DescribeRegions");
 }
+
+#[tokio::test]
+async fn too_many_parameters_in_a_form_body_are_answered_as_the_body_asks_and_filed_under_its_tenant(
+) {
+    // Regression (protocol review, twenty-eighth session): only the query was read for the
+    // early error, so 1,001 parameters POSTed in a form body (the query empty) were answered
+    // in XML and journalled under `anonymous`, where the same in a query got JSON and t1.
+    let server = TestServer::start(0).await;
+    let mut form =
+        String::from("Action=DescribeRegions&Version=2014-05-26&Format=JSON&AccessKeyId=t1");
+    for i in 0..1000 {
+        form.push_str(&format!("&p{i}=1"));
+    }
+    let req = Request::post("/")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(form)))
+        .unwrap();
+    let answer = send(server.addr, req).await;
+    answer.assert_error(400, "InvalidParameter.TooMany");
+    assert!(answer.body.starts_with('{'), "{}", answer.body);
+    let journal: serde_json::Value =
+        serde_json::from_str(&control_get(&server, "/__mock/journal").await).unwrap();
+    let entries = journal["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{journal}");
+    assert_eq!(entries[0]["tenant"], "t1");
+    assert_eq!(entries[0]["action"], "DescribeRegions");
+}
