@@ -175,11 +175,9 @@ fn canonical_query_into<'a>(
         Order::Encoded => pairs.sort_by(|a, b| (&a.1, &a.2).cmp(&(&b.1, &b.2))),
         Order::Decoded => pairs.sort_by(|a, b| (a.0, &a.2).cmp(&(b.0, &b.2))),
     }
-    let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
-        pairs.into_iter().map(|(_, k, v)| (k, v)).collect();
-    let len: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    let len: usize = pairs.iter().map(|(_, k, v)| k.len() + v.len() + 2).sum();
     out.reserve(len);
-    for (i, (k, v)) in pairs.iter().enumerate() {
+    for (i, (_, k, v)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push('&');
         }

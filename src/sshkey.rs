@@ -126,6 +126,16 @@ impl Curve {
         }
     }
 
+    /// [`Curve::order_minus_one`] as bytes, of a coordinate's length.
+    fn order_minus_one_bytes(self) -> Vec<u8> {
+        let hex = self.order_minus_one();
+        (0..hex.len() / 2)
+            .map(|i| {
+                u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("curve constants are hex")
+            })
+            .collect()
+    }
+
     /// Whether both coordinates of the uncompressed `point` are in the range OpenSSH
     /// (`sshkey_ec_validate_public`) accepts for a point on the curve: more than half the
     /// order's bits, and below n − 1. Outside it a key is taken for a small-subgroup or
@@ -136,12 +146,7 @@ impl Curve {
             Some(i) => (bytes.len() - i) as u32 * 8 - bytes[i].leading_zeros(),
         };
         let half = (point.len() - 1) / 2;
-        let limit: Vec<u8> = (0..half)
-            .map(|i| {
-                u8::from_str_radix(&self.order_minus_one()[2 * i..2 * i + 2], 16)
-                    .expect("curve constants are hex")
-            })
-            .collect();
+        let limit = self.order_minus_one_bytes();
         let order_bits = bits(&limit);
         // Both are big-endian and of the coordinate's length: bytes compare as numbers.
         let in_range = |c: &[u8]| bits(c) > order_bits / 2 && c < limit.as_slice();
@@ -848,19 +853,9 @@ mod tests {
         // imported, but OpenSSH refuses a coordinate of 128 bits or fewer; x = 2^128 passes.
         let with_x = |x: &[u8]| {
             use crypto_bigint::{BoxedUint, NonZero};
-            let p = NonZero::new(
-                BoxedUint::from_be_hex(
-                    "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff",
-                    256,
-                )
-                .unwrap(),
-            )
-            .unwrap();
-            let b = BoxedUint::from_be_hex(
-                "5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b",
-                256,
-            )
-            .unwrap();
+            let (p_hex, b_hex) = Curve::P256.prime_and_b();
+            let p = NonZero::new(BoxedUint::from_be_hex(p_hex, 256).unwrap()).unwrap();
+            let b = BoxedUint::from_be_hex(b_hex, 256).unwrap();
             let x = BoxedUint::from_be_slice(x, 256).unwrap();
             let x3 = x.square_mod(&p).mul_mod(&x, &p);
             let rhs = x3
@@ -910,11 +905,7 @@ mod tests {
         assert!(import(&on_curve(x129)).is_ok(), "129 bits");
         // Regression (diff review, twenty-eighth session): nor one of n − 1 or more, which
         // is still below p and can be on the curve.
-        let order_minus_one: Vec<u8> = (0..32)
-            .map(|i| {
-                u8::from_str_radix(&Curve::P256.order_minus_one()[2 * i..2 * i + 2], 16).unwrap()
-            })
-            .collect();
+        let order_minus_one = Curve::P256.order_minus_one_bytes();
         let mut x = order_minus_one.clone();
         let big = loop {
             if let Some(point) = with_x(&x) {
