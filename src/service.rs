@@ -25,7 +25,7 @@ use crate::ids;
 use crate::journal::{self, Journal};
 use crate::keypool::KeyPool;
 use crate::protocol::params::Params;
-use crate::protocol::request::{self, ApiRequest, API_VERSION};
+use crate::protocol::request::{self, ApiRequest, Undecoded, API_VERSION};
 use crate::protocol::response::{self, Format, Rendered};
 use crate::regions;
 use crate::scenario::file::StepFile;
@@ -453,15 +453,20 @@ fn decode(
                 app.config.limits.max_body_bytes.to_string(),
             ),
         )),
-        Ok(body) => ApiRequest::new(
+        Ok(body) => ApiRequest::decode(
             parts.method.as_str(),
             parts.uri.path(),
             raw_query,
-            headers.clone(),
-            body.clone(),
+            headers,
+            body,
             app.config.limits.max_params,
         )
-        .map_err(|e| {
+        .map_err(|refused| {
+            let Undecoded {
+                error,
+                headers,
+                body,
+            } = *refused;
             // A form body too long to serve may still say who sent it, and in which format
             // to answer (SDKs that POST put everything there).
             let readable = ApiRequest::new(
@@ -473,7 +478,7 @@ fn decode(
                 usize::MAX,
             )
             .ok();
-            early_error_of(app, readable, raw_query, &headers, e)
+            early_error_of(app, readable, raw_query, &headers, error)
         }),
     }
 }

@@ -143,6 +143,14 @@ enum Signed {
     Neither,
 }
 
+/// A request [`ApiRequest::decode`] refused, with what it was given back.
+#[derive(Debug)]
+pub struct Undecoded {
+    pub error: ApiError,
+    pub headers: Params,
+    pub body: Bytes,
+}
+
 impl ApiRequest {
     /// Decodes the query and, for a POST with an `application/x-www-form-urlencoded` body, the
     /// body. A GET's body carries no parameters, as servlet containers read form bodies of
@@ -159,41 +167,32 @@ impl ApiRequest {
         body: Bytes,
         max_params: usize,
     ) -> Result<Self, ApiError> {
-        let to_api = |where_: &str| {
-            let where_ = where_.to_string();
-            move |e: DecodeError| match e {
-                DecodeError::TooMany(max) => {
-                    ApiError::with(Kind::TooManyParameters, max.to_string())
-                }
-                DecodeError::BadPercent(_) | DecodeError::NotUtf8 => {
-                    ApiError::with(Kind::MalformedEncoding, where_.clone())
-                }
+        Self::decode(method, path, raw_query, headers, body, max_params).map_err(|r| r.error)
+    }
+
+    /// [`ApiRequest::new`], handing back the headers and body when it fails, for the early
+    /// error to read what it can without a copy of them on every request.
+    ///
+    /// # Errors
+    /// As [`ApiRequest::new`].
+    pub fn decode(
+        method: &str,
+        path: &str,
+        raw_query: Option<&str>,
+        headers: Params,
+        body: Bytes,
+        max_params: usize,
+    ) -> Result<Self, Box<Undecoded>> {
+        let (all, query_len) = match Self::params(raw_query, &headers, method, &body, max_params) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                return Err(Box::new(Undecoded {
+                    error,
+                    headers,
+                    body,
+                }))
             }
         };
-        let query = params::decode(raw_query.unwrap_or("").as_bytes(), max_params)
-            .map_err(to_api("the query string"))?;
-        let query_len = query.len();
-        let mut all = query;
-        // The whole media type: a prefix alone matched `application/x-www-form-urlencodedx`
-        // too (found by the request_decode target).
-        let is_form = headers
-            .all_ignore_ascii_case("content-type")
-            .any(|v| media_type(v).eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-        if is_form && method == "POST" && !body.is_empty() {
-            let remaining = max_params.saturating_sub(query_len);
-            let form = params::decode(&body, remaining).map_err(|e| match e {
-                DecodeError::TooMany(_) => {
-                    ApiError::with(Kind::TooManyParameters, max_params.to_string())
-                }
-                other => to_api("the form body")(other),
-            })?;
-            // SDKs that POST send every parameter in the body: then the body's are all.
-            if query_len == 0 {
-                all = form;
-            } else {
-                all.extend(&form);
-            }
-        }
         let signed = if headers
             .get_ignore_ascii_case("authorization")
             .is_some_and(is_acs3_authorization)
@@ -220,6 +219,53 @@ impl ApiRequest {
             body,
             signed,
         })
+    }
+
+    /// The query's parameters then, for a form POST, the body's; and how many are the
+    /// query's.
+    fn params(
+        raw_query: Option<&str>,
+        headers: &Params,
+        method: &str,
+        body: &Bytes,
+        max_params: usize,
+    ) -> Result<(Params, usize), ApiError> {
+        let to_api = |where_: &str| {
+            let where_ = where_.to_string();
+            move |e: DecodeError| match e {
+                DecodeError::TooMany(max) => {
+                    ApiError::with(Kind::TooManyParameters, max.to_string())
+                }
+                DecodeError::BadPercent(_) | DecodeError::NotUtf8 => {
+                    ApiError::with(Kind::MalformedEncoding, where_.clone())
+                }
+            }
+        };
+        let query = params::decode(raw_query.unwrap_or("").as_bytes(), max_params)
+            .map_err(to_api("the query string"))?;
+        let query_len = query.len();
+        let mut all = query;
+        // The whole media type: a prefix alone matched `application/x-www-form-urlencodedx`
+        // too (found by the request_decode target).
+        let is_form = headers
+            .all_ignore_ascii_case("content-type")
+            .any(|v| media_type(v).eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        if is_form && method == "POST" && !body.is_empty() {
+            let remaining = max_params.saturating_sub(query_len);
+            let form = params::decode(body, remaining).map_err(|e| match e {
+                DecodeError::TooMany(_) => {
+                    ApiError::with(Kind::TooManyParameters, max_params.to_string())
+                }
+                other => to_api("the form body")(other),
+            })?;
+            // SDKs that POST send every parameter in the body: then the body's are all.
+            if query_len == 0 {
+                all = form;
+            } else {
+                all.extend(&form);
+            }
+        }
+        Ok((all, query_len))
     }
 
     /// The query-string pairs only: the V3 canonical query is built from these.
