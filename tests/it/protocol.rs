@@ -645,6 +645,21 @@ async fn a_client_waiting_for_100_continue_with_a_body_too_large_is_refused_befo
     );
 }
 
+/// `(tenant, action)` of every journal entry, oldest first.
+async fn journalled(server: &TestServer) -> Vec<(String, String)> {
+    let journal: serde_json::Value =
+        serde_json::from_str(&control_get(server, "/__mock/journal").await).unwrap();
+    journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            (s("tenant"), s("action"))
+        })
+        .collect()
+}
+
 /// The body of a plain GET (the control API needs no signature).
 async fn control_get(server: &TestServer, path: &str) -> String {
     let r = send(
@@ -722,13 +737,10 @@ async fn an_undecodable_v3_request_is_not_filed_under_an_access_key_id_in_its_qu
     undecodable("Action=DescribeRegions", None)
         .await
         .assert_error(400, "InvalidParameter.Encoding");
-    let journal: serde_json::Value =
-        serde_json::from_str(&control_get(&server, "/__mock/journal").await).unwrap();
-    let entries = journal["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 2, "{journal}");
-    assert_eq!(entries[0]["tenant"], "anonymous");
-    assert_eq!(entries[0]["action"], "DescribeKeyPairs");
-    assert_eq!(entries[1]["action"], "DescribeRegions");
+    let filed = journalled(&server).await;
+    assert_eq!(filed.len(), 2, "{filed:?}");
+    assert_eq!(filed[0], ("anonymous".into(), "DescribeKeyPairs".into()));
+    assert_eq!(filed[1].1, "DescribeRegions");
 }
 
 #[tokio::test]
@@ -747,12 +759,10 @@ async fn an_undecodable_request_with_another_authorization_scheme_is_filed_as_v1
     send(server.addr, req)
         .await
         .assert_error(400, "InvalidParameter.Encoding");
-    let journal: serde_json::Value =
-        serde_json::from_str(&control_get(&server, "/__mock/journal").await).unwrap();
-    let entries = journal["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 1, "{journal}");
-    assert_eq!(entries[0]["tenant"], "t1");
-    assert_eq!(entries[0]["action"], "DescribeRegions");
+    assert_eq!(
+        journalled(&server).await,
+        [("t1".to_string(), "DescribeRegions".to_string())]
+    );
 }
 
 #[tokio::test]
@@ -774,10 +784,8 @@ async fn too_many_parameters_in_a_form_body_are_answered_as_the_body_asks_and_fi
     let answer = send(server.addr, req).await;
     answer.assert_error(400, "InvalidParameter.TooMany");
     assert!(answer.body.starts_with('{'), "{}", answer.body);
-    let journal: serde_json::Value =
-        serde_json::from_str(&control_get(&server, "/__mock/journal").await).unwrap();
-    let entries = journal["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 1, "{journal}");
-    assert_eq!(entries[0]["tenant"], "t1");
-    assert_eq!(entries[0]["action"], "DescribeRegions");
+    assert_eq!(
+        journalled(&server).await,
+        [("t1".to_string(), "DescribeRegions".to_string())]
+    );
 }
