@@ -185,7 +185,7 @@ impl Fixtures {
     /// names the file and the path of the bad item.
     pub fn load(path: impl AsRef<Path>) -> anyhow::Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
+        let text = crate::jsondoc::read_file(path)
             .with_context(|| format!("cannot read fixtures file {}", path.display()))?;
         Self::from_json(&text).with_context(|| format!("invalid fixtures file {}", path.display()))
     }

@@ -26,6 +26,58 @@ pub fn strict(text: &str) -> Result<Value, serde_json::Error> {
     serde_json::from_str::<Strict>(text).map(|s| s.0)
 }
 
+/// The most [`read_file`] reads of a scenario or fixtures file: more than all loaded
+/// scenarios may weigh, and far more than any fixtures a test suite writes. A bound keeps a
+/// path such as a log that never stops growing, or a pipe from `yes`, from filling memory.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The text of a document given on the command line, read through any pipe (`--scenario
+/// <(jq …)`, where a FIFO waits for its writer as every reader does) but not from a device or
+/// socket, which has no end (`/dev/zero`) or no document; and at most [`MAX_FILE_BYTES`].
+///
+/// # Errors
+/// The path cannot be opened or read, names a device or socket, holds more than
+/// [`MAX_FILE_BYTES`], or is not UTF-8. Messages do not name the path: callers do.
+pub fn read_file(path: &std::path::Path) -> std::io::Result<String> {
+    String::from_utf8(read_bytes(path)?).map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8: {e}"))
+    })
+}
+
+/// [`read_file`]'s bytes, before they are taken as UTF-8.
+///
+/// # Errors
+/// As [`read_file`], but for UTF-8.
+pub fn read_bytes(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    read_at_most(path, MAX_FILE_BYTES)
+}
+
+fn read_at_most(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let kind = file.metadata()?.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if kind.is_char_device() || kind.is_block_device() || kind.is_socket() {
+            return Err(std::io::Error::other(
+                "it is a device or socket, not a file or pipe",
+            ));
+        }
+    }
+    if kind.is_dir() {
+        return Err(std::io::Error::other("it is a directory"));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "it holds more than {limit} bytes, the most the mock reads"
+        )));
+    }
+    Ok(bytes)
+}
+
 /// `value` as a `T`. An error comes with the path of the field it is about, below `at` (the
 /// part of the document `value` is: `rules[2].effect`), so that a message can name it however
 /// deep it lies (`rules[2].effect.sequence[1].latency.at`).
@@ -194,6 +246,40 @@ impl<'de> Visitor<'de> for StrictAt<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_are_read_through_pipes_but_not_from_devices_and_only_up_to_a_bound() {
+        let dir = std::env::temp_dir().join(format!("ecs-mock-jsondoc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("doc.json");
+        std::fs::write(&file, "{\"a\":1}").unwrap();
+        assert_eq!(read_file(&file).unwrap(), "{\"a\":1}");
+        assert_eq!(read_at_most(&file, 7).unwrap(), b"{\"a\":1}");
+        let long = read_at_most(&file, 6).unwrap_err().to_string();
+        assert_eq!(long, "it holds more than 6 bytes, the most the mock reads");
+
+        // `/dev/zero` never ends; the bound alone would read 256 MiB of it first.
+        let zero = read_file(std::path::Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(zero, "it is a device or socket, not a file or pipe");
+        let d = read_file(&dir).unwrap_err().to_string();
+        assert_eq!(d, "it is a directory");
+        std::fs::write(&file, b"\xff").unwrap();
+        assert!(read_file(&file)
+            .unwrap_err()
+            .to_string()
+            .starts_with("not UTF-8"));
+
+        // A pipe, as `--scenario <(jq …)` gives, is read to its end.
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&reader);
+        let path = format!("/proc/self/fd/{fd}");
+        let write = std::thread::spawn(move || std::io::Write::write_all(&mut writer, b"[1]"));
+        assert_eq!(read_file(std::path::Path::new(&path)).unwrap(), "[1]");
+        write.join().unwrap().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn duplicate_keys_are_refused_at_any_depth_and_a_bom_is_skipped() {

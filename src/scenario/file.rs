@@ -711,7 +711,7 @@ pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
 /// # Errors
 /// The file cannot be read, or [`parse`] refuses it; the message names the file.
 pub fn load(path: &std::path::Path) -> anyhow::Result<Scenario> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::jsondoc::read_file(path)
         .map_err(|e| anyhow::anyhow!("cannot read scenario file {}: {e}", path.display()))?;
     parse(&text).map_err(|e| anyhow::anyhow!("scenario file {}: {e}", path.display()))
 }

@@ -22,7 +22,7 @@ pub fn spawn(app: &Arc<App>, interval: Duration) -> tokio::task::JoinHandle<()> 
         .sources()
         .into_iter()
         .map(|(p, name)| {
-            let bytes = std::fs::read(&p).unwrap_or_default();
+            let bytes = crate::jsondoc::read_bytes(&p).unwrap_or_default();
             (p, (bytes, name))
         })
         .collect();
@@ -49,8 +49,22 @@ pub fn spawn(app: &Arc<App>, interval: Duration) -> tokio::task::JoinHandle<()> 
 fn poll(app: &App, seen: &mut HashMap<PathBuf, (Vec<u8>, String)>) {
     let mut detached = Vec::new();
     for (path, (last, loaded_as)) in seen.iter_mut() {
-        let Ok(now) = std::fs::read(path) else {
-            continue; // mid-save or removed: keep what is loaded
+        let now = match crate::jsondoc::read_bytes(path) {
+            Ok(now) => now,
+            Err(e) if e.kind() == std::io::ErrorKind::Other => {
+                // Too large, or replaced by a device: said once, as a change that does not
+                // parse is.
+                if !last.is_empty() {
+                    tracing::warn!(
+                        file = %path.display(),
+                        error = %e,
+                        "scenario file changed but was not reloaded; the previous version stays"
+                    );
+                }
+                last.clear();
+                continue;
+            }
+            Err(_) => continue, // mid-save or removed: keep what is loaded
         };
         if now == *last {
             continue;
