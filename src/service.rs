@@ -25,8 +25,8 @@ use crate::ids;
 use crate::journal::{self, Journal};
 use crate::keypool::KeyPool;
 use crate::protocol::params::Params;
-use crate::protocol::request::{self, ApiRequest, Undecoded, API_VERSION};
-use crate::protocol::response::{self, Format, Rendered};
+use crate::protocol::request::{ApiRequest, Undecoded, API_VERSION};
+use crate::protocol::response::{self, Rendered};
 use crate::regions;
 use crate::scenario::file::StepFile;
 use crate::scenario::transport::{self, Abort, MockBody};
@@ -446,8 +446,7 @@ fn decode(
     match body {
         Err(()) => Err(early_error(
             app,
-            raw_query,
-            &headers,
+            ApiRequest::salvage(parts.method.as_str(), raw_query, headers, &[]),
             ApiError::with(
                 Kind::RequestTooLarge,
                 app.config.limits.max_body_bytes.to_string(),
@@ -467,18 +466,10 @@ fn decode(
                 headers,
                 body,
             } = *refused;
-            // A form body too long to serve may still say who sent it, and in which format
-            // to answer (SDKs that POST put everything there).
-            let readable = ApiRequest::new(
-                parts.method.as_str(),
-                "/",
-                raw_query,
-                headers.clone(),
-                body,
-                usize::MAX,
-            )
-            .ok();
-            early_error_of(app, readable, raw_query, &headers, error)
+            // A request too long or too badly encoded to serve may still say who sent it,
+            // and in which format to answer (SDKs that POST put everything in the body).
+            let readable = ApiRequest::salvage(parts.method.as_str(), raw_query, headers, &body);
+            early_error(app, readable, error)
         }),
     }
 }
@@ -497,69 +488,11 @@ fn header_pairs(headers: &hyper::HeaderMap) -> Params {
     })
 }
 
-/// Renders an error for a request that could not be decoded: the format and tenant are
-/// guessed from whatever is readable.
-fn early_error(app: &App, raw_query: Option<&str>, headers: &Params, err: ApiError) -> Rendered {
-    early_error_of(app, None, raw_query, headers, err)
-}
-
-/// [`early_error`], with the request as decoded without the parameter limit when it could
-/// be (`readable`); otherwise from the query and headers alone.
-fn early_error_of(
-    app: &App,
-    readable: Option<ApiRequest>,
-    raw_query: Option<&str>,
-    headers: &Params,
-    err: ApiError,
-) -> Rendered {
+/// Renders and journals the error of a request that could not be decoded, under the tenant,
+/// action and format of what could be read of it (`readable`, see [`ApiRequest::salvage`]).
+fn early_error(app: &App, readable: ApiRequest, err: ApiError) -> Rendered {
     let received_ms = app.journal.now_ms();
-    let probe = readable.or_else(|| {
-        ApiRequest::new(
-            "GET",
-            "/",
-            raw_query,
-            headers.clone(),
-            Bytes::new(),
-            usize::MAX,
-        )
-        .ok()
-    });
-    let format = match &probe {
-        Some(p) => p.format(),
-        None => raw_format(raw_query, headers),
-    };
-    let region = match &probe {
-        Some(p) => p.region_id(),
-        None => raw_segment(raw_query, "RegionId="),
-    };
-    // When the query does not decode, the tenant and action still come from whatever is
-    // readable (a V3 request's headers, or plain `AccessKeyId=` and `Action=` segments), so
-    // that the request is journalled, and counted, under the tenant that sent it.
-    let headers_only = match &probe {
-        Some(_) => None,
-        None => ApiRequest::new("GET", "/", None, headers.clone(), Bytes::new(), usize::MAX).ok(),
-    };
-    // As a decoded request would: a V3 request names its tenant only in `Authorization`
-    // (its action in `x-acs-action`, else in the query), and a V1-signed one its action only
-    // in the query.
-    let v3 = headers
-        .get_ignore_ascii_case("authorization")
-        .is_some_and(request::is_acs3_authorization);
-    let v1_signed = raw_query.is_some_and(|q| q.split('&').any(|s| s.starts_with("Signature=")));
-    let (claimed, action) = match (&probe, &headers_only) {
-        (Some(p), _) => (p.claimed_access_key_id(), p.action()),
-        (None, h) if v3 => (
-            h.as_ref().and_then(|h| h.claimed_access_key_id()),
-            h.as_ref()
-                .and_then(|h| h.action())
-                .or_else(|| raw_segment(raw_query, "Action=")),
-        ),
-        (None, h) => (
-            raw_segment(raw_query, "AccessKeyId=").filter(|id| !id.is_empty()),
-            raw_segment(raw_query, "Action=")
-                .or_else(|| h.as_ref().filter(|_| !v1_signed).and_then(|h| h.action())),
-        ),
-    };
+    let claimed = readable.claimed_access_key_id();
     let tenant = claimed.unwrap_or(auth::ANONYMOUS).to_string();
     // The journal's epoch read where the request is counted (see `process`).
     let (ordinal, epoch) = app
@@ -567,17 +500,17 @@ fn early_error_of(
         .count_request(&tenant, |ordinal, _| (ordinal, app.journal.epoch()));
     let request_id = ordinal.request_id(app.config.seed, claimed.unwrap_or(""));
     tracing::info!(code = err.code(), "rejected undecodable request");
-    let rendered = response::error(&err, &request_id, regions::host_id(region), format);
-    let no_params = Params::default();
+    let host_id = regions::host_id(readable.region_id());
+    let rendered = response::error(&err, &request_id, host_id, readable.format());
     app.journal.record(journal::Record {
         time: app.config.clock.now_unix(),
         received_ms,
         tenant: &tenant,
-        action: action.unwrap_or(""),
+        action: readable.action().unwrap_or(""),
         action_call: None,
         epoch,
         request_id: &request_id,
-        params: probe.as_ref().map_or(&no_params, |p| &p.params),
+        params: &readable.params,
         rule: None,
         effect: None,
         status: Some(rendered.status),
@@ -585,33 +518,6 @@ fn early_error_of(
         latency_ms: 0,
     });
     rendered
-}
-
-/// The format of a request whose query does not decode, chosen as [`ApiRequest::format`]
-/// chooses from what can be read: the raw `Format=` segment and the headers.
-fn raw_format(raw_query: Option<&str>, headers: &Params) -> Format {
-    let v3_style = headers
-        .get_ignore_ascii_case("authorization")
-        .is_some_and(request::is_acs3_authorization)
-        || (headers
-            .get_ignore_ascii_case("x-acs-action")
-            .is_some_and(|v| !v.is_empty())
-            && raw_segment(raw_query, "Action=").is_none()
-            && raw_segment(raw_query, "Signature=").is_none());
-    request::choose_format(
-        raw_segment(raw_query, "Format="),
-        headers.all_ignore_ascii_case("accept"),
-        v3_style,
-    )
-}
-
-/// The raw value of the first `name` segment (`name` ends with `=`) of a query that does not
-/// decode as a whole, when that value is plain text.
-fn raw_segment<'q>(raw_query: Option<&'q str>, name: &str) -> Option<&'q str> {
-    raw_query?
-        .split('&')
-        .find_map(|seg| seg.strip_prefix(name))
-        .filter(|v| !v.contains('%') && !v.contains('+'))
 }
 
 /// Runs the RPC pipeline on a decoded request, with the scenario engine's decision.

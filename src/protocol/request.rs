@@ -245,12 +245,7 @@ impl ApiRequest {
             .map_err(to_api("the query string"))?;
         let query_len = query.len();
         let mut all = query;
-        // The whole media type: a prefix alone matched `application/x-www-form-urlencodedx`
-        // too (found by the request_decode target).
-        let is_form = headers
-            .all_ignore_ascii_case("content-type")
-            .any(|v| media_type(v).eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-        if is_form && method == "POST" && !body.is_empty() {
+        if let Some(body) = form_body(method, headers, body) {
             let remaining = max_params.saturating_sub(query_len);
             let form = params::decode(body, remaining).map_err(|e| match e {
                 DecodeError::TooMany(_) => {
@@ -266,6 +261,41 @@ impl ApiRequest {
             }
         }
         Ok((all, query_len))
+    }
+
+    /// What can be read of a request that [`ApiRequest::new`] refuses, for its early error
+    /// to name the tenant, action and format the client sent: the `name=value` segments of
+    /// the query and, for a form POST, of the body, that decode on their own, without the
+    /// parameter limit. A segment with a bad escape or bytes that are not UTF-8 is left out,
+    /// and so is everything of a GET's body, as [`ApiRequest::new`] leaves it.
+    pub fn salvage(method: &str, raw_query: Option<&str>, headers: Params, body: &[u8]) -> Self {
+        let body = form_body(method, &headers, body).unwrap_or_default();
+        let mut readable = String::new();
+        let segments = raw_query.unwrap_or("").as_bytes().split(|&b| b == b'&');
+        for segment in segments.chain(body.split(|&b| b == b'&')) {
+            let Ok(text) = std::str::from_utf8(segment) else {
+                continue;
+            };
+            if !text.is_empty() && params::decode(segment, 1).is_ok() {
+                if !readable.is_empty() {
+                    readable.push('&');
+                }
+                readable.push_str(text);
+            }
+        }
+        // Every segment decodes, and no limit applies: this fails only beyond 4 GiB of text,
+        // which `--max-body-bytes` (at most 1 GiB) keeps out.
+        Self::new(
+            "GET",
+            "/",
+            Some(&readable),
+            headers,
+            Bytes::new(),
+            usize::MAX,
+        )
+        .unwrap_or_else(|_| {
+            Self::new("GET", "/", None, Params::default(), Bytes::new(), 0).expect("empty")
+        })
     }
 
     /// The query-string pairs only: the V3 canonical query is built from these.
@@ -346,6 +376,16 @@ impl ApiRequest {
         }
         self.params.non_empty("AccessKeyId")
     }
+}
+
+/// The body of a POST whose whole media type is `application/x-www-form-urlencoded` (a prefix
+/// alone matched `application/x-www-form-urlencodedx` too; found by the request_decode
+/// target), when it is not empty: the one body whose parameters count.
+fn form_body<'b>(method: &str, headers: &Params, body: &'b [u8]) -> Option<&'b [u8]> {
+    let is_form = headers
+        .all_ignore_ascii_case("content-type")
+        .any(|v| media_type(v).eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    (is_form && method == "POST" && !body.is_empty()).then_some(body)
 }
 
 /// The `Credential` of a V3 `Authorization` value, read as

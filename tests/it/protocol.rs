@@ -789,3 +789,43 @@ async fn too_many_parameters_in_a_form_body_are_answered_as_the_body_asks_and_fi
         [("t1".to_string(), "DescribeRegions".to_string())]
     );
 }
+
+#[tokio::test]
+async fn a_badly_encoded_form_body_is_answered_as_its_readable_parameters_ask() {
+    // Regression (response review, twenty-ninth session): a form body with a bad escape was
+    // read for nothing, so its `Format=JSON` got XML and the request was filed under
+    // `anonymous` with no action, where the same fault in a query was rescued from its other
+    // segments. Segments that decode on their own are read from both; the bad one (and a
+    // non-UTF-8 one) is left out.
+    let server = TestServer::start(0).await;
+    let form: &[u8] =
+        b"Format=JSON&AccessKeyId=t%31&Action=DescribeRegions&x=%zz&y=\xff&RegionId=eu-central-1";
+    let req = Request::post("/?Version=2014-05-26")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from_static(form)))
+        .unwrap();
+    let answer = send(server.addr, req).await;
+    answer.assert_error(400, "InvalidParameter.Encoding");
+    let body: serde_json::Value = serde_json::from_str(&answer.body).expect("a JSON answer");
+    assert_eq!(body["HostId"], "ecs.eu-central-1.aliyuncs.com");
+    let journal: serde_json::Value =
+        serde_json::from_str(&control_get(&server, "/__mock/journal").await).unwrap();
+    let entries = journal["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{journal}");
+    assert_eq!(entries[0]["tenant"], "t1");
+    assert_eq!(entries[0]["action"], "DescribeRegions");
+    assert_eq!(entries[0]["params"]["Version"], "2014-05-26");
+    assert!(entries[0]["params"].get("x").is_none(), "{journal}");
+
+    // A GET's body carries no parameters, bad or not: only its query is read.
+    let req = Request::get("/?Format=JSON&AccessKeyId=t2&x=%zz")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from_static(b"Format=XML&AccessKeyId=t3")))
+        .unwrap();
+    let answer = send(server.addr, req).await;
+    answer.assert_error(400, "InvalidParameter.Encoding");
+    assert!(answer.body.starts_with('{'), "{}", answer.body);
+    let journal: serde_json::Value =
+        serde_json::from_str(&control_get(&server, "/__mock/journal").await).unwrap();
+    assert_eq!(journal["entries"][1]["tenant"], "t2", "{journal}");
+}
