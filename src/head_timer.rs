@@ -47,6 +47,8 @@ struct Shared {
 /// body at a time.
 #[derive(Debug)]
 struct Slot {
+    /// Hyper's header timeout, not a request body's ([`HeadTimers::expire_heads`]).
+    head: bool,
     deadline: AtomicU64,
     /// The clock at the last sweep that found `deadline` passed.
     expired_at: AtomicU64,
@@ -66,9 +68,19 @@ impl HeadTimers {
         }
     }
 
-    /// The timer for a new connection.
+    /// The header timer for a new connection.
     pub fn timer(&self) -> HeadTimer {
+        self.new_timer(true)
+    }
+
+    /// A timer for a new connection's request bodies.
+    pub fn body_timer(&self) -> HeadTimer {
+        self.new_timer(false)
+    }
+
+    fn new_timer(&self, head: bool) -> HeadTimer {
         let slot = Arc::new(Slot {
+            head,
             deadline: AtomicU64::new(NEVER),
             expired_at: AtomicU64::new(0),
             waker: Mutex::new(None),
@@ -91,15 +103,27 @@ impl HeadTimers {
         }
     }
 
+    /// At shutdown: ends every wait for a request head now, so that a connection idle or
+    /// part-way through a head closes at once. Such a client has sent no request yet, and one
+    /// that stalled would otherwise hold the shutdown for its whole grace period (hyper's
+    /// graceful shutdown waits for a head it has begun to read). Request bodies still wait.
+    pub fn expire_heads(&self) {
+        self.expire(NEVER - 1, true);
+    }
+
     /// Wakes the connections whose deadline has passed at `now` and forgets the ended ones.
     fn sweep(&self, now: Instant) {
-        let now = self.shared.nanos(now);
+        self.expire(self.shared.nanos(now), false);
+    }
+
+    /// [`HeadTimers::sweep`] at `now` in nanoseconds, for header timers only if `heads`.
+    fn expire(&self, now: u64, heads: bool) {
         let mut expired = Vec::new();
         lock(&self.shared.slots).retain(|weak| {
             let Some(slot) = weak.upgrade() else {
                 return false;
             };
-            if slot.deadline.load(Ordering::Acquire) <= now {
+            if (slot.head || !heads) && slot.deadline.load(Ordering::Acquire) <= now {
                 slot.expired_at.fetch_max(now, Ordering::Release);
                 expired.push(slot);
             }

@@ -126,7 +126,7 @@ impl Server {
                     let shared = Arc::new(Connection::new(
                         Arc::clone(&self.app),
                         clone,
-                        head_timers.timer(),
+                        head_timers.body_timer(),
                     ));
                     let timer = head_timers.timer();
                     let watcher = graceful.watcher();
@@ -190,7 +190,9 @@ impl Server {
         // Creates whose clients left run on without a connection; the key pairs they store
         // belong in the saved state as much as those of connections still open.
         let drained = async {
-            graceful.shutdown().await;
+            let connections_done = graceful.shutdown();
+            head_timers.expire_heads();
+            connections_done.await;
             self.app.keys.creates_finished().await;
         };
         tokio::select! {

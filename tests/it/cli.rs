@@ -868,3 +868,69 @@ async fn hurried_after(control_first: bool) {
     assert!(ecs_mock::persist::load(&state).unwrap().is_some(), "saved");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_client_part_way_through_a_head_does_not_hold_the_shutdown() {
+    // Regression (HTTP review, twenty-ninth session): hyper's graceful shutdown waits for a
+    // head it has begun to read, so one client that stalled mid-head kept the process for the
+    // whole grace period. Waits for heads now end at shutdown; requests being served drain.
+    let (mut child, addr) = start_with_stderr(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--no-key-cache",
+        "--no-signature-check",
+        "--shutdown-grace-secs",
+        "600",
+        "--header-timeout-secs",
+        "300",
+    ]);
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let scenario = r#"{"name": "slow", "rules": [{"match": {"action": "DescribeRegions"}, "effect": {"latency": {"fixed_ms": 1500}}}]}"#;
+    let loaded = send(
+        addr,
+        hyper::Request::post("/__mock/scenarios")
+            .body(http_body_util::Full::new(bytes::Bytes::from(scenario)))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(loaded.status, 201, "{}", loaded.body);
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stalled, b"GET /?Action=Describe HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    let served = tokio::spawn(crate::scenarios::try_send(
+        addr,
+        crate::support::Call::new(addr, "t-drain", "DescribeRegions").build(),
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Act
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 60 s into a 600 s grace period (header timeout 300 s)"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    // Assert: a clean exit, the request in flight answered, the stalled head closed unanswered.
+    assert_eq!(status.code(), Some(0), "{status}");
+    let answer = served
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let mut rest = Vec::new();
+    let read = tokio::io::AsyncReadExt::read_to_end(&mut stalled, &mut rest).await;
+    assert!(
+        read.is_err() || rest.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&rest)
+    );
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert!(!stderr.contains("grace period over"), "{stderr}");
+}
