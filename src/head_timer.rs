@@ -321,6 +321,25 @@ mod tests {
         assert!(lock(&timers.shared.slots).is_empty());
     }
 
+    #[test]
+    fn a_shutdown_ends_waits_for_heads_and_leaves_bodies_theirs() {
+        // Arrange: a head and a body waiting an hour each.
+        let (timers, head, count, waker, start) = one_connection();
+        let body = timers.body_timer();
+        let mut head_sleep = head.sleep_until(start + Duration::from_secs(3600));
+        let mut body_sleep = body.sleep_until(start + Duration::from_secs(3600));
+        assert!(poll(&mut head_sleep, &waker).is_pending());
+        assert!(poll(&mut body_sleep, &waker).is_pending());
+        // Act
+        timers.expire_heads();
+        // Assert
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(poll(&mut head_sleep, &waker).is_ready());
+        assert!(poll(&mut body_sleep, &waker).is_pending());
+        timers.sweep(start + Duration::from_secs(3600));
+        assert!(poll(&mut body_sleep, &waker).is_ready());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_ticker_wakes_an_expired_sleep() {
         // Arrange
