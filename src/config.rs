@@ -221,6 +221,48 @@ fn creation_time(s: &str) -> Result<FixedTime, String> {
     }
 }
 
+/// The flags whose empty value counts as not set (README, "Command line").
+const EMPTY_IS_UNSET: [&str; 7] = [
+    "--credential",
+    "--state-file",
+    "--key-cache",
+    "--fixtures",
+    "--scenario",
+    "--log",
+    "--creation-time",
+];
+
+/// The command line without the empty values of [`EMPTY_IS_UNSET`]'s flags (`--state-file ""`,
+/// `--log=`), so that such a flag is as if not given and its variable applies. clap takes a
+/// flag given empty over the variable, and the emptiness then unset the setting: a wrapper
+/// passing `--credential "$CREDS"` with `CREDS` unset turned `ECS_MOCK_CREDENTIALS` off, and
+/// with it the AccessKeyId check.
+pub fn without_empty_flags(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut kept: Vec<std::ffi::OsString> = Vec::new();
+    let mut args = args.into_iter().peekable();
+    while let Some(arg) = args.next() {
+        let text = arg.to_str().unwrap_or("");
+        if text == "--" {
+            kept.push(arg);
+            kept.extend(args);
+            break;
+        }
+        if let Some(flag) = text.strip_suffix('=') {
+            if EMPTY_IS_UNSET.contains(&flag) {
+                continue;
+            }
+        }
+        if EMPTY_IS_UNSET.contains(&text) && args.peek().is_some_and(|v| v.is_empty()) {
+            args.next();
+            continue;
+        }
+        kept.push(arg);
+    }
+    kept
+}
+
 /// `path` unless it is empty (see [`path`]).
 fn set(path: &PathBuf) -> Option<&PathBuf> {
     (!path.as_os_str().is_empty()).then_some(path)
@@ -640,6 +682,42 @@ mod tests {
     fn parse(args: &[&str]) -> anyhow::Result<Config> {
         let cli = Cli::try_parse_from(std::iter::once("ecs-mock").chain(args.iter().copied()))?;
         Config::from_cli(&cli)
+    }
+
+    #[test]
+    fn empty_values_of_the_flags_that_allow_them_are_dropped_before_parsing() {
+        let args = |v: &[&str]| -> Vec<std::ffi::OsString> { v.iter().map(Into::into).collect() };
+        assert_eq!(
+            without_empty_flags(args(&[
+                "ecs-mock",
+                "--credential",
+                "",
+                "--state-file=",
+                "--scenario",
+                "a.json",
+                "--log",
+                "",
+                "--seed",
+                "",
+                "--fixtures=f.json",
+                "--creation-time",
+            ])),
+            // `--seed ""` is refused as before; a last flag without a value is clap's to refuse.
+            args(&[
+                "ecs-mock",
+                "--scenario",
+                "a.json",
+                "--seed",
+                "",
+                "--fixtures=f.json",
+                "--creation-time",
+            ])
+        );
+        // After `--` nothing is a flag.
+        assert_eq!(
+            without_empty_flags(args(&["ecs-mock", "--", "--log", ""])),
+            args(&["ecs-mock", "--", "--log", ""])
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use ecs_mock::config::{Cli, Config};
+use ecs_mock::config::{without_empty_flags, Cli, Config};
 
 /// After a refusal of `flag`'s value: if the value came from the flag's environment
 /// variable, says so, since the message names only the flag (or its file) and someone who set
@@ -17,11 +17,15 @@ fn hint_env_origin(flag: &str) {
     else {
         return;
     };
-    let given = std::env::args().skip(1).any(|a| {
-        a == flag
-            || a.strip_prefix(flag)
-                .is_some_and(|rest| rest.starts_with('='))
-    });
+    let given = without_empty_flags(std::env::args_os())
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .any(|a| {
+            a == flag
+                || a.strip_prefix(flag)
+                    .is_some_and(|rest| rest.starts_with('='))
+        });
     if !given && std::env::var_os(env).is_some() {
         eprintln!(
             "ecs-mock: (the value came from the environment variable {})",
@@ -40,7 +44,7 @@ fn flag_named(message: &str) -> Option<&str> {
 fn main() -> ExitCode {
     // clap exits 2 on a bad flag or value; every other refusal at start is EX_USAGE, as the
     // README promises, so a wrapper script has one code to check. --help and --version are 0.
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(without_empty_flags(std::env::args_os())) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

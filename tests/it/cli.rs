@@ -934,3 +934,30 @@ async fn a_client_part_way_through_a_head_does_not_hold_the_shutdown() {
     let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
     assert!(!stderr.contains("grace period over"), "{stderr}");
 }
+
+#[tokio::test]
+async fn an_empty_flag_value_leaves_its_variable_in_force() {
+    // Regression (README review, twenty-ninth session): clap takes a flag given empty over
+    // its variable, and the emptiness then unset the setting, so a wrapper passing
+    // `--credential "$CREDS"` with CREDS unset turned ECS_MOCK_CREDENTIALS off, and any
+    // AccessKeyId was served.
+    let (child, addr, _) = start(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--no-key-cache",
+            "--credential",
+            "",
+            "--log=",
+        ],
+        &[("ECS_MOCK_CREDENTIALS", "ak-only:s3cret")],
+    );
+    let addr = addr.parse().unwrap();
+    // Act
+    let answer = crate::support::Call::new(addr, "t-anyone", "DescribeRegions")
+        .send()
+        .await;
+    // Assert
+    answer.assert_error(404, "InvalidAccessKeyId.NotFound");
+    assert!(terminate(child).success());
+}
