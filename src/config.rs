@@ -594,12 +594,17 @@ impl Config {
         for path in cli.scenarios.iter().filter_map(item) {
             let s = scenario::file::load(&path).map_err(|e| RefusedFlag::new("--scenario", e))?;
             if let Some((_, Some(other))) = scenarios.iter().find(|(o, _)| o.name == s.name) {
-                bail!(
-                    "scenario name {:?} is used by both {} and {}",
-                    s.name,
-                    other.display(),
-                    path.display()
-                );
+                let why = if *other == path {
+                    format!("scenario file {} is given twice", path.display())
+                } else {
+                    format!(
+                        "scenario name {:?} is used by both {} and {}",
+                        s.name,
+                        other.display(),
+                        path.display()
+                    )
+                };
+                return Err(RefusedFlag::new("--scenario", anyhow::anyhow!(why)).into());
             }
             scenarios.push((s, Some(path.clone())));
         }
@@ -718,6 +723,40 @@ mod tests {
             without_empty_flags(args(&["ecs-mock", "--", "--log", ""])),
             args(&["ecs-mock", "--", "--log", ""])
         );
+    }
+
+    #[test]
+    fn two_scenario_files_of_one_name_are_a_refusal_of_the_scenario_flag() {
+        // Regression (README review, twenty-ninth session): the refusal named no flag, so the
+        // hint for ECS_MOCK_SCENARIOS was never given, and a file given twice was "used by both"
+        // itself and itself.
+        let dir = std::env::temp_dir().join(format!("ecs-mock-cfg-twice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a.json"), dir.join("b.json"));
+        for p in [&a, &b] {
+            std::fs::write(p, r#"{"name":"same","rules":[{"effect":"pass"}]}"#).unwrap();
+        }
+        let refusal = |list: String| {
+            let e = parse(&["--scenario", &list]).unwrap_err();
+            let flag = e.downcast_ref::<RefusedFlag>().map(|r| r.flag);
+            (flag, format!("{e:#}"))
+        };
+        let (a, b) = (a.display().to_string(), b.display().to_string());
+        assert_eq!(
+            refusal(format!("{a},{b}")),
+            (
+                Some("--scenario"),
+                format!("scenario name \"same\" is used by both {a} and {b}")
+            )
+        );
+        assert_eq!(
+            refusal(format!("{a},{a}")),
+            (
+                Some("--scenario"),
+                format!("scenario file {a} is given twice")
+            )
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
