@@ -41,7 +41,8 @@
 //!     public_key             string   required; one OpenSSH public key line (ssh-ed25519 too)
 //!     resource_group_id      string   optional; the account's default group (when absent) or
 //!                                     one of its resource_groups in this file or an earlier one
-//!     tags                   [object] optional; {key, value}, the rules of Tag.N, at most 20
+//!     tags                   [object] optional; {key, value}, the rules of Tag.N (value
+//!                            optional, empty by default), at most 20
 //!     creation_time          string   optional; `yyyy-MM-ddTHH:mm:ssZ` (default: --creation-time,
 //!                                     else the time of start or reset)
 //!   instances                [object] optional
@@ -886,7 +887,9 @@ mod tests {
         // Arrange
         let json = with_key_pairs(
             &[
-                kp("ci-key", r#", "tags": [{"key": "env", "value": "ci"}], "creation_time": "2024-01-02T03:04:05Z""#),
+                // A tag without its value has the empty one, as `Tag.N.Key` alone in a request
+                // (README review, twenty-ninth session: it was refused).
+                kp("ci-key", r#", "tags": [{"key": "env", "value": "ci"}, {"key": "bare"}], "creation_time": "2024-01-02T03:04:05Z""#),
                 kp("grouped", r#", "resource_group_id": "rg-extra""#),
             ]
             .join(","),
@@ -913,10 +916,16 @@ mod tests {
         assert_eq!(first.origin, Origin::Imported);
         assert_eq!(
             first.tags,
-            vec![Tag {
-                key: "env".into(),
-                value: "ci".into()
-            }]
+            vec![
+                Tag {
+                    key: "env".into(),
+                    value: "ci".into()
+                },
+                Tag {
+                    key: "bare".into(),
+                    value: String::new()
+                }
+            ]
         );
         assert_eq!(second.creation_time, 1_700_000_000, "the time of the apply");
         assert_eq!(second.resource_group_id, "rg-extra");

@@ -37,6 +37,8 @@ pub enum Invalid {
 #[serde(deny_unknown_fields)]
 pub struct Tag {
     pub key: String,
+    /// Optional in fixtures and state files, as `Tag.N.Value` is in a request.
+    #[serde(default)]
     pub value: String,
 }
 
