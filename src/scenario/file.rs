@@ -1512,7 +1512,7 @@ fn compile_error(
     if e.undocumented {
         let (Some(status), Some(message)) = (e.status, &e.message) else {
             return err(format!(
-                "{at}: \"undocumented\": true needs \"status\" and \"message\" (the catalogue has no wording of {code} for these actions)"
+                "{at}: \"undocumented\": true needs \"status\" and \"message\" (the rule gives the wording of {code}, not the catalogue)"
             ));
         };
         if !(400..=599).contains(&status) {

@@ -53,8 +53,18 @@ fn sample_arg(kind: Kind, action: Option<&str>) -> Option<&'static str> {
 }
 
 fn error_file(name: &str, description: String, action: Option<&str>, kind: Kind) -> String {
+    error_file_naming(name, description, action, kind, sample_arg(kind, action))
+}
+
+fn error_file_naming(
+    name: &str,
+    description: String,
+    action: Option<&str>,
+    kind: Kind,
+    arg: Option<&str>,
+) -> String {
     let mut effect = json!({ "error": kind.spec().code });
-    if let Some(arg) = sample_arg(kind, action) {
+    if let Some(arg) = arg {
         effect["arg"] = json!(arg);
     }
     let rule = match action {
@@ -106,6 +116,34 @@ fn generated() -> BTreeMap<String, String> {
                 "{name} twice"
             );
         }
+    }
+    // The common MissingParameter, listed in these actions' tables of the reference naming
+    // the parameter each requires (review, twenty-ninth session: they had no file).
+    for (action, parameter) in [
+        (Action::CreateKeyPair, "RegionId"),
+        (Action::ImportKeyPair, "PublicKeyBody"),
+        (Action::DeleteKeyPairs, "KeyPairNames"),
+        (Action::DetachKeyPair, "RegionId"),
+    ] {
+        let spec = Kind::MissingParameter.spec();
+        let name = format!("{}.{}", action.name(), spec.code);
+        let description = format!(
+            "Every {} call fails with {} (HTTP {}) naming {parameter}, as documented for this action.",
+            action.name(),
+            spec.code,
+            spec.status
+        );
+        let text = error_file_naming(
+            &name,
+            description,
+            Some(action.name()),
+            Kind::MissingParameter,
+            Some(parameter),
+        );
+        assert!(
+            out.insert(format!("{name}.json"), text).is_none(),
+            "{name} twice"
+        );
     }
     for kind in COMMON {
         let spec = kind.spec();
