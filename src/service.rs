@@ -285,6 +285,22 @@ pub fn control_max_body_bytes(app: &App) -> usize {
     CONTROL_MAX_BODY_BYTES.max(app.config.limits.max_body_bytes)
 }
 
+/// The most a `PUT /__mock/state` body may hold: a tenant's export can pass 64 MiB with key
+/// pairs the API accepts (20 tags of 128 four-byte characters on each of thousands), and a
+/// state file, which has no cap, would load what this PUT refused. 1 GiB is also the most
+/// `--max-body-bytes` can be.
+pub const STATE_MAX_BODY_BYTES: usize = 1 << 30;
+
+/// The largest body this control request takes: [`STATE_MAX_BODY_BYTES`] for a state
+/// replacement, else [`control_max_body_bytes`].
+fn control_max_body_bytes_for(app: &App, parts: &hyper::http::request::Parts) -> usize {
+    if parts.method == Method::PUT && parts.uri.path() == "/__mock/state" {
+        STATE_MAX_BODY_BYTES.max(app.config.limits.max_body_bytes)
+    } else {
+        control_max_body_bytes(app)
+    }
+}
+
 /// The most bytes read and thrown away from a body refused as too large. Closing a socket
 /// with unread data makes the kernel send RST, which destroys the 413 before most clients
 /// (those that do not wait for `100 Continue`) read it; past this much the answer is given up.
@@ -317,7 +333,7 @@ async fn with_body(
 ) -> Result<(Read, bool), Abort> {
     let raw_query = parts.uri.query();
     let max = if is_control {
-        control_max_body_bytes(app)
+        control_max_body_bytes_for(app, &parts)
     } else {
         app.config.limits.max_body_bytes
     };
@@ -343,7 +359,11 @@ async fn with_body(
     };
     if is_control {
         let body = body.map_err(|()| {
-            format!("the body exceeds {max} bytes (the control API's limit is {CONTROL_MAX_BODY_BYTES} or --max-body-bytes, whichever is larger)")
+            if max >= STATE_MAX_BODY_BYTES {
+                format!("the body exceeds {max} bytes, the most PUT /__mock/state takes (a larger state loads from --state-file)")
+            } else {
+                format!("the body exceeds {max} bytes (the control API's limit is {CONTROL_MAX_BODY_BYTES} or --max-body-bytes, whichever is larger)")
+            }
         });
         let request = control::Request {
             method: parts.method,
