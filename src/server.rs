@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::config::Config;
 use crate::head_timer::HeadTimers;
@@ -99,8 +100,13 @@ impl Server {
         // Boxed to be dropped once the loop ends: a signal's waiter left registered would take
         // the next signal, which must reach `hurry`.
         let mut shutdown = Box::pin(shutdown);
+        // A connection that finds every slot taken waits a moment for one: a client that
+        // closed its last connection and opened the next at once was refused while its old
+        // connection's task had not yet read the close (found by a lifecycle review).
+        let (late_tx, mut late_rx) = tokio::sync::mpsc::unbounded_channel();
+        let waiting = Arc::new(AtomicUsize::new(0));
         loop {
-            tokio::select! {
+            let (stream, peer, permit) = tokio::select! {
                 accepted = self.listener.accept() => {
                     let (stream, peer) = match accepted {
                         Ok(a) => a,
@@ -112,87 +118,98 @@ impl Server {
                         }
                     };
                     let _ = stream.set_nodelay(true);
-                    let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
-                        tokio::spawn(refuse_busy(stream));
-                        continue;
-                    };
-                    let (std_stream, clone) = match stream.into_std().and_then(|s| Ok((s.try_clone()?, s))) {
-                        Ok((clone, s)) => (s, clone),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "cannot duplicate the connection socket");
+                    match Arc::clone(&connections).try_acquire_owned() {
+                        Ok(permit) => (stream, peer, permit),
+                        Err(_) => {
+                            wait_for_slot(stream, peer, Arc::clone(&connections), late_tx.clone(), &waiting);
                             continue;
                         }
-                    };
-                    let shared = Arc::new(Connection::new(
-                        Arc::clone(&self.app),
-                        clone,
-                        head_timers.body_timer(),
-                    ));
-                    let timer = head_timers.timer();
-                    let watcher = graceful.watcher();
-                    // Registered with the reactor of the runtime that polls it, inside the task.
-                    let task = async move {
-                        let _permit = permit;
-                        let stream = match TcpStream::from_std(std_stream) {
-                            Ok(s) => s,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "cannot register the connection");
-                                return;
-                            }
-                        };
-                        let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                            service::handle(Arc::clone(&shared), req)
-                        });
-                        let conn = http1::Builder::new()
-                            .timer(timer)
-                            .header_read_timeout(limits.header_timeout)
-                            .max_buf_size(64 * 1024)
-                            // One copy into the head's buffer and one `send`, not a `writev`
-                            // of two pieces: cheaper for the small bodies most answers have,
-                            // no dearer for a 10 KB page (docs/performance.md).
-                            .writev(false)
-                            .serve_connection(
-                                TokioIo::new(WriteDeadline::new(stream, limits.header_timeout)),
-                                svc,
-                            );
-                        if let Err(e) = watcher.watch(conn).await {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
-                            if not_http(&e) && !WARNED_NOT_HTTP.swap(true, Ordering::Relaxed) {
-                                tracing::warn!(
-                                    %peer,
-                                    "a connection did not start with an HTTP method: a TLS handshake? The mock speaks plain HTTP: set the SDK's protocol to http (warned once)"
-                                );
-                            }
-                            // hyper closes these without an answer (it has none for them), so
-                            // the client's own error is all its user would see.
-                            if e.is_parse_version_h2()
-                                && !WARNED_HTTP2.swap(true, Ordering::Relaxed)
-                            {
-                                tracing::warn!(
-                                    %peer,
-                                    "a connection started with the HTTP/2 preface (prior knowledge); the mock speaks HTTP/1.1 only: turn HTTP/2 off in the client (warned once)"
-                                );
-                            }
-                        }
-                    };
-                    match &self.workers {
-                        Some(w) => conns.spawn_on(task, w.next()),
-                        None => conns.spawn(task),
-                    };
+                    }
                 }
-                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                Some(late) = late_rx.recv() => late,
+                Some(_) = conns.join_next(), if !conns.is_empty() => continue,
                 () = &mut shutdown => break,
                 () = self.app.shutdown.notified() => break,
-            }
+            };
+            let (std_stream, clone) = match stream.into_std().and_then(|s| Ok((s.try_clone()?, s)))
+            {
+                Ok((clone, s)) => (s, clone),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot duplicate the connection socket");
+                    continue;
+                }
+            };
+            let shared = Arc::new(Connection::new(
+                Arc::clone(&self.app),
+                clone,
+                head_timers.body_timer(),
+            ));
+            let timer = head_timers.timer();
+            let watcher = graceful.watcher();
+            // Registered with the reactor of the runtime that polls it, inside the task.
+            let task = async move {
+                let _permit = permit;
+                let stream = match TcpStream::from_std(std_stream) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot register the connection");
+                        return;
+                    }
+                };
+                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    service::handle(Arc::clone(&shared), req)
+                });
+                let conn = http1::Builder::new()
+                    .timer(timer)
+                    .header_read_timeout(limits.header_timeout)
+                    .max_buf_size(64 * 1024)
+                    // One copy into the head's buffer and one `send`, not a `writev`
+                    // of two pieces: cheaper for the small bodies most answers have,
+                    // no dearer for a 10 KB page (docs/performance.md).
+                    .writev(false)
+                    .serve_connection(
+                        TokioIo::new(WriteDeadline::new(stream, limits.header_timeout)),
+                        svc,
+                    );
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    if not_http(&e) && !WARNED_NOT_HTTP.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            %peer,
+                            "a connection did not start with an HTTP method: a TLS handshake? The mock speaks plain HTTP: set the SDK's protocol to http (warned once)"
+                        );
+                    }
+                    // hyper closes these without an answer (it has none for them), so
+                    // the client's own error is all its user would see.
+                    if e.is_parse_version_h2() && !WARNED_HTTP2.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            %peer,
+                            "a connection started with the HTTP/2 preface (prior knowledge); the mock speaks HTTP/1.1 only: turn HTTP/2 off in the client (warned once)"
+                        );
+                    }
+                }
+            };
+            match &self.workers {
+                Some(w) => conns.spawn_on(task, w.next()),
+                None => conns.spawn(task),
+            };
         }
         drop(shutdown);
         drop(self.listener);
         // Creates whose clients left run on without a connection; the key pairs they store
         // belong in the saved state as much as those of connections still open.
         let drained = async {
-            let connections_done = graceful.shutdown();
+            // The first poll sends the connections the signal; the heads expire after it, so
+            // that a connection that starts reading a head in between is not left waiting.
+            let mut connections_done = std::pin::pin!(graceful.shutdown());
+            let first = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(connections_done.as_mut().poll(cx))
+            })
+            .await;
             head_timers.expire_heads();
-            connections_done.await;
+            if first.is_pending() {
+                connections_done.await;
+            }
             self.app.keys.creates_finished().await;
         };
         tokio::select! {
@@ -231,6 +248,43 @@ static WARNED_NOT_HTTP: AtomicBool = AtomicBool::new(false);
 
 /// Whether the warning about an HTTP/2 preface was given (a retrying client repeats it).
 static WARNED_HTTP2: AtomicBool = AtomicBool::new(false);
+
+/// How long a connection over `--max-connections` waits for a slot before its 503.
+const SLOT_WAIT: Duration = Duration::from_millis(250);
+
+/// At most this many connections wait for a slot at once; the rest are refused at once, so a
+/// flood cannot hold descriptors for the wait.
+const MAX_WAITING: usize = 64;
+
+/// Waits up to [`SLOT_WAIT`] for a connection slot, then hands the connection back to the
+/// accept loop through `late` to be served, or answers it [`refuse_busy`].
+fn wait_for_slot(
+    stream: TcpStream,
+    peer: SocketAddr,
+    connections: Arc<tokio::sync::Semaphore>,
+    late: tokio::sync::mpsc::UnboundedSender<(TcpStream, SocketAddr, OwnedSemaphorePermit)>,
+    waiting: &Arc<AtomicUsize>,
+) {
+    if waiting.fetch_add(1, Ordering::Relaxed) >= MAX_WAITING {
+        waiting.fetch_sub(1, Ordering::Relaxed);
+        tokio::spawn(refuse_busy(stream));
+        return;
+    }
+    let waiting = Arc::clone(waiting);
+    tokio::spawn(async move {
+        let slot = tokio::time::timeout(SLOT_WAIT, connections.acquire_owned()).await;
+        waiting.fetch_sub(1, Ordering::Relaxed);
+        match slot {
+            Ok(Ok(permit)) => {
+                // The loop has ended (shutdown): refused as the busy are.
+                if let Err(back) = late.send((stream, peer, permit)) {
+                    refuse_busy(back.0 .0).await;
+                }
+            }
+            _ => refuse_busy(stream).await,
+        }
+    });
+}
 
 /// Answers a connection over `--max-connections` with `503 ServiceUnavailable` (the ECS
 /// envelope, XML as the V1 default) and closes it, instead of letting it queue unseen.

@@ -352,6 +352,39 @@ async fn connections_over_the_cap_get_503_and_the_rest_are_served() {
     assert!(served_within(&server, 50).await);
 }
 
+#[tokio::test]
+async fn a_client_that_reconnects_as_it_closes_is_not_over_the_cap() {
+    // Regression (lifecycle review, twenty-ninth session): the slot of a closed connection is
+    // freed once its task has read the close, and a client that opened its next connection
+    // at once could be refused 503 under a cap it never exceeded. A connection over the cap
+    // now waits a moment for a slot.
+    let mut config = ecs_mock::config::Config::new("127.0.0.1:0".parse().unwrap(), 0);
+    config.limits.max_connections = 1;
+    config.workers = Some(3);
+    let server = TestServer::with_config(config).await;
+    let addr = server.addr;
+    let refused = tokio::task::spawn_blocking(move || {
+        let mut refused = 0;
+        for _ in 0..500 {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            std::io::Write::write_all(&mut s, b"GET /__mock/health HTTP/1.1\r\nhost: x\r\n\r\n")
+                .unwrap();
+            let mut buf = [0u8; 512];
+            let n = std::io::Read::read(&mut s, &mut buf).unwrap();
+            if !buf[..n].starts_with(b"HTTP/1.1 200") {
+                refused += 1;
+            }
+        }
+        refused
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        refused, 0,
+        "of 500 connections, each closed before the next"
+    );
+}
+
 /// Whether a new connection's health check is answered 200 within `tries` attempts 50 ms
 /// apart (each refused one with the cap's 503).
 async fn served_within(server: &TestServer, tries: usize) -> bool {
