@@ -219,7 +219,8 @@ impl KeyPool {
     }
 
     /// The key for the `generation`-th creation of `name` by `access_key_id` in `region`
-    /// (see [`keygen::generate`] and the module documentation for fast mode).
+    /// (see [`keygen::generate`] and the module documentation for fast mode), for the create
+    /// holding `claim` ([`crate::store::Reservation::claim`]).
     ///
     /// # Errors
     /// [`Backlogged`] in fresh mode when the key is not in the cache and
@@ -231,6 +232,7 @@ impl KeyPool {
         region: &str,
         name: &str,
         generation: u64,
+        claim: u64,
     ) -> Result<KeyMaterial, Backlogged> {
         match self.mode {
             KeyMode::Fresh => self
@@ -238,7 +240,7 @@ impl KeyPool {
                 .await
                 .map(|km| km.fingerprinted(self.store.fingerprint())),
             KeyMode::Fast => Ok(self
-                .fast(seed, access_key_id, region, name, generation)
+                .fast(seed, access_key_id, region, name, generation, claim)
                 .await),
         }
     }
@@ -310,6 +312,7 @@ impl KeyPool {
         region: &str,
         name: &str,
         generation: u64,
+        claim: u64,
     ) -> KeyMaterial {
         let pool = prime_pool(pool_slot(seed, self.cache.as_ref())).await;
         let algorithm = self.store.fingerprint();
@@ -329,7 +332,7 @@ impl KeyPool {
                 );
                 let fingerprint = pool.fingerprint(i, j, algorithm);
                 self.store
-                    .claim_fingerprint(access_key_id, region, name, generation, &fingerprint)
+                    .claim_fingerprint(access_key_id, region, name, claim, &fingerprint)
                     .then_some((i, j, fingerprint))
             })
             .expect("the attempt counter does not overflow before a free pair is found");
@@ -825,8 +828,8 @@ mod tests {
             .collect();
         let last = InBacklog::enter(&pool.backlog, pool.max_backlog).unwrap();
         // Act
-        let refused = pool.generate(3, "t", "cn-hangzhou", "new", 0).await;
-        let hit = pool.generate(3, "t", "cn-hangzhou", "cached", 0).await;
+        let refused = pool.generate(3, "t", "cn-hangzhou", "new", 0, 0).await;
+        let hit = pool.generate(3, "t", "cn-hangzhou", "cached", 0, 0).await;
         drop(last);
         let after_one_left = InBacklog::enter(&pool.backlog, pool.max_backlog);
         // Assert

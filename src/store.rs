@@ -1024,16 +1024,19 @@ impl Store {
         Ok(f(account))
     }
 
-    /// Hands `fingerprint` to the pending create of `name` unless a key pair of the region
-    /// has it or another pending create there was handed it (fast mode: no two key pairs of
-    /// a region share a fingerprint). True when handed, and when the create has no claim
-    /// any more (a reset forgot it; it will not be stored), without creating anything.
+    /// Hands `fingerprint` to the pending create of `name` that holds `claim` (its
+    /// [`Reservation::claim`]) unless a key pair of the region has it or another pending
+    /// create there was handed it (fast mode: no two key pairs of a region share a
+    /// fingerprint). True when handed, and when the create has no claim any more (a reset
+    /// forgot it; it will not be stored), without creating anything: a forgotten create of
+    /// the same name and generation must not hand its fingerprint to the create that claimed
+    /// the name again, whose own would then go unguarded.
     pub fn claim_fingerprint(
         &self,
         tenant: &str,
         region: &str,
         name: &str,
-        generation: u64,
+        claim: u64,
         fingerprint: &str,
     ) -> bool {
         let mut inner = self.lock();
@@ -1048,16 +1051,11 @@ impl Store {
             .key_pairs
             .values()
             .any(|kp| kp.fingerprint == fingerprint)
-            || state
-                .pending
-                .iter()
-                .any(|(n, p)| n != name && p.handed.as_deref() == Some(fingerprint));
+            || state.pending.iter().any(|(n, p)| {
+                (n != name || p.claim != claim) && p.handed.as_deref() == Some(fingerprint)
+            });
         if !taken {
-            if let Some(p) = state
-                .pending
-                .get_mut(name)
-                .filter(|p| p.generation == generation)
-            {
+            if let Some(p) = state.pending.get_mut(name).filter(|p| p.claim == claim) {
                 p.handed = Some(fingerprint.to_string());
             }
         }
@@ -1175,6 +1173,11 @@ impl Reservation {
     /// How many times this name was created before in this tenant's region.
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// Which claim this is ([`Store::claim_fingerprint`] hands fast mode's fingerprint to it).
+    pub fn claim(&self) -> u64 {
+        self.claim
     }
 
     /// The resource group resolved with the claim.
@@ -1704,11 +1707,12 @@ pub(crate) mod tests {
         let a = store.reserve("t", "cn-hangzhou", "a", None).unwrap();
         let b = store.reserve("t", "cn-hangzhou", "b", None).unwrap();
         // One fingerprint per pending create of the region; a create may be handed another.
-        assert!(store.claim_fingerprint("t", "cn-hangzhou", "a", 0, "fp1"));
-        assert!(!store.claim_fingerprint("t", "cn-hangzhou", "b", 0, "fp1"));
-        assert!(store.claim_fingerprint("t", "cn-hangzhou", "b", 0, "fp2"));
+        let (ca, cb) = (a.claim(), b.claim());
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "a", ca, "fp1"));
+        assert!(!store.claim_fingerprint("t", "cn-hangzhou", "b", cb, "fp1"));
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "b", cb, "fp2"));
         assert!(
-            store.claim_fingerprint("t", "eu-west-1", "b", 0, "fp1"),
+            store.claim_fingerprint("t", "eu-west-1", "b", cb, "fp1"),
             "other regions are apart"
         );
         // Released, b's fingerprint is free again; stored, a's is taken by the key pair.
@@ -1717,13 +1721,30 @@ pub(crate) mod tests {
         stored.fingerprint = "fp1".into();
         a.commit(stored);
         let c = store.reserve("t", "cn-hangzhou", "c", None).unwrap();
-        assert!(!store.claim_fingerprint("t", "cn-hangzhou", "c", 0, "fp1"));
-        assert!(store.claim_fingerprint("t", "cn-hangzhou", "c", 0, "fp2"));
+        let cc = c.claim();
+        assert!(!store.claim_fingerprint("t", "cn-hangzhou", "c", cc, "fp1"));
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "c", cc, "fp2"));
         // A reset forgets the claim with its hand-out.
         store.reset(None);
-        assert!(store.claim_fingerprint("t", "cn-hangzhou", "c", 0, "fp2"));
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "c", cc, "fp2"));
         drop(c);
         assert!(store.export().accounts.is_empty());
+        // Regression (determinism review, twenty-ninth session): the forgotten create of
+        // `c` handed its fingerprint to the create that claimed `c` again at the same
+        // generation, whose own fingerprint another create could then take.
+        let again = store.reserve("t", "cn-hangzhou", "c", None).unwrap();
+        assert_eq!(again.generation(), 0);
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "c", again.claim(), "fp3"));
+        assert!(
+            store.claim_fingerprint("t", "cn-hangzhou", "c", cc, "fp4"),
+            "no claim any more"
+        );
+        let d = store.reserve("t", "cn-hangzhou", "d", None).unwrap();
+        assert!(
+            !store.claim_fingerprint("t", "cn-hangzhou", "d", d.claim(), "fp3"),
+            "the live create's fingerprint stays its own"
+        );
+        assert!(store.claim_fingerprint("t", "cn-hangzhou", "d", d.claim(), "fp4"));
     }
 
     #[test]

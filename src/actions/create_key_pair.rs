@@ -112,7 +112,14 @@ impl CreateKeyPair {
             let resource_group_id = reservation.resource_group_id().to_string();
             // Refused with the reservation dropped, which frees the name and the quota slot.
             let key = keys
-                .generate(seed, &tenant, region.id, &name, generation)
+                .generate(
+                    seed,
+                    &tenant,
+                    region.id,
+                    &name,
+                    generation,
+                    reservation.claim(),
+                )
                 .await
                 .map_err(|crate::keypool::Backlogged| ApiError::new(Kind::ThrottlingUser))?;
             let kp = reservation.commit(NewKeyPair {
