@@ -127,8 +127,8 @@ pub struct Cli {
     #[arg(long, env = "ECS_MOCK_WORKERS", default_value_t = default_workers())]
     pub workers: usize,
 
-    /// Connections served at once; a connection beyond it is answered 503 ServiceUnavailable
-    /// and closed, and the server keeps serving the others.
+    /// Connections served at once; a connection beyond it waits up to 250 ms for a slot, then
+    /// is answered 503 ServiceUnavailable and closed, and the server keeps serving the others.
     #[arg(long, env = "ECS_MOCK_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
 

@@ -141,12 +141,13 @@ fn main() -> ExitCode {
 fn raise_open_file_limit(max_connections: usize, workers: usize) {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     // Two per connection, four per request thread's runtime (its poller, waker and their
-    // pipes; --workers can be 256), and room for the listener, the main runtime, the state
-    // and key files.
+    // pipes; --workers can be 256), one per connection waiting for a slot, and room for the
+    // listener, the main runtime, the state and key files.
     let per_worker = (workers as u64).saturating_mul(4);
     let needed = (max_connections as u64)
         .saturating_mul(2)
         .saturating_add(per_worker)
+        .saturating_add(ecs_mock::server::MAX_WAITING as u64)
         .saturating_add(64);
     let limit = getrlimit(Resource::Nofile);
     let soft = limit.current.unwrap_or(u64::MAX);

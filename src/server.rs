@@ -195,6 +195,12 @@ impl Server {
             };
         }
         drop(shutdown);
+        // Connections handed back by a waiter are refused as the busy are: nothing reads the
+        // channel any more, and a waiter that gets a slot during the drain finds it closed.
+        late_rx.close();
+        while let Ok((stream, _, _)) = late_rx.try_recv() {
+            tokio::spawn(refuse_busy(stream));
+        }
         drop(self.listener);
         // Creates whose clients left run on without a connection; the key pairs they store
         // belong in the saved state as much as those of connections still open.
@@ -254,7 +260,7 @@ const SLOT_WAIT: Duration = Duration::from_millis(250);
 
 /// At most this many connections wait for a slot at once; the rest are refused at once, so a
 /// flood cannot hold descriptors for the wait.
-const MAX_WAITING: usize = 64;
+pub const MAX_WAITING: usize = 64;
 
 /// Waits up to [`SLOT_WAIT`] for a connection slot, then hands the connection back to the
 /// accept loop through `late` to be served, or answers it [`refuse_busy`].
@@ -276,7 +282,7 @@ fn wait_for_slot(
         waiting.fetch_sub(1, Ordering::Relaxed);
         match slot {
             Ok(Ok(permit)) => {
-                // The loop has ended (shutdown): refused as the busy are.
+                // The accept loop has ended (shutdown) and closed the channel.
                 if let Err(back) = late.send((stream, peer, permit)) {
                     refuse_busy(back.0 .0).await;
                 }

@@ -100,7 +100,7 @@ fn the_open_file_limit_is_raised_to_fit_max_connections() {
     // request thread's runtime were not counted, so with many workers connections failed
     // with EMFILE before --max-connections, without a warning.
     let workers = 65;
-    let needed = 2 * 1024 + 4 * workers + 64;
+    let needed = 2 * 1024 + 4 * workers + ecs_mock::server::MAX_WAITING as u64 + 64;
     if hard < needed {
         eprintln!("hard open-file limit {hard}: nothing to raise it to, skipped");
         return;
