@@ -68,6 +68,8 @@ catalogue! {
     // --- mock-defined: malformed HTTP input the real gateway would reject in its own way ---
     /// Mock-defined: `%` not followed by two hex digits, or bytes that are not UTF-8.
     MalformedEncoding => (400, "InvalidParameter.Encoding", "The request contains malformed percent-encoding or invalid UTF-8 in {}.");
+    /// Mock-defined: a form body in a content coding (`gzip`), which the mock does not undo.
+    CompressedFormBody => (400, "InvalidParameter.Encoding", "The form body is sent with Content-Encoding {}, which the mock does not undo.");
     /// Mock-defined: more parameters than `--max-params`.
     TooManyParameters => (400, "InvalidParameter.TooMany", "The request carries more than {} parameters.");
     /// Mock-defined: a body over `--max-body-bytes`.

@@ -294,11 +294,15 @@ pub const STATE_MAX_BODY_BYTES: usize = 1 << 30;
 /// The largest body this control request takes: [`STATE_MAX_BODY_BYTES`] for a state
 /// replacement, else [`control_max_body_bytes`].
 fn control_max_body_bytes_for(app: &App, parts: &hyper::http::request::Parts) -> usize {
-    if parts.method == Method::PUT && parts.uri.path() == "/__mock/state" {
+    if is_state_put(parts) {
         STATE_MAX_BODY_BYTES.max(app.config.limits.max_body_bytes)
     } else {
         control_max_body_bytes(app)
     }
+}
+
+fn is_state_put(parts: &hyper::http::request::Parts) -> bool {
+    parts.method == Method::PUT && parts.uri.path() == "/__mock/state"
 }
 
 /// The most bytes read and thrown away from a body refused as too large. Closing a socket
@@ -359,7 +363,7 @@ async fn with_body(
     };
     if is_control {
         let body = body.map_err(|()| {
-            if max >= STATE_MAX_BODY_BYTES {
+            if is_state_put(&parts) {
                 format!("the body exceeds {max} bytes, the most PUT /__mock/state takes (a larger state loads from --state-file)")
             } else {
                 format!("the body exceeds {max} bytes (the control API's limit is {CONTROL_MAX_BODY_BYTES} or --max-body-bytes, whichever is larger)")

@@ -19,8 +19,8 @@ fn contains_ignore_case(hay: &str, needle: &str) -> bool {
 /// The response format: the `Format` parameter (case-insensitive) first, then `accept`, then
 /// the documented default (XML), except that V3 requests (those with an ACS3 `Authorization`,
 /// see [`is_acs3_authorization`], or unsigned ones that name their action in `x-acs-action`)
-/// default to JSON like the SDKs ask. Also what a request that does not decode is answered
-/// in, from what can be read of it.
+/// default to JSON like the SDKs ask (a request that does not decode too, through what
+/// [`ApiRequest::salvage`] reads of it).
 /// `accept` holds the values of every `Accept` line, which together are one list (RFC 9110
 /// §5.3).
 pub fn choose_format<'a>(
@@ -247,12 +247,7 @@ impl ApiRequest {
         let mut all = query;
         if let Some(body) = form_body(method, headers, body) {
             if let Some(coding) = content_coding(headers) {
-                return Err(ApiError::with(
-                    Kind::MalformedEncoding,
-                    format!(
-                        "the form body, whose Content-Encoding {coding} the mock does not undo"
-                    ),
-                ));
+                return Err(ApiError::with(Kind::CompressedFormBody, coding.to_string()));
             }
             let remaining = max_params.saturating_sub(query_len);
             let form = params::decode(body, remaining).map_err(|e| match e {
@@ -275,7 +270,8 @@ impl ApiRequest {
     /// to name the tenant, action and format the client sent: the `name=value` segments of
     /// the query and, for a form POST, of the body, that decode on their own, without the
     /// parameter limit. A segment with a bad escape or bytes that are not UTF-8 is left out,
-    /// and so is everything of a GET's body, as [`ApiRequest::new`] leaves it.
+    /// and so is everything of a GET's body, as [`ApiRequest::new`] leaves it, and of a
+    /// compressed one.
     pub fn salvage(method: &str, raw_query: Option<&str>, headers: Params, body: &[u8]) -> Self {
         let body = form_body(method, &headers, body)
             .filter(|_| content_coding(&headers).is_none())
@@ -743,7 +739,7 @@ mod tests {
         let gzip = req("", &[FORM, ("Content-Encoding", "gzip")], "Action=A").unwrap_err();
         assert_eq!(
             gzip.message(),
-            "The request contains malformed percent-encoding or invalid UTF-8 in the form body, whose Content-Encoding gzip the mock does not undo."
+            "The form body is sent with Content-Encoding gzip, which the mock does not undo."
         );
         let plain = req("", &[FORM, ("content-encoding", " Identity")], "Action=A").unwrap();
         assert_eq!(plain.params.get("Action"), Some("A"));
