@@ -54,8 +54,22 @@ pub fn read_bytes(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
 
 fn read_at_most(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
+    // Looked at before it is opened (opening a device can block or act, a socket cannot be
+    // opened at all), and again after, for a path replaced in between.
+    readable(&std::fs::metadata(path)?, limit)?;
     let file = std::fs::File::open(path)?;
-    let kind = file.metadata()?.file_type();
+    readable(&file.metadata()?, limit)?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(limit)); // a pipe, or a file that grew
+    }
+    Ok(bytes)
+}
+
+/// Refuses a device, socket or directory, and a regular file larger than `limit`.
+fn readable(meta: &std::fs::Metadata, limit: u64) -> std::io::Result<()> {
+    let kind = meta.file_type();
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt as _;
@@ -68,14 +82,16 @@ fn read_at_most(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> 
     if kind.is_dir() {
         return Err(std::io::Error::other("it is a directory"));
     }
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(std::io::Error::other(format!(
-            "it holds more than {limit} bytes, the most the mock reads"
-        )));
+    if kind.is_file() && meta.len() > limit {
+        return Err(too_large(limit));
     }
-    Ok(bytes)
+    Ok(())
+}
+
+fn too_large(limit: u64) -> std::io::Error {
+    std::io::Error::other(format!(
+        "it holds more than {limit} bytes, the most the mock reads"
+    ))
 }
 
 /// `value` as a `T`. An error comes with the path of the field it is about, below `at` (the
@@ -265,6 +281,19 @@ mod tests {
         assert_eq!(zero, "it is a device or socket, not a file or pipe");
         let d = read_file(&dir).unwrap_err().to_string();
         assert_eq!(d, "it is a directory");
+        // A socket cannot be opened: looked at first, it is named (diff review).
+        let socket = dir.join("sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let sock = read_file(&socket).unwrap_err();
+        assert_eq!(
+            sock.kind(),
+            std::io::ErrorKind::Other,
+            "--watch tells this kind"
+        );
+        assert_eq!(
+            sock.to_string(),
+            "it is a device or socket, not a file or pipe"
+        );
         std::fs::write(&file, b"\xff").unwrap();
         assert!(read_file(&file)
             .unwrap_err()
