@@ -1080,6 +1080,13 @@ impl Server {
         )
         .await;
         let Ok(mut result) = loaded else {
+            // `fail` exits without running `Drop`: the stuck server goes first.
+            if let Some(pid) = i32::try_from(self.child.id())
+                .ok()
+                .and_then(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
             fail("a load got no answer for 60 s past its 30 s: the server under test is stuck");
         };
         if let Some((cpu, slices)) = self.cpu().zip(before).map(|(a, b)| since(&b, &a)) {
