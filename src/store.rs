@@ -1027,10 +1027,11 @@ impl Store {
     /// Hands `fingerprint` to the pending create of `name` that holds `claim` (its
     /// [`Reservation::claim`]) unless a key pair of the region has it or another pending
     /// create there was handed it (fast mode: no two key pairs of a region share a
-    /// fingerprint). True when handed, and when the create has no claim any more (a reset
-    /// forgot it; it will not be stored), without creating anything: a forgotten create of
-    /// the same name and generation must not hand its fingerprint to the create that claimed
-    /// the name again, whose own would then go unguarded.
+    /// fingerprint). True when handed, and when the fingerprint is free but the create has
+    /// no claim any more (a reset forgot it; it will not be stored), without creating
+    /// anything: a forgotten create of the same name and generation must not hand its
+    /// fingerprint to the create that claimed the name again, whose own would then go
+    /// unguarded.
     pub fn claim_fingerprint(
         &self,
         tenant: &str,
