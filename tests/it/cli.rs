@@ -845,17 +845,7 @@ async fn hurried_after(control_first: bool) {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let draining = child.try_wait().unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still running 20 s after the second signal"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let status = exit_within(&mut child, 20, "after the second signal").await;
     // Assert
     assert_eq!(
         draining, None,
@@ -906,17 +896,12 @@ async fn a_client_part_way_through_a_head_does_not_hold_the_shutdown() {
     // Act
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still running 60 s into a 600 s grace period (header timeout 300 s)"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let status = exit_within(
+        &mut child,
+        60,
+        "into a 600 s grace period (header timeout 300 s)",
+    )
+    .await;
     // Assert: a clean exit, the request in flight answered, the stalled head closed unanswered.
     assert_eq!(status.code(), Some(0), "{status}");
     let answer = served
@@ -960,4 +945,20 @@ async fn an_empty_flag_value_leaves_its_variable_in_force() {
     // Assert
     answer.assert_error(404, "InvalidAccessKeyId.NotFound");
     assert!(terminate(child).success());
+}
+
+/// The exit status of `child` once it has exited, failing the test if it still runs `secs`
+/// seconds from now (`when` says what they count from).
+async fn exit_within(child: &mut Child, secs: u64, when: &str) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running {secs} s {when}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -169,13 +169,7 @@ async fn state_can_be_exported_restored_snapshotted_and_the_server_shut_down_ove
     .await;
     assert_eq!(exported.status, 200);
     let b = TestServer::start(5).await;
-    let put = send(
-        b.addr,
-        Request::put("/__mock/state")
-            .body(Full::new(Bytes::from(exported.body.clone())))
-            .unwrap(),
-    )
-    .await;
+    let put = put_state(b.addr, Bytes::from(exported.body.clone())).await;
     assert_eq!(put.status, 200, "{}", put.body);
     let listed = b
         .call("t-ctl", "DescribeKeyPairs")
@@ -186,22 +180,10 @@ async fn state_can_be_exported_restored_snapshotted_and_the_server_shut_down_ove
     assert_eq!(listed["KeyPairs"]["KeyPair"][0]["KeyPairName"], "k1");
     // A state document from another seed is refused with the reason, and nothing changes.
     let other = TestServer::start(6).await;
-    let refused = send(
-        other.addr,
-        Request::put("/__mock/state")
-            .body(Full::new(Bytes::from(exported.body.clone())))
-            .unwrap(),
-    )
-    .await;
+    let refused = put_state(other.addr, Bytes::from(exported.body.clone())).await;
     assert_eq!(refused.status, 400);
     assert!(refused.json()["error"].as_str().unwrap().contains("seed"));
-    let garbage = send(
-        other.addr,
-        Request::put("/__mock/state")
-            .body(Full::new(Bytes::from_static(b"{\"version\":")))
-            .unwrap(),
-    )
-    .await;
+    let garbage = put_state(other.addr, Bytes::from_static(b"{\"version\":")).await;
     assert_eq!(garbage.status, 400);
     // Snapshot writes the state file now; without one configured it says so.
     let snap = send(
@@ -565,13 +547,7 @@ async fn a_state_export_larger_than_the_control_api_s_other_bodies_is_put_back()
     padded.resize(65 << 20, b' ');
     let b = TestServer::start(5).await;
     // Act
-    let put = send(
-        b.addr,
-        Request::put("/__mock/state")
-            .body(Full::new(Bytes::from(padded)))
-            .unwrap(),
-    )
-    .await;
+    let put = put_state(b.addr, Bytes::from(padded)).await;
     // Assert
     assert_eq!(put.status, 200, "{}", put.body);
     let listed = b
@@ -590,4 +566,15 @@ async fn a_state_export_larger_than_the_control_api_s_other_bodies_is_put_back()
     )
     .await;
     assert_eq!(scenario.status, 413, "{}", scenario.body);
+}
+
+/// `PUT /__mock/state` with `body`.
+async fn put_state(addr: std::net::SocketAddr, body: bytes::Bytes) -> crate::support::Resp {
+    crate::support::send(
+        addr,
+        hyper::Request::put("/__mock/state")
+            .body(http_body_util::Full::new(body))
+            .unwrap(),
+    )
+    .await
 }
